@@ -1,0 +1,54 @@
+// Runs every compiled test file (build/**/*.test.js) with Node's test runner.
+//
+// PostgreSQL: tests that need it run for real when one answers on RAMPART_TEST_PG (default
+// postgres://root@127.0.0.1:5432/test). Without one they are skipped with a printed notice,
+// except under CI=true, where a missing PostgreSQL fails the run before any test starts.
+
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const build = join(root, 'build');
+
+function find(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) find(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const filter = process.argv.slice(2);
+const files = find(build)
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .sort();
+
+const pgUrl = new URL(process.env.RAMPART_TEST_PG ?? 'postgres://root@127.0.0.1:5432/test');
+const pgUp = await new Promise((resolve) => {
+  const s = net.connect({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
+  s.setTimeout(2000);
+  s.on('connect', () => (s.destroy(), resolve(true)));
+  s.on('error', () => resolve(false));
+  s.on('timeout', () => (s.destroy(), resolve(false)));
+});
+if (!pgUp) {
+  if (process.env.CI === 'true') {
+    console.error(`test: PostgreSQL is not reachable at ${pgUrl.host}, and CI=true requires it. Failing.`);
+    process.exit(1);
+  }
+  console.error(
+    `test: NOTICE: PostgreSQL is not reachable at ${pgUrl.host}; PostgreSQL tests will be skipped.`,
+  );
+}
+
+console.error(`test: ${files.length} test files`);
+const res = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files.map((f) => relative(root, f))],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, RAMPART_TEST_PG_UP: pgUp ? '1' : '0' } },
+);
+process.exit(res.status ?? 1);

@@ -1,0 +1,367 @@
+// The audit log: append-only records in a Merkle tree, with signed checkpoints.
+//
+// Appends are group-committed: records that arrive while a commit is in flight wait for the next
+// one, and each caller's promise resolves only after its record's transaction is durable. A failed
+// commit rejects every record in it with RAMPART_E_AUDIT_WRITE_FAILED, and callers must then not
+// perform the action the record describes (the server answers 503), as Vault does.
+
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { canonicalJson } from '../core/canonical.js';
+import type { Clock } from '../core/clock.js';
+import { RampartError, messageOf } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { readSecretFile, writeSecretFile } from '../core/secretfile.js';
+import type { AuditEntryInput, AuditReceipt, Auditor, ComponentHealth, Outcome } from '../core/types.js';
+import type { AuditBatch, AuditHead, Store, TreeNode } from '../store/types.js';
+import {
+  noteDigest,
+  openCheckpoint,
+  signCheckpoint,
+  type NoteSigner,
+  type NoteVerifier,
+} from './checkpoint.js';
+import { CompactRange, consistencyRanges, inclusionRanges, leafHash, resolveRanges } from './merkle.js';
+
+const OUTCOMES: readonly Outcome[] = ['success', 'denied', 'failure', 'error'];
+/** Records larger than this keep a digest of their details instead of the details. */
+const MAX_ENTRY_BYTES = 256 * 1024;
+
+export interface AuditRecord {
+  readonly seq: number;
+  readonly time: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string;
+  readonly outcome: Outcome;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditLogOptions {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly signer: NoteSigner;
+  /** Keys whose checkpoints this log accepts as its history (its own and other replicas'). */
+  readonly verifiers: readonly NoteVerifier[];
+  readonly hmacKey: Buffer;
+  readonly origin: string;
+  readonly maxBatch: number;
+  readonly checkpointEvery: number;
+  readonly checkpointIntervalMs: number;
+  /** Scrubs secrets from details before they are hashed and stored (the redaction component). */
+  readonly sanitize?: (details: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+}
+
+interface Pending {
+  readonly input: AuditEntryInput;
+  readonly resolve: (r: AuditReceipt) => void;
+  readonly reject: (e: Error) => void;
+}
+
+export interface AuditStats {
+  appended: number;
+  commits: number;
+  failures: number;
+  checkpoints: number;
+  lastBatch: number;
+}
+
+export interface InclusionProof {
+  readonly seq: number;
+  readonly treeSize: number;
+  readonly leafHash: string;
+  readonly proof: readonly string[];
+  readonly checkpoint: string;
+}
+
+export interface ConsistencyProof {
+  readonly from: number;
+  readonly to: number;
+  readonly proof: readonly string[];
+}
+
+export class AuditLog implements Auditor {
+  readonly stats: AuditStats = { appended: 0, commits: 0, failures: 0, checkpoints: 0, lastBatch: 0 };
+  private queue: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private closed = false;
+  private sinceCheckpoint = 0;
+  private health_: ComponentHealth;
+  private timer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly opts: AuditLogOptions) {
+    this.health_ = { status: 'ok', since: opts.clock.now() };
+  }
+
+  /** Opens the log and starts the periodic checkpoint timer. */
+  static open(opts: AuditLogOptions): AuditLog {
+    if (opts.maxBatch < 1) throw new TypeError('maxBatch must be at least 1');
+    const log = new AuditLog(opts);
+    log.timer = setInterval(() => {
+      if (log.sinceCheckpoint > 0) log.backgroundCheckpoint();
+    }, opts.checkpointIntervalMs);
+    log.timer.unref();
+    return log;
+  }
+
+  health(): ComponentHealth {
+    return this.health_;
+  }
+
+  fingerprint(secret: string | Uint8Array): string {
+    return 'hmac-sha256:' + createHmac('sha256', this.opts.hmacKey).update(secret).digest('hex');
+  }
+
+  record(input: AuditEntryInput): Promise<AuditReceipt> {
+    if (this.closed) {
+      return Promise.reject(
+        new RampartError('RAMPART_E_SHUTTING_DOWN', 'the audit log is closed; the action was not performed'),
+      );
+    }
+    validateInput(input);
+    return new Promise<AuditReceipt>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: lets every request handler in this turn of the event loop
+    // enqueue first, which is what makes group commit effective under load.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = true;
+    const batch = this.queue.splice(0, this.opts.maxBatch);
+    let receipts: AuditReceipt[] | undefined;
+    let failure: Error | undefined;
+    try {
+      receipts = await this.commit(batch.map((p) => p.input));
+    } catch (e) {
+      failure = e instanceof Error ? e : new Error(String(e));
+    }
+    this.flushing = false;
+    if (receipts) {
+      this.stats.appended += receipts.length;
+      this.stats.commits++;
+      this.stats.lastBatch = receipts.length;
+      this.sinceCheckpoint += receipts.length;
+      if (this.health_.status !== 'ok') this.health_ = { status: 'ok', since: this.opts.clock.now() };
+      batch.forEach((p, i) => p.resolve(receipts[i]!));
+      if (this.sinceCheckpoint >= this.opts.checkpointEvery) this.backgroundCheckpoint();
+    } else {
+      this.stats.failures++;
+      const err = new RampartError(
+        'RAMPART_E_AUDIT_WRITE_FAILED',
+        `audit records could not be written (${messageOf(failure)}); the actions they describe were not performed`,
+        { cause: failure },
+      );
+      this.health_ = {
+        status: 'failing',
+        detail: `audit writes failing: ${messageOf(failure)}`,
+        since: this.opts.clock.now(),
+      };
+      for (const p of batch) p.reject(err);
+    }
+    if (this.queue.length > 0) this.schedule();
+  }
+
+  private async commit(inputs: readonly AuditEntryInput[]): Promise<AuditReceipt[]> {
+    const time = new Date(this.opts.clock.now()).toISOString();
+    const prepared = inputs.map((input) => this.prepare(input));
+    let receipts: AuditReceipt[] = [];
+    await this.opts.store.audit.append((head): AuditBatch => {
+      const range = new CompactRange(head.size, head.frontier);
+      const nodes: TreeNode[] = [];
+      const records = prepared.map((p, i) => {
+        const seq = head.size + i;
+        const entry = canonicalJson({ ...p, seq, time });
+        range.append(leafHash(entry), (level, index, hash) => nodes.push({ level, index, hash }));
+        return { seq, entry };
+      });
+      receipts = records.map((r) => ({ seq: r.seq, time }));
+      return { records, nodes, head: { size: range.size, frontier: range.frontier } };
+    });
+    return receipts;
+  }
+
+  private prepare(input: AuditEntryInput): Omit<AuditRecord, 'seq' | 'time'> {
+    let details: Record<string, unknown> = input.details ? { ...input.details } : {};
+    if (this.opts.sanitize) details = this.opts.sanitize(details);
+    const candidate = {
+      actor: input.actor,
+      action: input.action,
+      target: input.target,
+      outcome: input.outcome,
+      details,
+    };
+    const size = Buffer.byteLength(canonicalJson(candidate));
+    if (size > MAX_ENTRY_BYTES) {
+      details = { truncated: true, bytes: size, keys: Object.keys(details).slice(0, 32) };
+    }
+    return { ...candidate, details };
+  }
+
+  /** Flushes everything queued so far. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.flushing || this.scheduled) {
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private backgroundCheckpoint(): void {
+    this.checkpointing = this.checkpoint(false).catch((e: unknown) => {
+      this.health_ = {
+        status: 'degraded',
+        detail: `checkpoint failed: ${messageOf(e)}`,
+        since: this.opts.clock.now(),
+      };
+    });
+  }
+
+  /**
+   * Writes a signed checkpoint of the current tree. With `force` false, nothing is written when
+   * the latest checkpoint already covers every record.
+   */
+  async checkpoint(force = true): Promise<{ size: number; note: string }> {
+    this.sinceCheckpoint = 0;
+    const time = new Date(this.opts.clock.now()).toISOString();
+    const row = await this.opts.store.audit.addCheckpoint((latest, head) => {
+      if (latest && latest.size > head.size) {
+        throw new RampartError(
+          'RAMPART_E_AUDIT_TAMPERED',
+          `the latest checkpoint covers ${latest.size} records but the log has ${head.size}: it was truncated`,
+        );
+      }
+      if (!force && latest && latest.size === head.size) return undefined;
+      const range = new CompactRange(head.size, head.frontier);
+      const note = signCheckpoint(
+        {
+          origin: this.opts.origin,
+          size: head.size,
+          root: range.root(),
+          time,
+          prev: latest ? noteDigest(latest.note) : undefined,
+        },
+        this.opts.signer,
+      );
+      return { size: head.size, note };
+    });
+    if (row) {
+      this.stats.checkpoints++;
+      return { size: row.size, note: row.note };
+    }
+    const latest = await this.opts.store.audit.latestCheckpoint();
+    return { size: latest!.size, note: latest!.note };
+  }
+
+  async head(): Promise<AuditHead> {
+    return this.opts.store.audit.head();
+  }
+
+  /** Records with seq >= from, parsed. */
+  async read(from: number, limit: number): Promise<AuditRecord[]> {
+    const rows = await this.opts.store.audit.records(from, limit);
+    return rows.map((r) => JSON.parse(r.entry) as AuditRecord);
+  }
+
+  /**
+   * Inclusion proof for record `seq` against the latest checkpoint, writing a new checkpoint
+   * first if the latest one does not cover the record yet.
+   */
+  async inclusionProof(seq: number): Promise<InclusionProof> {
+    const head = await this.opts.store.audit.head();
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= head.size) {
+      throw new RampartError(
+        'RAMPART_E_AUDIT_PROOF_RANGE',
+        `record ${seq} does not exist (the log has ${head.size} records)`,
+      );
+    }
+    let cp = await this.opts.store.audit.latestCheckpoint();
+    if (!cp || cp.size <= seq) cp = { id: 0, ...(await this.checkpoint(true)) };
+    const opened = openCheckpoint(cp.note, this.opts.verifiers);
+    const [leaf] = await this.opts.store.audit.nodes([{ level: 0, index: seq }]);
+    if (!leaf) throw new Error(`leaf hash for record ${seq} is missing`);
+    const proof = await resolveRanges(inclusionRanges(seq, opened.size), (refs) =>
+      this.opts.store.audit.nodes(refs),
+    );
+    return {
+      seq,
+      treeSize: opened.size,
+      leafHash: leaf.toString('hex'),
+      proof: proof.map((p) => p.toString('hex')),
+      checkpoint: cp.note,
+    };
+  }
+
+  async consistencyProof(from: number, to: number): Promise<ConsistencyProof> {
+    const head = await this.opts.store.audit.head();
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to || to > head.size) {
+      throw new RampartError(
+        'RAMPART_E_AUDIT_PROOF_RANGE',
+        `no consistency proof from size ${from} to ${to} (the log has ${head.size} records)`,
+      );
+    }
+    const proof = await resolveRanges(consistencyRanges(from, to), (refs) =>
+      this.opts.store.audit.nodes(refs),
+    );
+    return { from, to, proof: proof.map((p) => p.toString('hex')) };
+  }
+
+  /** Flushes queued records, writes a final checkpoint and stops. Idempotent. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.closed) return;
+    await this.drain();
+    this.closed = true;
+    await this.checkpointing;
+    await this.checkpoint(true);
+  }
+}
+
+function validateInput(e: AuditEntryInput): void {
+  const str = (v: unknown, name: string): void => {
+    if (typeof v !== 'string' || v.length === 0 || v.length > 512) {
+      throw new TypeError(`audit entry ${name} must be a non-empty string of at most 512 characters`);
+    }
+  };
+  str(e.actor, 'actor');
+  str(e.action, 'action');
+  str(e.target, 'target');
+  if (!OUTCOMES.includes(e.outcome))
+    throw new TypeError(`audit entry outcome must be one of ${OUTCOMES.join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The per-installation key that fingerprints secrets in audit records (never the secret itself). */
+export function loadOrCreateHmacKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'keys', 'audit-hmac.key');
+  if (!existsSync(file)) {
+    mkdirSync(join(dataDir, 'keys'), { recursive: true, mode: 0o700 });
+    writeSecretFile(file, randomBytes(32).toString('base64') + '\n');
+  }
+  const key = Buffer.from(
+    readSecretFile(file, { purpose: 'audit fingerprint key' }).toString('utf8').trim(),
+    'base64',
+  );
+  if (key.length < 32)
+    throw new RampartError('RAMPART_E_SECRET_FILE_UNREADABLE', `${file} does not hold a 32-byte key`);
+  return key;
+}
+
+/** The installation id names the log in its checkpoints; replicas sharing a store share it. */
+export async function installationId(store: Store): Promise<string> {
+  return store.meta.setIfAbsent('installation_id', newId());
+}

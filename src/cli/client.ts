@@ -1,0 +1,108 @@
+// Talking to a running control plane: its address from DATA/control-plane.json, the admin token
+// from DATA/admin.token (a secret file, mode-checked). node:http directly rather than fetch:
+// commands that talk to the control plane on a hot path (rampart run) should not pay for loading
+// an HTTP client library.
+
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { ERRORS, RampartError, type ErrorCode } from '../core/errors.js';
+import { readSecretText } from '../core/secretfile.js';
+import { adminTokenPath } from '../server/auth.js';
+import { discoveryPath } from '../server/discovery.js';
+
+export interface ApiClient {
+  readonly url: string;
+  call<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T; text: string }>;
+}
+
+/** The control plane recorded in the data directory, or undefined when none is running. */
+export function findControlPlane(dataDir: string): { url: string; pid: number } | undefined {
+  let info: { url?: unknown; pid?: unknown };
+  try {
+    info = JSON.parse(readFileSync(discoveryPath(dataDir), 'utf8')) as { url?: unknown; pid?: unknown };
+  } catch {
+    return undefined;
+  }
+  if (typeof info.url !== 'string' || typeof info.pid !== 'number') return undefined;
+  try {
+    process.kill(info.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+  }
+  return { url: info.url, pid: info.pid };
+}
+
+export function connect(dataDir: string, urlOverride?: string): ApiClient {
+  const found = urlOverride ?? findControlPlane(dataDir)?.url;
+  if (!found) {
+    throw new RampartError(
+      'RAMPART_E_CONTROL_PLANE_UNREACHABLE',
+      `no control plane is running for data directory ${dataDir}`,
+      {
+        hint: 'start one with: rampart up',
+      },
+    );
+  }
+  const url = found;
+  const token = readSecretText(adminTokenPath(dataDir), { purpose: 'admin token' });
+  return {
+    url,
+    call<T>(
+      method: string,
+      path: string,
+      body?: unknown,
+    ): Promise<{ status: number; body: T; text: string }> {
+      const target = new URL(path, url);
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(target, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+            : {}),
+        },
+      });
+      return new Promise((resolve, reject) => {
+        req.on('error', (e: NodeJS.ErrnoException) =>
+          reject(
+            new RampartError(
+              'RAMPART_E_CONTROL_PLANE_UNREACHABLE',
+              `cannot reach the control plane at ${url}: ${e.code ?? e.message}`,
+            ),
+          ),
+        );
+        req.on('response', (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            if ((res.headers['content-type'] ?? '').includes('json')) {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = text;
+              }
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed as T, text });
+          });
+        });
+        req.end(payload);
+      });
+    },
+  };
+}
+
+/** Turns an error body from the API into the same coded error the server raised. */
+export function apiError(status: number, body: unknown): RampartError {
+  const e = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+  const code: ErrorCode =
+    e?.code !== undefined && e.code in ERRORS ? (e.code as ErrorCode) : 'RAMPART_E_INTERNAL';
+  return new RampartError(code, e?.message ?? `the control plane answered HTTP ${status}`);
+}

@@ -1,0 +1,22 @@
+// Process entry for the bundled CLI (bin/rampart.cjs loads the bundle built from this file).
+
+import { main } from './main.js';
+
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd() };
+
+// A closed pipe (rampart audit tail | head) is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
+main(process.argv.slice(2), io).then(
+  (code) => {
+    process.exitCode = code;
+    // Anything still holding the event loop open after the command finished is cut short.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (e: unknown) => {
+    process.stderr.write(`rampart: RAMPART_E_INTERNAL: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,51 @@
+// What every command gets: output streams and the working directory, passed in (not read from
+// globals) so commands run the same in tests as from a shell.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { RampartError } from '../core/errors.js';
+
+export interface Io {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly stdin: NodeJS.ReadableStream;
+  readonly cwd: string;
+}
+
+export interface Command {
+  readonly usage: string;
+  run(argv: readonly string[], io: Io): Promise<number>;
+}
+
+export const COMMON_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  data: { type: 'string', short: 'd' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+/** parseArgs with errors turned into usage errors that show the command's usage. */
+export function parse<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: O,
+  usage: string,
+  allowPositionals = false,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>> {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new RampartError(
+      'RAMPART_E_USAGE',
+      (e as Error).message.replace(/\. To specify a positional.*$/s, ''),
+      {
+        hint: usage,
+      },
+    );
+  }
+}
+
+export function usageError(message: string, usage: string): RampartError {
+  return new RampartError('RAMPART_E_USAGE', message, { hint: usage });
+}
+
+export function writeLine(stream: NodeJS.WritableStream, line: string): void {
+  stream.write(line + '\n');
+}

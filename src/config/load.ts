@@ -1,0 +1,484 @@
+// Loads rampart.yaml once: parse (YAML with positions), validate against the closed schema, turn
+// into the typed Config, freeze. Every problem is reported with file:line:col and its key path,
+// all of them in one pass, so a user fixes a config in one edit rather than one error at a time.
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
+import { parseDuration, parseSize } from '../core/units.js';
+import { configSchema, type Scope } from './schema.js';
+
+export interface ServerConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly bodyLimit: number;
+  readonly requestTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly metricsAuth: boolean;
+}
+
+export interface ClientConfig {
+  readonly name: string;
+  readonly tokenFile: string;
+  readonly scopes: readonly Scope[];
+}
+
+export interface SqliteConfig {
+  readonly driver: 'sqlite';
+  readonly file: string;
+}
+
+export interface PostgresConfig {
+  readonly driver: 'postgres';
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly passwordFile: string | undefined;
+  readonly schema: string;
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+  readonly ssl: { readonly caFile: string | undefined; readonly rejectUnauthorized: boolean } | undefined;
+}
+
+export type StoreConfig = SqliteConfig | PostgresConfig;
+
+export interface AuditConfig {
+  readonly checkpointIntervalMs: number;
+  readonly checkpointEvery: number;
+  readonly maxBatch: number;
+  readonly trustedKeys: readonly string[];
+}
+
+export interface Config {
+  /** The file this came from, or undefined when built from defaults alone. */
+  readonly source: string | undefined;
+  readonly dataDir: string;
+  readonly server: ServerConfig;
+  readonly auth: { readonly clients: readonly ClientConfig[] };
+  readonly store: StoreConfig;
+  readonly audit: AuditConfig;
+  readonly logging: { readonly level: string };
+}
+
+export interface LoadOptions {
+  /** Path given with --config; when set, a missing file is an error. */
+  readonly file?: string | undefined;
+  /** --data, which overrides data_dir. */
+  readonly dataDir?: string | undefined;
+  /** Directory relative paths on the command line are resolved against. */
+  readonly cwd?: string;
+}
+
+export const DEFAULT_CONFIG_FILE = 'rampart.yaml';
+
+/** Loads and validates the configuration. Throws RampartErrorList naming every problem. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const cwd = opts.cwd ?? process.cwd();
+  const file = resolve(cwd, opts.file ?? DEFAULT_CONFIG_FILE);
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && opts.file === undefined) text = undefined;
+    else if (code === 'ENOENT') {
+      throw new RampartError('RAMPART_E_CONFIG_NOT_FOUND', `configuration file ${file} does not exist`);
+    } else {
+      throw new RampartError(
+        'RAMPART_E_CONFIG_NOT_FOUND',
+        `configuration file ${file} cannot be read (${code})`,
+      );
+    }
+  }
+  return parseConfig(text ?? '', text === undefined ? undefined : file, {
+    dataDirOverride: opts.dataDir === undefined ? undefined : resolve(cwd, opts.dataDir),
+    baseDir: text === undefined ? cwd : dirname(file),
+  });
+}
+
+export interface ParseOptions {
+  readonly dataDirOverride?: string | undefined;
+  /** Directory that relative paths in the file are resolved against. */
+  readonly baseDir: string;
+}
+
+/** Parses configuration text. `file` names the source in errors (undefined: built-in defaults). */
+export function parseConfig(text: string, file: string | undefined, opts: ParseOptions): Config {
+  const where = file ?? '<defaults>';
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    uniqueKeys: true,
+    prettyErrors: false,
+    strict: true,
+  });
+  const locator = new Locator(doc, lines, where);
+
+  if (doc.errors.length > 0) {
+    throw new RampartErrorList(
+      doc.errors.map(
+        (e) =>
+          new RampartError('RAMPART_E_CONFIG_PARSE', e.message.split('\n')[0] ?? e.message, {
+            location: locator.at(e.pos[0]),
+          }),
+      ),
+    );
+  }
+  let raw: unknown;
+  try {
+    // A small alias budget: a config file has no business expanding one anchor thousands of times.
+    raw = doc.toJS({ maxAliasCount: 64 }) ?? {};
+  } catch (e) {
+    throw new RampartError('RAMPART_E_CONFIG_PARSE', (e as Error).message, { location: locator.at(0) });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new RampartError(
+      'RAMPART_E_CONFIG_INVALID',
+      'the configuration must be a mapping of keys to values',
+      {
+        location: locator.at(0),
+      },
+    );
+  }
+
+  const validate = compileValidator();
+  if (!validate(raw)) {
+    throw new RampartErrorList(dedupe((validate.errors ?? []).map((e) => schemaError(e, locator))));
+  }
+  const problems: RampartError[] = [];
+  const config = normalize(raw as RawConfig, file, opts, locator, problems);
+  if (problems.length > 0) throw new RampartErrorList(problems);
+  return deepFreeze(config);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface RawConfig {
+  data_dir: string;
+  server: {
+    listen: string;
+    tls?: { cert_file: string; key_file: string };
+    body_limit: string;
+    request_timeout: string;
+    shutdown_grace: string;
+    metrics_auth: boolean;
+  };
+  auth: { clients: { name: string; token_file: string; scopes: Scope[] }[] };
+  store: {
+    driver: 'sqlite' | 'postgres';
+    sqlite: { file: string };
+    postgres: {
+      host: string;
+      port: number;
+      database: string;
+      user: string;
+      password_file?: string;
+      schema: string;
+      pool_size: number;
+      connect_timeout: string;
+      ssl?: { ca_file?: string; reject_unauthorized: boolean };
+    };
+  };
+  audit: { checkpoint_interval: string; checkpoint_every: number; max_batch: number; trusted_keys: string[] };
+  logging: { level: string };
+}
+
+function normalize(
+  raw: RawConfig,
+  file: string | undefined,
+  opts: ParseOptions,
+  loc: Locator,
+  problems: RampartError[],
+): Config {
+  const ms = (path: (string | number)[], value: string, min = 0): number => {
+    const v = parseDuration(value);
+    if (v === undefined || v < min) {
+      problems.push(
+        new RampartError(
+          'RAMPART_E_CONFIG_INVALID',
+          `${path.join('.')}: "${value}" is not a duration like 30s`,
+          {
+            location: loc.path(path),
+          },
+        ),
+      );
+      return min;
+    }
+    return v;
+  };
+  const bytes = (path: (string | number)[], value: string): number => {
+    const v = parseSize(value);
+    if (v === undefined || v <= 0) {
+      problems.push(
+        new RampartError('RAMPART_E_CONFIG_INVALID', `${path.join('.')}: "${value}" is not a size like 1m`, {
+          location: loc.path(path),
+        }),
+      );
+      return 1;
+    }
+    return v;
+  };
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+
+  const dataDir = opts.dataDirOverride ?? abs(raw.data_dir);
+  const listen = parseListen(raw.server.listen);
+  if (!listen) {
+    problems.push(
+      new RampartError('RAMPART_E_CONFIG_INVALID', `server.listen: "${raw.server.listen}" is not host:port`, {
+        location: loc.path(['server', 'listen']),
+      }),
+    );
+  }
+  const pg = raw.store.postgres;
+  const store: StoreConfig =
+    raw.store.driver === 'sqlite'
+      ? {
+          driver: 'sqlite',
+          file: isAbsolute(raw.store.sqlite.file)
+            ? raw.store.sqlite.file
+            : resolve(dataDir, raw.store.sqlite.file),
+        }
+      : {
+          driver: 'postgres',
+          host: pg.host,
+          port: pg.port,
+          database: pg.database,
+          user: pg.user,
+          passwordFile: pg.password_file === undefined ? undefined : abs(pg.password_file),
+          schema: pg.schema,
+          poolSize: pg.pool_size,
+          connectTimeoutMs: ms(['store', 'postgres', 'connect_timeout'], pg.connect_timeout, 1),
+          ssl:
+            pg.ssl === undefined
+              ? undefined
+              : {
+                  caFile: pg.ssl.ca_file === undefined ? undefined : abs(pg.ssl.ca_file),
+                  rejectUnauthorized: pg.ssl.reject_unauthorized,
+                },
+        };
+
+  const names = new Set<string>();
+  raw.auth.clients.forEach((c, i) => {
+    if (names.has(c.name)) {
+      problems.push(
+        new RampartError('RAMPART_E_CONFIG_INVALID', `auth.clients[${i}].name: "${c.name}" is used twice`, {
+          location: loc.path(['auth', 'clients', i, 'name']),
+        }),
+      );
+    }
+    names.add(c.name);
+  });
+
+  return {
+    source: file,
+    dataDir,
+    server: {
+      listen: listen ?? { host: '127.0.0.1', port: 0 },
+      tls: raw.server.tls && {
+        certFile: abs(raw.server.tls.cert_file),
+        keyFile: abs(raw.server.tls.key_file),
+      },
+      bodyLimit: bytes(['server', 'body_limit'], raw.server.body_limit),
+      requestTimeoutMs: ms(['server', 'request_timeout'], raw.server.request_timeout, 1),
+      shutdownGraceMs: ms(['server', 'shutdown_grace'], raw.server.shutdown_grace),
+      metricsAuth: raw.server.metrics_auth,
+    },
+    auth: {
+      clients: raw.auth.clients.map((c) => ({
+        name: c.name,
+        tokenFile: abs(c.token_file),
+        scopes: c.scopes,
+      })),
+    },
+    store,
+    audit: {
+      checkpointIntervalMs: ms(['audit', 'checkpoint_interval'], raw.audit.checkpoint_interval, 100),
+      checkpointEvery: raw.audit.checkpoint_every,
+      maxBatch: raw.audit.max_batch,
+      trustedKeys: raw.audit.trusted_keys.map(abs),
+    },
+    logging: { level: raw.logging.level },
+  };
+}
+
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? m[2]!, port };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions: map a key path or an offset back to file:line:col.
+
+export class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    readonly file: string,
+  ) {}
+
+  at(offset: number): SourceLocation {
+    const p = this.lines.linePos(offset);
+    return { file: this.file, line: p.line, column: p.col };
+  }
+
+  /** The node at `path`, or the deepest existing ancestor when the path does not exist. */
+  path(path: readonly (string | number)[]): SourceLocation {
+    for (let n = path.length; n >= 0; n--) {
+      const node = this.doc.getIn(path.slice(0, n), true) as Node | undefined;
+      if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return this.at(node.range[0]);
+    }
+    return this.at(0);
+  }
+
+  /** The key `key` inside the mapping at `path`. */
+  key(path: readonly (string | number)[], key: string): SourceLocation {
+    const parent = this.doc.getIn(path, true);
+    if (isMap(parent)) {
+      for (const item of parent.items) {
+        if (isPair(item) && isScalar(item.key) && String(item.key.value) === key && item.key.range) {
+          return this.at(item.key.range[0]);
+        }
+      }
+    }
+    return this.path(path);
+  }
+}
+
+function pointerToPath(pointer: string): (string | number)[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function schemaError(e: ErrorObject, loc: Locator): RampartError {
+  const path = pointerToPath(e.instancePath);
+  const dotted = formatPath(path);
+  let code: ErrorCode = 'RAMPART_E_CONFIG_INVALID';
+  let message: string;
+  let location: SourceLocation;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      code = 'RAMPART_E_CONFIG_UNKNOWN_KEY';
+      const known = knownKeys(path);
+      const guess = closest(key, known);
+      message =
+        `unknown key "${formatPath([...path, key])}"` +
+        (guess ? ` (did you mean "${guess}"?)` : known.length ? ` (known keys: ${known.join(', ')})` : '');
+      location = loc.key(path, key);
+      break;
+    }
+    case 'required': {
+      const key = String((e.params as { missingProperty: string }).missingProperty);
+      message = `missing required key "${formatPath([...path, key])}"`;
+      location = loc.path(path);
+      break;
+    }
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+      message = `${dotted}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+      location = loc.path(path);
+      break;
+    }
+    case 'pattern':
+      message = `${dotted}: ${describePattern(path)}`;
+      location = loc.path(path);
+      break;
+    default:
+      message = `${dotted || '(top level)'}: ${e.message ?? 'is invalid'}`;
+      location = loc.path(path);
+  }
+  return new RampartError(code, message, { location, details: { path: dotted } });
+}
+
+function describePattern(path: (string | number)[]): string {
+  const leaf = String(path[path.length - 1] ?? '');
+  const s = schemaAt(path);
+  const pattern = typeof s?.['pattern'] === 'string' ? s['pattern'] : '';
+  if (pattern.includes('\\d+h')) return 'must be a duration such as 250ms, 30s, 5m or 1h30m';
+  if (pattern.includes('kKmMgG')) return 'must be a size such as 512k, 1m or 2g';
+  if (leaf === 'listen') return 'must be host:port, such as 127.0.0.1:7070 or [::1]:7070';
+  return `does not match ${pattern}`;
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function schemaAt(path: readonly (string | number)[]): Record<string, unknown> | undefined {
+  let s: Record<string, unknown> | undefined = configSchema;
+  for (const p of path) {
+    if (!s) return undefined;
+    if (typeof p === 'number') s = s['items'] as Record<string, unknown> | undefined;
+    else s = (s['properties'] as Record<string, Record<string, unknown>> | undefined)?.[p];
+  }
+  return s;
+}
+
+function knownKeys(path: readonly (string | number)[]): string[] {
+  const s = schemaAt(path);
+  return Object.keys((s?.['properties'] as Record<string, unknown> | undefined) ?? {});
+}
+
+/** The known key within edit distance 2 of `key`, if exactly one is that close. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+export function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+function dedupe(errors: RampartError[]): RampartError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = e.describe();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
+function compileValidator(): Validator {
+  // allErrors: report every problem in one pass. useDefaults: fill documented defaults in place.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
+  return ajv.compile(configSchema) as Validator;
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,204 @@
+// The configuration schema. Every object is closed (additionalProperties: false): a typo in a
+// security setting must be an error, never a silently ignored key that leaves a default in place.
+// Every key has a description and, where it has one, a default; docs/configuration.md documents
+// every key (a test checks that), and load.ts turns the validated tree into the typed, frozen Config.
+
+export const DURATION_PATTERN = '^(?:\\d+h)?(?:\\d+m)?(?:\\d+s)?(?:\\d+ms)?$';
+export const SIZE_PATTERN = '^\\d+(?:\\.\\d+)?\\s*[kKmMgGtT]?[iI]?[bB]?$';
+
+type Schema = Record<string, unknown>;
+
+const duration = (description: string, dflt?: string): Schema => ({
+  type: 'string',
+  pattern: DURATION_PATTERN,
+  minLength: 2,
+  description,
+  ...(dflt === undefined ? {} : { default: dflt }),
+});
+
+const size = (description: string, dflt?: string): Schema => ({
+  type: 'string',
+  pattern: SIZE_PATTERN,
+  description,
+  ...(dflt === undefined ? {} : { default: dflt }),
+});
+
+const path = (description: string, dflt?: string): Schema => ({
+  type: 'string',
+  minLength: 1,
+  description,
+  ...(dflt === undefined ? {} : { default: dflt }),
+});
+
+function obj(properties: Record<string, Schema>, extra: Schema = {}): Schema {
+  return { type: 'object', additionalProperties: false, properties, default: {}, ...extra };
+}
+
+function root(properties: Record<string, Schema>): Schema {
+  return { type: 'object', additionalProperties: false, properties };
+}
+
+export const SCOPES = [
+  'admin',
+  'audit:read',
+  'metrics:read',
+  'policy:decide',
+  'policy:write',
+  'entities:write',
+  'admission:review',
+  'runs:write',
+  'tokens:issue',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const configSchema: Schema = root({
+  data_dir: path(
+    'Directory for the embedded store, keys, admin token and run state. Relative to the config file. The --data flag overrides it.',
+    '.rampart',
+  ),
+  server: obj({
+    listen: {
+      type: 'string',
+      pattern: '^(?:\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$',
+      description:
+        'Address the HTTP API listens on, host:port. Keep it on loopback unless TLS is configured.',
+      default: '127.0.0.1:7070',
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert_file', 'key_file'],
+      description: 'Serve HTTPS. Both files are PEM; the key file is a secret file (mode 0600).',
+      properties: {
+        cert_file: path('PEM certificate chain.'),
+        key_file: path('PEM private key (secret file, mode 0600).'),
+      },
+    },
+    body_limit: size('Largest request body accepted; larger bodies get 413.', '1m'),
+    request_timeout: duration('Time a request may take before the server answers 503 and closes it.', '30s'),
+    shutdown_grace: duration(
+      'On SIGTERM, time in-flight requests get to finish before the server closes.',
+      '10s',
+    ),
+    metrics_auth: {
+      type: 'boolean',
+      description: 'Require a credential with the metrics:read scope for /metrics.',
+      default: true,
+    },
+  }),
+  auth: obj({
+    clients: {
+      type: 'array',
+      default: [],
+      description:
+        'API clients besides the admin: each presents the bearer token in its token_file and gets only its scopes.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'token_file', 'scopes'],
+        properties: {
+          name: {
+            type: 'string',
+            pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+            description: 'Client name, as audited.',
+          },
+          token_file: path('Secret file holding the bearer token (mode 0600, at least 32 characters).'),
+          scopes: {
+            type: 'array',
+            minItems: 1,
+            uniqueItems: true,
+            items: { type: 'string', enum: [...SCOPES] },
+            description: 'What the client may do.',
+          },
+        },
+      },
+    },
+  }),
+  store: obj({
+    driver: {
+      type: 'string',
+      enum: ['sqlite', 'postgres'],
+      description: 'sqlite: embedded, one control plane. postgres: shared by several control-plane replicas.',
+      default: 'sqlite',
+    },
+    sqlite: obj({
+      file: path('Database file, relative to data_dir.', 'rampart.db'),
+    }),
+    postgres: obj({
+      host: {
+        type: 'string',
+        minLength: 1,
+        description: 'Server host name or address.',
+        default: '127.0.0.1',
+      },
+      port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Server port.', default: 5432 },
+      database: { type: 'string', minLength: 1, description: 'Database name.', default: 'rampart' },
+      user: { type: 'string', minLength: 1, description: 'Role to connect as.', default: 'rampart' },
+      password_file: path(
+        'Secret file holding the password (mode 0600). Omit for trust or peer authentication.',
+      ),
+      schema: {
+        type: 'string',
+        pattern: '^[a-z_][a-z0-9_]{0,62}$',
+        description: "PostgreSQL schema holding Rampart's tables; replicas sharing state use the same one.",
+        default: 'rampart',
+      },
+      pool_size: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 200,
+        description: 'Connections per replica.',
+        default: 10,
+      },
+      connect_timeout: duration('Time to wait for a connection before the store is reported down.', '5s'),
+      ssl: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Connect with TLS.',
+        properties: {
+          ca_file: path('PEM CA bundle that signs the server certificate.'),
+          reject_unauthorized: {
+            type: 'boolean',
+            description: 'Refuse a server certificate that does not verify.',
+            default: true,
+          },
+        },
+      },
+    }),
+  }),
+  audit: obj({
+    checkpoint_interval: duration(
+      'A signed checkpoint is written this often while records arrive (and always at shutdown).',
+      '10s',
+    ),
+    checkpoint_every: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10_000_000,
+      description: 'A signed checkpoint is also written after this many records.',
+      default: 10000,
+    },
+    max_batch: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000,
+      description: 'Most records committed in one group commit.',
+      default: 4096,
+    },
+    trusted_keys: {
+      type: 'array',
+      items: path('Public key file (the .pub written next to a replica key).'),
+      default: [],
+      description:
+        "Checkpoint public keys of other replicas that `audit verify` trusts, besides this data directory's own.",
+    },
+  }),
+  logging: obj({
+    level: {
+      type: 'string',
+      enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+      description: 'Least severe level written.',
+      default: 'info',
+    },
+  }),
+});

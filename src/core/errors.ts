@@ -1,0 +1,151 @@
+// The one catalogue of coded errors. Every error a user can see carries one of these codes; each
+// code is documented in docs/errors.md (a test keeps the two in step). Codes are stable: tooling
+// and runbooks match on them, so a code is never renamed or reused for a different meaning.
+//
+// Caller mistakes inside the program (a bad option passed by our own code) throw TypeError, as
+// jose does; RampartError is for hostile or malformed input and for operational failures.
+
+export interface ErrorSpec {
+  /** HTTP status when the error reaches an API client. */
+  readonly status: number;
+  /** Process exit code when the error reaches the command line. */
+  readonly exit: number;
+  /** One line that says what kind of problem this is. */
+  readonly title: string;
+}
+
+export const ERRORS = {
+  RAMPART_E_INTERNAL: { status: 500, exit: 1, title: 'Internal error (a bug): the operation was denied' },
+  RAMPART_E_USAGE: { status: 400, exit: 2, title: 'Invalid command-line usage' },
+  RAMPART_E_BAD_REQUEST: { status: 400, exit: 2, title: 'The request is malformed' },
+  RAMPART_E_BODY_TOO_LARGE: { status: 413, exit: 2, title: 'The request body exceeds the configured limit' },
+  RAMPART_E_UNAUTHENTICATED: { status: 401, exit: 1, title: 'Missing or invalid credentials' },
+  RAMPART_E_FORBIDDEN: { status: 403, exit: 1, title: 'The credentials do not allow this operation' },
+  RAMPART_E_NOT_FOUND: { status: 404, exit: 1, title: 'No such resource' },
+  RAMPART_E_CONFLICT: { status: 409, exit: 1, title: 'The resource is in a state that does not allow this' },
+  RAMPART_E_SHUTTING_DOWN: { status: 503, exit: 1, title: 'The control plane is shutting down' },
+
+  RAMPART_E_CONFIG_NOT_FOUND: { status: 500, exit: 2, title: 'The configuration file does not exist' },
+  RAMPART_E_CONFIG_PARSE: { status: 500, exit: 2, title: 'The configuration file is not valid YAML' },
+  RAMPART_E_CONFIG_UNKNOWN_KEY: {
+    status: 500,
+    exit: 2,
+    title: 'The configuration has a key the schema does not know',
+  },
+  RAMPART_E_CONFIG_INVALID: {
+    status: 500,
+    exit: 2,
+    title: 'A configuration value has the wrong type or range',
+  },
+  RAMPART_E_SECRET_FILE_PERMISSIONS: {
+    status: 500,
+    exit: 2,
+    title: 'A secret file is readable by group or others',
+  },
+  RAMPART_E_SECRET_FILE_UNREADABLE: { status: 500, exit: 2, title: 'A secret file cannot be read' },
+
+  RAMPART_E_DATA_DIR: { status: 500, exit: 1, title: 'The data directory cannot be used' },
+  RAMPART_E_LISTEN: { status: 500, exit: 1, title: 'The server cannot listen on the configured address' },
+  RAMPART_E_CONTROL_PLANE_UNREACHABLE: { status: 503, exit: 1, title: 'The control plane cannot be reached' },
+
+  RAMPART_E_STORE_UNAVAILABLE: { status: 503, exit: 1, title: 'The store cannot be reached' },
+  RAMPART_E_STORE_MIGRATION: { status: 500, exit: 1, title: 'A store migration failed' },
+
+  RAMPART_E_AUDIT_WRITE_FAILED: {
+    status: 503,
+    exit: 1,
+    title: 'An audit record could not be written, so the action did not happen',
+  },
+  RAMPART_E_AUDIT_TAMPERED: {
+    status: 500,
+    exit: 1,
+    title: 'The audit log does not match its signed checkpoints',
+  },
+  RAMPART_E_AUDIT_CHECKPOINT_INVALID: { status: 500, exit: 1, title: 'An audit checkpoint is invalid' },
+  RAMPART_E_AUDIT_PROOF_RANGE: {
+    status: 400,
+    exit: 2,
+    title: 'A proof was asked for a leaf or tree size outside the log',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A position in a source file. Lines and columns are 1-based, as editors show them. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export function formatLocation(loc: SourceLocation): string {
+  return `${loc.file}:${loc.line}:${loc.column}`;
+}
+
+export interface RampartErrorOptions {
+  readonly cause?: unknown;
+  readonly location?: SourceLocation;
+  /** Machine-readable detail for API clients. Never put a secret here. */
+  readonly details?: Readonly<Record<string, unknown>>;
+  /** A hint that tells the user how to fix it. */
+  readonly hint?: string;
+}
+
+export class RampartError extends Error {
+  readonly code: ErrorCode;
+  readonly location: SourceLocation | undefined;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: RampartErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RampartError';
+    this.code = code;
+    this.location = options.location;
+    this.details = options.details;
+    this.hint = options.hint;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+
+  get exitCode(): number {
+    return ERRORS[this.code].exit;
+  }
+
+  /** "file:line:col: CODE: message" when located, else "CODE: message". */
+  describe(): string {
+    const where = this.location ? `${formatLocation(this.location)}: ` : '';
+    return `${where}${this.code}: ${this.message}`;
+  }
+}
+
+/** Several located problems found in one pass (a config file, a policy set): report them all at once. */
+export class RampartErrorList extends RampartError {
+  readonly errors: readonly RampartError[];
+
+  constructor(errors: readonly RampartError[]) {
+    const first = errors[0];
+    if (!first) throw new TypeError('RampartErrorList needs at least one error');
+    super(first.code, errors.length === 1 ? first.message : `${errors.length} problems found`, {
+      ...(first.location ? { location: first.location } : {}),
+    });
+    this.name = 'RampartErrorList';
+    this.errors = errors;
+  }
+
+  override describe(): string {
+    return this.errors.map((e) => e.describe()).join('\n');
+  }
+}
+
+export function isRampartError(e: unknown): e is RampartError {
+  return e instanceof RampartError;
+}
+
+/** Message of an unknown thrown value, for logs. Never include a stack for users. */
+export function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

@@ -1,0 +1,244 @@
+// The control plane: the one place that composes components. It opens the store, the audit log
+// and the event bus, builds each component with exactly the interfaces it needs, registers their
+// routes and health checks, and owns the start-up and shutdown order.
+
+import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadOrCreateAuditKey, loadTrustedVerifiers } from '../audit/checkpoint.js';
+import { AuditLog, installationId, loadOrCreateHmacKey } from '../audit/log.js';
+import type { Config } from '../config/load.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { RampartError, messageOf } from '../core/errors.js';
+import { readSecretFile, writeFileAtomic } from '../core/secretfile.js';
+import { EventBus } from '../events/bus.js';
+import { basicMask, createLogger, type Logger } from '../log/logger.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/types.js';
+import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js';
+import { HealthRegistry } from './health.js';
+import { createHttpApp } from './http.js';
+import { createMetrics } from './metrics.js';
+import { discoveryPath } from './discovery.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import { registerCoreRoutes } from './routes/core.js';
+import type pino from 'pino';
+
+export { VERSION } from '../core/version.js';
+import { VERSION } from '../core/version.js';
+
+export interface ControlPlaneOptions {
+  readonly config: Config;
+  readonly clock?: Clock;
+  /** Where logs go (tests capture them); stdout by default. */
+  readonly logDestination?: pino.DestinationStream;
+}
+
+export interface ControlPlane {
+  readonly url: string;
+  readonly config: Config;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly bus: EventBus;
+  readonly health: HealthRegistry;
+  readonly logger: Logger;
+  readonly adminTokenFile: string;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  prepareDataDir(config.dataDir);
+  const logger = createLogger({
+    level: config.logging.level,
+    redactLine: basicMask,
+    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+  });
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const store = await openStore(config.store);
+    cleanups.push(() => store.close());
+
+    const signer = loadOrCreateAuditKey(config.dataDir);
+    const install = await installationId(store);
+    const audit = AuditLog.open({
+      store,
+      clock,
+      signer,
+      verifiers: loadTrustedVerifiers(config.dataDir, config.audit.trustedKeys),
+      hmacKey: loadOrCreateHmacKey(config.dataDir),
+      origin: `rampart.audit/${install}`,
+      maxBatch: config.audit.maxBatch,
+      checkpointEvery: config.audit.checkpointEvery,
+      checkpointIntervalMs: config.audit.checkpointIntervalMs,
+    });
+    cleanups.push(() => audit.close());
+
+    const bus = new EventBus({
+      auditor: audit,
+      onHandlerError: (type, e) => logger.error({ type, err: messageOf(e) }, 'event handler failed'),
+    });
+    const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients);
+    const metrics = createMetrics();
+    const health = new HealthRegistry();
+    health.register('store', async () => {
+      await store.ping();
+      return { status: 'ok', detail: store.driver };
+    });
+    health.register('audit', () => audit.health());
+    metrics.counter(
+      'rampart_audit_records_total',
+      'Audit records durably appended.',
+      () => audit.stats.appended,
+    );
+    metrics.counter('rampart_audit_commits_total', 'Audit group commits.', () => audit.stats.commits);
+    metrics.counter(
+      'rampart_audit_write_failures_total',
+      'Audit commits that failed (their actions were refused).',
+      () => audit.stats.failures,
+    );
+    metrics.counter(
+      'rampart_audit_checkpoints_total',
+      'Signed checkpoints written.',
+      () => audit.stats.checkpoints,
+    );
+    metrics.counter('rampart_events_total', 'Security events published.', () => bus.stats.published);
+
+    const tls = config.server.tls && {
+      key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
+      cert: readCert(config.server.tls.certFile),
+    };
+    const app = createHttpApp({ config, logger, auth, metrics, bus, https: tls });
+    registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
+    registerAuditRoutes(app, { audit, bus, vkey: signer.vkey });
+
+    try {
+      await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const where = `${config.server.listen.host}:${config.server.listen.port}`;
+      throw new RampartError(
+        'RAMPART_E_LISTEN',
+        code === 'EADDRINUSE'
+          ? `${where} is already in use (is another control plane running?)`
+          : code === 'EACCES'
+            ? `no permission to listen on ${where}`
+            : code === 'EADDRNOTAVAIL'
+              ? `${where} is not an address of this machine`
+              : `cannot listen on ${where}: ${messageOf(e)}`,
+        { cause: e },
+      );
+    }
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.server.listen.port;
+    const host = config.server.listen.host.includes(':')
+      ? `[${config.server.listen.host}]`
+      : config.server.listen.host;
+    const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+    writeFileAtomic(
+      discoveryPath(config.dataDir),
+      JSON.stringify({ url, pid: process.pid, version: VERSION }) + '\n',
+      0o644,
+    );
+
+    const healthTimer = setInterval(() => {
+      void health.report().then((r) => {
+        for (const c of health.changes(r)) {
+          bus
+            .publish({
+              type: 'health.changed',
+              severity: c.to === 'ok' ? 'info' : 'high',
+              source: 'server',
+              data: c,
+            })
+            .catch(() => undefined);
+        }
+      });
+    }, 5000);
+    healthTimer.unref();
+
+    await bus.publish({
+      type: 'controlplane.lifecycle',
+      severity: 'info',
+      source: 'server',
+      data: { phase: 'start', pid: process.pid, version: VERSION },
+    });
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        clearInterval(healthTimer);
+        // Stop accepting; give in-flight requests the grace period, then cut what is left.
+        const force = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
+        force.unref();
+        await app.close();
+        clearTimeout(force);
+        await bus
+          .publish({
+            type: 'controlplane.lifecycle',
+            severity: 'info',
+            source: 'server',
+            data: { phase: 'stop', pid: process.pid, version: VERSION },
+          })
+          .catch((e: unknown) => logger.error({ err: messageOf(e) }, 'could not audit shutdown'));
+        await audit.close();
+        await store.close();
+        rmSync(discoveryPath(config.dataDir), { force: true });
+        logger.flush();
+      })());
+
+    return {
+      url,
+      config,
+      store,
+      audit,
+      bus,
+      health,
+      logger,
+      adminTokenFile: adminTokenPath(config.dataDir),
+      close,
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK | constants.R_OK | constants.X_OK);
+    const probe = join(dir, `.write-probe-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new RampartError('RAMPART_E_DATA_DIR', `data directory ${dir} is not usable: ${messageOfFs(e)}`, {
+      cause: e,
+    });
+  }
+}
+
+function messageOfFs(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'read-only file system';
+  if (code === 'ENOTDIR' || code === 'EEXIST') return 'a file is in the way';
+  return messageOf(e);
+}
+
+function readCert(file: string): Buffer {
+  // A certificate chain is public: no mode check, only a clear error when it cannot be read.
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new RampartError(
+      'RAMPART_E_CONFIG_INVALID',
+      `server.tls.cert_file ${file} cannot be read: ${messageOfFs(e)}`,
+    );
+  }
+}

@@ -1,0 +1,68 @@
+// Component health. Each component registers a check; /v1/health reports every component and the
+// worst status overall. A check that throws or does not answer in time counts as failing: health
+// must fail closed too.
+
+import type { ComponentHealth, HealthCheck, HealthStatus } from '../core/types.js';
+
+const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, failing: 2 };
+const CHECK_TIMEOUT_MS = 2000;
+
+export interface HealthReport {
+  readonly status: HealthStatus;
+  readonly components: Readonly<Record<string, ComponentHealth>>;
+}
+
+export class HealthRegistry {
+  private readonly checks = new Map<string, HealthCheck>();
+  private last = new Map<string, HealthStatus>();
+
+  register(name: string, check: HealthCheck): void {
+    if (this.checks.has(name)) throw new TypeError(`health check ${name} is registered twice`);
+    this.checks.set(name, check);
+  }
+
+  async report(): Promise<HealthReport> {
+    const entries = await Promise.all(
+      [...this.checks].map(async ([name, check]): Promise<[string, ComponentHealth]> => {
+        try {
+          return [name, await withTimeout(Promise.resolve(check()), CHECK_TIMEOUT_MS)];
+        } catch (e) {
+          return [name, { status: 'failing', detail: `health check failed: ${(e as Error).message}` }];
+        }
+      }),
+    );
+    let status: HealthStatus = 'ok';
+    for (const [, h] of entries) if (RANK[h.status] > RANK[status]) status = h.status;
+    return { status, components: Object.fromEntries(entries) };
+  }
+
+  /** Components whose status changed since the last call, for health.changed events. */
+  changes(
+    report: HealthReport,
+  ): { component: string; from: HealthStatus; to: HealthStatus; detail?: string }[] {
+    const out: { component: string; from: HealthStatus; to: HealthStatus; detail?: string }[] = [];
+    for (const [name, h] of Object.entries(report.components)) {
+      const before = this.last.get(name) ?? 'ok';
+      if (before !== h.status)
+        out.push({ component: name, from: before, to: h.status, ...(h.detail ? { detail: h.detail } : {}) });
+    }
+    this.last = new Map(Object.entries(report.components).map(([n, h]) => [n, h.status]));
+    return out;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

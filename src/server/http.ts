@@ -1,0 +1,202 @@
+// The HTTP layer: fastify with authentication, coded errors, metrics and audited actions. Routes
+// declare what they need in their config ({ scope } or { public: true }); a route that declares
+// neither is refused at registration, so an endpoint cannot be exposed without a decision.
+
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config/load.js';
+import type { Scope } from '../config/schema.js';
+import { ERRORS, RampartError, isRampartError, messageOf, type ErrorCode } from '../core/errors.js';
+import type { AuditEntryInput, Outcome } from '../core/types.js';
+import type { EventBus } from '../events/bus.js';
+import type { Logger } from '../log/logger.js';
+import { allows, type Authenticator, type Principal } from './auth.js';
+import type { Metrics } from './metrics.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Scope the caller needs; 'any' means any valid credential. */
+    scope?: Scope | 'any';
+    /** No credential needed (liveness, JWKS, the docker plugin handshake). */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+export interface HttpDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly auth: Authenticator;
+  readonly metrics: Metrics;
+  readonly bus: EventBus;
+  readonly https?: { key: Buffer; cert: Buffer } | undefined;
+}
+
+export function createHttpApp(deps: HttpDeps): FastifyInstance {
+  const { config } = deps;
+  const app = Fastify({
+    bodyLimit: config.server.bodyLimit,
+    requestTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: 5000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    exposeHeadRoutes: false,
+    ...(deps.https ? { https: deps.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('principal', undefined);
+
+  app.addHook('onRoute', (route) => {
+    const cfg = route.config as { scope?: unknown; public?: unknown } | undefined;
+    if (!cfg || (cfg.public !== true && cfg.scope === undefined)) {
+      throw new TypeError(
+        `route ${String(route.method)} ${route.url} declares neither a scope nor public: true`,
+      );
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const cfg = req.routeOptions.config;
+    if (cfg.public === true) return;
+    const result = deps.auth.authenticate(req.headers.authorization);
+    if ('reason' in result) {
+      await rejectAuth(deps, req, result.reason);
+      return sendError(
+        reply,
+        new RampartError('RAMPART_E_UNAUTHENTICATED', `authentication required: ${result.reason}`),
+      );
+    }
+    if (!allows(result, cfg.scope ?? 'admin')) {
+      await rejectAuth(deps, req, `missing scope ${cfg.scope ?? 'admin'}`, result.actor);
+      return sendError(
+        reply,
+        new RampartError(
+          'RAMPART_E_FORBIDDEN',
+          `${result.actor} lacks the ${cfg.scope ?? 'admin'} scope for this route`,
+        ),
+      );
+    }
+    req.principal = result;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpDuration.observe(
+      { method: req.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    deps.logger.debug(
+      { method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime },
+      'request',
+    );
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    sendError(
+      reply,
+      new RampartError('RAMPART_E_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
+    ),
+  );
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    if (isRampartError(err)) return sendError(reply, err);
+    const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(
+        reply,
+        new RampartError('RAMPART_E_BODY_TOO_LARGE', `request body exceeds ${config.server.bodyLimit} bytes`),
+      );
+    }
+    if (
+      e.validation !== undefined ||
+      (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
+    ) {
+      return sendError(reply, new RampartError('RAMPART_E_BAD_REQUEST', e.message ?? 'bad request'));
+    }
+    // Anything else is a bug. Say so without detail (the log has it), and deny.
+    deps.logger.error({ err: messageOf(err), route: req.routeOptions.url }, 'internal error');
+    return sendError(
+      reply,
+      new RampartError('RAMPART_E_INTERNAL', 'internal error; the request was not performed'),
+    );
+  });
+
+  return app;
+}
+
+async function rejectAuth(
+  deps: HttpDeps,
+  req: FastifyRequest,
+  reason: string,
+  actor?: string,
+): Promise<void> {
+  try {
+    await deps.bus.publish({
+      type: 'auth.rejected',
+      severity: 'medium',
+      source: 'server',
+      data: {
+        route: req.routeOptions.url ?? req.url.split('?')[0] ?? '',
+        method: req.method,
+        reason,
+        remote: req.ip,
+      },
+    });
+  } catch (e) {
+    // The request is refused either way; a failing audit log shows in /v1/health.
+    deps.logger.error({ err: messageOf(e), actor }, 'could not audit an authentication failure');
+  }
+}
+
+export function errorBody(err: RampartError): {
+  error: { code: ErrorCode; message: string; details?: unknown; hint?: string };
+} {
+  return {
+    error: {
+      code: err.code,
+      message: err.message,
+      ...(err.details ? { details: err.details } : {}),
+      ...(err.hint ? { hint: err.hint } : {}),
+    },
+  };
+}
+
+export function sendError(reply: FastifyReply, err: RampartError): FastifyReply {
+  return reply.code(ERRORS[err.code].status).type('application/json').send(errorBody(err));
+}
+
+/**
+ * Records an action in the audit log before performing it. If the record cannot be written, the
+ * action does not happen and the caller gets 503; if the action fails, a second record says so.
+ */
+export async function audited<T>(
+  deps: { readonly bus: EventBus; readonly auditor: { record(e: AuditEntryInput): Promise<unknown> } },
+  req: FastifyRequest,
+  entry: { action: string; target: string; details?: Record<string, unknown> },
+  perform: () => Promise<T>,
+): Promise<T> {
+  const actor = req.principal?.actor ?? 'anonymous';
+  await deps.auditor.record({
+    actor,
+    action: entry.action,
+    target: entry.target,
+    outcome: 'success',
+    details: entry.details ?? {},
+  });
+  try {
+    return await perform();
+  } catch (e) {
+    const outcome: Outcome = isRampartError(e) && e.status < 500 ? 'denied' : 'error';
+    await deps.auditor
+      .record({
+        actor,
+        action: entry.action,
+        target: entry.target,
+        outcome,
+        details: { error: messageOf(e) },
+      })
+      .catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,48 @@
+// Versioned schema migrations, one list for both engines. A migration is never edited once it has
+// shipped: a change is a new version. Each runs in its own transaction at start-up, and replicas
+// starting together serialize on a lock, so exactly one applies each version.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sqlite: string;
+  readonly postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'meta and audit log',
+    sqlite: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE audit_records (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+      CREATE TABLE audit_nodes (
+        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+      ) WITHOUT ROWID;
+      CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, frontier BLOB NOT NULL);
+      INSERT INTO audit_head (id, size, frontier) VALUES (1, 0, x'');
+      CREATE TABLE audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER NOT NULL, note TEXT NOT NULL);
+    `,
+    postgres: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE audit_records (seq BIGINT PRIMARY KEY, entry TEXT NOT NULL);
+      CREATE TABLE audit_nodes (level SMALLINT NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, PRIMARY KEY (level, idx));
+      CREATE TABLE audit_head (id SMALLINT PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL, frontier BYTEA NOT NULL);
+      INSERT INTO audit_head (id, size, frontier) VALUES (1, 0, ''::bytea);
+      CREATE TABLE audit_checkpoints (id BIGSERIAL PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL);
+    `,
+  },
+];
+
+/** Frontier hashes are stored concatenated: 32 bytes each. */
+export function packFrontier(frontier: readonly Buffer[]): Buffer {
+  return Buffer.concat(frontier);
+}
+
+export function unpackFrontier(blob: Buffer): Buffer[] {
+  if (blob.length % 32 !== 0) throw new Error('audit head frontier is corrupt (length not a multiple of 32)');
+  const out: Buffer[] = [];
+  for (let off = 0; off < blob.length; off += 32) out.push(Buffer.from(blob.subarray(off, off + 32)));
+  return out;
+}

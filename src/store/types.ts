@@ -1,0 +1,79 @@
+// The store: one interface, two implementations (SQLite for one control plane, PostgreSQL for
+// several replicas sharing state). Methods are domain-shaped rather than generic SQL, so each
+// implementation can do the right thing for its engine (one synchronous transaction in SQLite, an
+// advisory lock in PostgreSQL) and the shared conformance suite can pin down the semantics.
+
+export interface Store {
+  readonly driver: 'sqlite' | 'postgres';
+  readonly audit: AuditStore;
+  readonly meta: MetaStore;
+  /** Round-trips to the database; rejects when it is unreachable. */
+  ping(): Promise<void>;
+  /** Applied migration versions, ascending. */
+  migrations(): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** The Merkle tree's right edge: tree size and the roots of its complete subtrees, left to right. */
+export interface AuditHead {
+  readonly size: number;
+  readonly frontier: readonly Buffer[];
+}
+
+export interface AuditRecordRow {
+  readonly seq: number;
+  /** The canonical JSON text the leaf hash is computed over. */
+  readonly entry: string;
+}
+
+/** A complete subtree hash: level 0 are leaf hashes, level k covers 2^k leaves. */
+export interface TreeNode {
+  readonly level: number;
+  readonly index: number;
+  readonly hash: Buffer;
+}
+
+export interface AuditBatch {
+  readonly records: readonly AuditRecordRow[];
+  readonly nodes: readonly TreeNode[];
+  readonly head: AuditHead;
+}
+
+export interface CheckpointRow {
+  readonly id: number;
+  readonly size: number;
+  /** The signed note, verbatim. */
+  readonly note: string;
+}
+
+export interface AuditStore {
+  /**
+   * Appends atomically: locks the head (one writer at a time across processes and replicas),
+   * passes it to `build`, writes what build returns and advances the head, then commits durably.
+   * `build` must be synchronous and pure; it may run again if the store retries.
+   */
+  append(build: (head: AuditHead) => AuditBatch): Promise<AuditHead>;
+  head(): Promise<AuditHead>;
+  /** Records with seq >= from, ascending, at most `limit`. */
+  records(from: number, limit: number): Promise<AuditRecordRow[]>;
+  /** Stored hashes for the given nodes; undefined where none is stored. */
+  nodes(keys: readonly { level: number; index: number }[]): Promise<(Buffer | undefined)[]>;
+  /** Stored leaf hashes (level 0) for seq >= from, ascending, at most `limit`, with their index. */
+  leaves(from: number, limit: number): Promise<{ index: number; hash: Buffer }[]>;
+  /**
+   * Adds a checkpoint atomically with respect to other writers: `build` sees the latest
+   * checkpoint and the current head and returns the new note, or undefined to write nothing.
+   */
+  addCheckpoint(
+    build: (latest: CheckpointRow | undefined, head: AuditHead) => { size: number; note: string } | undefined,
+  ): Promise<CheckpointRow | undefined>;
+  checkpoints(): Promise<CheckpointRow[]>;
+  latestCheckpoint(): Promise<CheckpointRow | undefined>;
+}
+
+export interface MetaStore {
+  get(key: string): Promise<string | undefined>;
+  /** Sets key to value only when absent; returns the value now stored. */
+  setIfAbsent(key: string, value: string): Promise<string>;
+  set(key: string, value: string): Promise<void>;
+}

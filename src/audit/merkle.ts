@@ -3,7 +3,7 @@
 // splits at the largest power of two below n (not at the midpoint: that is what makes our roots
 // agree with every other transparency log implementation).
 
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 export const HASH_SIZE = 32;
 const LEAF_PREFIX = Buffer.from([0]);
@@ -11,12 +11,22 @@ const NODE_PREFIX = Buffer.from([1]);
 
 export const EMPTY_ROOT = createHash('sha256').digest();
 
+// crypto.hash (one-shot) rather than createHash: no Hash object per call, which is a third of the
+// cost of verifying a million records.
 export function leafHash(data: string | Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  if (typeof data === 'string') return hash('sha256', '\u0000' + data, 'buffer');
+  return hash('sha256', Buffer.concat([LEAF_PREFIX, data]), 'buffer');
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  }
+  const buf = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
+  buf[0] = 1;
+  buf.set(left, 1);
+  buf.set(right, 1 + HASH_SIZE);
+  return hash('sha256', buf, 'buffer');
 }
 
 /** Largest power of two strictly less than n (n >= 2). */

@@ -24,7 +24,7 @@ export class EventBus {
       actor: `component:${event.source}`,
       action: `event.${event.type}`,
       target: event.subject?.run ?? event.subject?.agent ?? '-',
-      outcome: 'success',
+      outcome: event.outcome ?? 'success',
       details: {
         severity: event.severity,
         ...(event.subject ? { subject: event.subject } : {}),

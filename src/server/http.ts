@@ -135,12 +135,14 @@ async function rejectAuth(
     await deps.bus.publish({
       type: 'auth.rejected',
       severity: 'medium',
+      outcome: 'denied',
       source: 'server',
       data: {
         route: req.routeOptions.url ?? req.url.split('?')[0] ?? '',
         method: req.method,
         reason,
         remote: req.ip,
+        ...(actor ? { actor } : {}),
       },
     });
   } catch (e) {

@@ -1,0 +1,11 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { it } from 'node:test';
+import { renderConfigReference } from '../../src/config/reference.js';
+
+it('docs/configuration.md documents every key exactly as the schema has it (npm run docs:config)', () => {
+  const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+  const begin = '<!-- BEGIN GENERATED: npm run docs:config -->\n';
+  const section = doc.slice(doc.indexOf(begin) + begin.length, doc.indexOf('<!-- END GENERATED -->'));
+  assert.equal(section, renderConfigReference());
+});

@@ -1,56 +1,64 @@
 #!/usr/bin/env node
 'use strict';
-// Loads the bundled CLI (dist/rampart.cjs) through vm.Script with a V8 code cache, so the
-// bytecode compiled at build time is reused instead of recompiling on every start.
+// Loads the bundled CLI through vm.Script with V8 code caches: dist/rampart.cjs (the dispatcher)
+// and, when a command runs, dist/cmd-<name>.cjs. Bytecode compiled at build time is reused
+// instead of recompiling on every start (see scripts/bundle.mjs).
 
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 const Module = require('node:module');
 
-const bundle = path.join(__dirname, '..', 'dist', 'rampart.cjs');
-const cacheFile = bundle + '.v8cache';
+const dist = path.join(__dirname, '..', 'dist');
 const writeCache = process.argv[2] === '--rampart-write-code-cache';
+const scripts = [];
 
-let source;
-try {
-  source = fs.readFileSync(bundle, 'utf8');
-} catch {
-  process.stderr.write('rampart: the CLI is not built yet; run: npm run build\n');
-  process.exit(2);
-}
-
-let cachedData;
-if (!writeCache) {
+function load(name) {
+  const file = path.join(dist, `${name}.cjs`);
+  let source;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    source = fs.readFileSync(file, 'utf8');
   } catch {
-    cachedData = undefined;
+    process.stderr.write(
+      `rampart: ${path.relative(process.cwd(), file)} is missing; build the CLI with: npm run build\n`,
+    );
+    process.exit(2);
   }
+  let cachedData;
+  if (!writeCache) {
+    try {
+      cachedData = fs.readFileSync(file + '.v8cache');
+    } catch {
+      cachedData = undefined;
+    }
+  }
+  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
+  scripts.push({ file, script });
+  const mod = new Module(file, module);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(dist);
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, dist);
+  return mod.exports;
 }
 
-const script = new vm.Script(Module.wrap(source), {
-  filename: bundle,
-  cachedData,
-  importModuleDynamically: vm.constants ? vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER : undefined,
-});
-const mod = new Module(bundle, module);
-mod.filename = bundle;
-mod.paths = Module._nodeModulePaths(path.dirname(bundle));
-const bundleRequire = Module.createRequire(bundle);
+globalThis.__rampartCommand = (name) => load(`cmd-${name}`);
 
 if (writeCache) {
-  // Compile every command module, then save everything compiled so far.
-  process.argv = [process.argv[0], bundle, '__warm'];
+  for (const f of fs.readdirSync(dist)) if (/^cmd-.*\.cjs$/.test(f)) load(f.slice(0, -4));
+  process.argv = [process.argv[0], path.join(dist, 'rampart.cjs'), '--help'];
   process.on('exit', () => {
-    try {
-      fs.writeFileSync(cacheFile, script.createCachedData());
-    } catch (e) {
-      process.stderr.write(`rampart: could not write the code cache: ${e.message}\n`);
+    for (const { file, script } of scripts) {
+      try {
+        fs.writeFileSync(file + '.v8cache', script.createCachedData());
+      } catch (e) {
+        process.stderr.write(`rampart: could not write the code cache for ${file}: ${e.message}\n`);
+      }
     }
   });
+  // The usage text goes nowhere during the build.
+  process.stdout.write = () => true;
 } else {
-  process.argv = [process.argv[0], bundle, ...process.argv.slice(2)];
+  process.argv = [process.argv[0], path.join(dist, 'rampart.cjs'), ...process.argv.slice(2)];
 }
 
-script.runInThisContext().call(mod.exports, mod.exports, bundleRequire, mod, bundle, path.dirname(bundle));
+load('rampart');

@@ -1,39 +1,51 @@
-// Builds the CLI as one CommonJS file (dist/rampart.cjs) and a V8 code cache for it.
+// Builds the CLI as CommonJS bundles with V8 code caches:
+//   dist/rampart.cjs        the dispatcher (argument handling, errors, usage)
+//   dist/cmd-<name>.cjs     one bundle per command, loaded only when that command runs
 //
-// Why: Node start-up is most of a short command's wall time. Loading one bundled file instead of
-// hundreds of modules, with its bytecode cached, keeps `rampart run -- true` and `rampart check`
-// close to bare `node -e 0` (measured in docs/benchmarks.md).
+// Why: Node start-up is most of a short command's wall time. One bundled file per command instead
+// of hundreds of modules, with its bytecode cached, keeps `rampart run -- true`, `rampart check`
+// and `rampart redact` close to bare `node -e 0`; and `rampart redact` never parses the server.
+// Numbers in docs/benchmarks.md.
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = join(root, 'dist', 'rampart.cjs');
+const dist = join(root, 'dist');
+const commands = readdirSync(join(root, 'src', 'cli', 'commands'))
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+  .map((f) => f.slice(0, -3));
 
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+rmSync(dist, { recursive: true, force: true });
 await build({
-  entryPoints: [join(root, 'src', 'cli', 'entry.ts')],
-  outfile,
+  entryPoints: {
+    rampart: join(root, 'src', 'cli', 'entry.ts'),
+    ...Object.fromEntries(commands.map((c) => [`cmd-${c}`, join(root, 'src', 'cli', 'commands', `${c}.ts`)])),
+  },
+  outdir: dist,
+  outExtension: { '.js': '.cjs' },
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
   // Native addons and optional native drivers stay in node_modules.
   external: ['better-sqlite3', 'pg-native'],
-  // Source written as ESM may use import.meta.url; in the CJS bundle it is the bundle's own URL.
+  // Source written as ESM may use import.meta.url; in a CJS bundle it is the bundle's own URL.
   define: { 'import.meta.url': '__rampart_import_meta_url' },
   banner: { js: "const __rampart_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: 'linked',
   minify: true,
   keepNames: true,
   logLevel: 'warning',
+  // The dispatcher's command import is deliberately dynamic (bin/rampart.cjs serves the bundles).
+  logOverride: { 'unsupported-dynamic-import': 'silent' },
   legalComments: 'eof',
 });
 
-// Warm the code cache: the loader compiles every command module and writes the cache.
+// Warm the code caches: the loader compiles every bundle and writes its cache.
 execFileSync(process.execPath, [join(root, 'bin', 'rampart.cjs'), '--rampart-write-code-cache'], {
   stdio: 'inherit',
 });

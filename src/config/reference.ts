@@ -1,6 +1,6 @@
 // Renders the configuration reference (docs/configuration.md) from the schema itself, so the
 // documentation cannot drift from what the loader accepts; a test fails when the committed page
-// differs from this output (regenerate with `npm run docs:config`).
+// differs from this output (regenerate with `npm run docs`).
 
 import { configSchema } from './schema.js';
 

@@ -91,6 +91,12 @@ export interface RampartErrorOptions {
   readonly hint?: string;
 }
 
+/**
+ * Marks RampartErrors across bundle boundaries: each CLI command is its own bundle with its own
+ * copy of this class, so `instanceof` alone would miss an error thrown by another bundle.
+ */
+const BRAND = Symbol.for('rampart.error');
+
 export class RampartError extends Error {
   readonly code: ErrorCode;
   readonly location: SourceLocation | undefined;
@@ -100,6 +106,7 @@ export class RampartError extends Error {
   constructor(code: ErrorCode, message: string, options: RampartErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RampartError';
+    (this as unknown as Record<symbol, boolean>)[BRAND] = true;
     this.code = code;
     this.location = options.location;
     this.details = options.details;
@@ -141,7 +148,10 @@ export class RampartErrorList extends RampartError {
 }
 
 export function isRampartError(e: unknown): e is RampartError {
-  return e instanceof RampartError;
+  return (
+    e instanceof RampartError ||
+    (e instanceof Error && (e as unknown as Record<symbol, unknown>)[BRAND] === true)
+  );
 }
 
 /** Message of an unknown thrown value, for logs. Never include a stack for users. */

@@ -11,7 +11,9 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import { readSecretFile, writeFileAtomic } from '../core/secretfile.js';
 import { EventBus } from '../events/bus.js';
-import { basicMask, createLogger, type Logger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { Redactor } from '../redact/engine.js';
+import { redactValue } from '../redact/object.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js';
@@ -49,9 +51,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
   prepareDataDir(config.dataDir);
+  // One redaction engine for everything that leaves the process: every log line, every audit record.
+  const redactor = new Redactor();
   const logger = createLogger({
     level: config.logging.level,
-    redactLine: basicMask,
+    redactLine: (line) => redactor.redact(line).text,
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
 
@@ -75,6 +79,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       maxBatch: config.audit.maxBatch,
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
+      sanitize: (details) => redactValue(redactor, details) as Record<string, unknown>,
     });
     cleanups.push(() => audit.close());
 

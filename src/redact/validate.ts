@@ -1,0 +1,111 @@
+// Validation and scoring helpers for candidate secrets: checksums, structure checks, entropy and
+// the placeholder allowlist. All pure and linear in the candidate's length.
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(s: string): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < s.length; i++) c = CRC_TABLE[(c ^ s.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+export function base62(n: number, width: number): string {
+  let out = '';
+  let v = n;
+  do {
+    out = BASE62[v % 62]! + out;
+    v = Math.floor(v / 62);
+  } while (v > 0);
+  return out.padStart(width, '0');
+}
+
+/**
+ * GitHub (ghp_, gho_, ghu_, ghs_, ghr_) and npm (npm_) tokens end in six base62 digits of the
+ * CRC32 of the 30 random characters before them. A token whose checksum fails was never issued.
+ */
+export function checksumToken(token: string): boolean {
+  const body = token.slice(4, -6);
+  return body.length === 30 && base62(crc32(body), 6) === token.slice(-6);
+}
+
+/** Shannon entropy in bits per character. */
+export function entropy(s: string): number {
+  if (s.length === 0) return 0;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+function base64urlJson(part: string): unknown {
+  try {
+    const text = Buffer.from(part, 'base64url').toString('utf8');
+    if (!text.startsWith('{')) return undefined;
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A JWT's header decodes to a JSON object with a string "alg" (and the payload to an object). */
+export function jwtStructure(token: string): boolean {
+  const parts = token.split('.');
+  if (parts.length !== 3) return false;
+  const header = base64urlJson(parts[0]!);
+  const payload = base64urlJson(parts[1]!);
+  return (
+    typeof header === 'object' &&
+    header !== null &&
+    typeof (header as { alg?: unknown }).alg === 'string' &&
+    typeof payload === 'object' &&
+    payload !== null
+  );
+}
+
+/** Basic credentials and docker "auth" values decode to "user:password". */
+export function base64Credentials(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value) || value.length % 4 !== 0) return false;
+  const text = Buffer.from(value, 'base64').toString('latin1');
+  const colon = text.indexOf(':');
+  return colon > 0 && colon < text.length - 1 && /^[\x20-\x7e]+$/.test(text);
+}
+
+// Placeholders and values that are not secrets: documentation examples, templates, masks,
+// already-redacted output. Matched as whole words so a random token that happens to contain
+// "your" is still a token.
+const PLACEHOLDER_WORDS =
+  /(?:^|[^a-z])(?:your|example|examples|placeholder|changeme|change_me|changeit|dummy|sample|fake|redacted|xxx+|replace_?me|insert|todo|fixme|notreal|not_real|secret_here|token_here|key_here|password_here|here)(?:[^a-z]|$)/i;
+const TEMPLATE =
+  /\$\{[^}]*\}|\{\{[^}]*\}\}|<[^>]*>|%\(?[a-z_]*\)?s|^\$[A-Za-z_][A-Za-z0-9_]*$|^\*+$|\[REDACTED/;
+
+/** True when the candidate is a placeholder, a template or an already-redacted value. */
+export function isPlaceholder(secret: string): boolean {
+  if (TEMPLATE.test(secret) || PLACEHOLDER_WORDS.test(secret)) return true;
+  if (secret.includes('EXAMPLE')) return true; // AWS documentation keys: AKIAIOSFODNN7EXAMPLE, ...EXAMPLEKEY
+  return lowVariety(secret);
+}
+
+/** Long runs of one character, or a short pattern repeated: XXXXXXXX, 00000000, abcabcabc, 12345678... */
+function lowVariety(s: string): boolean {
+  if (/(.)\1{7,}/.test(s)) return true;
+  if (/0123456789|123456789|abcdefghij|ABCDEFGHIJ|qwertyuiop/i.test(s)) return true;
+  const distinct = new Set(s).size;
+  return s.length >= 12 && distinct <= 3;
+}

@@ -23,6 +23,8 @@ rmSync(dist, { recursive: true, force: true });
 await build({
   entryPoints: {
     rampart: join(root, 'src', 'cli', 'entry.ts'),
+    // Worker threads are files of their own.
+    'sqlite-writer': join(root, 'src', 'store', 'sqlite-writer.ts'),
     ...Object.fromEntries(commands.map((c) => [`cmd-${c}`, join(root, 'src', 'cli', 'commands', `${c}.ts`)])),
   },
   outdir: dist,

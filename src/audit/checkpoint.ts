@@ -20,8 +20,9 @@ import {
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RampartError } from '../core/errors.js';
+import { readTextFile } from '../core/files.js';
 import { readSecretFile, writeFileAtomic, writeSecretFile } from '../core/secretfile.js';
-import { HASH_SIZE } from './merkle.js';
+import { HASH_SIZE } from '../core/merkle.js';
 
 const ED25519_ALG = 0x01;
 const EM_DASH = '\u2014';
@@ -225,15 +226,7 @@ export function loadTrustedVerifiers(dataDir: string, extraFiles: readonly strin
   const out: NoteVerifier[] = [];
   const own = auditKeyPaths(dataDir).pub;
   for (const file of existsSync(own) ? [own, ...extraFiles] : extraFiles) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new RampartError(
-        'RAMPART_E_AUDIT_CHECKPOINT_INVALID',
-        `cannot read trusted key ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
-    }
+    const text = readTextFile(file, 'RAMPART_E_AUDIT_CHECKPOINT_INVALID', 'trusted key');
     for (const line of text.split('\n')) if (line.trim() !== '') out.push(parseVkey(line));
   }
   return out;

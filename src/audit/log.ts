@@ -14,7 +14,7 @@ import { RampartError, messageOf } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { readSecretFile, writeSecretFile } from '../core/secretfile.js';
 import type { AuditEntryInput, AuditReceipt, Auditor, ComponentHealth, Outcome } from '../core/types.js';
-import type { AuditBatch, AuditHead, Store, TreeNode } from '../store/types.js';
+import type { AuditHead, PreparedEntry, Store } from '../store/types.js';
 import {
   noteDigest,
   openCheckpoint,
@@ -22,7 +22,7 @@ import {
   type NoteSigner,
   type NoteVerifier,
 } from './checkpoint.js';
-import { CompactRange, consistencyRanges, inclusionRanges, leafHash, resolveRanges } from './merkle.js';
+import { CompactRange, consistencyRanges, inclusionRanges, resolveRanges } from '../core/merkle.js';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'denied', 'failure', 'error'];
 /** Records larger than this keep a digest of their details instead of the details. */
@@ -178,38 +178,31 @@ export class AuditLog implements Auditor {
 
   private async commit(inputs: readonly AuditEntryInput[]): Promise<AuditReceipt[]> {
     const time = new Date(this.opts.clock.now()).toISOString();
-    const prepared = inputs.map((input) => this.prepare(input));
-    let receipts: AuditReceipt[] = [];
-    await this.opts.store.audit.append((head): AuditBatch => {
-      const range = new CompactRange(head.size, head.frontier);
-      const nodes: TreeNode[] = [];
-      const records = prepared.map((p, i) => {
-        const seq = head.size + i;
-        const entry = canonicalJson({ ...p, seq, time });
-        range.append(leafHash(entry), (level, index, hash) => nodes.push({ level, index, hash }));
-        return { seq, entry };
-      });
-      receipts = records.map((r) => ({ seq: r.seq, time }));
-      return { records, nodes, head: { size: range.size, frontier: range.frontier } };
-    });
-    return receipts;
+    const prepared = inputs.map((input) => this.prepare(input, time));
+    const { first } = await this.opts.store.audit.append(prepared);
+    return prepared.map((_, i) => ({ seq: first + i, time }));
   }
 
-  private prepare(input: AuditEntryInput): Omit<AuditRecord, 'seq' | 'time'> {
+  /**
+   * The record as canonical JSON around its sequence number, which only the store knows: keys in
+   * RFC 8785 order put "seq" between "outcome" and "target".
+   */
+  private prepare(input: AuditEntryInput, time: string): PreparedEntry {
     let details: Record<string, unknown> = input.details ? { ...input.details } : {};
     if (this.opts.sanitize) details = this.opts.sanitize(details);
-    const candidate = {
-      actor: input.actor,
-      action: input.action,
-      target: input.target,
-      outcome: input.outcome,
-      details,
-    };
-    const size = Buffer.byteLength(canonicalJson(candidate));
-    if (size > MAX_ENTRY_BYTES) {
-      details = { truncated: true, bytes: size, keys: Object.keys(details).slice(0, 32) };
+    let detailsJson = canonicalJson(details);
+    if (detailsJson.length > MAX_ENTRY_BYTES) {
+      detailsJson = canonicalJson({
+        truncated: true,
+        bytes: detailsJson.length,
+        keys: Object.keys(details).slice(0, 32),
+      });
     }
-    return { ...candidate, details };
+    const J = JSON.stringify;
+    return {
+      before: `{"action":${J(input.action)},"actor":${J(input.actor)},"details":${detailsJson},"outcome":${J(input.outcome)},"seq":`,
+      after: `,"target":${J(input.target)},"time":${J(time)}}`,
+    };
   }
 
   /** Flushes everything queued so far. */

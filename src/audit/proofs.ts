@@ -3,7 +3,14 @@
 
 import { RampartError } from '../core/errors.js';
 import { openCheckpoint, type NoteVerifier } from './checkpoint.js';
-import { HASH_SIZE, decompose, foldRange, inclusionRanges, leafHash, verifyInclusion } from './merkle.js';
+import {
+  HASH_SIZE,
+  decompose,
+  foldRange,
+  inclusionRanges,
+  leafHash,
+  verifyInclusion,
+} from '../core/merkle.js';
 
 /**
  * All complete nodes of a tree of `size` leaves, one flat buffer per level (32 bytes per node):

@@ -12,7 +12,7 @@
 
 import type { Store } from '../store/types.js';
 import { noteDigest, openCheckpoint, type NoteVerifier, type VerifiedCheckpoint } from './checkpoint.js';
-import { CompactRange, leafHash } from './merkle.js';
+import { CompactRange, leafHash } from '../core/merkle.js';
 
 export type ProblemKind =
   | 'edited'

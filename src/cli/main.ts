@@ -12,6 +12,7 @@ interface Entry {
 export const COMMANDS: Readonly<Record<string, Entry>> = {
   up: { summary: 'Start the control plane' },
   audit: { summary: 'Verify, read, export and prove the audit log' },
+  policy: { summary: 'Check, test, evaluate and diff policy sets' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
   version: { summary: 'Print the version' },

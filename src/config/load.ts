@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { parseLocated, type Locator } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import { configSchema, type Scope } from './schema.js';
@@ -52,6 +52,23 @@ export interface AuditConfig {
   readonly trustedKeys: readonly string[];
 }
 
+export interface PolicyConfig {
+  /** undefined: the shipped default set. */
+  readonly dir: string | undefined;
+  readonly watch: boolean;
+  readonly cacheSize: number;
+  readonly decisionLog: boolean;
+  readonly opa:
+    | {
+        readonly url: string;
+        readonly path: string;
+        readonly timeoutMs: number;
+        readonly retryMs: number;
+        readonly tokenFile: string | undefined;
+      }
+    | undefined;
+}
+
 export interface Config {
   /** The file this came from, or undefined when built from defaults alone. */
   readonly source: string | undefined;
@@ -60,6 +77,7 @@ export interface Config {
   readonly auth: { readonly clients: readonly ClientConfig[] };
   readonly store: StoreConfig;
   readonly audit: AuditConfig;
+  readonly policy: PolicyConfig;
   readonly logging: { readonly level: string };
 }
 
@@ -108,23 +126,10 @@ export interface ParseOptions {
 /** Parses configuration text. `file` names the source in errors (undefined: built-in defaults). */
 export function parseConfig(text: string, file: string | undefined, opts: ParseOptions): Config {
   const where = file ?? '<defaults>';
-  const lines = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter: lines,
-    uniqueKeys: true,
-    prettyErrors: false,
-    strict: true,
-  });
-  const locator = new Locator(doc, lines, where);
-
-  if (doc.errors.length > 0) {
+  const { doc, loc: locator, errors } = parseLocated(text, where);
+  if (errors.length > 0) {
     throw new RampartErrorList(
-      doc.errors.map(
-        (e) =>
-          new RampartError('RAMPART_E_CONFIG_PARSE', e.message.split('\n')[0] ?? e.message, {
-            location: locator.at(e.pos[0]),
-          }),
-      ),
+      errors.map((e) => new RampartError('RAMPART_E_CONFIG_PARSE', e.message, { location: e.location })),
     );
   }
   let raw: unknown;
@@ -183,6 +188,13 @@ interface RawConfig {
     };
   };
   audit: { checkpoint_interval: string; checkpoint_every: number; max_batch: number; trusted_keys: string[] };
+  policy: {
+    dir?: string;
+    watch: boolean;
+    cache_size: number;
+    decision_log: boolean;
+    opa?: { url: string; path: string; timeout: string; retry_interval: string; token_file?: string };
+  };
   logging: { level: string };
 }
 
@@ -300,6 +312,22 @@ function normalize(
       maxBatch: raw.audit.max_batch,
       trustedKeys: raw.audit.trusted_keys.map(abs),
     },
+    policy: {
+      dir: raw.policy.dir === undefined ? undefined : abs(raw.policy.dir),
+      watch: raw.policy.watch,
+      cacheSize: raw.policy.cache_size,
+      decisionLog: raw.policy.decision_log,
+      opa:
+        raw.policy.opa === undefined
+          ? undefined
+          : {
+              url: raw.policy.opa.url,
+              path: raw.policy.opa.path,
+              timeoutMs: ms(['policy', 'opa', 'timeout'], raw.policy.opa.timeout, 1),
+              retryMs: ms(['policy', 'opa', 'retry_interval'], raw.policy.opa.retry_interval, 10),
+              tokenFile: raw.policy.opa.token_file === undefined ? undefined : abs(raw.policy.opa.token_file),
+            },
+    },
     logging: { level: raw.logging.level },
   };
 }
@@ -310,44 +338,6 @@ export function parseListen(text: string): { host: string; port: number } | unde
   const port = Number(m[3]);
   if (port > 65535) return undefined;
   return { host: m[1] ?? m[2]!, port };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Positions: map a key path or an offset back to file:line:col.
-
-export class Locator {
-  constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
-    readonly file: string,
-  ) {}
-
-  at(offset: number): SourceLocation {
-    const p = this.lines.linePos(offset);
-    return { file: this.file, line: p.line, column: p.col };
-  }
-
-  /** The node at `path`, or the deepest existing ancestor when the path does not exist. */
-  path(path: readonly (string | number)[]): SourceLocation {
-    for (let n = path.length; n >= 0; n--) {
-      const node = this.doc.getIn(path.slice(0, n), true) as Node | undefined;
-      if (node && (isScalar(node) || isMap(node) || isSeq(node)) && node.range) return this.at(node.range[0]);
-    }
-    return this.at(0);
-  }
-
-  /** The key `key` inside the mapping at `path`. */
-  key(path: readonly (string | number)[], key: string): SourceLocation {
-    const parent = this.doc.getIn(path, true);
-    if (isMap(parent)) {
-      for (const item of parent.items) {
-        if (isPair(item) && isScalar(item.key) && String(item.key.value) === key && item.key.range) {
-          return this.at(item.key.range[0]);
-        }
-      }
-    }
-    return this.path(path);
-  }
 }
 
 function pointerToPath(pointer: string): (string | number)[] {

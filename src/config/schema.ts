@@ -193,6 +193,54 @@ export const configSchema: Schema = root({
         "Checkpoint public keys of other replicas that `audit verify` trusts, besides this data directory's own.",
     },
   }),
+  policy: obj({
+    dir: path(
+      'Policy directory (YAML policy files; *.test.yaml are tests). Default: the least-privilege set shipped with Rampart.',
+    ),
+    watch: {
+      type: 'boolean',
+      description: 'Reload the policy directory when it changes (and poll it every 5 s).',
+      default: true,
+    },
+    cache_size: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10_000_000,
+      description: 'Decisions kept in the decision cache (0 disables it).',
+      default: 100000,
+    },
+    decision_log: {
+      type: 'boolean',
+      description: 'Write every decision to the audit log, in the shape of an OPA decision log.',
+      default: true,
+    },
+    opa: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      description:
+        'Ask an external OPA (or anything serving its Data API). When it fails or times out, the built-in engine decides.',
+      properties: {
+        url: {
+          type: 'string',
+          pattern: '^https?://',
+          description: 'Base URL, such as http://127.0.0.1:8181.',
+        },
+        path: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_]+(?:/[A-Za-z0-9_.-]+)*$',
+          description: 'Data API path of the decision; the result is a boolean or an object with allow.',
+          default: 'rampart/decide',
+        },
+        timeout: duration('Longest wait for an answer before the built-in engine decides.', '100ms'),
+        retry_interval: duration(
+          'How often an unavailable OPA is probed (GET /health) to switch back.',
+          '2s',
+        ),
+        token_file: path('Secret file with a bearer token for OPA (mode 0600).'),
+      },
+    },
+  }),
   logging: obj({
     level: {
       type: 'string',

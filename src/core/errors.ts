@@ -67,6 +67,22 @@ export const ERRORS = {
     exit: 2,
     title: 'A proof was asked for a leaf or tree size outside the log',
   },
+
+  RAMPART_E_POLICY_INVALID: {
+    status: 422,
+    exit: 1,
+    title: 'A policy set does not load: a file, a rule or an expression is invalid',
+  },
+  RAMPART_E_POLICY_TEST_FAILED: {
+    status: 422,
+    exit: 1,
+    title: 'A policy test did not get the decision it expects',
+  },
+  RAMPART_E_ENTITY_INVALID: {
+    status: 400,
+    exit: 2,
+    title: 'An entity (agent, team, vault, ...) is malformed',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

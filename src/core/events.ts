@@ -11,6 +11,14 @@ export interface EventMap {
   'health.changed': { component: string; from: string; to: string; detail?: string };
   /** The control plane started or stopped. */
   'controlplane.lifecycle': { phase: 'start' | 'stop'; pid: number; version: string };
+  /** A policy set became the one deciding. */
+  'policy.activated': { version: string; previous: string; dir: string; files: number; rules: number };
+  /** A policy directory change did not load; the previous set keeps serving. */
+  'policy.load_failed': { dir: string; serving: string; errors: string[] };
+  /** The external OPA stopped answering; the built-in engine decides until it is back. */
+  'policy.opa_unavailable': { url: string; error: string };
+  /** The external OPA answers again. */
+  'policy.opa_recovered': { url: string; downForMs: number };
 }
 
 export type EventType = keyof EventMap;
@@ -23,4 +31,9 @@ export interface BusEvent<K extends EventType = EventType> {
   /** How the audit record of this event reads: a refused request is "denied". Default "success". */
   readonly outcome?: Outcome;
   readonly data: EventMap[K];
+}
+
+/** What components get to publish events (the server passes the bus). */
+export interface EventPublisher {
+  publish<K extends EventType>(event: BusEvent<K>): Promise<unknown>;
 }

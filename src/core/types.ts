@@ -91,3 +91,11 @@ export interface SecurityEvent<T extends string = string, D = Readonly<Record<st
   readonly subject?: { readonly agent?: string; readonly run?: string };
   readonly data: D;
 }
+
+/** The logging a component needs (pino's logger satisfies it; the server passes one in). */
+export interface Log {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}

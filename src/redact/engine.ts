@@ -93,7 +93,8 @@ export class Redactor {
    */
   find(text: string, from = 0, to = text.length, bytes?: Uint8Array): SecretMatch[] {
     const candidates: (SecretMatch & { priority: number })[] = [];
-    const nextStart = new Int32Array(this.compiled.length);
+    // Allocated on the first keyword hit: most short strings have none.
+    let nextStart: Int32Array | undefined;
     const onHit = (k: number, hit: number): void => {
       for (const ri of this.byKeyword[k]!) {
         const c = this.compiled[ri]!;
@@ -104,6 +105,7 @@ export class Redactor {
           while (n < r.back.max && start - n - 1 >= 0 && r.back.cls.test(text[start - n - 1]!)) n++;
           start -= n;
         }
+        nextStart ??= new Int32Array(this.compiled.length);
         if (start < nextStart[ri]!) continue;
         if (r.boundary && start > 0 && isWordChar(text.charCodeAt(start - 1))) continue;
         c.re.lastIndex = start;

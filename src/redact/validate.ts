@@ -93,7 +93,7 @@ export function base64Credentials(value: string): boolean {
 const PLACEHOLDER_WORDS =
   /(?:^|[^a-z])(?:your|example|examples|placeholder|changeme|change_me|changeit|dummy|sample|fake|redacted|xxx+|replace_?me|insert|todo|fixme|notreal|not_real|secret_here|token_here|key_here|password_here|here)(?:[^a-z]|$)/i;
 const TEMPLATE =
-  /\$\{[^}]*\}|\{\{[^}]*\}\}|<[^>]*>|%\(?[a-z_]*\)?s|^\$[A-Za-z_][A-Za-z0-9_]*$|^\*+$|\[REDACTED/;
+  /\$\{[^}]*\}|\{\{[^}]*\}\}|<[^>]*>|%\(?[a-z_]*\)?s|^\$[A-Za-z_][A-Za-z0-9_]*$|^\*+$|\[REDACTED|\[MASKED\]/;
 
 /** True when the candidate is a placeholder, a template or an already-redacted value. */
 export function isPlaceholder(secret: string): boolean {

@@ -23,6 +23,10 @@ import { createMetrics } from './metrics.js';
 import { discoveryPath } from './discovery.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerCoreRoutes } from './routes/core.js';
+import { registerPolicyRoutes } from './routes/policy.js';
+import { PolicyService } from '../policy/service.js';
+import { packageRoot } from '../core/paths.js';
+import { readSecretText } from '../core/secretfile.js';
 import type pino from 'pino';
 
 export { VERSION } from '../core/version.js';
@@ -44,6 +48,7 @@ export interface ControlPlane {
   readonly health: HealthRegistry;
   readonly logger: Logger;
   readonly adminTokenFile: string;
+  readonly policy: PolicyService;
   close(): Promise<void>;
 }
 
@@ -60,8 +65,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
 
   const cleanups: (() => Promise<void>)[] = [];
+  /** Runs every cleanup, newest first, even when one fails; then reports the first failure. */
   const unwind = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    let first: unknown;
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== undefined)
+      throw first instanceof Error ? first : new Error('cleanup failed', { cause: first });
   };
   try {
     const store = await openStore(config.store);
@@ -87,6 +102,31 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       auditor: audit,
       onHandlerError: (type, e) => logger.error({ type, err: messageOf(e) }, 'event handler failed'),
     });
+    const policy = await PolicyService.start({
+      dir: config.policy.dir ?? join(packageRoot(), 'policies', 'default'),
+      watch: config.policy.watch,
+      cacheSize: config.policy.cacheSize,
+      decisionLog: config.policy.decisionLog,
+      store,
+      auditor: audit,
+      events: bus,
+      log: logger,
+      clock,
+      installation: install,
+      version: VERSION,
+      opa: config.policy.opa && {
+        url: config.policy.opa.url,
+        path: config.policy.opa.path,
+        timeoutMs: config.policy.opa.timeoutMs,
+        retryMs: config.policy.opa.retryMs,
+        token:
+          config.policy.opa.tokenFile === undefined
+            ? undefined
+            : readSecretText(config.policy.opa.tokenFile, { purpose: 'policy.opa.token_file' }),
+      },
+    });
+    cleanups.push(() => policy.stop());
+
     const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients);
     const metrics = createMetrics();
     const health = new HealthRegistry();
@@ -95,6 +135,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       return { status: 'ok', detail: store.driver };
     });
     health.register('audit', () => audit.health());
+    health.register('policy', () => policy.health());
     metrics.counter(
       'rampart_audit_records_total',
       'Audit records durably appended.',
@@ -112,6 +153,31 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       () => audit.stats.checkpoints,
     );
     metrics.counter('rampart_events_total', 'Security events published.', () => bus.stats.published);
+    metrics.counter(
+      'rampart_policy_decisions_total',
+      'Policy decisions by outcome.',
+      () => ({
+        allow: policy.engine.stats.allowed,
+        deny: policy.engine.stats.denied,
+        error: policy.engine.stats.errors,
+      }),
+      'outcome',
+    );
+    metrics.counter(
+      'rampart_policy_cache_hits_total',
+      'Decisions answered from the decision cache.',
+      () => policy.engine.stats.cacheHits,
+    );
+    metrics.gauge(
+      'rampart_policy_entities',
+      'Entities known to the policy engine.',
+      () => policy.engine.entities.size,
+    );
+    metrics.gauge(
+      'rampart_policy_rules',
+      'Rules in the active policy set.',
+      () => policy.policySet?.rules.length ?? 0,
+    );
 
     const tls = config.server.tls && {
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
@@ -120,6 +186,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const app = createHttpApp({ config, logger, auth, metrics, bus, https: tls });
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
     registerAuditRoutes(app, { audit, bus, vkey: signer.vkey });
+    registerPolicyRoutes(app, { policy, auditor: audit, bus });
 
     try {
       await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
@@ -190,8 +257,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
             data: { phase: 'stop', pid: process.pid, version: VERSION },
           })
           .catch((e: unknown) => logger.error({ err: messageOf(e) }, 'could not audit shutdown'));
-        await audit.close();
-        await store.close();
+        // Components stop in reverse order of start: the audit log flushes and signs its final
+        // checkpoint after everything that writes to it has stopped, and the store closes last.
+        await unwind();
         rmSync(discoveryPath(config.dataDir), { force: true });
         logger.flush();
       })());
@@ -204,11 +272,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       bus,
       health,
       logger,
+      policy,
       adminTokenFile: adminTokenPath(config.dataDir),
       close,
     };
   } catch (e) {
-    await unwind();
+    await unwind().catch(() => undefined);
     throw e;
   }
 }

@@ -18,6 +18,8 @@ declare module 'fastify' {
     scope?: Scope | 'any';
     /** No credential needed (liveness, JWKS, the docker plugin handshake). */
     public?: boolean;
+    /** OPA-compatible route: errors in OPA's shape {code, message}. */
+    opa?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | undefined;
@@ -62,20 +64,17 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     const result = deps.auth.authenticate(req.headers.authorization);
     if ('reason' in result) {
       await rejectAuth(deps, req, result.reason);
-      return sendError(
-        reply,
-        new RampartError('RAMPART_E_UNAUTHENTICATED', `authentication required: ${result.reason}`),
-      );
+      const err = new RampartError('RAMPART_E_UNAUTHENTICATED', `authentication required: ${result.reason}`);
+      return sendError(reply, err, cfg.opa);
     }
-    if (!allows(result, cfg.scope ?? 'admin')) {
-      await rejectAuth(deps, req, `missing scope ${cfg.scope ?? 'admin'}`, result.actor);
-      return sendError(
-        reply,
-        new RampartError(
-          'RAMPART_E_FORBIDDEN',
-          `${result.actor} lacks the ${cfg.scope ?? 'admin'} scope for this route`,
-        ),
+    const scope = cfg.scope ?? 'admin';
+    if (!allows(result, scope)) {
+      await rejectAuth(deps, req, `missing scope ${scope}`, result.actor);
+      const err = new RampartError(
+        'RAMPART_E_FORBIDDEN',
+        `${result.actor} lacks the ${scope} scope for this route`,
       );
+      return sendError(reply, err, cfg.opa);
     }
     req.principal = result;
   });
@@ -100,25 +99,28 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   );
 
   app.setErrorHandler((err: unknown, req, reply) => {
-    if (isRampartError(err)) return sendError(reply, err);
+    const opa = req.routeOptions.config.opa === true;
+    if (isRampartError(err)) return sendError(reply, err, opa);
     const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(
-        reply,
-        new RampartError('RAMPART_E_BODY_TOO_LARGE', `request body exceeds ${config.server.bodyLimit} bytes`),
+      const tooLarge = new RampartError(
+        'RAMPART_E_BODY_TOO_LARGE',
+        `request body exceeds ${config.server.bodyLimit} bytes`,
       );
+      return sendError(reply, tooLarge, opa);
     }
     if (
       e.validation !== undefined ||
       (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
     ) {
-      return sendError(reply, new RampartError('RAMPART_E_BAD_REQUEST', e.message ?? 'bad request'));
+      return sendError(reply, new RampartError('RAMPART_E_BAD_REQUEST', e.message ?? 'bad request'), opa);
     }
     // Anything else is a bug. Say so without detail (the log has it), and deny.
     deps.logger.error({ err: messageOf(err), route: req.routeOptions.url }, 'internal error');
     return sendError(
       reply,
       new RampartError('RAMPART_E_INTERNAL', 'internal error; the request was not performed'),
+      opa,
     );
   });
 
@@ -164,8 +166,18 @@ export function errorBody(err: RampartError): {
   };
 }
 
-export function sendError(reply: FastifyReply, err: RampartError): FastifyReply {
-  return reply.code(ERRORS[err.code].status).type('application/json').send(errorBody(err));
+/** OPA's error codes by status, for OPA-compatible routes. */
+function opaCode(status: number): string {
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status === 404) return 'resource_not_found';
+  if (status >= 400 && status < 500) return 'invalid_parameter';
+  return 'internal_error';
+}
+
+export function sendError(reply: FastifyReply, err: RampartError, opa = false): FastifyReply {
+  const status = ERRORS[err.code].status;
+  const body = opa ? { code: opaCode(status), message: `${err.code}: ${err.message}` } : errorBody(err);
+  return reply.code(status).type('application/json').send(body);
 }
 
 /**

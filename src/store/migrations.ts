@@ -33,6 +33,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE audit_checkpoints (id BIGSERIAL PRIMARY KEY, size BIGINT NOT NULL, note TEXT NOT NULL);
     `,
   },
+  {
+    version: 2,
+    name: 'policy entities',
+    sqlite: `
+      CREATE TABLE entities (
+        type TEXT NOT NULL, id TEXT NOT NULL, attributes TEXT NOT NULL, parents TEXT NOT NULL,
+        version INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (type, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX entities_version ON entities (version);
+      INSERT INTO meta (key, value) VALUES ('entities_version', '0');
+    `,
+    postgres: `
+      CREATE TABLE entities (
+        type TEXT NOT NULL, id TEXT NOT NULL, attributes TEXT NOT NULL, parents TEXT NOT NULL,
+        version BIGINT NOT NULL, deleted BOOLEAN NOT NULL DEFAULT FALSE,
+        PRIMARY KEY (type, id)
+      );
+      CREATE INDEX entities_version ON entities (version);
+      CREATE SEQUENCE entities_version_seq;
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

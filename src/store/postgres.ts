@@ -10,14 +10,19 @@ import { readSecretText } from '../core/secretfile.js';
 import type { PostgresConfig } from '../config/load.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
 import type {
-  AuditBatch,
   AuditHead,
   AuditRecordRow,
   AuditStore,
   CheckpointRow,
+  EntityRecord,
+  EntityStore,
   MetaStore,
+  Notifications,
+  PreparedEntry,
   Store,
 } from './types.js';
+import { buildBatch } from './batch.js';
+import { entityOf, type EntityRow } from './rows.js';
 
 const INT8_OID = 20;
 /** Advisory lock that serializes migrations across replicas starting at once. */
@@ -73,7 +78,26 @@ export async function openPostgresStore(cfg: PostgresConfig): Promise<Store> {
       { cause: e },
     );
   }
-  return new PostgresStore(pool);
+  return new PostgresStore(pool, new PgNotifications(clientConfig(cfg, password), cfg.schema));
+}
+
+function clientConfig(cfg: PostgresConfig, password: string | undefined): pg.ClientConfig {
+  return {
+    host: cfg.host,
+    port: cfg.port,
+    database: cfg.database,
+    user: cfg.user,
+    ...(password === undefined ? {} : { password }),
+    connectionTimeoutMillis: cfg.connectTimeoutMs,
+    application_name: 'rampart-listen',
+    ssl:
+      cfg.ssl === undefined
+        ? false
+        : {
+            rejectUnauthorized: cfg.ssl.rejectUnauthorized,
+            ...(cfg.ssl.caFile === undefined ? {} : { ca: readFileSync(cfg.ssl.caFile, 'utf8') }),
+          },
+  };
 }
 
 async function migrate(pool: pg.Pool, schema: string): Promise<void> {
@@ -138,10 +162,15 @@ class PostgresStore implements Store {
   readonly driver = 'postgres' as const;
   readonly audit: AuditStore;
   readonly meta: MetaStore;
+  readonly entities: EntityStore;
 
-  constructor(private readonly pool: pg.Pool) {
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly notifications: PgNotifications,
+  ) {
     this.audit = new PostgresAudit(pool);
     this.meta = new PostgresMeta(pool);
+    this.entities = new PostgresEntities(pool);
   }
 
   async ping(): Promise<void> {
@@ -155,6 +184,7 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.notifications.close();
     await this.pool.end();
   }
 }
@@ -171,9 +201,10 @@ async function readHead(q: Queryable, lock: boolean): Promise<AuditHead> {
 class PostgresAudit implements AuditStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  append(build: (head: AuditHead) => AuditBatch): Promise<AuditHead> {
+  append(entries: readonly PreparedEntry[]): Promise<{ first: number; head: AuditHead }> {
     return inTransaction(this.pool, async (c) => {
-      const batch = build(await readHead(c, true));
+      const head = await readHead(c, true);
+      const batch = buildBatch(head, entries);
       if (batch.records.length > 0) {
         await c.query(
           'INSERT INTO audit_records (seq, entry) SELECT * FROM unnest($1::bigint[], $2::text[])',
@@ -190,7 +221,7 @@ class PostgresAudit implements AuditStore {
         batch.head.size,
         packFrontier(batch.head.frontier),
       ]);
-      return batch.head;
+      return { first: head.size, head: batch.head };
     });
   }
 
@@ -280,5 +311,155 @@ class PostgresMeta implements MetaStore {
       'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       [key, value],
     );
+  }
+}
+
+class PostgresEntities implements EntityStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async put(e: {
+    type: string;
+    id: string;
+    attributes: Readonly<Record<string, unknown>>;
+    parents: readonly string[];
+  }): Promise<EntityRecord> {
+    const res = await this.pool.query<EntityRow>(
+      `INSERT INTO entities (type, id, attributes, parents, version, deleted) VALUES ($1, $2, $3, $4, nextval('entities_version_seq'), FALSE)
+       ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, parents = excluded.parents, version = excluded.version, deleted = FALSE
+       RETURNING *`,
+      [e.type, e.id, JSON.stringify(e.attributes), JSON.stringify(e.parents)],
+    );
+    return entityOf(res.rows[0]!);
+  }
+
+  async delete(type: string, id: string): Promise<EntityRecord | undefined> {
+    const res = await this.pool.query<EntityRow>(
+      `UPDATE entities SET attributes = '{}', parents = '[]', deleted = TRUE, version = nextval('entities_version_seq')
+       WHERE type = $1 AND id = $2 AND NOT deleted RETURNING *`,
+      [type, id],
+    );
+    return res.rows[0] ? entityOf(res.rows[0]) : undefined;
+  }
+
+  async get(type: string, id: string): Promise<EntityRecord | undefined> {
+    const res = await this.pool.query<EntityRow>('SELECT * FROM entities WHERE type = $1 AND id = $2', [
+      type,
+      id,
+    ]);
+    return res.rows[0] ? entityOf(res.rows[0]) : undefined;
+  }
+
+  async changes(since: number, limit: number): Promise<EntityRecord[]> {
+    const res = await this.pool.query<EntityRow>(
+      'SELECT * FROM entities WHERE version > $1 ORDER BY version LIMIT $2',
+      [since, limit],
+    );
+    return res.rows.map(entityOf);
+  }
+}
+
+/**
+ * LISTEN/NOTIFY on a dedicated connection. Channels are namespaced by schema, so installations
+ * (and tests) sharing a database do not hear each other. When the connection drops it reconnects
+ * with backoff and then tells every subscriber to resynchronize (an empty payload), since
+ * notifications sent while it was away are lost.
+ */
+export class PgNotifications implements Notifications {
+  private readonly handlers = new Map<string, Set<(payload: string) => void>>();
+  private client: pg.Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private retryMs = 100;
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly schema: string,
+  ) {}
+
+  private channel(name: string): string {
+    return `rampart_${this.schema}_${name}`.slice(0, 63);
+  }
+
+  async publish(channel: string, payload: string): Promise<void> {
+    // Reuse the listening connection when it is up; a short-lived one otherwise.
+    if (this.client) {
+      await this.client.query('SELECT pg_notify($1, $2)', [this.channel(channel), payload]);
+      return;
+    }
+    const c = new pg.Client(this.config);
+    await c.connect();
+    try {
+      await c.query('SELECT pg_notify($1, $2)', [this.channel(channel), payload]);
+    } finally {
+      await c.end();
+    }
+  }
+
+  subscribe(channel: string, fn: (payload: string) => void): () => void {
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      if (this.client) this.client.query(`LISTEN "${this.channel(channel)}"`).catch(() => this.reconnect());
+    }
+    set.add(fn);
+    void this.ensure();
+    return () => set.delete(fn);
+  }
+
+  /** Resolves once the listener is connected and listening (for tests and start-up ordering). */
+  ready(): Promise<void> {
+    return this.ensure();
+  }
+
+  private ensure(): Promise<void> {
+    if (this.client || this.closed) return Promise.resolve();
+    return (this.connecting ??= this.connect().finally(() => (this.connecting = undefined)));
+  }
+
+  private async connect(): Promise<void> {
+    const c = new pg.Client(this.config);
+    c.on('error', () => this.reconnect());
+    c.on('end', () => this.reconnect());
+    c.on('notification', (n) => {
+      for (const [name, set] of this.handlers) {
+        if (this.channel(name) === n.channel) for (const fn of set) fn(n.payload ?? '');
+      }
+    });
+    try {
+      await c.connect();
+      for (const name of this.handlers.keys()) await c.query(`LISTEN "${this.channel(name)}"`);
+    } catch {
+      await c.end().catch(() => undefined);
+      this.scheduleRetry();
+      return;
+    }
+    const wasDown = this.retryMs > 100;
+    this.client = c;
+    this.retryMs = 100;
+    if (wasDown) for (const set of this.handlers.values()) for (const fn of set) fn('');
+  }
+
+  private reconnect(): void {
+    if (this.closed) return;
+    const old = this.client;
+    this.client = undefined;
+    old?.removeAllListeners();
+    void old?.end().catch(() => undefined);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    this.retryMs = Math.min(this.retryMs * 2, 5000);
+    setTimeout(() => void this.ensure(), this.retryMs).unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const c = this.client;
+    this.client = undefined;
+    c?.removeAllListeners();
+    await c?.end().catch(() => undefined);
   }
 }

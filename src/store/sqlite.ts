@@ -4,17 +4,25 @@
 // server can share the file safely.
 
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, mkdirSync, openSync, constants } from 'node:fs';
-import { dirname } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { buildBatch } from './batch.js';
+import { entityOf, type EntityRow } from './rows.js';
 import { RampartError } from '../core/errors.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
 import type {
-  AuditBatch,
   AuditHead,
   AuditRecordRow,
   AuditStore,
   CheckpointRow,
+  EntityRecord,
+  EntityStore,
   MetaStore,
+  Notifications,
+  PreparedEntry,
   Store,
 } from './types.js';
 
@@ -52,7 +60,7 @@ export function openSqliteStore(opts: SqliteOptions): Store {
     );
   }
   if (!opts.readonly) migrate(db);
-  return new SqliteStore(db);
+  return new SqliteStore(db, opts.readonly ? undefined : opts.file);
 }
 
 function migrate(db: DB): void {
@@ -88,10 +96,17 @@ class SqliteStore implements Store {
   readonly driver = 'sqlite' as const;
   readonly audit: AuditStore;
   readonly meta: MetaStore;
+  readonly entities: EntityStore;
+  readonly notifications: Notifications;
 
-  constructor(private readonly db: DB) {
-    this.audit = new SqliteAudit(db);
+  constructor(
+    private readonly db: DB,
+    file: string | undefined,
+  ) {
+    this.audit = new SqliteAudit(db, file);
     this.meta = new SqliteMeta(db);
+    this.entities = new SqliteEntities(db);
+    this.notifications = new LocalNotifications();
   }
 
   ping(): Promise<void> {
@@ -110,10 +125,9 @@ class SqliteStore implements Store {
     );
   }
 
-  close(): Promise<void> {
-    return wrap(() => {
-      if (this.db.open) this.db.close();
-    });
+  async close(): Promise<void> {
+    await (this.audit as SqliteAudit).closeWriter();
+    if (this.db.open) this.db.close();
   }
 }
 
@@ -126,10 +140,30 @@ function wrap<T>(fn: () => T): Promise<T> {
   }
 }
 
+/** Where the writer thread's code is: next to this module (compiled) or in dist/ (bundled CLI). */
+function writerScript(): string {
+  const dir = dirname(fileURLToPath(import.meta.url));
+  for (const name of ['sqlite-writer.js', 'sqlite-writer.cjs']) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`the SQLite audit writer (sqlite-writer.js) is missing next to ${dir}`);
+}
+
 class SqliteAudit implements AuditStore {
   private readonly stmts;
+  private writer: Worker | undefined;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: { first: number; head: AuditHead }) => void; reject: (e: Error) => void }
+  >();
+  private nextId = 0;
+  private closed = false;
 
-  constructor(private readonly db: DB) {
+  constructor(
+    private readonly db: DB,
+    private readonly file: string | undefined,
+  ) {
     this.stmts = {
       head: db.prepare('SELECT size, frontier FROM audit_head WHERE id = 1'),
       setHead: db.prepare('UPDATE audit_head SET size = ?, frontier = ? WHERE id = 1'),
@@ -152,15 +186,69 @@ class SqliteAudit implements AuditStore {
     return { size: row.size, frontier: unpackFrontier(row.frontier) };
   }
 
-  append(build: (head: AuditHead) => AuditBatch): Promise<AuditHead> {
-    const tx = this.db.transaction((): AuditHead => {
-      const batch = build(this.readHead());
+  append(entries: readonly PreparedEntry[]): Promise<{ first: number; head: AuditHead }> {
+    if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
+    if (this.file === undefined) return wrap(() => this.appendHere(entries));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      this.startWriter().postMessage({ id, entries });
+    });
+  }
+
+  /** The same append on this thread (read-only opens never get here; kept for no-file stores). */
+  private appendHere(entries: readonly PreparedEntry[]): { first: number; head: AuditHead } {
+    const tx = this.db.transaction(() => {
+      const head = this.readHead();
+      const batch = buildBatch(head, entries);
       for (const r of batch.records) this.stmts.insRecord.run(r.seq, r.entry);
       for (const n of batch.nodes) this.stmts.insNode.run(n.level, n.index, n.hash);
       this.stmts.setHead.run(batch.head.size, packFrontier(batch.head.frontier));
-      return batch.head;
+      return { first: head.size, head: batch.head };
     });
-    return wrap(() => tx.immediate());
+    return tx.immediate();
+  }
+
+  private startWriter(): Worker {
+    if (this.writer) return this.writer;
+    const w = new Worker(writerScript(), { workerData: { file: this.file } });
+    w.on(
+      'message',
+      (m: { id: number; ok?: { first: number; size: number; frontier: Uint8Array[] }; error?: string }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (m.ok)
+          p.resolve({
+            first: m.ok.first,
+            head: { size: m.ok.size, frontier: m.ok.frontier.map((f) => Buffer.from(f)) },
+          });
+        else p.reject(new Error(m.error ?? 'audit writer failed'));
+      },
+    );
+    const fail = (e: Error): void => {
+      this.writer = undefined;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => {
+      if (this.pending.size > 0) fail(new Error(`audit writer thread exited (${code})`));
+      this.writer = undefined;
+    });
+    this.writer = w;
+    return w;
+  }
+
+  async closeWriter(): Promise<void> {
+    this.closed = true;
+    const w = this.writer;
+    if (!w) return;
+    while (this.pending.size > 0) await new Promise((r) => setImmediate(r));
+    const exited = new Promise((r) => w.once('exit', r));
+    w.postMessage('close');
+    await exited;
+    this.writer = undefined;
   }
 
   head(): Promise<AuditHead> {
@@ -236,5 +324,86 @@ class SqliteMeta implements MetaStore {
         )
         .run(key, value);
     });
+  }
+}
+
+class SqliteEntities implements EntityStore {
+  private readonly stmts;
+
+  constructor(private readonly db: DB) {
+    this.stmts = {
+      bump: db.prepare(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'entities_version' RETURNING value",
+      ),
+      upsert: db.prepare(
+        'INSERT INTO entities (type, id, attributes, parents, version, deleted) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, parents = excluded.parents, version = excluded.version, deleted = excluded.deleted',
+      ),
+      get: db.prepare('SELECT * FROM entities WHERE type = ? AND id = ?'),
+      changes: db.prepare('SELECT * FROM entities WHERE version > ? ORDER BY version LIMIT ?'),
+    };
+  }
+
+  private write(
+    type: string,
+    id: string,
+    attributes: string,
+    parents: string,
+    deleted: boolean,
+  ): EntityRecord {
+    const version = Number((this.stmts.bump.get() as { value: string | number }).value);
+    this.stmts.upsert.run(type, id, attributes, parents, version, deleted ? 1 : 0);
+    return entityOf({ type, id, attributes, parents, version, deleted: deleted ? 1 : 0 });
+  }
+
+  put(e: {
+    type: string;
+    id: string;
+    attributes: Readonly<Record<string, unknown>>;
+    parents: readonly string[];
+  }): Promise<EntityRecord> {
+    const tx = this.db.transaction(() =>
+      this.write(e.type, e.id, JSON.stringify(e.attributes), JSON.stringify(e.parents), false),
+    );
+    return wrap(() => tx.immediate());
+  }
+
+  delete(type: string, id: string): Promise<EntityRecord | undefined> {
+    const tx = this.db.transaction((): EntityRecord | undefined => {
+      const cur = this.stmts.get.get(type, id) as EntityRow | undefined;
+      if (!cur || cur.deleted) return undefined;
+      return this.write(type, id, '{}', '[]', true);
+    });
+    return wrap(() => tx.immediate());
+  }
+
+  get(type: string, id: string): Promise<EntityRecord | undefined> {
+    return wrap(() => {
+      const r = this.stmts.get.get(type, id) as EntityRow | undefined;
+      return r ? entityOf(r) : undefined;
+    });
+  }
+
+  changes(since: number, limit: number): Promise<EntityRecord[]> {
+    return wrap(() => (this.stmts.changes.all(since, limit) as EntityRow[]).map(entityOf));
+  }
+}
+
+/** One process owns an SQLite store's control plane: notifications stay in process. */
+export class LocalNotifications implements Notifications {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  publish(channel: string, payload: string): Promise<void> {
+    queueMicrotask(() => this.emitter.emit(channel, payload));
+    return Promise.resolve();
+  }
+
+  subscribe(channel: string, fn: (payload: string) => void): () => void {
+    this.emitter.on(channel, fn);
+    return () => this.emitter.off(channel, fn);
   }
 }

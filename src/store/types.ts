@@ -7,6 +7,9 @@ export interface Store {
   readonly driver: 'sqlite' | 'postgres';
   readonly audit: AuditStore;
   readonly meta: MetaStore;
+  readonly entities: EntityStore;
+  /** Change notifications between replicas (PostgreSQL LISTEN/NOTIFY; in-process for SQLite). */
+  readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
   ping(): Promise<void>;
   /** Applied migration versions, ascending. */
@@ -39,6 +42,16 @@ export interface AuditBatch {
   readonly head: AuditHead;
 }
 
+/**
+ * An audit record before it has a sequence number: the stored record is `before + seq + after`
+ * (canonical JSON has "seq" between "outcome" and "target"), so the store numbers records inside
+ * its transaction without parsing or re-serializing them.
+ */
+export interface PreparedEntry {
+  readonly before: string;
+  readonly after: string;
+}
+
 export interface CheckpointRow {
   readonly id: number;
   readonly size: number;
@@ -48,11 +61,11 @@ export interface CheckpointRow {
 
 export interface AuditStore {
   /**
-   * Appends atomically: locks the head (one writer at a time across processes and replicas),
-   * passes it to `build`, writes what build returns and advances the head, then commits durably.
-   * `build` must be synchronous and pure; it may run again if the store retries.
+   * Appends atomically and durably: locks the head (one writer at a time across processes and
+   * replicas), numbers the entries from the head's size, stores them with their leaf hashes and
+   * every Merkle node they complete, advances the head, and commits (fsync) before resolving.
    */
-  append(build: (head: AuditHead) => AuditBatch): Promise<AuditHead>;
+  append(entries: readonly PreparedEntry[]): Promise<{ first: number; head: AuditHead }>;
   head(): Promise<AuditHead>;
   /** Records with seq >= from, ascending, at most `limit`. */
   records(from: number, limit: number): Promise<AuditRecordRow[]>;
@@ -76,4 +89,38 @@ export interface MetaStore {
   /** Sets key to value only when absent; returns the value now stored. */
   setIfAbsent(key: string, value: string): Promise<string>;
   set(key: string, value: string): Promise<void>;
+}
+
+/** A policy entity: an agent, team, namespace, vault, secret, task or capability. */
+export interface EntityRecord {
+  readonly type: string;
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** Memberships, as "type:id" (agent in team, secret in vault, agent in namespace). */
+  readonly parents: readonly string[];
+  /** Store-wide change counter at the last write. */
+  readonly version: number;
+  readonly deleted: boolean;
+}
+
+export interface EntityStore {
+  /** Creates or replaces; returns the stored record with its new version. */
+  put(e: {
+    type: string;
+    id: string;
+    attributes: Readonly<Record<string, unknown>>;
+    parents: readonly string[];
+  }): Promise<EntityRecord>;
+  /** Marks deleted (a tombstone, so other replicas see the deletion); undefined if absent. */
+  delete(type: string, id: string): Promise<EntityRecord | undefined>;
+  get(type: string, id: string): Promise<EntityRecord | undefined>;
+  /** Every change (including deletions) with version > `since`, ascending. */
+  changes(since: number, limit: number): Promise<EntityRecord[]>;
+}
+
+export interface Notifications {
+  /** Publishes to every replica (this one included). */
+  publish(channel: string, payload: string): Promise<void>;
+  /** Subscribes; returns the unsubscribe function. */
+  subscribe(channel: string, fn: (payload: string) => void): () => void;
 }

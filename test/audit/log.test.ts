@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openCheckpoint, signCheckpoint, signerFromPrivateKey } from '../../src/audit/checkpoint.js';
-import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import { leafHash, verifyConsistency, verifyInclusion } from '../../src/core/merkle.js';
 import { checkProofDocument } from '../../src/audit/proofs.js';
 import { verifyLog } from '../../src/audit/verify.js';
 import { RampartError } from '../../src/core/errors.js';

@@ -13,7 +13,7 @@ import {
   rootOf,
   verifyConsistency,
   verifyInclusion,
-} from '../../src/audit/merkle.js';
+} from '../../src/core/merkle.js';
 import { MemoryTree } from '../../src/audit/proofs.js';
 
 // RFC 6962 test data as published by transparency-dev/merkle (testonly/constants.go and

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../../src/core/canonical.js';
 import { noteDigest, signCheckpoint, signerFromPrivateKey } from '../../src/audit/checkpoint.js';
-import { leafHash } from '../../src/audit/merkle.js';
+import { leafHash } from '../../src/core/merkle.js';
 import { verifyLog, type VerifyReport } from '../../src/audit/verify.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';

@@ -4,34 +4,29 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CompactRange, leafHash } from '../../src/audit/merkle.js';
+import { CompactRange, leafHash } from '../../src/core/merkle.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { AuditBatch, AuditHead, Store } from '../../src/store/types.js';
+import type { PreparedEntry, Store } from '../../src/store/types.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { dropSchema, newSchema, pgConfig, skipPg } from '../support/pg.js';
+import Database from 'better-sqlite3';
+import { dropSchema, newSchema, pgConfig, pgExec, skipPg } from '../support/pg.js';
 import { tempDir } from '../support/tmp.js';
 
-function batchOf(head: AuditHead, entries: string[]): AuditBatch {
-  const range = new CompactRange(head.size, head.frontier);
-  const nodes: { level: number; index: number; hash: Buffer }[] = [];
-  const records = entries.map((entry, i) => {
-    range.append(leafHash(entry), (level, index, hash) => nodes.push({ level, index, hash }));
-    return { seq: head.size + i, entry };
-  });
-  return { records, nodes, head: { size: range.size, frontier: range.frontier } };
-}
+/** Entries whose stored text is {"e":"<name>","seq":N}. */
+const prep = (names: string[]): PreparedEntry[] =>
+  names.map((n) => ({ before: `{"e":${JSON.stringify(n)},"seq":`, after: '}' }));
+const nameOf = (entry: string): string => (JSON.parse(entry) as { e: string }).e;
 
-function conformance(
-  name: string,
-  open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>,
-  skip: string | false,
-): void {
+type Opened = { store: Store; exec: (sql: string) => Promise<void>; cleanup: () => Promise<void> };
+
+function conformance(name: string, open: () => Promise<Opened>, skip: string | false): void {
   describe(`store conformance: ${name}`, { skip }, () => {
     let store: Store;
+    let exec: Opened['exec'];
     let cleanup: () => Promise<void>;
     before(async () => {
-      ({ store, cleanup } = await open());
+      ({ store, exec, cleanup } = await open());
     });
     after(async () => {
       await store.close();
@@ -54,20 +49,16 @@ function conformance(
     });
 
     it('appends records, nodes and head atomically and reads them back in order', async () => {
-      const head = await store.audit.append((h) => batchOf(h, ['a', 'b', 'c']));
-      assert.equal(head.size, 3);
-      const head2 = await store.audit.append((h) => batchOf(h, ['d', 'e']));
-      assert.equal(head2.size, 5);
+      const one = await store.audit.append(prep(['a', 'b', 'c']));
+      assert.equal(one.first, 0);
+      assert.equal(one.head.size, 3);
+      const two = await store.audit.append(prep(['d', 'e']));
+      assert.equal(two.first, 3);
+      assert.equal(two.head.size, 5);
       const rows = await store.audit.records(0, 100);
       assert.deepEqual(
         rows.map((r) => [r.seq, r.entry]),
-        [
-          [0, 'a'],
-          [1, 'b'],
-          [2, 'c'],
-          [3, 'd'],
-          [4, 'e'],
-        ],
+        ['a', 'b', 'c', 'd', 'e'].map((n, i) => [i, `{"e":"${n}","seq":${i}}`]),
       );
       assert.deepEqual(
         (await store.audit.records(3, 1)).map((r) => r.seq),
@@ -76,14 +67,14 @@ function conformance(
       const stored = await store.audit.head();
       assert.equal(stored.size, 5);
       const expected = new CompactRange();
-      for (const e of ['a', 'b', 'c', 'd', 'e']) expected.append(leafHash(e));
+      for (const r of rows) expected.append(leafHash(r.entry));
       assert.ok(new CompactRange(stored.size, stored.frontier).root().equals(expected.root()));
       const leaves = await store.audit.leaves(0, 10);
       assert.deepEqual(
         leaves.map((l) => l.index),
         [0, 1, 2, 3, 4],
       );
-      assert.ok(leaves[2]!.hash.equals(leafHash('c')));
+      assert.ok(leaves[2]!.hash.equals(leafHash(rows[2]!.entry)));
       const [n20, n11, missing] = await store.audit.nodes([
         { level: 2, index: 0 },
         { level: 1, index: 1 },
@@ -93,38 +84,27 @@ function conformance(
       assert.equal(missing, undefined);
     });
 
-    it('rolls the whole batch back when build throws', async () => {
+    it('rolls the whole batch back when a write fails, and keeps the log usable', async () => {
       const before = await store.audit.head();
-      await assert.rejects(
-        store.audit.append(() => {
-          throw new Error('boom');
-        }),
-        /boom/,
-      );
+      // Someone put a row where the next record goes: the append must fail as a whole.
+      await exec(`INSERT INTO audit_records (seq, entry) VALUES (${before.size + 1}, 'intruder')`);
+      await assert.rejects(store.audit.append(prep(['x', 'y', 'z'])));
       assert.equal((await store.audit.head()).size, before.size);
-      assert.equal((await store.audit.records(before.size, 10)).length, 0);
-    });
-
-    it('rejects a batch that reuses a sequence number and keeps the log unchanged', async () => {
-      const before = await store.audit.head();
-      await assert.rejects(
-        store.audit.append((h) => ({ ...batchOf(h, ['x']), records: [{ seq: 0, entry: 'dup' }] })),
-      );
-      assert.equal((await store.audit.head()).size, before.size);
-      assert.equal((await store.audit.records(0, 1))[0]!.entry, 'a');
+      assert.equal((await store.audit.records(before.size, 10)).length, 1, 'only the intruder row is there');
+      await exec(`DELETE FROM audit_records WHERE seq = ${before.size + 1}`);
+      const after = await store.audit.append(prep(['ok']));
+      assert.equal(after.first, before.size);
     });
 
     it('serializes concurrent appenders into one contiguous history', async () => {
       const start = (await store.audit.head()).size;
-      await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.audit.append((h) => batchOf(h, [`c${i}a`, `c${i}b`]))),
-      );
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.audit.append(prep([`c${i}a`, `c${i}b`]))));
       const rows = await store.audit.records(start, 1000);
       assert.equal(rows.length, 40);
       rows.forEach((r, i) => assert.equal(r.seq, start + i));
       // Each appender's two records are adjacent: batches never interleave.
       for (let i = 0; i < rows.length; i += 2)
-        assert.equal(rows[i]!.entry.slice(0, -1), rows[i + 1]!.entry.slice(0, -1));
+        assert.equal(nameOf(rows[i]!.entry).slice(0, -1), nameOf(rows[i + 1]!.entry).slice(0, -1));
     });
 
     it('adds checkpoints in order and lets build decline', async () => {
@@ -147,6 +127,45 @@ function conformance(
       assert.equal((await store.audit.latestCheckpoint())?.note, 'two');
     });
 
+    it('stores entities with increasing versions, tombstones deletions and lists changes in order', async () => {
+      const a = await store.entities.put({
+        type: 'agent',
+        id: 'a1',
+        attributes: { tier: 'gold', n: 3 },
+        parents: ['team:t1'],
+      });
+      const b = await store.entities.put({ type: 'team', id: 't1', attributes: {}, parents: [] });
+      assert.ok(b.version > a.version);
+      const a2 = await store.entities.put({
+        type: 'agent',
+        id: 'a1',
+        attributes: { tier: 'silver' },
+        parents: [],
+      });
+      assert.ok(a2.version > b.version);
+      assert.deepEqual((await store.entities.get('agent', 'a1'))?.attributes, { tier: 'silver' });
+      const gone = await store.entities.delete('team', 't1');
+      assert.ok(gone?.deleted && gone.version > a2.version);
+      assert.equal(await store.entities.delete('team', 't1'), undefined, 'deleting twice is a no-op');
+      assert.equal((await store.entities.get('team', 't1'))?.deleted, true);
+      const changes = await store.entities.changes(a.version, 100);
+      assert.deepEqual(
+        changes.map((c) => `${c.type}:${c.id}:${c.deleted}`),
+        ['agent:a1:false', 'team:t1:true'],
+      );
+      assert.equal(await store.entities.get('agent', 'nope'), undefined);
+    });
+
+    it('delivers notifications to subscribers', async () => {
+      const got: string[] = [];
+      const off = store.notifications.subscribe('test', (p) => got.push(p));
+      await (store.notifications as { ready?: () => Promise<void> }).ready?.();
+      await store.notifications.publish('test', 'hello');
+      for (let i = 0; i < 100 && !got.includes('hello'); i++) await new Promise((r) => setTimeout(r, 10));
+      off();
+      assert.ok(got.includes('hello'));
+    });
+
     it('keeps meta values and setIfAbsent never overwrites', async () => {
       assert.equal(await store.meta.get('k'), undefined);
       assert.equal(await store.meta.setIfAbsent('k', 'v1'), 'v1');
@@ -161,7 +180,16 @@ conformance(
   'sqlite',
   async () => {
     const t = tempDir();
-    return { store: openSqliteStore({ file: join(t.dir, 'r.db') }), cleanup: async () => t.cleanup() };
+    const file = join(t.dir, 'r.db');
+    return {
+      store: openSqliteStore({ file }),
+      exec: async (sql) => {
+        const db = new Database(file);
+        db.exec(sql);
+        db.close();
+      },
+      cleanup: async () => t.cleanup(),
+    };
   },
   false,
 );
@@ -170,7 +198,11 @@ conformance(
   'postgres',
   async () => {
     const schema = newSchema();
-    return { store: await openPostgresStore(pgConfig(schema)), cleanup: () => dropSchema(schema) };
+    return {
+      store: await openPostgresStore(pgConfig(schema)),
+      exec: async (sql) => void (await pgExec(schema, sql)),
+      cleanup: () => dropSchema(schema),
+    };
   },
   skipPg,
 );

@@ -2,7 +2,7 @@
 
 import { createWriteStream, readFileSync } from 'node:fs';
 import { loadTrustedVerifiers, parseVkey, type NoteVerifier } from '../../audit/checkpoint.js';
-import { HASH_SIZE, leafHash } from '../../audit/merkle.js';
+import { HASH_SIZE, leafHash } from '../../core/merkle.js';
 import { MemoryTree, checkProofDocument, type ProofDocument } from '../../audit/proofs.js';
 import { verifyLog, type VerifyReport } from '../../audit/verify.js';
 import { RampartError } from '../../core/errors.js';

@@ -1,4 +1,5 @@
-// RFC 6962 / RFC 9162 Merkle tree hashing, proofs and proof verification. Pure functions: no I/O.
+// RFC 6962 / RFC 9162 Merkle tree hashing, proofs and proof verification. Pure functions, no I/O:
+// shared by the audit log and the store that persists it.
 // leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right), and a tree of n leaves
 // splits at the largest power of two below n (not at the midpoint: that is what makes our roots
 // agree with every other transparency log implementation).

@@ -52,12 +52,14 @@ export interface AuditConfig {
   readonly trustedKeys: readonly string[];
 }
 
+export type DecisionLogMode = 'async' | 'durable' | 'off';
+
 export interface PolicyConfig {
   /** undefined: the shipped default set. */
   readonly dir: string | undefined;
   readonly watch: boolean;
   readonly cacheSize: number;
-  readonly decisionLog: boolean;
+  readonly decisionLog: DecisionLogMode;
   readonly opa:
     | {
         readonly url: string;
@@ -192,7 +194,7 @@ interface RawConfig {
     dir?: string;
     watch: boolean;
     cache_size: number;
-    decision_log: boolean;
+    decision_log: DecisionLogMode;
     opa?: { url: string; path: string; timeout: string; retry_interval: string; token_file?: string };
   };
   logging: { level: string };

@@ -210,9 +210,10 @@ export const configSchema: Schema = root({
       default: 100000,
     },
     decision_log: {
-      type: 'boolean',
-      description: 'Write every decision to the audit log, in the shape of an OPA decision log.',
-      default: true,
+      enum: ['async', 'durable', 'off'],
+      description:
+        'Every decision goes to the audit log in the shape of an OPA decision log. async: answered at once, on record within one group commit (milliseconds); if records cannot be written, decisions wait for the write and fail closed. durable: answered only once the record is committed (adds an fsync to every decision). off: not logged.',
+      default: 'async',
     },
     opa: {
       type: 'object',

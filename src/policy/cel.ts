@@ -266,3 +266,93 @@ export function nestedQuantifier(pattern: string): boolean {
   }
   return false;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Guards: cheap preconditions read off an expression at load.
+
+/**
+ * What the top-level `&&` chain of an expression requires, in forms checked without running CEL:
+ * `action == 'x'` and `resource.type == 'x'` narrow the rule index; `principal.f == 'x'`,
+ * `resource.f == 'x'` (string fields) and `'x' in principal.teams` (typed list fields) become a
+ * plain JavaScript predicate run before the expression. Exact: when a conjunct is false, CEL's
+ * `&&` is false whatever the other conjuncts do (errors included), so skipping is the same answer.
+ */
+export interface Guards {
+  readonly action: string | undefined;
+  readonly resourceType: string | undefined;
+  readonly check: ((vars: GuardVars) => boolean) | undefined;
+}
+
+interface GuardVars {
+  readonly principal: Principal;
+  readonly resource: Resource;
+}
+
+type StringField<T> = { [K in keyof T]: T[K] extends string ? K : never }[keyof T];
+type ListField<T> = { [K in keyof T]: T[K] extends string[] ? K : never }[keyof T];
+
+export function extractGuards(ast: ASTNode): Guards {
+  const conjuncts: ASTNode[] = [];
+  const walk = (n: ASTNode): void => {
+    if (n.op === '&&') {
+      walk(n.args[0]);
+      walk(n.args[1]);
+    } else conjuncts.push(n);
+  };
+  walk(ast);
+  let action: string | undefined;
+  let resourceType: string | undefined;
+  const checks: ((v: GuardVars) => boolean)[] = [];
+  for (const c of conjuncts) {
+    if (c.op === '==') {
+      const [a, b] = c.args;
+      const lit = literal(b) ?? literal(a);
+      const other = literal(b) !== undefined ? a : b;
+      if (lit === undefined) continue;
+      if (other.op === 'id' && other.args === 'action') {
+        action ??= lit;
+        continue;
+      }
+      const f = fieldOf(other);
+      if (!f) continue;
+      const table: Record<string, string> = f.on === 'principal' ? PRINCIPAL_FIELDS : RESOURCE_FIELDS;
+      if (table[f.field] !== 'string') continue;
+      if (f.on === 'resource' && f.field === 'type') resourceType ??= lit;
+      const field = f.field as StringField<Principal> & StringField<Resource>;
+      checks.push(
+        f.on === 'principal' ? (v) => v.principal[field] === lit : (v) => v.resource[field] === lit,
+      );
+    } else if (c.op === 'in') {
+      const [a, b] = c.args;
+      const lit = literal(a);
+      const f = fieldOf(b);
+      if (lit === undefined || !f) continue;
+      const field = f.field as ListField<Principal> & ListField<Resource>;
+      const table: Record<string, string> = f.on === 'principal' ? PRINCIPAL_FIELDS : RESOURCE_FIELDS;
+      if (table[field] !== 'list<string>') continue;
+      checks.push(
+        f.on === 'principal'
+          ? (v) => v.principal[field].includes(lit)
+          : (v) => v.resource[field].includes(lit),
+      );
+    }
+  }
+  const check =
+    checks.length === 0
+      ? undefined
+      : checks.length === 1
+        ? checks[0]
+        : (v: GuardVars): boolean => checks.every((g) => g(v));
+  return { action, resourceType, check };
+}
+
+function literal(n: ASTNode): string | undefined {
+  return n.op === 'value' && typeof n.args === 'string' ? n.args : undefined;
+}
+
+function fieldOf(n: ASTNode): { on: 'principal' | 'resource'; field: string } | undefined {
+  if (n.op !== '.') return undefined;
+  const [target, field] = n.args;
+  if (target.op !== 'id' || (target.args !== 'principal' && target.args !== 'resource')) return undefined;
+  return typeof field === 'string' ? { on: target.args, field } : undefined;
+}

@@ -5,7 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import type { CompiledRule, PolicySet, RuleVars } from './load.js';
-import { EntityGraph } from './entities.js';
+import { DecisionCache, type CachedDecision, type Known } from './cache.js';
+import { EntityGraph, entityKey, type Deps } from './entities.js';
 import { NO_RULE_ALLOWS, type Decision, type DecisionInput } from './model.js';
 
 export interface EngineStats {
@@ -21,61 +22,10 @@ interface Candidates {
   readonly allow: readonly CompiledRule[];
 }
 
-type CoreDecision = Omit<Decision, 'decision_id' | 'source'>;
-
-/** Bounded map of decisions with a reverse index from each entity read to the decisions that read it. */
-class DecisionCache {
-  private readonly map = new Map<string, { d: CoreDecision; deps: readonly string[] }>();
-  private readonly byDep = new Map<string, Set<string>>();
-
-  constructor(private readonly max: number) {}
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  get(key: string): CoreDecision | undefined {
-    return this.map.get(key)?.d;
-  }
-
-  set(key: string, d: CoreDecision, deps: readonly string[]): void {
-    if (this.max <= 0) return;
-    if (this.map.size >= this.max) {
-      const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.remove(oldest);
-    }
-    this.map.set(key, { d, deps });
-    for (const dep of deps) {
-      let s = this.byDep.get(dep);
-      if (!s) this.byDep.set(dep, (s = new Set()));
-      s.add(key);
-    }
-  }
-
-  private remove(key: string): void {
-    const e = this.map.get(key);
-    if (!e) return;
-    this.map.delete(key);
-    for (const dep of e.deps) {
-      const s = this.byDep.get(dep);
-      s?.delete(key);
-      if (s && s.size === 0) this.byDep.delete(dep);
-    }
-  }
-
-  /** Forgets every decision that read `dep`. Returns how many. */
-  invalidate(dep: string): number {
-    const keys = this.byDep.get(dep);
-    if (!keys) return 0;
-    const n = keys.size;
-    for (const k of [...keys]) this.remove(k);
-    return n;
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.byDep.clear();
-  }
+interface CacheKey {
+  readonly hash: number;
+  readonly input: DecisionInput;
+  readonly known: Known;
 }
 
 export interface EngineOptions {
@@ -117,7 +67,7 @@ export class PolicyEngine {
 
   /** An entity changed (or appeared, or went away): forget the decisions that read it. */
   entityChanged(type: string, id: string): number {
-    return this.cache.invalidate(`${type}:${id}`);
+    return this.cache.invalidate(entityKey(type, id));
   }
 
   /** Forgets every cached decision (entities resynchronized in bulk). */
@@ -154,16 +104,23 @@ export class PolicyEngine {
       return this.finish(
         undefined,
         { allow: false, outcome: 'error', reasons: ['no policy set is active'], policy_version: 'none' },
-        [],
+        undefined,
       );
-    const key = `${set.version}\n${JSON.stringify(input)}`;
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.stats.cacheHits++;
-      this.count(hit);
-      return { ...hit, decision_id: this.nextId(), source: 'cache' };
+    let key: CacheKey | undefined;
+    if (this.cache.enabled) {
+      const known: Known = {
+        principal: this.entities.known(input.principal.type, input.principal.id),
+        resource: this.entities.known(input.resource.type, input.resource.id),
+      };
+      key = { hash: this.cache.hash(input, known), input, known };
+      const hit = this.cache.get(key.hash, input, known);
+      if (hit) {
+        this.stats.cacheHits++;
+        this.count(hit);
+        return toDecision(hit, this.nextId(), 'cache');
+      }
     }
-    const deps = new Set<string>();
+    const deps: Deps | undefined = key ? [] : undefined;
     let vars: RuleVars;
     try {
       vars = {
@@ -181,11 +138,12 @@ export class PolicyEngine {
           reasons: [`the input could not be prepared: ${(e as Error).message}`],
           policy_version: set.version,
         },
-        [],
+        undefined,
       );
     }
     const { deny, allow } = this.candidates(input.action, input.resource.type);
     for (const rule of deny) {
+      if (rule.guard !== undefined && !rule.guard(vars)) continue;
       let hit: unknown;
       try {
         hit = rule.evaluate(vars);
@@ -219,6 +177,7 @@ export class PolicyEngine {
     }
     let errors: { rule: string; message: string }[] | undefined;
     for (const rule of allow) {
+      if (rule.guard !== undefined && !rule.guard(vars)) continue;
       let hit: unknown;
       try {
         hit = rule.evaluate(vars);
@@ -254,17 +213,36 @@ export class PolicyEngine {
     );
   }
 
-  private count(d: CoreDecision): void {
+  private count(d: CachedDecision): void {
     if (d.outcome === 'allow') this.stats.allowed++;
     else if (d.outcome === 'deny') this.stats.denied++;
     else this.stats.errors++;
   }
 
-  private finish(key: string | undefined, d: CoreDecision, deps: Iterable<string>): Decision {
+  private finish(key: CacheKey | undefined, d: CachedDecision, deps: Deps | undefined): Decision {
     this.count(d);
-    if (key !== undefined) this.cache.set(key, d, [...deps]);
-    return { ...d, decision_id: this.nextId(), source: 'engine' };
+    if (key !== undefined && deps !== undefined)
+      this.cache.set(key.hash, key.input, key.known, d, deps.flat());
+    return toDecision(d, this.nextId(), 'engine');
   }
+}
+
+/**
+ * The answer as callers get it, built property by property rather than by spreading: every
+ * decision then has one of a few hidden classes, which keeps this hot path monomorphic.
+ */
+function toDecision(c: CachedDecision, id: string, source: Decision['source']): Decision {
+  const d: { -readonly [K in keyof Decision]: Decision[K] } = {
+    decision_id: id,
+    allow: c.allow,
+    outcome: c.outcome,
+    reasons: c.reasons,
+    policy_version: c.policy_version,
+    source,
+  };
+  if (c.rule !== undefined) d.rule = c.rule;
+  if (c.errors !== undefined) d.errors = c.errors;
+  return d;
 }
 
 function firstLine(e: unknown): string {

@@ -64,8 +64,29 @@ export function parseEntity(
   };
 }
 
+/**
+ * What rules see of a stored entity once its memberships are followed: computed once per entity
+ * and kept until any entity changes (writes are rare next to decisions), so a decision does no
+ * graph walk and no copying.
+ */
+interface Resolved {
+  readonly entity: Entity;
+  readonly namespace: string;
+  readonly team: string;
+  readonly teams: readonly string[];
+  readonly capabilities: readonly string[];
+  readonly attributes: Readonly<Record<string, unknown>>;
+  /** This entity and every ancestor key visited, missing ones included (their creation matters too). */
+  readonly deps: readonly string[];
+}
+
+/** Which stored entities a decision read: the cache forgets the decision when one of them changes. */
+export type Deps = (readonly string[])[];
+
 export class EntityGraph {
   private readonly byKey = new Map<string, Entity>();
+  private readonly byType = new Map<string, Set<string>>();
+  private readonly resolvedMemo = new Map<string, Resolved>();
   /** Highest store version applied (for resynchronization). */
   version = 0;
 
@@ -75,6 +96,11 @@ export class EntityGraph {
 
   get(key: string): Entity | undefined {
     return this.byKey.get(key);
+  }
+
+  /** Is type/id a stored entity? (No key string is built: this runs on every cached decision.) */
+  known(type: string, id: string): boolean {
+    return this.byType.get(type)?.has(id) === true;
   }
 
   list(type?: string): Entity[] {
@@ -95,12 +121,22 @@ export class EntityGraph {
     const cur = this.byKey.get(key);
     this.version = Math.max(this.version, e.version);
     if (cur && cur.version >= e.version) return false;
-    if (e.deleted) return this.byKey.delete(key);
+    // Any change can alter what its descendants inherit; recomputing lazily is cheaper than
+    // tracking who inherits from whom.
+    this.resolvedMemo.clear();
+    if (e.deleted) {
+      this.byType.get(e.type)?.delete(e.id);
+      return this.byKey.delete(key);
+    }
+    let ids = this.byType.get(e.type);
+    if (!ids) this.byType.set(e.type, (ids = new Set()));
+    ids.add(e.id);
     this.byKey.set(key, {
       type: e.type,
       id: e.id,
-      attributes: e.attributes,
-      parents: e.parents,
+      // Frozen: the same objects are handed to every rule evaluation.
+      attributes: deepFreeze(e.attributes),
+      parents: Object.freeze([...e.parents]),
       version: e.version,
     });
     return true;
@@ -108,20 +144,49 @@ export class EntityGraph {
 
   clear(): void {
     this.byKey.clear();
+    this.byType.clear();
+    this.resolvedMemo.clear();
     this.version = 0;
   }
 
+  private resolve(key: string): Resolved | undefined {
+    const memo = this.resolvedMemo.get(key);
+    if (memo) return memo;
+    const known = this.byKey.get(key);
+    if (!known) return undefined;
+    const deps = [key];
+    const up = this.ancestors(known, key, deps);
+    const a = known.attributes;
+    const teams = up.filter((e) => e.type === 'team');
+    const team = str(a['team']) || firstOfType(known.parents, 'team') || (teams[0]?.id ?? '');
+    const r: Resolved = {
+      entity: known,
+      namespace: str(a['namespace']) || (up.find((e) => e.type === 'namespace')?.id ?? ''),
+      team,
+      teams: Object.freeze([...new Set([...(team ? [team] : []), ...teams.map((t) => t.id)])]),
+      capabilities: Object.freeze([
+        ...new Set([
+          ...strings(a['capabilities']),
+          ...teams.flatMap((t) => strings(t.attributes['capabilities'])),
+        ]),
+      ]),
+      attributes: a,
+      deps: Object.freeze(deps),
+    };
+    this.resolvedMemo.set(key, r);
+    return r;
+  }
+
   /** Ancestors by breadth-first walk over parents (cycles and runaway chains cut). */
-  private ancestors(start: Entity | undefined, deps: Set<string>): Entity[] {
+  private ancestors(start: Entity, startKey: string, deps: string[]): Entity[] {
     const out: Entity[] = [];
-    if (!start) return out;
-    const seen = new Set<string>([entityKey(start.type, start.id)]);
+    const seen = new Set<string>([startKey]);
     const queue = [...start.parents];
-    while (queue.length > 0 && out.length < MAX_ANCESTORS) {
-      const k = queue.shift()!;
+    for (let i = 0; i < queue.length && out.length < MAX_ANCESTORS; i++) {
+      const k = queue[i]!;
       if (seen.has(k)) continue;
       seen.add(k);
-      deps.add(k);
+      deps.push(k);
       const e = this.byKey.get(k);
       if (e) {
         out.push(e);
@@ -134,14 +199,15 @@ export class EntityGraph {
   /**
    * The principal as rules see it. When the entity is known, the store is authoritative and the
    * caller's claims about it are ignored; an unknown entity is taken as the caller describes it.
+   * Appends the entity keys it read to `deps` when given.
    */
-  principal(ref: EntityRef, deps: Set<string>): Principal {
+  principal(ref: EntityRef, deps?: Deps): Principal {
     const p = new Principal();
     this.fill(p, ref, deps);
     return p;
   }
 
-  resource(ref: EntityRef, deps: Set<string>): Resource {
+  resource(ref: EntityRef, deps?: Deps): Resource {
     const r = new Resource();
     const known = this.fill(r, ref, deps);
     const src: Readonly<Record<string, unknown>> = known ? known.attributes : ref;
@@ -155,28 +221,22 @@ export class EntityGraph {
     return r;
   }
 
-  private fill(target: Principal | Resource, ref: EntityRef, deps: Set<string>): Entity | undefined {
+  private fill(target: Principal | Resource, ref: EntityRef, deps: Deps | undefined): Entity | undefined {
     const key = entityKey(ref.type, ref.id);
-    deps.add(key);
-    const known = this.byKey.get(key);
+    const known = this.resolve(key);
     target.type = ref.type;
     target.id = ref.id;
     if (known) {
-      const up = this.ancestors(known, deps);
-      const a = known.attributes;
-      target.namespace = str(a['namespace']) || (up.find((e) => e.type === 'namespace')?.id ?? '');
-      const teams = up.filter((e) => e.type === 'team');
-      target.team = str(a['team']) || firstOfType(known.parents, 'team') || (teams[0]?.id ?? '');
-      target.teams = [...new Set([...(target.team ? [target.team] : []), ...teams.map((t) => t.id)])];
-      target.capabilities = [
-        ...new Set([
-          ...strings(a['capabilities']),
-          ...teams.flatMap((t) => strings(t.attributes['capabilities'])),
-        ]),
-      ];
-      target.attributes = { ...a };
-      return known;
+      deps?.push(known.deps);
+      target.namespace = known.namespace;
+      target.team = known.team;
+      // CEL reads these and never writes; they are frozen, so sharing them is safe.
+      target.teams = known.teams as string[];
+      target.capabilities = known.capabilities as string[];
+      target.attributes = known.attributes;
+      return known.entity;
     }
+    deps?.push([key]);
     target.namespace = str(ref['namespace']);
     target.team = str(ref['team']);
     target.teams = [...new Set([...(target.team ? [target.team] : []), ...strings(ref['teams'])])];
@@ -188,6 +248,14 @@ export class EntityGraph {
         : {};
     return undefined;
   }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 function str(v: unknown): string {

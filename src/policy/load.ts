@@ -9,7 +9,16 @@ import { join, relative, sep } from 'node:path';
 import type { Environment } from '@marcbachmann/cel-js';
 import { RampartError, RampartErrorList, type SourceLocation } from '../core/errors.js';
 import { parseLocated } from '../core/yaml.js';
-import { COST_BUDGET, analyze, createPolicyEnvironment, type Principal, type Resource } from './cel.js';
+import {
+  COST_BUDGET,
+  analyze,
+  createPolicyEnvironment,
+  extractGuards,
+  type Guards,
+  type Principal,
+  type Resource,
+} from './cel.js';
+import { compileExpression } from './compile.js';
 
 export type Effect = 'allow' | 'deny';
 
@@ -25,6 +34,10 @@ export interface CompiledRule {
   readonly reason: string;
   readonly location: SourceLocation;
   readonly evaluate: (vars: RuleVars) => unknown;
+  /** Preconditions read off `when` (see extractGuards): false means the rule does not match. */
+  readonly guard: Guards['check'];
+  /** Compiled to a JavaScript closure (true) or interpreted by cel-js (false). */
+  readonly native: boolean;
 }
 
 export interface RuleVars {
@@ -223,6 +236,8 @@ export function compileFile(
       return;
     }
     let evaluate: CompiledRule['evaluate'] | undefined;
+    let guards: Guards | undefined;
+    let native: CompiledRule['evaluate'] | undefined;
     try {
       const parsed = env.parse(when);
       const checked = parsed.check();
@@ -241,18 +256,24 @@ export function compileFile(
             at('when'),
           );
         }
-        evaluate = parsed;
+        // The typed subset runs as a JavaScript closure; everything else on cel-js.
+        native = compileExpression(parsed.ast);
+        evaluate = native ?? parsed;
+        guards = extractGuards(parsed.ast);
       }
     } catch (e) {
       const pe = e as { range?: { start: number } };
       fail(`rules[${i}].when: ${celMessage(e)}`, loc.inScalar(['rules', i, 'when'], pe.range?.start ?? 0));
     }
-    if (ok && evaluate) {
+    if (ok && evaluate && guards) {
       out.push({
         name: name as string,
         effect: effect as Effect,
-        actions,
-        resources,
+        // `action == 'x'` in the expression indexes the rule as if `actions: [x]` were declared.
+        actions: narrow(actions, guards.action),
+        resources: narrow(resources, guards.resourceType),
+        guard: guards.check,
+        native: native !== undefined,
         when,
         reason: reason as string,
         location: at(),
@@ -267,4 +288,10 @@ export function compileFile(
 function celMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   return (m.split('\n')[0] ?? m).replace(/^(?:TypeError|ParseError):\s*/, '');
+}
+
+/** The declared set intersected with the one value the expression requires, if any. */
+function narrow(declared: Set<string> | undefined, required: string | undefined): Set<string> | undefined {
+  if (required === undefined) return declared;
+  return !declared || declared.has(required) ? new Set([required]) : new Set();
 }

@@ -38,6 +38,9 @@ export interface Decision {
 
 export const NO_RULE_ALLOWS = 'no rule allows';
 
+/** How decisions reach the audit log (see policy.decision_log in docs/configuration.md). */
+export type DecisionLogMode = 'async' | 'durable' | 'off';
+
 /**
  * The decision kinds Rampart's own components and callers use, with what each expects. Policies
  * may use other action names too; these are the documented, first-class ones.

@@ -14,14 +14,14 @@ import { createPolicyEnvironment } from './cel.js';
 import { PolicyEngine } from './engine.js';
 import { entityKey, parseEntity, type Entity } from './entities.js';
 import { loadPolicySet, policySetVersion, type PolicySet } from './load.js';
-import type { Decision, DecisionInput } from './model.js';
+import type { Decision, DecisionInput, DecisionLogMode } from './model.js';
 import { OpaClient } from './opa.js';
 
 export interface PolicyServiceOptions {
   readonly dir: string;
   readonly watch: boolean;
   readonly cacheSize: number;
-  readonly decisionLog: boolean;
+  readonly decisionLog: DecisionLogMode;
   readonly store: Store;
   readonly auditor: Auditor;
   readonly events: EventPublisher;
@@ -42,10 +42,16 @@ export interface DecideMeta {
   /** Remote address of the asking client. */
   readonly requestedBy?: string;
   /** Write a decision log record (default: the service's decisionLog setting). */
-  readonly log?: boolean;
+  readonly log?: DecisionLogMode;
 }
 
 const ENTITY_CHANNEL = 'entities';
+/**
+ * Decision records queued and not yet committed, at most, in async mode. Past it, decisions wait
+ * for their record (as in durable mode): a slow disk slows answers down instead of letting the
+ * unwritten backlog grow without bound.
+ */
+const MAX_LOG_BACKLOG = 10_000;
 const RESYNC_MS = 30_000;
 
 export class PolicyService {
@@ -58,6 +64,8 @@ export class PolicyService {
   private probeTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private loadError: string | undefined;
+  private logBacklog = 0;
+  private logFailing: { since: number; error: string } | undefined;
   private readonly opa: OpaClient | undefined;
   private opaDownSince: number | undefined;
   private opaError = '';
@@ -105,6 +113,12 @@ export class PolicyService {
         since: this.opaDownSince,
       };
     }
+    if (this.logFailing)
+      return {
+        status: 'failing',
+        detail: `decision records cannot be written (${this.logFailing.error}): decisions are refused until they can`,
+        since: this.logFailing.since,
+      };
     if (this.loadError)
       return {
         status: 'degraded',
@@ -294,7 +308,29 @@ export class PolicyService {
       }
     }
     decision ??= this.engine.decide(input);
-    if (meta.log ?? this.opts.decisionLog) await this.logDecision(input, decision, meta);
+    const mode = meta.log ?? this.opts.decisionLog;
+    if (mode === 'off') return decision;
+    // Durable mode, a full backlog, or records that have been failing: the answer waits for its
+    // record, and a record that cannot be written means no answer (the caller's 503 denies).
+    if (mode === 'durable' || this.logBacklog >= MAX_LOG_BACKLOG || this.logFailing !== undefined) {
+      await this.logDecision(input, decision, meta);
+      this.logFailing = undefined;
+      return decision;
+    }
+    this.logBacklog++;
+    this.logDecision(input, decision, meta).then(
+      () => {
+        this.logBacklog--;
+      },
+      (e: unknown) => {
+        this.logBacklog--;
+        this.logFailing ??= { since: this.opts.clock.now(), error: messageOf(e) };
+        this.opts.log.error(
+          { error: messageOf(e) },
+          'decision records cannot be written; decisions now wait for them',
+        );
+      },
+    );
     return decision;
   }
 
@@ -382,9 +418,26 @@ export class PolicyService {
   }
 }
 
-/** A copy of `v` with values under secret-named keys replaced by "[MASKED]"; their JSON pointers go to `out`. */
+/**
+ * `v` with values under secret-named keys replaced by "[MASKED]" (a copy; `v` itself when there is
+ * nothing to mask, the common case); their JSON pointers go to `out`.
+ */
 export function mask(v: unknown, pointer: string, out: string[]): unknown {
-  if (Array.isArray(v)) return v.map((x, i) => mask(x, `${pointer}/${i}`, out));
+  return hasSecretKey(v, 0) ? maskCopy(v, pointer, out) : v;
+}
+
+function hasSecretKey(v: unknown, depth: number): boolean {
+  if (v === null || typeof v !== 'object' || depth > 64) return false;
+  if (Array.isArray(v)) return v.some((x) => hasSecretKey(x, depth + 1));
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    if ((isSecretKey(k) && x !== null && typeof x !== 'object') || hasSecretKey(x, depth + 1)) return true;
+  }
+  return false;
+}
+
+function maskCopy(v: unknown, pointer: string, out: string[]): unknown {
+  if (Array.isArray(v)) return v.map((x, i) => maskCopy(x, `${pointer}/${i}`, out));
   if (v === null || typeof v !== 'object') return v;
   const r: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
@@ -393,7 +446,7 @@ export function mask(v: unknown, pointer: string, out: string[]): unknown {
       r[k] = '[MASKED]';
       out.push(p);
     } else {
-      r[k] = mask(x, p, out);
+      r[k] = maskCopy(x, p, out);
     }
   }
   return r;

@@ -27,20 +27,44 @@ export function redactValue(redactor: Redactor, value: unknown): unknown {
 
 /** Copies `value`, replacing values under secret-named keys and passing every other string (and key) through `text`. */
 function walk(value: unknown, text: (s: string) => string): unknown {
-  const seen = new WeakSet<object>();
-  const go = (v: unknown, key: string | undefined, depth: number): unknown => {
+  // The objects on the path from the root: meeting one again is a cycle. (A path, not a set of
+  // everything seen: shared subtrees are copied twice, which is right, and this is cheaper.)
+  const path: object[] = [];
+  const go = (v: unknown, key: string | undefined): unknown => {
     if (typeof v === 'string') {
-      if (key !== undefined && isSecretKey(key) && v.length > 0 && !isPlaceholder(v)) return '[REDACTED]';
+      if (key !== undefined && v.length > 0 && isSecretKey(key) && !isPlaceholder(v)) return '[REDACTED]';
       return text(v);
     }
     if (v === null || typeof v !== 'object') return v;
-    if (depth >= MAX_DEPTH) return '[TRUNCATED]';
-    if (seen.has(v)) return '[CIRCULAR]';
-    seen.add(v);
-    if (Array.isArray(v)) return v.map((x) => go(x, key, depth + 1));
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[text(k)] = go(x, k, depth + 1);
+    if (path.length >= MAX_DEPTH) return '[TRUNCATED]';
+    if (path.includes(v)) return '[CIRCULAR]';
+    path.push(v);
+    let out: unknown;
+    if (Array.isArray(v)) {
+      const arr: unknown[] = new Array<unknown>(v.length);
+      for (let i = 0; i < v.length; i++) arr[i] = go(v[i], key);
+      out = arr;
+    } else {
+      const obj: Record<string, unknown> = {};
+      const src = v as Record<string, unknown>;
+      for (const k in src) {
+        if (!Object.hasOwn(src, k)) continue;
+        const name = text(k);
+        const x = go(src[k], k);
+        // A "__proto__" key (JSON.parse makes it an own property) must stay a property.
+        if (name === '__proto__')
+          Object.defineProperty(obj, name, {
+            value: x,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        else obj[name] = x;
+      }
+      out = obj;
+    }
+    path.pop();
     return out;
   };
-  return go(value, undefined, 0);
+  return go(value, undefined);
 }

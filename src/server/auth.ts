@@ -2,7 +2,7 @@
 // and client tokens named in the config, each with scopes. Tokens are compared by SHA-256 digest
 // in constant time, and only the digests stay in memory after start-up.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientConfig } from '../config/load.js';
@@ -77,5 +77,5 @@ export function allows(p: Principal, scope: Scope | 'any'): boolean {
 }
 
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }

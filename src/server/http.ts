@@ -58,28 +58,38 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     }
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback-style hooks: the accepted path is synchronous, so no promise is made per request
+  // (this is the decision point's hot path). Only a refusal, which is audited, goes async.
+  app.addHook('onRequest', (req, reply, done) => {
     const cfg = req.routeOptions.config;
-    if (cfg.public === true) return;
+    if (cfg.public === true) return done();
     const result = deps.auth.authenticate(req.headers.authorization);
-    if ('reason' in result) {
-      await rejectAuth(deps, req, result.reason);
-      const err = new RampartError('RAMPART_E_UNAUTHENTICATED', `authentication required: ${result.reason}`);
-      return sendError(reply, err, cfg.opa);
-    }
     const scope = cfg.scope ?? 'admin';
-    if (!allows(result, scope)) {
-      await rejectAuth(deps, req, `missing scope ${scope}`, result.actor);
-      const err = new RampartError(
-        'RAMPART_E_FORBIDDEN',
-        `${result.actor} lacks the ${scope} scope for this route`,
-      );
-      return sendError(reply, err, cfg.opa);
+    if (!('reason' in result) && allows(result, scope)) {
+      req.principal = result;
+      return done();
     }
-    req.principal = result;
+    const refusal =
+      'reason' in result
+        ? {
+            audit: result.reason,
+            actor: undefined,
+            error: new RampartError('RAMPART_E_UNAUTHENTICATED', `authentication required: ${result.reason}`),
+          }
+        : {
+            audit: `missing scope ${scope}`,
+            actor: result.actor,
+            error: new RampartError(
+              'RAMPART_E_FORBIDDEN',
+              `${result.actor} lacks the ${scope} scope for this route`,
+            ),
+          };
+    void rejectAuth(deps, req, refusal.audit, refusal.actor).then(() =>
+      sendError(reply, refusal.error, cfg.opa),
+    );
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.httpDuration.observe(
       { method: req.method, route, status: String(reply.statusCode) },
@@ -89,6 +99,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
       { method: req.method, route, status: reply.statusCode, ms: reply.elapsedTime },
       'request',
     );
+    done();
   });
 
   app.setNotFoundHandler((req, reply) =>

@@ -163,6 +163,89 @@ describe('policy engine', () => {
     assert.equal(e.decide(input()).allow, false);
   });
 
+  it('caches by everything a decision depends on: unknown callers by their claims, hosts and ports, context', () => {
+    const e = engine(
+      "  - name: r\n    effect: allow\n    when: \"'ops' in principal.teams && resource.port == 443 && 'go' in context\"\n    reason: ok\n",
+    );
+    const ask = (over: Partial<DecisionInput>) =>
+      e.decide(
+        input({
+          principal: { type: 'agent', id: 'u', teams: ['ops'] },
+          resource: { type: 'host', id: 'h', port: 443 },
+          context: { go: true },
+          ...over,
+        }),
+      );
+    assert.equal(ask({}).allow, true);
+    assert.equal(ask({}).source, 'cache');
+    // Each differs in one thing the rule reads: none may be answered from the cache.
+    for (const over of [
+      { principal: { type: 'agent', id: 'u', teams: ['dev'] } },
+      { resource: { type: 'host', id: 'h', port: 80 } },
+      { context: {} },
+      { context: { go: true, extra: [1, { a: 'b' }] } },
+    ]) {
+      const d = ask(over);
+      assert.equal(d.source, 'engine', JSON.stringify(over));
+    }
+    // Key order does not make a different question.
+    assert.equal(
+      e.decide(
+        parseDecisionInput({
+          context: { go: true },
+          resource: { port: 443, id: 'h', type: 'host' },
+          action: 'task.run',
+          principal: { teams: ['ops'], id: 'u', type: 'agent' },
+        }),
+      ).source,
+      'cache',
+    );
+    // Once the agent is stored, its claims stop mattering, and the cached answer for the claims goes.
+    put(e, 'agent', 'u', {});
+    assert.equal(ask({}).allow, false);
+  });
+
+  it('a cached input is a private copy: changing the caller’s object later changes nothing', () => {
+    const e = engine(
+      '  - name: r\n    effect: allow\n    when: "\'ops\' in principal.teams"\n    reason: ok\n',
+    );
+    const mine = {
+      principal: { type: 'agent', id: 'u', teams: ['ops'] },
+      action: 'task.run',
+      resource: { type: 'task', id: 't' },
+      context: {},
+    };
+    assert.equal(e.decide(mine).allow, true);
+    mine.principal.teams[0] = 'dev';
+    const d = e.decide(mine);
+    assert.equal(d.source, 'engine');
+    assert.equal(d.allow, false);
+  });
+
+  it('indexes a rule by the action and resource type its expression requires, and pre-checks literal guards', () => {
+    const set = setOf(
+      "  - name: narrowed\n    effect: deny\n    actions: [task.run, message.send]\n    when: \"action == 'message.send' && resource.type == 'agent' && principal.attributes.nope == 1\"\n    reason: r\n" +
+        '  - name: guarded\n    effect: deny\n    when: "principal.id == \'blocked\' && principal.attributes.nope == 1"\n    reason: r\n' +
+        '  - name: ok\n    effect: allow\n    when: "true"\n    reason: r\n',
+    );
+    const rule = set.rules.find((r) => r.name === 'narrowed')!;
+    assert.deepEqual([...rule.actions!], ['message.send']);
+    assert.deepEqual([...rule.resources!], ['agent']);
+    const e = new PolicyEngine({ cacheSize: 0 });
+    e.activate(set);
+    // Both deny rules would fail (closed) if evaluated; the index and the guard keep them out.
+    assert.equal(e.decide(input()).outcome, 'allow');
+    assert.equal(
+      e.decide(input({ action: 'message.send', resource: { type: 'task', id: 'x' } })).outcome,
+      'allow',
+    );
+    assert.equal(
+      e.decide(input({ action: 'message.send', resource: { type: 'agent', id: 'x' } })).outcome,
+      'error',
+    );
+    assert.equal(e.decide(input({ principal: { type: 'agent', id: 'blocked' } })).outcome, 'error');
+  });
+
   it('gives every decision a unique id', () => {
     const e = engine('  - name: r\n    effect: allow\n    when: "true"\n    reason: ok\n');
     const ids = new Set(Array.from({ length: 1000 }, () => e.decide(input()).decision_id));

@@ -9,6 +9,7 @@ import { OPAClient } from '@open-policy-agent/opa';
 import { ROOT, rampart, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { tempDir } from '../support/tmp.js';
+import { eventually } from '../support/wait.js';
 
 const entities = [
   ['team', 'platform', { attributes: { capabilities: ['vault:ci:read'] } }],
@@ -137,14 +138,19 @@ describe('policy over HTTP', () => {
       resource: { type: 'task', id: 't9', namespace: 'ci' },
       context: { api_token: 'tok-abcdef123456', note: 'hello' },
     });
-    const records = (await call('GET', '/v1/audit/records?limit=50')).json.records as {
-      action: string;
-      outcome: string;
-      details: Json;
-    }[];
-    const log = records.find(
-      (x) => x.action === 'policy.decision' && x.details.decision_id === r.json.decision_id,
-    );
+    // Decision records are written asynchronously (policy.decision_log: async), within a group commit.
+    const found = await eventually(async () => {
+      const records = (await call('GET', '/v1/audit/records?limit=50')).json.records as {
+        action: string;
+        outcome: string;
+        details: Json;
+      }[];
+      const log = records.find(
+        (x) => x.action === 'policy.decision' && x.details.decision_id === r.json.decision_id,
+      );
+      return log && { log, records };
+    }, 'the decision record');
+    const { log, records } = found;
     assert.ok(log, 'decision log present');
     assert.equal(log.outcome, 'denied');
     assert.equal(log.details.input.context.api_token, '[MASKED]');

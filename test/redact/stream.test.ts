@@ -134,4 +134,18 @@ describe('structured redaction', () => {
     assert.equal(out.a['self'], '[CIRCULAR]');
     assert.ok(JSON.stringify(out).includes('[TRUNCATED]'));
   });
+
+  it('copies shared subtrees whole, and keeps a "__proto__" key a plain property', () => {
+    const shared = { token: 'abc123', n: 1 };
+    const hostile = JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}') as Record<string, unknown>;
+    const out = redactValue(redactor, { x: shared, y: shared, hostile }) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    assert.deepEqual(out['x'], { token: '[REDACTED]', n: 1 });
+    assert.deepEqual(out['y'], { token: '[REDACTED]', n: 1 });
+    assert.equal(Object.getPrototypeOf(out['hostile']), Object.prototype);
+    assert.ok(Object.hasOwn(out['hostile']!, '__proto__'));
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  });
 });

@@ -68,7 +68,10 @@ async function check(argv: readonly string[], io: Io): Promise<number> {
   const dir = dirArg(positionals, io);
   try {
     const set = loadPolicySet(dir);
-    io.stdout.write(`ok: ${set.rules.length} rules in ${set.files.length} files, version ${set.version}\n`);
+    const native = set.rules.filter((r) => r.native).length;
+    io.stdout.write(
+      `ok: ${set.rules.length} rules in ${set.files.length} files, version ${set.version} (${native} compiled to closures, ${set.rules.length - native} interpreted)\n`,
+    );
     return 0;
   } catch (e) {
     return printProblems(io, e);

@@ -44,6 +44,25 @@ function dataPath(req: FastifyRequest<{ Params: { '*': string } }>): string {
   return decodeURIComponent(req.params['*'] ?? '').replace(/^\/+|\/+$/g, '');
 }
 
+/** The decision as /v1/decide answers it; a response schema lets fastify serialize it without JSON.stringify's generality. */
+const DECISION_SCHEMA = {
+  type: 'object',
+  required: ['decision_id', 'allow', 'outcome', 'reasons', 'policy_version', 'source'],
+  properties: {
+    decision_id: { type: 'string' },
+    allow: { type: 'boolean' },
+    outcome: { type: 'string' },
+    reasons: { type: 'array', items: { type: 'string' } },
+    rule: { type: 'string' },
+    policy_version: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: { type: 'object', properties: { rule: { type: 'string' }, message: { type: 'string' } } },
+    },
+    source: { type: 'string' },
+  },
+} as const;
+
 export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps): void {
   const { policy } = deps;
   const meta = (req: FastifyRequest, path: string): { actor: string; path: string; requestedBy: string } => ({
@@ -52,10 +71,14 @@ export function registerPolicyRoutes(app: FastifyInstance, deps: PolicyRouteDeps
     requestedBy: req.ip,
   });
 
-  app.post('/v1/decide', { config: { scope: 'policy:decide' } }, async (req) => {
-    const input = parseDecisionInput(req.body);
-    return policy.decide(input, meta(req, 'v1/decide'));
-  });
+  app.post(
+    '/v1/decide',
+    { config: { scope: 'policy:decide' }, schema: { response: { 200: DECISION_SCHEMA } } },
+    async (req) => {
+      const input = parseDecisionInput(req.body);
+      return policy.decide(input, meta(req, 'v1/decide'));
+    },
+  );
 
   // ---------------------------------------------------------------- OPA Data API
   app.post<{ Params: { '*': string } }>(

@@ -15,6 +15,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   policy: { summary: 'Check, test, evaluate and diff policy sets' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
+  token: { summary: 'Issue, verify and revoke workload tokens; rotate signing keys' },
   version: { summary: 'Print the version' },
 };
 

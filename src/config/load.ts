@@ -7,6 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseLocated, type Locator } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
+import type { BucketLimit, RateClass, RateLimits } from '../core/ratelimit.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import { configSchema, type Scope } from './schema.js';
 
@@ -54,6 +55,22 @@ export interface AuditConfig {
 
 export type DecisionLogMode = 'async' | 'durable' | 'off';
 
+export interface IdentityConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly tokenTtlMs: number;
+  readonly maxRunLifetimeMs: number;
+  readonly clockSkewMs: number;
+  readonly keyRotationMs: number;
+  readonly revocationStalenessMs: number;
+  readonly cacheSize: number;
+  readonly rateLimits: RateLimits;
+  readonly rateLimitEvent: { readonly rejections: number; readonly windowMs: number };
+}
+
+/** The ceiling the source documents set for workload tokens: "short-lived JWTs (10 minutes max)". */
+export const MAX_TOKEN_TTL_MS = 600_000;
+
 export interface PolicyConfig {
   /** undefined: the shipped default set. */
   readonly dir: string | undefined;
@@ -80,6 +97,7 @@ export interface Config {
   readonly store: StoreConfig;
   readonly audit: AuditConfig;
   readonly policy: PolicyConfig;
+  readonly identity: IdentityConfig;
   readonly logging: { readonly level: string };
 }
 
@@ -196,6 +214,18 @@ interface RawConfig {
     cache_size: number;
     decision_log: DecisionLogMode;
     opa?: { url: string; path: string; timeout: string; retry_interval: string; token_file?: string };
+  };
+  identity: {
+    issuer: string;
+    audience: string;
+    token_ttl: string;
+    max_run_lifetime: string;
+    clock_skew: string;
+    key_rotation: string;
+    revocation_staleness: string;
+    cache_size: number;
+    rate_limits: Record<RateClass, { per_agent: BucketLimit; per_token: BucketLimit }>;
+    rate_limit_event: { rejections: number; window: string };
   };
   logging: { level: string };
 }
@@ -330,7 +360,62 @@ function normalize(
               tokenFile: raw.policy.opa.token_file === undefined ? undefined : abs(raw.policy.opa.token_file),
             },
     },
+    identity: identityConfig(raw.identity, ms, loc, problems),
     logging: { level: raw.logging.level },
+  };
+}
+
+function identityConfig(
+  raw: RawConfig['identity'],
+  ms: (path: (string | number)[], value: string, min?: number) => number,
+  loc: Locator,
+  problems: RampartError[],
+): IdentityConfig {
+  const at = (k: string): (string | number)[] => ['identity', k];
+  const tooHigh = (k: string, max: string): void => {
+    problems.push(
+      new RampartError('RAMPART_E_CONFIG_INVALID', `identity.${k}: at most ${max}`, {
+        location: loc.path(at(k)),
+      }),
+    );
+  };
+  const tokenTtlMs = ms(at('token_ttl'), raw.token_ttl, 1000);
+  if (tokenTtlMs > MAX_TOKEN_TTL_MS) tooHigh('token_ttl', '10m (workload tokens are short-lived)');
+  const clockSkewMs = ms(at('clock_skew'), raw.clock_skew);
+  if (clockSkewMs > 120_000) tooHigh('clock_skew', '2m');
+  const maxRunLifetimeMs = ms(at('max_run_lifetime'), raw.max_run_lifetime, 1000);
+  if (maxRunLifetimeMs < tokenTtlMs) {
+    problems.push(
+      new RampartError(
+        'RAMPART_E_CONFIG_INVALID',
+        'identity.max_run_lifetime: shorter than identity.token_ttl',
+        {
+          location: loc.path(at('max_run_lifetime')),
+        },
+      ),
+    );
+  }
+  const bucket = (b: BucketLimit): BucketLimit => ({ rate: b.rate, burst: b.burst });
+  const classes = Object.fromEntries(
+    (Object.keys(raw.rate_limits) as RateClass[]).map((c) => [
+      c,
+      { perAgent: bucket(raw.rate_limits[c].per_agent), perToken: bucket(raw.rate_limits[c].per_token) },
+    ]),
+  ) as IdentityConfig['rateLimits'];
+  return {
+    issuer: raw.issuer,
+    audience: raw.audience,
+    tokenTtlMs: Math.min(tokenTtlMs, MAX_TOKEN_TTL_MS),
+    maxRunLifetimeMs,
+    clockSkewMs,
+    keyRotationMs: ms(at('key_rotation'), raw.key_rotation, 60_000),
+    revocationStalenessMs: ms(at('revocation_staleness'), raw.revocation_staleness, 1000),
+    cacheSize: raw.cache_size,
+    rateLimits: classes,
+    rateLimitEvent: {
+      rejections: raw.rate_limit_event.rejections,
+      windowMs: ms(['identity', 'rate_limit_event', 'window'], raw.rate_limit_event.window, 1000),
+    },
   };
 }
 

@@ -34,6 +34,21 @@ function obj(properties: Record<string, Schema>, extra: Schema = {}): Schema {
   return { type: 'object', additionalProperties: false, properties, default: {}, ...extra };
 }
 
+function bucket(description: string, rate: number, burst: number): Schema {
+  return obj(
+    {
+      rate: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        description: 'Requests per second, sustained.',
+        default: rate,
+      },
+      burst: { type: 'integer', minimum: 1, description: 'Requests allowed at once.', default: burst },
+    },
+    { description },
+  );
+}
+
 function root(properties: Record<string, Schema>): Schema {
   return { type: 'object', additionalProperties: false, properties };
 }
@@ -48,6 +63,7 @@ export const SCOPES = [
   'admission:review',
   'runs:write',
   'tokens:issue',
+  'tokens:revoke',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -241,6 +257,72 @@ export const configSchema: Schema = root({
         token_file: path('Secret file with a bearer token for OPA (mode 0600).'),
       },
     },
+  }),
+  identity: obj({
+    issuer: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      description: 'The iss claim of workload tokens; tokens with another issuer are refused.',
+      default: 'rampart',
+    },
+    audience: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      description: 'The aud claim of workload tokens; tokens for another audience are refused.',
+      default: 'rampart',
+    },
+    token_ttl: duration(
+      'Lifetime of a workload token. At most 10m; lower is allowed, higher is refused.',
+      '10m',
+    ),
+    max_run_lifetime: duration(
+      'A run cannot refresh its token past this long after it started (the hard end of every run).',
+      '2h',
+    ),
+    clock_skew: duration('Tolerance for exp, nbf and iat between machines. At most 2m.', '30s'),
+    key_rotation: duration('How long one signing key signs before it is replaced.', '24h'),
+    revocation_staleness: duration(
+      'If revocations cannot be refreshed from the store for this long, every workload token is refused.',
+      '30s',
+    ),
+    cache_size: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1_000_000,
+      description: 'Recently verified tokens kept (by hash) to skip the signature check; 0 disables it.',
+      default: 10000,
+    },
+    rate_limits: obj(
+      Object.fromEntries(
+        (
+          [
+            ['api', 'Agent-facing API routes (whoami, decisions asked by agents).', 20, 40],
+            ['refresh', 'Token refresh.', 1, 5],
+            ['egress', 'New connections through the egress proxy.', 50, 100],
+          ] as const
+        ).map(([name, what, rate, burst]) => [
+          name,
+          obj(
+            {
+              per_agent: bucket(`${what} Per agent (all its tokens together).`, rate, burst),
+              per_token: bucket(`${what} Per token.`, rate, burst),
+            },
+            { description: `Rate limits for ${what.toLowerCase()}` },
+          ),
+        ]),
+      ),
+    ),
+    rate_limit_event: obj({
+      rejections: {
+        type: 'integer',
+        minimum: 1,
+        description: 'An identity.rate_limited event is published when one agent is refused this often...',
+        default: 20,
+      },
+      window: duration('...within this long (at most one event per agent per window).', '60s'),
+    }),
   }),
   logging: obj({
     level: {

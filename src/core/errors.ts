@@ -83,6 +83,33 @@ export const ERRORS = {
     exit: 2,
     title: 'An entity (agent, team, vault, ...) is malformed',
   },
+
+  RAMPART_E_TOKEN_INVALID: {
+    status: 401,
+    exit: 1,
+    title: 'A workload token was refused (malformed, wrong key, expired, revoked, ...)',
+  },
+  RAMPART_E_TOKEN_REQUEST_INVALID: {
+    status: 400,
+    exit: 2,
+    title: 'A token cannot be issued as asked (lifetime, run, capabilities)',
+  },
+  RAMPART_E_RUN_EXPIRED: {
+    status: 403,
+    exit: 1,
+    title: 'The run has reached its maximum lifetime; its token cannot be refreshed',
+  },
+  RAMPART_E_RATE_LIMITED: { status: 429, exit: 1, title: 'Too many requests from this agent or token' },
+  RAMPART_E_IDENTITY_KEY_INVALID: {
+    status: 500,
+    exit: 1,
+    title: 'A workload-token signing key file is not valid',
+  },
+  RAMPART_E_IDENTITY_UNAVAILABLE: {
+    status: 503,
+    exit: 1,
+    title: 'Workload tokens cannot be verified right now (revocations out of date)',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

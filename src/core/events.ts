@@ -6,7 +6,20 @@ import type { Outcome, Severity } from './types.js';
 
 export interface EventMap {
   /** A request reached the API without valid credentials. */
-  'auth.rejected': { route: string; method: string; reason: string; remote: string; actor?: string };
+  'auth.rejected': {
+    route: string;
+    method: string;
+    reason: string;
+    remote: string;
+    actor?: string;
+    /** For workload tokens: why, as a stable label, and what the token claimed (unverified). */
+    kind?: string;
+    kid?: string;
+    sub?: string;
+    jti?: string;
+    /** HMAC of the presented credential, to correlate attempts without recording it. */
+    fingerprint?: string;
+  };
   /** A component changed health status. */
   'health.changed': { component: string; from: string; to: string; detail?: string };
   /** The control plane started or stopped. */
@@ -19,6 +32,14 @@ export interface EventMap {
   'policy.opa_unavailable': { url: string; error: string };
   /** The external OPA answers again. */
   'policy.opa_recovered': { url: string; downForMs: number };
+  /** Workload tokens were revoked (by jti, agent, run, namespace, or all). */
+  'identity.revoked': { kind: string; value: string; reason: string; revocation: number; by: string };
+  /** A replica's token-signing key was replaced. */
+  'identity.key_rotated': { kid: string; previous: string; why: 'scheduled' | 'requested' };
+  /** An agent keeps hitting its rate limit (the response engine may act on it). */
+  'identity.rate_limited': { agent: string; class: string; rejections: number; windowMs: number };
+  /** Revocations could not be refreshed for too long: every workload token is refused until they can. */
+  'identity.revocations_stale': { since: number; error: string };
 }
 
 export type EventType = keyof EventMap;

@@ -1,20 +1,38 @@
 // API credentials: the admin token (generated at first start into DATA/admin.token, mode 0600)
-// and client tokens named in the config, each with scopes. Tokens are compared by SHA-256 digest
-// in constant time, and only the digests stay in memory after start-up.
+// and client tokens named in the config, each with scopes, compared by SHA-256 digest in constant
+// time (only the digests stay in memory after start-up); and agents' workload tokens (JWTs),
+// verified by the identity component on every request, which carry the single scope "agent".
 
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientConfig } from '../config/load.js';
 import type { Scope } from '../config/schema.js';
+import type { Rejection, VerifyResult, WorkloadClaims } from '../identity/token.js';
 import { RampartError } from '../core/errors.js';
 import { readSecretText, writeSecretFile } from '../core/secretfile.js';
 
+/** What a route may require: a client scope, "agent" (a workload token), or "any" valid credential. */
+export type RouteScope = Scope | 'agent' | 'any';
+
 export interface Principal {
-  /** As audited: "admin" or "client:<name>". */
+  /** As audited: "admin", "client:<name>" or "agent:<id>". */
   readonly actor: string;
-  readonly scopes: ReadonlySet<Scope>;
+  readonly scopes: ReadonlySet<Scope | 'agent'>;
+  /** For workload tokens: the verified claims. */
+  readonly workload?: WorkloadClaims;
 }
+
+/** A refusal, with what the audit record says about it. */
+export interface AuthFailure {
+  readonly reason: string;
+  /** For workload tokens: the rejection (kind and unverified hints). */
+  readonly token?: Rejection;
+}
+
+const AGENT_SCOPES: ReadonlySet<'agent'> = new Set(['agent']);
+/** A compact JWS: three base64url parts, the first a JSON object ("eyJ"). */
+const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 
 /** Admin tokens have a recognizable prefix so secret scanners (ours included) can find leaked ones. */
 export const ADMIN_TOKEN_PREFIX = 'rampart_admin_';
@@ -40,7 +58,12 @@ interface Entry {
 export class Authenticator {
   private readonly entries: Entry[];
 
-  constructor(adminToken: string, clients: readonly ClientConfig[]) {
+  constructor(
+    adminToken: string,
+    clients: readonly ClientConfig[],
+    /** Verifies workload tokens; without it they are refused. */
+    private readonly verifyWorkload?: (token: string) => VerifyResult,
+  ) {
     this.entries = [
       { digest: digest(adminToken), principal: { actor: 'admin', scopes: new Set<Scope>(['admin']) } },
     ];
@@ -59,12 +82,19 @@ export class Authenticator {
     }
   }
 
-  /** The principal for an Authorization header value, or a reason it has none. */
-  authenticate(header: string | undefined): Principal | { reason: string } {
+  /** The principal for an Authorization header value, or why it has none. */
+  authenticate(header: string | undefined): Principal | AuthFailure {
     if (header === undefined || header === '') return { reason: 'no credentials' };
-    const m = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(header);
+    const m = /^Bearer ([\x21-\x7e]{1,8192})$/i.exec(header);
     if (!m) return { reason: 'malformed Authorization header' };
-    const d = digest(m[1]!);
+    const credential = m[1]!;
+    if (JWT_SHAPE.test(credential)) {
+      if (!this.verifyWorkload) return { reason: 'workload tokens are not accepted here' };
+      const r = this.verifyWorkload(credential);
+      if (!r.ok) return { reason: `workload token refused: ${r.reason}`, token: r };
+      return { actor: `agent:${r.claims.sub}`, scopes: AGENT_SCOPES, workload: r.claims };
+    }
+    const d = digest(credential);
     let found: Principal | undefined;
     // Compare against every entry, so the time taken does not say which one matched.
     for (const e of this.entries) if (timingSafeEqual(e.digest, d)) found = e.principal;
@@ -72,7 +102,10 @@ export class Authenticator {
   }
 }
 
-export function allows(p: Principal, scope: Scope | 'any'): boolean {
+export function allows(p: Principal, scope: RouteScope): boolean {
+  if (scope === 'agent') return p.workload !== undefined;
+  // "any" means any API client; an agent reaches only the routes made for agents.
+  if (p.workload !== undefined) return false;
   return scope === 'any' || p.scopes.has('admin') || p.scopes.has(scope);
 }
 

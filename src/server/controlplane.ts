@@ -25,6 +25,8 @@ import { registerAuditRoutes } from './routes/audit.js';
 import { registerCoreRoutes } from './routes/core.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { PolicyService } from '../policy/service.js';
+import { IdentityService } from '../identity/service.js';
+import { registerIdentityRoutes } from './routes/identity.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretText } from '../core/secretfile.js';
 import type pino from 'pino';
@@ -49,6 +51,7 @@ export interface ControlPlane {
   readonly logger: Logger;
   readonly adminTokenFile: string;
   readonly policy: PolicyService;
+  readonly identity: IdentityService;
   close(): Promise<void>;
 }
 
@@ -127,7 +130,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     cleanups.push(() => policy.stop());
 
-    const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients);
+    const identity = await IdentityService.start({
+      store,
+      dataDir: config.dataDir,
+      clock,
+      events: bus,
+      log: logger,
+      ...config.identity,
+    });
+    cleanups.push(async () => identity.stop());
+
+    const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients, (t) =>
+      identity.verify(t),
+    );
     const metrics = createMetrics();
     const health = new HealthRegistry();
     health.register('store', async () => {
@@ -136,6 +151,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     health.register('audit', () => audit.health());
     health.register('policy', () => policy.health());
+    health.register('identity', () => identity.health());
     metrics.counter(
       'rampart_audit_records_total',
       'Audit records durably appended.',
@@ -179,14 +195,56 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       () => policy.policySet?.rules.length ?? 0,
     );
 
+    metrics.counter(
+      'rampart_tokens_verified_total',
+      'Workload tokens accepted.',
+      () => identity.stats.verified,
+    );
+    metrics.counter(
+      'rampart_tokens_verify_cache_hits_total',
+      'Workload tokens accepted from the verification cache.',
+      () => identity.stats.cacheHits,
+    );
+    metrics.counter(
+      'rampart_tokens_rejected_total',
+      'Workload tokens refused, by reason.',
+      () => Object.fromEntries(identity.stats.rejected),
+      'reason',
+    );
+    metrics.counter(
+      'rampart_rate_limited_total',
+      'Agent requests refused by a rate limit.',
+      () => identity.stats.rateLimited,
+    );
+
     const tls = config.server.tls && {
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
       cert: readCert(config.server.tls.certFile),
     };
-    const app = createHttpApp({ config, logger, auth, metrics, bus, https: tls });
+    const app = createHttpApp({
+      config,
+      logger,
+      auth,
+      metrics,
+      bus,
+      fingerprint: (credential) => audit.fingerprint(credential),
+      rateLimit: (cls, claims) => identity.rateLimit(cls, claims),
+      https: tls,
+    });
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
     registerAuditRoutes(app, { audit, bus, vkey: signer.vkey });
     registerPolicyRoutes(app, { policy, auditor: audit, bus });
+    registerIdentityRoutes(app, {
+      identity,
+      auditor: audit,
+      agentNamespace: (agent) => {
+        const e = policy.getEntity('agent', agent);
+        if (!e) return undefined;
+        const ns = e.attributes['namespace'];
+        if (typeof ns === 'string' && ns !== '') return ns;
+        return e.parents.find((p) => p.startsWith('namespace:'))?.slice('namespace:'.length);
+      },
+    });
 
     try {
       await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
@@ -273,6 +331,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       health,
       logger,
       policy,
+      identity,
       adminTokenFile: adminTokenPath(config.dataDir),
       close,
     };

@@ -4,18 +4,21 @@
 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/load.js';
-import type { Scope } from '../config/schema.js';
 import { ERRORS, RampartError, isRampartError, messageOf, type ErrorCode } from '../core/errors.js';
 import type { AuditEntryInput, Outcome } from '../core/types.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
-import { allows, type Authenticator, type Principal } from './auth.js';
+import type { RateClass } from '../core/ratelimit.js';
+import type { WorkloadClaims } from '../identity/token.js';
+import { allows, type AuthFailure, type Authenticator, type Principal, type RouteScope } from './auth.js';
 import type { Metrics } from './metrics.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Scope the caller needs; 'any' means any valid credential. */
-    scope?: Scope | 'any';
+    /** Scope the caller needs: a client scope, 'agent' (workload tokens only), or 'any' API client. */
+    scope?: RouteScope;
+    /** Rate-limit class applied to agents on this route (default 'api'). */
+    rateClass?: RateClass;
     /** No credential needed (liveness, JWKS, the docker plugin handshake). */
     public?: boolean;
     /** OPA-compatible route: errors in OPA's shape {code, message}. */
@@ -32,6 +35,10 @@ export interface HttpDeps {
   readonly auth: Authenticator;
   readonly metrics: Metrics;
   readonly bus: EventBus;
+  /** HMAC fingerprint of a refused credential, so its attempts correlate in the audit log without it. */
+  readonly fingerprint: (credential: string) => string;
+  /** Per-agent and per-token limits: 0 when allowed, else ms to wait. */
+  readonly rateLimit?: ((cls: RateClass, claims: WorkloadClaims) => number) | undefined;
   readonly https?: { key: Buffer; cert: Buffer } | undefined;
 }
 
@@ -67,24 +74,47 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     const scope = cfg.scope ?? 'admin';
     if (!('reason' in result) && allows(result, scope)) {
       req.principal = result;
+      if (result.workload && deps.rateLimit) {
+        const wait = deps.rateLimit(cfg.rateClass ?? 'api', result.workload);
+        if (wait > 0) {
+          // Counted, and reported as an event when an agent keeps at it; not audited one by one.
+          void reply.header('retry-after', String(Math.ceil(wait / 1000)));
+          return sendError(
+            reply,
+            new RampartError(
+              'RAMPART_E_RATE_LIMITED',
+              `${result.actor} is over its rate limit; retry in ${wait} ms`,
+            ),
+            cfg.opa,
+          );
+        }
+      }
       return done();
     }
     const refusal =
       'reason' in result
         ? {
-            audit: result.reason,
+            failure: result,
             actor: undefined,
-            error: new RampartError('RAMPART_E_UNAUTHENTICATED', `authentication required: ${result.reason}`),
+            error: new RampartError(
+              // Stale revocations are the control plane's problem, not the token's: 503, not 401.
+              result.token?.kind === 'revocations_stale'
+                ? 'RAMPART_E_IDENTITY_UNAVAILABLE'
+                : result.token
+                  ? 'RAMPART_E_TOKEN_INVALID'
+                  : 'RAMPART_E_UNAUTHENTICATED',
+              `authentication required: ${result.reason}`,
+            ),
           }
         : {
-            audit: `missing scope ${scope}`,
+            failure: { reason: `missing scope ${scope}` },
             actor: result.actor,
             error: new RampartError(
               'RAMPART_E_FORBIDDEN',
               `${result.actor} lacks the ${scope} scope for this route`,
             ),
           };
-    void rejectAuth(deps, req, refusal.audit, refusal.actor).then(() =>
+    void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
       sendError(reply, refusal.error, cfg.opa),
     );
   });
@@ -141,9 +171,11 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
 async function rejectAuth(
   deps: HttpDeps,
   req: FastifyRequest,
-  reason: string,
+  failure: AuthFailure,
   actor?: string,
 ): Promise<void> {
+  const t = failure.token;
+  const credential = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
   try {
     await deps.bus.publish({
       type: 'auth.rejected',
@@ -153,9 +185,14 @@ async function rejectAuth(
       data: {
         route: req.routeOptions.url ?? req.url.split('?')[0] ?? '',
         method: req.method,
-        reason,
+        reason: failure.reason,
         remote: req.ip,
         ...(actor ? { actor } : {}),
+        ...(t ? { kind: t.kind } : {}),
+        ...(t?.kid ? { kid: t.kid } : {}),
+        ...(t?.sub ? { sub: t.sub } : {}),
+        ...(t?.jti ? { jti: t.jti } : {}),
+        ...(credential ? { fingerprint: deps.fingerprint(credential) } : {}),
       },
     });
   } catch (e) {

@@ -55,6 +55,32 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE SEQUENCE entities_version_seq;
     `,
   },
+  {
+    version: 3,
+    name: 'workload identity: signing keys and revocations',
+    sqlite: `
+      CREATE TABLE identity_keys (
+        kid TEXT PRIMARY KEY, alg TEXT NOT NULL, jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL, sign_until INTEGER NOT NULL, verify_until INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE identity_revocations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, reason TEXT NOT NULL
+      );
+      CREATE INDEX identity_revocations_expiry ON identity_revocations (expires_at);
+    `,
+    postgres: `
+      CREATE TABLE identity_keys (
+        kid TEXT PRIMARY KEY, alg TEXT NOT NULL, jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL, sign_until BIGINT NOT NULL, verify_until BIGINT NOT NULL
+      );
+      CREATE TABLE identity_revocations (
+        id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,
+        revoked_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, reason TEXT NOT NULL
+      );
+      CREATE INDEX identity_revocations_expiry ON identity_revocations (expires_at);
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

@@ -16,13 +16,16 @@ import type {
   CheckpointRow,
   EntityRecord,
   EntityStore,
+  IdentityStore,
+  RevocationRecord,
+  SigningKeyRecord,
   MetaStore,
   Notifications,
   PreparedEntry,
   Store,
 } from './types.js';
 import { buildBatch } from './batch.js';
-import { entityOf, type EntityRow } from './rows.js';
+import { entityOf, keyOf, revocationOf, type EntityRow, type KeyRow, type RevocationRow } from './rows.js';
 
 const INT8_OID = 20;
 /** Advisory lock that serializes migrations across replicas starting at once. */
@@ -163,6 +166,7 @@ class PostgresStore implements Store {
   readonly audit: AuditStore;
   readonly meta: MetaStore;
   readonly entities: EntityStore;
+  readonly identity: IdentityStore;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -171,6 +175,7 @@ class PostgresStore implements Store {
     this.audit = new PostgresAudit(pool);
     this.meta = new PostgresMeta(pool);
     this.entities = new PostgresEntities(pool);
+    this.identity = new PostgresIdentity(pool);
   }
 
   async ping(): Promise<void> {
@@ -355,6 +360,51 @@ class PostgresEntities implements EntityStore {
       [since, limit],
     );
     return res.rows.map(entityOf);
+  }
+}
+
+class PostgresIdentity implements IdentityStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async putKey(k: SigningKeyRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, jwk = excluded.jwk, created_at = excluded.created_at,
+       sign_until = excluded.sign_until, verify_until = excluded.verify_until`,
+      [k.kid, k.alg, k.jwk, k.createdAt, k.signUntil, k.verifyUntil],
+    );
+  }
+
+  async keys(): Promise<SigningKeyRecord[]> {
+    return (await this.pool.query<KeyRow>('SELECT * FROM identity_keys ORDER BY created_at, kid')).rows.map(
+      keyOf,
+    );
+  }
+
+  async purgeKeys(now: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM identity_keys WHERE verify_until <= $1', [now])).rowCount ?? 0;
+  }
+
+  async revoke(r: Omit<RevocationRecord, 'id'>): Promise<RevocationRecord> {
+    const res = await this.pool.query<RevocationRow>(
+      `INSERT INTO identity_revocations (kind, value, revoked_at, expires_at, reason) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+      [r.kind, r.value, r.revokedAt, r.expiresAt, r.reason],
+    );
+    return revocationOf(res.rows[0]!);
+  }
+
+  async revocations(now: number): Promise<RevocationRecord[]> {
+    const res = await this.pool.query<RevocationRow>(
+      'SELECT * FROM identity_revocations WHERE expires_at > $1 ORDER BY id',
+      [now],
+    );
+    return res.rows.map(revocationOf);
+  }
+
+  async purgeRevocations(now: number): Promise<number> {
+    return (
+      (await this.pool.query('DELETE FROM identity_revocations WHERE expires_at <= $1', [now])).rowCount ?? 0
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 // Row shapes shared by the SQLite and PostgreSQL stores: both keep entity attributes and parents
 // as JSON text so the two stores return byte-identical records (the conformance suite checks it).
 
-import type { EntityRecord } from './types.js';
+import type { EntityRecord, RevocationKind, RevocationRecord, SigningKeyRecord } from './types.js';
 
 export interface EntityRow {
   type: string;
@@ -21,5 +21,46 @@ export function entityOf(r: EntityRow): EntityRecord {
     parents: JSON.parse(r.parents) as string[],
     version: Number(r.version),
     deleted: r.deleted === true || r.deleted === 1,
+  };
+}
+
+export interface KeyRow {
+  kid: string;
+  alg: string;
+  jwk: string;
+  created_at: number | string;
+  sign_until: number | string;
+  verify_until: number | string;
+}
+
+/** PostgreSQL returns BIGINT as text; both stores hand out numbers. */
+export function keyOf(r: KeyRow): SigningKeyRecord {
+  return {
+    kid: r.kid,
+    alg: r.alg,
+    jwk: r.jwk,
+    createdAt: Number(r.created_at),
+    signUntil: Number(r.sign_until),
+    verifyUntil: Number(r.verify_until),
+  };
+}
+
+export interface RevocationRow {
+  id: number | string;
+  kind: string;
+  value: string;
+  revoked_at: number | string;
+  expires_at: number | string;
+  reason: string;
+}
+
+export function revocationOf(r: RevocationRow): RevocationRecord {
+  return {
+    id: Number(r.id),
+    kind: r.kind as RevocationKind,
+    value: r.value,
+    revokedAt: Number(r.revoked_at),
+    expiresAt: Number(r.expires_at),
+    reason: r.reason,
   };
 }

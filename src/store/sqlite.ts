@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildBatch } from './batch.js';
-import { entityOf, type EntityRow } from './rows.js';
+import { entityOf, keyOf, revocationOf, type EntityRow, type KeyRow, type RevocationRow } from './rows.js';
 import { RampartError } from '../core/errors.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
 import type {
@@ -20,9 +20,12 @@ import type {
   CheckpointRow,
   EntityRecord,
   EntityStore,
+  IdentityStore,
   MetaStore,
   Notifications,
   PreparedEntry,
+  RevocationRecord,
+  SigningKeyRecord,
   Store,
 } from './types.js';
 
@@ -97,6 +100,7 @@ class SqliteStore implements Store {
   readonly audit: AuditStore;
   readonly meta: MetaStore;
   readonly entities: EntityStore;
+  readonly identity: IdentityStore;
   readonly notifications: Notifications;
 
   constructor(
@@ -106,6 +110,7 @@ class SqliteStore implements Store {
     this.audit = new SqliteAudit(db, file);
     this.meta = new SqliteMeta(db);
     this.entities = new SqliteEntities(db);
+    this.identity = new SqliteIdentity(db);
     this.notifications = new LocalNotifications();
   }
 
@@ -390,6 +395,57 @@ class SqliteEntities implements EntityStore {
 }
 
 /** One process owns an SQLite store's control plane: notifications stay in process. */
+class SqliteIdentity implements IdentityStore {
+  private readonly stmts;
+
+  constructor(db: DB) {
+    this.stmts = {
+      putKey: db.prepare(
+        'INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, jwk = excluded.jwk, created_at = excluded.created_at, ' +
+          'sign_until = excluded.sign_until, verify_until = excluded.verify_until',
+      ),
+      keys: db.prepare('SELECT * FROM identity_keys ORDER BY created_at, kid'),
+      purgeKeys: db.prepare('DELETE FROM identity_keys WHERE verify_until <= ?'),
+      revoke: db.prepare(
+        'INSERT INTO identity_revocations (kind, value, revoked_at, expires_at, reason) VALUES (?, ?, ?, ?, ?) RETURNING *',
+      ),
+      revocations: db.prepare('SELECT * FROM identity_revocations WHERE expires_at > ? ORDER BY id'),
+      purgeRevocations: db.prepare('DELETE FROM identity_revocations WHERE expires_at <= ?'),
+    };
+  }
+
+  putKey(k: SigningKeyRecord): Promise<void> {
+    return wrap(() => {
+      this.stmts.putKey.run(k.kid, k.alg, k.jwk, k.createdAt, k.signUntil, k.verifyUntil);
+    });
+  }
+
+  keys(): Promise<SigningKeyRecord[]> {
+    return wrap(() => (this.stmts.keys.all() as KeyRow[]).map(keyOf));
+  }
+
+  purgeKeys(now: number): Promise<number> {
+    return wrap(() => this.stmts.purgeKeys.run(now).changes);
+  }
+
+  revoke(r: Omit<RevocationRecord, 'id'>): Promise<RevocationRecord> {
+    return wrap(() =>
+      revocationOf(
+        this.stmts.revoke.get(r.kind, r.value, r.revokedAt, r.expiresAt, r.reason) as RevocationRow,
+      ),
+    );
+  }
+
+  revocations(now: number): Promise<RevocationRecord[]> {
+    return wrap(() => (this.stmts.revocations.all(now) as RevocationRow[]).map(revocationOf));
+  }
+
+  purgeRevocations(now: number): Promise<number> {
+    return wrap(() => this.stmts.purgeRevocations.run(now).changes);
+  }
+}
+
 export class LocalNotifications implements Notifications {
   private readonly emitter = new EventEmitter();
 

@@ -8,6 +8,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly meta: MetaStore;
   readonly entities: EntityStore;
+  readonly identity: IdentityStore;
   /** Change notifications between replicas (PostgreSQL LISTEN/NOTIFY; in-process for SQLite). */
   readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
@@ -123,4 +124,48 @@ export interface Notifications {
   publish(channel: string, payload: string): Promise<void>;
   /** Subscribes; returns the unsubscribe function. */
   subscribe(channel: string, fn: (payload: string) => void): () => void;
+}
+
+/** A workload-token signing key's public half, shared so every replica verifies every replica's tokens. */
+export interface SigningKeyRecord {
+  readonly kid: string;
+  readonly alg: string;
+  /** The public JWK, as JSON text. The private key never leaves its replica's data directory. */
+  readonly jwk: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  /** Epoch ms: no token is signed with this key after this. */
+  readonly signUntil: number;
+  /** Epoch ms: tokens signed with this key are accepted until this (longest lifetime plus skew). */
+  readonly verifyUntil: number;
+}
+
+export type RevocationKind = 'jti' | 'agent' | 'run' | 'namespace' | 'all';
+
+export interface RevocationRecord {
+  /** Increasing store-wide. */
+  readonly id: number;
+  readonly kind: RevocationKind;
+  /** The jti, agent id, run id or namespace; empty for "all". */
+  readonly value: string;
+  /** Epoch ms: matching tokens issued at or before this are revoked. */
+  readonly revokedAt: number;
+  /** Epoch ms: after this no token it matches can still be valid, and it may be purged. */
+  readonly expiresAt: number;
+  readonly reason: string;
+}
+
+export interface IdentityStore {
+  /** Creates or replaces by kid. */
+  putKey(key: SigningKeyRecord): Promise<void>;
+  /** Every stored key, oldest first. */
+  keys(): Promise<SigningKeyRecord[]>;
+  /** Deletes keys whose verifyUntil has passed; returns how many. */
+  purgeKeys(now: number): Promise<number>;
+  /** Stores a revocation; returns it with its id. */
+  revoke(r: Omit<RevocationRecord, 'id'>): Promise<RevocationRecord>;
+  /** Revocations with expiresAt > now, by id. */
+  revocations(now: number): Promise<RevocationRecord[]>;
+  /** Deletes revocations that have expired; returns how many. */
+  purgeRevocations(now: number): Promise<number>;
 }

@@ -7,25 +7,16 @@ import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startServer, type Server } from '../support/cli.js';
-import { dropSchema, newSchema, PG_URL, skipPg } from '../support/pg.js';
+import { skipPg } from '../support/pg.js';
+import { withReplicas } from '../support/replicas.js';
 import { adminToken, api, type Json } from '../support/http.js';
 import { tempDir } from '../support/tmp.js';
 
 describe('policy across replicas', { skip: skipPg }, () => {
   it('an entity written on one replica changes decisions on the other within moments', async () => {
-    const schema = newSchema();
-    const a = tempDir();
-    const b = tempDir();
-    const pg = `store:\n  driver: postgres\n  postgres:\n    host: ${PG_URL.hostname}\n    port: ${PG_URL.port || 5432}\n    database: ${PG_URL.pathname.slice(1) || 'test'}\n    user: ${decodeURIComponent(PG_URL.username || 'root')}\n    schema: ${schema}\n`;
-    writeFileSync(join(a.dir, 'rampart.yaml'), pg);
-    writeFileSync(join(b.dir, 'rampart.yaml'), pg);
-    let sa: Server | undefined;
-    let sb: Server | undefined;
-    try {
-      sa = await startServer(['--listen', '127.0.0.1:0'], { cwd: a.dir });
-      sb = await startServer(['--listen', '127.0.0.1:0'], { cwd: b.dir });
-      const callA = api(sa.url, adminToken(a.dir));
-      const callB = api(sb.url, adminToken(b.dir));
+    await withReplicas(async (ra, rb) => {
+      const callA = ra.admin;
+      const callB = rb.admin;
       assert.equal(
         (await callA('PUT', '/v1/entities/agent/analyst', { attributes: { namespace: 'research' } })).status,
         200,
@@ -52,13 +43,7 @@ describe('policy across replicas', { skip: skipPg }, () => {
       const ms = performance.now() - t0;
       assert.equal(d.allow, true, 'replica B saw the change');
       assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
-    } finally {
-      await sa?.stop();
-      await sb?.stop();
-      await dropSchema(schema);
-      a.cleanup();
-      b.cleanup();
-    }
+    });
   });
 });
 

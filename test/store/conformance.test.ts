@@ -166,6 +166,71 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.ok(got.includes('hello'));
     });
 
+    it('keeps signing keys by kid and purges them once no token they signed can be valid', async () => {
+      const k = (kid: string, verifyUntil: number) => ({
+        kid,
+        alg: 'ES256',
+        jwk: `{"kty":"EC","kid":"${kid}"}`,
+        createdAt: 1_000,
+        signUntil: 2_000,
+        verifyUntil,
+      });
+      await store.identity.putKey(k('k1', 5_000));
+      await store.identity.putKey(k('k2', 9_000));
+      await store.identity.putKey({ ...k('k1', 6_000), signUntil: 1_500 });
+      assert.deepEqual(
+        (await store.identity.keys()).map((x) => [x.kid, x.signUntil, x.verifyUntil]),
+        [
+          ['k1', 1_500, 6_000],
+          ['k2', 2_000, 9_000],
+        ],
+      );
+      assert.equal(await store.identity.purgeKeys(6_000), 1);
+      assert.deepEqual(
+        (await store.identity.keys()).map((x) => x.kid),
+        ['k2'],
+      );
+    });
+
+    it('stores revocations with increasing ids and lists only those still in force', async () => {
+      const a = await store.identity.revoke({
+        kind: 'jti',
+        value: 'j1',
+        revokedAt: 100,
+        expiresAt: 1_000,
+        reason: 'leaked',
+      });
+      const b = await store.identity.revoke({
+        kind: 'all',
+        value: '',
+        revokedAt: 200,
+        expiresAt: 2_000,
+        reason: 'incident',
+      });
+      assert.ok(b.id > a.id);
+      assert.deepEqual(a, {
+        id: a.id,
+        kind: 'jti',
+        value: 'j1',
+        revokedAt: 100,
+        expiresAt: 1_000,
+        reason: 'leaked',
+      });
+      assert.deepEqual(
+        (await store.identity.revocations(500)).map((r) => r.kind),
+        ['jti', 'all'],
+      );
+      assert.deepEqual(
+        (await store.identity.revocations(1_000)).map((r) => r.kind),
+        ['all'],
+      );
+      assert.equal(await store.identity.purgeRevocations(1_500), 1);
+      assert.deepEqual(
+        (await store.identity.revocations(0)).map((r) => r.id),
+        [b.id],
+      );
+    });
+
     it('keeps meta values and setIfAbsent never overwrites', async () => {
       assert.equal(await store.meta.get('k'), undefined);
       assert.equal(await store.meta.setIfAbsent('k', 'v1'), 'v1');

@@ -1,0 +1,60 @@
+// Two control-plane processes sharing one PostgreSQL schema: how replica tests and benchmarks
+// start them and tear them down.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, type Server } from './cli.js';
+import { adminToken, api, type Api } from './http.js';
+import { dropSchema, newSchema, PG_URL } from './pg.js';
+import { tempDir, type TempDir } from './tmp.js';
+
+export interface Replica {
+  readonly dir: TempDir;
+  readonly server: Server;
+  /** Calls this replica with its admin token. */
+  readonly admin: Api;
+}
+
+/** The store section that points a replica at `schema` on the test PostgreSQL. */
+export function pgStoreYaml(schema: string): string {
+  return [
+    'store:',
+    '  driver: postgres',
+    '  postgres:',
+    `    host: ${PG_URL.hostname}`,
+    `    port: ${PG_URL.port || 5432}`,
+    `    database: ${PG_URL.pathname.slice(1) || 'test'}`,
+    `    user: ${decodeURIComponent(PG_URL.username || 'root')}`,
+    `    schema: ${schema}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Runs `fn` with two replicas on a fresh schema (`extraYaml` appended to both configs), then stops
+ * both and drops the schema whatever happened.
+ */
+export async function withReplicas<T>(
+  fn: (a: Replica, b: Replica) => Promise<T>,
+  extraYaml = '',
+): Promise<T> {
+  const schema = newSchema();
+  const dirs = [tempDir(), tempDir()] as const;
+  const servers: Server[] = [];
+  try {
+    for (const d of dirs) {
+      writeFileSync(join(d.dir, 'rampart.yaml'), pgStoreYaml(schema) + extraYaml);
+      servers.push(await startServer(['--listen', '127.0.0.1:0'], { cwd: d.dir }));
+    }
+    const [a, b] = dirs.map((dir, i) => ({
+      dir,
+      server: servers[i]!,
+      admin: api(servers[i]!.url, adminToken(dir.dir)),
+    })) as [Replica, Replica];
+    return await fn(a, b);
+  } finally {
+    for (const s of servers) await s.stop();
+    await dropSchema(schema);
+    for (const d of dirs) d.cleanup();
+  }
+}

@@ -13,6 +13,7 @@ export default tseslint.config(
       '.rampart/',
       'bench/out/',
       'bench/corpus/',
+      'src/config/validate.generated.ts',
       'test/fixtures/',
     ],
   },

@@ -16,6 +16,11 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
   token: { summary: 'Issue, verify and revoke workload tokens; rotate signing keys' },
+  run: { summary: 'Run a command in a sandbox (namespaces, seccomp, cgroup limits, deadline)' },
+  runs: { summary: 'List sandboxed runs' },
+  kill: { summary: 'End a run' },
+  quarantine: { summary: 'Freeze a run, capture evidence, then kill it' },
+  destroy: { summary: 'The kill switch: end every run on the host (--all)' },
   version: { summary: 'Print the version' },
 };
 

@@ -4,7 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import validateGenerated from './validate.generated.js';
 import { parseLocated, type Locator } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
 import type { BucketLimit, RateClass, RateLimits } from '../core/ratelimit.js';
@@ -68,6 +69,31 @@ export interface IdentityConfig {
   readonly rateLimitEvent: { readonly rejections: number; readonly windowMs: number };
 }
 
+export interface SandboxProfile {
+  readonly memoryBytes: number;
+  readonly pids: number;
+  readonly cpus: number;
+  readonly timeoutMs: number;
+  readonly devices: readonly string[];
+  readonly readOnly: readonly string[];
+  readonly syscalls: readonly string[];
+}
+
+export interface SandboxConfig {
+  readonly bwrap: string;
+  readonly cgroupParent: string;
+  readonly hostUid: number;
+  readonly hostGid: number;
+  readonly gracePeriodMs: number;
+  readonly workspacesDir: string;
+  readonly hide: readonly string[];
+  readonly profiles: Readonly<Record<string, SandboxProfile>>;
+  /** Filled in from the rest of the config: what the sandbox hides and where evidence goes. */
+  readonly dataDir: string;
+  readonly evidenceDir: string;
+  readonly maxRunLifetimeMs: number;
+}
+
 /** The ceiling the source documents set for workload tokens: "short-lived JWTs (10 minutes max)". */
 export const MAX_TOKEN_TTL_MS = 600_000;
 
@@ -98,6 +124,7 @@ export interface Config {
   readonly audit: AuditConfig;
   readonly policy: PolicyConfig;
   readonly identity: IdentityConfig;
+  readonly sandbox: SandboxConfig;
   readonly logging: { readonly level: string };
 }
 
@@ -227,7 +254,27 @@ interface RawConfig {
     rate_limits: Record<RateClass, { per_agent: BucketLimit; per_token: BucketLimit }>;
     rate_limit_event: { rejections: number; window: string };
   };
+  sandbox: {
+    bwrap: string;
+    cgroup_parent: string;
+    host_uid: number;
+    host_gid: number;
+    grace_period: string;
+    workspaces_dir: string;
+    hide: string[];
+    profiles: Record<string, RawProfile>;
+  };
   logging: { level: string };
+}
+
+interface RawProfile {
+  memory?: string;
+  pids?: number;
+  cpus?: number;
+  timeout?: string;
+  devices?: string[];
+  read_only?: string[];
+  syscalls?: string[];
 }
 
 function normalize(
@@ -361,6 +408,19 @@ function normalize(
             },
     },
     identity: identityConfig(raw.identity, ms, loc, problems),
+    sandbox: {
+      bwrap: abs(raw.sandbox.bwrap),
+      cgroupParent: raw.sandbox.cgroup_parent,
+      hostUid: raw.sandbox.host_uid,
+      hostGid: raw.sandbox.host_gid,
+      gracePeriodMs: ms(['sandbox', 'grace_period'], raw.sandbox.grace_period),
+      workspacesDir: abs(raw.sandbox.workspaces_dir),
+      hide: raw.sandbox.hide,
+      profiles: sandboxProfiles(raw.sandbox.profiles, ms, loc, problems),
+      dataDir,
+      evidenceDir: resolve(dataDir, 'evidence'),
+      maxRunLifetimeMs: ms(['identity', 'max_run_lifetime'], raw.identity.max_run_lifetime, 1000),
+    },
     logging: { level: raw.logging.level },
   };
 }
@@ -417,6 +477,73 @@ function identityConfig(
       windowMs: ms(['identity', 'rate_limit_event', 'window'], raw.rate_limit_event.window, 1000),
     },
   };
+}
+
+/** The built-in profiles; the config's profiles are merged over these by name. */
+export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
+  default: {
+    memoryBytes: 2 * 1024 ** 3,
+    pids: 256,
+    cpus: 1,
+    timeoutMs: 2 * 3600_000,
+    devices: [],
+    readOnly: [],
+    syscalls: [],
+  },
+  strict: {
+    memoryBytes: 512 * 1024 ** 2,
+    pids: 64,
+    cpus: 0.5,
+    timeoutMs: 30 * 60_000,
+    devices: [],
+    readOnly: [],
+    syscalls: [],
+  },
+  'vm-runner': {
+    memoryBytes: 4 * 1024 ** 3,
+    pids: 512,
+    cpus: 2,
+    timeoutMs: 2 * 3600_000,
+    devices: ['/dev/kvm'],
+    readOnly: [],
+    syscalls: [],
+  },
+};
+
+function sandboxProfiles(
+  raw: Record<string, RawProfile>,
+  ms: (path: (string | number)[], value: string, min?: number) => number,
+  loc: Locator,
+  problems: RampartError[],
+): Record<string, SandboxProfile> {
+  const out: Record<string, SandboxProfile> = { ...BUILTIN_PROFILES };
+  for (const [name, p] of Object.entries(raw)) {
+    const base = BUILTIN_PROFILES[name] ?? BUILTIN_PROFILES['default']!;
+    let memoryBytes = base.memoryBytes;
+    if (p.memory !== undefined) {
+      const bytes = parseSize(p.memory);
+      if (bytes === undefined || bytes < 16 * 1024 ** 2) {
+        problems.push(
+          new RampartError('RAMPART_E_CONFIG_INVALID', `sandbox.profiles.${name}.memory: at least 16m`, {
+            location: loc.path(['sandbox', 'profiles', name, 'memory']),
+          }),
+        );
+      } else memoryBytes = bytes;
+    }
+    out[name] = {
+      memoryBytes,
+      pids: p.pids ?? base.pids,
+      cpus: p.cpus ?? base.cpus,
+      timeoutMs:
+        p.timeout === undefined
+          ? base.timeoutMs
+          : ms(['sandbox', 'profiles', name, 'timeout'], p.timeout, 1000),
+      devices: p.devices ?? base.devices,
+      readOnly: p.read_only ?? base.readOnly,
+      syscalls: p.syscalls ?? base.syscalls,
+    };
+  }
+  return out;
 }
 
 export function parseListen(text: string): { host: string; port: number } | undefined {
@@ -547,9 +674,8 @@ function dedupe(errors: RampartError[]): RampartError[] {
 type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 function compileValidator(): Validator {
-  // allErrors: report every problem in one pass. useDefaults: fill documented defaults in place.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
-  return ajv.compile(configSchema) as Validator;
+  // Compiled ahead of time by scripts/gen-validator.mjs (allErrors, useDefaults, strict).
+  return validateGenerated as Validator;
 }
 
 export function deepFreeze<T>(value: T): T {

@@ -61,7 +61,9 @@ export const SCOPES = [
   'policy:write',
   'entities:write',
   'admission:review',
+  'runs:read',
   'runs:write',
+  'runs:kill',
   'tokens:issue',
   'tokens:revoke',
 ] as const;
@@ -323,6 +325,77 @@ export const configSchema: Schema = root({
       },
       window: duration('...within this long (at most one event per agent per window).', '60s'),
     }),
+  }),
+  sandbox: obj({
+    bwrap: path('The bubblewrap binary.', '/usr/bin/bwrap'),
+    cgroup_parent: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]{1,64}$',
+      description: 'Name of the cgroup under which every run gets its own (in each v1 hierarchy, or in v2).',
+      default: 'rampart',
+    },
+    host_uid: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 4294967294,
+      description:
+        'Unprivileged host uid bwrap runs as (the sandbox user is this uid to the host kernel). Never 0.',
+      default: 65534,
+    },
+    host_gid: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 4294967294,
+      description: 'Unprivileged host gid bwrap runs as. Never 0.',
+      default: 65534,
+    },
+    grace_period: duration('At a deadline or a kill: SIGTERM, then SIGKILL after this long.', '5s'),
+    workspaces_dir: path(
+      'Where runs without --workspace get a fresh one (its parents must be searchable by host_uid).',
+      '/var/lib/rampart/workspaces',
+    ),
+    hide: {
+      type: 'array',
+      items: { type: 'string', pattern: '^/' },
+      uniqueItems: true,
+      description:
+        'More host paths hidden inside every sandbox (directories under a tmpfs, files under /dev/null), on top of the built-in list.',
+      default: [],
+    },
+    profiles: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z][a-z0-9-]{0,31}$' },
+      additionalProperties: obj(
+        {
+          memory: size('Memory limit (cgroup), e.g. 2g.'),
+          pids: { type: 'integer', minimum: 8, maximum: 65536, description: 'Most processes at once.' },
+          cpus: { type: 'number', exclusiveMinimum: 0, maximum: 1024, description: 'CPU limit in CPUs.' },
+          timeout: duration('Wall-clock maximum runtime (at most identity.max_run_lifetime).'),
+          devices: {
+            type: 'array',
+            items: { enum: ['/dev/kvm', '/dev/net/tun'] },
+            uniqueItems: true,
+            description: 'Devices passed through: only /dev/kvm and /dev/net/tun exist for this.',
+          },
+          read_only: {
+            type: 'array',
+            items: { type: 'string', pattern: '^/' },
+            uniqueItems: true,
+            description: 'Extra host paths visible read-only at the same place.',
+          },
+          syscalls: {
+            type: 'array',
+            items: { type: 'string', pattern: '^[a-z0-9_]+$' },
+            uniqueItems: true,
+            description: 'Syscalls allowed on top of the built-in list (never the always-denied ones).',
+          },
+        },
+        { description: 'A named sandbox profile; keys left out take the built-in default profile value.' },
+      ),
+      description:
+        'Sandbox profiles by name, merged over the built-in default, strict and vm-runner (docs/sandbox.md).',
+      default: {},
+    },
   }),
   logging: obj({
     level: {

@@ -110,6 +110,17 @@ export const ERRORS = {
     exit: 1,
     title: 'Workload tokens cannot be verified right now (revocations out of date)',
   },
+  RAMPART_E_RUN_INVALID: {
+    status: 400,
+    exit: 2,
+    title: 'A run request is invalid (unknown profile, limits above the profile, bad workspace or id)',
+  },
+  RAMPART_E_SANDBOX_UNAVAILABLE: {
+    status: 503,
+    exit: 2,
+    title: 'This host cannot confine runs (no bubblewrap, no cgroups, not root, missing device)',
+  },
+  RAMPART_E_RUN_NOT_FOUND: { status: 404, exit: 1, title: 'No such run on this host' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

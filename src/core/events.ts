@@ -40,6 +40,45 @@ export interface EventMap {
   'identity.rate_limited': { agent: string; class: string; rejections: number; windowMs: number };
   /** Revocations could not be refreshed for too long: every workload token is refused until they can. */
   'identity.revocations_stale': { since: number; error: string };
+  /** A sandboxed run started. */
+  'sandbox.run_started': {
+    run: string;
+    agent: string;
+    profile: string;
+    workspace: string;
+    command: string;
+    limits: { memory: number; pids: number; cpus: number; timeoutMs: number };
+  };
+  /** A sandboxed run ended (exited, timed out, killed, quarantined). */
+  'sandbox.run_ended': {
+    run: string;
+    agent: string;
+    reason: string;
+    exitCode: number | null;
+    signal: string | null;
+    durationMs: number;
+    peakMemory: number;
+  };
+  /** A run hit a limit: memory, pids or its deadline. */
+  'sandbox.limit_hit': {
+    run: string;
+    agent: string;
+    limit: 'memory' | 'pids' | 'timeout';
+    oomKilled: boolean;
+  };
+  /** An operator (or the response engine) killed a run. */
+  'sandbox.killed': { run: string; by: string };
+  /** A run was frozen, its evidence captured, then killed. */
+  'sandbox.quarantined': {
+    run: string;
+    by: string;
+    archive: string;
+    sha256: string;
+    bytes: number;
+    processes: number;
+  };
+  /** The kill switch: every run on the host killed at once. */
+  'sandbox.destroyed_all': { runs: string[]; by: string; ms: number };
 }
 
 export type EventType = keyof EventMap;

@@ -27,6 +27,8 @@ import { registerPolicyRoutes } from './routes/policy.js';
 import { PolicyService } from '../policy/service.js';
 import { IdentityService } from '../identity/service.js';
 import { registerIdentityRoutes } from './routes/identity.js';
+import { registerRunRoutes } from './routes/runs.js';
+import { SandboxService } from '../sandbox/service.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretText } from '../core/secretfile.js';
 import type pino from 'pino';
@@ -52,6 +54,7 @@ export interface ControlPlane {
   readonly adminTokenFile: string;
   readonly policy: PolicyService;
   readonly identity: IdentityService;
+  readonly sandbox: SandboxService;
   close(): Promise<void>;
 }
 
@@ -140,6 +143,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     cleanups.push(async () => identity.stop());
 
+    const sandbox = SandboxService.create(config.sandbox);
+    cleanups.push(() => sandbox.drain());
+
     const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients, (t) =>
       identity.verify(t),
     );
@@ -152,6 +158,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     health.register('audit', () => audit.health());
     health.register('policy', () => policy.health());
     health.register('identity', () => identity.health());
+    health.register('sandbox', () => sandbox.health());
     metrics.counter(
       'rampart_audit_records_total',
       'Audit records durably appended.',
@@ -234,17 +241,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
     registerAuditRoutes(app, { audit, bus, vkey: signer.vkey });
     registerPolicyRoutes(app, { policy, auditor: audit, bus });
-    registerIdentityRoutes(app, {
-      identity,
-      auditor: audit,
-      agentNamespace: (agent) => {
-        const e = policy.getEntity('agent', agent);
-        if (!e) return undefined;
-        const ns = e.attributes['namespace'];
-        if (typeof ns === 'string' && ns !== '') return ns;
-        return e.parents.find((p) => p.startsWith('namespace:'))?.slice('namespace:'.length);
-      },
-    });
+    const agentNamespace = (agent: string): string | undefined => {
+      const e = policy.getEntity('agent', agent);
+      if (!e) return undefined;
+      const ns = e.attributes['namespace'];
+      if (typeof ns === 'string' && ns !== '') return ns;
+      return e.parents.find((p) => p.startsWith('namespace:'))?.slice('namespace:'.length);
+    };
+    registerIdentityRoutes(app, { identity, auditor: audit, agentNamespace });
+    registerRunRoutes(app, { sandbox, identity, bus, auditor: audit, agentNamespace });
 
     try {
       await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
@@ -332,6 +337,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       logger,
       policy,
       identity,
+      sandbox,
       adminTokenFile: adminTokenPath(config.dataDir),
       close,
     };

@@ -1,0 +1,5 @@
+// rampart destroy: see runs.ts.
+
+import { runsCommand } from './runs.js';
+
+export const command = runsCommand('destroy');

@@ -1,0 +1,5 @@
+// rampart kill: see runs.ts.
+
+import { runsCommand } from './runs.js';
+
+export const command = runsCommand('kill');

@@ -1,0 +1,5 @@
+// rampart quarantine: see runs.ts.
+
+import { runsCommand } from './runs.js';
+
+export const command = runsCommand('quarantine');

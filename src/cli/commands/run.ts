@@ -1,0 +1,196 @@
+// rampart run [options] -- CMD ARGS...
+//
+// Runs one command in a sandbox on this host and exits with its exit code (128+N when a signal
+// ended it). The run is registered with the control plane first, which records it in the audit
+// log and issues its workload token; with no control plane there is no record, so no run.
+
+import { parseSize, parseDuration } from '../../core/units.js';
+import { RampartError } from '../../core/errors.js';
+import { readSecretFile } from '../../core/secretfile.js';
+import { resolve } from 'node:path';
+import { SandboxService } from '../../sandbox/service.js';
+import { validSecretName, type RunResult } from '../../sandbox/runner.js';
+import { apiError, connect } from '../client.js';
+import { COMMON_OPTIONS, parse, usageError, type Command } from '../io.js';
+import { loadConfig } from '../../config/load.js';
+import { userInfo } from 'node:os';
+
+const USAGE = `usage: rampart run [options] -- CMD [ARGS...]
+
+Run CMD in a sandbox: new namespaces, read-only system directories, no network, a seccomp
+filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit code.
+
+  --agent ID           The agent this run is for (default: the invoking user's name).
+  --profile NAME       Sandbox profile (default, strict, vm-runner, or one from the config).
+  --workspace DIR      Directory bound read-write at /workspace (handed to the sandbox user).
+                       Default: a fresh one under the data directory.
+  --secret NAME=FILE   A secret file (mode 0600 or 0400) placed at /run/secrets/NAME, mode 0400.
+  --cap NAME           A capability for the run's workload token (/run/rampart/token).
+  --memory SIZE        Tighten the profile's memory limit (e.g. 512m).
+  --pids N             Tighten the profile's process limit.
+  --cpus N             Tighten the profile's CPU limit.
+  --timeout DURATION   Tighten the profile's maximum runtime (e.g. 10m).
+  --no-token           Do not issue a workload token for this run.
+
+Common options: --config FILE, --data DIR.`;
+
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGSEGV: 11,
+  SIGABRT: 6,
+  SIGPIPE: 13,
+  SIGSYS: 31,
+};
+
+export const command: Command = {
+  usage: USAGE,
+  async run(argv, io) {
+    const dash = argv.indexOf('--');
+    const own = dash === -1 ? argv : argv.slice(0, dash);
+    const cmd = dash === -1 ? [] : argv.slice(dash + 1);
+    const { values } = parse(
+      own,
+      {
+        ...COMMON_OPTIONS,
+        agent: { type: 'string' },
+        profile: { type: 'string' },
+        workspace: { type: 'string' },
+        secret: { type: 'string', multiple: true },
+        cap: { type: 'string', multiple: true },
+        memory: { type: 'string' },
+        pids: { type: 'string' },
+        cpus: { type: 'string' },
+        timeout: { type: 'string' },
+        'no-token': { type: 'boolean' },
+      },
+      USAGE,
+    );
+    if (values.help) {
+      io.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    if (cmd.length === 0) throw usageError('give the command after --', USAGE);
+    const config = loadConfig({ file: values.config, dataDir: values.data, cwd: io.cwd });
+    const num = (
+      flag: string,
+      v: string | undefined,
+      parse: (s: string) => number | undefined,
+    ): number | undefined => {
+      if (v === undefined) return undefined;
+      const n = parse(v);
+      if (n === undefined || !(n > 0)) throw usageError(`--${flag} "${v}" is not valid`, USAGE);
+      return n;
+    };
+    const secrets = new Map<string, Buffer>();
+    for (const s of values.secret ?? []) {
+      const eq = s.indexOf('=');
+      const name = s.slice(0, eq);
+      if (eq <= 0 || !validSecretName(name)) throw usageError(`--secret "${s}" is not NAME=FILE`, USAGE);
+      if (secrets.has(name)) throw usageError(`--secret ${name} given twice`, USAGE);
+      secrets.set(name, readSecretFile(resolve(io.cwd, s.slice(eq + 1)), { purpose: `--secret ${name}` }));
+    }
+
+    const sandbox = SandboxService.create(config.sandbox);
+    if (sandbox.problem)
+      throw new RampartError(
+        'RAMPART_E_SANDBOX_UNAVAILABLE',
+        `sandboxes cannot run here: ${sandbox.problem}`,
+      );
+    const profile = values.profile ?? 'default';
+    let spec = sandbox.prepare({
+      agent: values.agent ?? userInfo().username,
+      profile,
+      command: cmd,
+      workspace: values.workspace === undefined ? undefined : resolve(io.cwd, values.workspace),
+      memoryBytes: num('memory', values.memory, parseSize),
+      pids: num('pids', values.pids, (s) => (/^\d+$/.test(s) ? Number(s) : undefined)),
+      cpus: num('cpus', values.cpus, (s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) : undefined)),
+      timeoutMs: num('timeout', values.timeout, parseDuration),
+      secrets,
+      stdio: 'inherit',
+    });
+
+    const api = connect(config.dataDir);
+    const wantToken = !values['no-token'];
+    // Registration and sandbox set-up overlap: bwrap builds the namespaces while the control plane
+    // records the run, and the command starts only once the record is written (the gate). A
+    // refused registration tears the half-built sandbox down: nothing runs off the record.
+    const registered = api
+      .call<{ id: string; token?: string }>('POST', '/v1/runs', {
+        id: spec.id,
+        agent: spec.agent,
+        profile,
+        workspace: spec.workspace,
+        command: cmd.join(' ').slice(0, 8192),
+        limits: {
+          memory: spec.limits.memory,
+          pids: spec.limits.pids,
+          cpus: spec.limits.cpus,
+          timeout_ms: spec.timeoutMs,
+        },
+        token: wantToken,
+        ...(values.cap ? { capabilities: values.cap } : {}),
+      })
+      .then((reg) => {
+        if (reg.status !== 200) throw apiError(reg.status, reg.body);
+        return reg.body;
+      });
+    let registrationError: Error | undefined;
+    registered.catch((e: unknown) => (registrationError = e instanceof Error ? e : new Error(String(e))));
+    spec = {
+      ...spec,
+      gate: registered,
+      ...(wantToken
+        ? {
+            token: registered.then((b) => {
+              if (!b.token) throw new RampartError('RAMPART_E_INTERNAL', 'the control plane issued no token');
+              return Buffer.from(b.token);
+            }),
+          }
+        : {}),
+    };
+
+    let result: RunResult | undefined;
+    let failure: unknown;
+    const started = sandbox.start(spec, sandbox.profileSyscalls(profile));
+    const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      result = await (await started).done;
+    } catch (e) {
+      failure = e;
+      // Not registered: there is no run to report the end of; the registration error says why.
+      await registered.catch(() => undefined);
+      if (registrationError !== undefined) throw registrationError;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const end = await api.call('POST', `/v1/runs/${spec.id}/end`, {
+      reason: result?.reason ?? 'error',
+      exit_code: result?.exitCode ?? null,
+      signal: result?.signal ?? null,
+      duration_ms: result?.durationMs ?? 0,
+      peak_memory: result?.stats.peakMemory ?? 0,
+      memory_limit_hit: result?.stats.memoryLimitHit ?? false,
+      oom_killed: result?.stats.oomKilled ?? false,
+      pids_limit_hit: result?.stats.pidsLimitHit ?? false,
+    });
+    if (end.status !== 200)
+      io.stderr.write(`rampart: could not record the end of run ${spec.id} (HTTP ${end.status})\n`);
+    if (failure !== undefined || !result)
+      throw new RampartError(
+        'RAMPART_E_SANDBOX_UNAVAILABLE',
+        `run ${spec.id} did not start: ${(failure as Error).message}`,
+      );
+    if (result.reason === 'timeout')
+      io.stderr.write(`rampart: run ${spec.id} reached its timeout and was ended\n`);
+    if (result.stats.oomKilled) io.stderr.write(`rampart: run ${spec.id} was killed at its memory limit\n`);
+    if (result.exitCode !== null) return result.exitCode;
+    return 128 + (SIGNAL_NUMBERS[result.signal ?? ''] ?? Number(/\d+/.exec(result.signal ?? '')?.[0] ?? 9));
+  },
+};

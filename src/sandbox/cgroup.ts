@@ -1,0 +1,289 @@
+// Resource limits and process tracking for a run, through cgroups.
+//
+// v2 (unified hierarchy, /sys/fs/cgroup/cgroup.controllers present): one directory per run with
+// memory.max, pids.max, cpu.max, cgroup.freeze and cgroup.kill.
+// v1 (our machines): one directory per run in each of the memory, pids, cpu and freezer
+// hierarchies. memory.limit_in_bytes (and memsw where swap accounting is on, so the limit cannot
+// be escaped into swap), pids.max, cpu.cfs_quota_us/cfs_period_us, freezer.state.
+//
+// The cgroup is also how a run is found and ended from another process: `rampart kill` and the
+// kill switch in the control plane freeze the run's group, SIGKILL every task in it and thaw it,
+// so nothing forks its way out between reading the task list and killing it.
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Limits {
+  /** Bytes. */
+  readonly memory: number;
+  readonly pids: number;
+  /** CPUs (fractional allowed). */
+  readonly cpus: number;
+}
+
+export interface CgroupStats {
+  readonly peakMemory: number;
+  /** The memory limit was hit (the kernel refused or reclaimed, or OOM-killed). */
+  readonly memoryLimitHit: boolean;
+  readonly oomKilled: boolean;
+  /** A fork was refused by pids.max. */
+  readonly pidsLimitHit: boolean;
+}
+
+export type CgroupVersion = 'v1' | 'v2';
+
+/** Controllers a v1 machine must have for Rampart to run sandboxes. */
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'freezer'] as const;
+
+const CPU_PERIOD_US = 100_000;
+
+function write(path: string, value: string | number): void {
+  writeFileSync(path, String(value));
+}
+
+function readNum(path: string): number {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function readKeyed(path: string): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      const [k, v] = line.split(/\s+/);
+      if (k && v) out.set(k, Number(v));
+    }
+  } catch {
+    // Absent on older kernels: no counts.
+  }
+  return out;
+}
+
+function readPids(path: string): number[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function rmdirQuiet(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    // Already gone, or still busy: the sweep at the next start removes it.
+  }
+}
+
+/** Where cgroups live and which version: found once, at start. */
+export interface CgroupHost {
+  readonly version: CgroupVersion;
+  /** v2: the parent directory for runs. v1: controller → parent directory. */
+  readonly parents: Readonly<Record<string, string>>;
+}
+
+/**
+ * Finds the cgroup hierarchy and prepares Rampart's parent group (`name` under the root). Returns
+ * a reason string when sandboxes cannot have limits here: the caller refuses to run them.
+ */
+export function detectCgroups(name: string, root = '/sys/fs/cgroup'): CgroupHost | string {
+  try {
+    if (existsSync(join(root, 'cgroup.controllers'))) {
+      const available = readFileSync(join(root, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+      for (const c of ['memory', 'pids', 'cpu'])
+        if (!available.includes(c)) return `cgroup v2 controller "${c}" is not available`;
+      const parent = join(root, name);
+      mkdirSync(parent, { recursive: true });
+      // Controllers must be enabled for children of the parent; the root must delegate them too.
+      for (const dir of [root, parent]) {
+        try {
+          write(join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
+        } catch (e) {
+          return `cannot enable cgroup v2 controllers in ${dir}: ${(e as Error).message}`;
+        }
+      }
+      return { version: 'v2', parents: { unified: parent } };
+    }
+    const parents: Record<string, string> = {};
+    for (const c of V1_CONTROLLERS) {
+      const mount = join(root, c);
+      if (!existsSync(join(mount, 'cgroup.procs'))) return `cgroup v1 controller "${c}" is not mounted`;
+      parents[c] = join(mount, name);
+      mkdirSync(parents[c], { recursive: true });
+    }
+    return { version: 'v1', parents };
+  } catch (e) {
+    return `cgroups are not usable: ${(e as Error).message}`;
+  }
+}
+
+/** One run's cgroup(s). */
+export class RunCgroup {
+  private readonly dirs: Readonly<Record<string, string>>;
+
+  private constructor(
+    readonly host: CgroupHost,
+    readonly runId: string,
+  ) {
+    this.dirs = Object.fromEntries(Object.entries(host.parents).map(([c, p]) => [c, join(p, runId)]));
+  }
+
+  /** Creates the group with its limits. Throws when a limit cannot be set (fail closed). */
+  static create(host: CgroupHost, runId: string, limits: Limits): RunCgroup {
+    const g = new RunCgroup(host, runId);
+    for (const d of Object.values(g.dirs)) mkdirSync(d);
+    try {
+      const cpuQuota = Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US));
+      if (host.version === 'v2') {
+        const d = g.dirs['unified']!;
+        write(join(d, 'memory.max'), limits.memory);
+        if (existsSync(join(d, 'memory.swap.max'))) write(join(d, 'memory.swap.max'), 0);
+        write(join(d, 'pids.max'), limits.pids);
+        write(join(d, 'cpu.max'), `${cpuQuota} ${CPU_PERIOD_US}`);
+      } else {
+        const mem = g.dirs['memory']!;
+        write(join(mem, 'memory.limit_in_bytes'), limits.memory);
+        // With swap accounting, bound memory+swap too; otherwise the limit leaks into swap.
+        if (existsSync(join(mem, 'memory.memsw.limit_in_bytes')))
+          write(join(mem, 'memory.memsw.limit_in_bytes'), limits.memory);
+        else if (existsSync(join(mem, 'memory.swappiness'))) write(join(mem, 'memory.swappiness'), 0);
+        write(join(g.dirs['pids']!, 'pids.max'), limits.pids);
+        write(join(g.dirs['cpu']!, 'cpu.cfs_period_us'), CPU_PERIOD_US);
+        write(join(g.dirs['cpu']!, 'cpu.cfs_quota_us'), cpuQuota);
+      }
+    } catch (e) {
+      g.remove();
+      throw e;
+    }
+    return g;
+  }
+
+  /** The group of a run created by another process (kill, quarantine, destroy). */
+  static open(host: CgroupHost, runId: string): RunCgroup | undefined {
+    const g = new RunCgroup(host, runId);
+    return Object.values(g.dirs).every((d) => existsSync(d)) ? g : undefined;
+  }
+
+  /** Every run with a group under the parent (whoever started it). */
+  static list(host: CgroupHost): string[] {
+    const first = Object.values(host.parents)[0]!;
+    try {
+      return readdirSync(first, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Moves processes into the group (in every hierarchy). */
+  add(pids: readonly number[]): void {
+    for (const d of Object.values(this.dirs)) for (const pid of pids) write(join(d, 'cgroup.procs'), pid);
+  }
+
+  pids(): number[] {
+    return readPids(join(Object.values(this.dirs)[0]!, 'cgroup.procs'));
+  }
+
+  freeze(): void {
+    if (this.host.version === 'v2') write(join(this.dirs['unified']!, 'cgroup.freeze'), 1);
+    else write(join(this.dirs['freezer']!, 'freezer.state'), 'FROZEN');
+  }
+
+  thaw(): void {
+    if (this.host.version === 'v2') write(join(this.dirs['unified']!, 'cgroup.freeze'), 0);
+    else write(join(this.dirs['freezer']!, 'freezer.state'), 'THAWED');
+  }
+
+  frozen(): boolean {
+    if (this.host.version === 'v2') return readNum(join(this.dirs['unified']!, 'cgroup.freeze')) === 1;
+    try {
+      return readFileSync(join(this.dirs['freezer']!, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sends `signal` to every process in the group except bubblewrap's own (its monitor and the
+   * namespace's pid 1): if those died first, the kernel would SIGKILL the whole namespace at once
+   * and the command would get no grace period to save its work.
+   */
+  signal(signal: NodeJS.Signals): void {
+    for (const pid of this.pids()) {
+      if (readComm(pid) === 'bwrap') continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+  }
+
+  /**
+   * SIGKILLs everything in the group with no window to fork out of it: freeze, kill every task,
+   * thaw (the kills are delivered as the tasks thaw). v2 has cgroup.kill for exactly this.
+   */
+  killAll(): void {
+    if (this.host.version === 'v2' && existsSync(join(this.dirs['unified']!, 'cgroup.kill'))) {
+      write(join(this.dirs['unified']!, 'cgroup.kill'), 1);
+      return;
+    }
+    try {
+      this.freeze();
+    } catch {
+      // A group without a freezer still gets its kills, just with a window.
+    }
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+    try {
+      this.thaw();
+    } catch {
+      // Gone already.
+    }
+  }
+
+  stats(): CgroupStats {
+    if (this.host.version === 'v2') {
+      const d = this.dirs['unified']!;
+      const events = readKeyed(join(d, 'memory.events'));
+      const pidEvents = readKeyed(join(d, 'pids.events'));
+      return {
+        peakMemory: readNum(join(d, 'memory.peak')),
+        memoryLimitHit: (events.get('max') ?? 0) > 0 || (events.get('oom') ?? 0) > 0,
+        oomKilled: (events.get('oom_kill') ?? 0) > 0,
+        pidsLimitHit: (pidEvents.get('max') ?? 0) > 0,
+      };
+    }
+    const mem = this.dirs['memory']!;
+    const oom = readKeyed(join(mem, 'memory.oom_control'));
+    return {
+      peakMemory: readNum(join(mem, 'memory.max_usage_in_bytes')),
+      memoryLimitHit: readNum(join(mem, 'memory.failcnt')) > 0 || (oom.get('oom_kill') ?? 0) > 0,
+      oomKilled: (oom.get('oom_kill') ?? 0) > 0,
+      pidsLimitHit: (readKeyed(join(this.dirs['pids']!, 'pids.events')).get('max') ?? 0) > 0,
+    };
+  }
+
+  /** Removes the group; it must be empty (kill first). */
+  remove(): void {
+    for (const d of Object.values(this.dirs)) rmdirQuiet(d);
+  }
+}

@@ -1,0 +1,345 @@
+// Runs one command under bubblewrap with the hardening baseline, inside its own cgroup, with
+// secrets as files and a deadline.
+//
+// bwrap is started as an unprivileged host user (sandbox.host_uid, "nobody" by default), never as
+// root: inside, the command is uid/gid 1000 in a new user namespace, and to the host kernel it is
+// that unprivileged user, so a root-owned 0600 file that happens to be visible stays unreadable.
+// (bwrap started by root maps the sandbox user onto root, and discretionary access checks would
+// then let it read every root-owned file under the read-only root.)
+//
+// Start-up ordering, so no process of the run ever runs outside its cgroup: bwrap reports its
+// child's pid on --info-fd and then waits on --block-fd; Rampart moves both processes into the
+// run's cgroup and only then releases the block. Everything the command forks inherits the group.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
+
+/** Environment variables copied from the caller when set: none can carry a secret. */
+export const ENV_ALLOWLIST = ['TERM', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
+
+export const SANDBOX_UID = 1000;
+export const SANDBOX_GID = 1000;
+export const SECRETS_DIR = '/run/secrets';
+export const TOKEN_PATH = '/run/rampart/token';
+export const WORKSPACE = '/workspace';
+/** The host directories a sandbox sees (read-only); everything else does not exist inside. */
+// Not /var (service state, sockets, logs), not /sys (host hardware and cgroup layout): a program
+// that needs either is given it explicitly by its profile's read_only list.
+export const ROOT_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt'];
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Where bwrap is and what every run on this host shares. */
+export interface SandboxHost {
+  readonly bwrap: string;
+  readonly cgroups: CgroupHost;
+  /** The compiled seccomp program. */
+  readonly seccomp: Buffer;
+  /** Host uid/gid bwrap runs as. */
+  readonly hostUid: number;
+  readonly hostGid: number;
+  /** Directories hidden behind an empty read-only tmpfs (homes, data dir, other workspaces, ...). */
+  readonly hideDirs: readonly string[];
+  /** Files hidden behind /dev/null (sockets outside hidden directories). */
+  readonly hideFiles: readonly string[];
+  /** SIGTERM → SIGKILL grace at the deadline or on kill. */
+  readonly graceMs: number;
+}
+
+export interface RunSpec {
+  readonly id: string;
+  readonly agent: string;
+  readonly command: readonly string[];
+  /** Host directory bound read-write at /workspace (owned by the host uid). */
+  readonly workspace: string;
+  readonly limits: Limits;
+  readonly timeoutMs: number;
+  /** Devices passed through (only /dev/kvm and /dev/net/tun are accepted by profiles). */
+  readonly devices: readonly string[];
+  /** Extra read-only binds (host path → same path inside). */
+  readonly readOnly: readonly string[];
+  /** Secret files under /run/secrets (mode 0400, owned by the sandbox user). */
+  readonly secrets: ReadonlyMap<string, Buffer>;
+  /** The workload token, written to /run/rampart/token (a promise: written when it arrives). */
+  readonly token?: Buffer | Promise<Buffer>;
+  /**
+   * The command does not start until this resolves (bwrap waits on --block-fd meanwhile), and the
+   * run is torn down if it rejects: `rampart run` sets up the sandbox while the control plane
+   * records the run, and never runs anything that is not on record.
+   */
+  readonly gate?: Promise<unknown>;
+  /** Non-secret variables set inside, on top of the allow-list. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Extra bwrap arguments placed before the command (the egress bridge uses it). */
+  readonly extraArgs?: readonly string[];
+  /** Program the command runs under inside (the egress bridge wraps it). */
+  readonly wrapper?: readonly string[];
+  readonly stdio: 'inherit' | 'pipe';
+}
+
+export type EndReason = 'exited' | 'timeout' | 'killed' | 'quarantined' | 'error';
+
+export interface RunResult {
+  readonly id: string;
+  /** Exit code, or null when ended by a signal. */
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly reason: EndReason;
+  readonly durationMs: number;
+  readonly stats: CgroupStats;
+}
+
+export class SandboxStartError extends Error {
+  override readonly name = 'SandboxStartError';
+}
+
+const SECRET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function validSecretName(name: string): boolean {
+  return SECRET_NAME_RE.test(name) && name !== '.' && name !== '..';
+}
+
+/** The bwrap command line for a run (fds: 3 seccomp, 4 info, 5 block, 6.. files). */
+export function bwrapArgs(
+  host: SandboxHost,
+  spec: RunSpec,
+): { args: string[]; files: (Buffer | Promise<Buffer>)[] } {
+  const a: string[] = [
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-net',
+    '--unshare-cgroup-try',
+    '--uid',
+    String(SANDBOX_UID),
+    '--gid',
+    String(SANDBOX_GID),
+    '--hostname',
+    'sandbox',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+  ];
+  // The root is a fresh tmpfs with only the system directories on it, read-only: no /home,
+  // /root, /srv, /mnt, /media, /work or wherever else users and data live.
+  for (const d of ROOT_DIRS) a.push('--ro-bind-try', d, d);
+  for (const d of host.hideDirs) a.push('--tmpfs', d, '--remount-ro', d);
+  for (const f of host.hideFiles) a.push('--ro-bind', '/dev/null', f);
+  for (const p of spec.readOnly) a.push('--ro-bind', p, p);
+  for (const d of spec.devices) a.push('--dev-bind', d, d);
+  a.push('--tmpfs', '/tmp');
+  a.push('--bind', spec.workspace, WORKSPACE, '--chdir', WORKSPACE);
+  const files: (Buffer | Promise<Buffer>)[] = [];
+  // /run exists only when there is something to put in it: a fresh tmpfs (no host socket can
+  // be there) holding the secrets and the token as files, then made read-only.
+  const hasRun = spec.secrets.size > 0 || spec.token !== undefined;
+  if (hasRun) a.push('--tmpfs', '/run', '--dir', SECRETS_DIR);
+  for (const [name, content] of spec.secrets) {
+    if (!validSecretName(name)) throw new TypeError(`invalid secret name "${name}"`);
+    a.push('--perms', '0400', '--file', String(6 + files.length), `${SECRETS_DIR}/${name}`);
+    files.push(content);
+  }
+  if (spec.token) {
+    a.push('--dir', '/run/rampart');
+    a.push('--perms', '0400', '--file', String(6 + files.length), TOKEN_PATH);
+    files.push(spec.token);
+  }
+  if (hasRun) a.push('--remount-ro', '/run');
+  a.push('--remount-ro', '/');
+  // The environment: bwrap itself starts with none, so /proc/1/environ is empty; the command
+  // gets exactly this.
+  const env: Record<string, string> = {
+    PATH: DEFAULT_PATH,
+    HOME: '/tmp',
+    USER: 'agent',
+    RAMPART_RUN_ID: spec.id,
+    RAMPART_AGENT: spec.agent,
+    ...(spec.token ? { RAMPART_TOKEN_FILE: TOKEN_PATH } : {}),
+    ...(spec.secrets.size > 0 ? { RAMPART_SECRETS_DIR: SECRETS_DIR } : {}),
+  };
+  for (const k of ENV_ALLOWLIST) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  Object.assign(env, spec.env);
+  for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
+  a.push('--seccomp', '3', '--info-fd', '4', '--block-fd', '5');
+  if (spec.extraArgs) a.push(...spec.extraArgs);
+  a.push('--', ...(spec.wrapper ?? []), ...spec.command);
+  return { args: a, files };
+}
+
+/** A run in progress. */
+export class RunningSandbox {
+  readonly startedAt = performance.now();
+  private endReason: EndReason = 'exited';
+  private deadline: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  readonly done: Promise<RunResult>;
+
+  private constructor(
+    readonly id: string,
+    readonly child: ChildProcess,
+    readonly cgroup: RunCgroup,
+    private readonly host: SandboxHost,
+    started: Promise<void>,
+    timeoutMs: number,
+  ) {
+    this.done = this.finish(started, timeoutMs);
+  }
+
+  /** Starts the run; resolves once the command is running inside its cgroup. */
+  static async start(host: SandboxHost, spec: RunSpec): Promise<RunningSandbox> {
+    const cgroup = RunCgroup.create(host.cgroups, spec.id, spec.limits);
+    let child: ChildProcess;
+    try {
+      const { args, files } = bwrapArgs(host, spec);
+      // Devices are checked by group: the sandbox process takes the device's group (kvm).
+      let gid = host.hostGid;
+      for (const d of spec.devices) gid = statSync(d).gid;
+      child = spawn(host.bwrap, args, {
+        env: {},
+        uid: host.hostUid,
+        gid,
+        stdio: [
+          spec.stdio === 'inherit' ? 'inherit' : 'pipe',
+          spec.stdio === 'inherit' ? 'inherit' : 'pipe',
+          spec.stdio === 'inherit' ? 'inherit' : 'pipe',
+          'pipe',
+          'pipe',
+          'pipe',
+          ...files.map(() => 'pipe' as const),
+        ],
+      });
+      const pipes = child.stdio as unknown as Writable[];
+      // bwrap closes these early when it fails; that is reported by its exit, not as a crash here.
+      for (let i = 3; i < pipes.length; i++) pipes[i]!.on('error', () => undefined);
+      pipes[3]!.end(host.seccomp);
+      files.forEach((f, i) => {
+        if (Buffer.isBuffer(f)) pipes[6 + i]!.end(f);
+        else void f.then((b) => pipes[6 + i]!.end(b)).catch(() => pipes[6 + i]!.destroy());
+      });
+    } catch (e) {
+      cgroup.remove();
+      throw e;
+    }
+    const started = new Promise<void>((resolve, reject) => {
+      let info = '';
+      const infoPipe = child.stdio[4]!;
+      const onData = (chunk: Buffer): void => {
+        info += chunk.toString();
+        const m = /"child-pid":\s*(\d+)/.exec(info);
+        if (!m) return;
+        infoPipe.off('data', onData);
+        try {
+          cgroup.add([child.pid!, Number(m[1])]);
+        } catch (e) {
+          child.kill('SIGKILL');
+          reject(
+            new SandboxStartError(`could not place run ${spec.id} in its cgroup: ${(e as Error).message}`),
+          );
+          return;
+        }
+        Promise.all([spec.gate, spec.token]).then(
+          () => {
+            (child.stdio as unknown as Writable[])[5]!.end('1');
+            resolve();
+          },
+          (e: unknown) => {
+            child.kill('SIGKILL');
+            reject(e instanceof Error ? e : new SandboxStartError(String(e)));
+          },
+        );
+      };
+      infoPipe.on('data', onData);
+      child.once('error', (e) => reject(new SandboxStartError(`cannot start bwrap: ${e.message}`)));
+      child.once('exit', () => reject(new SandboxStartError('bwrap exited before the command started')));
+    });
+    const run = new RunningSandbox(spec.id, child, cgroup, host, started, spec.timeoutMs);
+    try {
+      await started;
+    } catch (e) {
+      await run.done.catch(() => undefined); // cleans up the cgroup; the error is `e`
+      throw e;
+    }
+    return run;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /**
+   * Ends the run: SIGTERM to every process, SIGKILL to all after the grace period (or at once
+   * when `graceMs` is 0).
+   */
+  stop(reason: EndReason, graceMs = this.host.graceMs): void {
+    if (this.endReason === 'exited') this.endReason = reason;
+    if (graceMs <= 0) {
+      this.cgroup.killAll();
+      return;
+    }
+    this.cgroup.signal('SIGTERM');
+    this.graceTimer ??= setTimeout(() => this.cgroup.killAll(), graceMs);
+  }
+
+  private async finish(started: Promise<void>, timeoutMs: number): Promise<RunResult> {
+    let startError: Error | undefined;
+    try {
+      await started;
+      this.deadline = setTimeout(() => this.stop('timeout'), timeoutMs);
+    } catch (e) {
+      startError = e instanceof Error ? e : new SandboxStartError(String(e));
+      this.endReason = 'error';
+    }
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        resolve([this.child.exitCode, this.child.signalCode]);
+      else this.child.once('exit', (c, s) => resolve([c, s]));
+    });
+    clearTimeout(this.deadline);
+    clearTimeout(this.graceTimer);
+    // bwrap's pid 1 takes the namespace down with it; anything that escaped into the cgroup by
+    // other means is killed here. No process of a run survives its end.
+    for (let i = 0; i < 100; i++) {
+      const left = this.cgroup.pids();
+      if (left.length === 0) break;
+      this.cgroup.killAll();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const stats = this.cgroup.stats();
+    this.cgroup.remove();
+    if (startError) throw startError;
+    // bwrap reports a command killed by signal N as exit 128+N.
+    const bySignal = signal === null && code !== null && code > 128 && code < 160;
+    return {
+      id: this.id,
+      exitCode: bySignal ? null : code,
+      signal: signal ?? (bySignal ? signalName(code - 128) : null),
+      reason: this.endReason,
+      durationMs: performance.now() - this.startedAt,
+      stats,
+    };
+  }
+}
+
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  6: 'SIGABRT',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+  31: 'SIGSYS',
+};
+function signalName(n: number): string {
+  return SIGNALS[n] ?? `SIG${n}`;
+}

@@ -1,0 +1,426 @@
+// The sandbox component: prepares this host for runs (cgroups, seccomp program, bwrap), turns a
+// run request and a profile into a RunSpec, starts runs, and ends them from any process:
+// kill, quarantine and the kill switch act on the run's cgroup, so they reach runs started by
+// `rampart run` in another process as well as runs started here.
+//
+// It refuses to run anything it cannot confine (no bwrap, no cgroup controllers, no seccomp
+// filter for this architecture): health says why, and start() throws. Never a run without limits.
+
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { RampartError } from '../core/errors.js';
+import type { ComponentHealth } from '../core/types.js';
+import { detectCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
+import { captureEvidence, type Evidence } from './evidence.js';
+import { ROOT_DIRS, RunningSandbox, type RunResult, type RunSpec, type SandboxHost } from './runner.js';
+import { compileSeccomp } from './seccomp.js';
+
+export interface ProfileSettings {
+  readonly memoryBytes: number;
+  readonly pids: number;
+  readonly cpus: number;
+  readonly timeoutMs: number;
+  readonly devices: readonly string[];
+  readonly readOnly: readonly string[];
+  readonly syscalls: readonly string[];
+}
+
+export interface SandboxOptions {
+  readonly bwrap: string;
+  readonly cgroupParent: string;
+  readonly hostUid: number;
+  readonly hostGid: number;
+  readonly gracePeriodMs: number;
+  readonly workspacesDir: string;
+  readonly dataDir: string;
+  readonly hide: readonly string[];
+  readonly profiles: Readonly<Record<string, ProfileSettings>>;
+  /** No run outlives this (its token cannot be refreshed past it either). */
+  readonly maxRunLifetimeMs: number;
+  /** Where quarantine archives go. */
+  readonly evidenceDir: string;
+}
+
+/** What a caller asks for; everything else comes from the profile. */
+export interface RunRequest {
+  readonly id?: string;
+  readonly agent: string;
+  readonly profile?: string;
+  readonly command: readonly string[];
+  readonly workspace?: string;
+  readonly memoryBytes?: number;
+  readonly pids?: number;
+  readonly cpus?: number;
+  readonly timeoutMs?: number;
+  readonly secrets?: ReadonlyMap<string, Buffer>;
+  readonly token?: Buffer;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly stdio?: 'inherit' | 'pipe';
+}
+
+/** Host paths hidden in every sandbox when they exist under the visible system directories. */
+const BUILTIN_HIDE = ['/etc/ssh', '/etc/ssl/private', '/etc/rampart'];
+
+const AGENT_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const RUN_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** What the control plane knows of a run (registered by whoever started it). */
+export interface RunRecord {
+  readonly id: string;
+  readonly agent: string;
+  readonly profile: string;
+  readonly workspace: string;
+  readonly command: string;
+  readonly startedAt: string;
+  readonly startedBy: string;
+  status: 'running' | 'ended' | 'killed' | 'quarantined';
+  endedAt?: string;
+  result?: Record<string, unknown>;
+  evidence?: Evidence;
+}
+
+/** Ended runs kept for `rampart runs`; the audit log has every one. */
+const KEEP_ENDED = 1000;
+
+export class SandboxService {
+  private readonly local = new Map<string, RunningSandbox>();
+  private readonly records = new Map<string, RunRecord>();
+
+  private constructor(
+    private readonly opts: SandboxOptions,
+    /** Undefined with `problem` set when this host cannot confine runs. */
+    readonly host: SandboxHost | undefined,
+    readonly problem: string | undefined,
+  ) {}
+
+  /** Prepares the host. Never throws for an unusable host: health reports it and runs are refused. */
+  static create(opts: SandboxOptions): SandboxService {
+    const problem = hostProblem(opts);
+    if (typeof problem === 'string') return new SandboxService(opts, undefined, problem);
+    let seccomp: Buffer;
+    try {
+      seccomp = compileSeccomp();
+    } catch (e) {
+      return new SandboxService(opts, undefined, (e as Error).message);
+    }
+    const hidden = [...BUILTIN_HIDE, ...opts.hide, opts.dataDir, opts.workspacesDir, opts.evidenceDir];
+    const hideDirs: string[] = [];
+    const hideFiles: string[] = [];
+    for (const p of new Set(hidden.map((h) => resolve(h)))) {
+      // Only what is visible at all needs hiding: paths under the system directories bound in.
+      if (!ROOT_DIRS.some((r) => p === r || p.startsWith(r + '/'))) continue;
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink()) continue; // its target is what is (or is not) visible
+      (st.isDirectory() ? hideDirs : hideFiles).push(p);
+    }
+    return new SandboxService(
+      opts,
+      {
+        bwrap: opts.bwrap,
+        cgroups: problem,
+        seccomp,
+        hostUid: opts.hostUid,
+        hostGid: opts.hostGid,
+        hideDirs,
+        hideFiles,
+        graceMs: opts.gracePeriodMs,
+      },
+      undefined,
+    );
+  }
+
+  health(): ComponentHealth {
+    // Degraded, not failing: a control plane that is not a sandbox host still decides, issues and
+    // audits; runs are refused here (RAMPART_E_SANDBOX_UNAVAILABLE) and this says why.
+    if (this.problem) return { status: 'degraded', detail: `sandboxes cannot run here: ${this.problem}` };
+    return {
+      status: 'ok',
+      detail: `${this.local.size} run(s) in this process, cgroup ${this.host!.cgroups.version}`,
+    };
+  }
+
+  profileNames(): string[] {
+    return Object.keys(this.opts.profiles);
+  }
+
+  /** Turns a request into a full spec: profile, limits (never above the profile's), workspace. */
+  prepare(req: RunRequest): RunSpec {
+    if (!AGENT_RE.test(req.agent))
+      throw new RampartError('RAMPART_E_RUN_INVALID', `invalid agent id "${req.agent}"`);
+    if (req.id !== undefined && !RUN_ID_RE.test(req.id))
+      throw new RampartError('RAMPART_E_RUN_INVALID', `invalid run id "${req.id}"`);
+    if (req.command.length === 0) throw new RampartError('RAMPART_E_RUN_INVALID', 'no command to run');
+    const name = req.profile ?? 'default';
+    const profile = this.opts.profiles[name];
+    if (!profile)
+      throw new RampartError(
+        'RAMPART_E_RUN_INVALID',
+        `unknown profile "${name}" (known: ${this.profileNames().join(', ')})`,
+      );
+    // A caller may tighten a profile's limits, never loosen them.
+    const cap = (asked: number | undefined, max: number, what: string): number => {
+      if (asked === undefined) return max;
+      if (!(asked > 0) || asked > max)
+        throw new RampartError(
+          'RAMPART_E_RUN_INVALID',
+          `${what} ${asked} is above profile "${name}"'s ${max}`,
+        );
+      return asked;
+    };
+    const id = req.id ?? `run_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const workspace = this.workspaceFor(id, req.workspace);
+    for (const d of profile.devices)
+      if (!existsSync(d))
+        throw new RampartError(
+          'RAMPART_E_SANDBOX_UNAVAILABLE',
+          `profile "${name}" needs ${d}, which this host does not have`,
+        );
+    return {
+      id,
+      agent: req.agent,
+      command: req.command,
+      workspace,
+      limits: {
+        memory: cap(req.memoryBytes, profile.memoryBytes, 'memory'),
+        pids: cap(req.pids, profile.pids, 'pids'),
+        cpus: cap(req.cpus, profile.cpus, 'cpus'),
+      },
+      timeoutMs: cap(req.timeoutMs, Math.min(profile.timeoutMs, this.opts.maxRunLifetimeMs), 'timeout (ms)'),
+      devices: profile.devices,
+      readOnly: profile.readOnly,
+      secrets: req.secrets ?? new Map(),
+      ...(req.token ? { token: req.token } : {}),
+      env: req.env ?? {},
+      stdio: req.stdio ?? 'pipe',
+    };
+  }
+
+  /** The workspace: the one given (handed to the sandbox user), or a fresh one. */
+  private workspaceFor(id: string, given: string | undefined): string {
+    const dir = given === undefined ? join(this.opts.workspacesDir, id) : resolve(given);
+    const data = resolve(this.opts.dataDir);
+    if (
+      dir === '/' ||
+      data === dir ||
+      data.startsWith(dir + '/') ||
+      (dir.startsWith(data + '/') && given !== undefined)
+    )
+      throw new RampartError(
+        'RAMPART_E_RUN_INVALID',
+        `workspace ${dir} would expose Rampart's data directory`,
+      );
+    if (given === undefined) {
+      mkdirSync(this.opts.workspacesDir, { recursive: true, mode: 0o711 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chownSync(dir, this.opts.hostUid, this.opts.hostGid);
+      return dir;
+    }
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${dir} does not exist`);
+    }
+    if (!st.isDirectory())
+      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${dir} is not a directory`);
+    const blocked = untraversable(dir, this.opts.hostUid, this.opts.hostGid);
+    if (blocked)
+      throw new RampartError(
+        'RAMPART_E_RUN_INVALID',
+        `workspace ${dir} cannot be reached by the sandbox user (uid ${this.opts.hostUid}): ${blocked} is not searchable by it`,
+      );
+    // The sandbox user must own its workspace to write it; hand the tree over.
+    if (st.uid !== this.opts.hostUid)
+      execFileSync('chown', ['-R', '--', `${this.opts.hostUid}:${this.opts.hostGid}`, dir]);
+    return dir;
+  }
+
+  /** Starts a run in this process. */
+  async start(spec: RunSpec, seccompExtra: readonly string[] = []): Promise<RunningSandbox> {
+    const host = this.requireHost();
+    const h = seccompExtra.length > 0 ? { ...host, seccomp: compileSeccomp({ allow: seccompExtra }) } : host;
+    const run = await RunningSandbox.start(h, spec);
+    this.local.set(spec.id, run);
+    void run.done.finally(() => this.local.delete(spec.id)).catch(() => undefined);
+    return run;
+  }
+
+  /** Syscalls a profile adds to the filter. */
+  profileSyscalls(name: string): readonly string[] {
+    return this.opts.profiles[name]?.syscalls ?? [];
+  }
+
+  /** Runs with a cgroup on this host, whoever started them. */
+  running(): string[] {
+    return this.host ? RunCgroup.list(this.host.cgroups) : [];
+  }
+
+  /** Ends a run: SIGTERM, then SIGKILL after the grace period (0: at once). */
+  kill(id: string, graceMs = this.opts.gracePeriodMs): boolean {
+    const local = this.local.get(id);
+    if (local) {
+      local.stop('killed', graceMs);
+      return true;
+    }
+    const g = this.group(id);
+    if (!g) return false;
+    if (graceMs <= 0) g.killAll();
+    else {
+      g.signal('SIGTERM');
+      setTimeout(() => g.killAll(), graceMs).unref();
+    }
+    return true;
+  }
+
+  /**
+   * Freezes a run, captures evidence (processes, open files, connections, the workspace) into an
+   * archive, then kills it. The workspace path comes from the caller (the control plane's record).
+   */
+  quarantine(id: string, workspace: string | undefined): Evidence | undefined {
+    const g = this.group(id);
+    if (!g) return undefined;
+    g.freeze();
+    const evidence = captureEvidence({ runId: id, cgroup: g, workspace, dir: this.opts.evidenceDir });
+    const local = this.local.get(id);
+    if (local) local.stop('quarantined', 0);
+    else g.killAll();
+    return evidence;
+  }
+
+  /** The kill switch: every run on this host, SIGKILL, no grace. Returns the run ids. */
+  destroyAll(): string[] {
+    const ids = this.running();
+    for (const id of ids) {
+      const local = this.local.get(id);
+      if (local) local.stop('killed', 0);
+      else this.group(id)?.killAll();
+    }
+    return ids;
+  }
+
+  private group(id: string): RunCgroup | undefined {
+    if (!RUN_ID_RE.test(id)) return undefined;
+    return this.host ? RunCgroup.open(this.host.cgroups, id) : undefined;
+  }
+
+  private requireHost(): SandboxHost {
+    if (!this.host)
+      throw new RampartError(
+        'RAMPART_E_SANDBOX_UNAVAILABLE',
+        `sandboxes cannot run on this host: ${this.problem}`,
+      );
+    return this.host;
+  }
+
+  register(r: Omit<RunRecord, 'status'>): RunRecord {
+    if (this.records.get(r.id)?.status === 'running')
+      throw new RampartError('RAMPART_E_RUN_INVALID', `run ${r.id} is already running`);
+    const rec: RunRecord = { ...r, status: 'running' };
+    this.records.set(r.id, rec);
+    if (this.records.size > KEEP_ENDED * 2) {
+      for (const [id, old] of this.records) {
+        if (this.records.size <= KEEP_ENDED) break;
+        if (old.status !== 'running') this.records.delete(id);
+      }
+    }
+    return rec;
+  }
+
+  record(id: string): RunRecord | undefined {
+    return this.records.get(id);
+  }
+
+  ended(id: string, result: Record<string, unknown>, at: string): RunRecord | undefined {
+    const rec = this.records.get(id);
+    if (!rec) return undefined;
+    if (rec.status === 'running') rec.status = 'ended';
+    rec.endedAt = at;
+    rec.result = result;
+    return rec;
+  }
+
+  mark(id: string, status: 'killed' | 'quarantined', evidence?: Evidence): void {
+    const rec = this.records.get(id);
+    if (!rec) return;
+    rec.status = status;
+    if (evidence) rec.evidence = evidence;
+  }
+
+  /**
+   * Every known run, newest first. Runs with a cgroup on this host that nobody registered (the
+   * control plane restarted while they ran) are listed too, as far as the cgroup tells.
+   */
+  list(): RunRecord[] {
+    const live = new Set(this.running());
+    const now = Date.now();
+    // A registered run with no cgroup is either about to start (registration comes first) or
+    // gone without reporting its end (its runner crashed): the latter once it is old enough.
+    const out: RunRecord[] = [...this.records.values()].map((r) =>
+      r.status === 'running' &&
+      !live.has(r.id) &&
+      !this.local.has(r.id) &&
+      now - Date.parse(r.startedAt) > 10_000
+        ? { ...r, status: 'ended' }
+        : r,
+    );
+    for (const id of live) {
+      if (!this.records.has(id))
+        out.push({
+          id,
+          agent: '?',
+          profile: '?',
+          workspace: '?',
+          command: '?',
+          startedAt: '?',
+          startedBy: '?',
+          status: 'running',
+        });
+    }
+    return out.reverse();
+  }
+
+  /** Waits for every run started here to end (shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.local.values()].map((r) => r.done));
+  }
+}
+
+/** The first ancestor of `dir` that uid/gid may not search (bwrap, running as them, must). */
+function untraversable(dir: string, uid: number, gid: number): string | undefined {
+  let p = dirname(dir);
+  const chain: string[] = [];
+  for (;;) {
+    chain.unshift(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  for (const d of chain) {
+    const st = statSync(d);
+    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return d;
+  }
+  return undefined;
+}
+
+/** Why this host cannot confine runs, or the cgroup host when it can. */
+function hostProblem(opts: SandboxOptions): CgroupHost | string {
+  if (opts.hostUid === 0 || opts.hostGid === 0) return 'sandbox.host_uid and host_gid must not be 0';
+  try {
+    accessSync(opts.bwrap, constants.X_OK);
+  } catch {
+    return `bubblewrap not found at ${opts.bwrap} (install the bubblewrap package)`;
+  }
+  if (process.getuid?.() !== 0)
+    return 'the control plane must run as root to manage cgroups and drop to sandbox.host_uid';
+  return detectCgroups(opts.cgroupParent);
+}
+
+export type { RunResult, RunSpec, Evidence };

@@ -1,0 +1,263 @@
+// Sandboxed runs over HTTP. `rampart run` registers each run here before it starts (and gets the
+// run's workload token), and reports its end; operators list runs, kill one, quarantine one, or
+// pull the kill switch. Kills act first and are recorded after: a slow audit write must never
+// delay ending a compromised run. A run's tokens are revoked when it ends, however it ends.
+
+import type { FastifyInstance } from 'fastify';
+import { RampartError } from '../../core/errors.js';
+import type { EventPublisher } from '../../core/events.js';
+import type { Auditor } from '../../core/types.js';
+import type { IdentityService } from '../../identity/service.js';
+import type { SandboxService } from '../../sandbox/service.js';
+
+export interface RunRouteDeps {
+  readonly sandbox: SandboxService;
+  readonly identity: IdentityService;
+  readonly bus: EventPublisher;
+  readonly agentNamespace: (agent: string) => string | undefined;
+  readonly auditor: Auditor;
+}
+
+const ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } as const;
+
+const START_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'agent', 'profile', 'workspace', 'command', 'limits'],
+  properties: {
+    id: ID,
+    agent: { type: 'string', minLength: 1, maxLength: 128 },
+    profile: { type: 'string', minLength: 1, maxLength: 32 },
+    workspace: { type: 'string', minLength: 1, maxLength: 4096 },
+    command: { type: 'string', maxLength: 8192 },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['memory', 'pids', 'cpus', 'timeout_ms'],
+      properties: {
+        memory: { type: 'integer', minimum: 1 },
+        pids: { type: 'integer', minimum: 1 },
+        cpus: { type: 'number', exclusiveMinimum: 0 },
+        timeout_ms: { type: 'integer', minimum: 1 },
+      },
+    },
+    token: { type: 'boolean' },
+    capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
+  },
+} as const;
+
+const END_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reason', 'exit_code', 'signal', 'duration_ms', 'peak_memory'],
+  properties: {
+    reason: { enum: ['exited', 'timeout', 'killed', 'quarantined', 'error'] },
+    exit_code: { type: ['integer', 'null'] },
+    signal: { type: ['string', 'null'], maxLength: 16 },
+    duration_ms: { type: 'number', minimum: 0 },
+    peak_memory: { type: 'integer', minimum: 0 },
+    memory_limit_hit: { type: 'boolean' },
+    oom_killed: { type: 'boolean' },
+    pids_limit_hit: { type: 'boolean' },
+  },
+} as const;
+
+interface StartBody {
+  id: string;
+  agent: string;
+  profile: string;
+  workspace: string;
+  command: string;
+  limits: { memory: number; pids: number; cpus: number; timeout_ms: number };
+  token?: boolean;
+  capabilities?: string[];
+}
+
+interface EndBody {
+  reason: string;
+  exit_code: number | null;
+  signal: string | null;
+  duration_ms: number;
+  peak_memory: number;
+  memory_limit_hit?: boolean;
+  oom_killed?: boolean;
+  pids_limit_hit?: boolean;
+}
+
+export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): void {
+  const { sandbox, identity, bus } = deps;
+
+  const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
+    identity.revoke('run', id, why, actor).catch(() => undefined);
+
+  app.post<{ Body: StartBody }>(
+    '/v1/runs',
+    { config: { scope: 'runs:write' }, schema: { body: START_SCHEMA } },
+    async (req) => {
+      const b = req.body;
+      const actor = req.principal!.actor;
+      sandbox.register({
+        id: b.id,
+        agent: b.agent,
+        profile: b.profile,
+        workspace: b.workspace,
+        command: b.command,
+        startedAt: new Date().toISOString(),
+        startedBy: actor,
+      });
+      const started = bus.publish({
+        type: 'sandbox.run_started',
+        severity: 'info',
+        source: 'sandbox',
+        subject: { agent: b.agent, run: b.id },
+        data: {
+          run: b.id,
+          agent: b.agent,
+          profile: b.profile,
+          workspace: b.workspace,
+          command: b.command,
+          limits: {
+            memory: b.limits.memory,
+            pids: b.limits.pids,
+            cpus: b.limits.cpus,
+            timeoutMs: b.limits.timeout_ms,
+          },
+        },
+      });
+      started.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled
+      if (!b.token) {
+        await started;
+        return { id: b.id };
+      }
+      const issued = await identity.issue({
+        agent: b.agent,
+        run: b.id,
+        namespace: deps.agentNamespace(b.agent) ?? 'default',
+        capabilities: b.capabilities ?? [],
+      });
+      // Both records are written (one group commit) before the token is handed out.
+      const recorded = deps.auditor.record({
+        actor,
+        action: 'token.issue',
+        target: `agent:${b.agent}`,
+        outcome: 'success',
+        details: {
+          run: b.id,
+          jti: issued.claims.jti,
+          kid: issued.kid,
+          expires_at: new Date(issued.claims.exp * 1000).toISOString(),
+          fingerprint: deps.auditor.fingerprint(issued.token),
+        },
+      });
+      await Promise.all([started, recorded]);
+      return { id: b.id, token: issued.token };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: EndBody }>(
+    '/v1/runs/:id/end',
+    {
+      config: { scope: 'runs:write' },
+      schema: { body: END_SCHEMA, params: { type: 'object', properties: { id: ID } } },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const b = req.body;
+      const rec = sandbox.ended(id, { ...b }, new Date().toISOString());
+      const agent = rec?.agent ?? '?';
+      const revoked = revokeRun(id, 'run ended', req.principal!.actor);
+      const subject = { agent, run: id };
+      const limits: ('memory' | 'pids' | 'timeout')[] = [];
+      if (b.memory_limit_hit || b.oom_killed) limits.push('memory');
+      if (b.pids_limit_hit) limits.push('pids');
+      if (b.reason === 'timeout') limits.push('timeout');
+      const published = limits.map((limit) =>
+        bus.publish({
+          type: 'sandbox.limit_hit',
+          severity: 'medium',
+          source: 'sandbox',
+          subject,
+          data: { run: id, agent, limit, oomKilled: b.oom_killed ?? false },
+        }),
+      );
+      published.push(
+        bus.publish({
+          type: 'sandbox.run_ended',
+          severity: b.reason === 'exited' ? 'info' : 'medium',
+          source: 'sandbox',
+          subject,
+          data: {
+            run: id,
+            agent,
+            reason: b.reason,
+            exitCode: b.exit_code,
+            signal: b.signal,
+            durationMs: Math.round(b.duration_ms),
+            peakMemory: b.peak_memory,
+          },
+        }),
+      );
+      await Promise.all([revoked, ...published]);
+      return { id, recorded: true };
+    },
+  );
+
+  app.get('/v1/runs', { config: { scope: 'runs:read' } }, async () => ({ runs: sandbox.list() }));
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/runs/:id/kill',
+    { config: { scope: 'runs:kill' } },
+    async (req) => {
+      const { id } = req.params;
+      if (!sandbox.kill(id)) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
+      sandbox.mark(id, 'killed');
+      const by = req.principal!.actor;
+      await revokeRun(id, 'run killed', by);
+      await bus.publish({
+        type: 'sandbox.killed',
+        severity: 'medium',
+        source: 'sandbox',
+        subject: { run: id },
+        data: { run: id, by },
+      });
+      return { id, killed: true };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/runs/:id/quarantine',
+    { config: { scope: 'runs:kill' } },
+    async (req) => {
+      const { id } = req.params;
+      const evidence = sandbox.quarantine(id, sandbox.record(id)?.workspace);
+      if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
+      sandbox.mark(id, 'quarantined', evidence);
+      const by = req.principal!.actor;
+      await revokeRun(id, 'run quarantined', by);
+      await bus.publish({
+        type: 'sandbox.quarantined',
+        severity: 'critical',
+        source: 'sandbox',
+        subject: { run: id },
+        data: { run: id, by, ...evidence },
+      });
+      return { id, evidence };
+    },
+  );
+
+  app.post('/v1/runs/destroy', { config: { scope: 'runs:kill' } }, async (req) => {
+    const t0 = performance.now();
+    const runs = sandbox.destroyAll();
+    const ms = performance.now() - t0;
+    const by = req.principal!.actor;
+    for (const id of runs) sandbox.mark(id, 'killed');
+    await Promise.all(runs.map((id) => revokeRun(id, 'kill switch', by)));
+    await bus.publish({
+      type: 'sandbox.destroyed_all',
+      severity: 'critical',
+      source: 'sandbox',
+      data: { runs, by, ms: Math.round(ms * 10) / 10 },
+    });
+    return { destroyed: runs, ms };
+  });
+}

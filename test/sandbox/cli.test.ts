@@ -1,0 +1,164 @@
+// `rampart run`, `runs`, `kill`, `quarantine` and `destroy --all` end to end: a real control
+// plane, real sandboxes, the audit log checked for each run's record.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
+import { adminToken, api, type Api, type Json } from '../support/http.js';
+import { sandboxSkip } from '../support/sandbox.js';
+import { tempDir, type TempDir } from '../support/tmp.js';
+import { eventually } from '../support/wait.js';
+
+const skip = sandboxSkip();
+
+describe('rampart run and the run controls', { skip }, () => {
+  let dir: TempDir;
+  let server: Server;
+  let admin: Api;
+  const cgroupParent = `rampart-clitest-${process.pid}`;
+
+  before(async () => {
+    dir = tempDir();
+    chmodSync(dir.dir, 0o711);
+    mkdirSync(join(dir.dir, 'ws'), { mode: 0o711 });
+    writeFileSync(
+      join(dir.dir, 'rampart.yaml'),
+      `sandbox:\n  cgroup_parent: ${cgroupParent}\n  workspaces_dir: ${join(dir.dir, 'ws')}\n  grace_period: 300ms\n`,
+    );
+    server = await startServer(['--listen', '127.0.0.1:0'], { cwd: dir.dir });
+    admin = api(server.url, adminToken(dir.dir));
+  });
+  after(async () => {
+    await server.stop();
+    for (const c of ['memory', 'pids', 'cpu', 'freezer'])
+      try {
+        execFileSync('rmdir', [`/sys/fs/cgroup/${c}/${cgroupParent}`], { stdio: 'ignore' });
+      } catch {
+        // absent
+      }
+    dir.cleanup();
+  });
+
+  const records = async (): Promise<Json[]> =>
+    ((await admin('GET', '/v1/audit/records?limit=1000')).json as { records: Json[] }).records;
+
+  const waitRunning = (agent: string): Promise<string> =>
+    eventually(async () => {
+      const runs = ((await admin('GET', '/v1/runs')).json as { runs: Json[] }).runs;
+      return runs.find((x: Json) => x.agent === agent && x.status === 'running')?.id as string | undefined;
+    }, `a running run of ${agent}`);
+
+  it('runs a command, exits with its code, gives it a token, and records start, end and revocation', async () => {
+    const r = await rampartAsync(
+      [
+        'run',
+        '--agent',
+        'builder',
+        '--cap',
+        'git.push',
+        '--',
+        'sh',
+        '-c',
+        'test -s /run/rampart/token && exit 3',
+      ],
+      { cwd: dir.dir },
+    );
+    assert.equal(r.code, 3, r.stderr);
+    const recs = await records();
+    const started = recs.find((x) => x.action === 'event.sandbox.run_started');
+    const ended = recs.find((x) => x.action === 'event.sandbox.run_ended');
+    assert.ok(started && ended, 'start and end are in the audit log');
+    assert.equal(ended.details.data.exitCode, 3);
+    const run = started.details.data.run as string;
+    const issued = recs.find((x) => x.action === 'token.issue' && x.details.run === run);
+    assert.ok(issued, 'the token issue is audited');
+    assert.doesNotMatch(JSON.stringify(recs), /eyJhbGciOi/, 'no token in the audit log');
+    const revs = ((await admin('GET', '/v1/tokens/revocations')).json as { revocations: Json[] }).revocations;
+    assert.ok(
+      revs.some((x: Json) => x.kind === 'run' && x.value === run),
+      "the run's tokens are revoked at its end",
+    );
+  });
+
+  it('refuses to run without a control plane to record it', () => {
+    const lone = tempDir();
+    try {
+      const marker = join(lone.dir, 'ran');
+      const r = rampart(['run', '--', 'sh', '-c', `touch ${marker}`], { cwd: lone.dir });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /RAMPART_E_CONTROL_PLANE_UNREACHABLE/);
+      assert.equal(existsSync(marker), false);
+    } finally {
+      lone.cleanup();
+    }
+  });
+
+  it('refuses a secret file readable by others, naming it', () => {
+    const f = join(dir.dir, 'loose-secret');
+    writeFileSync(f, 'value', { mode: 0o644 });
+    chmodSync(f, 0o644);
+    const r = rampart(['run', '--secret', `api=${f}`, '--', 'true'], { cwd: dir.dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /loose-secret/);
+    assert.doesNotMatch(r.stderr, /value/);
+  });
+
+  it('kill ends a run (SIGTERM, then SIGKILL) and is audited', async () => {
+    const running = rampartAsync(['run', '--agent', 'victim', '--', 'sleep', '30'], { cwd: dir.dir });
+    const id = await waitRunning('victim');
+    const k = rampart(['kill', id], { cwd: dir.dir });
+    assert.equal(k.code, 0, k.stderr);
+    const r = await running;
+    assert.equal(r.code, 128 + 15, r.stderr);
+    assert.ok(
+      (await records()).some((x) => x.action === 'event.sandbox.killed' && x.details.data.run === id),
+    );
+  });
+
+  it('quarantine freezes a run, archives its processes and workspace with a hash on record, then kills it', async () => {
+    const running = rampartAsync(
+      ['run', '--agent', 'suspect', '--', 'sh', '-c', 'echo exfil > /workspace/found.txt; sleep 30'],
+      { cwd: dir.dir },
+    );
+    const id = await waitRunning('suspect');
+    await eventually(
+      async () => (existsSync(join(dir.dir, 'ws', id, 'found.txt')) ? true : undefined),
+      'the file the run writes',
+    );
+    const q = rampart(['quarantine', id], { cwd: dir.dir });
+    assert.equal(q.code, 0, q.stderr);
+    const evidence = (JSON.parse(q.stdout) as { evidence: Json }).evidence;
+    const bytes = readFileSync(evidence.archive as string);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), evidence.sha256);
+    const listing = execFileSync('tar', ['-tzf', evidence.archive as string]).toString();
+    assert.match(listing, /manifest\.json/);
+    assert.match(listing, /found\.txt/);
+    const manifest = JSON.parse(
+      execFileSync('tar', ['-xzOf', evidence.archive as string, 'manifest.json']).toString(),
+    );
+    assert.ok(manifest.processes.some((p: Json) => (p.cmdline as string[]).includes('sleep')));
+    assert.equal((await running).code, 128 + 9);
+    const rec = (await records()).find((x) => x.action === 'event.sandbox.quarantined');
+    assert.equal(rec?.details.data.sha256, evidence.sha256);
+  });
+
+  it('destroy --all ends every run on the host within a second', async () => {
+    const runs = [0, 1, 2, 3, 4].map((i) =>
+      rampartAsync(['run', '--agent', `fleet-${i}`, '--', 'sleep', '30'], { cwd: dir.dir }),
+    );
+    for (let i = 0; i < 5; i++) await waitRunning(`fleet-${i}`);
+    const t0 = performance.now();
+    const d = rampart(['destroy', '--all'], { cwd: dir.dir });
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /destroyed 5 run/);
+    const codes = (await Promise.all(runs)).map((r) => r.code);
+    assert.ok(performance.now() - t0 < 3000);
+    assert.deepEqual(codes, [137, 137, 137, 137, 137]);
+    const listed = rampart(['runs'], { cwd: dir.dir });
+    assert.match(listed.stdout, /fleet-0\tdefault\tkilled/);
+  });
+});

@@ -79,9 +79,9 @@ function adversarial(r: Rule, size: number): string[] {
   return out;
 }
 
-function timeOf(fn: () => void): number {
+function timeOf(fn: () => void, tries = 2): number {
   let best = Infinity;
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < tries; i++) {
     const t = performance.now();
     fn();
     best = Math.min(best, performance.now() - t);
@@ -99,11 +99,17 @@ describe('redaction stays linear on adversarial input', () => {
       const small = adversarial(r, SMALL);
       const large = adversarial(r, LARGE);
       for (let i = 0; i < small.length; i++) {
-        const ts = timeOf(() => one.find(small[i]!));
-        const tl = timeOf(() => one.find(large[i]!));
-        // Quadratic work would be 25x; allow noise on small timings with a floor.
-        if (tl > 2 && tl / Math.max(ts, 0.5) > 12)
-          slow.push(`${r.id} input ${i}: ${ts.toFixed(1)} ms -> ${tl.toFixed(1)} ms`);
+        let ts = timeOf(() => one.find(small[i]!));
+        let tl = timeOf(() => one.find(large[i]!));
+        // Quadratic work would be 25x; allow noise on small timings with a floor. A busy machine
+        // (another process on the other core) can make one pair look slow: a suspect pair is
+        // measured again, best of 9, before it counts; quadratic work stays 25x every time.
+        const suspect = (): boolean => tl > 2 && tl / Math.max(ts, 0.5) > 12;
+        if (suspect()) {
+          ts = timeOf(() => one.find(small[i]!), 9);
+          tl = timeOf(() => one.find(large[i]!), 9);
+        }
+        if (suspect()) slow.push(`${r.id} input ${i}: ${ts.toFixed(1)} ms -> ${tl.toFixed(1)} ms`);
         if (tl > 500) slow.push(`${r.id} input ${i}: ${tl.toFixed(0)} ms for 300 kB`);
       }
     }

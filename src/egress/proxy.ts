@@ -1,0 +1,564 @@
+// The egress proxy: HTTP absolute-URI requests and CONNECT tunnels, for callers it can name.
+//
+// Every connection goes through the same steps, in this order, and the first that refuses
+// decides: who is calling (a workload token in Proxy-Authorization, or the per-run channel the
+// connection arrived on; unknown callers get 407), the kill switch, the agent's connection and
+// rate limits, the target's syntax, deny rules, allow rules (nothing is allowed by default), the
+// policy decision point when there is one, then DNS: the name is resolved once, every address is
+// checked by the address guard, and the proxy connects to an address it checked, never to the
+// name again (no DNS rebinding between check and use).
+//
+// `report` mode lets connections that host rules or policy would deny through and records them as
+// "would deny"; the address guard and bans are enforced in every mode: there is no report mode
+// for reaching cloud metadata.
+//
+// HTTP parsing is node:http's (llhttp): bounded header size, header and request timeouts against
+// slowloris, conflicting Content-Length/Transfer-Encoding refused. Tunnels pipe with backpressure
+// and honour half-close.
+
+import { lookup } from 'node:dns/promises';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AddressGuard } from './address.js';
+import { numericHost, type Address } from './address.js';
+import type { HostMatcher } from './hosts.js';
+import { normalizeHost, type HostRule } from './hosts.js';
+
+export interface EgressCaller {
+  readonly agent: string;
+  readonly run: string;
+  /** How the proxy knows: a verified workload token, or the run's own channel. */
+  readonly via: 'token' | 'channel';
+  readonly profile?: string;
+}
+
+export interface EgressProfile {
+  readonly mode: 'enforce' | 'report';
+  readonly allow: HostMatcher;
+  readonly deny: HostMatcher;
+  /** Concurrent connections per agent. */
+  readonly maxConnections: number;
+}
+
+export type EgressDecision = 'allow' | 'deny' | 'would_deny' | 'error';
+
+export interface ConnectionRecord {
+  readonly id: number;
+  readonly agent: string;
+  readonly run: string;
+  readonly method: 'CONNECT' | 'HTTP';
+  readonly host: string;
+  readonly port: number;
+  readonly address?: string;
+  readonly decision: EgressDecision;
+  readonly rule?: string;
+  readonly reason: string;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly durationMs: number;
+}
+
+export interface EgressDeps {
+  /** Verifies a workload token (from Proxy-Authorization); undefined or a reason when it fails. */
+  readonly authenticate: (token: string) => EgressCaller | string;
+  readonly profileFor: (caller: EgressCaller) => EgressProfile;
+  /** The policy decision point (egress.connect), when present. Throwing denies. */
+  readonly decide?: (
+    caller: EgressCaller,
+    host: string,
+    port: number,
+  ) => Promise<{ allow: boolean; reason: string }>;
+  /** Milliseconds to wait before another connection is allowed (0: go ahead). */
+  readonly rateLimit?: (caller: EgressCaller) => number;
+  /** Every connection, allowed or not, once it ends. Must not throw. */
+  readonly record: (r: ConnectionRecord) => void;
+  /** Every DNS lookup. */
+  readonly onLookup?: (caller: EgressCaller, host: string, addresses: string[] | Error) => void;
+  readonly resolve?: (host: string) => Promise<{ address: string; family: number }[]>;
+}
+
+export interface EgressOptions {
+  readonly guard: AddressGuard;
+  readonly deps: EgressDeps;
+  readonly maxHeaderBytes?: number;
+  readonly headersTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** Tunnels idle this long are closed. */
+  readonly idleTimeoutMs?: number;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly decision: EgressDecision,
+    message: string,
+    readonly rule?: string,
+    readonly address?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Target {
+  readonly host: string;
+  readonly port: number;
+  readonly numeric: Address | undefined;
+}
+
+/** host:port of a CONNECT, or of an absolute URI's authority; IPv6 in brackets. */
+export function parseTarget(authority: string, defaultPort?: number): Target | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(authority);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (port === undefined || port < 1 || port > 65535) return undefined;
+  const raw = m[1]!;
+  const numeric = numericHost(raw);
+  if (numeric) return { host: numeric.family === 6 ? `[${numeric.text}]` : numeric.text, port, numeric };
+  if (raw.startsWith('[')) return undefined;
+  const host = normalizeHost(raw);
+  return host ? { host, port, numeric: undefined } : undefined;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function tokenFrom(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (!value) return undefined;
+  if (scheme!.toLowerCase() === 'bearer') return value.trim();
+  // curl --proxy-user agent:TOKEN sends Basic; the password is the token.
+  if (scheme!.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    return i >= 0 ? decoded.slice(i + 1) : undefined;
+  }
+  return undefined;
+}
+
+export class EgressProxy {
+  private readonly servers: Server[] = [];
+  private readonly tunnels = new Set<Duplex>();
+  private readonly perAgent = new Map<string, number>();
+  private killed = false;
+  private nextId = 1;
+  readonly stats = { allowed: 0, denied: 0, wouldDeny: 0, bytesUp: 0, bytesDown: 0, lookups: 0 };
+  private readonly resolve: (host: string) => Promise<{ address: string; family: number }[]>;
+
+  constructor(private readonly opts: EgressOptions) {
+    this.resolve = opts.deps.resolve ?? ((h) => lookup(h, { all: true, verbatim: true }));
+  }
+
+  /** Listens for callers that authenticate with a workload token. */
+  listen(port: number, host: string): Promise<Server> {
+    return this.serve((s) => s.listen(port, host), undefined);
+  }
+
+  /** Listens on a run's own channel (a unix socket bound into its sandbox): the caller is known. */
+  listenChannel(path: string, caller: EgressCaller): Promise<Server> {
+    return this.serve((s) => s.listen(path), { ...caller, via: 'channel' });
+  }
+
+  private serve(start: (s: Server) => void, channel: EgressCaller | undefined): Promise<Server> {
+    const server = createServer({
+      maxHeaderSize: this.opts.maxHeaderBytes ?? 16 * 1024,
+      headersTimeout: this.opts.headersTimeoutMs ?? 10_000,
+      requestTimeout: 60_000,
+      keepAliveTimeout: 5_000,
+      // How often those timeouts are enforced (Node's default, 30 s, would let slowloris linger).
+      connectionsCheckingInterval: 1_000,
+    });
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.onConnect(req, socket, head, channel);
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      void this.onRequest(req, res, channel);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (socket.writable) {
+        const status =
+          err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      } else socket.destroy();
+    });
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => resolve(server));
+      start(server);
+    });
+  }
+
+  /** The kill switch for external traffic: every tunnel cut, new connections refused. */
+  setKillSwitch(on: boolean): number {
+    this.killed = on;
+    if (!on) return 0;
+    const n = this.tunnels.size;
+    for (const t of this.tunnels) t.destroy();
+    this.tunnels.clear();
+    return n;
+  }
+
+  get killSwitch(): boolean {
+    return this.killed;
+  }
+
+  get openTunnels(): number {
+    return this.tunnels.size;
+  }
+
+  async close(): Promise<void> {
+    this.setKillSwitch(true);
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((r) => {
+            s.close(() => r());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  }
+
+  private identify(req: IncomingMessage, channel: EgressCaller | undefined): EgressCaller {
+    if (channel) return channel;
+    const token = tokenFrom(req.headers['proxy-authorization']);
+    if (!token) throw new Refusal(407, 'deny', 'a workload token is required (Proxy-Authorization)');
+    const who = this.opts.deps.authenticate(token);
+    if (typeof who === 'string') throw new Refusal(407, 'deny', `workload token refused: ${who}`);
+    return who;
+  }
+
+  /** Everything up to and including the address check; returns where to connect. */
+  private async admit(
+    caller: EgressCaller,
+    t: Target,
+  ): Promise<{ address: string; rule?: HostRule; note?: string }> {
+    if (this.killed) throw new Refusal(503, 'deny', 'egress is switched off (kill switch)');
+    const wait = this.opts.deps.rateLimit?.(caller) ?? 0;
+    if (wait > 0) throw new Refusal(429, 'deny', `rate limit: retry in ${Math.ceil(wait / 1000)} s`);
+    const profile = this.opts.deps.profileFor(caller);
+    if ((this.perAgent.get(caller.agent) ?? 0) >= profile.maxConnections)
+      throw new Refusal(429, 'deny', `agent ${caller.agent} has ${profile.maxConnections} connections open`);
+    const hostKey = t.numeric ? t.numeric.text : t.host;
+    let wouldDeny: Refusal | undefined;
+    const deny = profile.deny.match(hostKey, t.port);
+    let rule: HostRule | undefined;
+    if (deny)
+      wouldDeny = new Refusal(403, 'deny', `denied by ${deny.pattern} (${deny.source})`, deny.pattern);
+    else {
+      rule = profile.allow.match(hostKey, t.port);
+      if (!rule) wouldDeny = new Refusal(403, 'deny', `no rule allows ${hostKey}:${t.port}`);
+    }
+    if (!wouldDeny && this.opts.deps.decide) {
+      let d: { allow: boolean; reason: string };
+      try {
+        d = await this.opts.deps.decide(caller, hostKey, t.port);
+      } catch (e) {
+        throw new Refusal(503, 'error', `policy decision failed: ${(e as Error).message}`);
+      }
+      if (!d.allow) wouldDeny = new Refusal(403, 'deny', `policy: ${d.reason}`, rule?.pattern);
+    }
+    if (wouldDeny && profile.mode === 'enforce') throw wouldDeny;
+    // The address guard is enforced in every mode.
+    let addresses: Address[];
+    if (t.numeric) addresses = [t.numeric];
+    else {
+      this.stats.lookups++;
+      let found: { address: string; family: number }[];
+      try {
+        found = await this.resolve(t.host);
+      } catch (e) {
+        this.opts.deps.onLookup?.(caller, t.host, e as Error);
+        throw new Refusal(
+          502,
+          'error',
+          `cannot resolve ${t.host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
+      }
+      this.opts.deps.onLookup?.(
+        caller,
+        t.host,
+        found.map((f) => f.address),
+      );
+      addresses = found.map((f) => numericHost(f.address)).filter((a): a is Address => a !== undefined);
+      if (addresses.length === 0) throw new Refusal(502, 'error', `${t.host} has no usable address`);
+    }
+    // A name with any forbidden address is refused outright: a resolver answering with a public
+    // and a private address is how rebinding starts.
+    for (const a of addresses) {
+      const v = this.opts.guard.check(a);
+      if (!v.allowed) throw new Refusal(403, 'deny', `address guard: ${v.reason}`, undefined, a.text);
+    }
+    const address = addresses[0]!.text;
+    return wouldDeny
+      ? { address, note: `would deny: ${wouldDeny.message}` }
+      : { address, ...(rule ? { rule } : {}) };
+  }
+
+  private finish(
+    base: Omit<ConnectionRecord, 'id' | 'decision' | 'reason' | 'durationMs' | 'bytesUp' | 'bytesDown'>,
+    started: number,
+    outcome: { decision: EgressDecision; reason: string; up?: number; down?: number },
+  ): void {
+    if (outcome.decision === 'allow') this.stats.allowed++;
+    else if (outcome.decision === 'would_deny') this.stats.wouldDeny++;
+    else this.stats.denied++;
+    this.stats.bytesUp += outcome.up ?? 0;
+    this.stats.bytesDown += outcome.down ?? 0;
+    this.opts.deps.record({
+      id: this.nextId++,
+      ...base,
+      decision: outcome.decision,
+      reason: outcome.reason,
+      bytesUp: outcome.up ?? 0,
+      bytesDown: outcome.down ?? 0,
+      durationMs: Math.round(performance.now() - started),
+    });
+  }
+
+  /** Records the end of a connection that was let through (allowed, or report mode's would-deny). */
+  private finishAdmitted(
+    method: 'CONNECT' | 'HTTP',
+    caller: EgressCaller,
+    target: Target,
+    admitted: { address: string; rule?: HostRule | undefined; note?: string | undefined },
+    started: number,
+    up: number,
+    down: number,
+  ): void {
+    const { address, rule, note } = admitted;
+    this.finish(
+      {
+        agent: caller.agent,
+        run: caller.run,
+        method,
+        host: target.host,
+        port: target.port,
+        address,
+        ...(rule ? { rule: rule.pattern } : {}),
+      },
+      started,
+      {
+        decision: note ? 'would_deny' : 'allow',
+        reason: note ?? `allowed by ${rule?.pattern ?? 'rule'}`,
+        up,
+        down,
+      },
+    );
+  }
+
+  private hold(agent: string, d: number): void {
+    const n = (this.perAgent.get(agent) ?? 0) + d;
+    if (n <= 0) this.perAgent.delete(agent);
+    else this.perAgent.set(agent, n);
+  }
+
+  private async onConnect(
+    req: IncomingMessage,
+    client: Duplex,
+    head: Buffer,
+    channel: EgressCaller | undefined,
+  ): Promise<void> {
+    const started = performance.now();
+    client.on('error', () => client.destroy());
+    const target = parseTarget(req.url ?? '');
+    let caller: EgressCaller | undefined;
+    try {
+      caller = this.identify(req, channel);
+      if (!target) throw new Refusal(400, 'deny', `"${req.url}" is not host:port`);
+      const { address, rule, note } = await this.admit(caller, target);
+      const upstream = netConnect({ host: address, port: target.port, allowHalfOpen: true });
+      upstream.setTimeout(this.opts.connectTimeoutMs ?? 10_000, () =>
+        upstream.destroy(new Error('connect timeout')),
+      );
+      await new Promise<void>((resolve, reject) => {
+        upstream.once('connect', resolve);
+        upstream.once('error', reject);
+      }).catch((e: Error) => {
+        throw new Refusal(
+          502,
+          'error',
+          `cannot connect to ${target.host}:${target.port} (${address}): ${e.message}`,
+          rule?.pattern,
+          address,
+        );
+      });
+      upstream.setTimeout(this.opts.idleTimeoutMs ?? 300_000, () => upstream.destroy());
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      this.pipeTunnel(client, upstream, caller, target, address, started, note, rule, head.length);
+    } catch (e) {
+      const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
+      const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';
+      if (client.writable)
+        client.end(
+          `HTTP/1.1 ${r.status} ${statusText(r.status)}\r\n${headers}content-type: text/plain\r\ncontent-length: ${Buffer.byteLength(r.message) + 1}\r\nconnection: close\r\n\r\n${r.message}\n`,
+        );
+      this.finish(
+        {
+          agent: caller?.agent ?? '?',
+          run: caller?.run ?? '?',
+          method: 'CONNECT',
+          host: target?.host ?? String(req.url).slice(0, 255),
+          port: target?.port ?? 0,
+          ...(r.address ? { address: r.address } : {}),
+          ...(r.rule ? { rule: r.rule } : {}),
+        },
+        started,
+        { decision: r.decision, reason: r.message },
+      );
+    }
+  }
+
+  private pipeTunnel(
+    client: Duplex,
+    upstream: Socket,
+    caller: EgressCaller,
+    target: Target,
+    address: string,
+    started: number,
+    note: string | undefined,
+    rule: HostRule | undefined,
+    headBytes: number,
+  ): void {
+    let up = headBytes;
+    let down = 0;
+    this.tunnels.add(client);
+    this.tunnels.add(upstream);
+    this.hold(caller.agent, 1);
+    client.on('data', (c: Buffer) => (up += c.length));
+    upstream.on('data', (c: Buffer) => (down += c.length));
+    // pipe() handles backpressure; half-close: each side's end is passed on, the other may go on.
+    client.pipe(upstream);
+    upstream.pipe(client);
+    let done = false;
+    const end = (): void => {
+      if (done) return;
+      done = true;
+      client.destroy();
+      upstream.destroy();
+      this.tunnels.delete(client);
+      this.tunnels.delete(upstream);
+      this.hold(caller.agent, -1);
+      this.finishAdmitted('CONNECT', caller, target, { address, rule, note }, started, up, down);
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    upstream.on('error', () => client.destroy());
+  }
+
+  private async onRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    channel: EgressCaller | undefined,
+  ): Promise<void> {
+    const started = performance.now();
+    let caller: EgressCaller | undefined;
+    let target: Target | undefined;
+    try {
+      caller = this.identify(req, channel);
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '');
+      } catch {
+        throw new Refusal(400, 'deny', 'a proxy request needs an absolute http:// URI');
+      }
+      if (url.protocol !== 'http:')
+        throw new Refusal(400, 'deny', `${url.protocol} is not proxied as a request; use CONNECT`);
+      if (url.username || url.password) throw new Refusal(400, 'deny', 'credentials in the URL are refused');
+      target = parseTarget(url.host, 80);
+      if (!target) throw new Refusal(400, 'deny', `"${url.host}" is not a valid host`);
+      const { address, rule, note } = await this.admit(caller, target);
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+      headers['host'] = url.host;
+      this.hold(caller.agent, 1);
+      let up = 0;
+      let down = 0;
+      req.on('data', (c: Buffer) => (up += c.length));
+      const upstream = httpRequest({
+        host: address,
+        port: target.port,
+        method: req.method,
+        path: url.pathname + url.search,
+        headers,
+        timeout: this.opts.connectTimeoutMs ?? 10_000,
+      });
+      const c = caller;
+      const t = target;
+      upstream.on('response', (ur) => {
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(ur.headers))
+          if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        res.writeHead(ur.statusCode ?? 502, out);
+        ur.on('data', (chunk: Buffer) => (down += chunk.length));
+        ur.pipe(res);
+      });
+      res.on('close', () => {
+        upstream.destroy();
+        this.hold(c.agent, -1);
+        this.finishAdmitted('HTTP', c, t, { address, rule, note }, started, up, down);
+      });
+      upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
+      upstream.on('error', (e) => {
+        if (!res.headersSent)
+          res.writeHead(502, { 'content-type': 'text/plain' }).end(`upstream error: ${e.message}\n`);
+        else res.destroy();
+      });
+      req.pipe(upstream);
+    } catch (e) {
+      const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
+      res.writeHead(r.status, {
+        'content-type': 'text/plain',
+        connection: 'close',
+        ...(r.status === 407 ? { 'proxy-authenticate': 'Bearer realm="rampart"' } : {}),
+      });
+      res.end(r.message + '\n');
+      this.finish(
+        {
+          agent: caller?.agent ?? '?',
+          run: caller?.run ?? '?',
+          method: 'HTTP',
+          host: target?.host ?? '?',
+          port: target?.port ?? 0,
+          ...(r.address ? { address: r.address } : {}),
+          ...(r.rule ? { rule: r.rule } : {}),
+        },
+        started,
+        { decision: r.decision, reason: r.message },
+      );
+    }
+  }
+}
+
+function statusText(s: number): string {
+  return (
+    {
+      400: 'Bad Request',
+      403: 'Forbidden',
+      407: 'Proxy Authentication Required',
+      429: 'Too Many Requests',
+      500: 'Internal Server Error',
+      502: 'Bad Gateway',
+      503: 'Service Unavailable',
+    }[s] ?? 'Error'
+  );
+}

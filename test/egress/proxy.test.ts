@@ -1,0 +1,289 @@
+// The egress proxy with real sockets: a real origin server on loopback (reachable only through an
+// explicit allow-range), curl as a real client, and raw sockets for the attacks.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { AddressGuard } from '../../src/egress/address.js';
+import { HostMatcher, type HostRule } from '../../src/egress/hosts.js';
+import { EgressProxy, type ConnectionRecord, type EgressProfile } from '../../src/egress/proxy.js';
+import { tempDir, type TempDir } from '../support/tmp.js';
+
+const run = promisify(execFile);
+const TOKEN = 'test-workload-token';
+const rules = (patterns: string[], source: string): HostRule[] =>
+  patterns.map((pattern) => ({ pattern, source }));
+
+/** Sends raw bytes to the proxy and returns everything it answers until it closes (or ms). */
+function raw(port: number, data: string, ms = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    s.on('data', (c) => (out += c.toString()));
+    s.on('close', () => resolve(out));
+    s.on('error', () => resolve(out));
+    setTimeout(() => s.destroy(), ms);
+    s.write(data);
+  });
+}
+
+describe('egress proxy', () => {
+  let origin: HttpServer;
+  let originPort = 0;
+  let proxy: EgressProxy;
+  let proxyPort = 0;
+  let dir: TempDir;
+  let records: ConnectionRecord[] = [];
+  let mode: 'enforce' | 'report' = 'enforce';
+  let guard: AddressGuard;
+
+  before(async () => {
+    dir = tempDir();
+    origin = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () =>
+        res.end(
+          `origin saw ${req.method} ${req.url} host=${req.headers.host} auth=${req.headers['proxy-authorization'] ?? 'none'} body=${body}`,
+        ),
+      );
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
+    originPort = (origin.address() as AddressInfo).port;
+    guard = new AddressGuard([`127.0.0.2/32`]);
+    const profile = (): EgressProfile => ({
+      mode,
+      allow: new HostMatcher(
+        rules(
+          [
+            `origin.test:${originPort}`,
+            `127.0.0.2:${originPort}`,
+            `loopback.test:${originPort}`,
+            `*.allowed.test`,
+          ],
+          'test',
+        ),
+      ),
+      deny: new HostMatcher(rules(['blocked.origin.test'], 'test-deny')),
+      maxConnections: 3,
+    });
+    proxy = new EgressProxy({
+      guard,
+      headersTimeoutMs: 1000,
+      deps: {
+        authenticate: (t) =>
+          t === TOKEN ? { agent: 'agent-1', run: 'run-1', via: 'token' } : 'unknown token',
+        profileFor: profile,
+        record: (r) => records.push(r),
+        // The test's own resolver: origin.test is the origin (via the allowed 127.0.0.2), and
+        // loopback.test is a name that resolves to 127.0.0.1.
+        resolve: async (h) => {
+          if (h === 'mixed.allowed.test')
+            return [
+              { address: '127.0.0.2', family: 4 },
+              { address: '10.0.0.1', family: 4 },
+            ];
+          if (h === 'origin.test' || h.endsWith('.origin.test') || h.endsWith('.allowed.test'))
+            return [{ address: '127.0.0.2', family: 4 }];
+          if (h === 'loopback.test') return [{ address: '127.0.0.1', family: 4 }];
+          throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+        },
+      },
+    });
+    const s = await proxy.listen(0, '127.0.0.1');
+    proxyPort = (s.address() as AddressInfo).port;
+    // The origin listens on 127.0.0.1; 127.0.0.2 reaches it too (all of 127/8 is loopback).
+  });
+  after(async () => {
+    await proxy.close();
+    origin.close();
+    dir.cleanup();
+  });
+  beforeEach(() => {
+    records = [];
+    mode = 'enforce';
+    proxy.setKillSwitch(false);
+  });
+
+  const curlConfig = (token: string | null): string => {
+    const f = join(dir.dir, `curl-${Math.random().toString(16).slice(2)}.cfg`);
+    // The token goes in a config file (mode 0600), never on curl's command line.
+    writeFileSync(f, token ? `proxy-header = "Proxy-Authorization: Bearer ${token}"\n` : '', { mode: 0o600 });
+    return f;
+  };
+  const curl = async (url: string, token: string | null = TOKEN): Promise<{ code: string; body: string }> => {
+    const { stdout } = await run('curl', [
+      '-s',
+      '-K',
+      curlConfig(token),
+      '-x',
+      `http://127.0.0.1:${proxyPort}`,
+      '-w',
+      '\n%{http_code}',
+      url,
+    ]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+    const i = stdout.lastIndexOf('\n');
+    return { body: stdout.slice(0, i), code: stdout.slice(i + 1) };
+  };
+
+  it('forwards an allowed HTTP request to the checked address, without the proxy credentials', async () => {
+    const r = await curl(`http://origin.test:${originPort}/path?q=1`);
+    assert.equal(r.code, '200');
+    assert.match(r.body, new RegExp(`origin saw GET /path\\?q=1 host=origin.test:${originPort} auth=none`));
+    await new Promise((res) => setTimeout(res, 50));
+    const rec = records.find((x) => x.method === 'HTTP');
+    assert.equal(rec?.decision, 'allow');
+    assert.equal(rec?.address, '127.0.0.2');
+    assert.equal(rec?.agent, 'agent-1');
+    assert.ok(rec.bytesDown > 0);
+  });
+
+  it('tunnels CONNECT to an allowed host and counts bytes both ways', async () => {
+    const out = await raw(
+      proxyPort,
+      `CONNECT origin.test:${originPort} HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\nGET /tunnel HTTP/1.1\r\nhost: origin.test\r\nconnection: close\r\n\r\n`,
+    );
+    assert.match(out, /^HTTP\/1.1 200 Connection Established/);
+    assert.match(out, /origin saw GET \/tunnel/);
+    await new Promise((res) => setTimeout(res, 50));
+    const rec = records.find((x) => x.method === 'CONNECT');
+    assert.equal(rec?.decision, 'allow');
+    assert.ok(rec.bytesUp > 20 && rec.bytesDown > 20, JSON.stringify(rec));
+  });
+
+  it('refuses callers without a valid token (407) and records them', async () => {
+    assert.equal((await curl(`http://origin.test:${originPort}/`, null)).code, '407');
+    assert.equal((await curl(`http://origin.test:${originPort}/`, 'forged')).code, '407');
+    assert.equal(records.length, 2);
+    assert.ok(records.every((r) => r.decision === 'deny' && r.agent === '?'));
+  });
+
+  it('denies hosts no rule allows and hosts a deny rule names, deny first', async () => {
+    assert.equal((await curl(`http://example.invalid:${originPort}/`)).code, '403');
+    const r = await curl(`http://blocked.origin.test:${originPort}/`);
+    assert.equal(r.code, '403');
+    assert.match(r.body, /denied by blocked\.origin\.test/);
+    assert.equal(records.filter((x) => x.decision === 'deny').length, 2);
+  });
+
+  it('report mode lets rule denials through as "would deny", but never the address guard', async () => {
+    mode = 'report';
+    const r = await raw(
+      proxyPort,
+      `CONNECT blocked.origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+      300,
+    );
+    assert.match(r, /200 Connection Established/);
+    const denied = await raw(
+      proxyPort,
+      `CONNECT 169.254.169.254:80 HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    assert.match(denied, /403/);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.ok(records.some((x) => x.decision === 'would_deny'));
+    assert.ok(records.some((x) => x.decision === 'deny' && /link-local/.test(x.reason)));
+  });
+
+  it('refuses a name that resolves to 127.0.0.1, and a name with any private address', async () => {
+    const r = await curl(`http://loopback.test:${originPort}/`);
+    assert.equal(r.code, '403');
+    assert.match(r.body, /address guard: 127\.0\.0\.1 is loopback/);
+    const m = await raw(
+      proxyPort,
+      `CONNECT mixed.allowed.test:443 HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    assert.match(m, /403[\s\S]*10\.0\.0\.1 is private/);
+  });
+
+  it('refuses every numeric spelling of 127.0.0.1 and 169.254.169.254 even when a rule would allow them', async () => {
+    for (const h of [
+      '127.0.0.1',
+      '127.1',
+      '2130706433',
+      '0x7f000001',
+      '0177.0.0.1',
+      '[::ffff:127.0.0.1]',
+      '[::1]',
+      '169.254.169.254',
+      '2852039166',
+      '0xa9fea9fe',
+      '[::ffff:a9fe:a9fe]',
+    ]) {
+      mode = 'report'; // so only the address guard can refuse
+      const out = await raw(
+        proxyPort,
+        `CONNECT ${h}:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+      );
+      assert.match(out, /^HTTP\/1.1 403/, h);
+    }
+  });
+
+  it('bans an address at run time, and unbans it', async () => {
+    guard.ban('127.0.0.2');
+    assert.equal((await curl(`http://origin.test:${originPort}/`)).code, '403');
+    guard.unban('127.0.0.2');
+    assert.equal((await curl(`http://origin.test:${originPort}/`)).code, '200');
+  });
+
+  it('refuses request smuggling (Content-Length with Transfer-Encoding) and oversized headers', async () => {
+    const smuggle = await raw(
+      proxyPort,
+      `POST http://origin.test:${originPort}/ HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n`,
+    );
+    assert.match(smuggle, /^HTTP\/1.1 400/);
+    assert.doesNotMatch(smuggle, /smuggled/);
+    const big = await raw(
+      proxyPort,
+      `GET http://origin.test/ HTTP/1.1\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    assert.match(big, /^HTTP\/1.1 431/);
+  });
+
+  it('closes a connection that never finishes its headers (slowloris)', async () => {
+    const t0 = performance.now();
+    const out = await raw(proxyPort, 'CONNECT origin.test:443 HTTP/1.1\r\nx-slow: 1\r\n', 5000);
+    assert.ok(performance.now() - t0 < 4500, 'closed by the header timeout');
+    assert.doesNotMatch(out, /200/);
+  });
+
+  it('the kill switch cuts open tunnels and refuses new ones', async () => {
+    const s = connect(proxyPort, '127.0.0.1');
+    await new Promise<void>((r) => s.on('connect', r));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.write(`CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`);
+    await new Promise<void>((r) => s.once('data', () => r()));
+    assert.equal(proxy.openTunnels, 2);
+    assert.equal(proxy.setKillSwitch(true) > 0, true);
+    await closed;
+    assert.match(
+      await raw(
+        proxyPort,
+        `CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+      ),
+      /503/,
+    );
+  });
+
+  it('limits concurrent connections per agent', async () => {
+    const sockets = [];
+    for (let i = 0; i < 3; i++) {
+      const s = connect(proxyPort, '127.0.0.1');
+      s.write(`CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`);
+      await new Promise<void>((r) => s.once('data', () => r()));
+      sockets.push(s);
+    }
+    assert.match(
+      await raw(
+        proxyPort,
+        `CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+      ),
+      /429/,
+    );
+    for (const s of sockets) s.destroy();
+  });
+});

@@ -79,6 +79,20 @@ export interface SandboxProfile {
   readonly syscalls: readonly string[];
 }
 
+export interface EgressConfig {
+  readonly enabled: boolean;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly mode: 'enforce' | 'report';
+  readonly askPolicy: boolean;
+  readonly lists: readonly string[];
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+  readonly allowRanges: readonly string[];
+  readonly maxConnectionsPerAgent: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
 export interface SandboxConfig {
   readonly bwrap: string;
   readonly cgroupParent: string;
@@ -125,6 +139,7 @@ export interface Config {
   readonly policy: PolicyConfig;
   readonly identity: IdentityConfig;
   readonly sandbox: SandboxConfig;
+  readonly egress: EgressConfig;
   readonly logging: { readonly level: string };
 }
 
@@ -264,6 +279,19 @@ interface RawConfig {
     hide: string[];
     profiles: Record<string, RawProfile>;
   };
+  egress: {
+    enabled: boolean;
+    listen: string;
+    mode: 'enforce' | 'report';
+    ask_policy: boolean;
+    lists: string[];
+    allow: string[];
+    deny: string[];
+    allow_ranges: string[];
+    max_connections_per_agent: number;
+    connect_timeout: string;
+    idle_timeout: string;
+  };
   logging: { level: string };
 }
 
@@ -315,6 +343,14 @@ function normalize(
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
 
   const dataDir = opts.dataDirOverride ?? abs(raw.data_dir);
+  const egressListen = parseListen(raw.egress.listen) ?? { host: '127.0.0.1', port: 0 };
+  if (!parseListen(raw.egress.listen)) {
+    problems.push(
+      new RampartError('RAMPART_E_CONFIG_INVALID', `egress.listen: "${raw.egress.listen}" is not host:port`, {
+        location: loc.path(['egress', 'listen']),
+      }),
+    );
+  }
   const listen = parseListen(raw.server.listen);
   if (!listen) {
     problems.push(
@@ -420,6 +456,19 @@ function normalize(
       dataDir,
       evidenceDir: resolve(dataDir, 'evidence'),
       maxRunLifetimeMs: ms(['identity', 'max_run_lifetime'], raw.identity.max_run_lifetime, 1000),
+    },
+    egress: {
+      enabled: raw.egress.enabled,
+      listen: egressListen,
+      mode: raw.egress.mode,
+      askPolicy: raw.egress.ask_policy,
+      lists: raw.egress.lists,
+      allow: raw.egress.allow,
+      deny: raw.egress.deny,
+      allowRanges: raw.egress.allow_ranges,
+      maxConnectionsPerAgent: raw.egress.max_connections_per_agent,
+      connectTimeoutMs: ms(['egress', 'connect_timeout'], raw.egress.connect_timeout, 100),
+      idleTimeoutMs: ms(['egress', 'idle_timeout'], raw.egress.idle_timeout, 1000),
     },
     logging: { level: raw.logging.level },
   };

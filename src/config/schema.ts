@@ -64,6 +64,7 @@ export const SCOPES = [
   'runs:read',
   'runs:write',
   'runs:kill',
+  'egress:control',
   'tokens:issue',
   'tokens:revoke',
 ] as const;
@@ -396,6 +397,65 @@ export const configSchema: Schema = root({
         'Sandbox profiles by name, merged over the built-in default, strict and vm-runner (docs/sandbox.md).',
       default: {},
     },
+  }),
+  egress: obj({
+    enabled: {
+      type: 'boolean',
+      description: 'Start the egress proxy with the control plane.',
+      default: true,
+    },
+    listen: {
+      type: 'string',
+      pattern: '^(?:\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$',
+      description: 'Address the egress proxy listens on, host:port (callers present a workload token).',
+      default: '127.0.0.1:7071',
+    },
+    mode: {
+      enum: ['enforce', 'report'],
+      description:
+        'enforce refuses what rules and policy deny; report lets it through and records "would deny". The address guard is enforced in both.',
+      default: 'enforce',
+    },
+    ask_policy: {
+      type: 'boolean',
+      description:
+        'Ask the policy decision point (egress.connect) about every connection; it must allow too.',
+      default: true,
+    },
+    lists: {
+      type: 'array',
+      items: { enum: ['github', 'npm', 'pypi', 'dockerhub', 'crates', 'goproxy', 'debian'] },
+      uniqueItems: true,
+      description: 'Ready-made host lists allowed for every agent (docs/egress.md lists their hosts).',
+      default: [],
+    },
+    allow: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'Host patterns allowed for every agent: host, *.domain, with optional :port[,port].',
+      default: [],
+    },
+    deny: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'Host patterns denied for every agent, checked before anything allows.',
+      default: [],
+    },
+    allow_ranges: {
+      type: 'array',
+      items: { type: 'string', minLength: 3 },
+      description: 'CIDRs opened through the address guard (an internal registry, say). Empty: none.',
+      default: [],
+    },
+    max_connections_per_agent: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000,
+      description: 'Concurrent proxied connections per agent.',
+      default: 64,
+    },
+    connect_timeout: duration('Time to connect to a destination.', '10s'),
+    idle_timeout: duration('Tunnels idle this long are closed.', '5m'),
   }),
   logging: obj({
     level: {

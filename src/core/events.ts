@@ -77,6 +77,25 @@ export interface EventMap {
     bytes: number;
     processes: number;
   };
+  /** A connection through the egress proxy ended, or was refused. */
+  'egress.connection': {
+    agent: string;
+    run: string;
+    method: string;
+    host: string;
+    port: number;
+    address?: string;
+    decision: string;
+    rule?: string;
+    reason: string;
+    bytesUp: number;
+    bytesDown: number;
+    durationMs: number;
+  };
+  /** The egress kill switch was turned on (every tunnel cut) or off. */
+  'egress.kill_switch': { on: boolean; by: string; tunnelsCut: number };
+  /** A host address or range was banned or unbanned at the egress proxy. */
+  'egress.ban': { target: string; action: 'ban' | 'unban'; by: string };
   /** The kill switch: every run on the host killed at once. */
   'sandbox.destroyed_all': { runs: string[]; by: string; ms: number };
 }

@@ -106,6 +106,15 @@ class Refusal extends Error {
   }
 }
 
+interface Admitted {
+  readonly address: string;
+  readonly rule?: HostRule;
+  /** Report mode: why it would have been denied. */
+  readonly note?: string;
+  /** The policy decision point's reason, when it allowed. */
+  readonly allowedBy?: string;
+}
+
 interface Target {
   readonly host: string;
   readonly port: number;
@@ -246,10 +255,7 @@ export class EgressProxy {
   }
 
   /** Everything up to and including the address check; returns where to connect. */
-  private async admit(
-    caller: EgressCaller,
-    t: Target,
-  ): Promise<{ address: string; rule?: HostRule; note?: string }> {
+  private async admit(caller: EgressCaller, t: Target): Promise<Admitted> {
     if (this.killed) throw new Refusal(503, 'deny', 'egress is switched off (kill switch)');
     const wait = this.opts.deps.rateLimit?.(caller) ?? 0;
     if (wait > 0) throw new Refusal(429, 'deny', `rate limit: retry in ${Math.ceil(wait / 1000)} s`);
@@ -257,23 +263,26 @@ export class EgressProxy {
     if ((this.perAgent.get(caller.agent) ?? 0) >= profile.maxConnections)
       throw new Refusal(429, 'deny', `agent ${caller.agent} has ${profile.maxConnections} connections open`);
     const hostKey = t.numeric ? t.numeric.text : t.host;
+    // Deny rules first. Then a configured allow rule, or else the policy decision point (the
+    // agent's own egress list lives there); with neither, nothing is allowed.
     let wouldDeny: Refusal | undefined;
-    const deny = profile.deny.match(hostKey, t.port);
     let rule: HostRule | undefined;
+    let policyReason: string | undefined;
+    const deny = profile.deny.match(hostKey, t.port);
     if (deny)
       wouldDeny = new Refusal(403, 'deny', `denied by ${deny.pattern} (${deny.source})`, deny.pattern);
-    else {
-      rule = profile.allow.match(hostKey, t.port);
-      if (!rule) wouldDeny = new Refusal(403, 'deny', `no rule allows ${hostKey}:${t.port}`);
-    }
-    if (!wouldDeny && this.opts.deps.decide) {
-      let d: { allow: boolean; reason: string };
-      try {
-        d = await this.opts.deps.decide(caller, hostKey, t.port);
-      } catch (e) {
-        throw new Refusal(503, 'error', `policy decision failed: ${(e as Error).message}`);
-      }
-      if (!d.allow) wouldDeny = new Refusal(403, 'deny', `policy: ${d.reason}`, rule?.pattern);
+    else rule = profile.allow.match(hostKey, t.port);
+    if (!deny && !rule) {
+      if (this.opts.deps.decide) {
+        let d: { allow: boolean; reason: string };
+        try {
+          d = await this.opts.deps.decide(caller, hostKey, t.port);
+        } catch (e) {
+          throw new Refusal(503, 'error', `policy decision failed: ${(e as Error).message}`);
+        }
+        if (!d.allow) wouldDeny = new Refusal(403, 'deny', `policy: ${d.reason}`);
+        else policyReason = `policy: ${d.reason}`;
+      } else wouldDeny = new Refusal(403, 'deny', `no rule allows ${hostKey}:${t.port}`);
     }
     if (wouldDeny && profile.mode === 'enforce') throw wouldDeny;
     // The address guard is enforced in every mode.
@@ -307,9 +316,8 @@ export class EgressProxy {
       if (!v.allowed) throw new Refusal(403, 'deny', `address guard: ${v.reason}`, undefined, a.text);
     }
     const address = addresses[0]!.text;
-    return wouldDeny
-      ? { address, note: `would deny: ${wouldDeny.message}` }
-      : { address, ...(rule ? { rule } : {}) };
+    if (wouldDeny) return { address, note: `would deny: ${wouldDeny.message}` };
+    return { address, ...(rule ? { rule } : {}), ...(policyReason ? { allowedBy: policyReason } : {}) };
   }
 
   private finish(
@@ -338,12 +346,12 @@ export class EgressProxy {
     method: 'CONNECT' | 'HTTP',
     caller: EgressCaller,
     target: Target,
-    admitted: { address: string; rule?: HostRule | undefined; note?: string | undefined },
+    admitted: Admitted,
     started: number,
     up: number,
     down: number,
   ): void {
-    const { address, rule, note } = admitted;
+    const { address, rule, note, allowedBy } = admitted;
     this.finish(
       {
         agent: caller.agent,
@@ -357,7 +365,7 @@ export class EgressProxy {
       started,
       {
         decision: note ? 'would_deny' : 'allow',
-        reason: note ?? `allowed by ${rule?.pattern ?? 'rule'}`,
+        reason: note ?? (rule ? `allowed by ${rule.pattern} (${rule.source})` : (allowedBy ?? 'allowed')),
         up,
         down,
       },
@@ -383,7 +391,8 @@ export class EgressProxy {
     try {
       caller = this.identify(req, channel);
       if (!target) throw new Refusal(400, 'deny', `"${req.url}" is not host:port`);
-      const { address, rule, note } = await this.admit(caller, target);
+      const admitted = await this.admit(caller, target);
+      const { address, rule } = admitted;
       const upstream = netConnect({ host: address, port: target.port, allowHalfOpen: true });
       upstream.setTimeout(this.opts.connectTimeoutMs ?? 10_000, () =>
         upstream.destroy(new Error('connect timeout')),
@@ -403,7 +412,7 @@ export class EgressProxy {
       upstream.setTimeout(this.opts.idleTimeoutMs ?? 300_000, () => upstream.destroy());
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
-      this.pipeTunnel(client, upstream, caller, target, address, started, note, rule, head.length);
+      this.pipeTunnel(client, upstream, caller, target, admitted, started, head.length);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
       const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';
@@ -432,10 +441,8 @@ export class EgressProxy {
     upstream: Socket,
     caller: EgressCaller,
     target: Target,
-    address: string,
+    admitted: Admitted,
     started: number,
-    note: string | undefined,
-    rule: HostRule | undefined,
     headBytes: number,
   ): void {
     let up = headBytes;
@@ -457,7 +464,7 @@ export class EgressProxy {
       this.tunnels.delete(client);
       this.tunnels.delete(upstream);
       this.hold(caller.agent, -1);
-      this.finishAdmitted('CONNECT', caller, target, { address, rule, note }, started, up, down);
+      this.finishAdmitted('CONNECT', caller, target, admitted, started, up, down);
     };
     client.on('close', end);
     upstream.on('close', end);
@@ -485,7 +492,8 @@ export class EgressProxy {
       if (url.username || url.password) throw new Refusal(400, 'deny', 'credentials in the URL are refused');
       target = parseTarget(url.host, 80);
       if (!target) throw new Refusal(400, 'deny', `"${url.host}" is not a valid host`);
-      const { address, rule, note } = await this.admit(caller, target);
+      const admitted = await this.admit(caller, target);
+      const { address } = admitted;
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
@@ -515,7 +523,7 @@ export class EgressProxy {
       res.on('close', () => {
         upstream.destroy();
         this.hold(c.agent, -1);
-        this.finishAdmitted('HTTP', c, t, { address, rule, note }, started, up, down);
+        this.finishAdmitted('HTTP', c, t, admitted, started, up, down);
       });
       upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
       upstream.on('error', (e) => {

@@ -28,6 +28,8 @@ import { PolicyService } from '../policy/service.js';
 import { IdentityService } from '../identity/service.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerRunRoutes } from './routes/runs.js';
+import { registerEgressRoutes } from './routes/egress.js';
+import { startEgress, type Egress } from './egress.js';
 import { SandboxService } from '../sandbox/service.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretText } from '../core/secretfile.js';
@@ -250,6 +252,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     };
     registerIdentityRoutes(app, { identity, auditor: audit, agentNamespace });
     registerRunRoutes(app, { sandbox, identity, bus, auditor: audit, agentNamespace });
+    // The egress proxy: built (rules compiled, config errors raised) before anything listens.
+    const egress: Egress | undefined = config.egress.enabled
+      ? startEgress({ config: config.egress, identity, policy, bus, logger, metrics })
+      : undefined;
+    if (egress) {
+      cleanups.push(() => egress.proxy.close());
+      health.register('egress', () => egress.health());
+      registerEgressRoutes(app, {
+        proxy: egress.proxy,
+        guard: egress.guard,
+        bus,
+        listen: `${config.egress.listen.host}:${config.egress.listen.port}`,
+      });
+    }
 
     try {
       await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
@@ -274,9 +290,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ? `[${config.server.listen.host}]`
       : config.server.listen.host;
     const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+    const egressUrl = egress ? await egress.listen() : undefined;
     writeFileAtomic(
       discoveryPath(config.dataDir),
-      JSON.stringify({ url, pid: process.pid, version: VERSION }) + '\n',
+      JSON.stringify({
+        url,
+        pid: process.pid,
+        version: VERSION,
+        ...(egressUrl ? { egress: egressUrl } : {}),
+      }) + '\n',
       0o644,
     );
 

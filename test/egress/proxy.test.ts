@@ -2,19 +2,15 @@
 // explicit allow-range), curl as a real client, and raw sockets for the attacks.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { AddressGuard } from '../../src/egress/address.js';
 import { HostMatcher, type HostRule } from '../../src/egress/hosts.js';
 import { EgressProxy, type ConnectionRecord, type EgressProfile } from '../../src/egress/proxy.js';
+import { curlViaProxy } from '../support/curl.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
 
-const run = promisify(execFile);
 const TOKEN = 'test-workload-token';
 const rules = (patterns: string[], source: string): HostRule[] =>
   patterns.map((pattern) => ({ pattern, source }));
@@ -110,26 +106,8 @@ describe('egress proxy', () => {
     proxy.setKillSwitch(false);
   });
 
-  const curlConfig = (token: string | null): string => {
-    const f = join(dir.dir, `curl-${Math.random().toString(16).slice(2)}.cfg`);
-    // The token goes in a config file (mode 0600), never on curl's command line.
-    writeFileSync(f, token ? `proxy-header = "Proxy-Authorization: Bearer ${token}"\n` : '', { mode: 0o600 });
-    return f;
-  };
-  const curl = async (url: string, token: string | null = TOKEN): Promise<{ code: string; body: string }> => {
-    const { stdout } = await run('curl', [
-      '-s',
-      '-K',
-      curlConfig(token),
-      '-x',
-      `http://127.0.0.1:${proxyPort}`,
-      '-w',
-      '\n%{http_code}',
-      url,
-    ]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
-    const i = stdout.lastIndexOf('\n');
-    return { body: stdout.slice(0, i), code: stdout.slice(i + 1) };
-  };
+  const curl = (url: string, token: string | null = TOKEN): Promise<{ code: string; body: string }> =>
+    curlViaProxy(`http://127.0.0.1:${proxyPort}`, url, token, dir.dir);
 
   it('forwards an allowed HTTP request to the checked address, without the proxy credentials', async () => {
     const r = await curl(`http://origin.test:${originPort}/path?q=1`);

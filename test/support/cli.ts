@@ -64,7 +64,9 @@ export function startServer(
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [BIN, 'up', ...args], {
+    // Every test control plane gets its own egress port (the default, 7071, is one per machine).
+    const egress = args.includes('--egress-listen') ? [] : ['--egress-listen', '127.0.0.1:0'];
+    const child = spawn(process.execPath, [BIN, 'up', ...args, ...egress], {
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

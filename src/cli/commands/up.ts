@@ -8,7 +8,7 @@ import { RampartError } from '../../core/errors.js';
 import { startControlPlane } from '../../server/controlplane.js';
 import { COMMON_OPTIONS, parse, type Command } from '../io.js';
 
-const USAGE = `usage: rampart up [--config FILE] [--data DIR] [--listen HOST:PORT]
+const USAGE = `usage: rampart up [--config FILE] [--data DIR] [--listen HOST:PORT] [--egress-listen HOST:PORT]
 
 Starts the control plane. Configuration comes from rampart.yaml in the current directory, or
 --config FILE; the data directory (embedded store, keys, admin token) from --data, default .rampart.`;
@@ -17,7 +17,11 @@ export const command: Command = {
   usage: USAGE,
   async run(argv, io) {
     const started = performance.now();
-    const { values } = parse(argv, { ...COMMON_OPTIONS, listen: { type: 'string' } }, USAGE);
+    const { values } = parse(
+      argv,
+      { ...COMMON_OPTIONS, listen: { type: 'string' }, 'egress-listen': { type: 'string' } },
+      USAGE,
+    );
     let config = loadConfig({ file: values.config, dataDir: values.data, cwd: io.cwd });
     if (values.listen !== undefined) {
       const listen = parseListen(values.listen);
@@ -26,6 +30,18 @@ export const command: Command = {
           hint: USAGE,
         });
       config = Object.freeze({ ...config, server: Object.freeze({ ...config.server, listen }) });
+    }
+    if (values['egress-listen'] !== undefined) {
+      const listen = parseListen(values['egress-listen']);
+      if (!listen)
+        throw new RampartError(
+          'RAMPART_E_USAGE',
+          `--egress-listen "${values['egress-listen']}" is not host:port`,
+          {
+            hint: USAGE,
+          },
+        );
+      config = Object.freeze({ ...config, egress: Object.freeze({ ...config.egress, listen }) });
     }
     const cp = await startControlPlane({ config });
     const ms = Math.round(performance.now() - started);

@@ -1,0 +1,89 @@
+// Egress control over HTTP: status, bans (the response engine's lever) and the kill switch for
+// external traffic. The proxy acts first; the record follows.
+
+import type { FastifyInstance } from 'fastify';
+import { RampartError } from '../../core/errors.js';
+import type { EventPublisher } from '../../core/events.js';
+import type { AddressGuard } from '../../egress/address.js';
+import type { EgressProxy } from '../../egress/proxy.js';
+
+export interface EgressRouteDeps {
+  readonly proxy: EgressProxy;
+  readonly guard: AddressGuard;
+  readonly bus: EventPublisher;
+  readonly listen: string;
+}
+
+const TARGET = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['target'],
+  properties: { target: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+export function registerEgressRoutes(app: FastifyInstance, deps: EgressRouteDeps): void {
+  const { proxy, guard, bus } = deps;
+
+  app.get('/v1/egress', { config: { scope: 'egress:control' } }, async () => ({
+    listen: deps.listen,
+    kill_switch: proxy.killSwitch,
+    open_tunnels: proxy.openTunnels,
+    bans: guard.bans(),
+    stats: proxy.stats,
+  }));
+
+  const ban =
+    (action: 'ban' | 'unban') => async (req: { body: { target: string }; principal?: { actor: string } }) => {
+      let target: string;
+      try {
+        if (action === 'ban') target = guard.ban(req.body.target);
+        else if (guard.unban(req.body.target)) target = req.body.target;
+        else throw new RampartError('RAMPART_E_BAD_REQUEST', `${req.body.target} is not banned`);
+      } catch (e) {
+        if (e instanceof RampartError) throw e;
+        throw new RampartError('RAMPART_E_BAD_REQUEST', (e as Error).message);
+      }
+      await bus.publish({
+        type: 'egress.ban',
+        severity: 'medium',
+        source: 'egress',
+        data: { target, action, by: req.principal?.actor ?? 'unknown' },
+      });
+      return { target, bans: guard.bans() };
+    };
+  app.post<{ Body: { target: string } }>(
+    '/v1/egress/bans',
+    { config: { scope: 'egress:control' }, schema: { body: TARGET } },
+    ban('ban'),
+  );
+  app.post<{ Body: { target: string } }>(
+    '/v1/egress/bans/remove',
+    { config: { scope: 'egress:control' }, schema: { body: TARGET } },
+    ban('unban'),
+  );
+
+  app.post<{ Body: { on: boolean } }>(
+    '/v1/egress/kill-switch',
+    {
+      config: { scope: 'egress:control' },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['on'],
+          properties: { on: { type: 'boolean' } },
+        },
+      },
+    },
+    async (req) => {
+      const tunnelsCut = proxy.setKillSwitch(req.body.on);
+      await bus.publish({
+        type: 'egress.kill_switch',
+        severity: req.body.on ? 'critical' : 'medium',
+        source: 'egress',
+        data: { on: req.body.on, by: req.principal!.actor, tunnelsCut },
+      });
+      return { kill_switch: req.body.on, tunnels_cut: tunnelsCut };
+    },
+  );
+}

@@ -1,0 +1,24 @@
+// curl through a proxy, as a real client: the workload token goes in a curl config file (mode
+// 0600), never on curl's command line.
+
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function curlViaProxy(
+  proxy: string,
+  url: string,
+  token: string | null,
+  dir: string,
+): Promise<{ code: string; body: string }> {
+  const cfg = join(dir, `curl-${Math.random().toString(16).slice(2)}.cfg`);
+  writeFileSync(cfg, token ? `proxy-header = "Proxy-Authorization: Bearer ${token}"\n` : '', { mode: 0o600 });
+  const { stdout } = await run('curl', ['-s', '-K', cfg, '-x', proxy, '-w', '\n%{http_code}', url]).catch(
+    (e: { stdout: string }) => ({ stdout: e.stdout }),
+  );
+  const i = stdout.lastIndexOf('\n');
+  return { body: stdout.slice(0, i), code: stdout.slice(i + 1) };
+}

@@ -18,6 +18,7 @@
 
 import { lookup } from 'node:dns/promises';
 import {
+  Agent,
   createServer,
   request as httpRequest,
   type IncomingMessage,
@@ -166,6 +167,12 @@ export class EgressProxy {
   private readonly tunnels = new Set<Duplex>();
   private readonly perAgent = new Map<string, number>();
   private killed = false;
+  private readonly upstreamAgent = new Agent({
+    keepAlive: true,
+    maxSockets: 256,
+    maxFreeSockets: 64,
+    timeout: 30_000,
+  });
   private nextId = 1;
   readonly stats = { allowed: 0, denied: 0, wouldDeny: 0, bytesUp: 0, bytesDown: 0, lookups: 0 };
   private readonly resolve: (host: string) => Promise<{ address: string; family: number }[]>;
@@ -234,6 +241,7 @@ export class EgressProxy {
 
   async close(): Promise<void> {
     this.setKillSwitch(true);
+    this.upstreamAgent.destroy();
     await Promise.all(
       this.servers.map(
         (s) =>
@@ -445,13 +453,13 @@ export class EgressProxy {
     started: number,
     headBytes: number,
   ): void {
-    let up = headBytes;
-    let down = 0;
+    // Bytes are read off the sockets' own counters at the end: a 'data' listener on each side
+    // would cost a callback per chunk on the hot path.
+    const clientSocket = client as Socket;
+    const readBefore = clientSocket.bytesRead ?? 0; // the CONNECT request itself (and any head)
     this.tunnels.add(client);
     this.tunnels.add(upstream);
     this.hold(caller.agent, 1);
-    client.on('data', (c: Buffer) => (up += c.length));
-    upstream.on('data', (c: Buffer) => (down += c.length));
     // pipe() handles backpressure; half-close: each side's end is passed on, the other may go on.
     client.pipe(upstream);
     upstream.pipe(client);
@@ -464,7 +472,8 @@ export class EgressProxy {
       this.tunnels.delete(client);
       this.tunnels.delete(upstream);
       this.hold(caller.agent, -1);
-      this.finishAdmitted('CONNECT', caller, target, admitted, started, up, down);
+      const up = headBytes + (clientSocket.bytesRead ?? 0) - readBefore;
+      this.finishAdmitted('CONNECT', caller, target, admitted, started, up, upstream.bytesRead);
     };
     client.on('close', end);
     upstream.on('close', end);
@@ -509,6 +518,8 @@ export class EgressProxy {
         path: url.pathname + url.search,
         headers,
         timeout: this.opts.connectTimeoutMs ?? 10_000,
+        // Connections to a checked address are pooled (keyed by that address, never by name).
+        agent: this.upstreamAgent,
       });
       const c = caller;
       const t = target;

@@ -1,0 +1,290 @@
+// bench/egress: Rampart's egress proxy side by side with squid and tinyproxy (Debian), same
+// machine, loopback origin, in one run.
+//
+//   npm run build && node build/bench/egress/run.js [--seconds 5] [--requests 2000]
+//
+// Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
+// against the same request sent directly), new CONNECT tunnels per second (32 concurrent
+// clients), throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttp, request } from 'node:http';
+import { connect, createServer as createTcp, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, requests: { type: 'string', default: '2000' } },
+});
+const SECONDS = Number(values.seconds);
+const REQUESTS = Number(values.requests);
+const dir = mkdtempSync(join(tmpdir(), 'rampart-egress-bench-'));
+const children: ChildProcess[] = [];
+
+// ----------------------------------------------------------------- origin (HTTP and a byte source)
+const originHttp = createHttp((_req, res) => res.end('ok'));
+await new Promise<void>((r) => originHttp.listen(0, '127.0.0.2', r));
+const httpPort = (originHttp.address() as { port: number }).port;
+const chunk = Buffer.alloc(64 * 1024);
+const originBytes = createTcp((s) => {
+  // Streams until the client closes: throughput through a tunnel.
+  const pump = (): void => {
+    while (s.write(chunk));
+  };
+  s.on('drain', pump);
+  s.on('error', () => s.destroy());
+  pump();
+});
+await new Promise<void>((r) => originBytes.listen(0, '127.0.0.2', r));
+const bytesPort = (originBytes.address() as { port: number }).port;
+const idle = createTcp((s) => s.on('error', () => s.destroy()));
+await new Promise<void>((r) => idle.listen(0, '127.0.0.2', r));
+const idlePort = (idle.address() as { port: number }).port;
+
+// ----------------------------------------------------------------- the proxies
+async function startRampart(): Promise<{ port: number; pids: () => number[] }> {
+  const c = spawn(process.execPath, [new URL('./proxy-child.js', import.meta.url).pathname], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(c);
+  const port = await new Promise<number>((r) =>
+    c.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))),
+  );
+  return { port, pids: () => [c.pid!] };
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1');
+      s.on('connect', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+function pidsOf(name: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name) out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+async function startSquid(): Promise<{ port: number; pids: () => number[] }> {
+  const port = 31280 + Math.floor(Math.random() * 500);
+  const conf = join(dir, 'squid.conf');
+  writeFileSync(
+    conf,
+    [
+      `http_port 127.0.0.1:${port}`,
+      'acl all_ports port 1-65535',
+      'http_access allow all',
+      'cache deny all',
+      'access_log none',
+      `cache_log ${dir}/squid-cache.log`,
+      `pid_filename ${dir}/squid.pid`,
+      `coredump_dir ${dir}`,
+      'shutdown_lifetime 0 seconds',
+      'max_filedescriptors 16384',
+      'workers 1',
+      '',
+    ].join('\n'),
+  );
+  const c = spawn('squid', ['-N', '-f', conf], { stdio: 'ignore' });
+  children.push(c);
+  await waitPort(port);
+  return { port, pids: () => pidsOf('squid') };
+}
+
+async function startTinyproxy(): Promise<{ port: number; pids: () => number[] }> {
+  const port = 38880 + Math.floor(Math.random() * 500);
+  const conf = join(dir, 'tinyproxy.conf');
+  writeFileSync(
+    conf,
+    [
+      `Port ${port}`,
+      'Listen 127.0.0.1',
+      'Timeout 600',
+      'MaxClients 4096',
+      'Allow 127.0.0.1',
+      'LogLevel Critical',
+      '',
+    ].join('\n'),
+  );
+  const c = spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(c);
+  await waitPort(port);
+  return { port, pids: () => pidsOf('tinyproxy') };
+}
+
+// ----------------------------------------------------------------- measurements
+const AUTH = 'Bearer bench-token';
+
+function httpOnce(via: number | undefined): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      via === undefined
+        ? { host: '127.0.0.2', port: httpPort, path: '/', agent: false }
+        : {
+            host: '127.0.0.1',
+            port: via,
+            path: `http://127.0.0.2:${httpPort}/`,
+            headers: { host: `127.0.0.2:${httpPort}`, 'proxy-authorization': AUTH },
+            agent: false,
+          },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(performance.now() - t0)
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function connectTunnel(via: number, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(via, '127.0.0.1');
+    s.on('error', reject);
+    s.once('connect', () =>
+      s.write(
+        `CONNECT 127.0.0.2:${port} HTTP/1.1\r\nhost: 127.0.0.2:${port}\r\nproxy-authorization: ${AUTH}\r\n\r\n`,
+      ),
+    );
+    let head = '';
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      s.off('data', onData);
+      if (!/^HTTP\/1\.[01] 200/.test(head)) return reject(new Error(head.split('\r\n')[0]));
+      resolve(s);
+    };
+    s.on('data', onData);
+  });
+}
+
+async function latency(via: number | undefined): Promise<number[]> {
+  for (let i = 0; i < 200; i++) await httpOnce(via);
+  const out: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) out.push(await httpOnce(via));
+  return out.sort((a, b) => a - b);
+}
+
+async function tunnelsPerSecond(via: number): Promise<number> {
+  let n = 0;
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (performance.now() < end) {
+        const s = await connectTunnel(via, idlePort);
+        s.destroy();
+        n++;
+      }
+    }),
+  );
+  return n / SECONDS;
+}
+
+async function throughput(via: number): Promise<number> {
+  const s = await connectTunnel(via, bytesPort);
+  let bytes = 0;
+  const t0 = performance.now();
+  await new Promise<void>((r) => {
+    s.on('data', (d: Buffer) => {
+      bytes += d.length;
+      if (performance.now() - t0 > SECONDS * 1000) {
+        s.destroy();
+        r();
+      }
+    });
+  });
+  return bytes / ((performance.now() - t0) / 1000) / 1024 / 1024;
+}
+
+function rssKb(pids: number[]): number {
+  let kb = 0;
+  for (const p of pids) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return kb;
+}
+
+async function idleTunnelKb(via: number, pids: () => number[]): Promise<number> {
+  await new Promise((r) => setTimeout(r, 300));
+  const before = rssKb(pids());
+  const socks: Socket[] = [];
+  for (let i = 0; i < 1000; i++) socks.push(await connectTunnel(via, idlePort));
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssKb(pids());
+  for (const s of socks) s.destroy();
+  return (after - before) / 1000;
+}
+
+const q = (a: number[], p: number): number => a[Math.min(a.length - 1, Math.floor(a.length * p))]!;
+const direct = await latency(undefined);
+const rows: string[] = [];
+for (const [name, start] of [
+  ['Rampart egress proxy', startRampart],
+  ['squid 5.7', startSquid],
+  ['tinyproxy 1.11.1', startTinyproxy],
+] as const) {
+  const p = await start();
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    process.stderr.write(`${name}: ${what}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${name}: ${what} did not finish in 120 s`)), 120_000);
+    });
+    try {
+      return await Promise.race([fn(), limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const lat = await step('latency', () => latency(p.port));
+  const tps = await step('tunnels per second', () => tunnelsPerSecond(p.port));
+  const mbs = await step('throughput', () => throughput(p.port));
+  const kb = await step('idle tunnels', () => idleTunnelKb(p.port, p.pids));
+  // Each proxy stops before the next starts: they do not share the two cores.
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1000));
+  rows.push(
+    `| ${name} | ${(q(lat, 0.5) - q(direct, 0.5)).toFixed(2)} ms | ${(q(lat, 0.99) - q(direct, 0.99)).toFixed(2)} ms | ${Math.round(tps).toLocaleString('en-US')} | ${Math.round(mbs).toLocaleString('en-US')} MiB/s | ${kb.toFixed(1)} KiB |`,
+  );
+}
+console.log(
+  `\nDirect request to the origin: p50 ${q(direct, 0.5).toFixed(2)} ms, p99 ${q(direct, 0.99).toFixed(2)} ms (${REQUESTS} requests)\n`,
+);
+console.log(
+  '| Proxy | Added latency p50 | Added latency p99 | New CONNECT tunnels/s (32 clients) | One tunnel | Memory per idle tunnel |',
+);
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(r);
+
+for (const c of children) c.kill('SIGKILL');
+originHttp.close();
+originBytes.close();
+idle.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

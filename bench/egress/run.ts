@@ -50,7 +50,7 @@ async function startRampart(): Promise<{ port: number; pids: () => number[] }> {
   });
   children.push(c);
   const port = await new Promise<number>((r) =>
-    c.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))),
+    c.stdout.once('data', (d: Buffer) => r(Number(d.toString().trim()))),
   );
   return { port, pids: () => [c.pid!] };
 }

@@ -8,7 +8,8 @@ import type { ErrorObject } from 'ajv';
 import validateGenerated from './validate.generated.js';
 import { parseLocated, type Locator } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
-import type { BucketLimit, RateClass, RateLimits } from '../core/ratelimit.js';
+import type { BucketLimit, RateClass } from '../core/ratelimit.js';
+import type { IdentitySettings, SandboxProfile, SandboxSettings } from '../core/settings.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import { configSchema, type Scope } from './schema.js';
 
@@ -56,28 +57,9 @@ export interface AuditConfig {
 
 export type DecisionLogMode = 'async' | 'durable' | 'off';
 
-export interface IdentityConfig {
-  readonly issuer: string;
-  readonly audience: string;
-  readonly tokenTtlMs: number;
-  readonly maxRunLifetimeMs: number;
-  readonly clockSkewMs: number;
-  readonly keyRotationMs: number;
-  readonly revocationStalenessMs: number;
-  readonly cacheSize: number;
-  readonly rateLimits: RateLimits;
-  readonly rateLimitEvent: { readonly rejections: number; readonly windowMs: number };
-}
+export type IdentityConfig = IdentitySettings;
 
-export interface SandboxProfile {
-  readonly memoryBytes: number;
-  readonly pids: number;
-  readonly cpus: number;
-  readonly timeoutMs: number;
-  readonly devices: readonly string[];
-  readonly readOnly: readonly string[];
-  readonly syscalls: readonly string[];
-}
+export type { SandboxProfile };
 
 export interface EgressConfig {
   readonly enabled: boolean;
@@ -93,20 +75,7 @@ export interface EgressConfig {
   readonly idleTimeoutMs: number;
 }
 
-export interface SandboxConfig {
-  readonly bwrap: string;
-  readonly cgroupParent: string;
-  readonly hostUid: number;
-  readonly hostGid: number;
-  readonly gracePeriodMs: number;
-  readonly workspacesDir: string;
-  readonly hide: readonly string[];
-  readonly profiles: Readonly<Record<string, SandboxProfile>>;
-  /** Filled in from the rest of the config: what the sandbox hides and where evidence goes. */
-  readonly dataDir: string;
-  readonly evidenceDir: string;
-  readonly maxRunLifetimeMs: number;
-}
+export type SandboxConfig = SandboxSettings;
 
 /** The ceiling the source documents set for workload tokens: "short-lived JWTs (10 minutes max)". */
 export const MAX_TOKEN_TTL_MS = 600_000;

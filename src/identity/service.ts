@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
-import { TokenBuckets, type RateClass, type RateLimits } from '../core/ratelimit.js';
+import { TokenBuckets, type RateClass } from '../core/ratelimit.js';
+import type { IdentitySettings } from '../core/settings.js';
 import type { ComponentHealth, Log } from '../core/types.js';
 import type { RevocationKind, RevocationRecord, Store } from '../store/types.js';
 import { KeyRing } from './keys.js';
@@ -24,22 +25,12 @@ import {
   type WorkloadClaims,
 } from './token.js';
 
-export interface IdentityOptions {
+export interface IdentityOptions extends IdentitySettings {
   readonly store: Store;
   readonly dataDir: string;
   readonly clock: Clock;
   readonly events: EventPublisher;
   readonly log: Log;
-  readonly issuer: string;
-  readonly audience: string;
-  readonly tokenTtlMs: number;
-  readonly maxRunLifetimeMs: number;
-  readonly clockSkewMs: number;
-  readonly keyRotationMs: number;
-  readonly revocationStalenessMs: number;
-  readonly cacheSize: number;
-  readonly rateLimits: RateLimits;
-  readonly rateLimitEvent: { readonly rejections: number; readonly windowMs: number };
 }
 
 export interface IssueRequest {

@@ -11,37 +11,14 @@ import { randomUUID } from 'node:crypto';
 import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { RampartError } from '../core/errors.js';
+import type { SandboxSettings } from '../core/settings.js';
 import type { ComponentHealth } from '../core/types.js';
 import { detectCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
 import { captureEvidence, type Evidence } from './evidence.js';
 import { ROOT_DIRS, RunningSandbox, type RunResult, type RunSpec, type SandboxHost } from './runner.js';
 import { compileSeccomp } from './seccomp.js';
 
-export interface ProfileSettings {
-  readonly memoryBytes: number;
-  readonly pids: number;
-  readonly cpus: number;
-  readonly timeoutMs: number;
-  readonly devices: readonly string[];
-  readonly readOnly: readonly string[];
-  readonly syscalls: readonly string[];
-}
-
-export interface SandboxOptions {
-  readonly bwrap: string;
-  readonly cgroupParent: string;
-  readonly hostUid: number;
-  readonly hostGid: number;
-  readonly gracePeriodMs: number;
-  readonly workspacesDir: string;
-  readonly dataDir: string;
-  readonly hide: readonly string[];
-  readonly profiles: Readonly<Record<string, ProfileSettings>>;
-  /** No run outlives this (its token cannot be refreshed past it either). */
-  readonly maxRunLifetimeMs: number;
-  /** Where quarantine archives go. */
-  readonly evidenceDir: string;
-}
+export type SandboxOptions = SandboxSettings;
 
 /** What a caller asks for; everything else comes from the profile. */
 export interface RunRequest {

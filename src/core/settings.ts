@@ -1,0 +1,44 @@
+// Settings shapes that config fills and components take. They live here, once, because config may
+// not import components and components may not import config (docs/architecture.md).
+
+import type { RateLimits } from './ratelimit.js';
+
+export interface IdentitySettings {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly tokenTtlMs: number;
+  readonly maxRunLifetimeMs: number;
+  readonly clockSkewMs: number;
+  readonly keyRotationMs: number;
+  readonly revocationStalenessMs: number;
+  readonly cacheSize: number;
+  readonly rateLimits: RateLimits;
+  readonly rateLimitEvent: { readonly rejections: number; readonly windowMs: number };
+}
+
+export interface SandboxProfile {
+  readonly memoryBytes: number;
+  readonly pids: number;
+  readonly cpus: number;
+  readonly timeoutMs: number;
+  readonly devices: readonly string[];
+  readonly readOnly: readonly string[];
+  readonly syscalls: readonly string[];
+}
+
+export interface SandboxSettings {
+  readonly bwrap: string;
+  readonly cgroupParent: string;
+  readonly hostUid: number;
+  readonly hostGid: number;
+  readonly gracePeriodMs: number;
+  readonly workspacesDir: string;
+  readonly hide: readonly string[];
+  readonly profiles: Readonly<Record<string, SandboxProfile>>;
+  /** Hidden inside every sandbox; no workspace may expose it. */
+  readonly dataDir: string;
+  /** Where quarantine archives go. */
+  readonly evidenceDir: string;
+  /** No run outlives this (its token cannot be refreshed past it either). */
+  readonly maxRunLifetimeMs: number;
+}

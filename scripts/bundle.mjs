@@ -25,6 +25,8 @@ await build({
     rampart: join(root, 'src', 'cli', 'entry.ts'),
     // Worker threads are files of their own.
     'sqlite-writer': join(root, 'src', 'store', 'sqlite-writer.ts'),
+    // Preloaded into Node programs inside sandboxes so that fetch() uses the egress proxy.
+    'egress-preload': join(root, 'src', 'sandbox', 'preload', 'egress-preload.ts'),
     ...Object.fromEntries(commands.map((c) => [`cmd-${c}`, join(root, 'src', 'cli', 'commands', `${c}.ts`)])),
   },
   outdir: dist,

@@ -21,10 +21,10 @@ export interface ApiClient {
 }
 
 /** The control plane recorded in the data directory, or undefined when none is running. */
-export function findControlPlane(dataDir: string): { url: string; pid: number } | undefined {
-  let info: { url?: unknown; pid?: unknown };
+export function findControlPlane(dataDir: string): { url: string; pid: number; egress?: string } | undefined {
+  let info: { url?: unknown; pid?: unknown; egress?: unknown };
   try {
-    info = JSON.parse(readFileSync(discoveryPath(dataDir), 'utf8')) as { url?: unknown; pid?: unknown };
+    info = JSON.parse(readFileSync(discoveryPath(dataDir), 'utf8')) as typeof info;
   } catch {
     return undefined;
   }
@@ -34,7 +34,11 @@ export function findControlPlane(dataDir: string): { url: string; pid: number } 
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
   }
-  return { url: info.url, pid: info.pid };
+  return {
+    url: info.url,
+    pid: info.pid,
+    ...(typeof info.egress === 'string' ? { egress: info.egress } : {}),
+  };
 }
 
 export function connect(dataDir: string, urlOverride?: string): ApiClient {

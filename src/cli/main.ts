@@ -11,6 +11,7 @@ interface Entry {
 /** Command name -> summary. Each command lives in src/cli/commands/<name>.ts and exports `command`. */
 export const COMMANDS: Readonly<Record<string, Entry>> = {
   up: { summary: 'Start the control plane' },
+  proxy: { summary: 'Run the egress proxy on its own (callers present workload tokens)' },
   audit: { summary: 'Verify, read, export and prove the audit log' },
   policy: { summary: 'Check, test, evaluate and diff policy sets' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },

@@ -23,7 +23,12 @@ export interface EventMap {
   /** A component changed health status. */
   'health.changed': { component: string; from: string; to: string; detail?: string };
   /** The control plane started or stopped. */
-  'controlplane.lifecycle': { phase: 'start' | 'stop'; pid: number; version: string };
+  'controlplane.lifecycle': {
+    phase: 'start' | 'stop';
+    pid: number;
+    version: string;
+    role?: 'full' | 'proxy';
+  };
   /** A policy set became the one deciding. */
   'policy.activated': { version: string; previous: string; dir: string; files: number; rules: number };
   /** A policy directory change did not load; the previous set keeps serving. */

@@ -163,8 +163,11 @@ function tokenFrom(header: string | undefined): string | undefined {
 }
 
 export class EgressProxy {
-  private readonly servers: Server[] = [];
-  private readonly tunnels = new Set<Duplex>();
+  private readonly servers = new Set<Server>();
+  /** Per-run channels, by run id. */
+  private readonly channels = new Map<string, Server>();
+  /** Open tunnel sockets (both ends), with the run each belongs to. */
+  private readonly tunnels = new Map<Duplex, string>();
   private readonly perAgent = new Map<string, number>();
   private killed = false;
   private readonly upstreamAgent = new Agent({
@@ -187,8 +190,27 @@ export class EgressProxy {
   }
 
   /** Listens on a run's own channel (a unix socket bound into its sandbox): the caller is known. */
-  listenChannel(path: string, caller: EgressCaller): Promise<Server> {
-    return this.serve((s) => s.listen(path), { ...caller, via: 'channel' });
+  async listenChannel(path: string, caller: EgressCaller): Promise<Server> {
+    if (this.channels.has(caller.run)) throw new TypeError(`run ${caller.run} already has a channel`);
+    const server = await this.serve((s) => s.listen(path), { ...caller, via: 'channel' });
+    this.channels.set(caller.run, server);
+    return server;
+  }
+
+  /** Closes a run's channel and cuts its tunnels (the run has ended). */
+  closeChannel(run: string): boolean {
+    const server = this.channels.get(run);
+    if (!server) return false;
+    this.channels.delete(run);
+    this.servers.delete(server);
+    server.close();
+    server.closeAllConnections();
+    for (const [t, r] of this.tunnels) if (r === run) t.destroy();
+    return true;
+  }
+
+  get openChannels(): number {
+    return this.channels.size;
   }
 
   private serve(start: (s: Server) => void, channel: EgressCaller | undefined): Promise<Server> {
@@ -213,7 +235,7 @@ export class EgressProxy {
         socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       } else socket.destroy();
     });
-    this.servers.push(server);
+    this.servers.add(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.once('listening', () => resolve(server));
@@ -226,7 +248,7 @@ export class EgressProxy {
     this.killed = on;
     if (!on) return 0;
     const n = this.tunnels.size;
-    for (const t of this.tunnels) t.destroy();
+    for (const t of this.tunnels.keys()) t.destroy();
     this.tunnels.clear();
     return n;
   }
@@ -242,8 +264,9 @@ export class EgressProxy {
   async close(): Promise<void> {
     this.setKillSwitch(true);
     this.upstreamAgent.destroy();
+    this.channels.clear();
     await Promise.all(
-      this.servers.map(
+      [...this.servers].map(
         (s) =>
           new Promise<void>((r) => {
             s.close(() => r());
@@ -457,8 +480,8 @@ export class EgressProxy {
     // would cost a callback per chunk on the hot path.
     const clientSocket = client as Socket;
     const readBefore = clientSocket.bytesRead ?? 0; // the CONNECT request itself (and any head)
-    this.tunnels.add(client);
-    this.tunnels.add(upstream);
+    this.tunnels.set(client, caller.run);
+    this.tunnels.set(upstream, caller.run);
     this.hold(caller.agent, 1);
     // pipe() handles backpressure; half-close: each side's end is passed on, the other may go on.
     client.pipe(upstream);

@@ -24,6 +24,13 @@ export const SANDBOX_GID = 1000;
 export const SECRETS_DIR = '/run/secrets';
 export const TOKEN_PATH = '/run/rampart/token';
 export const WORKSPACE = '/workspace';
+/** The run's egress channel directory inside (the proxy's socket for this run is in it). */
+export const EGRESS_DIR = '/run/rampart/egress';
+/** The socket's name in the channel directory. */
+export const EGRESS_SOCKET = 'proxy.sock';
+/** Where the bridge listens inside, on the sandbox's own loopback. */
+export const EGRESS_PORT = 3128;
+const EGRESS_PRELOAD = '/run/rampart/egress-preload.cjs';
 /** The host directories a sandbox sees (read-only); everything else does not exist inside. */
 // Not /var (service state, sockets, logs), not /sys (host hardware and cgroup layout): a program
 // that needs either is given it explicitly by its profile's read_only list.
@@ -71,12 +78,33 @@ export interface RunSpec {
   readonly gate?: Promise<unknown>;
   /** Non-secret variables set inside, on top of the allow-list. */
   readonly env: Readonly<Record<string, string>>;
-  /** Extra bwrap arguments placed before the command (the egress bridge uses it). */
-  readonly extraArgs?: readonly string[];
-  /** Program the command runs under inside (the egress bridge wraps it). */
-  readonly wrapper?: readonly string[];
+  /**
+   * The run's egress channel: a host directory (bound at /run/rampart/egress) where the proxy
+   * listens for this run alone, and a Node preload that makes fetch() use the proxy. Without it
+   * the run has no network at all.
+   */
+  readonly egress?: EgressChannel;
   readonly stdio: 'inherit' | 'pipe';
 }
+
+export interface EgressChannel {
+  readonly dir: string;
+  /** A bundled script that sets undici's global dispatcher from HTTP(S)_PROXY (Node's fetch). */
+  readonly preload?: string;
+}
+
+// Inside the sandbox: socat listens on the sandbox's loopback and relays each connection to the
+// run's channel socket; the command starts once the listener is up (read from /proc/net/tcp with
+// shell builtins only, so waiting costs no forks). If the bridge dies, the command never starts.
+const BRIDGE = `socat TCP-LISTEN:${EGRESS_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${EGRESS_DIR}/${EGRESS_SOCKET} &
+b=$!
+while :; do
+  while read -r _ l _ st _; do
+    [ "$l" = 0100007F:${EGRESS_PORT.toString(16).toUpperCase().padStart(4, '0')} ] && [ "$st" = 0A ] && break 2
+  done < /proc/net/tcp
+  kill -0 $b 2>/dev/null || { echo "rampart: the egress bridge did not start (is socat installed?)" >&2; exit 125; }
+done
+exec "$@"`;
 
 export type EndReason = 'exited' | 'timeout' | 'killed' | 'quarantined' | 'error';
 
@@ -139,17 +167,22 @@ export function bwrapArgs(
   const files: (Buffer | Promise<Buffer>)[] = [];
   // /run exists only when there is something to put in it: a fresh tmpfs (no host socket can
   // be there) holding the secrets and the token as files, then made read-only.
-  const hasRun = spec.secrets.size > 0 || spec.token !== undefined;
+  const hasRun = spec.secrets.size > 0 || spec.token !== undefined || spec.egress !== undefined;
   if (hasRun) a.push('--tmpfs', '/run', '--dir', SECRETS_DIR);
   for (const [name, content] of spec.secrets) {
     if (!validSecretName(name)) throw new TypeError(`invalid secret name "${name}"`);
     a.push('--perms', '0400', '--file', String(6 + files.length), `${SECRETS_DIR}/${name}`);
     files.push(content);
   }
+  if (spec.token || spec.egress) a.push('--dir', '/run/rampart');
   if (spec.token) {
-    a.push('--dir', '/run/rampart');
     a.push('--perms', '0400', '--file', String(6 + files.length), TOKEN_PATH);
     files.push(spec.token);
+  }
+  if (spec.egress) {
+    // Read-only: the agent may connect to the socket, never replace it.
+    a.push('--ro-bind', spec.egress.dir, EGRESS_DIR);
+    if (spec.egress.preload) a.push('--ro-bind', spec.egress.preload, EGRESS_PRELOAD);
   }
   if (hasRun) a.push('--remount-ro', '/run');
   a.push('--remount-ro', '/');
@@ -164,6 +197,13 @@ export function bwrapArgs(
     ...(spec.token ? { RAMPART_TOKEN_FILE: TOKEN_PATH } : {}),
     ...(spec.secrets.size > 0 ? { RAMPART_SECRETS_DIR: SECRETS_DIR } : {}),
   };
+  if (spec.egress) {
+    const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
+    // Both spellings: curl and Python read the lower-case ones, most other tools either.
+    for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy'])
+      env[k] = proxy;
+    if (spec.egress.preload) env['NODE_OPTIONS'] = `--require ${EGRESS_PRELOAD}`;
+  }
   for (const k of ENV_ALLOWLIST) {
     const v = process.env[k];
     if (v !== undefined) env[k] = v;
@@ -171,8 +211,8 @@ export function bwrapArgs(
   Object.assign(env, spec.env);
   for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
   a.push('--seccomp', '3', '--info-fd', '4', '--block-fd', '5');
-  if (spec.extraArgs) a.push(...spec.extraArgs);
-  a.push('--', ...(spec.wrapper ?? []), ...spec.command);
+  const wrapper = spec.egress ? ['/bin/sh', '-c', BRIDGE, 'rampart-bridge'] : [];
+  a.push('--', ...wrapper, ...spec.command);
   return { args: a, files };
 }
 

@@ -8,14 +8,31 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { accessSync, chownSync, constants, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  chownSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RampartError } from '../core/errors.js';
 import type { SandboxSettings } from '../core/settings.js';
 import type { ComponentHealth } from '../core/types.js';
 import { detectCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
 import { captureEvidence, type Evidence } from './evidence.js';
-import { ROOT_DIRS, RunningSandbox, type RunResult, type RunSpec, type SandboxHost } from './runner.js';
+import {
+  ROOT_DIRS,
+  RunningSandbox,
+  type EgressChannel,
+  type RunResult,
+  type RunSpec,
+  type SandboxHost,
+} from './runner.js';
 import { compileSeccomp } from './seccomp.js';
 
 export type SandboxOptions = SandboxSettings;
@@ -35,6 +52,8 @@ export interface RunRequest {
   readonly token?: Buffer;
   readonly env?: Readonly<Record<string, string>>;
   readonly stdio?: 'inherit' | 'pipe';
+  /** The run's egress channel (see channel()); without one the run has no network. */
+  readonly egress?: EgressChannel;
 }
 
 /** Host paths hidden in every sandbox when they exist under the visible system directories. */
@@ -176,7 +195,49 @@ export class SandboxService {
       ...(req.token ? { token: req.token } : {}),
       env: req.env ?? {},
       stdio: req.stdio ?? 'pipe',
+      ...(req.egress ? { egress: req.egress } : {}),
     };
+  }
+
+  /**
+   * The host directory of a run's egress channel, created if needed: root-owned, mode 0711, so
+   * the sandbox user can reach the socket the proxy puts in it and nothing else. Under the
+   * workspaces directory (whose parents the sandbox user can already search, and which no sandbox
+   * sees); a leading dot keeps it apart from run ids.
+   */
+  channelDir(id: string): string {
+    if (!RUN_ID_RE.test(id)) throw new RampartError('RAMPART_E_RUN_INVALID', `invalid run id "${id}"`);
+    const base = join(this.opts.workspacesDir, '.egress');
+    const dir = join(base, id);
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    for (const d of [base, dir]) {
+      const st = lstatSync(d);
+      // Someone else's directory (or a symlink) here could redirect the proxy's socket.
+      if (!st.isDirectory() || st.uid !== process.getuid?.())
+        throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', `${d} is not a directory owned by this user`);
+    }
+    return dir;
+  }
+
+  /**
+   * The Node preload that points fetch() at the egress proxy (dist/egress-preload.cjs, next to
+   * the bundle this code runs from), when it is there and the sandbox user can reach it.
+   */
+  egressPreload(): string | undefined {
+    const file = fileURLToPath(new URL('./egress-preload.cjs', import.meta.url));
+    if (!existsSync(file) || untraversable(file, this.opts.hostUid, this.opts.hostGid)) return undefined;
+    return file;
+  }
+
+  /** Whether the in-sandbox bridge (socat, from the system directories every sandbox sees) is there. */
+  bridgeAvailable(): boolean {
+    return ['/usr/local/bin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, 'socat')));
+  }
+
+  /** Removes a run's channel directory (the socket is the proxy's to close). */
+  removeChannelDir(id: string): void {
+    if (RUN_ID_RE.test(id))
+      rmSync(join(this.opts.workspacesDir, '.egress', id), { recursive: true, force: true });
   }
 
   /** The workspace: the one given (handed to the sandbox user), or a fresh one. */
@@ -400,4 +461,4 @@ function hostProblem(opts: SandboxOptions): CgroupHost | string {
   return detectCgroups(opts.cgroupParent);
 }
 
-export type { RunResult, RunSpec, Evidence };
+export type { RunResult, RunSpec, Evidence, EgressChannel };

@@ -27,7 +27,8 @@ import { registerPolicyRoutes } from './routes/policy.js';
 import { PolicyService } from '../policy/service.js';
 import { IdentityService } from '../identity/service.js';
 import { registerIdentityRoutes } from './routes/identity.js';
-import { registerRunRoutes } from './routes/runs.js';
+import { registerRunRoutes, type RunChannels } from './routes/runs.js';
+import { EGRESS_SOCKET } from '../sandbox/runner.js';
 import { registerEgressRoutes } from './routes/egress.js';
 import { startEgress, type Egress } from './egress.js';
 import { SandboxService } from '../sandbox/service.js';
@@ -43,10 +44,18 @@ export interface ControlPlaneOptions {
   readonly clock?: Clock;
   /** Where logs go (tests capture them); stdout by default. */
   readonly logDestination?: pino.DestinationStream;
+  /**
+   * `proxy`: a replica that serves only the egress proxy (`rampart proxy`): no HTTP API, and it
+   * does not claim the data directory's discovery file, so `rampart up` can run beside it.
+   */
+  readonly role?: 'full' | 'proxy';
 }
 
 export interface ControlPlane {
+  /** The API's URL ('' for a proxy-only replica). */
   readonly url: string;
+  /** The egress proxy's URL, when it runs. */
+  readonly egress?: string;
   readonly config: Config;
   readonly store: Store;
   readonly audit: AuditLog;
@@ -251,11 +260,35 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       return e.parents.find((p) => p.startsWith('namespace:'))?.slice('namespace:'.length);
     };
     registerIdentityRoutes(app, { identity, auditor: audit, agentNamespace });
-    registerRunRoutes(app, { sandbox, identity, bus, auditor: audit, agentNamespace });
     // The egress proxy: built (rules compiled, config errors raised) before anything listens.
     const egress: Egress | undefined = config.egress.enabled
       ? startEgress({ config: config.egress, identity, policy, bus, logger, metrics })
       : undefined;
+    // A run's channel is the proxy's socket in a directory the sandbox binds in; the two
+    // components meet only here.
+    const channels: RunChannels | undefined = egress && {
+      open: (run, agent) =>
+        egress.openChannel(
+          join(sandbox.channelDir(run), EGRESS_SOCKET),
+          { run, agent },
+          {
+            uid: config.sandbox.hostUid,
+            gid: config.sandbox.hostGid,
+          },
+        ),
+      close: (run) => {
+        egress.proxy.closeChannel(run);
+        sandbox.removeChannelDir(run);
+      },
+    };
+    registerRunRoutes(app, {
+      sandbox,
+      identity,
+      bus,
+      auditor: audit,
+      agentNamespace,
+      ...(channels ? { channels } : {}),
+    });
     if (egress) {
       cleanups.push(() => egress.proxy.close());
       health.register('egress', () => egress.health());
@@ -267,40 +300,43 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
     }
 
-    try {
-      await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const where = `${config.server.listen.host}:${config.server.listen.port}`;
-      throw new RampartError(
-        'RAMPART_E_LISTEN',
-        code === 'EADDRINUSE'
-          ? `${where} is already in use (is another control plane running?)`
-          : code === 'EACCES'
-            ? `no permission to listen on ${where}`
-            : code === 'EADDRNOTAVAIL'
-              ? `${where} is not an address of this machine`
-              : `cannot listen on ${where}: ${messageOf(e)}`,
-        { cause: e },
-      );
-    }
+    const role = opts.role ?? 'full';
+    if (role === 'full')
+      try {
+        await app.listen({ host: config.server.listen.host, port: config.server.listen.port });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const where = `${config.server.listen.host}:${config.server.listen.port}`;
+        throw new RampartError(
+          'RAMPART_E_LISTEN',
+          code === 'EADDRINUSE'
+            ? `${where} is already in use (is another control plane running?)`
+            : code === 'EACCES'
+              ? `no permission to listen on ${where}`
+              : code === 'EADDRNOTAVAIL'
+                ? `${where} is not an address of this machine`
+                : `cannot listen on ${where}: ${messageOf(e)}`,
+          { cause: e },
+        );
+      }
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.server.listen.port;
     const host = config.server.listen.host.includes(':')
       ? `[${config.server.listen.host}]`
       : config.server.listen.host;
-    const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+    const url = role === 'full' ? `${tls ? 'https' : 'http'}://${host}:${port}` : '';
     const egressUrl = egress ? await egress.listen() : undefined;
-    writeFileAtomic(
-      discoveryPath(config.dataDir),
-      JSON.stringify({
-        url,
-        pid: process.pid,
-        version: VERSION,
-        ...(egressUrl ? { egress: egressUrl } : {}),
-      }) + '\n',
-      0o644,
-    );
+    if (role === 'full')
+      writeFileAtomic(
+        discoveryPath(config.dataDir),
+        JSON.stringify({
+          url,
+          pid: process.pid,
+          version: VERSION,
+          ...(egressUrl ? { egress: egressUrl } : {}),
+        }) + '\n',
+        0o644,
+      );
 
     const healthTimer = setInterval(() => {
       void health.report().then((r) => {
@@ -322,7 +358,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       type: 'controlplane.lifecycle',
       severity: 'info',
       source: 'server',
-      data: { phase: 'start', pid: process.pid, version: VERSION },
+      data: { phase: 'start', pid: process.pid, version: VERSION, role },
     });
 
     let closing: Promise<void> | undefined;
@@ -345,12 +381,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         // Components stop in reverse order of start: the audit log flushes and signs its final
         // checkpoint after everything that writes to it has stopped, and the store closes last.
         await unwind();
-        rmSync(discoveryPath(config.dataDir), { force: true });
+        if (role === 'full') rmSync(discoveryPath(config.dataDir), { force: true });
         logger.flush();
       })());
 
     return {
       url,
+      ...(egressUrl ? { egress: egressUrl } : {}),
       config,
       store,
       audit,

@@ -2,6 +2,7 @@
 // records go (the event bus, so the audit log), and what /metrics shows. The proxy itself knows
 // none of these components; it gets them as functions.
 
+import { chmodSync, chownSync, rmSync } from 'node:fs';
 import { RampartError } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { ComponentHealth } from '../core/types.js';
@@ -25,6 +26,15 @@ export interface Egress {
   readonly guard: AddressGuard;
   /** Starts listening; resolves with the proxy's URL. */
   listen(): Promise<string>;
+  /**
+   * Listens on a run's own channel: a unix socket at `path` that only `owner` (the sandbox's host
+   * uid) may connect to. Whoever connects there is that run; nothing it says can change that.
+   */
+  openChannel(
+    path: string,
+    caller: { run: string; agent: string },
+    owner: { uid: number; gid: number },
+  ): Promise<void>;
   health(): ComponentHealth;
 }
 
@@ -207,9 +217,23 @@ export function startEgress(deps: {
       const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
       return `http://${host}:${port}`;
     },
+    async openChannel(path, caller, owner) {
+      rmSync(path, { force: true }); // a socket left by a crashed earlier run with this id
+      await proxy.listenChannel(path, { ...caller, via: 'channel' });
+      try {
+        chownSync(path, owner.uid, owner.gid);
+        chmodSync(path, 0o600);
+      } catch (e) {
+        proxy.closeChannel(caller.run);
+        throw e;
+      }
+    },
     health: () =>
       proxy.killSwitch
         ? { status: 'degraded', detail: 'kill switch on: every external connection is refused' }
-        : { status: 'ok', detail: `${config.mode}, ${proxy.openTunnels / 2} open tunnel(s)` },
+        : {
+            status: 'ok',
+            detail: `${config.mode}, ${proxy.openTunnels / 2} open tunnel(s), ${proxy.openChannels} run channel(s)`,
+          },
   };
 }

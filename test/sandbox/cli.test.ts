@@ -4,43 +4,32 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
-import { sandboxSkip } from '../support/sandbox.js';
+import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
 import { eventually } from '../support/wait.js';
 
 const skip = sandboxSkip();
 
 describe('rampart run and the run controls', { skip }, () => {
+  let cp: ReturnType<typeof sandboxControlPlaneDir>;
   let dir: TempDir;
   let server: Server;
   let admin: Api;
-  const cgroupParent = `rampart-clitest-${process.pid}`;
 
   before(async () => {
-    dir = tempDir();
-    chmodSync(dir.dir, 0o711);
-    mkdirSync(join(dir.dir, 'ws'), { mode: 0o711 });
-    writeFileSync(
-      join(dir.dir, 'rampart.yaml'),
-      `sandbox:\n  cgroup_parent: ${cgroupParent}\n  workspaces_dir: ${join(dir.dir, 'ws')}\n  grace_period: 300ms\n`,
-    );
+    cp = sandboxControlPlaneDir();
+    dir = cp.dir;
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: dir.dir });
     admin = api(server.url, adminToken(dir.dir));
   });
   after(async () => {
     await server.stop();
-    for (const c of ['memory', 'pids', 'cpu', 'freezer'])
-      try {
-        execFileSync('rmdir', [`/sys/fs/cgroup/${c}/${cgroupParent}`], { stdio: 'ignore' });
-      } catch {
-        // absent
-      }
-    dir.cleanup();
+    cp.cleanup();
   });
 
   const records = async (): Promise<Json[]> =>

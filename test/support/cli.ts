@@ -62,11 +62,29 @@ export function startServer(
   args: readonly string[],
   opts: { cwd: string; timeoutMs?: number },
 ): Promise<Server> {
+  // Every test control plane gets its own egress port (the default, 7071, is one per machine).
+  const egress = args.includes('--egress-listen') ? [] : ['--egress-listen', '127.0.0.1:0'];
+  return startService(['up', ...args, ...egress], /control plane ready at (\S+)/, opts);
+}
+
+/** Starts `rampart proxy` (the egress proxy alone); `url` is the proxy's. */
+export function startProxy(
+  args: readonly string[],
+  opts: { cwd: string; timeoutMs?: number },
+): Promise<Server> {
+  const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  return startService(['proxy', ...args, ...listen], /egress proxy ready at (\S+)/, opts);
+}
+
+/** Starts a long-running rampart command; resolves once stderr matches `ready` (group 1: its URL). */
+function startService(
+  argv: readonly string[],
+  ready: RegExp,
+  opts: { cwd: string; timeoutMs?: number },
+): Promise<Server> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    // Every test control plane gets its own egress port (the default, 7071, is one per machine).
-    const egress = args.includes('--egress-listen') ? [] : ['--egress-listen', '127.0.0.1:0'];
-    const child = spawn(process.execPath, [BIN, 'up', ...args, ...egress], {
+    const child = spawn(process.execPath, [BIN, ...argv], {
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -81,7 +99,7 @@ export function startServer(
     }, opts.timeoutMs ?? 20_000);
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       err += d;
-      const m = /control plane ready at (\S+)/.exec(err);
+      const m = ready.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve({

@@ -3,7 +3,7 @@
 // bubblewrap and cgroups; without them they are skipped with the reason, except under CI=true,
 // where a missing sandbox fails the run (.ci/run installs bubblewrap and runs as root).
 
-import { chmodSync, chownSync, mkdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BUILTIN_PROFILES } from '../../src/config/load.js';
@@ -78,13 +78,7 @@ export function sandboxHarness(): SandboxHarness {
       return { ...result, stdout, stderr };
     },
     cleanup() {
-      for (const c of ['memory', 'pids', 'cpu', 'freezer', '']) {
-        try {
-          rmdirSync(join('/sys/fs/cgroup', c, cgroupParent));
-        } catch {
-          // not this layout
-        }
-      }
+      removeCgroupParent(cgroupParent);
       dir.cleanup();
     },
   };
@@ -98,4 +92,37 @@ export function sandboxSkip(): string | false {
   if (!problem) return false;
   if (process.env['CI'] === 'true') throw new Error(`CI=true but sandboxes cannot run: ${problem}`);
   return `sandbox tests skipped: ${problem}`;
+}
+
+/**
+ * A directory for a control plane that runs sandboxes: rampart.yaml with a private cgroup parent,
+ * a workspaces directory the sandbox user can reach, and `extra` YAML appended.
+ */
+export function sandboxControlPlaneDir(extra = ''): { dir: TempDir; cgroupParent: string; cleanup(): void } {
+  const dir = tempDir();
+  chmodSync(dir.dir, 0o711);
+  mkdirSync(join(dir.dir, 'ws'), { mode: 0o711 });
+  const cgroupParent = `rampart-cptest-${randomBytes(4).toString('hex')}`;
+  writeFileSync(
+    join(dir.dir, 'rampart.yaml'),
+    `sandbox:\n  cgroup_parent: ${cgroupParent}\n  workspaces_dir: ${join(dir.dir, 'ws')}\n  grace_period: 300ms\n${extra}`,
+  );
+  return {
+    dir,
+    cgroupParent,
+    cleanup() {
+      removeCgroupParent(cgroupParent);
+      dir.cleanup();
+    },
+  };
+}
+
+function removeCgroupParent(name: string): void {
+  for (const c of ['memory', 'pids', 'cpu', 'freezer', '']) {
+    try {
+      rmdirSync(join('/sys/fs/cgroup', c, name));
+    } catch {
+      // not this layout, or already gone
+    }
+  }
 }

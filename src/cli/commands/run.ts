@@ -10,7 +10,7 @@ import { readSecretFile } from '../../core/secretfile.js';
 import { resolve } from 'node:path';
 import { SandboxService } from '../../sandbox/service.js';
 import { validSecretName, type RunResult } from '../../sandbox/runner.js';
-import { apiError, connect } from '../client.js';
+import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command } from '../io.js';
 import { loadConfig } from '../../config/load.js';
 import { userInfo } from 'node:os';
@@ -31,6 +31,8 @@ filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit cod
   --cpus N             Tighten the profile's CPU limit.
   --timeout DURATION   Tighten the profile's maximum runtime (e.g. 10m).
   --no-token           Do not issue a workload token for this run.
+  --no-network         No egress channel: the run has no network at all. (Without an egress
+                       proxy in the control plane, runs never have one.)
 
 Common options: --config FILE, --data DIR.`;
 
@@ -65,6 +67,7 @@ export const command: Command = {
         cpus: { type: 'string' },
         timeout: { type: 'string' },
         'no-token': { type: 'boolean' },
+        'no-network': { type: 'boolean' },
       },
       USAGE,
     );
@@ -114,6 +117,19 @@ export const command: Command = {
     });
 
     const api = connect(config.dataDir);
+    // The egress channel: a directory bound into the sandbox now, where the control plane puts
+    // the proxy's socket for this run while it registers it (before the command may start).
+    const network = !values['no-network'] && findControlPlane(config.dataDir)?.egress !== undefined;
+    if (network) {
+      if (!sandbox.bridgeAvailable())
+        throw new RampartError(
+          'RAMPART_E_SANDBOX_UNAVAILABLE',
+          'the egress bridge needs socat, which this host does not have',
+          { hint: 'install socat (apt-get install socat), or run with --no-network' },
+        );
+      const preload = sandbox.egressPreload();
+      spec = { ...spec, egress: { dir: sandbox.channelDir(spec.id), ...(preload ? { preload } : {}) } };
+    }
     const wantToken = !values['no-token'];
     // Registration and sandbox set-up overlap: bwrap builds the namespaces while the control plane
     // records the run, and the command starts only once the record is written (the gate). A
@@ -132,6 +148,7 @@ export const command: Command = {
           timeout_ms: spec.timeoutMs,
         },
         token: wantToken,
+        network,
         ...(values.cap ? { capabilities: values.cap } : {}),
       })
       .then((reg) => {
@@ -169,6 +186,7 @@ export const command: Command = {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      if (network) sandbox.removeChannelDir(spec.id);
     }
     const end = await api.call('POST', `/v1/runs/${spec.id}/end`, {
       reason: result?.reason ?? 'error',

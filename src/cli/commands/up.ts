@@ -3,10 +3,9 @@
 
 import { relative } from 'node:path';
 import { loadConfig } from '../../config/load.js';
-import { parseListen } from '../../config/load.js';
-import { RampartError } from '../../core/errors.js';
 import { startControlPlane } from '../../server/controlplane.js';
 import { COMMON_OPTIONS, parse, type Command } from '../io.js';
+import { serveUntilSignal, withListen } from '../serve.js';
 
 const USAGE = `usage: rampart up [--config FILE] [--data DIR] [--listen HOST:PORT] [--egress-listen HOST:PORT]
 
@@ -23,26 +22,8 @@ export const command: Command = {
       USAGE,
     );
     let config = loadConfig({ file: values.config, dataDir: values.data, cwd: io.cwd });
-    if (values.listen !== undefined) {
-      const listen = parseListen(values.listen);
-      if (!listen)
-        throw new RampartError('RAMPART_E_USAGE', `--listen "${values.listen}" is not host:port`, {
-          hint: USAGE,
-        });
-      config = Object.freeze({ ...config, server: Object.freeze({ ...config.server, listen }) });
-    }
-    if (values['egress-listen'] !== undefined) {
-      const listen = parseListen(values['egress-listen']);
-      if (!listen)
-        throw new RampartError(
-          'RAMPART_E_USAGE',
-          `--egress-listen "${values['egress-listen']}" is not host:port`,
-          {
-            hint: USAGE,
-          },
-        );
-      config = Object.freeze({ ...config, egress: Object.freeze({ ...config.egress, listen }) });
-    }
+    config = withListen(config, 'server', '--listen', values.listen, USAGE);
+    config = withListen(config, 'egress', '--egress-listen', values['egress-listen'], USAGE);
     const cp = await startControlPlane({ config });
     const ms = Math.round(performance.now() - started);
     const rel = (p: string): string => {
@@ -56,29 +37,6 @@ export const command: Command = {
     io.stderr.write(
       `rampart: control plane ready at ${cp.url} in ${ms} ms (store: ${store}; admin token in ${rel(cp.adminTokenFile)})\n`,
     );
-
-    return new Promise<number>((resolve) => {
-      let stopping = false;
-      const stop = (signal: string): void => {
-        if (stopping) {
-          io.stderr.write(`rampart: second ${signal}: exiting without a clean shutdown\n`);
-          process.exit(1);
-        }
-        stopping = true;
-        io.stderr.write(`rampart: ${signal}: shutting down\n`);
-        cp.close().then(
-          () => {
-            io.stderr.write('rampart: stopped cleanly (audit log flushed and checkpointed)\n');
-            resolve(0);
-          },
-          (e: unknown) => {
-            io.stderr.write(`rampart: shutdown failed: ${(e as Error).message}\n`);
-            resolve(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
-    });
+    return serveUntilSignal(cp, io);
   },
 };

@@ -16,6 +16,15 @@ export interface RunRouteDeps {
   readonly bus: EventPublisher;
   readonly agentNamespace: (agent: string) => string | undefined;
   readonly auditor: Auditor;
+  /** Per-run egress channels, when the control plane runs the egress proxy. */
+  readonly channels?: RunChannels;
+}
+
+export interface RunChannels {
+  /** Opens the run's channel before its command starts; failing refuses the run. */
+  open(run: string, agent: string): Promise<void>;
+  /** Closes it (and cuts its tunnels) once the run has ended, however it ended. */
+  close(run: string): void;
 }
 
 const ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } as const;
@@ -42,6 +51,7 @@ const START_SCHEMA = {
       },
     },
     token: { type: 'boolean' },
+    network: { type: 'boolean' },
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
   },
 } as const;
@@ -70,6 +80,7 @@ interface StartBody {
   command: string;
   limits: { memory: number; pids: number; cpus: number; timeout_ms: number };
   token?: boolean;
+  network?: boolean;
   capabilities?: string[];
 }
 
@@ -85,7 +96,8 @@ interface EndBody {
 }
 
 export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): void {
-  const { sandbox, identity, bus } = deps;
+  const { sandbox, identity, bus, channels } = deps;
+  const closeChannel = (id: string): void => channels?.close(id);
 
   const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
     identity.revoke('run', id, why, actor).catch(() => undefined);
@@ -125,9 +137,23 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         },
       });
       started.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled
+      // The channel is open before the command can start (the caller's gate is this response).
+      const egress = b.network === true && channels !== undefined;
+      if (egress) {
+        try {
+          await channels.open(b.id, b.agent);
+        } catch (e) {
+          sandbox.ended(b.id, { reason: 'error' }, new Date().toISOString());
+          await started.catch(() => undefined);
+          throw new RampartError(
+            'RAMPART_E_SANDBOX_UNAVAILABLE',
+            `cannot open the egress channel of run ${b.id}: ${(e as Error).message}`,
+          );
+        }
+      }
       if (!b.token) {
         await started;
-        return { id: b.id };
+        return { id: b.id, egress };
       }
       const issued = await identity.issue({
         agent: b.agent,
@@ -150,7 +176,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         },
       });
       await Promise.all([started, recorded]);
-      return { id: b.id, token: issued.token };
+      return { id: b.id, egress, token: issued.token };
     },
   );
 
@@ -164,6 +190,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const { id } = req.params;
       const b = req.body;
       const rec = sandbox.ended(id, { ...b }, new Date().toISOString());
+      closeChannel(id);
       const agent = rec?.agent ?? '?';
       const revoked = revokeRun(id, 'run ended', req.principal!.actor);
       const subject = { agent, run: id };
@@ -211,6 +238,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const { id } = req.params;
       if (!sandbox.kill(id)) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
       sandbox.mark(id, 'killed');
+      closeChannel(id);
       const by = req.principal!.actor;
       await revokeRun(id, 'run killed', by);
       await bus.publish({
@@ -232,6 +260,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const evidence = sandbox.quarantine(id, sandbox.record(id)?.workspace);
       if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
       sandbox.mark(id, 'quarantined', evidence);
+      closeChannel(id);
       const by = req.principal!.actor;
       await revokeRun(id, 'run quarantined', by);
       await bus.publish({
@@ -250,7 +279,10 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     const runs = sandbox.destroyAll();
     const ms = performance.now() - t0;
     const by = req.principal!.actor;
-    for (const id of runs) sandbox.mark(id, 'killed');
+    for (const id of runs) {
+      sandbox.mark(id, 'killed');
+      closeChannel(id);
+    }
     await Promise.all(runs.map((id) => revokeRun(id, 'kill switch', by)));
     await bus.publish({
       type: 'sandbox.destroyed_all',

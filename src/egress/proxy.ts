@@ -25,7 +25,13 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { connect as netConnect, type Socket } from 'node:net';
+import {
+  connect as netConnect,
+  createServer as netServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import { acceptConnection, type ConnectRequest } from './front.js';
 import type { Duplex } from 'node:stream';
 import type { AddressGuard } from './address.js';
 import { numericHost, type Address } from './address.js';
@@ -107,6 +113,12 @@ class Refusal extends Error {
   }
 }
 
+/** One listening address: the front door, and node:http behind it for plain requests. */
+interface Listener {
+  readonly front: NetServer;
+  readonly http: Server;
+}
+
 interface Admitted {
   readonly address: string;
   readonly rule?: HostRule;
@@ -163,9 +175,9 @@ function tokenFrom(header: string | undefined): string | undefined {
 }
 
 export class EgressProxy {
-  private readonly servers = new Set<Server>();
+  private readonly servers = new Set<Listener>();
   /** Per-run channels, by run id. */
-  private readonly channels = new Map<string, Server>();
+  private readonly channels = new Map<string, Listener>();
   /** Open tunnel sockets (both ends), with the run each belongs to. */
   private readonly tunnels = new Map<Duplex, string>();
   private readonly perAgent = new Map<string, number>();
@@ -185,26 +197,24 @@ export class EgressProxy {
   }
 
   /** Listens for callers that authenticate with a workload token. */
-  listen(port: number, host: string): Promise<Server> {
+  listen(port: number, host: string): Promise<NetServer> {
     return this.serve((s) => s.listen(port, host), undefined);
   }
 
   /** Listens on a run's own channel (a unix socket bound into its sandbox): the caller is known. */
-  async listenChannel(path: string, caller: EgressCaller): Promise<Server> {
+  async listenChannel(path: string, caller: EgressCaller): Promise<NetServer> {
     if (this.channels.has(caller.run)) throw new TypeError(`run ${caller.run} already has a channel`);
-    const server = await this.serve((s) => s.listen(path), { ...caller, via: 'channel' });
-    this.channels.set(caller.run, server);
-    return server;
+    const listener = this.listener({ ...caller, via: 'channel' });
+    this.channels.set(caller.run, listener);
+    return this.start(listener, (s) => s.listen(path));
   }
 
   /** Closes a run's channel and cuts its tunnels (the run has ended). */
   closeChannel(run: string): boolean {
-    const server = this.channels.get(run);
-    if (!server) return false;
+    const listener = this.channels.get(run);
+    if (!listener) return false;
     this.channels.delete(run);
-    this.servers.delete(server);
-    server.close();
-    server.closeAllConnections();
+    void this.stop(listener);
     for (const [t, r] of this.tunnels) if (r === run) t.destroy();
     return true;
   }
@@ -213,33 +223,63 @@ export class EgressProxy {
     return this.channels.size;
   }
 
-  private serve(start: (s: Server) => void, channel: EgressCaller | undefined): Promise<Server> {
-    const server = createServer({
-      maxHeaderSize: this.opts.maxHeaderBytes ?? 16 * 1024,
-      headersTimeout: this.opts.headersTimeoutMs ?? 10_000,
+  /** Listens with the front door in front of a node:http server for everything but CONNECT. */
+  private serve(start: (s: NetServer) => void, channel: EgressCaller | undefined): Promise<NetServer> {
+    return this.start(this.listener(channel), start);
+  }
+
+  private listener(channel: EgressCaller | undefined): Listener {
+    const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
+    const headersTimeoutMs = this.opts.headersTimeoutMs ?? 10_000;
+    const http = createServer({
+      maxHeaderSize: maxHeaderBytes,
+      headersTimeout: headersTimeoutMs,
       requestTimeout: 60_000,
       keepAliveTimeout: 5_000,
       // How often those timeouts are enforced (Node's default, 30 s, would let slowloris linger).
       connectionsCheckingInterval: 1_000,
     });
-    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      void this.onConnect(req, socket, head, channel);
+    // A CONNECT after other requests on a kept-alive connection reaches node:http.
+    http.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const auth = req.headers['proxy-authorization'];
+      void this.onConnect({ target: req.url ?? '', proxyAuthorization: auth }, socket, head, channel);
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    http.on('request', (req: IncomingMessage, res: ServerResponse) => {
       void this.onRequest(req, res, channel);
     });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (socket.writable) {
         const status =
           err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
         socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       } else socket.destroy();
     });
-    this.servers.add(server);
+    const front = netServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      acceptConnection(socket, {
+        maxHeaderBytes,
+        headersTimeoutMs,
+        http,
+        onConnect: (req, sock, head) => void this.onConnect(req, sock, head, channel),
+      }),
+    );
+    return { front, http };
+  }
+
+  private start(listener: Listener, start: (s: NetServer) => void): Promise<NetServer> {
+    this.servers.add(listener);
+    const { front } = listener;
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.once('listening', () => resolve(server));
-      start(server);
+      front.once('error', reject);
+      front.once('listening', () => resolve(front));
+      start(front);
+    });
+  }
+
+  private stop(listener: Listener): Promise<void> {
+    this.servers.delete(listener);
+    return new Promise<void>((r) => {
+      listener.front.close(() => r());
+      listener.http.closeAllConnections();
     });
   }
 
@@ -257,6 +297,7 @@ export class EgressProxy {
     return this.killed;
   }
 
+  /** Open tunnels (each is two sockets). */
   get openTunnels(): number {
     return this.tunnels.size;
   }
@@ -265,20 +306,12 @@ export class EgressProxy {
     this.setKillSwitch(true);
     this.upstreamAgent.destroy();
     this.channels.clear();
-    await Promise.all(
-      [...this.servers].map(
-        (s) =>
-          new Promise<void>((r) => {
-            s.close(() => r());
-            s.closeAllConnections();
-          }),
-      ),
-    );
+    await Promise.all([...this.servers].map((l) => this.stop(l)));
   }
 
-  private identify(req: IncomingMessage, channel: EgressCaller | undefined): EgressCaller {
+  private identify(proxyAuthorization: string | undefined, channel: EgressCaller | undefined): EgressCaller {
     if (channel) return channel;
-    const token = tokenFrom(req.headers['proxy-authorization']);
+    const token = tokenFrom(proxyAuthorization);
     if (!token) throw new Refusal(407, 'deny', 'a workload token is required (Proxy-Authorization)');
     const who = this.opts.deps.authenticate(token);
     if (typeof who === 'string') throw new Refusal(407, 'deny', `workload token refused: ${who}`);
@@ -410,18 +443,18 @@ export class EgressProxy {
   }
 
   private async onConnect(
-    req: IncomingMessage,
+    req: ConnectRequest,
     client: Duplex,
     head: Buffer,
     channel: EgressCaller | undefined,
   ): Promise<void> {
     const started = performance.now();
     client.on('error', () => client.destroy());
-    const target = parseTarget(req.url ?? '');
+    const target = parseTarget(req.target);
     let caller: EgressCaller | undefined;
     try {
-      caller = this.identify(req, channel);
-      if (!target) throw new Refusal(400, 'deny', `"${req.url}" is not host:port`);
+      caller = this.identify(req.proxyAuthorization, channel);
+      if (!target) throw new Refusal(400, 'deny', `"${req.target}" is not host:port`);
       const admitted = await this.admit(caller, target);
       const { address, rule } = admitted;
       const upstream = netConnect({ host: address, port: target.port, allowHalfOpen: true });
@@ -441,7 +474,7 @@ export class EgressProxy {
         );
       });
       upstream.setTimeout(this.opts.idleTimeoutMs ?? 300_000, () => upstream.destroy());
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      client.write(ESTABLISHED);
       if (head.length > 0) upstream.write(head);
       this.pipeTunnel(client, upstream, caller, target, admitted, started, head.length);
     } catch (e) {
@@ -456,7 +489,7 @@ export class EgressProxy {
           agent: caller?.agent ?? '?',
           run: caller?.run ?? '?',
           method: 'CONNECT',
-          host: target?.host ?? String(req.url).slice(0, 255),
+          host: target?.host ?? req.target.slice(0, 255),
           port: target?.port ?? 0,
           ...(r.address ? { address: r.address } : {}),
           ...(r.rule ? { rule: r.rule } : {}),
@@ -480,12 +513,11 @@ export class EgressProxy {
     // would cost a callback per chunk on the hot path.
     const clientSocket = client as Socket;
     const readBefore = clientSocket.bytesRead ?? 0; // the CONNECT request itself (and any head)
+    // Keyed by the client side: destroying it (kill switch, channel closed) ends the tunnel.
     this.tunnels.set(client, caller.run);
-    this.tunnels.set(upstream, caller.run);
     this.hold(caller.agent, 1);
-    // pipe() handles backpressure; half-close: each side's end is passed on, the other may go on.
-    client.pipe(upstream);
-    upstream.pipe(client);
+    forward(client, upstream);
+    forward(upstream, client);
     let done = false;
     const end = (): void => {
       if (done) return;
@@ -493,7 +525,6 @@ export class EgressProxy {
       client.destroy();
       upstream.destroy();
       this.tunnels.delete(client);
-      this.tunnels.delete(upstream);
       this.hold(caller.agent, -1);
       const up = headBytes + (clientSocket.bytesRead ?? 0) - readBefore;
       this.finishAdmitted('CONNECT', caller, target, admitted, started, up, upstream.bytesRead);
@@ -512,7 +543,7 @@ export class EgressProxy {
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
     try {
-      caller = this.identify(req, channel);
+      caller = this.identify(req.headers['proxy-authorization'], channel);
       let url: URL;
       try {
         url = new URL(req.url ?? '');
@@ -589,6 +620,24 @@ export class EgressProxy {
       );
     }
   }
+}
+
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
+/**
+ * One direction of a tunnel: what pipe() does for two sockets, with backpressure (a full writer
+ * pauses the reader until it drains) and half-close (an end is passed on; the other direction
+ * goes on), minus the bookkeeping pipe() carries for streams in general. Tunnels are opened by
+ * the thousand per second and most live for one request, so their set-up cost counts.
+ */
+function forward(from: Duplex, to: Duplex): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+  // The front door paused the client while the connection was admitted.
+  from.resume();
 }
 
 function statusText(s: number): string {

@@ -189,11 +189,7 @@ export function startEgress(deps: {
     () => byHost.read(),
     'destination',
   );
-  metrics.gauge(
-    'rampart_egress_open_tunnels',
-    'Open egress tunnels (two sockets each).',
-    () => proxy.openTunnels / 2,
-  );
+  metrics.gauge('rampart_egress_open_tunnels', 'Open egress tunnels.', () => proxy.openTunnels);
 
   return {
     proxy,
@@ -233,7 +229,7 @@ export function startEgress(deps: {
         ? { status: 'degraded', detail: 'kill switch on: every external connection is refused' }
         : {
             status: 'ok',
-            detail: `${config.mode}, ${proxy.openTunnels / 2} open tunnel(s), ${proxy.openChannels} run channel(s)`,
+            detail: `${config.mode}, ${proxy.openTunnels} open tunnel(s), ${proxy.openChannels} run channel(s)`,
           },
   };
 }

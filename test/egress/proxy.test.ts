@@ -28,6 +28,11 @@ function raw(port: number, data: string, ms = 2000): Promise<string> {
   });
 }
 
+async function eventuallyTrue(f: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(f());
+}
+
 describe('egress proxy', () => {
   let origin: HttpServer;
   let originPort = 0;
@@ -229,13 +234,72 @@ describe('egress proxy', () => {
     assert.doesNotMatch(out, /200/);
   });
 
+  it('refuses a malformed or oversized CONNECT rather than guess at it', async () => {
+    const auth = `proxy-authorization: Bearer ${TOKEN}`;
+    const target = `origin.test:${originPort}`;
+    for (const bad of [
+      `CONNECT ${target} HTTP/1.1\r\n${auth}\r\n folded: continuation\r\n\r\n`,
+      `CONNECT ${target} HTTP/1.1\r\n${auth}\r\n${auth}\r\n\r\n`,
+      `CONNECT ${target} HTTP/1.1\r\nno colon here\r\n\r\n`,
+      `CONNECT ${target} HTTP/2.0\r\n${auth}\r\n\r\n`,
+      `CONNECT  ${target} HTTP/1.1\r\n${auth}\r\n\r\n`,
+      `CONNECT ${target} HTTP/1.1\r\nbad name: x\r\n${auth}\r\n\r\n`,
+    ])
+      assert.match(await raw(proxyPort, bad), /^HTTP\/1.1 400/, JSON.stringify(bad));
+    const big = await raw(proxyPort, `CONNECT ${target} HTTP/1.1\r\nx-big: ${'a'.repeat(20_000)}\r\n`);
+    assert.match(big, /^HTTP\/1.1 431/);
+  });
+
+  it('reads a request that arrives a byte at a time, CONNECT or not', async () => {
+    const send = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const s = connect(proxyPort, '127.0.0.1');
+        let out = '';
+        s.on('data', (c) => (out += c.toString()));
+        s.on('close', () => resolve(out));
+        setTimeout(() => s.destroy(), 3000);
+        let i = 0;
+        const next = (): void => {
+          if (i < text.length) s.write(text[i++]!, () => setTimeout(next, 1));
+        };
+        next();
+      });
+    const tunnel = await send(
+      `CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\nGET /slow HTTP/1.1\r\nhost: o\r\nconnection: close\r\n\r\n`,
+    );
+    assert.match(tunnel, /^HTTP\/1.1 200 Connection Established[\s\S]*origin saw GET \/slow/);
+    const plain = await send(
+      `GET http://origin.test:${originPort}/plain HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\nconnection: close\r\n\r\n`,
+    );
+    assert.match(plain, /^HTTP\/1.1 200[\s\S]*origin saw GET \/plain/);
+  });
+
+  it('handles a CONNECT that follows a request on a kept-alive connection', async () => {
+    const s = connect(proxyPort, '127.0.0.1');
+    let out = '';
+    s.on('data', (c) => (out += c.toString()));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.write(
+      `GET http://origin.test:${originPort}/first HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+    );
+    await eventuallyTrue(() => out.includes('origin saw GET /first'));
+    s.write(
+      `CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\nGET /second HTTP/1.1\r\nhost: o\r\nconnection: close\r\n\r\n`,
+    );
+    await closed;
+    assert.match(
+      out,
+      /origin saw GET \/first[\s\S]*200 Connection Established[\s\S]*origin saw GET \/second/,
+    );
+  });
+
   it('the kill switch cuts open tunnels and refuses new ones', async () => {
     const s = connect(proxyPort, '127.0.0.1');
     await new Promise<void>((r) => s.on('connect', r));
     const closed = new Promise<void>((r) => s.on('close', () => r()));
     s.write(`CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`);
     await new Promise<void>((r) => s.once('data', () => r()));
-    assert.equal(proxy.openTunnels, 2);
+    assert.equal(proxy.openTunnels, 1);
     assert.equal(proxy.setKillSwitch(true) > 0, true);
     await closed;
     assert.match(

@@ -107,8 +107,10 @@ async function startSquid(): Promise<{ port: number; pids: () => number[] }> {
   return { port, pids: () => pidsOf('squid') };
 }
 
+// Its port is below the ephemeral range (32768+), which the tunnel tests fill with TIME_WAIT
+// sockets: tinyproxy cannot bind a port one of those still holds.
 async function startTinyproxy(): Promise<{ port: number; pids: () => number[] }> {
-  const port = 38880 + Math.floor(Math.random() * 500);
+  const port = 28880 + Math.floor(Math.random() * 500);
   const conf = join(dir, 'tinyproxy.conf');
   writeFileSync(
     conf,

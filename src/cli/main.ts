@@ -16,6 +16,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   policy: { summary: 'Check, test, evaluate and diff policy sets' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
+  check: { summary: 'Check Compose, Swarm, Kubernetes and Docker specs against the hardening baseline' },
   token: { summary: 'Issue, verify and revoke workload tokens; rotate signing keys' },
   run: { summary: 'Run a command in a sandbox (namespaces, seccomp, cgroup limits, deadline)' },
   runs: { summary: 'List sandboxed runs' },

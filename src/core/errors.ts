@@ -121,6 +121,11 @@ export const ERRORS = {
     title: 'This host cannot confine runs (no bubblewrap, no cgroups, not root, missing device)',
   },
   RAMPART_E_RUN_NOT_FOUND: { status: 404, exit: 1, title: 'No such run on this host' },
+  RAMPART_E_ADMISSION_INPUT: {
+    status: 400,
+    exit: 2,
+    title: 'A spec or admission policy cannot be read (syntax, type, size, alias expansion or nesting)',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,249 @@
+// Reading specs and policy files, and turning violations into findings: input detection (Compose
+// or Swarm stack, Kubernetes, Docker Engine body), bounded reads, exceptions with justification,
+// approver and expiry (an exception missing either, or past its expiry, is itself a finding).
+
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { RampartError, type SourceLocation } from '../core/errors.js';
+import type { Finding } from '../core/types.js';
+import { CHECK_BY_ID, checkWorkload, type CheckContext, type Violation } from './checks.js';
+import type { Workload } from './model.js';
+import { fromCompose, fromDockerCreate, fromKubernetes, mergeCompose } from './parse.js';
+import { get, InputError, items, parseTrees, str, type LNode } from './tree.js';
+
+/** Larger inputs are refused with a clear error (a 50 MB "spec" is an attack, not a spec). */
+export const MAX_INPUT_BYTES = 16 * 1024 * 1024;
+
+export interface Exception {
+  readonly check: string;
+  /** Workload name (or kind/name); `*` for every workload. */
+  readonly target: string;
+  readonly justification: string;
+  readonly approver: string;
+  readonly expires: string;
+  readonly loc: SourceLocation;
+}
+
+export interface AdmissionPolicy {
+  readonly registries: readonly string[];
+  readonly distroless: readonly string[];
+  readonly exceptions: readonly Exception[];
+}
+
+export const EMPTY_POLICY: AdmissionPolicy = { registries: [], distroless: [], exceptions: [] };
+
+export interface CheckedFinding extends Finding {
+  /** Set when an exception covers it: reported, not counted. */
+  readonly suppressed?: {
+    readonly justification: string;
+    readonly approver: string;
+    readonly expires: string;
+  };
+}
+
+function readBounded(file: string): string {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (e) {
+    throw new RampartError(
+      'RAMPART_E_ADMISSION_INPUT',
+      `${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  if (size > MAX_INPUT_BYTES)
+    throw new RampartError(
+      'RAMPART_E_ADMISSION_INPUT',
+      `${file}: ${(size / 1048576).toFixed(1)} MiB is larger than the ${MAX_INPUT_BYTES / 1048576} MiB limit for a spec`,
+    );
+  return readFileSync(file, 'utf8');
+}
+
+function inputError(e: unknown): never {
+  if (e instanceof InputError)
+    throw new RampartError('RAMPART_E_ADMISSION_INPUT', e.message, { location: e.location });
+  throw e;
+}
+
+/** What kind of spec a parsed document is. */
+function detect(doc: LNode): 'compose' | 'kubernetes' | 'docker' | 'unknown' {
+  if (get(doc, 'services')) return 'compose';
+  if (get(doc, 'apiVersion') && get(doc, 'kind')) return 'kubernetes';
+  if (get(doc, 'Image') || get(doc, 'HostConfig')) return 'docker';
+  return 'unknown';
+}
+
+/** Whether a Compose file is deployed as a Swarm stack: any service has a deploy section with mode, replicas or placement, or a network is overlay. */
+function looksLikeStack(doc: LNode): boolean {
+  const services = get(doc, 'services');
+  if (services?.kind === 'map')
+    for (const s of services.entries.values()) {
+      const d = get(s, 'deploy');
+      if (get(d, 'mode') || get(d, 'replicas') || get(d, 'placement')) return true;
+    }
+  const nets = get(doc, 'networks');
+  return nets?.kind === 'map' && [...nets.entries.values()].some((n) => str(get(n, 'driver')) === 'overlay');
+}
+
+export interface LoadOptions {
+  /** Force Compose files to be read as Swarm stacks (true) or plain Compose (false). */
+  readonly swarm?: boolean;
+}
+
+/**
+ * Reads specs: Compose files named together are merged in order (as `-f a -f b`), every other
+ * file stands alone.
+ */
+export function loadWorkloads(files: readonly string[], opts: LoadOptions = {}): Workload[] {
+  const out: Workload[] = [];
+  let compose: { root: LNode; file: string } | undefined;
+  for (const file of files) {
+    const text = readBounded(file);
+    let docs: LNode[];
+    try {
+      docs = parseTrees(text, file);
+    } catch (e) {
+      inputError(e);
+    }
+    for (const doc of docs) {
+      const kind = detect(doc);
+      try {
+        if (kind === 'compose')
+          compose = compose
+            ? { root: mergeCompose(compose.root, doc), file: compose.file }
+            : { root: doc, file };
+        else if (kind === 'kubernetes') out.push(...fromKubernetes(doc, file));
+        else if (kind === 'docker') out.push(fromDockerCreate(doc, file));
+        else
+          throw new InputError(
+            'not a Compose file (services:), a Kubernetes manifest (apiVersion, kind) or a Docker Engine body (Image, HostConfig)',
+            doc.loc,
+          );
+      } catch (e) {
+        inputError(e);
+      }
+    }
+  }
+  if (compose) {
+    try {
+      out.unshift(...fromCompose(compose.root, compose.file, opts.swarm ?? looksLikeStack(compose.root)));
+    } catch (e) {
+      inputError(e);
+    }
+  }
+  return out;
+}
+
+/** Reads an admission policy file (registries, distroless, exceptions). */
+export function loadAdmissionPolicy(file: string): AdmissionPolicy {
+  const text = readBounded(file);
+  let doc: LNode | undefined;
+  try {
+    doc = parseTrees(text, file)[0];
+  } catch (e) {
+    inputError(e);
+  }
+  if (!doc) return EMPTY_POLICY;
+  if (doc.kind !== 'map')
+    throw new RampartError('RAMPART_E_ADMISSION_INPUT', 'an admission policy must be a mapping', {
+      location: doc.loc,
+    });
+  for (const k of doc.entries.keys())
+    if (!['registries', 'distroless', 'exceptions'].includes(k))
+      throw new RampartError(
+        'RAMPART_E_ADMISSION_INPUT',
+        `unknown key "${k}" (known: registries, distroless, exceptions)`,
+        {
+          location: doc.keys.get(k)!,
+        },
+      );
+  const list = (k: string): string[] => items(get(doc, k)).map((i) => str(i) ?? '');
+  const exceptions = items(get(doc, 'exceptions')).map((e) => {
+    const check = str(get(e, 'check')) ?? '';
+    if (!CHECK_BY_ID.has(check))
+      throw new RampartError('RAMPART_E_ADMISSION_INPUT', `exception for unknown check "${check}"`, {
+        location: e.loc,
+      });
+    const expires = get(e, 'expires');
+    return {
+      check,
+      target: str(get(e, 'target')) ?? '*',
+      justification: (str(get(e, 'justification')) ?? '').trim(),
+      approver: (str(get(e, 'approver')) ?? '').trim(),
+      expires: expires?.kind === 'scalar' && expires.value !== null ? String(expires.value) : '',
+      loc: e.loc,
+    };
+  });
+  return { registries: list('registries'), distroless: list('distroless'), exceptions };
+}
+
+function fingerprint(v: Violation): string {
+  return createHash('sha256')
+    .update(`${v.check}\0${v.loc.file}\0${v.workload}\0${v.container ?? ''}\0${v.message}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Checks workloads and applies the policy's exceptions. */
+export function checkAll(
+  workloads: readonly Workload[],
+  ctx: Omit<CheckContext, 'registries' | 'distroless'>,
+  policy: AdmissionPolicy,
+  now: Date = new Date(),
+): CheckedFinding[] {
+  const out: CheckedFinding[] = [];
+  const today = now.toISOString().slice(0, 10);
+  const valid: Exception[] = [];
+  for (const x of policy.exceptions) {
+    const problems: string[] = [];
+    if (!x.justification) problems.push('has no justification');
+    if (!x.approver) problems.push('has no approver');
+    if (!/^\d{4}-\d{2}-\d{2}/.test(x.expires)) problems.push('has no expiry date (YYYY-MM-DD)');
+    else if (x.expires.slice(0, 10) < today) problems.push(`expired on ${x.expires.slice(0, 10)}`);
+    if (problems.length > 0)
+      out.push({
+        ruleId: 'exception-invalid',
+        severity: 'high',
+        message: `exception for ${x.check} on ${x.target} ${problems.join(', ')}: it does not apply`,
+        location: x.loc,
+      });
+    else valid.push(x);
+  }
+  for (const w of workloads) {
+    for (const v of checkWorkload(w, {
+      ...ctx,
+      registries: policy.registries,
+      distroless: policy.distroless,
+    })) {
+      const info = CHECK_BY_ID.get(v.check)!;
+      const x = valid.find(
+        (e) =>
+          e.check === v.check &&
+          (e.target === '*' || e.target === w.name || e.target === `${w.kind}/${w.name}`),
+      );
+      out.push({
+        ruleId: v.check,
+        severity: v.severity,
+        message: v.message,
+        location: v.loc,
+        fingerprint: fingerprint(v),
+        help: `${info.why} Fix: ${info.fix}`,
+        properties: {
+          workload: w.name,
+          kind: w.kind,
+          platform: w.platform,
+          ...(v.container ? { container: v.container } : {}),
+        },
+        ...(x
+          ? { suppressed: { justification: x.justification, approver: x.approver, expires: x.expires } }
+          : {}),
+      });
+    }
+  }
+  // In file order, as a compiler reports.
+  const key = (f: Finding): string =>
+    f.location
+      ? `${f.location.file}\0${String(f.location.line).padStart(8, '0')}\0${String(f.location.column).padStart(6, '0')}`
+      : '';
+  return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}

@@ -1,0 +1,193 @@
+// rampart check [options] PATH...
+//
+// Checks container specs (Compose and Swarm stack files, Kubernetes manifests, Docker Engine
+// container-create bodies) against the hardening baseline. Exit 0 when nothing at or above
+// --fail-on is found, 1 when something is, 2 when an input cannot be read.
+
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CHECKS } from '../../admission/checks.js';
+import {
+  checkAll,
+  EMPTY_POLICY,
+  loadAdmissionPolicy,
+  loadWorkloads,
+  type CheckedFinding,
+} from '../../admission/engine.js';
+import { formatLocation } from '../../core/errors.js';
+import { toSarif } from '../../core/sarif.js';
+import { isSeverity, severityRank } from '../../core/types.js';
+import { VERSION } from '../../core/version.js';
+import { Redactor } from '../../redact/engine.js';
+import { parse, usageError, type Command } from '../io.js';
+
+const USAGE = `usage: rampart check [options] PATH...
+
+Check container specs before they run: Compose and Swarm stack files (several given together are
+merged in order, as docker compose -f a.yml -f b.yml merges them), Kubernetes manifests and
+Docker Engine container-create bodies (JSON).
+
+  --profile NAME       default, or vm-runner (allows /dev/kvm and /dev/net/tun; NET_ADMIN and
+                       console exposure only with an exception).
+  --policy FILE        Admission policy: approved registries, distroless bases, exceptions.
+  --fail-on SEVERITY   Exit 1 when a finding is at or above this (default: low).
+  --format FORMAT      text (default), json, sarif, policy-report.
+  --swarm / --no-swarm Read Compose files as a Swarm stack, or not (default: detected).
+  -o, --output FILE    Write the report to FILE instead of stdout.
+
+Exit status: 0 clean, 1 findings at or above --fail-on, 2 unreadable or invalid input.`;
+
+const FORMATS = ['text', 'json', 'sarif', 'policy-report'] as const;
+
+export const command: Command = {
+  usage: USAGE,
+  async run(argv, io) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        profile: { type: 'string' },
+        policy: { type: 'string' },
+        'fail-on': { type: 'string' },
+        format: { type: 'string' },
+        swarm: { type: 'boolean' },
+        'no-swarm': { type: 'boolean' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      USAGE,
+      true,
+    );
+    if (values.help) {
+      io.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    if (positionals.length === 0) throw usageError('give at least one file to check', USAGE);
+    const format = (values.format ?? 'text') as (typeof FORMATS)[number];
+    if (!FORMATS.includes(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}`, USAGE);
+    const profile = values.profile ?? 'default';
+    if (profile !== 'default' && profile !== 'vm-runner')
+      throw usageError(`--profile must be default or vm-runner, not "${profile}"`, USAGE);
+    const failOn = values['fail-on'] ?? 'low';
+    if (!isSeverity(failOn)) throw usageError(`--fail-on must be info, low, medium, high or critical`, USAGE);
+
+    const files = positionals.map((p) => resolve(io.cwd, p));
+    const policy =
+      values.policy === undefined ? EMPTY_POLICY : loadAdmissionPolicy(resolve(io.cwd, values.policy));
+    const workloads = loadWorkloads(files, {
+      ...(values.swarm ? { swarm: true } : values['no-swarm'] ? { swarm: false } : {}),
+    });
+    // Secret-shaped values in the environment are found by the redaction rules.
+    const redactor = new Redactor();
+    const findings = checkAll(
+      workloads,
+      {
+        profile,
+        secretValue: (v) => redactor.redact(v).matches[0]?.label,
+      },
+      policy,
+    );
+    const active = findings.filter((f) => !f.suppressed);
+    const failing = active.filter((f) => severityRank(f.severity) >= severityRank(failOn));
+
+    let out: string;
+    if (format === 'json')
+      out =
+        JSON.stringify(
+          { version: 1, tool: `rampart ${VERSION}`, workloads: workloads.length, findings },
+          null,
+          2,
+        ) + '\n';
+    else if (format === 'sarif')
+      out = JSON.stringify(toSarif(sarifTool(), active, { baseDir: io.cwd }), null, 2) + '\n';
+    else if (format === 'policy-report')
+      out = JSON.stringify(policyReport(findings, workloads.length), null, 2) + '\n';
+    else
+      out = findings
+        .map(
+          (f) =>
+            `${f.location ? formatLocation(f.location) : '?'}: ${f.severity} ${f.ruleId}: ${f.message}` +
+            (f.suppressed
+              ? ` (excepted: ${f.suppressed.justification}, approved by ${f.suppressed.approver} until ${f.suppressed.expires})`
+              : '') +
+            '\n',
+        )
+        .join('');
+    if (values.output !== undefined) writeFileSync(resolve(io.cwd, values.output), out);
+    else io.stdout.write(out);
+    io.stderr.write(
+      `rampart: checked ${workloads.length} workload(s) in ${files.length} file(s): ${active.length} finding(s), ${failing.length} at or above ${failOn}` +
+        (findings.length > active.length ? `, ${findings.length - active.length} excepted` : '') +
+        '\n',
+    );
+    return failing.length > 0 ? 1 : 0;
+  },
+};
+
+function sarifTool(): Parameters<typeof toSarif>[0] {
+  return {
+    name: 'rampart-admission',
+    version: VERSION,
+    informationUri: 'https://github.com/rampart-dev/rampart',
+    rules: [
+      ...CHECKS.map((c) => ({
+        id: c.id,
+        shortDescription: c.title,
+        fullDescription: c.why,
+        help: `${c.why}\n\nFix: ${c.fix}`,
+        severity: c.severity,
+        tags: ['containers', 'admission'],
+      })),
+      {
+        id: 'exception-invalid',
+        shortDescription: 'Invalid or expired exception',
+        help: 'Every exception needs a justification, an approver and an expiry date in the future.',
+        severity: 'high' as const,
+      },
+    ],
+  };
+}
+
+/** A wgpolicyk8s.io/v1alpha2 PolicyReport, as Kyverno and the Policy Reporter UI read it. */
+function policyReport(findings: readonly CheckedFinding[], workloads: number): Record<string, unknown> {
+  const results = findings.map((f) => ({
+    source: 'rampart',
+    policy: 'rampart-admission',
+    rule: f.ruleId,
+    result: f.suppressed ? 'skip' : severityRank(f.severity) >= severityRank('medium') ? 'fail' : 'warn',
+    severity: f.severity,
+    message: f.message,
+    category: 'Container hardening',
+    scored: true,
+    ...(f.properties
+      ? {
+          resources: [
+            {
+              kind: String(f.properties['kind']),
+              name: String(f.properties['workload']),
+            },
+          ],
+        }
+      : {}),
+    properties: {
+      ...(f.location ? { location: formatLocation(f.location) } : {}),
+      ...(f.suppressed ? { exception: f.suppressed.justification } : {}),
+    },
+  }));
+  const count = (r: string): number => results.filter((x) => x.result === r).length;
+  return {
+    apiVersion: 'wgpolicyk8s.io/v1alpha2',
+    kind: 'PolicyReport',
+    metadata: { name: 'rampart-check' },
+    summary: {
+      pass:
+        workloads === 0
+          ? 0
+          : Math.max(0, workloads - new Set(findings.map((f) => f.properties?.['workload'])).size),
+      fail: count('fail'),
+      warn: count('warn'),
+      error: 0,
+      skip: count('skip'),
+    },
+    results,
+  };
+}

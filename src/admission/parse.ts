@@ -239,13 +239,14 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
   if (!top) return [];
   const services = expectMap(top.entries.get('services'), 'services');
   if (!services) throw new InputError('a Compose file needs a services mapping', top.loc);
-  const networks = entries(expectMap(top.entries.get('networks'), 'networks')).map(([name, n]) => {
+  const networkDefs = expectMap(top.entries.get('networks'), 'networks');
+  const networks = entries(networkDefs).map(([name, n]) => {
     const driver = str(get(n, 'driver'));
     return {
       name,
       ...(driver ? { driver } : {}),
       encrypted: get(n, 'driver_opts', 'encrypted') !== undefined,
-      loc: keyLoc(expectMap(top.entries.get('networks'), 'networks')!, name),
+      loc: keyLoc(networkDefs!, name),
     };
   });
   const platform: Platform = swarm ? 'swarm' : 'compose';

@@ -152,25 +152,26 @@ function composePorts(n: LNode | undefined): Port[] {
   });
 }
 
+/** SOURCE:TARGET[:OPTIONS] (Compose short syntax and Docker Engine Binds); a bare path is a volume. */
+function shortMount(s: string, loc: SourceLocation): Mount {
+  const parts = s.split(':');
+  if (parts.length === 1) return { type: 'volume', target: s, readOnly: false, loc };
+  const [source, target, opts = ''] = parts;
+  const o = opts.split(',');
+  const propagation = o.find((x) => /^(r?shared|r?slave|r?private)$/.test(x));
+  return {
+    type: /^[./~$]/.test(source!) ? 'bind' : 'volume',
+    source: source!,
+    target: target!,
+    readOnly: o.includes('ro'),
+    ...(propagation ? { propagation } : {}),
+    loc,
+  };
+}
+
 function composeMounts(n: LNode | undefined): Mount[] {
   return items(n).map((v) => {
-    if (v.kind === 'scalar') {
-      const s = String(v.value);
-      const parts = s.split(':');
-      if (parts.length === 1) return { type: 'volume', target: s, readOnly: false, loc: v.loc };
-      const [source, target, opts = ''] = parts;
-      const isPath = /^[./~]/.test(source!) || source!.startsWith('$');
-      const o = opts.split(',');
-      const propagation = o.find((x) => /^(r?shared|r?slave|r?private)$/.test(x));
-      return {
-        type: isPath ? 'bind' : 'volume',
-        source: source!,
-        target: target!,
-        readOnly: o.includes('ro'),
-        ...(propagation ? { propagation } : {}),
-        loc: v.loc,
-      };
-    }
+    if (v.kind === 'scalar') return shortMount(String(v.value), v.loc);
     if (v.kind !== 'map') throw new InputError('a volume must be a string or a mapping', v.loc);
     const type = str(get(v, 'type')) ?? 'volume';
     const source = str(get(v, 'source'));
@@ -575,17 +576,7 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
   const nano = num(get(hc, 'NanoCpus')) ?? num(get(hc, 'CpuQuota'));
   const pids = num(get(hc, 'PidsLimit'));
   const image = str(get(m, 'Image'));
-  const binds: Mount[] = strings(get(hc, 'Binds'), 'HostConfig.Binds').map((s) => {
-    const [source, target, opts = ''] = s.value.split(':');
-    return {
-      type: source!.startsWith('/') ? 'bind' : 'volume',
-      source: source!,
-      ...(target !== undefined ? { target } : {}),
-      readOnly: opts.split(',').includes('ro'),
-      ...(/(r?shared|r?slave)/.exec(opts) ? { propagation: /(r?shared|r?slave)/.exec(opts)![1]! } : {}),
-      loc: s.loc,
-    };
-  });
+  const binds = strings(get(hc, 'Binds'), 'HostConfig.Binds').map((b) => shortMount(b.value, b.loc));
   const mounts: Mount[] = items(get(hc, 'Mounts')).map((x) => {
     const t = str(get(x, 'Type')) ?? 'volume';
     const source = str(get(x, 'Source'));

@@ -98,6 +98,18 @@ interface EndBody {
 export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): void {
   const { sandbox, identity, bus, channels } = deps;
   const closeChannel = (id: string): void => channels?.close(id);
+  /** What every forced end does once the processes are gone: status, egress cut, tokens revoked. */
+  const settle = (
+    id: string,
+    status: 'killed' | 'quarantined',
+    why: string,
+    by: string,
+    evidence?: Parameters<SandboxService['mark']>[2],
+  ): Promise<unknown> => {
+    sandbox.mark(id, status, evidence);
+    closeChannel(id);
+    return revokeRun(id, why, by);
+  };
 
   const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
     identity.revoke('run', id, why, actor).catch(() => undefined);
@@ -237,10 +249,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     async (req) => {
       const { id } = req.params;
       if (!sandbox.kill(id)) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
-      sandbox.mark(id, 'killed');
-      closeChannel(id);
       const by = req.principal!.actor;
-      await revokeRun(id, 'run killed', by);
+      await settle(id, 'killed', 'run killed', by);
       await bus.publish({
         type: 'sandbox.killed',
         severity: 'medium',
@@ -259,10 +269,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const { id } = req.params;
       const evidence = sandbox.quarantine(id, sandbox.record(id)?.workspace);
       if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
-      sandbox.mark(id, 'quarantined', evidence);
-      closeChannel(id);
       const by = req.principal!.actor;
-      await revokeRun(id, 'run quarantined', by);
+      await settle(id, 'quarantined', 'run quarantined', by, evidence);
       await bus.publish({
         type: 'sandbox.quarantined',
         severity: 'critical',
@@ -279,11 +287,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     const runs = sandbox.destroyAll();
     const ms = performance.now() - t0;
     const by = req.principal!.actor;
-    for (const id of runs) {
-      sandbox.mark(id, 'killed');
-      closeChannel(id);
-    }
-    await Promise.all(runs.map((id) => revokeRun(id, 'kill switch', by)));
+    await Promise.all(runs.map((id) => settle(id, 'killed', 'kill switch', by)));
     await bus.publish({
       type: 'sandbox.destroyed_all',
       severity: 'critical',

@@ -8,7 +8,6 @@
 // Over HTTP: `rampart up` on SQLite with each decision_log mode (off, async, durable), loaded
 // by wrk on the same 2-core machine, next to bare fastify as the ceiling.
 
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +16,8 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { PolicyEngine } from '../../src/policy/engine.js';
 import { loadPolicySet } from '../../src/policy/load.js';
 import type { DecisionInput } from '../../src/policy/model.js';
-import { ROOT, startServer } from '../../test/support/cli.js';
+import { startServer } from '../../test/support/cli.js';
+import { auditSize, bareFastify, fmt, postScript, runWrk, wrkArgs } from '../wrk.js';
 import { tempDir } from '../../test/support/tmp.js';
 import { entities, grownPolicyDir, inputs } from './fixture.js';
 
@@ -30,7 +30,6 @@ const { values } = parseArgs({
   },
 });
 const SECONDS = Number(values.seconds);
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const t = tempDir('rampart-bench-policy-');
 
 function engineFor(rules: number, entityCount: number, cacheSize: number): PolicyEngine {
@@ -164,63 +163,20 @@ forbid(principal, action, resource) when { principal.quarantined };`,
 // on the other (more wrk threads only steal the server's core). The bare-fastify row is the
 // ceiling: the same request parsed and answered with a constant, nothing else.
 if (!values['skip-http']) {
-  const wrkArgs = (lua: string, url: string): string[] => [
-    '-t1',
-    '-c16',
-    `-d${values['http-seconds']}s`,
-    '--latency',
-    '-s',
-    lua,
-    url,
-  ];
-  // Asynchronously: a blocked event loop would leave this process's own keep-alive connections
-  // to the server unattended while wrk runs.
-  const runWrk = async (
-    args: string[],
-  ): Promise<{ rps: string; p50: string; p99: string; errors: string }> => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    if (code !== 0) throw new Error(`wrk failed: ${stderr}`);
-    return {
-      rps: fmt(Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN)),
-      p50: /\s50%\s+([\d.]+\w+)/.exec(stdout)?.[1] ?? '?',
-      p99: /\s99%\s+([\d.]+\w+)/.exec(stdout)?.[1] ?? '?',
-      errors: /Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? '0',
-    };
-  };
+  const seconds = values['http-seconds'];
   const pool = inputs(500, 100);
-  const luaFor = (dir: string, token: string): string => {
-    const lua = join(dir, 'post.lua');
-    writeFileSync(
-      lua,
-      `local bodies = {\n${pool.map((i) => `  [==[${JSON.stringify(i)}]==]`).join(',\n')}\n}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format("POST", "/v1/decide", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer ${token}"}, bodies[(n % #bodies) + 1])\nend\n`,
-    );
-    return lua;
-  };
   console.log('\n## HTTP: POST /v1/decide, 200 rules, 100 entities, SQLite\n');
-  console.log(`wrk ${wrkArgs('post.lua', 'http://127.0.0.1:PORT/v1/decide').join(' ')}\n`);
+  console.log(`wrk ${wrkArgs(seconds, 'post.lua', 'http://127.0.0.1:PORT/v1/decide').join(' ')}\n`);
   console.log('| Server | Decisions/s | p50 | p99 | Non-2xx | Audit records written |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   {
-    // The ceiling: fastify alone, in its own process (wrk runs synchronously here), parsing the
-    // same body and answering a constant decision.
-    const script = `const app = require('fastify')();
-app.post('/v1/decide', async (req) => ({ allow: req.body.action === 'x', reasons: [] }));
-app.listen({ port: 0, host: '127.0.0.1' }).then((url) => console.log(url));`;
-    const child = spawn(process.execPath, ['-e', script], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const url = await new Promise<string>((resolve) =>
-      child.stdout.once('data', (b: Buffer) => resolve(b.toString().trim())),
-    );
+    // The ceiling: fastify alone, parsing the same body and answering a constant decision.
+    const bare = await bareFastify('/v1/decide', "{ allow: req.body.action === 'x', reasons: [] }");
     const dir = tempDir('rampart-bench-http-');
-    const r = await runWrk(wrkArgs(luaFor(dir.dir, 'none'), `${url}/v1/decide`));
-    child.kill();
+    const r = await runWrk(
+      wrkArgs(seconds, postScript(dir.dir, '/v1/decide', pool, 'none'), `${bare.url}/v1/decide`),
+    );
+    bare.stop();
     dir.cleanup();
     console.log(
       `| bare fastify (ceiling, same process model) | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | - |`,
@@ -245,14 +201,14 @@ app.listen({ port: 0, host: '127.0.0.1' }).then((url) => console.log(url));`;
       });
       await res.text();
     }
-    const r = await runWrk(wrkArgs(luaFor(dir.dir, token), `${server.url}/v1/decide`));
-    const audit = (await (
-      await fetch(`${server.url}/v1/audit/head`, { headers: { authorization: `Bearer ${token}` } })
-    ).json()) as { size: number };
+    const r = await runWrk(
+      wrkArgs(seconds, postScript(dir.dir, '/v1/decide', pool, token), `${server.url}/v1/decide`),
+    );
+    const records = await auditSize(server.url, token);
     await server.stop();
     dir.cleanup();
     console.log(
-      `| rampart up, decision_log: ${mode} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${fmt(audit.size)} |`,
+      `| rampart up, decision_log: ${mode} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${fmt(records)} |`,
     );
   }
 }

@@ -328,7 +328,8 @@ export const CHECKS: readonly CheckInfo[] = [
 
 export const CHECK_BY_ID: ReadonlyMap<string, CheckInfo> = new Map(CHECKS.map((c) => [c.id, c]));
 
-const CONSOLE_PORTS = (p: number): boolean => (p >= 5900 && p <= 5999) || p === 3389 || p === 6080;
+/** VNC (5900–5999), noVNC (6080) and RDP (3389): a remote console onto the VM or desktop. */
+export const CONSOLE_PORTS = (p: number): boolean => (p >= 5900 && p <= 5999) || p === 3389 || p === 6080;
 const SOCKETS =
   /(^|\/)(docker|containerd|crio|podman|cri-dockerd)\.sock$|^\/(var\/)?run\/(docker|containerd|crio)(\/|$)/;
 const SAFE_SYSCTLS = new Set([

@@ -2,14 +2,17 @@
 // or Swarm stack, Kubernetes, Docker Engine body), bounded reads, exceptions with justification,
 // approver and expiry (an exception missing either, or past its expiry, is itself a finding).
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { RampartError, type SourceLocation } from '../core/errors.js';
 import type { Finding } from '../core/types.js';
-import { CHECK_BY_ID, checkWorkload, type CheckContext, type Violation } from './checks.js';
+import { CHECK_BY_ID, checkWorkload, type CheckContext, type CheckInfo, type Violation } from './checks.js';
+import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
-import { fromCompose, fromDockerCreate, fromKubernetes, mergeCompose } from './parse.js';
-import { get, InputError, items, parseTrees, str, type LNode } from './tree.js';
+import { fromCompose, fromDockerCreate, fromKubernetes, fromServiceSpec, mergeCompose } from './parse.js';
+import { get, InputError, items, keyLoc, parseTrees, str, type LNode } from './tree.js';
+
+const CUSTOM_KEYS = ['id', 'severity', 'title', 'message', 'why', 'fix', 'scope', 'when'];
 
 /** Larger inputs are refused with a clear error (a 50 MB "spec" is an attack, not a spec). */
 export const MAX_INPUT_BYTES = 16 * 1024 * 1024;
@@ -28,9 +31,22 @@ export interface AdmissionPolicy {
   readonly registries: readonly string[];
   readonly distroless: readonly string[];
   readonly exceptions: readonly Exception[];
+  /** Custom CEL checks, compiled. */
+  readonly checks: readonly CustomCheck[];
 }
 
-export const EMPTY_POLICY: AdmissionPolicy = { registries: [], distroless: [], exceptions: [] };
+export const EMPTY_POLICY: AdmissionPolicy = { registries: [], distroless: [], exceptions: [], checks: [] };
+
+const POLICY_KEYS = ['registries', 'distroless', 'exceptions', 'checks'];
+
+/** A check's id, severity, why and fix: built in or custom. */
+export function checkInfo(policy: AdmissionPolicy, id: string): CheckInfo | undefined {
+  return (
+    CHECK_BY_ID.get(id) ??
+    policy.checks.find((c) => c.id === id) ??
+    (id === CUSTOM_ERROR.id ? CUSTOM_ERROR : undefined)
+  );
+}
 
 export interface CheckedFinding extends Finding {
   /** Set when an exception covers it: reported, not counted. */
@@ -41,7 +57,7 @@ export interface CheckedFinding extends Finding {
   };
 }
 
-function readBounded(file: string): string {
+export function readBounded(file: string): string {
   let size: number;
   try {
     size = statSync(file).size;
@@ -59,6 +75,15 @@ function readBounded(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
+/** Parses a spec's documents, with errors as RAMPART_E_ADMISSION_INPUT. */
+export function parseSpec(text: string, file: string): LNode[] {
+  try {
+    return parseTrees(text, file);
+  } catch (e) {
+    inputError(e);
+  }
+}
+
 function inputError(e: unknown): never {
   if (e instanceof InputError)
     throw new RampartError('RAMPART_E_ADMISSION_INPUT', e.message, { location: e.location });
@@ -66,9 +91,10 @@ function inputError(e: unknown): never {
 }
 
 /** What kind of spec a parsed document is. */
-function detect(doc: LNode): 'compose' | 'kubernetes' | 'docker' | 'unknown' {
+function detect(doc: LNode): 'compose' | 'kubernetes' | 'docker' | 'service' | 'unknown' {
   if (get(doc, 'services')) return 'compose';
   if (get(doc, 'apiVersion') && get(doc, 'kind')) return 'kubernetes';
+  if (get(doc, 'TaskTemplate')) return 'service';
   if (get(doc, 'Image') || get(doc, 'HostConfig')) return 'docker';
   return 'unknown';
 }
@@ -95,10 +121,25 @@ export interface LoadOptions {
  * file stands alone.
  */
 export function loadWorkloads(files: readonly string[], opts: LoadOptions = {}): Workload[] {
+  return workloadsFrom(
+    files.map((file) => ({ file, text: readBounded(file) })),
+    opts,
+  );
+}
+
+/** As loadWorkloads, from texts already read (`file` names each in findings). */
+export function workloadsFrom(
+  sources: readonly { readonly file: string; readonly text: string }[],
+  opts: LoadOptions = {},
+): Workload[] {
   const out: Workload[] = [];
   let compose: { root: LNode; file: string } | undefined;
-  for (const file of files) {
-    const text = readBounded(file);
+  for (const { file, text } of sources) {
+    if (text.length > MAX_INPUT_BYTES)
+      throw new RampartError(
+        'RAMPART_E_ADMISSION_INPUT',
+        `${file}: larger than the ${MAX_INPUT_BYTES / 1048576} MiB limit for a spec`,
+      );
     let docs: LNode[];
     try {
       docs = parseTrees(text, file);
@@ -114,9 +155,10 @@ export function loadWorkloads(files: readonly string[], opts: LoadOptions = {}):
             : { root: doc, file };
         else if (kind === 'kubernetes') out.push(...fromKubernetes(doc, file));
         else if (kind === 'docker') out.push(fromDockerCreate(doc, file));
+        else if (kind === 'service') out.push(fromServiceSpec(doc, file));
         else
           throw new InputError(
-            'not a Compose file (services:), a Kubernetes manifest (apiVersion, kind) or a Docker Engine body (Image, HostConfig)',
+            'not a Compose file (services:), a Kubernetes manifest (apiVersion, kind), a Docker Engine container-create body (Image, HostConfig) or a Swarm ServiceSpec (TaskTemplate)',
             doc.loc,
           );
       } catch (e) {
@@ -149,18 +191,50 @@ export function loadAdmissionPolicy(file: string): AdmissionPolicy {
       location: doc.loc,
     });
   for (const k of doc.entries.keys())
-    if (!['registries', 'distroless', 'exceptions'].includes(k))
+    if (!POLICY_KEYS.includes(k))
       throw new RampartError(
         'RAMPART_E_ADMISSION_INPUT',
-        `unknown key "${k}" (known: registries, distroless, exceptions)`,
+        `unknown key "${k}" (known: ${POLICY_KEYS.join(', ')})`,
         {
           location: doc.keys.get(k)!,
         },
       );
   const list = (k: string): string[] => items(get(doc, k)).map((i) => str(i) ?? '');
+  let checks: CustomCheck[];
+  try {
+    checks = compileCustomChecks(
+      items(get(doc, 'checks')).map((c) => {
+        const v = (k: string): unknown => {
+          const n = get(c, k);
+          return n?.kind === 'scalar' ? (n.value ?? undefined) : n === undefined ? undefined : null;
+        };
+        for (const k of c.kind === 'map' ? c.entries.keys() : [])
+          if (!CUSTOM_KEYS.includes(k))
+            throw new InputError(
+              `unknown key "${k}" in a custom check (known: ${CUSTOM_KEYS.join(', ')})`,
+              keyLoc(c, k),
+            );
+        return {
+          id: v('id'),
+          severity: v('severity'),
+          title: v('title'),
+          message: v('message'),
+          why: v('why'),
+          fix: v('fix'),
+          scope: v('scope'),
+          when: v('when'),
+          loc: c.loc,
+          whenLoc: get(c, 'when')?.loc ?? c.loc,
+        };
+      }),
+      new Set([...CHECK_BY_ID.keys(), CUSTOM_ERROR.id, 'exception-invalid']),
+    );
+  } catch (e) {
+    inputError(e);
+  }
   const exceptions = items(get(doc, 'exceptions')).map((e) => {
     const check = str(get(e, 'check')) ?? '';
-    if (!CHECK_BY_ID.has(check))
+    if (!CHECK_BY_ID.has(check) && !checks.some((c) => c.id === check))
       throw new RampartError('RAMPART_E_ADMISSION_INPUT', `exception for unknown check "${check}"`, {
         location: e.loc,
       });
@@ -174,14 +248,15 @@ export function loadAdmissionPolicy(file: string): AdmissionPolicy {
       loc: e.loc,
     };
   });
-  return { registries: list('registries'), distroless: list('distroless'), exceptions };
+  return { registries: list('registries'), distroless: list('distroless'), exceptions, checks };
 }
 
 function fingerprint(v: Violation): string {
-  return createHash('sha256')
-    .update(`${v.check}\0${v.loc.file}\0${v.workload}\0${v.container ?? ''}\0${v.message}`)
-    .digest('hex')
-    .slice(0, 32);
+  return hash(
+    'sha256',
+    `${v.check}\0${v.loc.file}\0${v.workload}\0${v.container ?? ''}\0${v.message}`,
+    'hex',
+  ).slice(0, 32);
 }
 
 /** Checks workloads and applies the policy's exceptions. */
@@ -210,12 +285,11 @@ export function checkAll(
     else valid.push(x);
   }
   for (const w of workloads) {
-    for (const v of checkWorkload(w, {
-      ...ctx,
-      registries: policy.registries,
-      distroless: policy.distroless,
-    })) {
-      const info = CHECK_BY_ID.get(v.check)!;
+    for (const v of [
+      ...checkWorkload(w, { ...ctx, registries: policy.registries, distroless: policy.distroless }),
+      ...runCustomChecks(w, policy.checks),
+    ]) {
+      const info = checkInfo(policy, v.check)!;
       const x = valid.find(
         (e) =>
           e.check === v.check &&
@@ -240,10 +314,12 @@ export function checkAll(
       });
     }
   }
-  // In file order, as a compiler reports.
-  const key = (f: Finding): string =>
-    f.location
-      ? `${f.location.file}\0${String(f.location.line).padStart(8, '0')}\0${String(f.location.column).padStart(6, '0')}`
-      : '';
-  return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  // In file order, as a compiler reports (stable: equal positions keep the order checks ran in).
+  return out.sort((a, b) => {
+    const x = a.location;
+    const y = b.location;
+    if (!x || !y) return x ? 1 : y ? -1 : 0;
+    if (x.file !== y.file) return x.file < y.file ? -1 : 1;
+    return (x.line ?? 0) - (y.line ?? 0) || (x.column ?? 0) - (y.column ?? 0);
+  });
 }

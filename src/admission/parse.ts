@@ -112,11 +112,30 @@ function composeEnv(n: LNode | undefined): EnvVar[] {
 }
 
 function parseShortPort(s: string, loc: SourceLocation): Port {
-  // [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]; an IPv6 host address in brackets.
-  const noProto = s.replace(/\/(tcp|udp|sctp)$/i, '');
-  const m = /^(?:(\[[^\]]+\]|[^:]+):)??(?:([\d-]*):)?([\d-]+)$/.exec(noProto);
-  if (!m) throw new InputError(`"${s}" is not a port mapping`, loc);
-  const [, ip, host, target] = m;
+  // [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]; an IPv6 host address in brackets. Split by
+  // hand: a regular expression with optional groups backtracks on every "ip:port:port".
+  const bad = (): never => {
+    throw new InputError(`"${s}" is not a port mapping`, loc);
+  };
+  const slash = s.lastIndexOf('/');
+  let rest = slash >= 0 && /^(tcp|udp|sctp)$/i.test(s.slice(slash + 1)) ? s.slice(0, slash) : s;
+  let ip: string | undefined;
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']');
+    if (end < 0 || rest[end + 1] !== ':') bad();
+    ip = rest.slice(0, end + 1);
+    rest = rest.slice(end + 2);
+  }
+  const parts = rest.split(':');
+  const digits = (x: string): boolean => /^[\d-]*$/.test(x);
+  let host: string | undefined;
+  let target: string | undefined;
+  if (parts.length === 1) target = parts[0];
+  else if (parts.length === 2 && ip === undefined && !digits(parts[0]!)) [ip, target] = parts;
+  else if (parts.length === 2) [host, target] = parts;
+  else if (parts.length === 3 && ip === undefined) [ip, host, target] = parts;
+  else bad();
+  if (ip === '' || !target || !digits(target) || (host !== undefined && !digits(host))) bad();
   const range = (r: string | undefined): [number | undefined, number | undefined] => {
     if (!r) return [undefined, undefined];
     const [a, b] = r.split('-');
@@ -173,19 +192,46 @@ function composeMounts(n: LNode | undefined): Mount[] {
   return items(n).map((v) => {
     if (v.kind === 'scalar') return shortMount(String(v.value), v.loc);
     if (v.kind !== 'map') throw new InputError('a volume must be a string or a mapping', v.loc);
-    const type = str(get(v, 'type')) ?? 'volume';
-    const source = str(get(v, 'source'));
-    const target = str(get(v, 'target'));
-    const propagation = str(get(v, 'bind', 'propagation'));
-    return {
-      type: type === 'bind' || type === 'volume' || type === 'tmpfs' ? type : 'other',
-      ...(source !== undefined ? { source } : {}),
-      ...(target !== undefined ? { target } : {}),
-      readOnly: bool(get(v, 'read_only')) === true,
-      ...(propagation ? { propagation } : {}),
-      loc: v.loc,
-    };
+    return longMount(v, COMPOSE_MOUNT);
   });
+}
+
+/** Where a long-syntax mount keeps each field: Compose spells them one way, the Engine API another. */
+interface MountKeys {
+  readonly type: string;
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: string;
+  readonly propagation: readonly [string, string];
+}
+const COMPOSE_MOUNT: MountKeys = {
+  type: 'type',
+  source: 'source',
+  target: 'target',
+  readOnly: 'read_only',
+  propagation: ['bind', 'propagation'],
+};
+const ENGINE_MOUNT: MountKeys = {
+  type: 'Type',
+  source: 'Source',
+  target: 'Target',
+  readOnly: 'ReadOnly',
+  propagation: ['BindOptions', 'Propagation'],
+};
+
+function longMount(v: LNode, k: MountKeys): Mount {
+  const type = str(get(v, k.type)) ?? 'volume';
+  const source = str(get(v, k.source));
+  const target = str(get(v, k.target));
+  const propagation = str(get(v, ...k.propagation));
+  return {
+    type: type === 'bind' || type === 'volume' || type === 'tmpfs' ? type : 'other',
+    ...(source !== undefined ? { source } : {}),
+    ...(target !== undefined ? { target } : {}),
+    readOnly: bool(get(v, k.readOnly)) === true,
+    ...(propagation ? { propagation } : {}),
+    loc: v.loc,
+  };
 }
 
 /** security_opt entries: no-new-privileges[:true], seccomp=..., apparmor=..., label=type:... */
@@ -374,7 +420,7 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
 // ---------------------------------------------------------------------------------------------
 // Kubernetes
 
-const POD_SPEC_PATH: Record<string, string[]> = {
+export const POD_SPEC_PATH: Readonly<Record<string, readonly string[]>> = {
   Pod: ['spec'],
   Deployment: ['spec', 'template', 'spec'],
   StatefulSet: ['spec', 'template', 'spec'],
@@ -577,20 +623,7 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
   const pids = num(get(hc, 'PidsLimit'));
   const image = str(get(m, 'Image'));
   const binds = strings(get(hc, 'Binds'), 'HostConfig.Binds').map((b) => shortMount(b.value, b.loc));
-  const mounts: Mount[] = items(get(hc, 'Mounts')).map((x) => {
-    const t = str(get(x, 'Type')) ?? 'volume';
-    const source = str(get(x, 'Source'));
-    const target = str(get(x, 'Target'));
-    const propagation = str(get(x, 'BindOptions', 'Propagation'));
-    return {
-      type: t === 'bind' || t === 'volume' || t === 'tmpfs' ? t : 'other',
-      ...(source !== undefined ? { source } : {}),
-      ...(target !== undefined ? { target } : {}),
-      readOnly: bool(get(x, 'ReadOnly')) === true,
-      ...(propagation ? { propagation } : {}),
-      loc: x.loc,
-    };
-  });
+  const mounts = engineMounts(get(hc, 'Mounts'));
   const ports: Port[] = entries(get(hc, 'PortBindings')).flatMap(([spec, list]) =>
     items(list).map((p) => {
       const hostIp = str(get(p, 'HostIp'));
@@ -618,12 +651,7 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
     mounts: [...binds, ...mounts],
     devices: items(get(hc, 'Devices')).map((d) => at(str(get(d, 'PathOnHost')) ?? '', d.loc)),
     ports,
-    env: strings(get(m, 'Env'), 'Env').map((e) => {
-      const eq = e.value.indexOf('=');
-      return eq < 0
-        ? { name: e.value, loc: e.loc }
-        : { name: e.value.slice(0, eq), value: e.value.slice(eq + 1), loc: e.loc };
-    }),
+    env: engineEnv(get(m, 'Env')),
     envFiles: [],
     ...(memory ? { memory: at(memory, get(hc, 'Memory')!.loc) } : {}),
     ...(nano ? { cpus: at(nano, (get(hc, 'NanoCpus') ?? get(hc, 'CpuQuota'))!.loc) } : {}),
@@ -654,6 +682,121 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
             ...(num(get(restart, 'MaximumRetryCount'))
               ? { maxAttempts: num(get(restart, 'MaximumRetryCount'))! }
               : {}),
+            loc: restart.loc,
+          },
+        }
+      : {}),
+    ignored: [],
+    interpolated: [],
+    node: m,
+  };
+}
+
+/** Engine API mounts (container HostConfig.Mounts, ServiceSpec ContainerSpec.Mounts). */
+function engineMounts(n: LNode | undefined): Mount[] {
+  return items(n).map((x) => longMount(x, ENGINE_MOUNT));
+}
+
+/** Engine API environment: a list of NAME=value strings. */
+function engineEnv(n: LNode | undefined): EnvVar[] {
+  return strings(n, 'Env').map((e) => {
+    const eq = e.value.indexOf('=');
+    return eq < 0
+      ? { name: e.value, loc: e.loc }
+      : { name: e.value.slice(0, eq), value: e.value.slice(eq + 1), loc: e.loc };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Docker Engine: Swarm ServiceSpec (POST /services/create, /services/{id}/update)
+
+export function fromServiceSpec(body: LNode, file: string): Workload {
+  const m = expectMap(body, 'a ServiceSpec');
+  if (!m) throw new InputError('a ServiceSpec must be an object', body.loc);
+  const tt = get(m, 'TaskTemplate');
+  const cs = get(tt, 'ContainerSpec');
+  if (!cs) throw new InputError('a ServiceSpec needs TaskTemplate.ContainerSpec', m.loc);
+  const name = str(get(m, 'Name')) ?? 'service';
+  const priv = get(cs, 'Privileges');
+  const nnp = get(priv, 'NoNewPrivileges');
+  const seccomp = get(priv, 'Seccomp', 'Mode');
+  const apparmor = get(priv, 'AppArmor', 'Mode');
+  const selinux = get(priv, 'SELinuxContext', 'Type');
+  const user = str(get(cs, 'User'));
+  const [u, g] = user === undefined || user === '' ? [undefined, undefined] : user.split(':');
+  const limits = get(tt, 'Resources', 'Limits');
+  const memory = get(limits, 'MemoryBytes');
+  const nano = get(limits, 'NanoCPUs');
+  const pids = get(limits, 'Pids');
+  const image = get(cs, 'Image');
+  const ro = get(cs, 'ReadOnly');
+  const health = get(cs, 'Healthcheck') ?? get(cs, 'HealthCheck');
+  const healthTest = items(get(health, 'Test')).map((t) => str(t));
+  const container: Container = {
+    name,
+    role: 'main',
+    loc: cs.loc,
+    ...(str(image) !== undefined ? { image: at(str(image)!, image!.loc) } : {}),
+    capAdd: strings(get(cs, 'CapabilityAdd'), 'CapabilityAdd'),
+    capDrop: strings(get(cs, 'CapabilityDrop'), 'CapabilityDrop'),
+    ...(bool(ro) !== undefined ? { readOnlyRootfs: at(bool(ro)!, ro!.loc) } : {}),
+    ...(u !== undefined ? { runAsUser: at(u, get(cs, 'User')!.loc) } : {}),
+    ...(g !== undefined ? { runAsGroup: at(g, get(cs, 'User')!.loc) } : {}),
+    ...(bool(nnp) !== undefined ? { noNewPrivileges: at(bool(nnp)!, nnp!.loc) } : {}),
+    ...(str(seccomp) !== undefined ? { seccomp: at(str(seccomp)!, seccomp!.loc) } : {}),
+    // AppArmor Mode "disabled" is the Engine's spelling of unconfined.
+    ...(str(apparmor) !== undefined
+      ? { apparmor: at(str(apparmor) === 'disabled' ? 'unconfined' : str(apparmor)!, apparmor!.loc) }
+      : {}),
+    ...(str(selinux) ? { selinuxType: at(str(selinux)!, selinux!.loc) } : {}),
+    mounts: engineMounts(get(cs, 'Mounts')),
+    devices: [],
+    ports: items(get(m, 'EndpointSpec', 'Ports')).map((p) => {
+      const published = num(get(p, 'PublishedPort'));
+      const target = num(get(p, 'TargetPort'));
+      return {
+        ...(published !== undefined ? { published } : {}),
+        ...(target !== undefined ? { target } : {}),
+        mode: str(get(p, 'PublishMode')) === 'host' ? ('host' as const) : ('ingress' as const),
+        loc: p.loc,
+      };
+    }),
+    env: engineEnv(get(cs, 'Env')),
+    envFiles: [],
+    ...(num(memory) ? { memory: at(num(memory)!, memory!.loc) } : {}),
+    ...(num(nano) ? { cpus: at(num(nano)!, nano!.loc) } : {}),
+    ...(num(pids) ? { pids: at(num(pids)!, pids!.loc) } : {}),
+    ...(health ? { healthcheck: at(healthTest[0] !== 'NONE', health.loc) } : {}),
+    node: cs,
+  };
+  const restart = get(tt, 'RestartPolicy');
+  const attempts = num(get(restart, 'MaxAttempts'));
+  const hostNet = items(get(tt, 'Networks')).find((n) => str(get(n, 'Target')) === 'host');
+  return {
+    platform: 'swarm',
+    kind: 'ServiceSpec',
+    name,
+    file,
+    loc: m.loc,
+    containers: [container],
+    ...(hostNet ? { hostNetwork: at(true, hostNet.loc) } : {}),
+    sysctls: entries(get(cs, 'Sysctls')).map(([k]) => at(k, keyLoc(get(cs, 'Sysctls')!, k))),
+    volumes: [],
+    secrets: items(get(cs, 'Secrets')).map((s) => {
+      const mode = get(s, 'File', 'Mode');
+      return {
+        name: str(get(s, 'SecretName')) ?? str(get(s, 'SecretID')) ?? '?',
+        ...(num(mode) !== undefined ? { mode: at(num(mode)!, mode!.loc) } : {}),
+        loc: s.loc,
+      };
+    }),
+    networks: [],
+    ...(restart
+      ? {
+          restart: {
+            policy: str(get(restart, 'Condition')) ?? 'any',
+            // MaxAttempts 0 is the Engine's "unbounded".
+            ...(attempts ? { maxAttempts: attempts } : {}),
             loc: restart.loc,
           },
         }

@@ -18,6 +18,7 @@ import {
   type Node,
 } from 'yaml';
 import type { SourceLocation } from '../core/errors.js';
+import { fastTrees } from './fastyaml.js';
 
 export type Scalar = string | number | boolean | null;
 
@@ -61,6 +62,11 @@ export const DEFAULT_LIMITS: TreeLimits = { maxNodes: 500_000, maxDepth: 64 };
 
 /** Parses every document in a YAML (or JSON) text; errors carry positions. */
 export function parseTrees(text: string, file: string, limits: TreeLimits = DEFAULT_LIMITS): LNode[] {
+  return fastTrees(text, file, limits) ?? libraryTrees(text, file, limits);
+}
+
+/** parseTrees through the yaml library: every construct, every error (the fast path's fallback). */
+export function libraryTrees(text: string, file: string, limits: TreeLimits = DEFAULT_LIMITS): LNode[] {
   const lines = new LineCounter();
   const at = (offset: number): SourceLocation => {
     const p = lines.linePos(offset);
@@ -124,14 +130,17 @@ export function parseTrees(text: string, file: string, limits: TreeLimits = DEFA
           if (!isPair(item)) continue;
           const k = item.key;
           const keyPos = (k as Node | null)?.range?.[0] ?? pos;
-          if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number'))
+          // Under YAML 1.1 the yaml library reads a plain `<<` key as a merge key, a symbol.
+          const merge =
+            isScalar(k) && k.type === 'PLAIN' && (typeof k.value === 'symbol' || k.value === '<<');
+          if (!merge && (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number')))
             throw new InputError('keys must be strings', at(keyPos));
-          const key = String(k.value);
+          const key = merge ? '<<' : String((k as { value: string | number }).value);
           const value: LNode =
             item.value === null
               ? { kind: 'scalar', value: null, loc: at(keyPos) }
               : convert(item.value, depth + 1, keyPos);
-          if (key === '<<' && k.type === 'PLAIN') {
+          if (merge) {
             merges.push(value);
             continue;
           }

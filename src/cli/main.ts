@@ -17,6 +17,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
   check: { summary: 'Check Compose, Swarm, Kubernetes and Docker specs against the hardening baseline' },
+  harden: { summary: 'Apply the hardening baseline to a spec, keeping comments; list what is left' },
   token: { summary: 'Issue, verify and revoke workload tokens; rotate signing keys' },
   run: { summary: 'Run a command in a sandbox (namespaces, seccomp, cgroup limits, deadline)' },
   runs: { summary: 'List sandboxed runs' },

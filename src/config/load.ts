@@ -9,6 +9,7 @@ import validateGenerated from './validate.generated.js';
 import { parseLocated, type Locator } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
 import type { BucketLimit, RateClass } from '../core/ratelimit.js';
+import type { Severity } from '../core/types.js';
 import type { IdentitySettings, SandboxProfile, SandboxSettings } from '../core/settings.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import { configSchema, type Scope } from './schema.js';
@@ -109,7 +110,16 @@ export interface Config {
   readonly identity: IdentityConfig;
   readonly sandbox: SandboxConfig;
   readonly egress: EgressConfig;
+  readonly admission: AdmissionConfig;
   readonly logging: { readonly level: string };
+}
+
+export interface AdmissionConfig {
+  readonly profile: 'default' | 'vm-runner';
+  readonly policyFile: string | undefined;
+  readonly denyOn: Severity;
+  readonly decisionLog: 'async' | 'durable';
+  readonly dockerPluginSocket: string | undefined;
 }
 
 export interface LoadOptions {
@@ -260,6 +270,13 @@ interface RawConfig {
     max_connections_per_agent: number;
     connect_timeout: string;
     idle_timeout: string;
+  };
+  admission: {
+    profile: 'default' | 'vm-runner';
+    policy_file?: string;
+    deny_on: Severity;
+    decision_log: 'async' | 'durable';
+    docker_plugin: { socket?: string };
   };
   logging: { level: string };
 }
@@ -438,6 +455,16 @@ function normalize(
       maxConnectionsPerAgent: raw.egress.max_connections_per_agent,
       connectTimeoutMs: ms(['egress', 'connect_timeout'], raw.egress.connect_timeout, 100),
       idleTimeoutMs: ms(['egress', 'idle_timeout'], raw.egress.idle_timeout, 1000),
+    },
+    admission: {
+      profile: raw.admission.profile,
+      policyFile: raw.admission.policy_file === undefined ? undefined : abs(raw.admission.policy_file),
+      denyOn: raw.admission.deny_on,
+      decisionLog: raw.admission.decision_log,
+      dockerPluginSocket:
+        raw.admission.docker_plugin.socket === undefined
+          ? undefined
+          : abs(raw.admission.docker_plugin.socket),
     },
     logging: { level: raw.logging.level },
   };

@@ -457,6 +457,34 @@ export const configSchema: Schema = root({
     connect_timeout: duration('Time to connect to a destination.', '10s'),
     idle_timeout: duration('Tunnels idle this long are closed.', '5m'),
   }),
+  admission: obj({
+    profile: {
+      enum: ['default', 'vm-runner'],
+      description:
+        'Check profile for the webhooks and the Docker plugin: default, or vm-runner (/dev/kvm and /dev/net/tun allowed; NET_ADMIN and console exposure only by exception).',
+      default: 'default',
+    },
+    policy_file: path(
+      'Admission policy: approved registries, distroless bases, exceptions and custom CEL checks (docs/admission.md). Default: none.',
+    ),
+    deny_on: {
+      enum: ['info', 'low', 'medium', 'high', 'critical'],
+      description:
+        'Deny a workload with a finding at or above this severity; findings below it are returned as warnings.',
+      default: 'high',
+    },
+    decision_log: {
+      enum: ['async', 'durable'],
+      description:
+        'Every admission decision goes to the audit log. async: answered at once, on record within one group commit; if records cannot be written, answers wait for them and fail closed. durable: answered only once the record is committed.',
+      default: 'async',
+    },
+    docker_plugin: obj({
+      socket: path(
+        'Serve the Docker Engine authorization plugin on this unix socket (such as /run/docker/plugins/rampart.sock; mode 0600). Default: not served.',
+      ),
+    }),
+  }),
   logging: obj({
     level: {
       type: 'string',

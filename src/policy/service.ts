@@ -3,6 +3,7 @@
 // step across replicas by notifications), optionally in front of an external OPA, with every
 // decision written to the audit log in OPA's decision-log shape.
 
+import { RecordBacklog } from '../core/backlog.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { isRampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
@@ -64,8 +65,7 @@ export class PolicyService {
   private probeTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private loadError: string | undefined;
-  private logBacklog = 0;
-  private logFailing: { since: number; error: string } | undefined;
+  private readonly records: RecordBacklog;
   private readonly opa: OpaClient | undefined;
   private opaDownSince: number | undefined;
   private opaError = '';
@@ -75,6 +75,12 @@ export class PolicyService {
   private constructor(private readonly opts: PolicyServiceOptions) {
     this.engine = new PolicyEngine({ cacheSize: opts.cacheSize });
     this.opa = opts.opa ? new OpaClient(opts.opa) : undefined;
+    this.records = new RecordBacklog({
+      max: MAX_LOG_BACKLOG,
+      clock: opts.clock,
+      onFailure: (error) =>
+        opts.log.error({ error }, 'decision records cannot be written; decisions now wait for them'),
+    });
   }
 
   /**
@@ -113,11 +119,11 @@ export class PolicyService {
         since: this.opaDownSince,
       };
     }
-    if (this.logFailing)
+    if (this.records.failing)
       return {
         status: 'failing',
-        detail: `decision records cannot be written (${this.logFailing.error}): decisions are refused until they can`,
-        since: this.logFailing.since,
+        detail: `decision records cannot be written (${this.records.failing.error}): decisions are refused until they can`,
+        since: this.records.failing.since,
       };
     if (this.loadError)
       return {
@@ -310,27 +316,7 @@ export class PolicyService {
     decision ??= this.engine.decide(input);
     const mode = meta.log ?? this.opts.decisionLog;
     if (mode === 'off') return decision;
-    // Durable mode, a full backlog, or records that have been failing: the answer waits for its
-    // record, and a record that cannot be written means no answer (the caller's 503 denies).
-    if (mode === 'durable' || this.logBacklog >= MAX_LOG_BACKLOG || this.logFailing !== undefined) {
-      await this.logDecision(input, decision, meta);
-      this.logFailing = undefined;
-      return decision;
-    }
-    this.logBacklog++;
-    this.logDecision(input, decision, meta).then(
-      () => {
-        this.logBacklog--;
-      },
-      (e: unknown) => {
-        this.logBacklog--;
-        this.logFailing ??= { since: this.opts.clock.now(), error: messageOf(e) };
-        this.opts.log.error(
-          { error: messageOf(e) },
-          'decision records cannot be written; decisions now wait for them',
-        );
-      },
-    );
+    await this.records.submit(() => this.logDecision(input, decision, meta), mode === 'durable');
     return decision;
   }
 

@@ -30,6 +30,10 @@ import { registerIdentityRoutes } from './routes/identity.js';
 import { registerRunRoutes, type RunChannels } from './routes/runs.js';
 import { EGRESS_SOCKET } from '../sandbox/runner.js';
 import { registerEgressRoutes } from './routes/egress.js';
+import { registerAdmissionRoutes } from './routes/admission.js';
+import { startDockerPlugin } from './dockerplugin.js';
+import { AdmissionService } from '../admission/service.js';
+import { EMPTY_POLICY, loadAdmissionPolicy } from '../admission/engine.js';
 import { startEgress, type Egress } from './egress.js';
 import { SandboxService } from '../sandbox/service.js';
 import { packageRoot } from '../core/paths.js';
@@ -161,6 +165,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       identity.verify(t),
     );
     const metrics = createMetrics();
+    const role = opts.role ?? 'full';
     const health = new HealthRegistry();
     health.register('store', async () => {
       await store.ping();
@@ -289,6 +294,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       agentNamespace,
       ...(channels ? { channels } : {}),
     });
+    // Admission: the same checks as `rampart check`, served to Kubernetes and Docker.
+    const admission = new AdmissionService({
+      profile: config.admission.profile,
+      policy:
+        config.admission.policyFile === undefined
+          ? EMPTY_POLICY
+          : loadAdmissionPolicy(config.admission.policyFile),
+      denyOn: config.admission.denyOn,
+      decisionLog: config.admission.decisionLog,
+      auditor: audit,
+      clock,
+      secretValue: (v) => redactor.redact(v).matches[0]?.label,
+      onRecordFailure: (error) =>
+        logger.error({ error }, 'admission records cannot be written; answers now wait for them'),
+    });
+    health.register('admission', () => admission.health());
+    registerAdmissionRoutes(app, { admission });
+    if (config.admission.dockerPluginSocket !== undefined && role === 'full') {
+      const plugin = await startDockerPlugin(config.admission.dockerPluginSocket, admission);
+      cleanups.push(() => plugin.close());
+    }
     if (egress) {
       cleanups.push(() => egress.proxy.close());
       health.register('egress', () => egress.health());
@@ -300,7 +326,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
     }
 
-    const role = opts.role ?? 'full';
     if (role === 'full')
       try {
         await app.listen({ host: config.server.listen.host, port: config.server.listen.port });

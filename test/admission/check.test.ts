@@ -254,6 +254,110 @@ describe('admission: Compose merging, exceptions, the VM runner', () => {
     assert.ok(!found.some((f) => f.ruleId === 'drop-all-capabilities'), 'cap_drop from a.yml still applies');
   });
 
+  it('applies YAML merge keys (<<) as Compose does: explicit keys win, findings point at the anchor', () => {
+    const found = check({
+      'm.yml': [
+        'x-base: &base',
+        '  privileged: true',
+        '  read_only: true',
+        'services:',
+        '  a:',
+        '    <<: *base',
+        '    read_only: false',
+        '    image: alpine',
+        '',
+      ].join('\n'),
+    });
+    const priv = found.find((f) => f.ruleId === 'no-privileged')!;
+    assert.equal(priv.location!.line, 2, 'the merged value is reported where the anchor sets it');
+    assert.equal(found.find((f) => f.ruleId === 'read-only-rootfs')!.location!.line, 7);
+  });
+
+  it('reads Swarm ServiceSpec JSON: the good one is clean, each weakening is found', () => {
+    assert.deepEqual(ids(check({ 'svc.json': fixture('swarm-service-good.json') })), []);
+    const spec = JSON.parse(fixture('swarm-service-good.json'));
+    spec.TaskTemplate.ContainerSpec.Privileges = {
+      Seccomp: { Mode: 'unconfined' },
+      AppArmor: { Mode: 'disabled' },
+    };
+    spec.TaskTemplate.ContainerSpec.Secrets[0].File.Mode = 0o644;
+    spec.TaskTemplate.ContainerSpec.Mounts = [{ Type: 'bind', Source: '/var/run/docker.sock', Target: '/s' }];
+    spec.TaskTemplate.RestartPolicy = { Condition: 'any', MaxAttempts: 0 };
+    spec.TaskTemplate.Networks = [{ Target: 'host' }];
+    spec.EndpointSpec.Ports.push({ TargetPort: 5901, PublishedPort: 5901, PublishMode: 'ingress' });
+    assert.deepEqual(ids(check({ 'svc.json': JSON.stringify(spec, null, 2) })), [
+      'apparmor-required',
+      'bounded-restart',
+      'no-host-network',
+      'no-new-privileges',
+      'no-runtime-socket',
+      'seccomp-required',
+      'secret-file-mode',
+      'swarm-console-host-mode',
+    ]);
+  });
+
+  it('runs custom CEL checks from the policy; a broken expression is a located load error', () => {
+    const dir = tempDir();
+    try {
+      const pol = join(dir.dir, 'p.yaml');
+      writeFileSync(
+        pol,
+        [
+          'checks:',
+          '  - id: team-label',
+          '    severity: medium',
+          '    scope: workload',
+          '    message: has no team label',
+          '    when: \'workload.platform == "kubernetes" && !("team" in workload.spec.metadata.labels)\'',
+          '  - id: no-shell-images',
+          '    severity: low',
+          '    message: runs a shell image',
+          '    when: container.image.startsWith("busybox") || container.image.startsWith("alpine")',
+          '  - id: needs-guard',
+          '    severity: low',
+          '    message: never true',
+          '    when: container.spec.missing == 1',
+          '',
+        ].join('\n'),
+      );
+      const policy = loadAdmissionPolicy(pol);
+      const found = check(
+        {
+          'k.yaml':
+            'apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: x}}\nspec:\n  containers: [{name: c, image: busybox}]\n',
+        },
+        'default',
+        policy,
+      );
+      const byId = (id: string) => found.filter((f) => f.ruleId === id);
+      assert.equal(byId('team-label').length, 1);
+      assert.equal(byId('team-label')[0]!.severity, 'medium');
+      assert.match(byId('no-shell-images')[0]!.message, /p\/c: runs a shell image/);
+      // Evaluation errors are findings, never a pass.
+      assert.match(byId('custom-check-error')[0]!.message, /custom check needs-guard could not be evaluated/);
+
+      writeFileSync(
+        pol,
+        'checks:\n  - id: broken\n    severity: high\n    message: x\n    when: container.image +\n',
+      );
+      assert.throws(
+        () => loadAdmissionPolicy(pol),
+        (e: RampartError) =>
+          e.code === 'RAMPART_E_ADMISSION_INPUT' &&
+          e.location?.line === 5 &&
+          /custom check broken: when:/.test(e.message),
+      );
+      writeFileSync(
+        pol,
+        'checks:\n  - id: no-privileged\n    severity: high\n    message: x\n    when: "true"\n',
+      );
+      assert.throws(() => loadAdmissionPolicy(pol), /already taken/);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it('the bad VM runner fails the checklist; an exception needs justification, approver and a future expiry', () => {
     const bad = ids(check({ 'vm.yml': fixture('vm-runner-bad.yml') }, 'vm-runner'));
     for (const id of [

@@ -12,8 +12,10 @@ import {
   EMPTY_POLICY,
   loadAdmissionPolicy,
   loadWorkloads,
+  type AdmissionPolicy,
   type CheckedFinding,
 } from '../../admission/engine.js';
+import { CUSTOM_ERROR } from '../../admission/custom.js';
 import { formatLocation } from '../../core/errors.js';
 import { toSarif } from '../../core/sarif.js';
 import { isSeverity, severityRank } from '../../core/types.js';
@@ -98,7 +100,7 @@ export const command: Command = {
           2,
         ) + '\n';
     else if (format === 'sarif')
-      out = JSON.stringify(toSarif(sarifTool(), active, { baseDir: io.cwd }), null, 2) + '\n';
+      out = JSON.stringify(toSarif(sarifTool(policy), active, { baseDir: io.cwd }), null, 2) + '\n';
     else if (format === 'policy-report')
       out = JSON.stringify(policyReport(findings, workloads.length), null, 2) + '\n';
     else
@@ -123,13 +125,13 @@ export const command: Command = {
   },
 };
 
-function sarifTool(): Parameters<typeof toSarif>[0] {
+function sarifTool(policy: AdmissionPolicy): Parameters<typeof toSarif>[0] {
   return {
     name: 'rampart-admission',
     version: VERSION,
     informationUri: 'https://github.com/rampart-dev/rampart',
     rules: [
-      ...CHECKS.map((c) => ({
+      ...[...CHECKS, ...policy.checks, ...(policy.checks.length > 0 ? [CUSTOM_ERROR] : [])].map((c) => ({
         id: c.id,
         shortDescription: c.title,
         fullDescription: c.why,

@@ -1,0 +1,309 @@
+// Admission served from the control plane: Kubernetes validating and mutating webhooks
+// (AdmissionReview v1) and the Docker Engine authorization plugin protocol, both answered with the
+// same checks `rampart check` runs. Every decision is audited. Anything that goes wrong while
+// deciding (a body that cannot be read, an internal error, a record that cannot be written)
+// denies: Kubernetes gets `allowed: false` with the reason, Docker gets `Allow: false`.
+
+import { posix } from 'node:path';
+import { RecordBacklog } from '../core/backlog.js';
+import type { Clock } from '../core/clock.js';
+import { messageOf } from '../core/errors.js';
+import { severityRank, type Auditor, type ComponentHealth, type Severity } from '../core/types.js';
+import { checkAll, type AdmissionPolicy, type CheckedFinding } from './engine.js';
+import { hardenEdits, toJsonPatch } from './harden.js';
+import type { Workload } from './model.js';
+import { fromDockerCreate, fromKubernetes, fromServiceSpec } from './parse.js';
+import { fromPlain, InputError } from './tree.js';
+
+export interface AdmissionServiceOptions {
+  readonly profile: 'default' | 'vm-runner';
+  readonly policy: AdmissionPolicy;
+  readonly denyOn: Severity;
+  readonly decisionLog: 'async' | 'durable';
+  readonly auditor: Auditor;
+  readonly clock: Clock;
+  /** The redaction rules' verdict on an environment value (the label), for no-secrets-in-env. */
+  readonly secretValue?: (value: string) => string | undefined;
+  readonly onRecordFailure: (error: string) => void;
+}
+
+export interface Verdict {
+  readonly allowed: boolean;
+  /** Findings at or above deny_on, not excepted. */
+  readonly denied: readonly CheckedFinding[];
+  /** Findings below deny_on, not excepted. */
+  readonly warnings: readonly CheckedFinding[];
+}
+
+/** Most findings named in one answer; the audit record has them all. */
+const MAX_LISTED = 20;
+/** Records queued behind answers at most (see RecordBacklog). */
+const MAX_BACKLOG = 10_000;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** A string or number field of untrusted input as text; anything else as ''. */
+const text = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+
+export interface KubernetesResponse {
+  readonly apiVersion: 'admission.k8s.io/v1';
+  readonly kind: 'AdmissionReview';
+  readonly response: {
+    readonly uid: string;
+    readonly allowed: boolean;
+    readonly status?: { readonly code: number; readonly message: string };
+    readonly warnings?: readonly string[];
+    readonly patchType?: 'JSONPatch';
+    readonly patch?: string;
+  };
+}
+
+export interface DockerAuthzResponse {
+  readonly Allow: boolean;
+  readonly Msg?: string;
+  readonly Err?: string;
+}
+
+export class AdmissionService {
+  private readonly records: RecordBacklog;
+
+  constructor(private readonly opts: AdmissionServiceOptions) {
+    this.records = new RecordBacklog({
+      max: MAX_BACKLOG,
+      clock: opts.clock,
+      onFailure: opts.onRecordFailure,
+    });
+  }
+
+  health(): ComponentHealth {
+    const f = this.records.failing;
+    return f
+      ? {
+          status: 'failing',
+          detail: `admission records cannot be written (${f.error}): answers wait for them and fail closed`,
+          since: f.since,
+        }
+      : {
+          status: 'ok',
+          detail: `profile ${this.opts.profile}, denying at ${this.opts.denyOn}, ${this.opts.policy.checks.length} custom check(s)`,
+        };
+  }
+
+  /** Checks workloads: denied when a finding at or above deny_on is not excepted. */
+  review(workloads: readonly Workload[]): Verdict {
+    const findings = checkAll(
+      workloads,
+      {
+        profile: this.opts.profile,
+        ...(this.opts.secretValue ? { secretValue: this.opts.secretValue } : {}),
+      },
+      this.opts.policy,
+      new Date(this.opts.clock.now()),
+    ).filter((f) => !f.suppressed);
+    const rank = severityRank(this.opts.denyOn);
+    const denied = findings.filter((f) => severityRank(f.severity) >= rank);
+    return {
+      allowed: denied.length === 0,
+      denied,
+      warnings: findings.filter((f) => severityRank(f.severity) < rank),
+    };
+  }
+
+  /** A Kubernetes AdmissionReview (validating, or mutating: the hardening edits as a JSONPatch). */
+  async kubernetes(body: unknown, mode: 'validate' | 'mutate', actor: string): Promise<KubernetesResponse> {
+    const request = isObj(body) && isObj(body['request']) ? body['request'] : undefined;
+    const uid = typeof request?.['uid'] === 'string' ? request['uid'] : '';
+    const res = (r: Omit<KubernetesResponse['response'], 'uid'>): KubernetesResponse => ({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid, ...r },
+    });
+    const op = typeof request?.['operation'] === 'string' ? request['operation'] : '';
+    const kindOf = isObj(request?.['kind']) ? text(request['kind']['kind']) : '';
+    const target = `kubernetes:${text(request?.['namespace'])}/${kindOf}/${text(request?.['name'])}`;
+    const action = `admission.kubernetes.${mode}`;
+    let answer: KubernetesResponse;
+    let details: Record<string, unknown> = { uid, operation: op };
+    try {
+      if (!request || uid === '')
+        throw new InputError('not an AdmissionReview: request.uid is missing', {
+          file: 'AdmissionReview',
+          line: 1,
+          column: 1,
+        });
+      const object = request['object'];
+      // DELETE and CONNECT carry no object to check; nothing to harden either.
+      if (op === 'DELETE' || op === 'CONNECT' || object === undefined || object === null) {
+        answer = res({ allowed: true });
+      } else {
+        const workloads = fromKubernetes(fromPlain(object, { file: target, line: 1, column: 1 }), target);
+        if (mode === 'mutate') {
+          const ops = toJsonPatch(object, hardenEdits(object));
+          details = { ...details, patched: ops.length };
+          answer = res(
+            ops.length === 0
+              ? { allowed: true }
+              : {
+                  allowed: true,
+                  patchType: 'JSONPatch',
+                  patch: Buffer.from(JSON.stringify(ops)).toString('base64'),
+                },
+          );
+        } else {
+          const v = this.review(workloads);
+          details = { ...details, ...summary(v) };
+          answer = res({
+            allowed: v.allowed,
+            ...(v.allowed ? {} : { status: { code: 403, message: denial(v.denied) } }),
+            ...(v.warnings.length > 0 ? { warnings: v.warnings.slice(0, MAX_LISTED).map(line) } : {}),
+          });
+        }
+      }
+    } catch (e) {
+      details = { ...details, error: messageOf(e) };
+      answer = res({
+        allowed: false,
+        status: { code: e instanceof InputError ? 400 : 500, message: `rampart: denied: ${messageOf(e)}` },
+      });
+      return this.recorded(answer, { actor, action, target, outcome: 'error', details });
+    }
+    return this.recorded(answer, {
+      actor,
+      action,
+      target,
+      outcome: answer.response.allowed ? 'success' : 'denied',
+      details,
+    });
+  }
+
+  /**
+   * The Docker authorization plugin: /AuthZPlugin.AuthZReq. Container and service creation and
+   * updates are checked; a create that arrives without a body is denied (CVE-2024-41110: the
+   * engine once forwarded such requests with the body stripped). Everything else is allowed
+   * here, and recorded.
+   */
+  async dockerRequest(body: unknown): Promise<DockerAuthzResponse> {
+    const req = isObj(body) ? body : {};
+    const method = text(req['RequestMethod']);
+    const uri = text(req['RequestURI']);
+    const user = typeof req['User'] === 'string' && req['User'] !== '' ? req['User'] : 'anonymous';
+    const path = dockerApiPath(uri);
+    const target = `docker:${method} ${path ?? uri}`;
+    const actor = `docker:${user}`;
+    const kind = path === undefined ? undefined : classify(method, path);
+    let answer: DockerAuthzResponse;
+    let details: Record<string, unknown> = { uri };
+    try {
+      if (path === undefined)
+        throw new InputError(`RequestURI ${JSON.stringify(uri.slice(0, 200))} is not a valid URI path`, {
+          file: 'AuthZReq',
+          line: 1,
+          column: 1,
+        });
+      if (kind === undefined) answer = { Allow: true };
+      else {
+        const raw = req['RequestBody'];
+        const bytes = typeof raw === 'string' ? Buffer.from(raw, 'base64') : undefined;
+        if (!bytes || bytes.length === 0)
+          answer = {
+            Allow: false,
+            Msg: `rampart: ${method} ${path} arrived without a body: denied (the engine sends none above 1 MiB, and CVE-2024-41110 stripped it)`,
+          };
+        else {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(bytes.toString('utf8'));
+          } catch {
+            throw new InputError('the request body is not JSON', { file: target, line: 1, column: 1 });
+          }
+          const name = new URLSearchParams(uri.split('?')[1] ?? '').get('name') ?? undefined;
+          const node = fromPlain(parsed, { file: target, line: 1, column: 1 });
+          const workloads =
+            kind === 'exec'
+              ? []
+              : [
+                  kind === 'container'
+                    ? fromDockerCreate(node, target, name ?? 'container')
+                    : fromServiceSpec(node, target),
+                ];
+          if (kind === 'exec' && isObj(parsed) && parsed['Privileged'] === true)
+            answer = { Allow: false, Msg: 'rampart: a privileged exec is denied' };
+          else {
+            const v = this.review(workloads);
+            details = { ...details, ...summary(v) };
+            answer = v.allowed ? { Allow: true } : { Allow: false, Msg: denial(v.denied) };
+          }
+        }
+      }
+    } catch (e) {
+      return this.recorded(
+        { Allow: false, Msg: `rampart: denied: ${messageOf(e)}` },
+        {
+          actor,
+          action: 'admission.docker',
+          target,
+          outcome: 'error',
+          details: { ...details, error: messageOf(e) },
+        },
+      );
+    }
+    return this.recorded(answer, {
+      actor,
+      action: 'admission.docker',
+      target,
+      outcome: answer.Allow ? 'success' : 'denied',
+      details,
+    });
+  }
+
+  /** The answer, once its record is queued (or written, when durable or failing); a record that cannot be written is an error. */
+  private async recorded<T>(answer: T, entry: Parameters<Auditor['record']>[0]): Promise<T> {
+    await this.records.submit(() => this.opts.auditor.record(entry), this.opts.decisionLog === 'durable');
+    return answer;
+  }
+}
+
+/**
+ * The API path the engine's router matches, without its version prefix. The engine decodes the
+ * path before routing (gorilla/mux matches URL.Path), but the plugin is sent the raw RequestURI:
+ * `/v1.45/containers%2Fcreate` is a create. Dot segments, repeated and trailing slashes are
+ * normalized too, so no spelling the router could accept is classified as something else.
+ * Undefined for a URI that cannot be decoded (denied).
+ */
+export function dockerApiPath(uri: string): string | undefined {
+  const q = uri.indexOf('?');
+  let p: string;
+  try {
+    p = decodeURIComponent(q < 0 ? uri : uri.slice(0, q));
+  } catch {
+    return undefined;
+  }
+  if (!p.startsWith('/') || p.includes('\0')) return undefined;
+  p = posix.normalize(p);
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p.replace(/^\/v[0-9.]+(?=\/|$)/, '') || '/';
+}
+
+/** Which Docker API calls carry a spec to check. */
+function classify(method: string, path: string): 'container' | 'service' | 'exec' | undefined {
+  if (method !== 'POST') return undefined;
+  if (path === '/containers/create') return 'container';
+  if (path === '/services/create' || /^\/services\/[^/]+\/update$/.test(path)) return 'service';
+  if (/^\/containers\/[^/]+\/exec$/.test(path)) return 'exec';
+  return undefined;
+}
+
+const line = (f: CheckedFinding): string => `${f.ruleId} (${f.severity}): ${f.message}`;
+
+function denial(denied: readonly CheckedFinding[]): string {
+  const shown = denied.slice(0, MAX_LISTED).map(line);
+  const more = denied.length > MAX_LISTED ? `; and ${denied.length - MAX_LISTED} more` : '';
+  return `rampart: denied by ${denied.length} finding(s): ${shown.join('; ')}${more}`;
+}
+
+function summary(v: Verdict): Record<string, unknown> {
+  return {
+    denied: v.denied.map((f) => ({ check: f.ruleId, severity: f.severity, message: f.message })),
+    warnings: v.warnings.length,
+  };
+}

@@ -1,0 +1,146 @@
+// rampart harden [options] FILE
+//
+// Writes the spec with every fix that needs no human decision applied (comments and layout kept),
+// then checks the result and lists what is left: exactly what harden could not fix. Hardening
+// its own output changes nothing.
+
+import { statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  checkAll,
+  EMPTY_POLICY,
+  loadAdmissionPolicy,
+  parseSpec,
+  readBounded,
+  workloadsFrom,
+} from '../../admission/engine.js';
+import { HARDEN_DEFAULTS, hardenText } from '../../admission/harden.js';
+import { toPlain } from '../../admission/tree.js';
+import { formatLocation } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/secretfile.js';
+import { isSeverity, severityRank } from '../../core/types.js';
+import { Redactor } from '../../redact/engine.js';
+import { parse, usageError, type Command } from '../io.js';
+
+const USAGE = `usage: rampart harden [options] FILE
+
+Apply the fixes that need no human decision to a Compose or Swarm stack file, a Kubernetes
+manifest or a Docker Engine container-create body: drop ALL capabilities, read-only root
+filesystem, no-new-privileges, a non-root user, memory, CPU and process limits, console ports
+bound to 127.0.0.1, bounded restarts, encrypted overlay networks, secret file modes. Comments and
+formatting are kept. What is left (privileged, host namespaces and mounts, added capabilities,
+secrets in the environment, images, ...) is listed on stderr as check findings.
+
+  -o, --output FILE    Write the hardened spec to FILE (default: stdout).
+  -w, --write          Rewrite FILE in place.
+  --check              Write nothing; exit 1 if harden would change the file.
+  --profile NAME       default or vm-runner, for the findings that remain.
+  --policy FILE        Admission policy (registries, distroless, exceptions), for the findings.
+  --fail-on SEVERITY   Exit 1 when a remaining finding is at or above this (default: high).
+  --swarm / --no-swarm Read a Compose file as a Swarm stack, or not (default: detected).
+  --user UID:GID       User for services that set none (default: ${HARDEN_DEFAULTS.user}).
+  --memory SIZE        Memory limit where none is set (default: ${HARDEN_DEFAULTS.memory}).
+  --cpus N             CPU limit where none is set (default: ${HARDEN_DEFAULTS.cpus}).
+  --pids N             Process limit where none is set (default: ${HARDEN_DEFAULTS.pids}).
+
+Exit status: 0 nothing left at or above --fail-on, 1 findings remain (or --check and changes
+needed), 2 unreadable or invalid input.`;
+
+export const command: Command = {
+  usage: USAGE,
+  async run(argv, io) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        output: { type: 'string', short: 'o' },
+        write: { type: 'boolean', short: 'w' },
+        check: { type: 'boolean' },
+        profile: { type: 'string' },
+        policy: { type: 'string' },
+        'fail-on': { type: 'string' },
+        swarm: { type: 'boolean' },
+        'no-swarm': { type: 'boolean' },
+        user: { type: 'string' },
+        memory: { type: 'string' },
+        cpus: { type: 'string' },
+        pids: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      USAGE,
+      true,
+    );
+    if (positionals.length !== 1) throw usageError('give exactly one file to harden', USAGE);
+    if ([values.output !== undefined, values.write, values.check].filter(Boolean).length > 1)
+      throw usageError('--output, --write and --check exclude each other', USAGE);
+    const profile = values.profile ?? 'default';
+    if (profile !== 'default' && profile !== 'vm-runner')
+      throw usageError(`--profile must be default or vm-runner, not "${profile}"`, USAGE);
+    const failOn = values['fail-on'] ?? 'high';
+    if (!isSeverity(failOn)) throw usageError(`--fail-on must be info, low, medium, high or critical`, USAGE);
+    if (values.user !== undefined && !/^[0-9]+:[0-9]+$/.test(values.user))
+      throw usageError('--user must be UID:GID, numeric (a name cannot be checked for root)', USAGE);
+    if (values.user !== undefined && /^0:|:0$/.test(values.user))
+      throw usageError('--user must not be root', USAGE);
+    if (values.memory !== undefined && !/^\d+(?:\.\d+)?[kmgt]?$/i.test(values.memory))
+      throw usageError('--memory must be a size such as 512m or 2g', USAGE);
+    if (values.cpus !== undefined && !(Number(values.cpus) > 0))
+      throw usageError('--cpus must be a positive number', USAGE);
+    const pids = values.pids === undefined ? HARDEN_DEFAULTS.pids : Number(values.pids);
+    if (!Number.isInteger(pids) || pids < 1) throw usageError('--pids must be a positive integer', USAGE);
+    const swarm = values.swarm ? true : values['no-swarm'] ? false : undefined;
+
+    const file = resolve(io.cwd, positionals[0]!);
+    const text = readBounded(file);
+    const trees = parseSpec(text, file);
+    const json = /^\s*[{[]/.test(text);
+    const result = hardenText(text, trees.map(toPlain), {
+      json,
+      ...(swarm !== undefined ? { swarm } : {}),
+      defaults: {
+        ...HARDEN_DEFAULTS,
+        pids,
+        ...(values.user !== undefined ? { user: values.user } : {}),
+        ...(values.memory !== undefined ? { memory: values.memory } : {}),
+        ...(values.cpus !== undefined ? { cpus: values.cpus } : {}),
+      },
+    });
+
+    for (const e of result.applied) io.stderr.write(`fixed ${e.check}: ${e.note}\n`);
+    for (const s of result.skipped)
+      io.stderr.write(`not changed ${s.edit.check}: ${s.edit.note}: ${s.reason}\n`);
+    if (values.check) {
+      io.stderr.write(
+        result.applied.length === 0
+          ? `rampart: ${positionals[0]} is already hardened\n`
+          : `rampart: ${positionals[0]} needs ${result.applied.length} change(s)\n`,
+      );
+      return result.applied.length === 0 ? 0 : 1;
+    }
+    if (values.write) {
+      if (result.applied.length > 0) writeFileAtomic(file, result.text, statSync(file).mode & 0o7777);
+    } else if (values.output !== undefined) writeFileSync(resolve(io.cwd, values.output), result.text);
+    else io.stdout.write(result.text);
+
+    // What is left is what the checks find in the result: the list of things to fix by hand.
+    const policy =
+      values.policy === undefined ? EMPTY_POLICY : loadAdmissionPolicy(resolve(io.cwd, values.policy));
+    const redactor = new Redactor();
+    const left = checkAll(
+      workloadsFrom(
+        [{ file: values.output === undefined ? file : resolve(io.cwd, values.output), text: result.text }],
+        swarm === undefined ? {} : { swarm },
+      ),
+      { profile, secretValue: (v) => redactor.redact(v).matches[0]?.label },
+      policy,
+    ).filter((f) => !f.suppressed);
+    for (const f of left)
+      io.stderr.write(
+        `${f.location ? formatLocation(f.location) : '?'}: ${f.severity} ${f.ruleId}: ${f.message} (not fixed automatically)\n`,
+      );
+    const failing = left.filter((f) => severityRank(f.severity) >= severityRank(failOn));
+    io.stderr.write(
+      `rampart: ${result.applied.length} fix(es) applied; ${left.length} finding(s) left to fix by hand, ${failing.length} at or above ${failOn}\n`,
+    );
+    return failing.length > 0 ? 1 : 0;
+  },
+};

@@ -43,12 +43,23 @@ export async function runWrk(args: string[]): Promise<WrkResult> {
   };
 }
 
-/** A wrk script that POSTs the given bodies round-robin to `path` with a bearer token. */
-export function postScript(dir: string, path: string, bodies: readonly unknown[], token: string): string {
+/**
+ * A wrk script that POSTs the given bodies round-robin to `path` with a bearer token. With
+ * `pace`, each connection waits that many milliseconds before each request (wrk's `delay()`), so
+ * N connections offer about N / pace requests per millisecond: latency at a given load, not the
+ * queueing of a saturated server.
+ */
+export function postScript(
+  dir: string,
+  path: string,
+  bodies: readonly unknown[],
+  token: string,
+  pace?: number,
+): string {
   const lua = join(dir, 'post.lua');
   writeFileSync(
     lua,
-    `local bodies = {\n${bodies.map((b) => `  [==[${JSON.stringify(b)}]==]`).join(',\n')}\n}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format("POST", "${path}", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer ${token}"}, bodies[(n % #bodies) + 1])\nend\n`,
+    `local bodies = {\n${bodies.map((b) => `  [==[${JSON.stringify(b)}]==]`).join(',\n')}\n}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format("POST", "${path}", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer ${token}"}, bodies[(n % #bodies) + 1])\nend\n${pace === undefined ? '' : `delay = function()\n  return ${pace}\nend\n`}`,
   );
   return lua;
 }

@@ -44,7 +44,11 @@ function load(name) {
 globalThis.__rampartCommand = (name) => load(`cmd-${name}`);
 
 if (writeCache) {
-  for (const f of fs.readdirSync(dist)) if (/^cmd-.*\.cjs$/.test(f)) load(f.slice(0, -4));
+  for (const f of fs.readdirSync(dist))
+    if (/^cmd-.*\.cjs$/.test(f)) {
+      const { command } = load(f.slice(0, -4));
+      if (typeof command.warm === 'function') command.warm();
+    }
   process.argv = [process.argv[0], path.join(dist, 'rampart.cjs'), '--help'];
   process.on('exit', () => {
     for (const { file, script } of scripts) {

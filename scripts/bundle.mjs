@@ -49,6 +49,32 @@ await build({
   legalComments: 'eof',
 });
 
+// The egress bridge that runs inside sandboxes (src/sandbox/bridge.c): a static binary, so it
+// needs nothing from the system directories a sandbox sees. A C compiler is already required (the
+// SQLite binding builds from source); without one, the build says so and stops.
+const cc = process.env.CC || 'cc';
+const bridgeFlags = [
+  '-O2',
+  '-s',
+  '-std=gnu11',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-fstack-protector-strong',
+  '-D_FORTIFY_SOURCE=2',
+];
+const bridgeOut = ['-o', join(dist, 'rampart-bridge'), join(root, 'src', 'sandbox', 'bridge.c')];
+try {
+  execFileSync(cc, [...bridgeFlags, '-static', ...bridgeOut], { stdio: ['ignore', 'inherit', 'pipe'] });
+} catch (e) {
+  if (e.code === 'ENOENT') {
+    console.error(`build: no C compiler (${cc}) for the sandbox's egress bridge; install build-essential`);
+    process.exit(1);
+  }
+  // No static C library: a dynamic binary works too (the sandbox sees /lib and /usr).
+  execFileSync(cc, [...bridgeFlags, ...bridgeOut], { stdio: 'inherit' });
+}
+
 // Warm the code caches: the loader compiles every bundle and writes its cache.
 execFileSync(process.execPath, [join(root, 'bin', 'rampart.cjs'), '--rampart-write-code-cache'], {
   stdio: 'inherit',

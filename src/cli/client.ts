@@ -5,19 +5,30 @@
 
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { ERRORS, RampartError, type ErrorCode } from '../core/errors.js';
 import { readSecretText } from '../core/secretfile.js';
 import { adminTokenPath } from '../server/auth.js';
 import { discoveryPath } from '../server/discovery.js';
 
+export interface ApiResponse<T> {
+  readonly status: number;
+  readonly body: T;
+  readonly text: string;
+}
+
 export interface ApiClient {
   readonly url: string;
-  call<T = unknown>(
+  call<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>>;
+  /**
+   * The same call, also telling when the request has been written to the connection: a caller
+   * about to block the event loop (spawning a process) waits for that first, so the control plane
+   * works on the request meanwhile instead of after.
+   */
+  send<T = unknown>(
     method: string,
     path: string,
     body?: unknown,
-  ): Promise<{ status: number; body: T; text: string }>;
+  ): { readonly sent: Promise<void>; readonly response: Promise<ApiResponse<T>> };
 }
 
 /** The control plane recorded in the data directory, or undefined when none is running. */
@@ -54,52 +65,58 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
   }
   const url = found;
   const token = readSecretText(adminTokenPath(dataDir), { purpose: 'admin token' });
+  const send = <T>(method: string, path: string, body?: unknown) => {
+    const target = new URL(path, url);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    // node:https (and TLS with it) is loaded only for a control plane served over HTTPS: loading
+    // it costs every command about 5 ms.
+    const request =
+      target.protocol === 'https:' ? process.getBuiltinModule('node:https').request : httpRequest;
+    const req = request(target, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+      },
+    });
+    // Settles either way: a request that fails is reported by the response.
+    const sent = new Promise<void>((resolve) => {
+      req.once('finish', resolve);
+      req.once('error', () => resolve());
+    });
+    const response = new Promise<ApiResponse<T>>((resolve, reject) => {
+      req.on('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          new RampartError(
+            'RAMPART_E_CONTROL_PLANE_UNREACHABLE',
+            `cannot reach the control plane at ${url}: ${e.code ?? e.message}`,
+          ),
+        ),
+      );
+      req.on('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          if ((res.headers['content-type'] ?? '').includes('json')) {
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              parsed = text;
+            }
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed as T, text });
+        });
+      });
+      req.end(payload);
+    });
+    return { sent, response };
+  };
   return {
     url,
-    call<T>(
-      method: string,
-      path: string,
-      body?: unknown,
-    ): Promise<{ status: number; body: T; text: string }> {
-      const target = new URL(path, url);
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(target, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload
-            ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
-            : {}),
-        },
-      });
-      return new Promise((resolve, reject) => {
-        req.on('error', (e: NodeJS.ErrnoException) =>
-          reject(
-            new RampartError(
-              'RAMPART_E_CONTROL_PLANE_UNREACHABLE',
-              `cannot reach the control plane at ${url}: ${e.code ?? e.message}`,
-            ),
-          ),
-        );
-        req.on('response', (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            if ((res.headers['content-type'] ?? '').includes('json')) {
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                parsed = text;
-              }
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed as T, text });
-          });
-        });
-        req.end(payload);
-      });
-    },
+    send,
+    call: <T>(method: string, path: string, body?: unknown) => send<T>(method, path, body).response,
   };
 }
 

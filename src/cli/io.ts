@@ -14,6 +14,12 @@ export interface Io {
 export interface Command {
   readonly usage: string;
   run(argv: readonly string[], io: Io): Promise<number>;
+  /**
+   * Runs the command's pure hot paths once (no I/O, no side effects) while the build writes the
+   * bundle's V8 code cache, so the cache holds the bytecode of what a real run executes instead of
+   * leaving it to be compiled at every start (bin/rampart.cjs, scripts/bundle.mjs).
+   */
+  warm?(): void;
 }
 
 export const COMMON_OPTIONS = {

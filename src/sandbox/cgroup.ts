@@ -71,6 +71,26 @@ function readPids(path: string): number[] {
   }
 }
 
+/** The kernel's PF_EXITING task flag: the task is in do_exit and will never run user code again. */
+const PF_EXITING = 0x4;
+
+/**
+ * Whether a task may still run: false once it is exiting (or gone). /proc/PID/stat's flags are
+ * the 7th field after the command name, which is in parentheses and may itself contain them.
+ */
+function mayRun(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  if (state === 'Z' || state === 'X' || state === 'x') return false;
+  return (Number(fields[6]) & PF_EXITING) === 0;
+}
+
 function readComm(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -197,6 +217,11 @@ export class RunCgroup {
     return readPids(join(Object.values(this.dirs)[0]!, 'cgroup.procs'));
   }
 
+  /** The tasks in the group that may still run (not exiting, not zombies). */
+  livePids(): number[] {
+    return this.pids().filter(mayRun);
+  }
+
   freeze(): void {
     if (this.host.version === 'v2') write(join(this.dirs['unified']!, 'cgroup.freeze'), 1);
     else write(join(this.dirs['freezer']!, 'freezer.state'), 'FROZEN');
@@ -285,5 +310,10 @@ export class RunCgroup {
   /** Removes the group; it must be empty (kill first). */
   remove(): void {
     for (const d of Object.values(this.dirs)) rmdirQuiet(d);
+  }
+
+  /** Whether the group is gone from every hierarchy. */
+  removed(): boolean {
+    return Object.values(this.dirs).every((d) => !existsSync(d));
   }
 }

@@ -7,9 +7,14 @@
 // (bwrap started by root maps the sandbox user onto root, and discretionary access checks would
 // then let it read every root-owned file under the read-only root.)
 //
-// Start-up ordering, so no process of the run ever runs outside its cgroup: bwrap reports its
-// child's pid on --info-fd and then waits on --block-fd; Rampart moves both processes into the
-// run's cgroup and only then releases the block. Everything the command forks inherits the group.
+// Start-up ordering, so no process of the run ever runs outside its cgroup: bwrap is started with
+// its options to come on a pipe (--args), and it reads them before it does anything else. While it
+// waits, Rampart moves it into the run's cgroup and then writes the options, so bwrap creates the
+// sandbox from inside the cgroup: the command and all it forks are born there, and nothing has to
+// be moved after it exists. bwrap builds the sandbox while the run is being recorded, and waits on
+// --block-fd before it runs the command; Rampart releases it once the run is on record (the gate).
+// The options (environment values, paths) also stay out of /proc/PID/cmdline, which every user
+// on the host can read.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -89,22 +94,17 @@ export interface RunSpec {
 
 export interface EgressChannel {
   readonly dir: string;
+  /**
+   * The bridge binary (dist/rampart-bridge): it listens on 127.0.0.1:EGRESS_PORT inside and
+   * then becomes the command, relaying every connection to the channel's socket.
+   */
+  readonly bridge: string;
   /** A bundled script that sets undici's global dispatcher from HTTP(S)_PROXY (Node's fetch). */
   readonly preload?: string;
 }
 
-// Inside the sandbox: socat listens on the sandbox's loopback and relays each connection to the
-// run's channel socket; the command starts once the listener is up (read from /proc/net/tcp with
-// shell builtins only, so waiting costs no forks). If the bridge dies, the command never starts.
-const BRIDGE = `socat TCP-LISTEN:${EGRESS_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${EGRESS_DIR}/${EGRESS_SOCKET} &
-b=$!
-while :; do
-  while read -r _ l _ st _; do
-    [ "$l" = 0100007F:${EGRESS_PORT.toString(16).toUpperCase().padStart(4, '0')} ] && [ "$st" = 0A ] && break 2
-  done < /proc/net/tcp
-  kill -0 $b 2>/dev/null || { echo "rampart: the egress bridge did not start (is socat installed?)" >&2; exit 125; }
-done
-exec "$@"`;
+/** Where the egress bridge (src/sandbox/bridge.c) is bound inside. */
+const EGRESS_BRIDGE = '/run/rampart/bridge';
 
 export type EndReason = 'exited' | 'timeout' | 'killed' | 'quarantined' | 'error';
 
@@ -128,11 +128,20 @@ export function validSecretName(name: string): boolean {
   return SECRET_NAME_RE.test(name) && name !== '.' && name !== '..';
 }
 
-/** The bwrap command line for a run (fds: 3 seccomp, 4 info, 5 block, 6.. files). */
+/** File descriptors bwrap is given: the seccomp program, its options, the gate, then one per file. */
+const FD_SECCOMP = 3;
+const FD_ARGS = 4;
+const FD_BLOCK = 5;
+const FD_FILES = 6;
+
+/**
+ * What bwrap is told for a run: its options (sent on FD_ARGS, NUL-separated), the command line
+ * after `--` (argv), and the contents of the files it writes (FD_FILES onwards).
+ */
 export function bwrapArgs(
   host: SandboxHost,
   spec: RunSpec,
-): { args: string[]; files: (Buffer | Promise<Buffer>)[] } {
+): { options: string[]; command: string[]; files: (Buffer | Promise<Buffer>)[] } {
   const a: string[] = [
     '--unshare-user',
     '--unshare-pid',
@@ -171,17 +180,17 @@ export function bwrapArgs(
   if (hasRun) a.push('--tmpfs', '/run', '--dir', SECRETS_DIR);
   for (const [name, content] of spec.secrets) {
     if (!validSecretName(name)) throw new TypeError(`invalid secret name "${name}"`);
-    a.push('--perms', '0400', '--file', String(6 + files.length), `${SECRETS_DIR}/${name}`);
+    a.push('--perms', '0400', '--file', String(FD_FILES + files.length), `${SECRETS_DIR}/${name}`);
     files.push(content);
   }
   if (spec.token || spec.egress) a.push('--dir', '/run/rampart');
   if (spec.token) {
-    a.push('--perms', '0400', '--file', String(6 + files.length), TOKEN_PATH);
+    a.push('--perms', '0400', '--file', String(FD_FILES + files.length), TOKEN_PATH);
     files.push(spec.token);
   }
   if (spec.egress) {
     // Read-only: the agent may connect to the socket, never replace it.
-    a.push('--ro-bind', spec.egress.dir, EGRESS_DIR);
+    a.push('--ro-bind', spec.egress.dir, EGRESS_DIR, '--ro-bind', spec.egress.bridge, EGRESS_BRIDGE);
     if (spec.egress.preload) a.push('--ro-bind', spec.egress.preload, EGRESS_PRELOAD);
   }
   if (hasRun) a.push('--remount-ro', '/run');
@@ -210,17 +219,25 @@ export function bwrapArgs(
   }
   Object.assign(env, spec.env);
   for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
-  a.push('--seccomp', '3', '--info-fd', '4', '--block-fd', '5');
-  const wrapper = spec.egress ? ['/bin/sh', '-c', BRIDGE, 'rampart-bridge'] : [];
-  a.push('--', ...wrapper, ...spec.command);
-  return { args: a, files };
+  a.push('--seccomp', String(FD_SECCOMP), '--block-fd', String(FD_BLOCK));
+  for (const o of a) if (o.includes('\0')) throw new TypeError('a sandbox option contains a NUL character');
+  const wrapper = spec.egress
+    ? [EGRESS_BRIDGE, String(EGRESS_PORT), `${EGRESS_DIR}/${EGRESS_SOCKET}`, '--']
+    : [];
+  return { options: a, command: [...wrapper, ...spec.command], files };
 }
 
 /** A run in progress. */
 export class RunningSandbox {
-  readonly startedAt = performance.now();
+  // process.hrtime, not performance.now(): the perf_hooks module costs `rampart run` a millisecond to load.
+  readonly startedAt = monotonicMs();
   private endReason: EndReason = 'exited';
   private deadline: NodeJS.Timeout | undefined;
+  /**
+   * Settles once the run's cgroup is removed, after `done` (a process that exits right after a
+   * run waits for this, or the group is left behind).
+   */
+  cleaned: Promise<void> = Promise.resolve();
   private graceTimer: NodeJS.Timeout | undefined;
   readonly done: Promise<RunResult>;
 
@@ -235,72 +252,64 @@ export class RunningSandbox {
     this.done = this.finish(started, timeoutMs);
   }
 
-  /** Starts the run; resolves once the command is running inside its cgroup. */
+  /** Starts the run; resolves once the gate has opened and the command may run. */
   static async start(host: SandboxHost, spec: RunSpec): Promise<RunningSandbox> {
     const cgroup = RunCgroup.create(host.cgroups, spec.id, spec.limits);
     let child: ChildProcess;
+    let options: string[];
     try {
-      const { args, files } = bwrapArgs(host, spec);
+      const built = bwrapArgs(host, spec);
+      options = built.options;
       // Devices are checked by group: the sandbox process takes the device's group (kvm).
       let gid = host.hostGid;
       for (const d of spec.devices) gid = statSync(d).gid;
-      child = spawn(host.bwrap, args, {
+      const io = spec.stdio === 'inherit' ? 'inherit' : 'pipe';
+      child = spawn(host.bwrap, ['--args', String(FD_ARGS), '--', ...built.command], {
         env: {},
         uid: host.hostUid,
         gid,
-        stdio: [
-          spec.stdio === 'inherit' ? 'inherit' : 'pipe',
-          spec.stdio === 'inherit' ? 'inherit' : 'pipe',
-          spec.stdio === 'inherit' ? 'inherit' : 'pipe',
-          'pipe',
-          'pipe',
-          'pipe',
-          ...files.map(() => 'pipe' as const),
-        ],
+        stdio: [io, io, io, 'pipe', 'pipe', 'pipe', ...built.files.map(() => 'pipe' as const)],
       });
       const pipes = child.stdio as unknown as Writable[];
       // bwrap closes these early when it fails; that is reported by its exit, not as a crash here.
-      for (let i = 3; i < pipes.length; i++) pipes[i]!.on('error', () => undefined);
-      pipes[3]!.end(host.seccomp);
-      files.forEach((f, i) => {
-        if (Buffer.isBuffer(f)) pipes[6 + i]!.end(f);
-        else void f.then((b) => pipes[6 + i]!.end(b)).catch(() => pipes[6 + i]!.destroy());
+      for (let i = FD_SECCOMP; i < pipes.length; i++) pipes[i]!.on('error', () => undefined);
+      pipes[FD_SECCOMP]!.end(host.seccomp);
+      built.files.forEach((f, i) => {
+        const pipe = pipes[FD_FILES + i]!;
+        if (Buffer.isBuffer(f)) pipe.end(f);
+        else void f.then((b) => pipe.end(b)).catch(() => pipe.destroy());
       });
     } catch (e) {
       cgroup.remove();
       throw e;
     }
     const started = new Promise<void>((resolve, reject) => {
-      let info = '';
-      const infoPipe = child.stdio[4]!;
-      const onData = (chunk: Buffer): void => {
-        info += chunk.toString();
-        const m = /"child-pid":\s*(\d+)/.exec(info);
-        if (!m) return;
-        infoPipe.off('data', onData);
-        try {
-          cgroup.add([child.pid!, Number(m[1])]);
-        } catch (e) {
-          child.kill('SIGKILL');
-          reject(
-            new SandboxStartError(`could not place run ${spec.id} in its cgroup: ${(e as Error).message}`),
-          );
-          return;
-        }
-        Promise.all([spec.gate, spec.token]).then(
-          () => {
-            (child.stdio as unknown as Writable[])[5]!.end('1');
-            resolve();
-          },
-          (e: unknown) => {
-            child.kill('SIGKILL');
-            reject(e instanceof Error ? e : new SandboxStartError(String(e)));
-          },
-        );
-      };
-      infoPipe.on('data', onData);
       child.once('error', (e) => reject(new SandboxStartError(`cannot start bwrap: ${e.message}`)));
       child.once('exit', () => reject(new SandboxStartError('bwrap exited before the command started')));
+      if (child.pid === undefined) return; // the 'error' event follows
+      // bwrap is blocked reading its options: it has no child yet, and will have none before it
+      // is in the run's cgroup.
+      try {
+        cgroup.add([child.pid]);
+      } catch (e) {
+        child.kill('SIGKILL');
+        reject(
+          new SandboxStartError(`could not place run ${spec.id} in its cgroup: ${(e as Error).message}`),
+        );
+        return;
+      }
+      const pipes = child.stdio as unknown as Writable[];
+      pipes[FD_ARGS]!.end(options.map((o) => o + '\0').join(''));
+      Promise.all([spec.gate, spec.token]).then(
+        () => {
+          pipes[FD_BLOCK]!.end('1');
+          resolve();
+        },
+        (e: unknown) => {
+          child.kill('SIGKILL');
+          reject(e instanceof Error ? e : new SandboxStartError(String(e)));
+        },
+      );
     });
     const run = new RunningSandbox(spec.id, child, cgroup, host, started, spec.timeoutMs);
     try {
@@ -347,15 +356,13 @@ export class RunningSandbox {
     clearTimeout(this.deadline);
     clearTimeout(this.graceTimer);
     // bwrap's pid 1 takes the namespace down with it; anything that escaped into the cgroup by
-    // other means is killed here. No process of a run survives its end.
-    for (let i = 0; i < 100; i++) {
-      const left = this.cgroup.pids();
-      if (left.length === 0) break;
-      this.cgroup.killAll();
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    // other means is killed here. No process of a run survives its end: the run is over once no
+    // task in its group can run again. bwrap's outer process exits as soon as it has the
+    // command's status, often while its pid 1 is still being torn down; a task in the exit path
+    // is not waited for here, and the group is removed once the kernel has reaped it.
+    await sweep(this.cgroup);
     const stats = this.cgroup.stats();
-    this.cgroup.remove();
+    this.cleaned = removeWhenEmpty(this.cgroup);
     if (startError) throw startError;
     // bwrap reports a command killed by signal N as exit 128+N.
     const bySignal = signal === null && code !== null && code > 128 && code < 160;
@@ -364,9 +371,38 @@ export class RunningSandbox {
       exitCode: bySignal ? null : code,
       signal: signal ?? (bySignal ? signalName(code - 128) : null),
       reason: this.endReason,
-      durationMs: performance.now() - this.startedAt,
+      durationMs: monotonicMs() - this.startedAt,
       stats,
     };
+  }
+}
+
+const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Kills every task of the group that can still run, until none can: polled on the next turn of
+ * the event loop at first (a straggler usually dies within microseconds of its SIGKILL), then
+ * every 2 ms, for about a second.
+ */
+async function sweep(cgroup: RunCgroup): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (cgroup.livePids().length === 0) return;
+    cgroup.killAll();
+    await (i < 100 ? tick() : sleep(2));
+  }
+}
+
+/** Removes the group once its last (exiting) tasks are reaped; gives up after about 2 s. */
+async function removeWhenEmpty(cgroup: RunCgroup): Promise<void> {
+  for (let i = 0; i < 1100; i++) {
+    if (cgroup.pids().length === 0) {
+      cgroup.remove();
+      if (cgroup.removed()) return;
+    }
+    await (i < 100 ? tick() : sleep(2));
   }
 }
 

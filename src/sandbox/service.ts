@@ -229,9 +229,20 @@ export class SandboxService {
     return file;
   }
 
-  /** Whether the in-sandbox bridge (socat, from the system directories every sandbox sees) is there. */
-  bridgeAvailable(): boolean {
-    return ['/usr/local/bin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, 'socat')));
+  /**
+   * The egress bridge (dist/rampart-bridge, next to the bundle this code runs from), or why it
+   * cannot be used: a run with network access is refused without it.
+   */
+  egressBridge(): { file: string } | { problem: string } {
+    const file = fileURLToPath(new URL('./rampart-bridge', import.meta.url));
+    if (!existsSync(file))
+      return { problem: `the egress bridge ${file} is missing (build it: npm run build)` };
+    const blocked = untraversable(file, this.opts.hostUid, this.opts.hostGid);
+    if (blocked)
+      return {
+        problem: `the egress bridge ${file} cannot be reached by the sandbox user (uid ${this.opts.hostUid}): ${blocked} is not searchable by it`,
+      };
+    return { file };
   }
 
   /** Removes a run's channel directory (the socket is the proxy's to close). */

@@ -4,12 +4,29 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandboxHarness, sandboxSkip, type SandboxHarness } from '../support/sandbox.js';
 
 const skip = sandboxSkip();
+
+/** A process and all its descendants, from /proc (as the host sees them). */
+const descendants = (root: number): number[] => {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'latin1');
+      parent.set(Number(d), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
+  return out;
+};
 
 /** Python inside the sandbox, printing one line per probe. */
 const py = (code: string): string[] => ['python3', '-c', code];
@@ -263,6 +280,53 @@ except OSError as e: print('dns', e.errno)
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(existsSync(join(ws, 'ran')), false);
     assert.equal(h.svc.running().length, 0, 'its cgroup is gone');
+  });
+
+  it('is born in its cgroup: every process of the run is in it from the start, bwrap included', async () => {
+    const ws = h.workspace();
+    const spec = h.svc.prepare({ agent: 'a', workspace: ws, command: ['sh', '-c', 'sleep 30 & sleep 30'] });
+    const run = await h.svc.start(spec);
+    try {
+      // The command's processes, as the host sees them: bwrap's (the outer process and the
+      // namespace's pid 1) and the two sleeps.
+      let tree: number[] = [];
+      for (let i = 0; i < 200 && tree.length < 4; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        tree = descendants(run.pid);
+      }
+      assert.ok(tree.length >= 4, `expected bwrap, its pid 1 and two sleeps, saw ${tree.length}`);
+      for (const ctl of ['memory', 'pids', 'cpu', 'freezer']) {
+        const procs = readFileSync(`/sys/fs/cgroup/${ctl}/${h.cgroupParent}/${spec.id}/cgroup.procs`, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map(Number);
+        for (const pid of tree) assert.ok(procs.includes(pid), `pid ${pid} is outside the ${ctl} group`);
+      }
+    } finally {
+      run.stop('killed', 0);
+      await run.done;
+      await run.cleaned;
+    }
+    assert.ok(!h.svc.running().includes(spec.id), 'its cgroup is removed once cleaned settles');
+  });
+
+  it("keeps bwrap's options (environment values, paths) out of its command line", async () => {
+    const ws = h.workspace();
+    const spec = h.svc.prepare({
+      agent: 'a',
+      workspace: ws,
+      command: ['sleep', '30'],
+      env: { MARKER: 'not-for-other-users-1f3a' },
+    });
+    const run = await h.svc.start(spec);
+    try {
+      const cmdline = readFileSync(`/proc/${run.pid}/cmdline`, 'utf8').split('\0');
+      assert.deepEqual(cmdline.slice(1), ['--args', '4', '--', 'sleep', '30', '']);
+      assert.ok(!cmdline.join(' ').includes('not-for-other-users'));
+    } finally {
+      run.stop('killed', 0);
+      await run.done;
+    }
   });
 
   it('refuses limits above the profile and unknown profiles', () => {

@@ -75,6 +75,8 @@ export function sandboxHarness(): SandboxHarness {
       running.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
       running.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
       const result = await running.done;
+      // As `rampart run` does before it exits: the group is removed once its tasks are reaped.
+      await running.cleaned;
       return { ...result, stdout, stderr };
     },
     cleanup() {

@@ -12,7 +12,8 @@ import { SandboxService } from '../../sandbox/service.js';
 import { validSecretName, type RunResult } from '../../sandbox/runner.js';
 import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command } from '../io.js';
-import { loadConfig } from '../../config/load.js';
+import { loadConfig, parseConfig } from '../../config/load.js';
+import { compileSeccomp } from '../../sandbox/seccomp.js';
 import { userInfo } from 'node:os';
 
 const USAGE = `usage: rampart run [options] -- CMD [ARGS...]
@@ -47,8 +48,26 @@ const SIGNAL_NUMBERS: Record<string, number> = {
   SIGSYS: 31,
 };
 
+/** A configuration like an operator's, for warm(). */
+const WARM_CONFIG = `sandbox:
+  workspaces_dir: /var/lib/rampart/workspaces
+  profiles:
+    ci:
+      memory: 2g
+      pids: 512
+      timeout: 1h
+egress:
+  mode: enforce
+logging:
+  level: warn
+`;
+
 export const command: Command = {
   usage: USAGE,
+  warm() {
+    parseConfig(WARM_CONFIG, 'rampart.yaml', { baseDir: '/' });
+    compileSeccomp({ allow: [] });
+  },
   async run(argv, io) {
     const dash = argv.indexOf('--');
     const own = dash === -1 ? argv : argv.slice(0, dash);
@@ -121,40 +140,41 @@ export const command: Command = {
     // the proxy's socket for this run while it registers it (before the command may start).
     const network = !values['no-network'] && findControlPlane(config.dataDir)?.egress !== undefined;
     if (network) {
-      if (!sandbox.bridgeAvailable())
-        throw new RampartError(
-          'RAMPART_E_SANDBOX_UNAVAILABLE',
-          'the egress bridge needs socat, which this host does not have',
-          { hint: 'install socat (apt-get install socat), or run with --no-network' },
-        );
+      const bridge = sandbox.egressBridge();
+      if ('problem' in bridge)
+        throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', bridge.problem, {
+          hint: 'or run with --no-network',
+        });
       const preload = sandbox.egressPreload();
-      spec = { ...spec, egress: { dir: sandbox.channelDir(spec.id), ...(preload ? { preload } : {}) } };
+      spec = {
+        ...spec,
+        egress: { dir: sandbox.channelDir(spec.id), bridge: bridge.file, ...(preload ? { preload } : {}) },
+      };
     }
     const wantToken = !values['no-token'];
     // Registration and sandbox set-up overlap: bwrap builds the namespaces while the control plane
     // records the run, and the command starts only once the record is written (the gate). A
     // refused registration tears the half-built sandbox down: nothing runs off the record.
-    const registered = api
-      .call<{ id: string; token?: string }>('POST', '/v1/runs', {
-        id: spec.id,
-        agent: spec.agent,
-        profile,
-        workspace: spec.workspace,
-        command: cmd.join(' ').slice(0, 8192),
-        limits: {
-          memory: spec.limits.memory,
-          pids: spec.limits.pids,
-          cpus: spec.limits.cpus,
-          timeout_ms: spec.timeoutMs,
-        },
-        token: wantToken,
-        network,
-        ...(values.cap ? { capabilities: values.cap } : {}),
-      })
-      .then((reg) => {
-        if (reg.status !== 200) throw apiError(reg.status, reg.body);
-        return reg.body;
-      });
+    const registration = api.send<{ id: string; token?: string }>('POST', '/v1/runs', {
+      id: spec.id,
+      agent: spec.agent,
+      profile,
+      workspace: spec.workspace,
+      command: cmd.join(' ').slice(0, 8192),
+      limits: {
+        memory: spec.limits.memory,
+        pids: spec.limits.pids,
+        cpus: spec.limits.cpus,
+        timeout_ms: spec.timeoutMs,
+      },
+      token: wantToken,
+      network,
+      ...(values.cap ? { capabilities: values.cap } : {}),
+    });
+    const registered = registration.response.then((reg) => {
+      if (reg.status !== 200) throw apiError(reg.status, reg.body);
+      return reg.body;
+    });
     let registrationError: Error | undefined;
     registered.catch((e: unknown) => (registrationError = e instanceof Error ? e : new Error(String(e))));
     spec = {
@@ -170,14 +190,20 @@ export const command: Command = {
         : {}),
     };
 
+    // Starting the sandbox blocks this event loop for milliseconds (spawning bwrap); the request is
+    // put on the wire first, so the control plane records the run meanwhile.
+    await registration.sent;
     let result: RunResult | undefined;
     let failure: unknown;
+    let cleaned: Promise<void> = Promise.resolve();
     const started = sandbox.start(spec, sandbox.profileSyscalls(profile));
     const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      result = await (await started).done;
+      const run = await started;
+      result = await run.done;
+      cleaned = run.cleaned;
     } catch (e) {
       failure = e;
       // Not registered: there is no run to report the end of; the registration error says why.
@@ -188,16 +214,20 @@ export const command: Command = {
       process.off('SIGTERM', onSignal);
       if (network) sandbox.removeChannelDir(spec.id);
     }
-    const end = await api.call('POST', `/v1/runs/${spec.id}/end`, {
-      reason: result?.reason ?? 'error',
-      exit_code: result?.exitCode ?? null,
-      signal: result?.signal ?? null,
-      duration_ms: result?.durationMs ?? 0,
-      peak_memory: result?.stats.peakMemory ?? 0,
-      memory_limit_hit: result?.stats.memoryLimitHit ?? false,
-      oom_killed: result?.stats.oomKilled ?? false,
-      pids_limit_hit: result?.stats.pidsLimitHit ?? false,
-    });
+    // The run's cgroup is removed while its end is reported; this process waits for both.
+    const [end] = await Promise.all([
+      api.call('POST', `/v1/runs/${spec.id}/end`, {
+        reason: result?.reason ?? 'error',
+        exit_code: result?.exitCode ?? null,
+        signal: result?.signal ?? null,
+        duration_ms: result?.durationMs ?? 0,
+        peak_memory: result?.stats.peakMemory ?? 0,
+        memory_limit_hit: result?.stats.memoryLimitHit ?? false,
+        oom_killed: result?.stats.oomKilled ?? false,
+        pids_limit_hit: result?.stats.pidsLimitHit ?? false,
+      }),
+      cleaned,
+    ]);
     if (end.status !== 200)
       io.stderr.write(`rampart: could not record the end of run ${spec.id} (HTTP ${end.status})\n`);
     if (failure !== undefined || !result)

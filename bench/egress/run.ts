@@ -1,7 +1,7 @@
 // bench/egress: Rampart's egress proxy side by side with squid and tinyproxy (Debian), same
 // machine, loopback origin, in one run.
 //
-//   npm run build && node build/bench/egress/run.js [--seconds 5] [--requests 2000]
+//   npm run build && node build/bench/egress/run.js [--seconds 5] [--requests 2000] [--profile DIR]
 //
 // Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
 // against the same request sent directly), new CONNECT tunnels per second (32 concurrent
@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '5' }, requests: { type: 'string', default: '2000' } },
+  options: {
+    seconds: { type: 'string', default: '5' },
+    requests: { type: 'string', default: '2000' },
+    // Writes a V8 CPU profile of Rampart's proxy process into this directory.
+    profile: { type: 'string' },
+  },
 });
 const SECONDS = Number(values.seconds);
 const REQUESTS = Number(values.requests);
@@ -45,7 +50,8 @@ const idlePort = (idle.address() as { port: number }).port;
 
 // ----------------------------------------------------------------- the proxies
 async function startRampart(): Promise<{ port: number; pids: () => number[] }> {
-  const c = spawn(process.execPath, [new URL('./proxy-child.js', import.meta.url).pathname], {
+  const profile = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+  const c = spawn(process.execPath, [...profile, new URL('./proxy-child.js', import.meta.url).pathname], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(c);
@@ -243,6 +249,18 @@ async function idleTunnelKb(via: number, pids: () => number[]): Promise<number> 
   return (after - before) / 1000;
 }
 
+/** Stops every proxy started (SIGTERM first: Rampart's child writes its CPU profile as it exits). */
+async function stopAll(): Promise<void> {
+  for (const c of children.splice(0)) {
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    const timer = setTimeout(() => c.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
 const q = (a: number[], p: number): number => a[Math.min(a.length - 1, Math.floor(a.length * p))]!;
 const direct = await latency(undefined);
 const rows: string[] = [];
@@ -251,7 +269,7 @@ for (const [name, start] of [
   ['squid 5.7', startSquid],
   ['tinyproxy 1.11.1', startTinyproxy],
 ] as const) {
-  const p = await start();
+  let p = await start();
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     process.stderr.write(`${name}: ${what}\n`);
     let timer: NodeJS.Timeout | undefined;
@@ -267,10 +285,13 @@ for (const [name, start] of [
   const lat = await step('latency', () => latency(p.port));
   const tps = await step('tunnels per second', () => tunnelsPerSecond(p.port));
   const mbs = await step('throughput', () => throughput(p.port));
+  // Memory per idle tunnel on a fresh process: what the earlier tests left for the collector
+  // would otherwise be freed during this one and make tunnels look cheaper than they are.
+  await stopAll();
+  p = await start();
   const kb = await step('idle tunnels', () => idleTunnelKb(p.port, p.pids));
   // Each proxy stops before the next starts: they do not share the two cores.
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 1000));
+  await stopAll();
   rows.push(
     `| ${name} | ${(q(lat, 0.5) - q(direct, 0.5)).toFixed(2)} ms | ${(q(lat, 0.99) - q(direct, 0.99)).toFixed(2)} ms | ${Math.round(tps).toLocaleString('en-US')} | ${Math.round(mbs).toLocaleString('en-US')} MiB/s | ${kb.toFixed(1)} KiB |`,
   );

@@ -1,14 +1,14 @@
 // Talking to a running control plane: its address from DATA/control-plane.json, the admin token
-// from DATA/admin.token (a secret file, mode-checked). node:http directly rather than fetch:
-// commands that talk to the control plane on a hot path (rampart run) should not pay for loading
-// an HTTP client library.
+// from DATA/admin.token (a secret file, mode-checked). Plain HTTP through ./http.ts, HTTPS through
+// node:https: commands that talk to the control plane on a hot path (rampart run) should not pay
+// for loading an HTTP client library.
 
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { HttpClientError, HttpConnection } from './http.js';
 import { ERRORS, RampartError, type ErrorCode } from '../core/errors.js';
 import { readSecretText } from '../core/secretfile.js';
-import { adminTokenPath } from '../server/auth.js';
-import { discoveryPath } from '../server/discovery.js';
+import { adminTokenPath, discoveryPath } from '../server/discovery.js';
 
 export interface ApiResponse<T> {
   readonly status: number;
@@ -65,19 +65,52 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
   }
   const url = found;
   const token = readSecretText(adminTokenPath(dataDir), { purpose: 'admin token' });
+  const base = new URL(url);
+  const unreachable = (why: string): RampartError =>
+    new RampartError(
+      'RAMPART_E_CONTROL_PLANE_UNREACHABLE',
+      `cannot reach the control plane at ${url}: ${why}`,
+    );
+  const answer = <T>(status: number, contentType: string, bytes: Buffer): ApiResponse<T> => {
+    const text = bytes.toString('utf8');
+    let parsed: unknown = text;
+    if (contentType.includes('json')) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    return { status, body: parsed as T, text };
+  };
+  // Plain HTTP (the default, on loopback) goes over one kept-alive connection of our own
+  // (./http.ts); node:https, and TLS with it, is loaded only for a control plane served over HTTPS.
+  const plain =
+    base.protocol === 'http:'
+      ? new HttpConnection(base.hostname.replace(/^\[|\]$/g, ''), Number(base.port || 80))
+      : undefined;
   const send = <T>(method: string, path: string, body?: unknown) => {
-    const target = new URL(path, url);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    // node:https (and TLS with it) is loaded only for a control plane served over HTTPS: loading
-    // it costs every command about 5 ms.
-    const request =
-      target.protocol === 'https:' ? process.getBuiltinModule('node:https').request : httpRequest;
-    const req = request(target, {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      ...(payload ? { 'content-type': 'application/json' } : {}),
+    };
+    if (plain) {
+      const target = new URL(path, url);
+      const r = plain.request(method, target.pathname + target.search, headers, payload);
+      return {
+        sent: r.sent,
+        response: r.response.then(
+          (res) => answer<T>(res.status, res.headers['content-type'] ?? '', res.body),
+          (e: unknown) => {
+            throw unreachable(e instanceof HttpClientError ? e.message : String(e));
+          },
+        ),
+      };
+    }
+    const req = process.getBuiltinModule('node:https').request(new URL(path, url), {
       method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-      },
+      headers: { ...headers, ...(payload ? { 'content-length': String(payload.length) } : {}) },
     });
     // Settles either way: a request that fails is reported by the response.
     const sent = new Promise<void>((resolve) => {
@@ -85,29 +118,13 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
       req.once('error', () => resolve());
     });
     const response = new Promise<ApiResponse<T>>((resolve, reject) => {
-      req.on('error', (e: NodeJS.ErrnoException) =>
-        reject(
-          new RampartError(
-            'RAMPART_E_CONTROL_PLANE_UNREACHABLE',
-            `cannot reach the control plane at ${url}: ${e.code ?? e.message}`,
-          ),
-        ),
-      );
+      req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(e.code ?? e.message)));
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          if ((res.headers['content-type'] ?? '').includes('json')) {
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              parsed = text;
-            }
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed as T, text });
-        });
+        res.on('end', () =>
+          resolve(answer<T>(res.statusCode ?? 0, res.headers['content-type'] ?? '', Buffer.concat(chunks))),
+        );
       });
       req.end(payload);
     });

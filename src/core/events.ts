@@ -100,7 +100,12 @@ export interface EventMap {
   /** The egress kill switch was turned on (every tunnel cut) or off. */
   'egress.kill_switch': { on: boolean; by: string; tunnelsCut: number };
   /** A host address or range was banned or unbanned at the egress proxy. */
-  'egress.ban': { target: string; action: 'ban' | 'unban'; by: string };
+  'egress.ban': {
+    target: string;
+    action: 'ban' | 'unban';
+    by: string;
+    /** Open tunnels to the banned addresses, cut. */ tunnelsCut: number;
+  };
   /** The kill switch: every run on the host killed at once. */
   'sandbox.destroyed_all': { runs: string[]; by: string; ms: number };
 }

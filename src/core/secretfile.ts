@@ -13,7 +13,6 @@ import {
   constants,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { RampartError } from './errors.js';
 
 /** Largest secret file we read: keys and tokens are small; a huge file is a mistake or an attack. */
@@ -120,7 +119,10 @@ export function writeSecretFile(path: string, data: string | Uint8Array, mode = 
 
 /** Writes a file atomically (temporary file, fsync, rename, fsync of the directory). */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(
+    dirname(path),
+    `.${basename(path)}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}.tmp`,
+  );
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;

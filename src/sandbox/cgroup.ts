@@ -222,6 +222,11 @@ export class RunCgroup {
     return this.pids().filter(mayRun);
   }
 
+  /** Whether one of these tasks is bubblewrap's own (its monitor or the sandbox's init). */
+  anyBwrap(pids: readonly number[]): boolean {
+    return pids.some((pid) => readComm(pid) === 'bwrap');
+  }
+
   freeze(): void {
     if (this.host.version === 'v2') write(join(this.dirs['unified']!, 'cgroup.freeze'), 1);
     else write(join(this.dirs['freezer']!, 'freezer.state'), 'FROZEN');

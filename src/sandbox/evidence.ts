@@ -6,7 +6,6 @@
 // Reading /proc of frozen processes is safe: they cannot change anything while we look.
 
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { RunCgroup } from './cgroup.js';
@@ -80,7 +79,7 @@ export function captureEvidence(opts: {
   const bytes = readFileSync(archive);
   return {
     archive,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: process.getBuiltinModule('node:crypto').createHash('sha256').update(bytes).digest('hex'),
     bytes: bytes.length,
     processes: processes.length,
   };

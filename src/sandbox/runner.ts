@@ -385,15 +385,23 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * Kills every task of the group that can still run, until none can: polled on the next turn of
  * the event loop at first (a straggler usually dies within microseconds of its SIGKILL), then
- * every 2 ms, for about a second.
+ * every 2 ms, for about a second. While bwrap's own init is still finishing its exit after the
+ * command has ended, the group gets a few turns first: when the init exits, the kernel kills
+ * everything left in the sandbox's pid namespace, which is cheaper than freezing and killing
+ * it here. After those turns, or with no bwrap process left, everything still able to run is
+ * killed. (A process that names itself "bwrap" buys the group those few turns, no more.)
  */
 async function sweep(cgroup: RunCgroup): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    if (cgroup.livePids().length === 0) return;
-    cgroup.killAll();
+    const live = cgroup.livePids();
+    if (live.length === 0) return;
+    if (i >= BWRAP_EXIT_TURNS || !cgroup.anyBwrap(live)) cgroup.killAll();
     await (i < 100 ? tick() : sleep(2));
   }
 }
+
+/** Turns of the event loop bwrap's init gets to exit by itself after the command has. */
+const BWRAP_EXIT_TURNS = 20;
 
 /** Removes the group once its last (exiting) tasks are reaped; gives up after about 2 s. */
 async function removeWhenEmpty(cgroup: RunCgroup): Promise<void> {

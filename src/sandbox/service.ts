@@ -7,7 +7,7 @@
 // filter for this architecture): health says why, and start() throws. Never a run without limits.
 
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { urandomHex } from '../core/ids.js';
 import {
   accessSync,
   chownSync,
@@ -170,7 +170,7 @@ export class SandboxService {
         );
       return asked;
     };
-    const id = req.id ?? `run_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const id = req.id ?? `run_${urandomHex(10)}`;
     const workspace = this.workspaceFor(id, req.workspace);
     for (const d of profile.devices)
       if (!existsSync(d))

@@ -5,7 +5,6 @@
 
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ClientConfig } from '../config/load.js';
 import type { Scope } from '../config/schema.js';
 import type { Rejection, VerifyResult, WorkloadClaims } from '../identity/token.js';
@@ -38,9 +37,8 @@ const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 export const ADMIN_TOKEN_PREFIX = 'rampart_admin_';
 const MIN_TOKEN_LENGTH = 32;
 
-export function adminTokenPath(dataDir: string): string {
-  return join(dataDir, 'admin.token');
-}
+export { adminTokenPath } from './discovery.js';
+import { adminTokenPath } from './discovery.js';
 
 /** Reads the admin token, generating it on first start. */
 export function loadOrCreateAdminToken(dataDir: string): string {

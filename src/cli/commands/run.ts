@@ -208,26 +208,29 @@ export const command: Command = {
       failure = e;
       // Not registered: there is no run to report the end of; the registration error says why.
       await registered.catch(() => undefined);
-      if (registrationError !== undefined) throw registrationError;
+      if (registrationError !== undefined) {
+        if (network) sandbox.removeChannelDir(spec.id);
+        throw registrationError;
+      }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if (network) sandbox.removeChannelDir(spec.id);
     }
-    // The run's cgroup is removed while its end is reported; this process waits for both.
-    const [end] = await Promise.all([
-      api.call('POST', `/v1/runs/${spec.id}/end`, {
-        reason: result?.reason ?? 'error',
-        exit_code: result?.exitCode ?? null,
-        signal: result?.signal ?? null,
-        duration_ms: result?.durationMs ?? 0,
-        peak_memory: result?.stats.peakMemory ?? 0,
-        memory_limit_hit: result?.stats.memoryLimitHit ?? false,
-        oom_killed: result?.stats.oomKilled ?? false,
-        pids_limit_hit: result?.stats.pidsLimitHit ?? false,
-      }),
-      cleaned,
-    ]);
+    // The run's cgroup and channel directory are removed while its end is reported; this process
+    // waits for all of it.
+    const report = api.send('POST', `/v1/runs/${spec.id}/end`, {
+      reason: result?.reason ?? 'error',
+      exit_code: result?.exitCode ?? null,
+      signal: result?.signal ?? null,
+      duration_ms: result?.durationMs ?? 0,
+      peak_memory: result?.stats.peakMemory ?? 0,
+      memory_limit_hit: result?.stats.memoryLimitHit ?? false,
+      oom_killed: result?.stats.oomKilled ?? false,
+      pids_limit_hit: result?.stats.pidsLimitHit ?? false,
+    });
+    await report.sent;
+    if (network) sandbox.removeChannelDir(spec.id);
+    const [end] = await Promise.all([report.response, cleaned]);
     if (end.status !== 200)
       io.stderr.write(`rampart: could not record the end of run ${spec.id} (HTTP ${end.status})\n`);
     if (failure !== undefined || !result)

@@ -43,13 +43,15 @@ export function registerEgressRoutes(app: FastifyInstance, deps: EgressRouteDeps
         if (e instanceof RampartError) throw e;
         throw new RampartError('RAMPART_E_BAD_REQUEST', (e as Error).message);
       }
+      // A ban also ends what is already open to the banned addresses.
+      const tunnelsCut = action === 'ban' ? proxy.enforceGuard() : 0;
       await bus.publish({
         type: 'egress.ban',
         severity: 'medium',
         source: 'egress',
-        data: { target, action, by: req.principal?.actor ?? 'unknown' },
+        data: { target, action, by: req.principal?.actor ?? 'unknown', tunnelsCut },
       });
-      return { target, bans: guard.bans() };
+      return { target, bans: guard.bans(), tunnels_cut: tunnelsCut };
     };
   app.post<{ Body: { target: string } }>(
     '/v1/egress/bans',

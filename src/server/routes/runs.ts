@@ -120,6 +120,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     async (req) => {
       const b = req.body;
       const actor = req.principal!.actor;
+      // The token is signed first (a request it refuses is refused before anything is on
+      // record), so that the run's start and the token's issue go out in one group commit.
+      const issued = b.token
+        ? await identity.issue({
+            agent: b.agent,
+            run: b.id,
+            namespace: deps.agentNamespace(b.agent) ?? 'default',
+            capabilities: b.capabilities ?? [],
+          })
+        : undefined;
       sandbox.register({
         id: b.id,
         agent: b.agent,
@@ -148,7 +158,25 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
           },
         },
       });
-      started.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled
+      // Both records are written (one group commit) before the token is handed out.
+      const recorded = issued
+        ? deps.auditor.record({
+            actor,
+            action: 'token.issue',
+            target: `agent:${b.agent}`,
+            outcome: 'success',
+            details: {
+              run: b.id,
+              jti: issued.claims.jti,
+              kid: issued.kid,
+              expires_at: new Date(issued.claims.exp * 1000).toISOString(),
+              fingerprint: deps.auditor.fingerprint(issued.token),
+            },
+          })
+        : Promise.resolve();
+      // Awaited below; these only keep them from counting as unhandled meanwhile.
+      started.catch(() => undefined);
+      recorded.catch(() => undefined);
       // The channel is open before the command can start (the caller's gate is this response).
       const egress = b.network === true && channels !== undefined;
       if (egress) {
@@ -156,39 +184,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
           await channels.open(b.id, b.agent);
         } catch (e) {
           sandbox.ended(b.id, { reason: 'error' }, new Date().toISOString());
-          await started.catch(() => undefined);
+          await Promise.allSettled([started, recorded]);
+          if (issued) await revokeRun(b.id, 'the run did not start', actor).catch(() => undefined);
           throw new RampartError(
             'RAMPART_E_SANDBOX_UNAVAILABLE',
             `cannot open the egress channel of run ${b.id}: ${(e as Error).message}`,
           );
         }
       }
-      if (!b.token) {
-        await started;
-        return { id: b.id, egress };
-      }
-      const issued = await identity.issue({
-        agent: b.agent,
-        run: b.id,
-        namespace: deps.agentNamespace(b.agent) ?? 'default',
-        capabilities: b.capabilities ?? [],
-      });
-      // Both records are written (one group commit) before the token is handed out.
-      const recorded = deps.auditor.record({
-        actor,
-        action: 'token.issue',
-        target: `agent:${b.agent}`,
-        outcome: 'success',
-        details: {
-          run: b.id,
-          jti: issued.claims.jti,
-          kid: issued.kid,
-          expires_at: new Date(issued.claims.exp * 1000).toISOString(),
-          fingerprint: deps.auditor.fingerprint(issued.token),
-        },
-      });
       await Promise.all([started, recorded]);
-      return { id: b.id, egress, token: issued.token };
+      return issued ? { id: b.id, egress, token: issued.token } : { id: b.id, egress };
     },
   );
 

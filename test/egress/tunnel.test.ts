@@ -1,0 +1,357 @@
+// CONNECT tunnels under load, with real sockets: bytes must cross intact in both directions at
+// once (the proxy reuses its read buffers, so a buffer reused too early would show here as a
+// digest mismatch), a client that stops reading must stop the origin instead of filling the
+// proxy's memory, and a half-closed tunnel must carry the other direction on.
+
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { AddressGuard } from '../../src/egress/address.js';
+import { HostMatcher } from '../../src/egress/hosts.js';
+import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
+import { ReadBuffers, relayRead } from '../../src/egress/relay.js';
+import { Writable } from 'node:stream';
+
+const TOKEN = 'tunnel-test-token';
+const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** What the origin does with each connection. */
+type Behaviour = (s: Socket) => void;
+
+describe('egress tunnels under load', () => {
+  let origin: Server;
+  let originPort = 0;
+  let behaviour: Behaviour = (s) => s.destroy();
+  let proxy: EgressProxy;
+  let proxyPort = 0;
+  const records: ConnectionRecord[] = [];
+
+  before(async () => {
+    origin = createServer({ allowHalfOpen: true }, (s) => behaviour(s));
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
+    originPort = (origin.address() as AddressInfo).port;
+    proxy = new EgressProxy({
+      guard: new AddressGuard(['127.0.0.2/32']),
+      deps: {
+        authenticate: (t) => (t === TOKEN ? { agent: 'a', run: 'r', via: 'token' } : 'unknown'),
+        profileFor: () => ({
+          mode: 'enforce',
+          allow: new HostMatcher([{ pattern: `127.0.0.2:${originPort}`, source: 'test' }]),
+          deny: new HostMatcher([]),
+          maxConnections: 10,
+        }),
+        record: (r) => records.push(r),
+      },
+    });
+    proxyPort = ((await proxy.listen(0, '127.0.0.1')).address() as AddressInfo).port;
+  });
+  after(async () => {
+    await proxy.close();
+    origin.close();
+  });
+
+  /** A CONNECT tunnel to the origin, once the proxy has said it is established. */
+  async function tunnel(): Promise<Socket> {
+    const s = connect({ port: proxyPort, host: '127.0.0.1', allowHalfOpen: true });
+    s.write(`CONNECT 127.0.0.2:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`);
+    let head = Buffer.alloc(0);
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer): void => {
+        head = Buffer.concat([head, d]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        s.off('data', onData);
+        s.pause();
+        assert.match(head.subarray(0, end).toString(), /^HTTP\/1.1 200 /);
+        // Anything after the proxy's answer is the origin's: give it back to the stream.
+        if (end + 4 < head.length) s.unshift(head.subarray(end + 4));
+        resolve();
+      };
+      s.on('data', onData);
+      s.once('error', reject);
+    });
+    return s;
+  }
+
+  function collect(s: Socket): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const parts: Buffer[] = [];
+      s.on('data', (d: Buffer) => parts.push(d));
+      s.once('end', () => resolve(Buffer.concat(parts)));
+      s.once('error', reject);
+      s.resume();
+    });
+  }
+
+  it('carries 24 MiB each way at the same time, intact', async () => {
+    const down = randomBytes(24 << 20);
+    const up = randomBytes(24 << 20);
+    let originGot: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+    behaviour = (s) => {
+      originGot = collect(s);
+      s.end(down);
+    };
+    const s = await tunnel();
+    const clientGot = collect(s);
+    s.end(up);
+    assert.equal(digest(await clientGot), digest(down), 'origin to client');
+    assert.equal(digest(await originGot), digest(up), 'client to origin');
+  });
+
+  it('stops the origin when the client stops reading (no unbounded buffering), then delivers it all', async () => {
+    const total = 64 << 20;
+    const block = randomBytes(1 << 20);
+    const hash = createHash('sha256');
+    let written = 0;
+    behaviour = (s) => {
+      const pump = (): void => {
+        while (written < total) {
+          written += block.length;
+          hash.update(block);
+          if (!s.write(block)) return;
+        }
+        s.end();
+      };
+      s.on('drain', pump);
+      pump();
+    };
+    const s = await tunnel();
+    // Read 4 MiB, then stop reading for a while.
+    let read = 0;
+    const got = createHash('sha256');
+    await new Promise<void>((resolve) => {
+      const onData = (d: Buffer): void => {
+        read += d.length;
+        got.update(d);
+        if (read >= 4 << 20) {
+          s.off('data', onData);
+          s.pause();
+          resolve();
+        }
+      };
+      s.on('data', onData);
+      s.resume();
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    // What the origin could write meanwhile: kernel socket buffers on both legs and at most a
+    // few reads queued in the proxy. Unbounded buffering would have taken all 64 MiB.
+    const ahead = written - read;
+    assert.ok(ahead < 24 << 20, `the origin got ${ahead >> 20} MiB ahead of a client that stopped reading`);
+    await new Promise<void>((resolve, reject) => {
+      s.on('data', (d: Buffer) => {
+        read += d.length;
+        got.update(d);
+      });
+      s.once('end', resolve);
+      s.once('error', reject);
+      s.resume();
+    });
+    assert.equal(read, total);
+    assert.equal(got.digest('hex'), hash.digest('hex'));
+  });
+
+  it('keeps small reads intact while the client is slow (a read buffer is never reused under a queued write)', async () => {
+    // Small writes from the origin, one per turn of its event loop, so the proxy reads small
+    // chunks; the client keeps stalling, so some of the proxy's writes to it queue while more
+    // small reads arrive.
+    const total = 6 << 20;
+    const hash = createHash('sha256');
+    behaviour = (s) => {
+      let sent = 0;
+      const step = (): void => {
+        if (sent >= total) return void s.end();
+        const piece = randomBytes(100 + (sent % 1900));
+        sent += piece.length;
+        hash.update(piece);
+        if (s.write(piece)) setImmediate(step);
+        else s.once('drain', step);
+      };
+      step();
+    };
+    const s = await tunnel();
+    const got = createHash('sha256');
+    let n = 0;
+    await new Promise<void>((resolve, reject) => {
+      s.on('data', (d: Buffer) => {
+        n += d.length;
+        got.update(d);
+        // Stall for a moment every ~256 KiB.
+        if ((n & 0x3ffff) < d.length) {
+          s.pause();
+          setTimeout(() => s.resume(), 2);
+        }
+      });
+      s.once('end', resolve);
+      s.once('error', reject);
+      s.resume();
+    });
+    assert.equal(got.digest('hex'), hash.digest('hex'));
+  });
+
+  it('passes a half-close on: the origin sees the end of the request and still answers', async () => {
+    behaviour = (s) => {
+      let n = 0;
+      s.on('data', (d: Buffer) => (n += d.length));
+      s.on('end', () => s.end(`got ${n}`));
+    };
+    const s = await tunnel();
+    const reply = collect(s);
+    s.end('x'.repeat(100_000));
+    assert.equal((await reply).toString(), 'got 100000');
+    await new Promise((r) => setTimeout(r, 50));
+    const rec = records.at(-1);
+    assert.equal(rec?.decision, 'allow');
+    assert.ok(rec.bytesUp >= 100_000 && rec.bytesDown >= 9, JSON.stringify(rec));
+  });
+});
+
+describe('relayRead: the origin side of a tunnel', () => {
+  /** A writer that holds every chunk it is given until `flush()`, as a socket does with a queued write. */
+  function slowWriter(): { w: Writable; held: Buffer[]; flush(): void } {
+    const held: Buffer[] = [];
+    const done: (() => void)[] = [];
+    const w = new Writable({
+      highWaterMark: 16 * 1024,
+      write(chunk: Buffer, _e, cb) {
+        held.push(chunk);
+        done.push(cb);
+      },
+    });
+    return { w, held, flush: () => done.splice(0).forEach((cb) => cb()) };
+  }
+
+  it('lends the read buffer to a write that is still queued, so the next read cannot overwrite it', () => {
+    const reads = new ReadBuffers(1024);
+    const { w, held } = slowWriter();
+    const first = reads.next();
+    first.fill(0x41, 0, 10);
+    assert.equal(relayRead(w, reads, 10, first), true, 'under the high-water mark: read on');
+    const second = reads.next();
+    assert.notEqual(second, first, 'a fresh buffer for the next read');
+    second.fill(0x42);
+    assert.equal(held[0]!.toString(), 'A'.repeat(10), 'the queued write still has its own bytes');
+  });
+
+  it('reuses the buffer when the write went out at once, and pauses the origin at the high-water mark', () => {
+    const reads = new ReadBuffers(64 * 1024);
+    const out: string[] = [];
+    const fast = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        out.push(chunk.toString('latin1'));
+        cb();
+      },
+    });
+    const buf = reads.next();
+    buf.fill(0x43, 0, 5);
+    assert.equal(relayRead(fast, reads, 5, buf), true);
+    assert.equal(reads.next(), buf, 'nothing holds it: the same buffer again');
+    assert.deepEqual(out, ['CCCCC']);
+    const slow = slowWriter();
+    assert.equal(relayRead(slow.w, reads, 32 * 1024, reads.next()), false, 'over the mark: pause');
+    slow.flush();
+  });
+});
+
+describe('egress connections: pools per run, bans and the kill switch', () => {
+  let proxy: EgressProxy;
+  let proxyPort = 0;
+  let guard: AddressGuard;
+  const origin = createHttpServer((req, res) => res.end(String(req.socket.remotePort)));
+  /** Connections the origin has open (server side). */
+  const open = new Set<Socket>();
+  let originPort = 0;
+  const tcp = createServer({ allowHalfOpen: true }, (s) => s.on('error', () => s.destroy()));
+  let tcpPort = 0;
+
+  before(async () => {
+    origin.on('connection', (s: Socket) => {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
+    originPort = (origin.address() as AddressInfo).port;
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.2', r));
+    tcpPort = (tcp.address() as AddressInfo).port;
+    guard = new AddressGuard(['127.0.0.2/32']);
+    proxy = new EgressProxy({
+      guard,
+      deps: {
+        authenticate: (t) =>
+          t === 'token-a' || t === 'token-b'
+            ? { agent: 'agent', run: t === 'token-a' ? 'run-a' : 'run-b', via: 'token' }
+            : 'unknown',
+        profileFor: () => ({
+          mode: 'enforce',
+          allow: new HostMatcher([
+            { pattern: `127.0.0.2:${originPort}`, source: 'test' },
+            { pattern: `127.0.0.2:${tcpPort}`, source: 'test' },
+          ]),
+          deny: new HostMatcher([]),
+          maxConnections: 10,
+        }),
+        record: () => undefined,
+      },
+    });
+    proxyPort = ((await proxy.listen(0, '127.0.0.1')).address() as AddressInfo).port;
+  });
+  after(async () => {
+    await proxy.close();
+    origin.close();
+    tcp.close();
+  });
+
+  /** The origin's view of which of its ports the proxy's connection came from. */
+  const get = (token: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port: proxyPort,
+          path: `http://127.0.0.2:${originPort}/`,
+          headers: { 'proxy-authorization': `Bearer ${token}` },
+          agent: false,
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+
+  it("reuses a run's kept-alive origin connection for that run only", async () => {
+    const a1 = await get('token-a');
+    const a2 = await get('token-a');
+    const b1 = await get('token-b');
+    assert.equal(a1, a2, "run a's second request goes over its pooled connection");
+    assert.notEqual(b1, a1, "run b never gets run a's connection");
+  });
+
+  it('the kill switch drops kept-alive origin connections too', async () => {
+    await get('token-a');
+    assert.ok(open.size > 0, 'a pooled connection to the origin is open');
+    proxy.setKillSwitch(true);
+    await new Promise((r) => setTimeout(r, 50));
+    proxy.setKillSwitch(false);
+    assert.equal(open.size, 0, 'every pooled connection closed');
+  });
+
+  it('a ban cuts an open tunnel to the banned address', async () => {
+    const s = connect(proxyPort, '127.0.0.1');
+    s.write(`CONNECT 127.0.0.2:${tcpPort} HTTP/1.1\r\nproxy-authorization: Bearer token-a\r\n\r\n`);
+    await new Promise<void>((r) => s.once('data', () => r()));
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.on('error', () => undefined);
+    guard.ban('127.0.0.2/32');
+    try {
+      assert.equal(proxy.enforceGuard(), 1);
+      await closed;
+    } finally {
+      guard.unban('127.0.0.2/32');
+    }
+  });
+});

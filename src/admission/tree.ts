@@ -18,28 +18,11 @@ import {
   type Node,
 } from 'yaml';
 import type { SourceLocation } from '../core/errors.js';
-import { fastTrees } from './fastyaml.js';
+import { fastTrees } from '../core/fastyaml.js';
+import type { LNode, Scalar, TreeLimits } from '../core/located.js';
 
-export type Scalar = string | number | boolean | null;
-
-interface Base {
-  readonly loc: SourceLocation;
-}
-export interface LScalar extends Base {
-  readonly kind: 'scalar';
-  readonly value: Scalar;
-}
-export interface LMap extends Base {
-  readonly kind: 'map';
-  readonly entries: Map<string, LNode>;
-  /** Where each key is written (findings about a key point at the key). */
-  readonly keys: Map<string, SourceLocation>;
-}
-export interface LSeq extends Base {
-  readonly kind: 'seq';
-  readonly items: LNode[];
-}
-export type LNode = LScalar | LMap | LSeq;
+export type { LMap, LNode, LScalar, LSeq, Scalar, TreeLimits } from '../core/located.js';
+export { toPlain } from '../core/located.js';
 
 /** Input that cannot be read as a spec: what is wrong and where. */
 export class InputError extends Error {
@@ -52,21 +35,20 @@ export class InputError extends Error {
   }
 }
 
-export interface TreeLimits {
-  /** Nodes one document may expand to, aliases included. */
-  readonly maxNodes: number;
-  readonly maxDepth: number;
-}
-
 export const DEFAULT_LIMITS: TreeLimits = { maxNodes: 500_000, maxDepth: 64 };
 
 /** Parses every document in a YAML (or JSON) text; errors carry positions. */
 export function parseTrees(text: string, file: string, limits: TreeLimits = DEFAULT_LIMITS): LNode[] {
-  return fastTrees(text, file, limits) ?? libraryTrees(text, file, limits);
+  return fastTrees(text, file, limits, '1.1') ?? libraryTrees(text, file, limits);
 }
 
 /** parseTrees through the yaml library: every construct, every error (the fast path's fallback). */
-export function libraryTrees(text: string, file: string, limits: TreeLimits = DEFAULT_LIMITS): LNode[] {
+export function libraryTrees(
+  text: string,
+  file: string,
+  limits: TreeLimits = DEFAULT_LIMITS,
+  version: '1.1' | '1.2' = '1.1',
+): LNode[] {
   const lines = new LineCounter();
   const at = (offset: number): SourceLocation => {
     const p = lines.linePos(offset);
@@ -75,8 +57,8 @@ export function libraryTrees(text: string, file: string, limits: TreeLimits = DE
   let docs: Document.Parsed[];
   try {
     docs = parseAllDocuments(text, {
-      // YAML 1.1, as Docker and Kubernetes read it: `mode: 0440` is octal there.
-      version: '1.1',
+      // YAML 1.1 for specs, as Docker and Kubernetes read them (`mode: 0440` is octal there).
+      version,
       lineCounter: lines,
       uniqueKeys: true,
       prettyErrors: false,
@@ -211,13 +193,6 @@ export function entries(n: LNode | undefined): [string, LNode][] {
 /** The location of key `k` in map `n`, or of `n` itself. */
 export function keyLoc(n: LNode, k: string): SourceLocation {
   return n.kind === 'map' ? (n.keys.get(k) ?? n.loc) : n.loc;
-}
-
-/** A plain JavaScript value (for custom CEL checks and webhook patches). */
-export function toPlain(n: LNode): unknown {
-  if (n.kind === 'scalar') return n.value;
-  if (n.kind === 'seq') return n.items.map(toPlain);
-  return Object.fromEntries([...n.entries].map(([k, v]) => [k, toPlain(v)]));
 }
 
 /** A tree from a plain value (webhook bodies arrive as JSON already parsed); all at one location. */

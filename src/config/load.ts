@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import validateGenerated from './validate.generated.js';
-import { parseLocated, type Locator } from '../core/yaml.js';
+import { fastTrees } from '../core/fastyaml.js';
+import { toPlain } from '../core/located.js';
+import { LazyLocator, parseLocated, type Locating } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
 import type { BucketLimit, RateClass } from '../core/ratelimit.js';
 import type { Severity } from '../core/types.js';
@@ -164,21 +166,35 @@ export interface ParseOptions {
   readonly baseDir: string;
 }
 
+/** What the fast reader takes on in a configuration file before handing it to the library. */
+const CONFIG_TREE_LIMITS = { maxNodes: 100_000, maxDepth: 64 };
+
 /** Parses configuration text. `file` names the source in errors (undefined: built-in defaults). */
 export function parseConfig(text: string, file: string | undefined, opts: ParseOptions): Config {
   const where = file ?? '<defaults>';
-  const { doc, loc: locator, errors } = parseLocated(text, where);
-  if (errors.length > 0) {
-    throw new RampartErrorList(
-      errors.map((e) => new RampartError('RAMPART_E_CONFIG_PARSE', e.message, { location: e.location })),
-    );
-  }
   let raw: unknown;
-  try {
-    // A small alias budget: a config file has no business expanding one anchor thousands of times.
-    raw = doc.toJS({ maxAliasCount: 64 }) ?? {};
-  } catch (e) {
-    throw new RampartError('RAMPART_E_CONFIG_PARSE', (e as Error).message, { location: locator.at(0) });
+  let locator: Locating;
+  // Most configuration files are plain YAML the fast reader takes (every command reads one, and
+  // the yaml library's composer costs milliseconds of each start); its values are the library's
+  // (test/admission/fastyaml.test.ts). Positions are worked out only if a problem needs one.
+  const fast = fastTrees(text, where, CONFIG_TREE_LIMITS, '1.2');
+  if (fast !== undefined && fast.length <= 1) {
+    raw = (fast.length === 0 ? undefined : toPlain(fast[0]!)) ?? {};
+    locator = new LazyLocator(text, where);
+  } else {
+    const { doc, loc, errors } = parseLocated(text, where);
+    locator = loc;
+    if (errors.length > 0) {
+      throw new RampartErrorList(
+        errors.map((e) => new RampartError('RAMPART_E_CONFIG_PARSE', e.message, { location: e.location })),
+      );
+    }
+    try {
+      // A small alias budget: a config file has no business expanding one anchor thousands of times.
+      raw = doc.toJS({ maxAliasCount: 64 }) ?? {};
+    } catch (e) {
+      throw new RampartError('RAMPART_E_CONFIG_PARSE', (e as Error).message, { location: locator.at(0) });
+    }
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new RampartError(
@@ -295,7 +311,7 @@ function normalize(
   raw: RawConfig,
   file: string | undefined,
   opts: ParseOptions,
-  loc: Locator,
+  loc: Locating,
   problems: RampartError[],
 ): Config {
   const ms = (path: (string | number)[], value: string, min = 0): number => {
@@ -473,7 +489,7 @@ function normalize(
 function identityConfig(
   raw: RawConfig['identity'],
   ms: (path: (string | number)[], value: string, min?: number) => number,
-  loc: Locator,
+  loc: Locating,
   problems: RampartError[],
 ): IdentityConfig {
   const at = (k: string): (string | number)[] => ['identity', k];
@@ -558,7 +574,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
 function sandboxProfiles(
   raw: Record<string, RawProfile>,
   ms: (path: (string | number)[], value: string, min?: number) => number,
-  loc: Locator,
+  loc: Locating,
   problems: RampartError[],
 ): Record<string, SandboxProfile> {
   const out: Record<string, SandboxProfile> = { ...BUILTIN_PROFILES };
@@ -608,7 +624,7 @@ function pointerToPath(pointer: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function schemaError(e: ErrorObject, loc: Locator): RampartError {
+function schemaError(e: ErrorObject, loc: Locating): RampartError {
   const path = pointerToPath(e.instancePath);
   const dotted = formatPath(path);
   let code: ErrorCode = 'RAMPART_E_CONFIG_INVALID';

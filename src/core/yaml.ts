@@ -4,7 +4,15 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { SourceLocation } from './errors.js';
 
-export class Locator {
+/** Where something in a document is, for error messages. */
+export interface Locating {
+  at(offset: number): SourceLocation;
+  path(path: readonly (string | number)[]): SourceLocation;
+  key(path: readonly (string | number)[], key: string): SourceLocation;
+  inScalar(path: readonly (string | number)[], offset: number): SourceLocation;
+}
+
+export class Locator implements Locating {
   constructor(
     private readonly doc: Document,
     private readonly lines: LineCounter,
@@ -103,4 +111,37 @@ export function parseLocated(text: string, file: string): LocatedDocument {
     location: loc.at(e.pos[0]),
   }));
   return { doc, loc, errors };
+}
+
+/**
+ * A Locator that parses the text only when first asked: for a document read by a faster reader
+ * (core/fastyaml.ts), where positions are needed only to report a problem.
+ */
+export class LazyLocator implements Locating {
+  private real: Locator | undefined;
+
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {}
+
+  private get loc(): Locator {
+    return (this.real ??= parseLocated(this.text, this.file).loc);
+  }
+
+  at(offset: number): SourceLocation {
+    return this.loc.at(offset);
+  }
+
+  path(path: readonly (string | number)[]): SourceLocation {
+    return this.loc.path(path);
+  }
+
+  key(path: readonly (string | number)[], key: string): SourceLocation {
+    return this.loc.key(path, key);
+  }
+
+  inScalar(path: readonly (string | number)[], offset: number): SourceLocation {
+    return this.loc.inScalar(path, offset);
+  }
 }

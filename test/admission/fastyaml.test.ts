@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Document } from 'yaml';
-import { fastTrees, TAG_STARTS } from '../../src/admission/fastyaml.js';
-import { DEFAULT_LIMITS, libraryTrees, type LNode } from '../../src/admission/tree.js';
+import { fastTrees, TAG_STARTS } from '../../src/core/fastyaml.js';
+import { DEFAULT_LIMITS, libraryTrees, toPlain, type LNode } from '../../src/admission/tree.js';
+import { parseLocated } from '../../src/core/yaml.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -34,16 +35,33 @@ const show = (t: string): string =>
   JSON.stringify(t).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Compares the two readers on one text; throws with the text when they disagree. */
-function compare(text: string): Verdict {
-  const fast = fastTrees(text, 'x.yml', DEFAULT_LIMITS);
+function compare(text: string, version: '1.1' | '1.2' = '1.1'): Verdict {
+  const fast = fastTrees(text, 'x.yml', DEFAULT_LIMITS, version);
   if (fast === undefined) return 'bailed';
   let lib: LNode[];
   try {
-    lib = libraryTrees(text, 'x.yml');
+    lib = libraryTrees(text, 'x.yml', DEFAULT_LIMITS, version);
   } catch (e) {
     assert.fail(`the fast path accepted a text the library refuses (${String(e)}): ${show(text)}`);
   }
-  assert.deepEqual(fast.map(plain), lib.map(plain), `trees differ for ${show(text)}`);
+  assert.deepEqual(fast.map(plain), lib.map(plain), `trees differ (YAML ${version}) for ${show(text)}`);
+  return 'same';
+}
+
+/**
+ * The configuration's reading of a text (core/yaml's parseLocated, then toJS, as parseConfig does)
+ * against the fast path's, which parseConfig takes for a single document.
+ */
+function compareConfig(text: string): Verdict {
+  const fast = fastTrees(text, 'rampart.yaml', { maxNodes: 100_000, maxDepth: 64 }, '1.2');
+  if (fast === undefined || fast.length > 1) return 'bailed';
+  const { doc, errors } = parseLocated(text, 'rampart.yaml');
+  assert.deepEqual(errors, [], `the fast path accepted a configuration the library refuses: ${show(text)}`);
+  assert.deepEqual(
+    (fast.length === 0 ? undefined : toPlain(fast[0]!)) ?? {},
+    doc.toJS({ maxAliasCount: 64 }) ?? {},
+    `configuration values differ for ${show(text)}`,
+  );
   return 'same';
 }
 
@@ -334,6 +352,19 @@ describe('fast YAML path agrees with the yaml library', () => {
     assert.ok(same > 1000, `the fast path answered only ${same} of 4000 generated texts`);
   });
 
+  it('in YAML 1.2 too (configuration files): same tree or a bail, and the same values parseConfig reads', () => {
+    let same = 0;
+    fc.assert(
+      fc.property(fc.oneof(text, damaged), (t) => {
+        if (compare(t, '1.2') === 'same') same++;
+        compareConfig(t);
+      }),
+      { numRuns: 6000 },
+    );
+    assert.ok(same > 500, `the fast path answered only ${same} of 6000 texts`);
+    for (const f of yamlFiles(join(ROOT, 'test'))) compareConfig(readFileSync(f, 'utf8'));
+  });
+
   it('on damaged specs: same tree or a bail, never a different one', () => {
     let same = 0;
     fc.assert(
@@ -361,13 +392,13 @@ describe('fast YAML path agrees with the yaml library', () => {
       'a: 1\r\n',
       '\ufeffa: 1\n',
     ])
-      assert.equal(fastTrees(t, 'x.yml', DEFAULT_LIMITS), undefined, JSON.stringify(t));
+      assert.equal(fastTrees(t, 'x.yml', DEFAULT_LIMITS, '1.1'), undefined, JSON.stringify(t));
   });
 
   it('gives up past the node and depth limits, so the library reports them with a position', () => {
     const deep = Array.from({ length: 70 }, (_, i) => `${' '.repeat(i * 2)}k:`).join('\n') + ' 1\n';
-    assert.equal(fastTrees(deep, 'x.yml', DEFAULT_LIMITS), undefined);
-    assert.equal(fastTrees('a: [1, 2, 3]\n', 'x.yml', { maxNodes: 3, maxDepth: 64 }), undefined);
+    assert.equal(fastTrees(deep, 'x.yml', DEFAULT_LIMITS, '1.1'), undefined);
+    assert.equal(fastTrees('a: [1, 2, 3]\n', 'x.yml', { maxNodes: 3, maxDepth: 64 }, '1.1'), undefined);
   });
 });
 

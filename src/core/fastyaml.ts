@@ -11,8 +11,8 @@
 // every fixture.
 
 import { Document, isScalar } from 'yaml';
-import type { SourceLocation } from '../core/errors.js';
-import type { LMap, LNode, LSeq, Scalar, TreeLimits } from './tree.js';
+import type { SourceLocation } from './errors.js';
+import type { LMap, LNode, LSeq, Scalar, TreeLimits } from './located.js';
 
 /** Thrown inside the fast path to give up; never escapes it. */
 class Bail extends Error {}
@@ -40,12 +40,17 @@ interface ScalarTag {
 }
 
 /** Parses every document, or returns undefined when the text is outside the fast subset. */
-export function fastTrees(text: string, file: string, limits: TreeLimits): LNode[] | undefined {
+export function fastTrees(
+  text: string,
+  file: string,
+  limits: TreeLimits,
+  version: '1.1' | '1.2',
+): LNode[] | undefined {
   // Directives, tabs, CRs, byte-order marks, control characters and YAML 1.1's other line breaks
   // (NEL, LS, PS) are the library's business.
   if (text.startsWith('%') || SPECIAL_CHARS.test(text)) return undefined;
   try {
-    return new FastParser(text, file, limits).documents();
+    return new FastParser(text, file, limits, version).documents();
   } catch (e) {
     if (e instanceof Bail) return undefined;
     throw e;
@@ -60,8 +65,9 @@ class FastParser {
     private readonly text: string,
     private readonly file: string,
     private readonly limits: TreeLimits,
+    version: '1.1' | '1.2',
   ) {
-    this.tags = (new Document(null, { version: '1.1' }).schema.tags as unknown as ScalarTag[]).filter(
+    this.tags = (new Document(null, { version }).schema.tags as unknown as ScalarTag[]).filter(
       (t) => t.default === true && t.test !== undefined,
     );
   }

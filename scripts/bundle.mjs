@@ -9,7 +9,7 @@
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +73,14 @@ try {
   }
   // No static C library: a dynamic binary works too (the sandbox sees /lib and /usr).
   execFileSync(cc, [...bridgeFlags, ...bridgeOut], { stdio: 'inherit' });
+}
+
+// The default seccomp programs, precompiled (src/sandbox/seccomp.ts, defaultSeccomp): from the
+// compiled sources tsc just wrote; test/sandbox/seccomp.test.ts checks them against a compile.
+{
+  const { compileSeccomp, PRECOMPILED } = await import(join(root, 'build', 'src', 'sandbox', 'seccomp.js'));
+  for (const arch of ['x86_64', 'aarch64'])
+    writeFileSync(join(dist, PRECOMPILED(arch)), compileSeccomp({ arch }));
 }
 
 // Warm the code caches: the loader compiles every bundle and writes its cache.

@@ -15,6 +15,8 @@
 // the i386 or x32 ABI would otherwise index a different table), load the syscall number, then a
 // balanced binary search over the allowed ranges, with a few syscalls sent to argument checks.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AARCH64, X86_64 } from './syscalls.generated.js';
 
 const words = (s: string): string[] => s.split(/\s+/).filter(Boolean);
@@ -268,6 +270,27 @@ export function compileSeccomp(opts: SeccompOptions = {}): Buffer {
     buf.writeUInt32LE(p.k >>> 0, i * 8 + 4);
   });
   return buf;
+}
+
+/** Where the build puts the default program for an architecture (next to the CLI bundle). */
+export const PRECOMPILED = (arch: SeccompArch): string => `seccomp-${arch}.bpf`;
+
+/**
+ * The default program (no extra syscalls), from the file the build wrote next to the bundle this
+ * code runs from when there is one, or compiled. Compiling takes most of a millisecond, which
+ * `rampart run` would pay on every start; test/sandbox/seccomp.test.ts checks that the file is
+ * what compiling gives.
+ */
+export function defaultSeccomp(dir: string | undefined): Buffer {
+  const arch = hostArch();
+  if (arch !== undefined && dir !== undefined) {
+    try {
+      return readFileSync(join(dir, PRECOMPILED(arch)));
+    } catch {
+      // not built (compiled sources): compile
+    }
+  }
+  return compileSeccomp();
 }
 
 /**

@@ -33,7 +33,7 @@ import {
   type RunSpec,
   type SandboxHost,
 } from './runner.js';
-import { compileSeccomp } from './seccomp.js';
+import { compileSeccomp, defaultSeccomp } from './seccomp.js';
 
 export type SandboxOptions = SandboxSettings;
 
@@ -97,7 +97,7 @@ export class SandboxService {
     if (typeof problem === 'string') return new SandboxService(opts, undefined, problem);
     let seccomp: Buffer;
     try {
-      seccomp = compileSeccomp();
+      seccomp = defaultSeccomp(dirname(fileURLToPath(import.meta.url)));
     } catch (e) {
       return new SandboxService(opts, undefined, (e as Error).message);
     }

@@ -3,11 +3,16 @@
 // checks hold, and a foreign architecture is killed.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ROOT } from '../support/cli.js';
 import {
   ALWAYS_DENIED,
   allowedSyscalls,
   compileSeccomp,
+  defaultSeccomp,
+  PRECOMPILED,
   SECCOMP_RET,
   simulateSeccomp,
   type SeccompArch,
@@ -102,4 +107,13 @@ it('a profile can add syscalls but never an always-denied one', () => {
   assert.throws(() => compileSeccomp({ allow: ['no_such_call'] }), /unknown syscall/);
   const prog = compileSeccomp({ arch: 'x86_64', allow: ['process_mrelease'] });
   assert.equal(simulateSeccomp(prog, { arch: 'x86_64', nr: X86_64['process_mrelease']! }), SECCOMP_RET.ALLOW);
+});
+
+it('the programs the build ships next to the CLI bundle are exactly what compiling gives', () => {
+  for (const arch of ['x86_64', 'aarch64'] as const) {
+    const shipped = readFileSync(join(ROOT, 'dist', PRECOMPILED(arch)));
+    assert.ok(shipped.equals(compileSeccomp({ arch })), `dist/${PRECOMPILED(arch)} is stale`);
+  }
+  // From the compiled sources (no file next to them) the default is compiled.
+  assert.ok(defaultSeccomp(undefined).equals(compileSeccomp()));
 });

@@ -32,7 +32,7 @@ import {
   type Socket,
 } from 'node:net';
 import { acceptConnection, type ConnectRequest } from './front.js';
-import { forward, ReadBuffers, relayRead } from './relay.js';
+import { forward, forwardReads, ReadBuffers, relayRead } from './relay.js';
 import type { Duplex } from 'node:stream';
 import type { AddressGuard } from './address.js';
 import { numericHost, type Address } from './address.js';
@@ -544,10 +544,7 @@ export class EgressProxy {
     this.tunnels.set(client, { run: caller.run, address: admitted.address });
     this.hold(caller.agent, 1);
     forward(client, upstream);
-    // Origin to client: reads are written on by the onread callback (onConnect); a full client
-    // paused the upstream socket, and its drain resumes it.
-    client.on('drain', () => upstream.resume());
-    upstream.on('end', () => client.end());
+    forwardReads(upstream, client);
     let done = false;
     const end = (): void => {
       if (done) return;

@@ -55,3 +55,13 @@ export function relayRead(to: Writable, reads: ReadBuffers, n: number, buf: Uint
   if (to.writableLength > 0) reads.lend();
   return more;
 }
+
+/**
+ * The origin-to-client direction of a tunnel whose origin socket reads through relayRead (its
+ * onread callback): what forward() does for the other direction, the reads aside. A client that
+ * was full paused the origin; its drain resumes it, and the origin's end is passed on.
+ */
+export function forwardReads(from: Duplex, to: Duplex): void {
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+}

@@ -74,36 +74,41 @@ function readPids(path: string): number[] {
 /** The kernel's PF_EXITING task flag: the task is in do_exit and will never run user code again. */
 const PF_EXITING = 0x4;
 
+/** A task of a group, from one read of /proc/PID/stat. */
+export interface Task {
+  readonly pid: number;
+  /** Its command name (bwrap's own processes are "bwrap"). */
+  readonly comm: string;
+  /** It may still run: false once it is exiting (PF_EXITING) or a zombie. */
+  readonly live: boolean;
+}
+
 /**
- * Whether a task may still run: false once it is exiting (or gone). /proc/PID/stat's flags are
- * the 7th field after the command name, which is in parentheses and may itself contain them.
+ * The task, or undefined when it is gone. The command name is in parentheses and may itself
+ * contain them, so the fields after it are counted from the last ")"; the flags are the 7th.
  */
-function mayRun(pid: number): boolean {
+function readTask(pid: number): Task | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
-    return false;
+    return undefined;
   }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
   const state = fields[0];
-  if (state === 'Z' || state === 'X' || state === 'x') return false;
-  return (Number(fields[6]) & PF_EXITING) === 0;
+  const live = state !== 'Z' && state !== 'X' && state !== 'x' && (Number(fields[6]) & PF_EXITING) === 0;
+  return { pid, comm: stat.slice(stat.indexOf('(') + 1, close), live };
 }
 
-function readComm(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-function rmdirQuiet(path: string): void {
+/** Removes a group directory; false while it is still busy (tasks not yet reaped). */
+function rmdirQuiet(path: string): boolean {
   try {
     rmdirSync(path);
-  } catch {
-    // Already gone, or still busy: the sweep at the next start removes it.
+    return true;
+  } catch (e) {
+    // Already gone is removed; busy is for the caller to retry.
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 
@@ -218,13 +223,13 @@ export class RunCgroup {
   }
 
   /** The tasks in the group that may still run (not exiting, not zombies). */
-  livePids(): number[] {
-    return this.pids().filter(mayRun);
-  }
-
-  /** Whether one of these tasks is bubblewrap's own (its monitor or the sandbox's init). */
-  anyBwrap(pids: readonly number[]): boolean {
-    return pids.some((pid) => readComm(pid) === 'bwrap');
+  liveTasks(): Task[] {
+    const out: Task[] = [];
+    for (const pid of this.pids()) {
+      const t = readTask(pid);
+      if (t?.live) out.push(t);
+    }
+    return out;
   }
 
   freeze(): void {
@@ -253,7 +258,7 @@ export class RunCgroup {
    */
   signal(signal: NodeJS.Signals): void {
     for (const pid of this.pids()) {
-      if (readComm(pid) === 'bwrap') continue;
+      if (readTask(pid)?.comm === 'bwrap') continue;
       try {
         process.kill(pid, signal);
       } catch {
@@ -312,13 +317,10 @@ export class RunCgroup {
     };
   }
 
-  /** Removes the group; it must be empty (kill first). */
-  remove(): void {
-    for (const d of Object.values(this.dirs)) rmdirQuiet(d);
-  }
-
-  /** Whether the group is gone from every hierarchy. */
-  removed(): boolean {
-    return Object.values(this.dirs).every((d) => !existsSync(d));
+  /** Removes the group (it must be empty: kill first); true once it is gone from every hierarchy. */
+  remove(): boolean {
+    let gone = true;
+    for (const d of Object.values(this.dirs)) gone = rmdirQuiet(d) && gone;
+    return gone;
   }
 }

@@ -379,8 +379,9 @@ export class RunningSandbox {
 
 const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The wait before poll number `i`: the next turn of the event loop at first, then 2 ms. */
+const pause = (i: number): Promise<void> =>
+  new Promise((r) => (i < 100 ? setImmediate(r) : setTimeout(r, 2)));
 
 /**
  * Kills every task of the group that can still run, until none can: polled on the next turn of
@@ -393,10 +394,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 async function sweep(cgroup: RunCgroup): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    const live = cgroup.livePids();
+    const live = cgroup.liveTasks();
     if (live.length === 0) return;
-    if (i >= BWRAP_EXIT_TURNS || !cgroup.anyBwrap(live)) cgroup.killAll();
-    await (i < 100 ? tick() : sleep(2));
+    if (i >= BWRAP_EXIT_TURNS || !live.some((t) => t.comm === 'bwrap')) cgroup.killAll();
+    await pause(i);
   }
 }
 
@@ -406,11 +407,8 @@ const BWRAP_EXIT_TURNS = 20;
 /** Removes the group once its last (exiting) tasks are reaped; gives up after about 2 s. */
 async function removeWhenEmpty(cgroup: RunCgroup): Promise<void> {
   for (let i = 0; i < 1100; i++) {
-    if (cgroup.pids().length === 0) {
-      cgroup.remove();
-      if (cgroup.removed()) return;
-    }
-    await (i < 100 ? tick() : sleep(2));
+    if (cgroup.pids().length === 0 && cgroup.remove()) return;
+    await pause(i);
   }
 }
 

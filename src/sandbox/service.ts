@@ -220,29 +220,22 @@ export class SandboxService {
   }
 
   /**
-   * The Node preload that points fetch() at the egress proxy (dist/egress-preload.cjs, next to
-   * the bundle this code runs from), when it is there and the sandbox user can reach it.
+   * What a run with network access binds in, from next to the bundle this code runs from: the
+   * egress bridge (dist/rampart-bridge), without which the run is refused, and the Node preload
+   * that points fetch() at the proxy (dist/egress-preload.cjs), used when it is there. Both are in
+   * one directory, so whether the sandbox user can reach them is checked once.
    */
-  egressPreload(): string | undefined {
-    const file = fileURLToPath(new URL('./egress-preload.cjs', import.meta.url));
-    if (!existsSync(file) || untraversable(file, this.opts.hostUid, this.opts.hostGid)) return undefined;
-    return file;
-  }
-
-  /**
-   * The egress bridge (dist/rampart-bridge, next to the bundle this code runs from), or why it
-   * cannot be used: a run with network access is refused without it.
-   */
-  egressBridge(): { file: string } | { problem: string } {
-    const file = fileURLToPath(new URL('./rampart-bridge', import.meta.url));
-    if (!existsSync(file))
-      return { problem: `the egress bridge ${file} is missing (build it: npm run build)` };
-    const blocked = untraversable(file, this.opts.hostUid, this.opts.hostGid);
+  egressFiles(): { bridge: string; preload?: string } | { problem: string } {
+    const bridge = fileURLToPath(new URL('./rampart-bridge', import.meta.url));
+    const preload = fileURLToPath(new URL('./egress-preload.cjs', import.meta.url));
+    if (!existsSync(bridge))
+      return { problem: `the egress bridge ${bridge} is missing (build it: npm run build)` };
+    const blocked = untraversable(bridge, this.opts.hostUid, this.opts.hostGid);
     if (blocked)
       return {
-        problem: `the egress bridge ${file} cannot be reached by the sandbox user (uid ${this.opts.hostUid}): ${blocked} is not searchable by it`,
+        problem: `the egress bridge ${bridge} cannot be reached by the sandbox user (uid ${this.opts.hostUid}): ${blocked} is not searchable by it`,
       };
-    return { file };
+    return existsSync(preload) ? { bridge, preload } : { bridge };
   }
 
   /** Removes a run's channel directory (the socket is the proxy's to close). */

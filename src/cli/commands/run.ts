@@ -13,7 +13,6 @@ import { validSecretName, type RunResult } from '../../sandbox/runner.js';
 import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command } from '../io.js';
 import { loadConfig, parseConfig } from '../../config/load.js';
-import { compileSeccomp } from '../../sandbox/seccomp.js';
 import { userInfo } from 'node:os';
 
 const USAGE = `usage: rampart run [options] -- CMD [ARGS...]
@@ -66,7 +65,6 @@ export const command: Command = {
   usage: USAGE,
   warm() {
     parseConfig(WARM_CONFIG, 'rampart.yaml', { baseDir: '/' });
-    compileSeccomp({ allow: [] });
   },
   async run(argv, io) {
     const dash = argv.indexOf('--');
@@ -140,16 +138,12 @@ export const command: Command = {
     // the proxy's socket for this run while it registers it (before the command may start).
     const network = !values['no-network'] && findControlPlane(config.dataDir)?.egress !== undefined;
     if (network) {
-      const bridge = sandbox.egressBridge();
-      if ('problem' in bridge)
-        throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', bridge.problem, {
+      const files = sandbox.egressFiles();
+      if ('problem' in files)
+        throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', files.problem, {
           hint: 'or run with --no-network',
         });
-      const preload = sandbox.egressPreload();
-      spec = {
-        ...spec,
-        egress: { dir: sandbox.channelDir(spec.id), bridge: bridge.file, ...(preload ? { preload } : {}) },
-      };
+      spec = { ...spec, egress: { dir: sandbox.channelDir(spec.id), ...files } };
     }
     const wantToken = !values['no-token'];
     // Registration and sandbox set-up overlap: bwrap builds the namespaces while the control plane

@@ -1,11 +1,18 @@
 // bench/egress: Rampart's egress proxy side by side with squid and tinyproxy (Debian), same
 // machine, loopback origin, in one run.
 //
-//   npm run build && node build/bench/egress/run.js [--seconds 5] [--requests 2000] [--profile DIR]
+//   npm run build && node build/bench/egress/run.js [--seconds 3] [--requests 2000] [--rounds 5] [--profile DIR]
 //
 // Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
 // against the same request sent directly), new CONNECT tunnels per second (32 concurrent
 // clients), throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
+//
+// This machine's speed drifts by tens of percent over seconds (a VM with neighbours), so no
+// proxy is measured in a stretch of its own: the three run side by side (idle ones cost
+// nothing), the latency samples go round robin (direct, then each proxy, request by request),
+// and tunnels and throughput are measured in rounds, each round every proxy in turn, reporting
+// the median round. Every proxy gets the same warm-up first (Rampart's JIT needs it; squid and
+// tinyproxy lose nothing by it).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,14 +24,16 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '3' },
     requests: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '5' },
     // Writes a V8 CPU profile of Rampart's proxy process into this directory.
     profile: { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
 const REQUESTS = Number(values.requests);
+const ROUNDS = Number(values.rounds);
 const dir = mkdtempSync(join(tmpdir(), 'rampart-egress-bench-'));
 const children: ChildProcess[] = [];
 
@@ -188,16 +197,22 @@ function connectTunnel(via: number, port: number): Promise<Socket> {
   });
 }
 
-async function latency(via: number | undefined): Promise<number[]> {
-  for (let i = 0; i < 200; i++) await httpOnce(via);
-  const out: number[] = [];
-  for (let i = 0; i < REQUESTS; i++) out.push(await httpOnce(via));
-  return out.sort((a, b) => a - b);
+/** Latency samples, round robin: per request, direct first, then through each proxy in turn. */
+async function latencies(vias: readonly number[]): Promise<{ direct: number[]; via: number[][] }> {
+  for (let i = 0; i < 2000; i++) for (const v of [undefined, ...vias]) await httpOnce(v);
+  const direct: number[] = [];
+  const via = vias.map(() => [] as number[]);
+  for (let i = 0; i < REQUESTS; i++) {
+    direct.push(await httpOnce(undefined));
+    for (let j = 0; j < vias.length; j++) via[j]!.push(await httpOnce(vias[j]));
+  }
+  const sort = (a: number[]): number[] => a.sort((x, y) => x - y);
+  return { direct: sort(direct), via: via.map(sort) };
 }
 
-async function tunnelsPerSecond(via: number): Promise<number> {
+async function tunnelsPerSecond(via: number, seconds = SECONDS): Promise<number> {
   let n = 0;
-  const end = performance.now() + SECONDS * 1000;
+  const end = performance.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
       while (performance.now() < end) {
@@ -207,7 +222,7 @@ async function tunnelsPerSecond(via: number): Promise<number> {
       }
     }),
   );
-  return n / SECONDS;
+  return n / seconds;
 }
 
 async function throughput(via: number): Promise<number> {
@@ -262,48 +277,70 @@ async function stopAll(): Promise<void> {
 }
 
 const q = (a: number[], p: number): number => a[Math.min(a.length - 1, Math.floor(a.length * p))]!;
-const direct = await latency(undefined);
-const rows: string[] = [];
-for (const [name, start] of [
+const median = (a: number[]): number =>
+  q(
+    [...a].sort((x, y) => x - y),
+    0.5,
+  );
+
+/** Gives up on a step that hangs, naming it, instead of hanging the benchmark. */
+async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  process.stderr.write(`${what}\n`);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in 300 s`)), 300_000);
+  });
+  try {
+    return await Promise.race([fn(), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const PROXIES = [
   ['Rampart egress proxy', startRampart],
   ['squid 5.7', startSquid],
   ['tinyproxy 1.11.1', startTinyproxy],
-] as const) {
-  let p = await start();
-  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    process.stderr.write(`${name}: ${what}\n`);
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${name}: ${what} did not finish in 120 s`)), 120_000);
-    });
-    try {
-      return await Promise.race([fn(), limit]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  const lat = await step('latency', () => latency(p.port));
-  const tps = await step('tunnels per second', () => tunnelsPerSecond(p.port));
-  const mbs = await step('throughput', () => throughput(p.port));
-  // Memory per idle tunnel on a fresh process: what the earlier tests left for the collector
-  // would otherwise be freed during this one and make tunnels look cheaper than they are.
+] as const;
+
+const running: { port: number; pids: () => number[] }[] = [];
+for (const [, start] of PROXIES) running.push(await start());
+for (const p of running) await tunnelsPerSecond(p.port, 1); // the same warm-up for every proxy
+const lat = await step('latency, round robin', () => latencies(running.map((p) => p.port)));
+const tps: number[][] = running.map(() => []);
+const mbs: number[][] = running.map(() => []);
+for (let r = 0; r < ROUNDS; r++)
+  for (let i = 0; i < running.length; i++) {
+    const name = PROXIES[i]![0];
+    tps[i]!.push(
+      await step(`round ${r + 1}: ${name}: tunnels per second`, () => tunnelsPerSecond(running[i]!.port)),
+    );
+    mbs[i]!.push(await step(`round ${r + 1}: ${name}: throughput`, () => throughput(running[i]!.port)));
+  }
+await stopAll();
+// Memory per idle tunnel on a fresh process each: what the earlier tests left for the collector
+// would otherwise be freed during this one and make tunnels look cheaper than they are.
+const kb: number[] = [];
+for (const [name, start] of PROXIES) {
+  const p = await start();
+  kb.push(await step(`${name}: idle tunnels`, () => idleTunnelKb(p.port, p.pids)));
   await stopAll();
-  p = await start();
-  const kb = await step('idle tunnels', () => idleTunnelKb(p.port, p.pids));
-  // Each proxy stops before the next starts: they do not share the two cores.
-  await stopAll();
-  rows.push(
-    `| ${name} | ${(q(lat, 0.5) - q(direct, 0.5)).toFixed(2)} ms | ${(q(lat, 0.99) - q(direct, 0.99)).toFixed(2)} ms | ${Math.round(tps).toLocaleString('en-US')} | ${Math.round(mbs).toLocaleString('en-US')} MiB/s | ${kb.toFixed(1)} KiB |`,
-  );
 }
+
 console.log(
-  `\nDirect request to the origin: p50 ${q(direct, 0.5).toFixed(2)} ms, p99 ${q(direct, 0.99).toFixed(2)} ms (${REQUESTS} requests)\n`,
+  `\nDirect request to the origin: p50 ${q(lat.direct, 0.5).toFixed(2)} ms, p99 ${q(lat.direct, 0.99).toFixed(2)} ms (${REQUESTS} requests); tunnels and throughput: median of ${ROUNDS} rounds of ${SECONDS} s (all rounds in brackets)\n`,
 );
 console.log(
   '| Proxy | Added latency p50 | Added latency p99 | New CONNECT tunnels/s (32 clients) | One tunnel | Memory per idle tunnel |',
 );
 console.log('| --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(r);
+const n0 = (x: number): string => Math.round(x).toLocaleString('en-US');
+PROXIES.forEach(([name], i) => {
+  const l = lat.via[i]!;
+  console.log(
+    `| ${name} | ${(q(l, 0.5) - q(lat.direct, 0.5)).toFixed(2)} ms | ${(q(l, 0.99) - q(lat.direct, 0.99)).toFixed(2)} ms | ${n0(median(tps[i]!))} (${tps[i]!.map(n0).join(', ')}) | ${n0(median(mbs[i]!))} MiB/s (${mbs[i]!.map(n0).join(', ')}) | ${kb[i]!.toFixed(1)} KiB |`,
+  );
+});
 
 for (const c of children) c.kill('SIGKILL');
 originHttp.close();

@@ -23,6 +23,9 @@ interface CompiledRange {
   readonly family: Family;
   readonly network: bigint;
   readonly mask: bigint;
+  /** IPv4 ranges again as unsigned 32-bit numbers: checked without BigInt arithmetic. */
+  readonly network32: number;
+  readonly mask32: number;
   readonly label: string;
   readonly cidr: string;
 }
@@ -141,11 +144,25 @@ function v6Text(v: bigint): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
+/** A canonical dotted quad: four decimal parts without leading zeros (which would be octal). */
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 /**
  * A host as a numeric address, when it is one in any spelling (brackets allowed for IPv6), or
  * undefined when it is a name to resolve.
  */
 export function numericHost(host: string): Address | undefined {
+  // The spelling nearly every address arrives in (from DNS, or a client that wrote a dotted
+  // quad) without BigInt arithmetic; anything unusual takes the general path below.
+  const q = DOTTED_QUAD.exec(host);
+  if (q) {
+    const a = Number(q[1]);
+    const b = Number(q[2]);
+    const c = Number(q[3]);
+    const d = Number(q[4]);
+    if (a <= 255 && b <= 255 && c <= 255 && d <= 255)
+      return { family: 4, value: BigInt(a * 0x1000000 + ((b << 16) | (c << 8) | d)), text: host };
+  }
   let h = host;
   if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
   if (h.includes('%')) return undefined; // zone ids are refused by the caller as malformed
@@ -195,11 +212,25 @@ function compile(cidr: string, label: string): CompiledRange {
     throw new TypeError(`"${cidr}" is not a CIDR (address/prefix)`);
   const all = addr.family === 6 ? MAX6 : MAX4;
   const mask = bits === 0 ? 0n : (all << BigInt(width - bits)) & all;
-  return { family: addr.family, network: addr.value & mask, mask, label, cidr };
+  const v4 = addr.family === 4;
+  return {
+    family: addr.family,
+    network: addr.value & mask,
+    mask,
+    network32: v4 ? Number(addr.value & mask) : 0,
+    mask32: v4 ? Number(mask) : 0,
+    label,
+    cidr,
+  };
 }
 
 function find(ranges: readonly CompiledRange[], a: Address): CompiledRange | undefined {
-  for (const r of ranges) if (r.family === a.family && (a.value & r.mask) === r.network) return r;
+  if (a.family === 4) {
+    const v = Number(a.value);
+    for (const r of ranges) if (r.family === 4 && (v & r.mask32) >>> 0 === r.network32) return r;
+    return undefined;
+  }
+  for (const r of ranges) if (r.family === 6 && (a.value & r.mask) === r.network) return r;
   return undefined;
 }
 
@@ -208,6 +239,8 @@ export interface GuardVerdict {
   /** Why not (or which explicit allow-range let it through). */
   readonly reason: string;
 }
+
+const PUBLIC: GuardVerdict = { allowed: true, reason: 'public address' };
 
 /** Compiled once from configuration; checks are allocation-free comparisons. */
 export class AddressGuard {
@@ -268,7 +301,10 @@ export class AddressGuard {
         return { allowed: false, reason: `${c.text}${via} is ${r.label} (${r.cidr})` };
       }
     }
-    const allowedBy = candidates.map((c) => find(this.allow, c)).find(Boolean);
-    return { allowed: true, reason: allowedBy ? `allowed by ${allowedBy.cidr}` : 'public address' };
+    for (const c of candidates) {
+      const allowedBy = find(this.allow, c);
+      if (allowedBy) return { allowed: true, reason: `allowed by ${allowedBy.cidr}` };
+    }
+    return PUBLIC;
   }
 }

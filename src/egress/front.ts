@@ -1,15 +1,21 @@
 // The proxy's front door: reads the first request on each connection itself and, when it is a
-// CONNECT (nearly all agent traffic is HTTPS), parses it here and hands over the socket. Anything
-// else goes to node:http, byte for byte as it arrived.
+// CONNECT (nearly all agent traffic is HTTPS) or a plain GET or HEAD in the simple form most
+// plain-HTTP clients send, parses it here and hands over the socket. Anything else goes to
+// node:http, byte for byte as it arrived.
 //
 // Why: a CONNECT is one request line and a few headers with no body, and running it through
 // node:http (a parser, an IncomingMessage, a ServerResponse, the 'connect' event) costs about a
-// third of what a whole tunnel costs here. The parsing is deliberately strict: one request line,
-// `name: value` header lines of token characters, no folding, no duplicate Proxy-Authorization,
-// bounded size and time. Anything this parser does not accept is refused, never guessed at.
+// third of what a whole tunnel costs here; for a plain GET, node:http's server and client halves
+// cost more than everything else the proxy does together. The parsing is deliberately strict:
+// one request line, `name: value` header lines of token characters and visible values, no
+// folding, no duplicate Proxy-Authorization, bounded size and time. A CONNECT this parser does
+// not accept is refused, never guessed at. A GET or HEAD it does not take (a body, HTTP/1.0, an
+// Upgrade, anything unusual) goes to node:http, whose parser decides.
 
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
+import { parseHeaderLines, type HeaderList } from './http1.js';
+import type { Timeouts } from './timeouts.js';
 
 export interface ConnectRequest {
   /** The request target (host:port), as written. */
@@ -17,51 +23,108 @@ export interface ConnectRequest {
   readonly proxyAuthorization: string | undefined;
 }
 
+/** A GET or HEAD with an absolute http:// URI, HTTP/1.1 and no body. */
+export interface PlainRequest {
+  readonly method: 'GET' | 'HEAD';
+  /** The absolute URI, as written. */
+  readonly uri: string;
+  /** Every header line but Proxy-Authorization, in order, names as written. */
+  readonly headers: HeaderList;
+  readonly proxyAuthorization: string | undefined;
+}
+
 export interface FrontOptions {
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
+  readonly timeouts: Timeouts;
   /** A parsed CONNECT; `head` is whatever the client sent after the request. */
   readonly onConnect: (req: ConnectRequest, socket: Socket, head: Buffer) => void;
-  /** Everything that is not a CONNECT. */
+  /** A plain request the front door took; the socket is paused and carries this one request. */
+  readonly onPlain: (req: PlainRequest, socket: Socket) => void;
+  /** Everything else. */
   readonly http: HttpServer;
 }
 
-const CONNECT = Buffer.from('CONNECT ');
 const END = Buffer.from('\r\n\r\n');
-const REQUEST_LINE = /^CONNECT ([^\s]{1,1024}) HTTP\/1\.[01]$/;
-const HEADER = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*?)[ \t]*$/;
+const REQUEST_LINE = /^(CONNECT|GET|HEAD) ([\x21-\x7e]{1,8192}) HTTP\/1\.([01])$/;
+/** Headers that make a GET or HEAD something the front door leaves to node:http. */
+const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect']);
 
 function refuse(socket: Socket, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
-/** Parses a CONNECT header block (without the final CRLF CRLF); undefined when malformed. */
-export function parseConnect(block: string): ConnectRequest | undefined {
+interface Head {
+  readonly method: 'CONNECT' | 'GET' | 'HEAD';
+  readonly target: string;
+  readonly minor: string;
+  readonly headers: [string, string][];
+  readonly proxyAuthorization: string | undefined;
+}
+
+/** Parses a request header block (without the final CRLF CRLF); undefined when malformed. */
+function parseHead(block: string): Head | undefined {
   const lines = block.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]!);
   if (!m) return undefined;
+  const all = parseHeaderLines(lines, 1);
+  if (!all) return undefined;
   let auth: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const h = HEADER.exec(lines[i]!);
-    if (!h) return undefined; // folding, bare LF, a header without a colon, bad name characters
-    if (h[1]!.length === 19 && h[1]!.toLowerCase() === 'proxy-authorization') {
+  const headers: [string, string][] = [];
+  for (const h of all) {
+    if (h[0].length === 19 && h[0].toLowerCase() === 'proxy-authorization') {
       if (auth !== undefined) return undefined;
-      auth = h[2]!;
-    }
+      auth = h[1];
+    } else headers.push(h);
   }
-  return { target: m[1]!, proxyAuthorization: auth };
+  return { method: m[1] as Head['method'], target: m[2]!, minor: m[3]!, headers, proxyAuthorization: auth };
+}
+
+/** Parses a CONNECT header block (without the final CRLF CRLF); undefined when malformed. */
+export function parseConnect(block: string): ConnectRequest | undefined {
+  const h = parseHead(block);
+  if (!h || h.method !== 'CONNECT' || h.target.length > 1024) return undefined;
+  return { target: h.target, proxyAuthorization: h.proxyAuthorization };
+}
+
+/**
+ * A GET or HEAD header block the front door takes itself, or undefined to leave it to node:http:
+ * HTTP/1.1, an absolute http:// URI, and no header that brings a body or a protocol change.
+ */
+export function parsePlain(block: string): PlainRequest | undefined {
+  const h = parseHead(block);
+  if (!h || h.method === 'CONNECT' || h.minor !== '1' || !/^http:\/\/[^#]*$/.test(h.target)) return undefined;
+  for (const [name] of h.headers) if (NOT_PLAIN.has(name.toLowerCase())) return undefined;
+  return { method: h.method, uri: h.target, headers: h.headers, proxyAuthorization: h.proxyAuthorization };
+}
+
+const PREFIXES = [
+  [Buffer.from('CONNECT '), 'connect'],
+  [Buffer.from('GET '), 'plain'],
+  [Buffer.from('HEAD '), 'plain'],
+] as const;
+
+/** Which request the first bytes begin; 'unknown' while they are a prefix of a method. */
+function kind(buf: Buffer): 'connect' | 'plain' | 'other' | 'unknown' {
+  for (const [word, k] of PREFIXES) {
+    const n = Math.min(buf.length, word.length);
+    let i = 0;
+    while (i < n && buf[i] === word[i]) i++;
+    if (i === n) return n === word.length ? k : 'unknown';
+  }
+  return 'other';
 }
 
 /** Handles one accepted connection. */
 export function acceptConnection(socket: Socket, opts: FrontOptions): void {
   let buf: Buffer | undefined;
-  const timer = setTimeout(() => {
+  opts.timeouts.after(socket, opts.headersTimeoutMs, () => {
     socket.off('data', onData);
     if (socket.writable) refuse(socket, 408, 'Request Timeout');
     socket.destroy();
-  }, opts.headersTimeoutMs);
+  });
   const handOff = (): void => {
-    clearTimeout(timer);
+    opts.timeouts.clear(socket);
     socket.off('data', onData);
     socket.pause();
     if (buf) socket.unshift(buf);
@@ -70,21 +133,36 @@ export function acceptConnection(socket: Socket, opts: FrontOptions): void {
   };
   const onData = (chunk: Buffer): void => {
     buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-    const n = Math.min(buf.length, CONNECT.length);
-    if (buf.compare(CONNECT, 0, n, 0, n) !== 0) return handOff();
-    const end = buf.indexOf(END);
+    const k = kind(buf);
+    if (k === 'other') return handOff();
+    const end = k === 'unknown' ? -1 : buf.indexOf(END);
     if (end < 0) {
       if (buf.length > opts.maxHeaderBytes) {
-        clearTimeout(timer);
+        opts.timeouts.clear(socket);
         socket.off('data', onData);
         refuse(socket, 431, 'Request Header Fields Too Large');
       }
       return;
     }
-    clearTimeout(timer);
+    if (end > opts.maxHeaderBytes) {
+      opts.timeouts.clear(socket);
+      socket.off('data', onData);
+      return refuse(socket, 431, 'Request Header Fields Too Large');
+    }
+    const block = buf.toString('latin1', 0, end);
+    if (k === 'plain') {
+      // Only a request that is alone so far: bytes after it would be a pipelined request, which
+      // node:http answers in turn (this path answers one request per connection).
+      const req = end + END.length === buf.length ? parsePlain(block) : undefined;
+      if (!req) return handOff();
+      opts.timeouts.clear(socket);
+      socket.off('data', onData);
+      socket.pause();
+      return opts.onPlain(req, socket);
+    }
+    opts.timeouts.clear(socket);
     socket.off('data', onData);
-    if (end > opts.maxHeaderBytes) return refuse(socket, 431, 'Request Header Fields Too Large');
-    const req = parseConnect(buf.toString('latin1', 0, end));
+    const req = parseConnect(block);
     if (!req) return refuse(socket, 400, 'Bad Request');
     socket.pause();
     opts.onConnect(req, socket, buf.subarray(end + END.length));

@@ -31,9 +31,11 @@ import {
   type Server as NetServer,
   type Socket,
 } from 'node:net';
-import { acceptConnection, type ConnectRequest } from './front.js';
+import { acceptConnection, type ConnectRequest, type PlainRequest } from './front.js';
+import { clientResponseHead, HOP_BY_HOP, originRequest } from './http1.js';
 import { forward, forwardReads, ReadBuffers, relayRead } from './relay.js';
 import type { Duplex } from 'node:stream';
+import { Timeouts } from './timeouts.js';
 import type { AddressGuard } from './address.js';
 import { numericHost, type Address } from './address.js';
 import type { HostMatcher } from './hosts.js';
@@ -129,6 +131,15 @@ interface Admitted {
   readonly allowedBy?: string;
 }
 
+/** A connection admission let through: what it is, for whom, to where, since when. */
+interface Passage {
+  readonly method: 'CONNECT' | 'HTTP';
+  readonly caller: EgressCaller;
+  readonly target: Target;
+  readonly admitted: Admitted;
+  readonly started: number;
+}
+
 interface Target {
   readonly host: string;
   readonly port: number;
@@ -148,18 +159,6 @@ export function parseTarget(authority: string, defaultPort?: number): Target | u
   const host = normalizeHost(raw);
   return host ? { host, port, numeric: undefined } : undefined;
 }
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 function tokenFrom(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -190,9 +189,12 @@ export class EgressProxy {
   private readonly reads = new ReadBuffers(256 * 1024);
   readonly stats = { allowed: 0, denied: 0, wouldDeny: 0, bytesUp: 0, bytesDown: 0, lookups: 0 };
   private readonly resolve: (host: string) => Promise<{ address: string; family: number }[]>;
+  private readonly timeouts: Timeouts;
 
   constructor(private readonly opts: EgressOptions) {
     this.resolve = opts.deps.resolve ?? ((h) => lookup(h, { all: true, verbatim: true }));
+    const shortest = Math.min(opts.headersTimeoutMs ?? 10_000, opts.connectTimeoutMs ?? 10_000);
+    this.timeouts = new Timeouts(Math.max(10, Math.min(1_000, Math.floor(shortest / 4))));
   }
 
   /** Listens for callers that authenticate with a workload token. */
@@ -258,8 +260,10 @@ export class EgressProxy {
       acceptConnection(socket, {
         maxHeaderBytes,
         headersTimeoutMs,
+        timeouts: this.timeouts,
         http,
         onConnect: (req, sock, head) => void this.onConnect(req, sock, head, channel),
+        onPlain: (req, sock) => void this.onPlain(req, sock, channel),
       }),
     );
     return { front, http };
@@ -324,6 +328,7 @@ export class EgressProxy {
     this.setKillSwitch(true);
     this.channels.clear();
     await Promise.all([...this.servers].map((l) => this.stop(l)));
+    this.timeouts.close();
   }
 
   private identify(proxyAuthorization: string | undefined, channel: EgressCaller | undefined): EgressCaller {
@@ -423,15 +428,8 @@ export class EgressProxy {
   }
 
   /** Records the end of a connection that was let through (allowed, or report mode's would-deny). */
-  private finishAdmitted(
-    method: 'CONNECT' | 'HTTP',
-    caller: EgressCaller,
-    target: Target,
-    admitted: Admitted,
-    started: number,
-    up: number,
-    down: number,
-  ): void {
+  private finishAdmitted(p: Passage, up: number, down: number): void {
+    const { method, caller, target, admitted, started } = p;
     const { address, rule, note, allowedBy } = admitted;
     this.finish(
       {
@@ -450,6 +448,30 @@ export class EgressProxy {
         up,
         down,
       },
+    );
+  }
+
+  /** Records a connection that was refused (or failed before it was let through). */
+  private refused(
+    method: 'CONNECT' | 'HTTP',
+    caller: EgressCaller | undefined,
+    host: string,
+    port: number | undefined,
+    r: Refusal,
+    started: number,
+  ): void {
+    this.finish(
+      {
+        agent: caller?.agent ?? '?',
+        run: caller?.run ?? '?',
+        method,
+        host,
+        port: port ?? 0,
+        ...(r.address ? { address: r.address } : {}),
+        ...(r.rule ? { rule: r.rule } : {}),
+      },
+      started,
+      { decision: r.decision, reason: r.message },
     );
   }
 
@@ -473,92 +495,145 @@ export class EgressProxy {
       caller = this.identify(req.proxyAuthorization, channel);
       if (!target) throw new Refusal(400, 'deny', `"${req.target}" is not host:port`);
       const admitted = await this.admit(caller, target);
-      const { address, rule } = admitted;
       // The origin's bytes are read into a reused buffer and written on to the client in the same
       // callback (see ReadBuffers): no allocation per read, and 256 KiB reads instead of 64 KiB.
-      const upstream: Socket = netConnect({
-        host: address,
-        port: target.port,
-        allowHalfOpen: true,
-        onread: {
-          buffer: () => this.reads.next(),
-          callback: (n: number, buf: Uint8Array): boolean => relayRead(client, this.reads, n, buf),
-        },
-      });
-      upstream.setTimeout(this.opts.connectTimeoutMs ?? 10_000, () =>
-        upstream.destroy(new Error('connect timeout')),
+      const upstream = await this.openOrigin(target, admitted, (n, buf) =>
+        relayRead(client, this.reads, n, buf),
       );
-      await new Promise<void>((resolve, reject) => {
-        upstream.once('connect', resolve);
-        upstream.once('error', reject);
-      }).catch((e: Error) => {
-        throw new Refusal(
-          502,
-          'error',
-          `cannot connect to ${target.host}:${target.port} (${address}): ${e.message}`,
-          rule?.pattern,
-          address,
-        );
-      });
-      upstream.setTimeout(this.opts.idleTimeoutMs ?? 300_000, () => upstream.destroy());
       client.write(ESTABLISHED);
       if (head.length > 0) upstream.write(head);
-      this.pipeTunnel(client, upstream, caller, target, admitted, started, head.length);
+      const p = { method: 'CONNECT' as const, caller, target, admitted, started };
+      this.pipeTunnel(p, client as Socket, upstream, head.length);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
-      const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';
-      if (client.writable)
-        client.end(
-          `HTTP/1.1 ${r.status} ${statusText(r.status)}\r\n${headers}content-type: text/plain\r\ncontent-length: ${Buffer.byteLength(r.message) + 1}\r\nconnection: close\r\n\r\n${r.message}\n`,
-        );
-      this.finish(
-        {
-          agent: caller?.agent ?? '?',
-          run: caller?.run ?? '?',
-          method: 'CONNECT',
-          host: target?.host ?? req.target.slice(0, 255),
-          port: target?.port ?? 0,
-          ...(r.address ? { address: r.address } : {}),
-          ...(r.rule ? { rule: r.rule } : {}),
-        },
-        started,
-        { decision: r.decision, reason: r.message },
-      );
+      refuseRaw(client, r);
+      this.refused('CONNECT', caller, target?.host ?? req.target.slice(0, 255), target?.port, r, started);
     }
   }
 
-  private pipeTunnel(
-    client: Duplex,
-    upstream: Socket,
-    caller: EgressCaller,
+  /**
+   * Connects to the address admission checked. `onread` gets every read from the origin (into a
+   * reused buffer, see ReadBuffers). Failing to connect is a Refusal (502).
+   */
+  private openOrigin(
     target: Target,
     admitted: Admitted,
-    started: number,
-    headBytes: number,
-  ): void {
-    // Bytes are read off the sockets' own counters at the end: a 'data' listener on each side
-    // would cost a callback per chunk on the hot path.
-    const clientSocket = client as Socket;
-    const readBefore = clientSocket.bytesRead ?? 0; // the CONNECT request itself (and any head)
-    // Keyed by the client side: destroying it (kill switch, channel closed) ends the tunnel.
+    onread: (n: number, buf: Uint8Array) => boolean,
+  ): Promise<Socket> {
+    const { address, rule } = admitted;
+    const upstream: Socket = netConnect({
+      host: address,
+      port: target.port,
+      allowHalfOpen: true,
+      onread: { buffer: () => this.reads.next(), callback: onread },
+    });
+    this.timeouts.after(upstream, this.opts.connectTimeoutMs ?? 10_000, () =>
+      upstream.destroy(new Error('connect timeout')),
+    );
+    return new Promise<Socket>((resolve, reject) => {
+      const failed = (e: Error): void =>
+        reject(
+          new Refusal(
+            502,
+            'error',
+            `cannot connect to ${target.host}:${target.port} (${address}): ${e.message}`,
+            rule?.pattern,
+            address,
+          ),
+        );
+      upstream.once('error', failed);
+      upstream.once('connect', () => {
+        upstream.off('error', failed);
+        this.timeouts.clear(upstream);
+        resolve(upstream);
+      });
+    });
+  }
+
+  /**
+   * Holds an admitted connection until either side closes: in the open set (the kill switch,
+   * bans and a run's end cut it from there), counted against the agent, recorded at its end.
+   * `bytes` says, at the end, what went up and what came down.
+   */
+  private track(p: Passage, client: Socket, upstream: Socket, bytes: () => readonly [number, number]): void {
+    const { caller, admitted } = p;
+    // Keyed by the client side: destroying it (kill switch, channel closed) ends the connection.
     this.tunnels.set(client, { run: caller.run, address: admitted.address });
     this.hold(caller.agent, 1);
-    forward(client, upstream);
-    forwardReads(upstream, client);
+    this.timeouts.watchIdle(client, upstream, this.opts.idleTimeoutMs ?? 300_000);
     let done = false;
     const end = (): void => {
       if (done) return;
       done = true;
       client.destroy();
       upstream.destroy();
+      this.timeouts.unwatch(client);
       this.tunnels.delete(client);
       this.hold(caller.agent, -1);
-      const up = headBytes + (clientSocket.bytesRead ?? 0) - readBefore;
-      this.finishAdmitted('CONNECT', caller, target, admitted, started, up, upstream.bytesRead);
+      const [up, down] = bytes();
+      this.finishAdmitted(p, up, down);
     };
     client.on('close', end);
     upstream.on('close', end);
+  }
+
+  private pipeTunnel(p: Passage, client: Socket, upstream: Socket, headBytes: number): void {
+    // Bytes are read off the sockets' own counters at the end: a 'data' listener on each side
+    // would cost a callback per chunk on the hot path.
+    const readBefore = client.bytesRead; // the CONNECT request itself (and any head)
+    this.track(p, client, upstream, () => [headBytes + client.bytesRead - readBefore, upstream.bytesRead]);
+    forward(client, upstream);
+    forwardReads(upstream, client);
     upstream.on('error', () => client.destroy());
+  }
+
+  /**
+   * A plain GET or HEAD the front door took: admitted like a tunnel, sent to the origin with
+   * `connection: close`, the response head read and rewritten (the connection's own headers
+   * dropped), and the rest passed on as it comes until the origin closes. The client's
+   * connection carries this one request and closes after it.
+   */
+  private async onPlain(req: PlainRequest, client: Socket, channel: EgressCaller | undefined): Promise<void> {
+    const started = performance.now();
+    client.on('error', () => client.destroy());
+    let caller: EgressCaller | undefined;
+    let target: Target | undefined;
+    try {
+      caller = this.identify(req.proxyAuthorization, channel);
+      const rest = req.uri.slice('http://'.length);
+      const cut = rest.search(/[/?]/);
+      const authority = cut < 0 ? rest : rest.slice(0, cut);
+      const path = cut < 0 ? '/' : rest[cut] === '?' ? `/${rest.slice(cut)}` : rest.slice(cut);
+      if (authority.includes('@')) throw new Refusal(400, 'deny', 'credentials in the URL are refused');
+      target = parseTarget(authority, 80);
+      if (!target) throw new Refusal(400, 'deny', `"${authority.slice(0, 255)}" is not a valid host`);
+      const admitted = await this.admit(caller, target);
+      const t = target;
+      const response = new ResponseReader(client, this.reads, this.opts.maxHeaderBytes ?? 16 * 1024);
+      const upstream = await this.openOrigin(t, admitted, (n, buf) => response.read(n, buf));
+      upstream.on('error', (e) => response.fail(e.message));
+      response.onFail = () => upstream.destroy();
+      this.track({ method: 'HTTP', caller, target: t, admitted, started }, client, upstream, () => [
+        0,
+        upstream.bytesRead - response.headBytes,
+      ]);
+      upstream.on('end', () => {
+        if (!response.done) return response.fail('the origin closed before its response head');
+        // The response is complete. The client's connection stays open until the client has
+        // seen it and closed its side (what it still sends is read and dropped): closing with
+        // unread input would reset the connection and could cost the client the response's end.
+        client.end();
+        client.on('data', () => undefined);
+        this.timeouts.after(client, 5_000);
+        client.resume();
+      });
+      const host = t.port === 80 ? t.host : `${t.host}:${t.port}`;
+      upstream.write(originRequest(req.method, path, host, req.headers));
+    } catch (e) {
+      const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
+      refuseRaw(client, r);
+      this.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
+    }
   }
 
   private async onRequest(
@@ -617,7 +692,7 @@ export class EgressProxy {
       res.on('close', () => {
         upstream.destroy();
         this.hold(c.agent, -1);
-        this.finishAdmitted('HTTP', c, t, admitted, started, up, down);
+        this.finishAdmitted({ method: 'HTTP', caller: c, target: t, admitted, started }, up, down);
       });
       upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
       upstream.on('error', (e) => {
@@ -634,19 +709,7 @@ export class EgressProxy {
         ...(r.status === 407 ? { 'proxy-authenticate': 'Bearer realm="rampart"' } : {}),
       });
       res.end(r.message + '\n');
-      this.finish(
-        {
-          agent: caller?.agent ?? '?',
-          run: caller?.run ?? '?',
-          method: 'HTTP',
-          host: target?.host ?? '?',
-          port: target?.port ?? 0,
-          ...(r.address ? { address: r.address } : {}),
-          ...(r.rule ? { rule: r.rule } : {}),
-        },
-        started,
-        { decision: r.decision, reason: r.message },
-      );
+      this.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
     }
   }
 }
@@ -681,6 +744,77 @@ class UpstreamPools {
   closeAll(): void {
     for (const a of this.agents.values()) a.destroy();
     this.agents.clear();
+  }
+}
+
+/** Answers a refusal on a connection the front door took. */
+function refuseRaw(client: Duplex, r: Refusal): void {
+  if (!client.writable) return;
+  const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';
+  client.end(
+    `HTTP/1.1 ${r.status} ${statusText(r.status)}\r\n${headers}content-type: text/plain\r\ncontent-length: ${Buffer.byteLength(r.message) + 1}\r\nconnection: close\r\n\r\n${r.message}\n`,
+  );
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/**
+ * The origin's side of a plain request, read through onread: the response head is gathered
+ * (bounded), checked and rewritten for the client (http1.clientResponseHead); interim 1xx heads
+ * are passed on the same way; everything after the final head is relayed as it comes.
+ */
+class ResponseReader {
+  /** The final head has gone to the client; the rest is body. */
+  done = false;
+  /** Bytes of the origin's heads (not passed on as they came). */
+  headBytes = 0;
+  onFail: (() => void) | undefined;
+  private pending: Buffer | undefined;
+
+  constructor(
+    private readonly client: Duplex,
+    private readonly reads: ReadBuffers,
+    private readonly maxHeaderBytes: number,
+  ) {}
+
+  read(n: number, buf: Uint8Array): boolean {
+    if (this.done) return relayRead(this.client, this.reads, n, buf);
+    // The read buffer is reused: what is kept of it is copied.
+    const chunk = Buffer.from(buf.subarray(0, n));
+    let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    for (;;) {
+      const end = data.indexOf(HEAD_END);
+      if (end > this.maxHeaderBytes || (end < 0 && data.length > this.maxHeaderBytes)) {
+        this.fail('the response head is too large');
+        return false;
+      }
+      if (end < 0) {
+        this.pending = data;
+        return true;
+      }
+      const head = clientResponseHead(data.toString('latin1', 0, end));
+      if (!head || head.status === 101) {
+        this.fail(head ? 'the origin switched protocols unasked' : 'the response head is malformed');
+        return false;
+      }
+      this.headBytes += end + HEAD_END.length;
+      data = data.subarray(end + HEAD_END.length);
+      this.client.write(head.head);
+      if (head.status >= 200) break;
+    }
+    this.pending = undefined;
+    this.done = true;
+    return data.length === 0 || this.client.write(data);
+  }
+
+  /** The origin failed: a 502 if the client has had no final head yet, else the connection is cut. */
+  fail(why: string): void {
+    if (this.done) this.client.destroy();
+    else if (this.client.writable) {
+      this.done = true;
+      refuseRaw(this.client, new Refusal(502, 'error', `bad gateway: ${why}`));
+    }
+    this.onFail?.();
   }
 }
 

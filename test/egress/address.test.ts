@@ -15,6 +15,47 @@ const verdict = (host: string): { allowed: boolean; reason: string } => {
 };
 
 describe('address guard', () => {
+  it('reads a dotted quad on its fast path exactly as the general parser does, and checks it the same', () => {
+    // Boundaries of every blocked IPv4 range, and random addresses: the fast path (Numbers) and
+    // the general one (BigInt) must agree on the value and on the verdict.
+    const edges = [
+      '0.0.0.0',
+      '9.255.255.255',
+      '10.0.0.0',
+      '100.63.255.255',
+      '100.64.0.0',
+      '100.127.255.255',
+      '100.128.0.0',
+      '126.255.255.255',
+      '127.0.0.0',
+      '128.0.0.0',
+      '169.253.255.255',
+      '169.254.0.0',
+      '172.15.255.255',
+      '172.16.0.0',
+      '172.31.255.255',
+      '172.32.0.0',
+      '192.167.255.255',
+      '192.168.0.0',
+      '223.255.255.255',
+      '224.0.0.0',
+      '255.255.255.255',
+    ];
+    const rnd = Array.from({ length: 2000 }, () =>
+      Array.from({ length: 4 }, () => Math.floor(Math.random() * 256)).join('.'),
+    );
+    for (const h of [...edges, ...rnd]) {
+      const a = numericHost(h)!;
+      assert.equal(a.value, parseIPv4Loose(h), h);
+      assert.equal(a.text, h);
+      const slow = { family: 4 as const, value: parseIPv4Loose(h)!, text: h };
+      assert.deepEqual(guard.check(a), guard.check(slow), h);
+    }
+    // Not a canonical quad: leading zeros are octal, so these take the general path.
+    assert.equal(numericHost('010.0.0.1')?.text, '8.0.0.1');
+    assert.equal(numericHost('256.0.0.1'), undefined);
+  });
+
   it('refuses 127.0.0.1 in every spelling', () => {
     for (const h of [
       '127.0.0.1',

@@ -279,17 +279,18 @@ describe('egress proxy', () => {
     let out = '';
     s.on('data', (c) => (out += c.toString()));
     const closed = new Promise<void>((r) => s.on('close', () => r()));
+    // A request with a body goes to node:http, which keeps the connection open for the next.
     s.write(
-      `GET http://origin.test:${originPort}/first HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
+      `POST http://origin.test:${originPort}/first HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\ncontent-length: 2\r\n\r\nhi`,
     );
-    await eventuallyTrue(() => out.includes('origin saw GET /first'));
+    await eventuallyTrue(() => out.includes('origin saw POST /first'));
     s.write(
       `CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\nGET /second HTTP/1.1\r\nhost: o\r\nconnection: close\r\n\r\n`,
     );
     await closed;
     assert.match(
       out,
-      /origin saw GET \/first[\s\S]*200 Connection Established[\s\S]*origin saw GET \/second/,
+      /origin saw POST \/first[\s\S]*200 Connection Established[\s\S]*origin saw GET \/second/,
     );
   });
 

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { AddressGuard } from '../../src/egress/address.js';
 import { HostMatcher } from '../../src/egress/hosts.js';
 import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
+import { proxyToOrigin } from '../support/egress.js';
 import { ReadBuffers, relayRead } from '../../src/egress/relay.js';
 import { Writable } from 'node:stream';
 
@@ -24,33 +25,16 @@ describe('egress tunnels under load', () => {
   let origin: Server;
   let originPort = 0;
   let behaviour: Behaviour = (s) => s.destroy();
-  let proxy: EgressProxy;
+  let close: () => Promise<void>;
   let proxyPort = 0;
   const records: ConnectionRecord[] = [];
 
   before(async () => {
     origin = createServer({ allowHalfOpen: true }, (s) => behaviour(s));
-    await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
-    originPort = (origin.address() as AddressInfo).port;
-    proxy = new EgressProxy({
-      guard: new AddressGuard(['127.0.0.2/32']),
-      deps: {
-        authenticate: (t) => (t === TOKEN ? { agent: 'a', run: 'r', via: 'token' } : 'unknown'),
-        profileFor: () => ({
-          mode: 'enforce',
-          allow: new HostMatcher([{ pattern: `127.0.0.2:${originPort}`, source: 'test' }]),
-          deny: new HostMatcher([]),
-          maxConnections: 10,
-        }),
-        record: (r) => records.push(r),
-      },
-    });
-    proxyPort = ((await proxy.listen(0, '127.0.0.1')).address() as AddressInfo).port;
+    const started = await proxyToOrigin(TOKEN, origin, (r) => records.push(r));
+    ({ port: proxyPort, originPort, close } = started);
   });
-  after(async () => {
-    await proxy.close();
-    origin.close();
-  });
+  after(() => close());
 
   /** A CONNECT tunnel to the origin, once the proxy has said it is established. */
   async function tunnel(): Promise<Socket> {
@@ -302,15 +286,20 @@ describe('egress connections: pools per run, bans and the kill switch', () => {
     tcp.close();
   });
 
-  /** The origin's view of which of its ports the proxy's connection came from. */
+  /**
+   * The origin's view of which of its ports the proxy's connection came from. A POST: requests
+   * with a body go through node:http and the pooled connections (a plain GET goes through the
+   * front door's own path, one origin connection per request).
+   */
   const get = (token: string): Promise<string> =>
     new Promise((resolve, reject) => {
       const req = httpRequest(
         {
           host: '127.0.0.1',
           port: proxyPort,
+          method: 'POST',
           path: `http://127.0.0.2:${originPort}/`,
-          headers: { 'proxy-authorization': `Bearer ${token}` },
+          headers: { 'proxy-authorization': `Bearer ${token}`, 'content-length': '0' },
           agent: false,
         },
         (res) => {

@@ -1,0 +1,253 @@
+// Plain HTTP through the front door's own path (a GET or HEAD with an absolute URI): what the
+// origin receives and what the client gets back, byte for byte, against a raw TCP origin that
+// answers exactly what each test scripts; and which requests are left to node:http instead.
+
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { parsePlain } from '../../src/egress/front.js';
+import { clientResponseHead, originRequest } from '../../src/egress/http1.js';
+import type { EgressProxy} from '../../src/egress/proxy.js';
+import { type ConnectionRecord } from '../../src/egress/proxy.js';
+import { proxyToOrigin } from '../support/egress.js';
+import { curlViaProxy } from '../support/curl.js';
+import { tempDir } from '../support/tmp.js';
+
+const TOKEN = 'plain-test-token';
+const AUTH = `proxy-authorization: Bearer ${TOKEN}\r\n`;
+
+describe('plain requests: which the front door takes', () => {
+  const head = (lines: string[]): string => lines.join('\r\n');
+
+  it('takes a GET or HEAD with an absolute http:// URI over HTTP/1.1 and no body', () => {
+    const r = parsePlain(
+      head(['GET http://a.test/x?y HTTP/1.1', 'Host: a.test', 'Proxy-Authorization: Bearer t']),
+    );
+    assert.deepEqual(r, {
+      method: 'GET',
+      uri: 'http://a.test/x?y',
+      headers: [['Host', 'a.test']],
+      proxyAuthorization: 'Bearer t',
+    });
+    assert.equal(parsePlain(head(['HEAD http://a.test/ HTTP/1.1']))?.method, 'HEAD');
+  });
+
+  it('leaves everything else to node:http', () => {
+    for (const bad of [
+      ['GET http://a.test/ HTTP/1.0'],
+      ['GET /relative HTTP/1.1', 'host: a.test'],
+      ['GET https://a.test/ HTTP/1.1'],
+      ['GET http://a.test/#frag HTTP/1.1'],
+      ['GET http://a.test/ HTTP/1.1', 'content-length: 0'],
+      ['GET http://a.test/ HTTP/1.1', 'Transfer-Encoding: chunked'],
+      ['GET http://a.test/ HTTP/1.1', 'upgrade: websocket'],
+      ['GET http://a.test/ HTTP/1.1', 'expect: 100-continue'],
+      ['GET http://a.test/ HTTP/1.1', 'x-nul: a\0b'],
+      ['GET http://a.test/ HTTP/1.1', ' folded'],
+      ['GET http://a.test/ HTTP/1.1', 'proxy-authorization: a', 'proxy-authorization: b'],
+      ['POST http://a.test/ HTTP/1.1'],
+    ])
+      assert.equal(parsePlain(head(bad)), undefined, JSON.stringify(bad));
+  });
+
+  it('writes the origin request with the URI as Host and none of the connection headers', () => {
+    const out = originRequest('GET', '/p?q', 'a.test:8080', [
+      ['Host', 'spoofed.test'],
+      ['Connection', 'keep-alive, X-Hop'],
+      ['X-Hop', 'secret'],
+      ['Proxy-Connection', 'keep-alive'],
+      ['TE', 'trailers'],
+      ['Accept', '*/*'],
+    ]);
+    assert.equal(out, 'GET /p?q HTTP/1.1\r\nhost: a.test:8080\r\nAccept: */*\r\nconnection: close\r\n\r\n');
+  });
+
+  it("rewrites the origin's response head, and refuses one that is ambiguous or malformed", () => {
+    const r = clientResponseHead(
+      head([
+        'HTTP/1.1 200 OK',
+        'Connection: keep-alive, X-Hop',
+        'X-Hop: 1',
+        'Keep-Alive: timeout=5',
+        'Transfer-Encoding: chunked',
+        'Content-Length: 10',
+        'ETag: "x"',
+      ]),
+    );
+    assert.deepEqual(r, {
+      status: 200,
+      head: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: "x"\r\nconnection: close\r\n\r\n',
+    });
+    assert.equal(
+      clientResponseHead(head(['HTTP/1.1 200 OK', 'content-length: 1', 'content-length: 1']))?.status,
+      200,
+    );
+    for (const bad of [
+      ['HTTP/1.1 200 OK', 'content-length: 1', 'content-length: 2'],
+      ['HTTP/1.1 200 OK', 'content-length: -1'],
+      ['HTTP/1.1 200 OK', 'content-length: 1, 1'],
+      ['HTTP/2 200'],
+      ['HTTP/1.1 20 OK'],
+      ['HTTP/1.1 200 OK', 'x: a\0b'],
+      ['HTTP/1.1 200 OK', 'no colon'],
+    ])
+      assert.equal(clientResponseHead(head(bad)), undefined, JSON.stringify(bad));
+  });
+});
+
+describe('plain requests through the proxy', () => {
+  let origin: Server;
+  let originPort = 0;
+  /** What the origin answers on each connection; it gets the request's bytes so far. */
+  let answer: (s: Socket, request: string) => void = (s) => s.end();
+  let seen = '';
+  let proxy: EgressProxy;
+  let close: () => Promise<void>;
+  let proxyPort = 0;
+  let records: ConnectionRecord[] = [];
+
+  before(async () => {
+    origin = createServer({ allowHalfOpen: true }, (s) => {
+      let req = '';
+      s.on('error', () => s.destroy());
+      s.on('data', (d: Buffer) => {
+        req += d.toString('latin1');
+        if (req.includes('\r\n\r\n')) {
+          seen = req;
+          answer(s, req);
+        }
+      });
+    });
+    const started = await proxyToOrigin(TOKEN, origin, (r) => records.push(r));
+    ({ proxy, port: proxyPort, originPort, close } = started);
+  });
+  after(() => close());
+  beforeEach(() => {
+    records = [];
+    seen = '';
+    proxy.setKillSwitch(false);
+  });
+
+  /** Sends `data`, returns all the proxy sends back until it closes the connection. */
+  function send(data: string, ms = 3000): Promise<string> {
+    return new Promise((resolve) => {
+      const s = connect(proxyPort, '127.0.0.1');
+      let out = '';
+      s.on('data', (c: Buffer) => (out += c.toString('latin1')));
+      s.on('close', () => resolve(out));
+      s.on('error', () => resolve(out));
+      setTimeout(() => s.destroy(), ms);
+      s.write(data);
+    });
+  }
+  const get = (path = '/', extra = ''): string =>
+    `GET http://127.0.0.2:${originPort}${path} HTTP/1.1\r\nHost: elsewhere.test\r\n${AUTH}${extra}\r\n`;
+
+  it("sends the origin the request it should see, and the client the origin's answer, rewritten", async () => {
+    answer = (s) =>
+      s.end(
+        'HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\nX-Kept: yes\r\n\r\nhello',
+      );
+    const out = await send(get('/p?q=1', 'Connection: X-Client-Hop\r\nX-Client-Hop: 2\r\nAccept: */*\r\n'));
+    assert.equal(
+      seen,
+      `GET /p?q=1 HTTP/1.1\r\nhost: 127.0.0.2:${originPort}\r\nAccept: */*\r\nconnection: close\r\n\r\n`,
+    );
+    assert.equal(
+      out,
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kept: yes\r\nconnection: close\r\n\r\nhello',
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(records.length, 1);
+    assert.equal(records[0]!.method, 'HTTP');
+    assert.equal(records[0]!.decision, 'allow');
+    assert.equal(records[0]!.bytesDown, 5);
+  });
+
+  it('passes a chunked body on as it came, which curl decodes, and interim 1xx heads before it', async () => {
+    answer = (s) =>
+      s.end(
+        'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' +
+          'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+      );
+    const raw = await send(get());
+    assert.match(
+      raw,
+      /^HTTP\/1.1 103 Early Hints\r\nLink: <\/a.css>; rel=preload\r\nconnection: close\r\n\r\nHTTP\/1.1 200 OK/,
+    );
+    const dir = tempDir();
+    try {
+      const r = await curlViaProxy(
+        `http://127.0.0.1:${proxyPort}`,
+        `http://127.0.0.2:${originPort}/`,
+        TOKEN,
+        dir.dir,
+      );
+      assert.deepEqual(r, { code: '200', body: 'hello world' });
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('answers HEAD, whose response has no body whatever its Content-Length says', async () => {
+    answer = (s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+    const out = await send(get().replace(/^GET/, 'HEAD'));
+    assert.ok(seen.startsWith('HEAD / HTTP/1.1\r\n'));
+    assert.equal(out, 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nconnection: close\r\n\r\n');
+  });
+
+  it('answers 502 for an origin response that is malformed, too large, ambiguous or missing', async () => {
+    for (const [name, reply] of [
+      ['malformed', (s: Socket) => s.end('HTTP/1.1 200 OK\r\nx: a\0b\r\n\r\nbody')],
+      ['too large', (s: Socket) => s.end(`HTTP/1.1 200 OK\r\nx: ${'a'.repeat(20_000)}\r\n\r\n`)],
+      [
+        'ambiguous',
+        (s: Socket) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 9\r\n\r\nx'),
+      ],
+      ['missing', (s: Socket) => s.end()],
+      ['switching', (s: Socket) => s.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n')],
+    ] as const) {
+      answer = reply;
+      const out = (await send(get())).slice(0, 200);
+      assert.match(out, /^HTTP\/1.1 502 /, name);
+      assert.doesNotMatch(out, /body|200 OK/, name);
+    }
+  });
+
+  it('the kill switch cuts a response in flight', async () => {
+    answer = (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\npartial');
+    const s = connect(proxyPort, '127.0.0.1');
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.on('error', () => undefined);
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.write(get('/slow'));
+    for (let i = 0; i < 100 && !out.includes('partial'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(proxy.openTunnels, 1);
+    assert.equal(proxy.setKillSwitch(true), 1);
+    await closed;
+    assert.equal(proxy.openTunnels, 0);
+  });
+
+  it('leaves a pipelined pair and a request with a NUL in a header to node:http', async () => {
+    answer = (s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    const two = await send(get('/one') + get('/two', 'connection: close\r\n'));
+    assert.equal(two.match(/HTTP\/1.1 200 OK/g)?.length, 2, two);
+    const nul = await send(get('/', 'x-nul: a\0b\r\n'));
+    assert.match(nul, /^HTTP\/1.1 400 /);
+  });
+
+  it('refuses credentials in the URI and unknown callers, and records them', async () => {
+    const cred = await send(`GET http://user:pw@127.0.0.2:${originPort}/ HTTP/1.1\r\n${AUTH}\r\n`);
+    assert.match(cred, /^HTTP\/1.1 400 [\s\S]*credentials in the URL are refused/);
+    const anon = await send(`GET http://127.0.0.2:${originPort}/ HTTP/1.1\r\n\r\n`);
+    assert.match(anon, /^HTTP\/1.1 407 [\s\S]*proxy-authenticate: Bearer/);
+    assert.deepEqual(
+      records.map((r) => [r.method, r.decision]),
+      [
+        ['HTTP', 'deny'],
+        ['HTTP', 'deny'],
+      ],
+    );
+  });
+});

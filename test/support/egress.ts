@@ -1,0 +1,37 @@
+// An egress proxy for tests: one caller (a fixed workload token), one origin on 127.0.0.2 let
+// through by an explicit allow-range and an allow rule for its port, every record handed to
+// `record`.
+
+import type { AddressInfo, Server } from 'node:net';
+import { AddressGuard } from '../../src/egress/address.js';
+import { HostMatcher } from '../../src/egress/hosts.js';
+import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
+
+/** Starts `origin` on 127.0.0.2 and a proxy to it; `close` stops both. */
+export async function proxyToOrigin(
+  token: string,
+  origin: Server,
+  record: (r: ConnectionRecord) => void,
+): Promise<{ proxy: EgressProxy; port: number; originPort: number; close: () => Promise<void> }> {
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
+  const originPort = (origin.address() as AddressInfo).port;
+  const proxy = new EgressProxy({
+    guard: new AddressGuard(['127.0.0.2/32']),
+    deps: {
+      authenticate: (t) => (t === token ? { agent: 'a', run: 'r', via: 'token' } : 'unknown'),
+      profileFor: () => ({
+        mode: 'enforce',
+        allow: new HostMatcher([{ pattern: `127.0.0.2:${originPort}`, source: 'test' }]),
+        deny: new HostMatcher([]),
+        maxConnections: 10,
+      }),
+      record,
+    },
+  });
+  const port = ((await proxy.listen(0, '127.0.0.1')).address() as AddressInfo).port;
+  const close = async (): Promise<void> => {
+    await proxy.close();
+    origin.close();
+  };
+  return { proxy, port, originPort, close };
+}

@@ -7,7 +7,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { parsePlain } from '../../src/egress/front.js';
 import { clientResponseHead, originRequest } from '../../src/egress/http1.js';
-import type { EgressProxy} from '../../src/egress/proxy.js';
+import type { EgressProxy } from '../../src/egress/proxy.js';
 import { type ConnectionRecord } from '../../src/egress/proxy.js';
 import { proxyToOrigin } from '../support/egress.js';
 import { curlViaProxy } from '../support/curl.js';

@@ -32,7 +32,8 @@ import {
   type Socket,
 } from 'node:net';
 import { acceptConnection, type ConnectRequest, type PlainRequest } from './front.js';
-import { clientResponseHead, HOP_BY_HOP, originRequest } from './http1.js';
+import { errorResponse, HOP_BY_HOP, originRequest } from './http1.js';
+import { OriginPool, PlainExchange, type OriginConn } from './plain.js';
 import { forward, forwardReads, ReadBuffers, relayRead } from './relay.js';
 import type { Duplex } from 'node:stream';
 import { Timeouts } from './timeouts.js';
@@ -190,11 +191,14 @@ export class EgressProxy {
   readonly stats = { allowed: 0, denied: 0, wouldDeny: 0, bytesUp: 0, bytesDown: 0, lookups: 0 };
   private readonly resolve: (host: string) => Promise<{ address: string; family: number }[]>;
   private readonly timeouts: Timeouts;
+  /** Kept-alive origin connections of plain exchanges, per run and checked address. */
+  private readonly originPool: OriginPool;
 
   constructor(private readonly opts: EgressOptions) {
     this.resolve = opts.deps.resolve ?? ((h) => lookup(h, { all: true, verbatim: true }));
     const shortest = Math.min(opts.headersTimeoutMs ?? 10_000, opts.connectTimeoutMs ?? 10_000);
     this.timeouts = new Timeouts(Math.max(10, Math.min(1_000, Math.floor(shortest / 4))));
+    this.originPool = new OriginPool(this.timeouts, 8, 4_000);
   }
 
   /** Listens for callers that authenticate with a workload token. */
@@ -218,6 +222,7 @@ export class EgressProxy {
     void this.stop(listener);
     for (const [t, { run: r }] of this.tunnels) if (r === run) t.destroy();
     this.pools.close(run);
+    this.originPool.close(run);
     return true;
   }
 
@@ -295,6 +300,7 @@ export class EgressProxy {
     for (const t of this.tunnels.keys()) t.destroy();
     this.tunnels.clear();
     this.pools.closeAll();
+    this.originPool.close();
     return n;
   }
 
@@ -312,6 +318,7 @@ export class EgressProxy {
       }
     }
     this.pools.closeAll();
+    this.originPool.close();
     return cut;
   }
 
@@ -550,6 +557,19 @@ export class EgressProxy {
     });
   }
 
+  /** A fresh connection for plain exchanges (see plain.ts), whose reads go to its current user. */
+  private async connectOrigin(target: Target, admitted: Admitted): Promise<OriginConn> {
+    // Reads arrive only after a request has been written, by when `c` exists.
+    const socket = await this.openOrigin(target, admitted, (n, buf) => c.onread(n, buf));
+    const c: OriginConn = { socket, onread: () => true, onend: () => undefined, uses: 0 };
+    const ended = (): void => c.onend();
+    socket.on('end', ended);
+    socket.on('error', ended);
+    socket.on('close', ended);
+    socket.setNoDelay(true);
+    return c;
+  }
+
   /**
    * Holds an admitted connection until either side closes: in the open set (the kill switch,
    * bans and a run's end cut it from there), counted against the agent, recorded at its end.
@@ -595,6 +615,7 @@ export class EgressProxy {
    */
   private async onPlain(req: PlainRequest, client: Socket, channel: EgressCaller | undefined): Promise<void> {
     const started = performance.now();
+    const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
     client.on('error', () => client.destroy());
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
@@ -609,26 +630,48 @@ export class EgressProxy {
       if (!target) throw new Refusal(400, 'deny', `"${authority.slice(0, 255)}" is not a valid host`);
       const admitted = await this.admit(caller, target);
       const t = target;
-      const response = new ResponseReader(client, this.reads, this.opts.maxHeaderBytes ?? 16 * 1024);
-      const upstream = await this.openOrigin(t, admitted, (n, buf) => response.read(n, buf));
-      upstream.on('error', (e) => response.fail(e.message));
-      response.onFail = () => upstream.destroy();
-      this.track({ method: 'HTTP', caller, target: t, admitted, started }, client, upstream, () => [
-        0,
-        upstream.bytesRead - response.headBytes,
-      ]);
-      upstream.on('end', () => {
-        if (!response.done) return response.fail('the origin closed before its response head');
-        // The response is complete. The client's connection stays open until the client has
-        // seen it and closed its side (what it still sends is read and dropped): closing with
-        // unread input would reset the connection and could cost the client the response's end.
-        client.end();
-        client.on('data', () => undefined);
-        this.timeouts.after(client, 5_000);
-        client.resume();
-      });
+      const passage: Passage = { method: 'HTTP', caller, target: t, admitted, started };
+      const key = OriginPool.key(caller.run, admitted.address, t.port);
       const host = t.port === 80 ? t.host : `${t.host}:${t.port}`;
-      upstream.write(originRequest(req.method, path, host, req.headers));
+      const request = originRequest(req.method, path, host, req.headers);
+      this.tunnels.set(client, { run: caller.run, address: admitted.address });
+      this.hold(caller.agent, 1);
+      let exchange: PlainExchange | undefined;
+      let settled = false;
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
+        this.tunnels.delete(client);
+        this.hold(passage.caller.agent, -1);
+        this.finishAdmitted(passage, 0, exchange?.bodyBytes ?? 0);
+      };
+      client.on('close', () => {
+        exchange?.abort();
+        settle();
+      });
+      client.on('drain', () => exchange?.drained());
+      // A kept-alive connection of this run to this address when there is one; a fresh one when
+      // there is none, or when the kept one turns out to have been closed by the origin.
+      const attempt = async (fresh: boolean): Promise<void> => {
+        const conn = (!fresh && this.originPool.take(key)) || (await this.connectOrigin(t, admitted));
+        if (client.destroyed) return void conn.socket.destroy();
+        exchange = new PlainExchange(client, conn, this.reads, req.method, maxHeaderBytes, (end) => {
+          if (!end.ok && end.stale) return void attempt(true).catch((e: Error) => failed(e));
+          if (end.ok) {
+            conn.uses++;
+            if (end.reusable) this.originPool.put(key, conn);
+            this.timeouts.after(client, 5_000); // the client's side, once it has it all
+          }
+          settle();
+        });
+        conn.socket.write(request);
+      };
+      const failed = (e: Error): void => {
+        if (client.writable)
+          refuseRaw(client, e instanceof Refusal ? e : new Refusal(502, 'error', e.message));
+        settle();
+      };
+      await attempt(false).catch(failed);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
       refuseRaw(client, r);
@@ -751,85 +794,7 @@ class UpstreamPools {
 function refuseRaw(client: Duplex, r: Refusal): void {
   if (!client.writable) return;
   const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';
-  client.end(
-    `HTTP/1.1 ${r.status} ${statusText(r.status)}\r\n${headers}content-type: text/plain\r\ncontent-length: ${Buffer.byteLength(r.message) + 1}\r\nconnection: close\r\n\r\n${r.message}\n`,
-  );
-}
-
-const HEAD_END = Buffer.from('\r\n\r\n');
-
-/**
- * The origin's side of a plain request, read through onread: the response head is gathered
- * (bounded), checked and rewritten for the client (http1.clientResponseHead); interim 1xx heads
- * are passed on the same way; everything after the final head is relayed as it comes.
- */
-class ResponseReader {
-  /** The final head has gone to the client; the rest is body. */
-  done = false;
-  /** Bytes of the origin's heads (not passed on as they came). */
-  headBytes = 0;
-  onFail: (() => void) | undefined;
-  private pending: Buffer | undefined;
-
-  constructor(
-    private readonly client: Duplex,
-    private readonly reads: ReadBuffers,
-    private readonly maxHeaderBytes: number,
-  ) {}
-
-  read(n: number, buf: Uint8Array): boolean {
-    if (this.done) return relayRead(this.client, this.reads, n, buf);
-    // The read buffer is reused: what is kept of it is copied.
-    const chunk = Buffer.from(buf.subarray(0, n));
-    let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    for (;;) {
-      const end = data.indexOf(HEAD_END);
-      if (end > this.maxHeaderBytes || (end < 0 && data.length > this.maxHeaderBytes)) {
-        this.fail('the response head is too large');
-        return false;
-      }
-      if (end < 0) {
-        this.pending = data;
-        return true;
-      }
-      const head = clientResponseHead(data.toString('latin1', 0, end));
-      if (!head || head.status === 101) {
-        this.fail(head ? 'the origin switched protocols unasked' : 'the response head is malformed');
-        return false;
-      }
-      this.headBytes += end + HEAD_END.length;
-      data = data.subarray(end + HEAD_END.length);
-      this.client.write(head.head);
-      if (head.status >= 200) break;
-    }
-    this.pending = undefined;
-    this.done = true;
-    return data.length === 0 || this.client.write(data);
-  }
-
-  /** The origin failed: a 502 if the client has had no final head yet, else the connection is cut. */
-  fail(why: string): void {
-    if (this.done) this.client.destroy();
-    else if (this.client.writable) {
-      this.done = true;
-      refuseRaw(this.client, new Refusal(502, 'error', `bad gateway: ${why}`));
-    }
-    this.onFail?.();
-  }
+  client.end(errorResponse(r.status, r.message, headers));
 }
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
-
-function statusText(s: number): string {
-  return (
-    {
-      400: 'Bad Request',
-      403: 'Forbidden',
-      407: 'Proxy Authentication Required',
-      429: 'Too Many Requests',
-      500: 'Internal Server Error',
-      502: 'Bad Gateway',
-      503: 'Service Unavailable',
-    }[s] ?? 'Error'
-  );
-}

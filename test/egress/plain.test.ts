@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { parsePlain } from '../../src/egress/front.js';
-import { clientResponseHead, originRequest } from '../../src/egress/http1.js';
+import { BodyScanner, clientResponseHead, originRequest } from '../../src/egress/http1.js';
 import type { EgressProxy } from '../../src/egress/proxy.js';
 import { type ConnectionRecord } from '../../src/egress/proxy.js';
 import { proxyToOrigin } from '../support/egress.js';
@@ -59,7 +59,7 @@ describe('plain requests: which the front door takes', () => {
       ['TE', 'trailers'],
       ['Accept', '*/*'],
     ]);
-    assert.equal(out, 'GET /p?q HTTP/1.1\r\nhost: a.test:8080\r\nAccept: */*\r\nconnection: close\r\n\r\n');
+    assert.equal(out, 'GET /p?q HTTP/1.1\r\nhost: a.test:8080\r\nAccept: */*\r\n\r\n');
   });
 
   it("rewrites the origin's response head, and refuses one that is ambiguous or malformed", () => {
@@ -73,13 +73,16 @@ describe('plain requests: which the front door takes', () => {
         'Content-Length: 10',
         'ETag: "x"',
       ]),
+      'GET',
     );
     assert.deepEqual(r, {
       status: 200,
       head: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: "x"\r\nconnection: close\r\n\r\n',
+      framing: { kind: 'chunked' },
+      reusable: true,
     });
     assert.equal(
-      clientResponseHead(head(['HTTP/1.1 200 OK', 'content-length: 1', 'content-length: 1']))?.status,
+      clientResponseHead(head(['HTTP/1.1 200 OK', 'content-length: 1', 'content-length: 1']), 'GET')?.status,
       200,
     );
     for (const bad of [
@@ -91,16 +94,65 @@ describe('plain requests: which the front door takes', () => {
       ['HTTP/1.1 200 OK', 'x: a\0b'],
       ['HTTP/1.1 200 OK', 'no colon'],
     ])
-      assert.equal(clientResponseHead(head(bad)), undefined, JSON.stringify(bad));
+      assert.equal(clientResponseHead(head(bad), 'GET'), undefined, JSON.stringify(bad));
+  });
+
+  it('knows where each response body ends, and when the connection can serve another request', () => {
+    const f = (lines: string[], method = 'GET'): unknown => {
+      const r = clientResponseHead(head(lines), method)!;
+      return [r.framing, r.reusable];
+    };
+    assert.deepEqual(f(['HTTP/1.1 200 OK', 'content-length: 5']), [{ kind: 'length', bytes: 5 }, true]);
+    assert.deepEqual(f(['HTTP/1.1 200 OK', 'content-length: 5'], 'HEAD'), [{ kind: 'none' }, true]);
+    assert.deepEqual(f(['HTTP/1.1 304 Not Modified', 'content-length: 5']), [{ kind: 'none' }, true]);
+    assert.deepEqual(f(['HTTP/1.1 204 No Content']), [{ kind: 'none' }, true]);
+    assert.deepEqual(f(['HTTP/1.1 200 OK', 'transfer-encoding: gzip, chunked']), [{ kind: 'chunked' }, true]);
+    // Without a length, the body ends at the close; the connection cannot be used again.
+    assert.deepEqual(f(['HTTP/1.1 200 OK']), [{ kind: 'close' }, false]);
+    assert.deepEqual(f(['HTTP/1.1 200 OK', 'transfer-encoding: chunked, gzip']), [{ kind: 'close' }, false]);
+    assert.deepEqual(f(['HTTP/1.1 200 OK', 'content-length: 5', 'connection: close']), [
+      { kind: 'length', bytes: 5 },
+      false,
+    ]);
+    assert.deepEqual(f(['HTTP/1.0 200 OK', 'content-length: 5']), [{ kind: 'length', bytes: 5 }, false]);
+  });
+
+  it('follows a chunked body to its end across reads, and marks malformed framing bad', () => {
+    const body = Buffer.from('5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nNEXT');
+    for (let cut = 0; cut <= body.length; cut++) {
+      const s = new BodyScanner({ kind: 'chunked' });
+      const a = s.scan(body, 0, cut);
+      assert.equal(a, Math.min(cut, body.length - 4));
+      const b = s.scan(body, a, body.length);
+      assert.ok(s.done && !s.bad, `cut at ${cut}`);
+      assert.equal(body.subarray(b).toString(), 'NEXT', `cut at ${cut}`);
+    }
+    for (const bad of [
+      'x\r\n',
+      '5\nhello\r\n',
+      '5\r\nhelloX\r\n',
+      '0\r\n\n',
+      'fffffffffffffff\r\n',
+      '\r\n',
+    ]) {
+      const s = new BodyScanner({ kind: 'chunked' });
+      s.scan(Buffer.from(bad), 0, bad.length);
+      assert.ok(s.bad, JSON.stringify(bad));
+    }
+    const len = new BodyScanner({ kind: 'length', bytes: 3 });
+    assert.equal(len.scan(Buffer.from('abcdef'), 0, 6), 3);
+    assert.ok(len.done);
   });
 });
 
 describe('plain requests through the proxy', () => {
   let origin: Server;
   let originPort = 0;
-  /** What the origin answers on each connection; it gets the request's bytes so far. */
-  let answer: (s: Socket, request: string) => void = (s) => s.end();
+  /** What the origin answers to each request head; `nth` counts requests on its connection. */
+  let answer: (s: Socket, request: string, nth: number) => void = (s) => s.end();
   let seen = '';
+  /** Connections the origin has accepted. */
+  let connections = 0;
   let proxy: EgressProxy;
   let close: () => Promise<void>;
   let proxyPort = 0;
@@ -108,13 +160,17 @@ describe('plain requests through the proxy', () => {
 
   before(async () => {
     origin = createServer({ allowHalfOpen: true }, (s) => {
-      let req = '';
+      connections++;
+      let buf = '';
+      let nth = 0;
       s.on('error', () => s.destroy());
+      s.on('end', () => s.end());
       s.on('data', (d: Buffer) => {
-        req += d.toString('latin1');
-        if (req.includes('\r\n\r\n')) {
-          seen = req;
-          answer(s, req);
+        buf += d.toString('latin1');
+        for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+          seen = buf.slice(0, end + 4);
+          buf = buf.slice(end + 4);
+          answer(s, seen, nth++);
         }
       });
     });
@@ -125,7 +181,10 @@ describe('plain requests through the proxy', () => {
   beforeEach(() => {
     records = [];
     seen = '';
+    // The kill switch also empties the pool of kept-alive connections: each test starts without.
+    proxy.setKillSwitch(true);
     proxy.setKillSwitch(false);
+    connections = 0;
   });
 
   /** Sends `data`, returns all the proxy sends back until it closes the connection. */
@@ -149,10 +208,7 @@ describe('plain requests through the proxy', () => {
         'HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\nX-Kept: yes\r\n\r\nhello',
       );
     const out = await send(get('/p?q=1', 'Connection: X-Client-Hop\r\nX-Client-Hop: 2\r\nAccept: */*\r\n'));
-    assert.equal(
-      seen,
-      `GET /p?q=1 HTTP/1.1\r\nhost: 127.0.0.2:${originPort}\r\nAccept: */*\r\nconnection: close\r\n\r\n`,
-    );
+    assert.equal(seen, `GET /p?q=1 HTTP/1.1\r\nhost: 127.0.0.2:${originPort}\r\nAccept: */*\r\n\r\n`);
     assert.equal(
       out,
       'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kept: yes\r\nconnection: close\r\n\r\nhello',
@@ -249,5 +305,60 @@ describe('plain requests through the proxy', () => {
         ['HTTP', 'deny'],
       ],
     );
+  });
+
+  it("carries a run's next request over the connection the last one left open", async () => {
+    answer = (s, _r, nth) => s.write(`HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n${nth}`);
+    assert.match(await send(get('/1')), /\r\n\r\n0$/);
+    assert.match(await send(get('/2')), /\r\n\r\n1$/);
+    answer = (s, _r, nth) =>
+      s.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\n${nth}\r\n0\r\n\r\n`);
+    assert.match(await send(get('/3')), /\r\n1\r\n2\r\n0\r\n\r\n$/);
+    assert.equal(connections, 1);
+  });
+
+  it('never reuses a connection whose response it could not follow to its end', async () => {
+    for (const [name, reply] of [
+      ['close-delimited', (s: Socket) => s.end('HTTP/1.1 200 OK\r\n\r\nuntil close')],
+      ['bytes past the end', (s: Socket) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA')],
+      [
+        'connection: close',
+        (s: Socket) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'),
+      ],
+      ['HTTP/1.0', (s: Socket) => s.write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok')],
+    ] as const) {
+      answer = reply;
+      proxy.setKillSwitch(true);
+      proxy.setKillSwitch(false);
+      connections = 0;
+      await send(get());
+      await send(get());
+      assert.equal(connections, 2, name);
+    }
+  });
+
+  it('retries on a fresh connection when the kept one was closed by the origin', async () => {
+    answer = (s, _r, nth) =>
+      nth === 0 ? s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst') : s.destroy();
+    assert.match(await send(get()), /first$/);
+    // The kept connection dies at the next request; the proxy asks again on a new one.
+    assert.match(await send(get()), /^HTTP\/1.1 200 OK[\s\S]*first$/);
+    assert.equal(connections, 2);
+  });
+
+  it('cuts the client off when the origin stops in the middle of the body', async () => {
+    answer = (s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten..');
+    const out = await send(get());
+    assert.match(out, /content-length: 100\r\nconnection: close\r\n\r\nonly ten\.\.$/);
+    assert.doesNotMatch(out, /502/);
+  });
+
+  it('the kill switch closes kept-alive plain connections too', async () => {
+    answer = (s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    await send(get());
+    proxy.setKillSwitch(true);
+    proxy.setKillSwitch(false);
+    await send(get());
+    assert.equal(connections, 2);
   });
 });

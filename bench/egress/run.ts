@@ -58,9 +58,12 @@ await new Promise<void>((r) => idle.listen(0, '127.0.0.2', r));
 const idlePort = (idle.address() as { port: number }).port;
 
 // ----------------------------------------------------------------- the proxies
-async function startRampart(): Promise<{ port: number; pids: () => number[] }> {
-  const profile = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
-  const c = spawn(process.execPath, [...profile, new URL('./proxy-child.js', import.meta.url).pathname], {
+/** A Node child that prints its port: Rampart's proxy, or the bare relay. */
+async function startNodeChild(
+  script: string,
+  profile: string[] = [],
+): Promise<{ port: number; pids: () => number[] }> {
+  const c = spawn(process.execPath, [...profile, new URL(script, import.meta.url).pathname], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(c);
@@ -69,6 +72,15 @@ async function startRampart(): Promise<{ port: number; pids: () => number[] }> {
   );
   return { port, pids: () => [c.pid!] };
 }
+
+const startRampart = (): Promise<{ port: number; pids: () => number[] }> =>
+  startNodeChild(
+    './proxy-child.js',
+    values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
+  );
+
+const startBareRelay = (): Promise<{ port: number; pids: () => number[] }> =>
+  startNodeChild('./bare-relay.js');
 
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -301,12 +313,18 @@ const PROXIES = [
   ['Rampart egress proxy', startRampart],
   ['squid 5.7', startSquid],
   ['tinyproxy 1.11.1', startTinyproxy],
+  // No checks at all: what a proxy on Node's sockets costs here, at the least (bare-relay.ts).
+  ['bare Node relay (no checks)', startBareRelay],
 ] as const;
 
 const running: { port: number; pids: () => number[] }[] = [];
 for (const [, start] of PROXIES) running.push(await start());
 for (const p of running) await tunnelsPerSecond(p.port, 1); // the same warm-up for every proxy
-const lat = await step('latency, round robin', () => latencies(running.map((p) => p.port)));
+// The bare relay (the last) speaks CONNECT only: no plain requests, so no latency row.
+const HTTP_PROXIES = PROXIES.length - 1;
+const lat = await step('latency, round robin', () =>
+  latencies(running.slice(0, HTTP_PROXIES).map((p) => p.port)),
+);
 const tps: number[][] = running.map(() => []);
 const mbs: number[][] = running.map(() => []);
 for (let r = 0; r < ROUNDS; r++)
@@ -336,9 +354,10 @@ console.log(
 console.log('| --- | --- | --- | --- | --- | --- |');
 const n0 = (x: number): string => Math.round(x).toLocaleString('en-US');
 PROXIES.forEach(([name], i) => {
-  const l = lat.via[i]!;
+  const l = lat.via[i];
+  const added = (p: number): string => (l ? `${(q(l, p) - q(lat.direct, p)).toFixed(2)} ms` : '–');
   console.log(
-    `| ${name} | ${(q(l, 0.5) - q(lat.direct, 0.5)).toFixed(2)} ms | ${(q(l, 0.99) - q(lat.direct, 0.99)).toFixed(2)} ms | ${n0(median(tps[i]!))} (${tps[i]!.map(n0).join(', ')}) | ${n0(median(mbs[i]!))} MiB/s (${mbs[i]!.map(n0).join(', ')}) | ${kb[i]!.toFixed(1)} KiB |`,
+    `| ${name} | ${added(0.5)} | ${added(0.99)} | ${n0(median(tps[i]!))} (${tps[i]!.map(n0).join(', ')}) | ${n0(median(mbs[i]!))} MiB/s (${mbs[i]!.map(n0).join(', ')}) | ${kb[i]!.toFixed(1)} KiB |`,
   );
 });
 

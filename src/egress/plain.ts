@@ -81,8 +81,11 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 export type ExchangeEnd =
   /** The whole response went to the client; `reusable`: the connection can serve another. */
   | { readonly ok: true; readonly reusable: boolean }
-  /** It failed: `stale` when a reused connection ended before a single byte of an answer. */
-  | { readonly ok: false; readonly reason: string; readonly stale: boolean };
+  /**
+   * It failed: `stale` when a reused connection ended before a single byte of an answer,
+   * `byClient` when the client went away (which is the client's business, not an error).
+   */
+  | { readonly ok: false; readonly reason: string; readonly stale: boolean; readonly byClient: boolean };
 
 /**
  * One request and its response. `done` is called exactly once, when the response has gone to
@@ -113,7 +116,7 @@ export class PlainExchange {
   abort(): void {
     if (this.ended) return;
     this.conn.socket.destroy();
-    this.end({ ok: false, reason: 'the client closed the connection', stale: false });
+    this.end({ ok: false, reason: 'the client closed the connection', stale: false, byClient: true });
   }
 
   /** The client's socket drained: the origin may send again. */
@@ -183,7 +186,12 @@ export class PlainExchange {
       // truncated body for a whole one.
       this.conn.socket.destroy();
       this.client.destroy();
-      return this.end({ ok: false, reason: 'the origin closed in the middle of the body', stale: false });
+      return this.end({
+        ok: false,
+        reason: 'the origin closed in the middle of the body',
+        stale: false,
+        byClient: false,
+      });
     }
     const stale = !this.answered && this.conn.uses > 0;
     this.fail(
@@ -211,7 +219,7 @@ export class PlainExchange {
       if (this.body) this.client.destroy();
       else if (this.client.writable) this.client.end(errorResponse(502, `bad gateway: ${why}`));
     }
-    this.end({ ok: false, reason: why, stale });
+    this.end({ ok: false, reason: why, stale, byClient: false });
     return false;
   }
 

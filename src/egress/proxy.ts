@@ -434,8 +434,8 @@ export class EgressProxy {
     });
   }
 
-  /** Records the end of a connection that was let through (allowed, or report mode's would-deny). */
-  private finishAdmitted(p: Passage, up: number, down: number): void {
+  /** Records the end of a connection that was let through; `failure` when the origin side failed. */
+  private finishAdmitted(p: Passage, up: number, down: number, failure?: string): void {
     const { method, caller, target, admitted, started } = p;
     const { address, rule, note, allowedBy } = admitted;
     this.finish(
@@ -450,8 +450,11 @@ export class EgressProxy {
       },
       started,
       {
-        decision: note ? 'would_deny' : 'allow',
-        reason: note ?? (rule ? `allowed by ${rule.pattern} (${rule.source})` : (allowedBy ?? 'allowed')),
+        decision: failure ? 'error' : note ? 'would_deny' : 'allow',
+        reason:
+          failure ??
+          note ??
+          (rule ? `allowed by ${rule.pattern} (${rule.source})` : (allowedBy ?? 'allowed')),
         up,
         down,
       },
@@ -616,7 +619,6 @@ export class EgressProxy {
   private async onPlain(req: PlainRequest, client: Socket, channel: EgressCaller | undefined): Promise<void> {
     const started = performance.now();
     const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
-    client.on('error', () => client.destroy());
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
     try {
@@ -638,12 +640,13 @@ export class EgressProxy {
       this.hold(caller.agent, 1);
       let exchange: PlainExchange | undefined;
       let settled = false;
-      const settle = (): void => {
+      /** The end of the request, once: recorded as allowed, or as an error with its reason. */
+      const settle = (failure?: string): void => {
         if (settled) return;
         settled = true;
         this.tunnels.delete(client);
         this.hold(passage.caller.agent, -1);
-        this.finishAdmitted(passage, 0, exchange?.bodyBytes ?? 0);
+        this.finishAdmitted(passage, 0, exchange?.bodyBytes ?? 0, failure);
       };
       client.on('close', () => {
         exchange?.abort();
@@ -657,11 +660,10 @@ export class EgressProxy {
         if (client.destroyed) return void conn.socket.destroy();
         exchange = new PlainExchange(client, conn, this.reads, req.method, maxHeaderBytes, (end) => {
           if (!end.ok && end.stale) return void attempt(true).catch((e: Error) => failed(e));
-          if (end.ok) {
-            conn.uses++;
-            if (end.reusable) this.originPool.put(key, conn);
-            this.timeouts.after(client, 5_000); // the client's side, once it has it all
-          }
+          if (!end.ok) return settle(end.byClient ? undefined : `bad gateway: ${end.reason}`);
+          conn.uses++;
+          if (end.reusable) this.originPool.put(key, conn);
+          this.timeouts.after(client, 5_000); // the client's side, once it has it all
           settle();
         });
         conn.socket.write(request);
@@ -669,7 +671,7 @@ export class EgressProxy {
       const failed = (e: Error): void => {
         if (client.writable)
           refuseRaw(client, e instanceof Refusal ? e : new Refusal(502, 'error', e.message));
-        settle();
+        settle(e.message);
       };
       await attempt(false).catch(failed);
     } catch (e) {

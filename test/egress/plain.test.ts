@@ -264,8 +264,14 @@ describe('plain requests through the proxy', () => {
       ['switching', (s: Socket) => s.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n')],
     ] as const) {
       answer = reply;
+      records = [];
       const out = (await send(get())).slice(0, 200);
       assert.match(out, /^HTTP\/1.1 502 /, name);
+      // Recorded as an error with the reason, not as an allowed connection.
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(records.length, 1, name);
+      assert.equal(records[0]!.decision, 'error', name);
+      assert.match(records[0]!.reason, /^bad gateway: /, name);
       assert.doesNotMatch(out, /body|200 OK/, name);
     }
   });

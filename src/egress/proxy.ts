@@ -12,9 +12,11 @@
 // "would deny"; the address guard and bans are enforced in every mode: there is no report mode
 // for reaching cloud metadata.
 //
-// HTTP parsing is node:http's (llhttp): bounded header size, header and request timeouts against
-// slowloris, conflicting Content-Length/Transfer-Encoding refused. Tunnels pipe with backpressure
-// and honour half-close.
+// Parsing: the front door (front.ts) reads each connection's first request with its own strict
+// parser and takes CONNECT and plain GET/HEAD itself; everything else goes to node:http (llhttp).
+// Both bound the header size and time (slowloris); node:http refuses conflicting
+// Content-Length/Transfer-Encoding. Tunnels relay with backpressure and honour half-close; plain
+// exchanges (plain.ts) keep origin connections per run and checked address.
 
 import { lookup } from 'node:dns/promises';
 import {
@@ -611,14 +613,12 @@ export class EgressProxy {
   }
 
   /**
-   * A plain GET or HEAD the front door took: admitted like a tunnel, sent to the origin with
-   * `connection: close`, the response head read and rewritten (the connection's own headers
-   * dropped), and the rest passed on as it comes until the origin closes. The client's
-   * connection carries this one request and closes after it.
+   * A plain GET or HEAD the front door took: admitted like a tunnel, then exchanged with the
+   * origin (plain.ts) over a kept-alive connection of the same run to the same checked address
+   * when there is one. The client's connection carries this one request and closes after it.
    */
   private async onPlain(req: PlainRequest, client: Socket, channel: EgressCaller | undefined): Promise<void> {
     const started = performance.now();
-    const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
     try {
@@ -631,54 +631,66 @@ export class EgressProxy {
       target = parseTarget(authority, 80);
       if (!target) throw new Refusal(400, 'deny', `"${authority.slice(0, 255)}" is not a valid host`);
       const admitted = await this.admit(caller, target);
-      const t = target;
-      const passage: Passage = { method: 'HTTP', caller, target: t, admitted, started };
-      const key = OriginPool.key(caller.run, admitted.address, t.port);
-      const host = t.port === 80 ? t.host : `${t.host}:${t.port}`;
+      const host = target.port === 80 ? target.host : `${target.host}:${target.port}`;
       const request = originRequest(req.method, path, host, req.headers);
-      this.tunnels.set(client, { run: caller.run, address: admitted.address });
-      this.hold(caller.agent, 1);
-      let exchange: PlainExchange | undefined;
-      let settled = false;
-      /** The end of the request, once: recorded as allowed, or as an error with its reason. */
-      const settle = (failure?: string): void => {
-        if (settled) return;
-        settled = true;
-        this.tunnels.delete(client);
-        this.hold(passage.caller.agent, -1);
-        this.finishAdmitted(passage, 0, exchange?.bodyBytes ?? 0, failure);
-      };
-      client.on('close', () => {
-        exchange?.abort();
-        settle();
-      });
-      client.on('drain', () => exchange?.drained());
-      // A kept-alive connection of this run to this address when there is one; a fresh one when
-      // there is none, or when the kept one turns out to have been closed by the origin.
-      const attempt = async (fresh: boolean): Promise<void> => {
-        const conn = (!fresh && this.originPool.take(key)) || (await this.connectOrigin(t, admitted));
-        if (client.destroyed) return void conn.socket.destroy();
-        exchange = new PlainExchange(client, conn, this.reads, req.method, maxHeaderBytes, (end) => {
-          if (!end.ok && end.stale) return void attempt(true).catch((e: Error) => failed(e));
-          if (!end.ok) return settle(end.byClient ? undefined : `bad gateway: ${end.reason}`);
-          conn.uses++;
-          if (end.reusable) this.originPool.put(key, conn);
-          this.timeouts.after(client, 5_000); // the client's side, once it has it all
-          settle();
-        });
-        conn.socket.write(request);
-      };
-      const failed = (e: Error): void => {
-        if (client.writable)
-          refuseRaw(client, e instanceof Refusal ? e : new Refusal(502, 'error', e.message));
-        settle(e.message);
-      };
-      await attempt(false).catch(failed);
+      await this.exchangePlain(
+        { method: 'HTTP', caller, target, admitted, started },
+        client,
+        req.method,
+        request,
+      );
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
       refuseRaw(client, r);
       this.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
     }
+  }
+
+  /**
+   * Sends an admitted plain request (its head already written for the origin) and relays the
+   * answer; holds the client's connection in the open set until the exchange has ended.
+   */
+  private async exchangePlain(p: Passage, client: Socket, method: string, request: string): Promise<void> {
+    const { caller, target, admitted } = p;
+    const key = OriginPool.key(caller.run, admitted.address, target.port);
+    const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
+    this.tunnels.set(client, { run: caller.run, address: admitted.address });
+    this.hold(caller.agent, 1);
+    let exchange: PlainExchange | undefined;
+    let settled = false;
+    /** The end of the request, once: recorded as allowed, or as an error with its reason. */
+    const settle = (failure?: string): void => {
+      if (settled) return;
+      settled = true;
+      this.tunnels.delete(client);
+      this.hold(caller.agent, -1);
+      this.finishAdmitted(p, 0, exchange?.bodyBytes ?? 0, failure);
+    };
+    client.on('close', () => {
+      exchange?.abort();
+      settle();
+    });
+    client.on('drain', () => exchange?.drained());
+    const failed = (e: Error): void => {
+      if (client.writable) refuseRaw(client, e instanceof Refusal ? e : new Refusal(502, 'error', e.message));
+      settle(e.message);
+    };
+    // A kept-alive connection of this run to this address when there is one; a fresh one when
+    // there is none, or when the kept one turns out to have been closed by the origin.
+    const attempt = async (fresh: boolean): Promise<void> => {
+      const conn = (!fresh && this.originPool.take(key)) || (await this.connectOrigin(target, admitted));
+      if (client.destroyed) return void conn.socket.destroy();
+      exchange = new PlainExchange(client, conn, this.reads, method, maxHeaderBytes, (end) => {
+        if (!end.ok && end.stale) return void attempt(true).catch(failed);
+        if (!end.ok) return settle(end.byClient ? undefined : `bad gateway: ${end.reason}`);
+        conn.uses++;
+        if (end.reusable) this.originPool.put(key, conn);
+        this.timeouts.after(client, 5_000); // the client's side, once it has it all
+        settle();
+      });
+      conn.socket.write(request);
+    };
+    await attempt(false).catch(failed);
   }
 
   private async onRequest(

@@ -14,7 +14,7 @@
 
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
-import { parseHeaderLines, type HeaderList } from './http1.js';
+import { errorResponse, parseHeaderLines, type HeaderList } from './http1.js';
 import type { Timeouts } from './timeouts.js';
 
 export interface ConnectRequest {
@@ -50,8 +50,8 @@ const REQUEST_LINE = /^(CONNECT|GET|HEAD) ([\x21-\x7e]{1,8192}) HTTP\/1\.([01])$
 /** Headers that make a GET or HEAD something the front door leaves to node:http. */
 const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect']);
 
-function refuse(socket: Socket, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+function refuse(socket: Socket, status: number, message: string): void {
+  socket.end(errorResponse(status, message));
 }
 
 interface Head {
@@ -120,7 +120,8 @@ export function acceptConnection(socket: Socket, opts: FrontOptions): void {
   let buf: Buffer | undefined;
   opts.timeouts.after(socket, opts.headersTimeoutMs, () => {
     socket.off('data', onData);
-    if (socket.writable) refuse(socket, 408, 'Request Timeout');
+    if (socket.writable)
+      refuse(socket, 408, `the request head did not arrive within ${opts.headersTimeoutMs} ms`);
     socket.destroy();
   });
   const handOff = (): void => {
@@ -140,14 +141,14 @@ export function acceptConnection(socket: Socket, opts: FrontOptions): void {
       if (buf.length > opts.maxHeaderBytes) {
         opts.timeouts.clear(socket);
         socket.off('data', onData);
-        refuse(socket, 431, 'Request Header Fields Too Large');
+        refuse(socket, 431, `the request head is larger than ${opts.maxHeaderBytes} bytes`);
       }
       return;
     }
     if (end > opts.maxHeaderBytes) {
       opts.timeouts.clear(socket);
       socket.off('data', onData);
-      return refuse(socket, 431, 'Request Header Fields Too Large');
+      return refuse(socket, 431, `the request head is larger than ${opts.maxHeaderBytes} bytes`);
     }
     const block = buf.toString('latin1', 0, end);
     if (k === 'plain') {
@@ -163,7 +164,7 @@ export function acceptConnection(socket: Socket, opts: FrontOptions): void {
     opts.timeouts.clear(socket);
     socket.off('data', onData);
     const req = parseConnect(block);
-    if (!req) return refuse(socket, 400, 'Bad Request');
+    if (!req) return refuse(socket, 400, 'malformed CONNECT request');
     socket.pause();
     opts.onConnect(req, socket, buf.subarray(end + END.length));
   };

@@ -97,7 +97,6 @@ export class PlainExchange {
   private pending: Buffer | undefined;
   private body: BodyScanner | undefined;
   private reusable = false;
-  private answered = false;
   private ended = false;
 
   constructor(
@@ -126,7 +125,6 @@ export class PlainExchange {
 
   private read(n: number, buf: Uint8Array): boolean {
     if (this.ended) return false;
-    this.answered = true;
     if (this.body) return this.relay(buf, 0, n);
     // The head and what follows it in this read go out in one write.
     this.client.cork();
@@ -168,10 +166,7 @@ export class PlainExchange {
   private relay(buf: Uint8Array, from: number, to: number): boolean {
     const body = this.body!;
     const end = body.scan(buf, from, to);
-    if (body.bad) {
-      this.client.destroy();
-      return this.fail('the chunked framing is malformed');
-    }
+    if (body.bad) return this.fail('the chunked framing is malformed');
     this.bodyBytes += end - from;
     const more = end > from ? relayRead(this.client, this.reads, end - from, buf.subarray(from)) : true;
     if (body.done) this.finish(this.reusable && end === to);
@@ -181,23 +176,11 @@ export class PlainExchange {
   private originEnded(): void {
     if (this.ended) return;
     if (this.body?.untilClose) return this.finish(false);
-    if (this.body) {
-      // The origin stopped before the end its framing announced: the client must not take a
-      // truncated body for a whole one.
-      this.conn.socket.destroy();
-      this.client.destroy();
-      return this.end({
-        ok: false,
-        reason: 'the origin closed in the middle of the body',
-        stale: false,
-        byClient: false,
-      });
-    }
-    const stale = !this.answered && this.conn.uses > 0;
-    this.fail(
-      this.answered ? 'the origin closed in the middle of its head' : 'the origin closed without an answer',
-      stale,
-    );
+    // Stopped before the end its framing announced: fail() cuts the client off, so that it
+    // cannot take a truncated body for a whole one.
+    if (this.body) return void this.fail('the origin closed in the middle of the body');
+    if (this.pending) return void this.fail('the origin closed in the middle of its head');
+    this.fail('the origin closed without an answer', this.conn.uses > 0);
   }
 
   private finish(reusable: boolean): void {

@@ -257,11 +257,12 @@ export class EgressProxy {
       void this.onRequest(req, res, channel);
     });
     http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (socket.writable) {
-        const status =
-          err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-        socket.end(`HTTP/1.1 ${status} Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      } else socket.destroy();
+      if (!socket.writable) return void socket.destroy();
+      if (err.code === 'HPE_HEADER_OVERFLOW')
+        socket.end(errorResponse(431, `the request head is larger than ${maxHeaderBytes} bytes`));
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+        socket.end(errorResponse(408, 'the request did not arrive in time'));
+      else socket.end(errorResponse(400, `malformed request (${err.code ?? 'unparseable'})`));
     });
     const front = netServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
       acceptConnection(socket, {

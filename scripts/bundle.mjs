@@ -9,7 +9,7 @@
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +73,38 @@ try {
   }
   // No static C library: a dynamic binary works too (the sandbox sees /lib and /usr).
   execFileSync(cc, [...bridgeFlags, ...bridgeOut], { stdio: 'inherit' });
+}
+
+// The egress proxy's native relay (src/egress/relay.c), a Node-API addon: loaded by the proxy
+// from next to the bundles. Node-API needs only Node's headers (node_api.h), which come with Node
+// (PREFIX/include/node) or with npm's `nodedir`.
+{
+  const includes = [process.env.npm_config_nodedir, join(dirname(process.execPath), '..')]
+    .filter(Boolean)
+    .map((d) => join(d, 'include', 'node'));
+  const include = includes.find((d) => existsSync(join(d, 'node_api.h')));
+  if (!include) {
+    console.error(
+      `build: Node's headers (node_api.h) are not in ${includes.join(' or ')}; the egress relay needs them`,
+    );
+    process.exit(1);
+  }
+  execFileSync(
+    cc,
+    [
+      ...bridgeFlags,
+      '-fPIC',
+      '-shared',
+      '-fvisibility=hidden',
+      '-I',
+      include,
+      '-o',
+      join(dist, 'rampart-relay.node'),
+      join(root, 'src', 'egress', 'relay.c'),
+      '-lpthread',
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 // The default seccomp programs, precompiled (src/sandbox/seccomp.ts, defaultSeccomp): from the

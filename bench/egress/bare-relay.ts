@@ -4,7 +4,7 @@
 // machine the benchmark runs on, measured beside Rampart, squid and tinyproxy. Prints its port.
 
 import { connect, createServer } from 'node:net';
-import { ReadBuffers, relayRead } from '../../src/egress/relay.js';
+import { ReadBuffers, relayRead } from '../../src/egress/reads.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 const reads = new ReadBuffers(256 * 1024);

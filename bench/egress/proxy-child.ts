@@ -24,6 +24,5 @@ const proxy = new EgressProxy({
 });
 // A clean exit on SIGTERM, so that --cpu-prof (bench --profile) writes its profile.
 process.on('SIGTERM', () => process.exit(0));
-const server = await proxy.listen(0, '127.0.0.1');
-const a = server.address();
-process.stdout.write(`${typeof a === 'object' && a ? a.port : 0}\n`);
+const { port } = await proxy.listen(0, '127.0.0.1');
+process.stdout.write(`${port}\n`);

@@ -5,7 +5,7 @@
 //
 // Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
 // against the same request sent directly), new CONNECT tunnels per second (32 concurrent
-// clients), throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
+// clients) and the proxy's CPU time per tunnel (all its threads, user and system), throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
 //
 // This machine's speed drifts by tens of percent over seconds (a VM with neighbours), so no
 // proxy is measured in a stretch of its own: the three run side by side (idle ones cost
@@ -222,7 +222,13 @@ async function latencies(vias: readonly number[]): Promise<{ direct: number[]; v
   return { direct: sort(direct), via: via.map(sort) };
 }
 
-async function tunnelsPerSecond(via: number, seconds = SECONDS): Promise<number> {
+/** Tunnels per second, and the proxy's CPU time (user and system, all threads) per tunnel. */
+async function tunnels(
+  via: number,
+  pids: () => number[],
+  seconds = SECONDS,
+): Promise<{ perSecond: number; cpuUs: number }> {
+  const before = cpuMs(pids());
   let n = 0;
   const end = performance.now() + seconds * 1000;
   await Promise.all(
@@ -234,7 +240,9 @@ async function tunnelsPerSecond(via: number, seconds = SECONDS): Promise<number>
       }
     }),
   );
-  return n / seconds;
+  // Let the proxy finish closing what the last clients left (its CPU for those tunnels counts).
+  await new Promise((r) => setTimeout(r, 200));
+  return { perSecond: n / seconds, cpuUs: ((cpuMs(pids()) - before) * 1000) / n };
 }
 
 async function throughput(via: number): Promise<number> {
@@ -251,6 +259,21 @@ async function throughput(via: number): Promise<number> {
     });
   });
   return bytes / ((performance.now() - t0) / 1000) / 1024 / 1024;
+}
+
+/** CPU time used so far by these processes, in ms (utime + stime of every thread). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // fields 14 and 15 of proc(5), counted from 1
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
 }
 
 function rssKb(pids: number[]): number {
@@ -319,20 +342,23 @@ const PROXIES = [
 
 const running: { port: number; pids: () => number[] }[] = [];
 for (const [, start] of PROXIES) running.push(await start());
-for (const p of running) await tunnelsPerSecond(p.port, 1); // the same warm-up for every proxy
+for (const p of running) await tunnels(p.port, p.pids, 1); // the same warm-up for every proxy
 // The bare relay (the last) speaks CONNECT only: no plain requests, so no latency row.
 const HTTP_PROXIES = PROXIES.length - 1;
 const lat = await step('latency, round robin', () =>
   latencies(running.slice(0, HTTP_PROXIES).map((p) => p.port)),
 );
 const tps: number[][] = running.map(() => []);
+const cpu: number[][] = running.map(() => []);
 const mbs: number[][] = running.map(() => []);
 for (let r = 0; r < ROUNDS; r++)
   for (let i = 0; i < running.length; i++) {
     const name = PROXIES[i]![0];
-    tps[i]!.push(
-      await step(`round ${r + 1}: ${name}: tunnels per second`, () => tunnelsPerSecond(running[i]!.port)),
+    const t = await step(`round ${r + 1}: ${name}: tunnels per second`, () =>
+      tunnels(running[i]!.port, running[i]!.pids),
     );
+    tps[i]!.push(t.perSecond);
+    cpu[i]!.push(t.cpuUs);
     mbs[i]!.push(await step(`round ${r + 1}: ${name}: throughput`, () => throughput(running[i]!.port)));
   }
 await stopAll();
@@ -349,15 +375,15 @@ console.log(
   `\nDirect request to the origin: p50 ${q(lat.direct, 0.5).toFixed(2)} ms, p99 ${q(lat.direct, 0.99).toFixed(2)} ms (${REQUESTS} requests); tunnels and throughput: median of ${ROUNDS} rounds of ${SECONDS} s (all rounds in brackets)\n`,
 );
 console.log(
-  '| Proxy | Added latency p50 | Added latency p99 | New CONNECT tunnels/s (32 clients) | One tunnel | Memory per idle tunnel |',
+  '| Proxy | Added latency p50 | Added latency p99 | New CONNECT tunnels/s (32 clients) | CPU per tunnel | One tunnel | Memory per idle tunnel |',
 );
-console.log('| --- | --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 const n0 = (x: number): string => Math.round(x).toLocaleString('en-US');
 PROXIES.forEach(([name], i) => {
   const l = lat.via[i];
   const added = (p: number): string => (l ? `${(q(l, p) - q(lat.direct, p)).toFixed(2)} ms` : '–');
   console.log(
-    `| ${name} | ${added(0.5)} | ${added(0.99)} | ${n0(median(tps[i]!))} (${tps[i]!.map(n0).join(', ')}) | ${n0(median(mbs[i]!))} MiB/s (${mbs[i]!.map(n0).join(', ')}) | ${kb[i]!.toFixed(1)} KiB |`,
+    `| ${name} | ${added(0.5)} | ${added(0.99)} | ${n0(median(tps[i]!))} (${tps[i]!.map(n0).join(', ')}) | ${n0(median(cpu[i]!))} µs | ${n0(median(mbs[i]!))} MiB/s (${mbs[i]!.map(n0).join(', ')}) | ${kb[i]!.toFixed(1)} KiB |`,
   );
 });
 

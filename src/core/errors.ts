@@ -120,6 +120,11 @@ export const ERRORS = {
     exit: 2,
     title: 'This host cannot confine runs (no bubblewrap, no cgroups, not root, missing device)',
   },
+  RAMPART_E_EGRESS_UNAVAILABLE: {
+    status: 503,
+    exit: 1,
+    title: 'The egress proxy cannot run on this host (not Linux, or its native relay is not built)',
+  },
   RAMPART_E_RUN_NOT_FOUND: { status: 404, exit: 1, title: 'No such run on this host' },
   RAMPART_E_ADMISSION_INPUT: {
     status: 400,

@@ -1,12 +1,11 @@
-// The proxy's front door: reads the first request on each connection itself and, when it is a
-// CONNECT (nearly all agent traffic is HTTPS) or a plain GET or HEAD in the simple form most
-// plain-HTTP clients send, parses it here and hands over the socket. Anything else goes to
-// node:http, byte for byte as it arrived.
+// The proxy's front door: the parser for CONNECT heads the native relay reads (parseConnect), and
+// for connections that are not a CONNECT, which the relay hands to Node: reads the first request
+// itself and, when it is a plain GET or HEAD in the simple form most plain-HTTP clients send,
+// parses it here and hands over the socket. Anything else goes to node:http, byte for byte as it
+// arrived.
 //
-// Why: a CONNECT is one request line and a few headers with no body, and running it through
-// node:http (a parser, an IncomingMessage, a ServerResponse, the 'connect' event) costs about a
-// third of what a whole tunnel costs here; for a plain GET, node:http's server and client halves
-// cost more than everything else the proxy does together. The parsing is deliberately strict:
+// Why: for a plain GET, node:http's server and client halves cost more than everything else the
+// proxy does together. The parsing is deliberately strict:
 // one request line, `name: value` header lines of token characters and visible values, no
 // folding, no duplicate Proxy-Authorization, bounded size and time. A CONNECT this parser does
 // not accept is refused, never guessed at. A GET or HEAD it does not take (a body, HTTP/1.0, an
@@ -37,8 +36,6 @@ export interface FrontOptions {
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
   readonly timeouts: Timeouts;
-  /** A parsed CONNECT; `head` is whatever the client sent after the request. */
-  readonly onConnect: (req: ConnectRequest, socket: Socket, head: Buffer) => void;
   /** A plain request the front door took; the socket is paused and carries this one request. */
   readonly onPlain: (req: PlainRequest, socket: Socket) => void;
   /** Everything else. */
@@ -99,13 +96,12 @@ export function parsePlain(block: string): PlainRequest | undefined {
 }
 
 const PREFIXES = [
-  [Buffer.from('CONNECT '), 'connect'],
   [Buffer.from('GET '), 'plain'],
   [Buffer.from('HEAD '), 'plain'],
 ] as const;
 
 /** Which request the first bytes begin; 'unknown' while they are a prefix of a method. */
-function kind(buf: Buffer): 'connect' | 'plain' | 'other' | 'unknown' {
+function kind(buf: Buffer): 'plain' | 'other' | 'unknown' {
   for (const [word, k] of PREFIXES) {
     const n = Math.min(buf.length, word.length);
     let i = 0;
@@ -115,59 +111,47 @@ function kind(buf: Buffer): 'connect' | 'plain' | 'other' | 'unknown' {
   return 'other';
 }
 
-/** Handles one accepted connection. */
-export function acceptConnection(socket: Socket, opts: FrontOptions): void {
+/** Handles one accepted connection; `first` is what was read from it before (by the relay). */
+export function acceptConnection(socket: Socket, opts: FrontOptions, first?: Buffer): void {
   let buf: Buffer | undefined;
-  opts.timeouts.after(socket, opts.headersTimeoutMs, () => {
+  /** Stops reading here: the head is someone's, or the connection is answered. */
+  const decide = (): void => {
+    opts.timeouts.clear(socket);
     socket.off('data', onData);
+  };
+  opts.timeouts.after(socket, opts.headersTimeoutMs, () => {
+    decide();
     if (socket.writable)
       refuse(socket, 408, `the request head did not arrive within ${opts.headersTimeoutMs} ms`);
     socket.destroy();
   });
   const handOff = (): void => {
-    opts.timeouts.clear(socket);
-    socket.off('data', onData);
+    decide();
     socket.pause();
     if (buf) socket.unshift(buf);
     opts.http.emit('connection', socket);
     process.nextTick(() => socket.resume());
+  };
+  const tooLarge = (): void => {
+    decide();
+    refuse(socket, 431, `the request head is larger than ${opts.maxHeaderBytes} bytes`);
   };
   const onData = (chunk: Buffer): void => {
     buf = buf ? Buffer.concat([buf, chunk]) : chunk;
     const k = kind(buf);
     if (k === 'other') return handOff();
     const end = k === 'unknown' ? -1 : buf.indexOf(END);
-    if (end < 0) {
-      if (buf.length > opts.maxHeaderBytes) {
-        opts.timeouts.clear(socket);
-        socket.off('data', onData);
-        refuse(socket, 431, `the request head is larger than ${opts.maxHeaderBytes} bytes`);
-      }
-      return;
-    }
-    if (end > opts.maxHeaderBytes) {
-      opts.timeouts.clear(socket);
-      socket.off('data', onData);
-      return refuse(socket, 431, `the request head is larger than ${opts.maxHeaderBytes} bytes`);
-    }
-    const block = buf.toString('latin1', 0, end);
-    if (k === 'plain') {
-      // Only a request that is alone so far: bytes after it would be a pipelined request, which
-      // node:http answers in turn (this path answers one request per connection).
-      const req = end + END.length === buf.length ? parsePlain(block) : undefined;
-      if (!req) return handOff();
-      opts.timeouts.clear(socket);
-      socket.off('data', onData);
-      socket.pause();
-      return opts.onPlain(req, socket);
-    }
-    opts.timeouts.clear(socket);
-    socket.off('data', onData);
-    const req = parseConnect(block);
-    if (!req) return refuse(socket, 400, 'malformed CONNECT request');
+    if (end < 0) return void (buf.length > opts.maxHeaderBytes && tooLarge());
+    if (end > opts.maxHeaderBytes) return tooLarge();
+    // Only a request that is alone so far: bytes after it would be a pipelined request, which
+    // node:http answers in turn (this path answers one request per connection).
+    const req = end + END.length === buf.length ? parsePlain(buf.toString('latin1', 0, end)) : undefined;
+    if (!req) return handOff();
+    decide();
     socket.pause();
-    opts.onConnect(req, socket, buf.subarray(end + END.length));
+    opts.onPlain(req, socket);
   };
-  socket.on('data', onData);
   socket.on('error', () => socket.destroy());
+  socket.on('data', onData);
+  if (first && first.length > 0) onData(first);
 }

@@ -10,7 +10,7 @@
 
 import type { Socket } from 'node:net';
 import { BodyScanner, clientResponseHead, errorResponse } from './http1.js';
-import { relayRead, type ReadBuffers } from './relay.js';
+import { relayRead, type ReadBuffers } from './reads.js';
 import type { Timeouts } from './timeouts.js';
 
 /** A connection to an origin, whichever exchange it serves at the moment. */

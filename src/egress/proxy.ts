@@ -12,11 +12,15 @@
 // "would deny"; the address guard and bans are enforced in every mode: there is no report mode
 // for reaching cloud metadata.
 //
-// Parsing: the front door (front.ts) reads each connection's first request with its own strict
-// parser and takes CONNECT and plain GET/HEAD itself; everything else goes to node:http (llhttp).
-// Both bound the header size and time (slowloris); node:http refuses conflicting
-// Content-Length/Transfer-Encoding. Tunnels relay with backpressure and honour half-close; plain
-// exchanges (plain.ts) keep origin connections per run and checked address.
+// Connections: the native relay (relay.c, native.ts) accepts every connection. A CONNECT's head
+// is read there, bounded in size and time (slowloris), parsed here with the front door's strict
+// parser, decided here, and tunnelled there: the relay connects to the address admission checked
+// and moves the bytes (splice, backpressure, half-close, idle timeout). Any other connection is
+// handed to Node: the front door (front.ts) takes a plain GET or HEAD itself (plain.ts keeps
+// origin connections per run and checked address) and gives everything else to node:http
+// (llhttp), which bounds headers the same way and refuses conflicting
+// Content-Length/Transfer-Encoding. A CONNECT that node:http reads (one after other requests on a
+// kept-alive connection) is adopted by the relay and goes the same way as any other.
 
 import { lookup } from 'node:dns/promises';
 import {
@@ -27,16 +31,13 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import {
-  connect as netConnect,
-  createServer as netServer,
-  type Server as NetServer,
-  type Socket,
-} from 'node:net';
-import { acceptConnection, type ConnectRequest, type PlainRequest } from './front.js';
+import { closeSync } from 'node:fs';
+import { connect as netConnect, isIP, Socket } from 'node:net';
+import { acceptConnection, parseConnect, type ConnectRequest, type PlainRequest } from './front.js';
 import { errorResponse, HOP_BY_HOP, originRequest } from './http1.js';
+import { errnoName, NativeRelay, type RelayEvents } from './native.js';
 import { OriginPool, PlainExchange, type OriginConn } from './plain.js';
-import { forward, forwardReads, ReadBuffers, relayRead } from './relay.js';
+import { ReadBuffers } from './reads.js';
 import type { Duplex } from 'node:stream';
 import { Timeouts } from './timeouts.js';
 import type { AddressGuard } from './address.js';
@@ -119,10 +120,29 @@ class Refusal extends Error {
   }
 }
 
-/** One listening address: the front door, and node:http behind it for plain requests. */
+/** One listening address (in the relay), and node:http for what the front door leaves to it. */
 interface Listener {
-  readonly front: NetServer;
+  readonly id: number;
   readonly http: Server;
+  /** A run's channel: the caller is known. */
+  readonly channel: EgressCaller | undefined;
+}
+
+/** Where a listener is: a TCP port, or a run's channel (unix socket). */
+export interface Listening {
+  readonly port: number;
+}
+
+/** An admitted connection in the open set: the kill switch, bans and a run's end cut it. */
+interface Open {
+  readonly run: string;
+  readonly address: string;
+  cut(): void;
+}
+
+/** An admitted CONNECT, tunnelled by the relay. */
+interface Tunnel extends Open {
+  readonly passage: Passage;
 }
 
 interface Admitted {
@@ -178,51 +198,88 @@ function tokenFrom(header: string | undefined): string | undefined {
 }
 
 export class EgressProxy {
-  private readonly servers = new Set<Listener>();
+  /** Listeners, by the relay's id for them. */
+  private readonly listeners = new Map<number, Listener>();
   /** Per-run channels, by run id. */
   private readonly channels = new Map<string, Listener>();
-  /** Open tunnels, by their client socket: the run each belongs to and the address it reaches. */
-  private readonly tunnels = new Map<Duplex, { readonly run: string; readonly address: string }>();
+  /** Admitted connections: tunnels by the relay's id for them, plain exchanges by client socket. */
+  private readonly open = new Map<number | Duplex, Open>();
+  /** Tunnels cut and not yet reported closed by the relay (their records are still to come). */
+  private readonly cutting = new Map<number, Tunnel>();
+  private readonly relay: NativeRelay;
   private readonly perAgent = new Map<string, number>();
   private killed = false;
   /** Kept-alive connections to origins for plain HTTP requests, one pool per run. */
   private readonly pools = new UpstreamPools(1024);
   private nextId = 1;
-  /** Where every tunnel's origin-side reads land (see ReadBuffers). */
+  /** Where every plain exchange's origin-side reads land (see ReadBuffers). */
   private readonly reads = new ReadBuffers(256 * 1024);
   readonly stats = { allowed: 0, denied: 0, wouldDeny: 0, bytesUp: 0, bytesDown: 0, lookups: 0 };
   private readonly resolve: (host: string) => Promise<{ address: string; family: number }[]>;
   private readonly timeouts: Timeouts;
   /** Kept-alive origin connections of plain exchanges, per run and checked address. */
   private readonly originPool: OriginPool;
+  private readonly maxHeaderBytes: number;
+  private readonly headersTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  /** Resolves close() once every cut tunnel has been reported (and recorded). */
+  private drained: (() => void) | undefined;
 
   constructor(private readonly opts: EgressOptions) {
     this.resolve = opts.deps.resolve ?? ((h) => lookup(h, { all: true, verbatim: true }));
-    const shortest = Math.min(opts.headersTimeoutMs ?? 10_000, opts.connectTimeoutMs ?? 10_000);
-    this.timeouts = new Timeouts(Math.max(10, Math.min(1_000, Math.floor(shortest / 4))));
+    this.maxHeaderBytes = opts.maxHeaderBytes ?? 16 * 1024;
+    this.headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    const idleTimeoutMs = opts.idleTimeoutMs ?? 300_000;
+    const shortest = Math.min(this.headersTimeoutMs, this.connectTimeoutMs, idleTimeoutMs);
+    const tickMs = Math.max(10, Math.min(1_000, Math.floor(shortest / 4)));
+    this.timeouts = new Timeouts(tickMs);
     this.originPool = new OriginPool(this.timeouts, 8, 4_000);
+    const events: RelayEvents = {
+      head: (id, listener, block) => this.onHead(id, listener, block),
+      handoff: (_id, listener, fd, bytes) => this.onHandoff(listener, fd, bytes),
+      failed: (id, errno) => this.onFailed(id, errno),
+      closed: (id, _how, _errno, up, down) => this.onClosed(id, up, down),
+    };
+    this.relay = new NativeRelay(events, {
+      maxHeaderBytes: this.maxHeaderBytes,
+      headersTimeoutMs: this.headersTimeoutMs,
+      idleTimeoutMs,
+      tickMs,
+      established: ESTABLISHED,
+      tooLarge: Buffer.from(
+        errorResponse(431, `the request head is larger than ${this.maxHeaderBytes} bytes`),
+      ),
+      tooSlow: Buffer.from(
+        errorResponse(408, `the request head did not arrive within ${this.headersTimeoutMs} ms`),
+      ),
+    });
   }
 
   /** Listens for callers that authenticate with a workload token. */
-  listen(port: number, host: string): Promise<NetServer> {
-    return this.serve((s) => s.listen(port, host), undefined);
+  async listen(port: number, host: string): Promise<Listening> {
+    const address = isIP(host) ? host : (await lookup(host)).address;
+    const { id, port: bound } = this.relay.listenTcp(address, port);
+    this.listeners.set(id, this.listener(id, undefined));
+    return { port: bound };
   }
 
   /** Listens on a run's own channel (a unix socket bound into its sandbox): the caller is known. */
-  async listenChannel(path: string, caller: EgressCaller): Promise<NetServer> {
+  async listenChannel(path: string, caller: EgressCaller): Promise<void> {
     if (this.channels.has(caller.run)) throw new TypeError(`run ${caller.run} already has a channel`);
-    const listener = this.listener({ ...caller, via: 'channel' });
+    const id = this.relay.listenUnix(path);
+    const listener = this.listener(id, { ...caller, via: 'channel' });
+    this.listeners.set(id, listener);
     this.channels.set(caller.run, listener);
-    return this.start(listener, (s) => s.listen(path));
   }
 
-  /** Closes a run's channel and cuts its tunnels (the run has ended). */
+  /** Closes a run's channel and cuts its connections (the run has ended). */
   closeChannel(run: string): boolean {
     const listener = this.channels.get(run);
     if (!listener) return false;
     this.channels.delete(run);
-    void this.stop(listener);
-    for (const [t, { run: r }] of this.tunnels) if (r === run) t.destroy();
+    this.stop(listener);
+    for (const [key, o] of this.open) if (o.run === run) this.cut(key, o);
     this.pools.close(run);
     this.originPool.close(run);
     return true;
@@ -232,26 +289,27 @@ export class EgressProxy {
     return this.channels.size;
   }
 
-  /** Listens with the front door in front of a node:http server for everything but CONNECT. */
-  private serve(start: (s: NetServer) => void, channel: EgressCaller | undefined): Promise<NetServer> {
-    return this.start(this.listener(channel), start);
-  }
-
-  private listener(channel: EgressCaller | undefined): Listener {
-    const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
-    const headersTimeoutMs = this.opts.headersTimeoutMs ?? 10_000;
+  private listener(id: number, channel: EgressCaller | undefined): Listener {
+    const maxHeaderBytes = this.maxHeaderBytes;
     const http = createServer({
       maxHeaderSize: maxHeaderBytes,
-      headersTimeout: headersTimeoutMs,
+      headersTimeout: this.headersTimeoutMs,
       requestTimeout: 60_000,
       keepAliveTimeout: 5_000,
       // How often those timeouts are enforced (Node's default, 30 s, would let slowloris linger).
       connectionsCheckingInterval: 1_000,
     });
-    // A CONNECT after other requests on a kept-alive connection reaches node:http.
+    // A CONNECT after other requests on a kept-alive connection: the relay takes the connection
+    // over (its descriptor duplicated; Node's copy closed) and it goes on like any CONNECT.
     http.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const started = performance.now();
+      const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
+      if (typeof fd !== 'number' || fd < 0)
+        return void socket.end(errorResponse(500, 'this connection cannot be tunnelled'));
+      const id = this.relay.adopt(fd, head);
+      socket.destroy();
       const auth = req.headers['proxy-authorization'];
-      void this.onConnect({ target: req.url ?? '', proxyAuthorization: auth }, socket, head, channel);
+      void this.decideConnect(id, { target: req.url ?? '', proxyAuthorization: auth }, channel, started);
     });
     http.on('request', (req: IncomingMessage, res: ServerResponse) => {
       void this.onRequest(req, res, channel);
@@ -264,44 +322,56 @@ export class EgressProxy {
         socket.end(errorResponse(408, 'the request did not arrive in time'));
       else socket.end(errorResponse(400, `malformed request (${err.code ?? 'unparseable'})`));
     });
-    const front = netServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-      acceptConnection(socket, {
-        maxHeaderBytes,
-        headersTimeoutMs,
+    return { id, http, channel };
+  }
+
+  private stop(listener: Listener): void {
+    this.listeners.delete(listener.id);
+    this.relay.unlisten(listener.id);
+    listener.http.closeAllConnections();
+  }
+
+  /** Cuts an admitted connection; a tunnel's record comes when the relay reports it closed. */
+  private cut(key: number | Duplex, o: Open): void {
+    this.open.delete(key);
+    if (typeof key === 'number') this.cutting.set(key, o as Tunnel);
+    o.cut();
+  }
+
+  /** A connection that is not a CONNECT: the front door's (plain GET/HEAD) or node:http's. */
+  private onHandoff(listenerId: number, fd: number, bytes: Buffer): void {
+    const listener = this.listeners.get(listenerId);
+    if (!listener) return closeSync(fd); // its listener closed meanwhile (a run that ended)
+    const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    acceptConnection(
+      socket,
+      {
+        maxHeaderBytes: this.maxHeaderBytes,
+        headersTimeoutMs: this.headersTimeoutMs,
         timeouts: this.timeouts,
-        http,
-        onConnect: (req, sock, head) => void this.onConnect(req, sock, head, channel),
-        onPlain: (req, sock) => void this.onPlain(req, sock, channel),
-      }),
+        http: listener.http,
+        onPlain: (req, sock) => void this.onPlain(req, sock, listener.channel),
+      },
+      bytes,
     );
-    return { front, http };
   }
 
-  private start(listener: Listener, start: (s: NetServer) => void): Promise<NetServer> {
-    this.servers.add(listener);
-    const { front } = listener;
-    return new Promise((resolve, reject) => {
-      front.once('error', reject);
-      front.once('listening', () => resolve(front));
-      start(front);
-    });
-  }
-
-  private stop(listener: Listener): Promise<void> {
-    this.servers.delete(listener);
-    return new Promise<void>((r) => {
-      listener.front.close(() => r());
-      listener.http.closeAllConnections();
-    });
+  /** A CONNECT head the relay read. */
+  private onHead(id: number, listenerId: number, block: Buffer): void {
+    const started = performance.now();
+    const listener = this.listeners.get(listenerId);
+    if (!listener) return this.relay.reject(id, Buffer.from(errorResponse(503, 'this listener has closed')));
+    const req = parseConnect(block.toString('latin1'));
+    if (!req) return this.relay.reject(id, Buffer.from(errorResponse(400, 'malformed CONNECT request')));
+    void this.decideConnect(id, req, listener.channel, started);
   }
 
   /** The kill switch for external traffic: every tunnel cut, new connections refused. */
   setKillSwitch(on: boolean): number {
     this.killed = on;
     if (!on) return 0;
-    const n = this.tunnels.size;
-    for (const t of this.tunnels.keys()) t.destroy();
-    this.tunnels.clear();
+    const n = this.open.size;
+    for (const [key, o] of this.open) this.cut(key, o);
     this.pools.closeAll();
     this.originPool.close();
     return n;
@@ -313,10 +383,10 @@ export class EgressProxy {
    */
   enforceGuard(): number {
     let cut = 0;
-    for (const [t, { address }] of this.tunnels) {
-      const a = numericHost(address);
+    for (const [key, o] of this.open) {
+      const a = numericHost(o.address);
       if (a && !this.opts.guard.check(a).allowed) {
-        t.destroy();
+        this.cut(key, o);
         cut++;
       }
     }
@@ -329,15 +399,22 @@ export class EgressProxy {
     return this.killed;
   }
 
-  /** Open tunnels (each is two sockets). */
+  /** Open connections: tunnels, and plain exchanges under way. */
   get openTunnels(): number {
-    return this.tunnels.size;
+    return this.open.size;
   }
 
+  /** Stops listening and cuts everything; resolves once every tunnel's end is recorded. */
   async close(): Promise<void> {
     this.setKillSwitch(true);
     this.channels.clear();
-    await Promise.all([...this.servers].map((l) => this.stop(l)));
+    for (const l of [...this.listeners.values()]) this.stop(l);
+    if (this.cutting.size > 0)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2_000);
+        this.drained = () => (clearTimeout(t), resolve());
+      });
+    this.relay.close();
     this.timeouts.close();
   }
 
@@ -494,39 +571,73 @@ export class EgressProxy {
     else this.perAgent.set(agent, n);
   }
 
-  private async onConnect(
+  /** Decides a CONNECT the relay holds: a tunnel to the checked address, or a refusal. */
+  private async decideConnect(
+    id: number,
     req: ConnectRequest,
-    client: Duplex,
-    head: Buffer,
     channel: EgressCaller | undefined,
+    started: number,
   ): Promise<void> {
-    const started = performance.now();
-    client.on('error', () => client.destroy());
     const target = parseTarget(req.target);
     let caller: EgressCaller | undefined;
     try {
       caller = this.identify(req.proxyAuthorization, channel);
       if (!target) throw new Refusal(400, 'deny', `"${req.target}" is not host:port`);
       const admitted = await this.admit(caller, target);
-      // The origin's bytes are read into a reused buffer and written on to the client in the same
-      // callback (see ReadBuffers): no allocation per read, and 256 KiB reads instead of 64 KiB.
-      const upstream = await this.openOrigin(target, admitted, (n, buf) =>
-        relayRead(client, this.reads, n, buf),
-      );
-      client.write(ESTABLISHED);
-      if (head.length > 0) upstream.write(head);
-      const p = { method: 'CONNECT' as const, caller, target, admitted, started };
-      this.pipeTunnel(p, client as Socket, upstream, head.length);
+      const passage: Passage = { method: 'CONNECT', caller, target, admitted, started };
+      const tunnel: Tunnel = {
+        run: caller.run,
+        address: admitted.address,
+        passage,
+        cut: () => this.relay.cut(id),
+      };
+      this.open.set(id, tunnel);
+      this.hold(caller.agent, 1);
+      this.relay.tunnel(id, admitted.address, target.port, this.connectTimeoutMs);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
-      refuseRaw(client, r);
+      this.relay.reject(id, refusal(r));
       this.refused('CONNECT', caller, target?.host ?? req.target.slice(0, 255), target?.port, r, started);
     }
   }
 
+  /** The tunnel this relay id is, taken out of the open (or cut) set. */
+  private ended(id: number): Tunnel | undefined {
+    const t = (this.open.get(id) ?? this.cutting.get(id)) as Tunnel | undefined;
+    if (!t) return undefined;
+    this.open.delete(id);
+    this.cutting.delete(id);
+    this.hold(t.passage.caller.agent, -1);
+    if (this.cutting.size === 0) this.drained?.();
+    return t;
+  }
+
+  /** The relay could not connect a tunnel: refused with 502 and recorded as an error. */
+  private onFailed(id: number, errno: number): void {
+    const t = this.ended(id);
+    if (!t) return;
+    const { caller, target, admitted, started } = t.passage;
+    const name = errnoName(errno);
+    const why = name === 'ETIMEDOUT' ? `no answer within ${this.connectTimeoutMs} ms` : name;
+    const r = new Refusal(
+      502,
+      'error',
+      `cannot connect to ${target.host}:${target.port} (${admitted.address}): ${why}`,
+      admitted.rule?.pattern,
+      admitted.address,
+    );
+    this.relay.reject(id, refusal(r));
+    this.refused('CONNECT', caller, target.host, target.port, r, started);
+  }
+
+  private onClosed(id: number, up: number, down: number): void {
+    const t = this.ended(id);
+    if (t) this.finishAdmitted(t.passage, up, down);
+  }
+
   /**
-   * Connects to the address admission checked. `onread` gets every read from the origin (into a
-   * reused buffer, see ReadBuffers). Failing to connect is a Refusal (502).
+   * Connects to the address admission checked, for a plain exchange. `onread` gets every read
+   * from the origin (into a reused buffer, see ReadBuffers). Failing to connect is a Refusal (502).
    */
   private openOrigin(
     target: Target,
@@ -540,7 +651,7 @@ export class EgressProxy {
       allowHalfOpen: true,
       onread: { buffer: () => this.reads.next(), callback: onread },
     });
-    this.timeouts.after(upstream, this.opts.connectTimeoutMs ?? 10_000, () =>
+    this.timeouts.after(upstream, this.connectTimeoutMs, () =>
       upstream.destroy(new Error('connect timeout')),
     );
     return new Promise<Socket>((resolve, reject) => {
@@ -577,43 +688,6 @@ export class EgressProxy {
   }
 
   /**
-   * Holds an admitted connection until either side closes: in the open set (the kill switch,
-   * bans and a run's end cut it from there), counted against the agent, recorded at its end.
-   * `bytes` says, at the end, what went up and what came down.
-   */
-  private track(p: Passage, client: Socket, upstream: Socket, bytes: () => readonly [number, number]): void {
-    const { caller, admitted } = p;
-    // Keyed by the client side: destroying it (kill switch, channel closed) ends the connection.
-    this.tunnels.set(client, { run: caller.run, address: admitted.address });
-    this.hold(caller.agent, 1);
-    this.timeouts.watchIdle(client, upstream, this.opts.idleTimeoutMs ?? 300_000);
-    let done = false;
-    const end = (): void => {
-      if (done) return;
-      done = true;
-      client.destroy();
-      upstream.destroy();
-      this.timeouts.unwatch(client);
-      this.tunnels.delete(client);
-      this.hold(caller.agent, -1);
-      const [up, down] = bytes();
-      this.finishAdmitted(p, up, down);
-    };
-    client.on('close', end);
-    upstream.on('close', end);
-  }
-
-  private pipeTunnel(p: Passage, client: Socket, upstream: Socket, headBytes: number): void {
-    // Bytes are read off the sockets' own counters at the end: a 'data' listener on each side
-    // would cost a callback per chunk on the hot path.
-    const readBefore = client.bytesRead; // the CONNECT request itself (and any head)
-    this.track(p, client, upstream, () => [headBytes + client.bytesRead - readBefore, upstream.bytesRead]);
-    forward(client, upstream);
-    forwardReads(upstream, client);
-    upstream.on('error', () => client.destroy());
-  }
-
-  /**
    * A plain GET or HEAD the front door took: admitted like a tunnel, then exchanged with the
    * origin (plain.ts) over a kept-alive connection of the same run to the same checked address
    * when there is one. The client's connection carries this one request and closes after it.
@@ -642,7 +716,7 @@ export class EgressProxy {
       );
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
-      refuseRaw(client, r);
+      if (client.writable) client.end(refusal(r));
       this.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
     }
   }
@@ -654,8 +728,8 @@ export class EgressProxy {
   private async exchangePlain(p: Passage, client: Socket, method: string, request: string): Promise<void> {
     const { caller, target, admitted } = p;
     const key = OriginPool.key(caller.run, admitted.address, target.port);
-    const maxHeaderBytes = this.opts.maxHeaderBytes ?? 16 * 1024;
-    this.tunnels.set(client, { run: caller.run, address: admitted.address });
+    const maxHeaderBytes = this.maxHeaderBytes;
+    this.open.set(client, { run: caller.run, address: admitted.address, cut: () => client.destroy() });
     this.hold(caller.agent, 1);
     let exchange: PlainExchange | undefined;
     let settled = false;
@@ -663,7 +737,7 @@ export class EgressProxy {
     const settle = (failure?: string): void => {
       if (settled) return;
       settled = true;
-      this.tunnels.delete(client);
+      this.open.delete(client);
       this.hold(caller.agent, -1);
       this.finishAdmitted(p, 0, exchange?.bodyBytes ?? 0, failure);
     };
@@ -673,7 +747,8 @@ export class EgressProxy {
     });
     client.on('drain', () => exchange?.drained());
     const failed = (e: Error): void => {
-      if (client.writable) refuseRaw(client, e instanceof Refusal ? e : new Refusal(502, 'error', e.message));
+      if (client.writable)
+        client.end(refusal(e instanceof Refusal ? e : new Refusal(502, 'error', e.message)));
       settle(e.message);
     };
     // A kept-alive connection of this run to this address when there is one; a fresh one when
@@ -731,7 +806,7 @@ export class EgressProxy {
         method: req.method,
         path: url.pathname + url.search,
         headers,
-        timeout: this.opts.connectTimeoutMs ?? 10_000,
+        timeout: this.connectTimeoutMs,
         // Connections to a checked address are pooled, keyed by that address (never by name) in
         // a pool of the run's own: a kept-alive connection never carries another run's request,
         // so an origin that sends more than it was asked for cannot answer someone else.
@@ -805,11 +880,10 @@ class UpstreamPools {
   }
 }
 
-/** Answers a refusal on a connection the front door took. */
-function refuseRaw(client: Duplex, r: Refusal): void {
-  if (!client.writable) return;
+/** The answer to a refusal, on a connection the proxy answers itself. */
+function refusal(r: Refusal): Buffer {
   const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';
-  client.end(errorResponse(r.status, r.message, headers));
+  return Buffer.from(errorResponse(r.status, r.message, headers));
 }
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');

@@ -1,33 +1,20 @@
-// Every timeout of the proxy's own connections on one timer: the front door's header deadline,
-// the origin's connect deadline, and idle tunnels.
+// Every deadline of the proxy's own Node sockets on one timer: the front door's header deadline
+// for connections the relay handed over, a plain exchange's connect deadline, and how long a
+// client may linger. (Tunnels' deadlines are the native relay's, relay.c.)
 //
-// Why not a timer per socket: a tunnel had three (the header deadline, the connect deadline, the
-// idle timeout), and Node's timers, with socket.setTimeout's refresh on every read and write,
-// cost more instructions per tunnel than the rest of the proxy's own work. Here a deadline is a
-// map entry, idleness is read off the sockets' byte counters, and one interval goes through
-// them. A timeout fires up to one interval late, which for timeouts of seconds is nothing.
+// Why not a timer per socket: Node's timers cost more instructions per connection than the rest
+// of the proxy's own work. Here a deadline is a map entry, and one interval goes through them. A
+// deadline fires up to one interval late, which for timeouts of seconds is nothing.
 
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
 
 interface Deadline {
   readonly at: number;
   readonly fire: () => void;
 }
 
-interface Idle {
-  readonly other: Socket;
-  readonly ms: number;
-  /** Bytes moved (both sockets, both ways) when last seen, and since when they have stood. */
-  bytes: number;
-  since: number;
-}
-
-const moved = (a: Socket, b: Socket): number => a.bytesRead + a.bytesWritten + b.bytesRead + b.bytesWritten;
-
 export class Timeouts {
   private readonly deadlines = new Map<Duplex, Deadline>();
-  private readonly idle = new Map<Socket, Idle>();
   private readonly timer: NodeJS.Timeout;
 
   /** `everyMs`: how often deadlines are checked, so how late one may fire. */
@@ -46,15 +33,6 @@ export class Timeouts {
     this.deadlines.delete(s);
   }
 
-  /** Destroys both sockets once neither has moved a byte for `ms`. */
-  watchIdle(a: Socket, b: Socket, ms: number): void {
-    this.idle.set(a, { other: b, ms, bytes: moved(a, b), since: performance.now() });
-  }
-
-  unwatch(a: Socket): void {
-    this.idle.delete(a);
-  }
-
   /** Runs what is due at `now` (performance.now() time). */
   sweep(now: number): void {
     for (const [s, d] of this.deadlines)
@@ -64,22 +42,10 @@ export class Timeouts {
         this.deadlines.delete(s);
         d.fire();
       }
-    for (const [a, e] of this.idle) {
-      const bytes = moved(a, e.other);
-      if (bytes !== e.bytes) {
-        e.bytes = bytes;
-        e.since = now;
-      } else if (now - e.since >= e.ms) {
-        this.idle.delete(a);
-        a.destroy();
-        e.other.destroy();
-      }
-    }
   }
 
   close(): void {
     clearInterval(this.timer);
     this.deadlines.clear();
-    this.idle.clear();
   }
 }

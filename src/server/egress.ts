@@ -195,9 +195,9 @@ export function startEgress(deps: {
     proxy,
     guard,
     async listen() {
-      let server;
+      let bound;
       try {
-        server = await proxy.listen(config.listen.port, config.listen.host);
+        bound = await proxy.listen(config.listen.port, config.listen.host);
       } catch (e) {
         const where = `${config.listen.host}:${config.listen.port}`;
         const code = (e as NodeJS.ErrnoException).code;
@@ -208,8 +208,7 @@ export function startEgress(deps: {
             : `egress proxy cannot listen on ${where}: ${(e as Error).message}`,
         );
       }
-      const a = server.address();
-      const port = typeof a === 'object' && a ? a.port : config.listen.port;
+      const { port } = bound;
       const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
       return `http://${host}:${port}`;
     },

@@ -97,7 +97,7 @@ describe('egress proxy', () => {
       },
     });
     const s = await proxy.listen(0, '127.0.0.1');
-    proxyPort = (s.address() as AddressInfo).port;
+    proxyPort = s.port;
     // The origin listens on 127.0.0.1; 127.0.0.2 reaches it too (all of 127/8 is loopback).
   });
   after(async () => {

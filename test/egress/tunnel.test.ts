@@ -12,7 +12,7 @@ import { AddressGuard } from '../../src/egress/address.js';
 import { HostMatcher } from '../../src/egress/hosts.js';
 import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
 import { proxyToOrigin } from '../support/egress.js';
-import { ReadBuffers, relayRead } from '../../src/egress/relay.js';
+import { ReadBuffers, relayRead } from '../../src/egress/reads.js';
 import { Writable } from 'node:stream';
 
 const TOKEN = 'tunnel-test-token';
@@ -278,7 +278,7 @@ describe('egress connections: pools per run, bans and the kill switch', () => {
         record: () => undefined,
       },
     });
-    proxyPort = ((await proxy.listen(0, '127.0.0.1')).address() as AddressInfo).port;
+    proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
   });
   after(async () => {
     await proxy.close();

@@ -5,17 +5,19 @@
 import type { AddressInfo, Server } from 'node:net';
 import { AddressGuard } from '../../src/egress/address.js';
 import { HostMatcher } from '../../src/egress/hosts.js';
-import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
+import { EgressProxy, type ConnectionRecord, type EgressOptions } from '../../src/egress/proxy.js';
 
-/** Starts `origin` on 127.0.0.2 and a proxy to it; `close` stops both. */
+/** Starts `origin` on 127.0.0.2 and a proxy to it (with `limits`); `close` stops both. */
 export async function proxyToOrigin(
   token: string,
   origin: Server,
   record: (r: ConnectionRecord) => void,
+  limits: Pick<EgressOptions, 'idleTimeoutMs' | 'headersTimeoutMs' | 'connectTimeoutMs'> = {},
 ): Promise<{ proxy: EgressProxy; port: number; originPort: number; close: () => Promise<void> }> {
   await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
   const originPort = (origin.address() as AddressInfo).port;
   const proxy = new EgressProxy({
+    ...limits,
     guard: new AddressGuard(['127.0.0.2/32']),
     deps: {
       authenticate: (t) => (t === token ? { agent: 'a', run: 'r', via: 'token' } : 'unknown'),
@@ -28,7 +30,7 @@ export async function proxyToOrigin(
       record,
     },
   });
-  const port = ((await proxy.listen(0, '127.0.0.1')).address() as AddressInfo).port;
+  const { port } = await proxy.listen(0, '127.0.0.1');
   const close = async (): Promise<void> => {
     await proxy.close();
     origin.close();

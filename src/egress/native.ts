@@ -1,0 +1,160 @@
+// The native relay (relay.c, built to dist/rampart-relay.node): typed, and loaded once per proxy.
+//
+// The addon accepts connections, reads CONNECT heads, and moves tunnel bytes; every decision is
+// made here in TypeScript and sent back as a command. See relay.c for the protocol.
+
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { RampartError } from '../core/errors.js';
+
+/** How a tunnel ended. */
+export type TunnelEnd = 'end' | 'idle' | 'cut' | 'error';
+
+export interface RelayEvents {
+  /** A CONNECT head (without its final CRLF CRLF), read whole and within the limits. */
+  head(id: number, listener: number, block: Buffer): void;
+  /** Not a CONNECT: the connection is now Node's (`fd`), with the bytes read so far. */
+  handoff(id: number, listener: number, fd: number, bytes: Buffer): void;
+  /** A tunnel's connect failed; the connection waits for a reject(). */
+  failed(id: number, errno: number): void;
+  /** A tunnel ended, with the bytes it carried each way. */
+  closed(id: number, how: TunnelEnd, errno: number, up: number, down: number): void;
+}
+
+export interface RelayOptions {
+  readonly maxHeaderBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** How often deadlines are checked. */
+  readonly tickMs: number;
+  /** Written to the client when a tunnel's origin connects. */
+  readonly established: Buffer;
+  /** The answers to a head over the size limit, and to one not finished in time. */
+  readonly tooLarge: Buffer;
+  readonly tooSlow: Buffer;
+}
+
+type Handle = { readonly __relay: unique symbol };
+
+interface Addon {
+  open(
+    cb: (type: number, id: number, x: number, a: number, b: number, data?: Buffer) => void,
+    o: RelayOptions,
+  ): Handle;
+  listenTcp(h: Handle, host: string, port: number, backlog: number): [number, number];
+  listenUnix(h: Handle, path: string, backlog: number): number;
+  unlisten(h: Handle, id: number): void;
+  tunnel(h: Handle, id: number, address: string, port: number, timeoutMs: number): void;
+  reject(h: Handle, id: number, answer: Buffer): void;
+  cut(h: Handle, id: number): void;
+  adopt(h: Handle, fd: number, head: Buffer): number;
+  close(h: Handle): void;
+}
+
+const ENDS: readonly TunnelEnd[] = ['end', 'idle', 'cut', 'error'];
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(constants.errno).map(([name, n]) => [n, name]),
+);
+
+/** ECONNREFUSED for 111, and so on. */
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
+/** A failed bind says which error it was as Node's own do: `code` is EADDRINUSE and the like. */
+function withCode<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const n = (e as { errno?: unknown }).errno;
+    if (typeof n === 'number') Object.assign(e as object, { code: errnoName(n) });
+    throw e;
+  }
+}
+
+/** Next to the bundle (dist/), or, for the compiled tests in build/, in dist/ at the root. */
+function addonPath(): string | undefined {
+  for (const rel of ['./rampart-relay.node', '../../../dist/rampart-relay.node']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function load(): Addon {
+  const path = addonPath();
+  if (process.platform !== 'linux')
+    throw new RampartError(
+      'RAMPART_E_EGRESS_UNAVAILABLE',
+      'the egress proxy runs on Linux only (splice, epoll)',
+    );
+  if (!path)
+    throw new RampartError(
+      'RAMPART_E_EGRESS_UNAVAILABLE',
+      'the egress relay dist/rampart-relay.node is missing (build it: npm run build)',
+    );
+  const m = { exports: {} as Addon };
+  try {
+    process.dlopen(m, path);
+  } catch (e) {
+    throw new RampartError(
+      'RAMPART_E_EGRESS_UNAVAILABLE',
+      `the egress relay ${path} cannot be loaded: ${(e as Error).message}`,
+    );
+  }
+  return m.exports;
+}
+
+/** One relay thread with its listeners and connections. */
+export class NativeRelay {
+  private readonly addon: Addon;
+  private readonly handle: Handle;
+
+  constructor(events: RelayEvents, opts: RelayOptions) {
+    this.addon = load();
+    this.handle = this.addon.open((type, id, x, a, b, data) => {
+      if (type === 1) events.head(id, x, data!);
+      else if (type === 2) events.handoff(id, x, a, data!);
+      else if (type === 3) events.failed(id, a);
+      else events.closed(id, ENDS[x >>> 16] ?? 'error', x & 0xffff, a, b);
+    }, opts);
+  }
+
+  /** Binds and listens on a numeric address; returns the listener's id and its port. */
+  listenTcp(host: string, port: number): { id: number; port: number } {
+    const [id, bound] = withCode(() => this.addon.listenTcp(this.handle, host, port, 511));
+    return { id, port: bound };
+  }
+
+  listenUnix(path: string): number {
+    return withCode(() => this.addon.listenUnix(this.handle, path, 511));
+  }
+
+  unlisten(id: number): void {
+    this.addon.unlisten(this.handle, id);
+  }
+
+  /** Connects a decided CONNECT to the address that was checked. */
+  tunnel(id: number, address: string, port: number, timeoutMs: number): void {
+    this.addon.tunnel(this.handle, id, address, port, timeoutMs);
+  }
+
+  /** Answers a CONNECT that will not be tunnelled, then closes it. */
+  reject(id: number, answer: Buffer): void {
+    this.addon.reject(this.handle, id, answer);
+  }
+
+  cut(id: number): void {
+    this.addon.cut(this.handle, id);
+  }
+
+  /** Takes over a connection Node accepted (its descriptor is duplicated); `head` goes first. */
+  adopt(fd: number, head: Buffer): number {
+    return this.addon.adopt(this.handle, fd, head);
+  }
+
+  close(): void {
+    this.addon.close(this.handle);
+  }
+}

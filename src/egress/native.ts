@@ -106,10 +106,15 @@ function load(): Addon {
   return m.exports;
 }
 
-/** One relay thread with its listeners and connections. */
+/**
+ * The relay, with its listeners and connections. Once closed, the calls that name a connection
+ * or listener do nothing (what they name is gone: an admission still under way when the proxy
+ * closed finds its connection closed); listening and adopting throw.
+ */
 export class NativeRelay {
   private readonly addon: Addon;
   private readonly handle: Handle;
+  private closed = false;
 
   constructor(events: RelayEvents, opts: RelayOptions) {
     this.addon = load();
@@ -132,21 +137,21 @@ export class NativeRelay {
   }
 
   unlisten(id: number): void {
-    this.addon.unlisten(this.handle, id);
+    if (!this.closed) this.addon.unlisten(this.handle, id);
   }
 
   /** Connects a decided CONNECT to the address that was checked. */
   tunnel(id: number, address: string, port: number, timeoutMs: number): void {
-    this.addon.tunnel(this.handle, id, address, port, timeoutMs);
+    if (!this.closed) this.addon.tunnel(this.handle, id, address, port, timeoutMs);
   }
 
   /** Answers a CONNECT that will not be tunnelled, then closes it. */
   reject(id: number, answer: Buffer): void {
-    this.addon.reject(this.handle, id, answer);
+    if (!this.closed) this.addon.reject(this.handle, id, answer);
   }
 
   cut(id: number): void {
-    this.addon.cut(this.handle, id);
+    if (!this.closed) this.addon.cut(this.handle, id);
   }
 
   /** Takes over a connection Node accepted (its descriptor is duplicated); `head` goes first. */
@@ -155,6 +160,8 @@ export class NativeRelay {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.addon.close(this.handle);
   }
 }

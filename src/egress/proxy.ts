@@ -306,8 +306,14 @@ export class EgressProxy {
       const fd = (socket as { _handle?: { fd?: unknown } })._handle?.fd;
       if (typeof fd !== 'number' || fd < 0)
         return void socket.end(errorResponse(500, 'this connection cannot be tunnelled'));
-      const id = this.relay.adopt(fd, head);
+      let id = -1;
+      try {
+        id = this.relay.adopt(fd, head);
+      } catch {
+        // the proxy is closing: the connection goes with it
+      }
       socket.destroy();
+      if (id < 0) return;
       const auth = req.headers['proxy-authorization'];
       void this.decideConnect(id, { target: req.url ?? '', proxyAuthorization: auth }, channel, started);
     });

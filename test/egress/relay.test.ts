@@ -194,9 +194,12 @@ describe('NativeRelay: caller mistakes', () => {
     assert.equal(errnoName(111), 'ECONNREFUSED');
   });
 
-  it('is closed for good once closed', () => {
+  it('is closed for good once closed; what named its connections does nothing', () => {
     const r = quietRelay();
     r.close();
     assert.throws(() => r.listenTcp('127.0.0.1', 0), /relay: closed/);
+    // An admission that finishes after the proxy closed finds nothing to tunnel or refuse.
+    assert.doesNotThrow(() => r.tunnel(7, '127.0.0.1', 1, 1000));
+    assert.doesNotThrow(() => r.reject(7, Buffer.from('x')));
   });
 });

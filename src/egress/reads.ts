@@ -15,17 +15,23 @@ import type { Writable } from 'node:stream';
 export class ReadBuffers {
   private current: Buffer;
 
+  // Never from Node's shared pool: `lend` tells the read buffer by the memory it owns alone.
   constructor(private readonly size: number) {
-    this.current = Buffer.allocUnsafe(size);
+    this.current = Buffer.allocUnsafeSlow(size);
   }
 
   next(): Buffer {
     return this.current;
   }
 
-  /** The current buffer now belongs to a pending write. */
-  lend(): void {
-    this.current = Buffer.allocUnsafe(this.size);
+  /**
+   * A pending write holds `buf`: when it is (part of) the current buffer, that buffer now
+   * belongs to the write. A copy (the head path copies what it keeps) takes nothing from here:
+   * lending then would allocate a read buffer per exchange, and the external memory it adds up
+   * to drives the garbage collector into a full collection every few dozen milliseconds.
+   */
+  lend(buf: Uint8Array): void {
+    if (buf.buffer === this.current.buffer) this.current = Buffer.allocUnsafeSlow(this.size);
   }
 }
 
@@ -36,6 +42,6 @@ export class ReadBuffers {
  */
 export function relayRead(to: Writable, reads: ReadBuffers, n: number, buf: Uint8Array): boolean {
   const more = to.write(buf.subarray(0, n));
-  if (to.writableLength > 0) reads.lend();
+  if (to.writableLength > 0) reads.lend(buf);
   return more;
 }

@@ -191,7 +191,7 @@ describe('egress tunnels under load', () => {
   });
 });
 
-describe('relayRead: the origin side of a tunnel', () => {
+describe('relayRead: the origin side of a plain exchange', () => {
   /** A writer that holds every chunk it is given until `flush()`, as a socket does with a queued write. */
   function slowWriter(): { w: Writable; held: Buffer[]; flush(): void } {
     const held: Buffer[] = [];
@@ -235,6 +235,19 @@ describe('relayRead: the origin side of a tunnel', () => {
     const slow = slowWriter();
     assert.equal(relayRead(slow.w, reads, 32 * 1024, reads.next()), false, 'over the mark: pause');
     slow.flush();
+  });
+
+  it('keeps the read buffer when the queued write holds a copy (a response head and what came with it)', () => {
+    const reads = new ReadBuffers(1024);
+    const { w, held } = slowWriter();
+    const buf = reads.next();
+    const copy = Buffer.from('HTTP/1.1 200 OK\r\n\r\nok');
+    relayRead(w, reads, copy.length, copy);
+    assert.equal(held.length, 1, 'the write is queued');
+    // A fresh read buffer per exchange would be garbage the collector has to chase (bench/egress).
+    assert.equal(reads.next(), buf, 'the copy is not the read buffer: nothing to lend');
+    relayRead(w, reads, 4, buf.subarray(0, 4));
+    assert.notEqual(reads.next(), buf, 'a part of the read buffer is: lent');
   });
 });
 

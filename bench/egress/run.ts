@@ -5,7 +5,8 @@
 //
 // Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
 // against the same request sent directly), new CONNECT tunnels per second (32 concurrent
-// clients) and the proxy's CPU time per tunnel (all its threads, user and system), throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
+// clients of load.c, in C) and the proxy's CPU time per tunnel (all its threads, user and system),
+// throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
 //
 // This machine's speed drifts by tens of percent over seconds (a VM with neighbours), so no
 // proxy is measured in a stretch of its own: the three run side by side (idle ones cost
@@ -14,7 +15,7 @@
 // the median round. Every proxy gets the same warm-up first (Rampart's JIT needs it; squid and
 // tinyproxy lose nothing by it).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttp, request } from 'node:http';
 import { connect, createServer as createTcp, type Socket } from 'node:net';
@@ -36,6 +37,13 @@ const REQUESTS = Number(values.requests);
 const ROUNDS = Number(values.rounds);
 const dir = mkdtempSync(join(tmpdir(), 'rampart-egress-bench-'));
 const children: ChildProcess[] = [];
+const load = join(dir, 'load');
+execFileSync(process.env.CC || 'cc', [
+  '-O2',
+  '-o',
+  load,
+  new URL('../../../bench/egress/load.c', import.meta.url).pathname,
+]);
 
 // ----------------------------------------------------------------- origin (HTTP and a byte source)
 const originHttp = createHttp((_req, res) => res.end('ok'));
@@ -53,6 +61,7 @@ const originBytes = createTcp((s) => {
 });
 await new Promise<void>((r) => originBytes.listen(0, '127.0.0.2', r));
 const bytesPort = (originBytes.address() as { port: number }).port;
+// Idle tunnels' origin (memory per idle tunnel).
 const idle = createTcp((s) => s.on('error', () => s.destroy()));
 await new Promise<void>((r) => idle.listen(0, '127.0.0.2', r));
 const idlePort = (idle.address() as { port: number }).port;
@@ -222,24 +231,24 @@ async function latencies(vias: readonly number[]): Promise<{ direct: number[]; v
   return { direct: sort(direct), via: via.map(sort) };
 }
 
-/** Tunnels per second, and the proxy's CPU time (user and system, all threads) per tunnel. */
+/**
+ * Tunnels per second, and the proxy's CPU time (user and system, all threads) per tunnel. The
+ * clients and their origin are load.c, compiled at start: a load on Node's sockets cost more per
+ * tunnel than the faster proxies, and set the rate for all of them.
+ */
 async function tunnels(
   via: number,
   pids: () => number[],
   seconds = SECONDS,
 ): Promise<{ perSecond: number; cpuUs: number }> {
   const before = cpuMs(pids());
-  let n = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (performance.now() < end) {
-        const s = await connectTunnel(via, idlePort);
-        s.destroy();
-        n++;
-      }
-    }),
-  );
+  const c = spawn(load, [String(via), '32', String(seconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  c.stdin.end(`${AUTH}\n`);
+  let out = '';
+  c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => c.on('exit', r));
+  const n = Number(out.trim());
+  if (code !== 0 || !(n > 0)) throw new Error(`the tunnel load failed (exit code ${code})`);
   // Let the proxy finish closing what the last clients left (its CPU for those tunnels counts).
   await new Promise((r) => setTimeout(r, 200));
   return { perSecond: n / seconds, cpuUs: ((cpuMs(pids()) - before) * 1000) / n };

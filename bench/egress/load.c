@@ -1,0 +1,169 @@
+// The load for bench/egress's tunnel rate: CONNECT clients and the origin they reach, in C.
+//
+//   load PROXY_PORT CONCURRENCY SECONDS < proxy-authorization-value
+//
+// Why C: on a machine with two cores, the proxy under test gets one and the load the other. A
+// load written on Node's sockets costs more per tunnel than the faster proxies do, so it, not
+// the proxy, set the rate, and every proxy measured about the same. This one costs a fraction
+// of a proxy's work per tunnel: each of CONCURRENCY clients connects to the proxy, sends one
+// CONNECT to this program's own origin (127.0.0.2, an ephemeral port), reads the answer head,
+// checks that it is a 200 and closes, then starts again; the origin accepts and closes once the
+// proxy has closed its side. Prints the tunnels completed within SECONDS; any other answer, or a connection
+// that fails, ends the run with a message and exit code 1 (a refusing proxy is not fast).
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ORIGIN_TAG (1ULL << 62)
+#define LISTEN_TAG (1ULL << 63)
+
+struct slot {
+  int fd;
+  int state; /* 0: connecting, 1: reading the answer */
+  size_t got;
+  char buf[512];
+};
+
+static int die(const char *what) {
+  fprintf(stderr, "load: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void start(int ep, struct slot *s, size_t i, const struct sockaddr_in *proxy) {
+  s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->fd < 0) die("socket");
+  int one = 1;
+  setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(s->fd, (const struct sockaddr *)proxy, sizeof *proxy) < 0 && errno != EINPROGRESS)
+    die("connect to the proxy");
+  s->state = 0;
+  s->got = 0;
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = i};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) die("epoll_ctl");
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: load PROXY_PORT CONCURRENCY SECONDS < proxy-authorization-value\n");
+    return 2;
+  }
+  int proxyPort = atoi(argv[1]);
+  size_t n = (size_t)atoi(argv[2]);
+  double seconds = atof(argv[3]);
+  char auth[256];
+  if (!fgets(auth, sizeof auth, stdin)) die("reading the proxy-authorization value");
+  auth[strcspn(auth, "\r\n")] = 0;
+
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+
+  struct sockaddr_in origin = {.sin_family = AF_INET};
+  inet_pton(AF_INET, "127.0.0.2", &origin.sin_addr);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&origin, sizeof origin) < 0 || listen(lfd, 4096) < 0)
+    die("origin listener");
+  socklen_t len = sizeof origin;
+  getsockname(lfd, (struct sockaddr *)&origin, &len);
+  struct epoll_event lev = {.events = EPOLLIN, .data.u64 = LISTEN_TAG};
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
+
+  char head[512];
+  int port = ntohs(origin.sin_port);
+  int headLen = snprintf(head, sizeof head,
+                         "CONNECT 127.0.0.2:%d HTTP/1.1\r\nhost: 127.0.0.2:%d\r\nproxy-authorization: %s\r\n\r\n",
+                         port, port, auth);
+
+  struct sockaddr_in proxy = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxyPort)};
+  inet_pton(AF_INET, "127.0.0.1", &proxy.sin_addr);
+  struct slot *slots = calloc(n, sizeof *slots);
+  for (size_t i = 0; i < n; i++) start(ep, &slots[i], i, &proxy);
+
+  unsigned long done = 0;
+  size_t active = n;
+  double end = now() + seconds;
+  struct epoll_event evs[256];
+  char sink[4096];
+  while (active > 0) {
+    int k = epoll_wait(ep, evs, 256, 1000);
+    if (k < 0 && errno != EINTR) die("epoll_wait");
+    int over = now() >= end;
+    for (int e = 0; e < k; e++) {
+      uint64_t tag = evs[e].data.u64;
+      if (tag == LISTEN_TAG) {
+        for (;;) {
+          int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          struct epoll_event oev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = ORIGIN_TAG | (uint64_t)c};
+          epoll_ctl(ep, EPOLL_CTL_ADD, c, &oev);
+        }
+        continue;
+      }
+      if (tag & ORIGIN_TAG) {
+        int c = (int)(tag & ~ORIGIN_TAG);
+        ssize_t r;
+        while ((r = recv(c, sink, sizeof sink, 0)) > 0);
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) close(c);
+        continue;
+      }
+      struct slot *s = &slots[tag];
+      if (s->state == 0) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+          errno = err;
+          die("connect to the proxy");
+        }
+        if (send(s->fd, head, (size_t)headLen, MSG_NOSIGNAL) != headLen) die("send");
+        s->state = 1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+        epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
+        continue;
+      }
+      ssize_t r = recv(s->fd, s->buf + s->got, sizeof s->buf - 1 - s->got, 0);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      if (r <= 0) {
+        fprintf(stderr, "load: the proxy closed before answering\n");
+        return 1;
+      }
+      s->got += (size_t)r;
+      s->buf[s->got] = 0;
+      if (!strstr(s->buf, "\r\n\r\n")) {
+        if (s->got >= sizeof s->buf - 1) {
+          fprintf(stderr, "load: the answer head is too long\n");
+          return 1;
+        }
+        continue;
+      }
+      if (strncmp(s->buf, "HTTP/1.1 200", 12) != 0 && strncmp(s->buf, "HTTP/1.0 200", 12) != 0) {
+        fprintf(stderr, "load: the proxy answered %.*s\n", (int)strcspn(s->buf, "\r\n"), s->buf);
+        return 1;
+      }
+      close(s->fd);
+      if (over) {
+        active--;
+      } else {
+        done++;
+        start(ep, s, tag, &proxy);
+      }
+    }
+  }
+  printf("%lu\n", done);
+  return 0;
+}

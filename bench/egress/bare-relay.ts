@@ -1,13 +1,18 @@
 // A bare CONNECT relay in Node, for bench/egress: no identity, no rules, no address guard, no
-// records, no timeouts, no backpressure on the way up; the origin read like Rampart's. It is not a proxy anyone
+// records, no timeouts, no backpressure on the way up; the origin read into one reused buffer. It is not a proxy anyone
 // should run; it is the floor of what a proxy written on Node's sockets costs per tunnel on the
 // machine the benchmark runs on, measured beside Rampart, squid and tinyproxy. Prints its port.
 
-import { connect, createServer } from 'node:net';
-import { ReadBuffers, relayRead } from '../../src/egress/reads.js';
+import { connect, createServer, type Socket } from 'node:net';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
-const reads = new ReadBuffers(256 * 1024);
+/** Every origin read lands here; a write that had to queue keeps it, and the next gets a new one. */
+let buffer = Buffer.allocUnsafeSlow(256 * 1024);
+const relayRead = (client: Socket, n: number, buf: Buffer): boolean => {
+  const more = client.write(buf.subarray(0, n));
+  if (client.writableLength > 0) buffer = Buffer.allocUnsafeSlow(256 * 1024);
+  return more;
+};
 
 const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
   client.on('error', () => client.destroy());
@@ -20,7 +25,7 @@ const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => 
       host: target.slice(0, colon),
       port: Number(target.slice(colon + 1)),
       allowHalfOpen: true,
-      onread: { buffer: () => reads.next(), callback: (n, buf) => relayRead(client, reads, n, buf) },
+      onread: { buffer: () => buffer, callback: (n, buf) => relayRead(client, n, buf as Buffer) },
     });
     origin.on('error', () => client.destroy());
     origin.once('connect', () => {

@@ -1,20 +1,19 @@
-// The proxy's front door: the parser for CONNECT heads the native relay reads (parseConnect), and
-// for connections that are not a CONNECT, which the relay hands to Node: reads the first request
-// itself and, when it is a plain GET or HEAD in the simple form most plain-HTTP clients send,
-// parses it here and hands over the socket. Anything else goes to node:http, byte for byte as it
+// The proxy's front door: the strict parser for the heads the native relay reads (a CONNECT, a
+// GET, a HEAD), and the way to node:http for every connection the proxy does not answer itself.
+// A plain GET or HEAD in the simple form most plain-HTTP clients send is parsed here and
+// answered through the relay (plain.ts); anything else goes to node:http, byte for byte as it
 // arrived.
 //
 // Why: for a plain GET, node:http's server and client halves cost more than everything else the
 // proxy does together. The parsing is deliberately strict:
 // one request line, `name: value` header lines of token characters and visible values, no
-// folding, no duplicate Proxy-Authorization, bounded size and time. A CONNECT this parser does
-// not accept is refused, never guessed at. A GET or HEAD it does not take (a body, HTTP/1.0, an
-// Upgrade, anything unusual) goes to node:http, whose parser decides.
+// folding, no duplicate Proxy-Authorization; the relay bounds size and time. A CONNECT this
+// parser does not accept is refused, never guessed at. A GET or HEAD it does not take (a body,
+// HTTP/1.0, an Upgrade, anything unusual) goes to node:http, whose parser decides.
 
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
-import { errorResponse, parseHeaderLines, type HeaderList } from './http1.js';
-import type { Timeouts } from './timeouts.js';
+import { parseHeaderLines, type HeaderList } from './http1.js';
 
 export interface ConnectRequest {
   /** The request target (host:port), as written. */
@@ -32,24 +31,9 @@ export interface PlainRequest {
   readonly proxyAuthorization: string | undefined;
 }
 
-export interface FrontOptions {
-  readonly maxHeaderBytes: number;
-  readonly headersTimeoutMs: number;
-  readonly timeouts: Timeouts;
-  /** A plain request the front door took; the socket is paused and carries this one request. */
-  readonly onPlain: (req: PlainRequest, socket: Socket) => void;
-  /** Everything else. */
-  readonly http: HttpServer;
-}
-
-const END = Buffer.from('\r\n\r\n');
 const REQUEST_LINE = /^(CONNECT|GET|HEAD) ([\x21-\x7e]{1,8192}) HTTP\/1\.([01])$/;
 /** Headers that make a GET or HEAD something the front door leaves to node:http. */
 const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect']);
-
-function refuse(socket: Socket, status: number, message: string): void {
-  socket.end(errorResponse(status, message));
-}
 
 interface Head {
   readonly method: 'CONNECT' | 'GET' | 'HEAD';
@@ -95,63 +79,13 @@ export function parsePlain(block: string): PlainRequest | undefined {
   return { method: h.method, uri: h.target, headers: h.headers, proxyAuthorization: h.proxyAuthorization };
 }
 
-const PREFIXES = [
-  [Buffer.from('GET '), 'plain'],
-  [Buffer.from('HEAD '), 'plain'],
-] as const;
-
-/** Which request the first bytes begin; 'unknown' while they are a prefix of a method. */
-function kind(buf: Buffer): 'plain' | 'other' | 'unknown' {
-  for (const [word, k] of PREFIXES) {
-    const n = Math.min(buf.length, word.length);
-    let i = 0;
-    while (i < n && buf[i] === word[i]) i++;
-    if (i === n) return n === word.length ? k : 'unknown';
-  }
-  return 'other';
-}
-
-/** Handles one accepted connection; `first` is what was read from it before (by the relay). */
-export function acceptConnection(socket: Socket, opts: FrontOptions, first?: Buffer): void {
-  let buf: Buffer | undefined;
-  /** Stops reading here: the head is someone's, or the connection is answered. */
-  const decide = (): void => {
-    opts.timeouts.clear(socket);
-    socket.off('data', onData);
-  };
-  opts.timeouts.after(socket, opts.headersTimeoutMs, () => {
-    decide();
-    if (socket.writable)
-      refuse(socket, 408, `the request head did not arrive within ${opts.headersTimeoutMs} ms`);
-    socket.destroy();
-  });
-  const handOff = (): void => {
-    decide();
-    socket.pause();
-    if (buf) socket.unshift(buf);
-    opts.http.emit('connection', socket);
-    process.nextTick(() => socket.resume());
-  };
-  const tooLarge = (): void => {
-    decide();
-    refuse(socket, 431, `the request head is larger than ${opts.maxHeaderBytes} bytes`);
-  };
-  const onData = (chunk: Buffer): void => {
-    buf = buf ? Buffer.concat([buf, chunk]) : chunk;
-    const k = kind(buf);
-    if (k === 'other') return handOff();
-    const end = k === 'unknown' ? -1 : buf.indexOf(END);
-    if (end < 0) return void (buf.length > opts.maxHeaderBytes && tooLarge());
-    if (end > opts.maxHeaderBytes) return tooLarge();
-    // Only a request that is alone so far: bytes after it would be a pipelined request, which
-    // node:http answers in turn (this path answers one request per connection).
-    const req = end + END.length === buf.length ? parsePlain(buf.toString('latin1', 0, end)) : undefined;
-    if (!req) return handOff();
-    decide();
-    socket.pause();
-    opts.onPlain(req, socket);
-  };
-  socket.on('error', () => socket.destroy());
-  socket.on('data', onData);
-  if (first && first.length > 0) onData(first);
+/**
+ * Gives node:http a connection the relay read the first bytes of, byte for byte as it arrived:
+ * those bytes are put back before node:http's parser reads.
+ */
+export function toHttp(socket: Socket, http: HttpServer, bytes: Buffer): void {
+  socket.pause();
+  if (bytes.length > 0) socket.unshift(bytes);
+  http.emit('connection', socket);
+  process.nextTick(() => socket.resume());
 }

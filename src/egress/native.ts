@@ -1,7 +1,8 @@
 // The native relay (relay.c, built to dist/rampart-relay.node): typed, and loaded once per proxy.
 //
-// The addon accepts connections, reads CONNECT heads, and moves tunnel bytes; every decision is
-// made here in TypeScript and sent back as a command. See relay.c for the protocol.
+// The addon accepts connections, reads CONNECT, GET and HEAD heads, moves tunnel bytes and
+// writes plain answers; every decision is made here in TypeScript and sent back as a command.
+// See relay.c for the protocol.
 
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -12,14 +13,23 @@ import { RampartError } from '../core/errors.js';
 export type TunnelEnd = 'end' | 'idle' | 'cut' | 'error';
 
 export interface RelayEvents {
-  /** A CONNECT head (without its final CRLF CRLF), read whole and within the limits. */
+  /**
+   * A CONNECT, GET or HEAD head (without its final CRLF CRLF), read whole and within the limits;
+   * a GET or HEAD with nothing after it. The connection waits for tunnel(), send(), end(),
+   * reject() or handoff().
+   */
   head(id: number, listener: number, block: Buffer): void;
-  /** Not a CONNECT: the connection is now Node's (`fd`), with the bytes read so far. */
+  /** Anything else: the connection is now Node's (`fd`), with the bytes read so far. */
   handoff(id: number, listener: number, fd: number, bytes: Buffer): void;
   /** A tunnel's connect failed; the connection waits for a reject(). */
   failed(id: number, errno: number): void;
-  /** A tunnel ended, with the bytes it carried each way. */
+  /**
+   * A tunnel ended, with the bytes it carried each way; or a connection being answered failed,
+   * or was cut, before its end().
+   */
   closed(id: number, how: TunnelEnd, errno: number, up: number, down: number): void;
+  /** What send() could not write at once has gone: the answer may go on. */
+  drained(id: number): void;
 }
 
 export interface RelayOptions {
@@ -48,6 +58,9 @@ interface Addon {
   tunnel(h: Handle, id: number, address: string, port: number, timeoutMs: number): void;
   reject(h: Handle, id: number, answer: Buffer): void;
   cut(h: Handle, id: number): void;
+  send(h: Handle, id: number, bytes: Buffer): boolean;
+  end(h: Handle, id: number, last: Buffer): void;
+  handoff(h: Handle, id: number): number;
   adopt(h: Handle, fd: number, head: Buffer): number;
   close(h: Handle): void;
 }
@@ -122,7 +135,8 @@ export class NativeRelay {
       if (type === 1) events.head(id, x, data!);
       else if (type === 2) events.handoff(id, x, a, data!);
       else if (type === 3) events.failed(id, a);
-      else events.closed(id, ENDS[x >>> 16] ?? 'error', x & 0xffff, a, b);
+      else if (type === 4) events.closed(id, ENDS[x >>> 16] ?? 'error', x & 0xffff, a, b);
+      else events.drained(id);
     }, opts);
   }
 
@@ -150,8 +164,27 @@ export class NativeRelay {
     if (!this.closed) this.addon.reject(this.handle, id, answer);
   }
 
+  /** Closes a tunnel, or a connection being answered, at once (closed() follows). */
   cut(id: number): void {
     if (!this.closed) this.addon.cut(this.handle, id);
+  }
+
+  /**
+   * Writes part of the answer to a GET or HEAD; false when some of it waits for the client
+   * (drained() follows) or the connection failed (closed() follows). Nothing is kept of `bytes`.
+   */
+  send(id: number, bytes: Buffer): boolean {
+    return !this.closed && this.addon.send(this.handle, id, bytes);
+  }
+
+  /** The rest of the answer; the connection then closes, and nothing more is heard of it. */
+  end(id: number, last: Buffer): void {
+    if (!this.closed) this.addon.end(this.handle, id, last);
+  }
+
+  /** Gives a connection whose head was read to Node: its descriptor, or -1 when it is gone. */
+  handoff(id: number): number {
+    return this.closed ? -1 : this.addon.handoff(this.handle, id);
   }
 
   /** Takes over a connection Node accepted (its descriptor is duplicated); `head` goes first. */

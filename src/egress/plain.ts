@@ -2,16 +2,28 @@
 // request with an origin, and the kept-alive origin connections those exchanges share.
 //
 // The response head is read strictly and rewritten for the client (http1.clientResponseHead);
-// the body is passed on as it comes, through the reused read buffers, while BodyScanner follows
-// its framing to find its end. A connection whose response ended exactly where its framing said
+// the body is passed on as it comes, while BodyScanner follows its framing to find its end. The
+// client's side is the native relay's (ClientEnd): it writes what it can at once and copies
+// the rest, so every origin read lands in one reused buffer. A connection whose response ended exactly where its framing said
 // goes back to the pool of the run it served, keyed by the address that was checked: it never
 // carries another run's request, and a response the proxy could not follow to its end (closed
 // early, chunked framing it did not expect, bytes past the end) is never followed by another.
 
 import type { Socket } from 'node:net';
 import { BodyScanner, clientResponseHead, errorResponse } from './http1.js';
-import { relayRead, type ReadBuffers } from './reads.js';
 import type { Timeouts } from './timeouts.js';
+
+/** The client's connection, which the native relay holds: the answer goes out through it. */
+export interface ClientEnd {
+  /** Writes bytes (nothing of them is kept); false: wait for `drained` before writing more. */
+  send(bytes: Buffer): boolean;
+  /** Writes the last bytes; the connection then closes once the client has closed its side. */
+  end(last?: Buffer): void;
+  /** Cuts the connection at once. */
+  destroy(): void;
+  /** Ended, cut, or gone: writes do nothing. */
+  readonly closed: boolean;
+}
 
 /** A connection to an origin, whichever exchange it serves at the moment. */
 export interface OriginConn {
@@ -95,14 +107,15 @@ export class PlainExchange {
   /** Bytes of the response body passed on. */
   bodyBytes = 0;
   private pending: Buffer | undefined;
+  /** Response heads not yet written: they go out with the first body bytes, in one write. */
+  private heads: Buffer[] = [];
   private body: BodyScanner | undefined;
   private reusable = false;
   private ended = false;
 
   constructor(
-    private readonly client: Socket,
+    private readonly client: ClientEnd,
     private readonly conn: OriginConn,
-    private readonly reads: ReadBuffers,
     private readonly method: string,
     private readonly maxHeaderBytes: number,
     private readonly done: (end: ExchangeEnd) => void,
@@ -126,13 +139,7 @@ export class PlainExchange {
   private read(n: number, buf: Uint8Array): boolean {
     if (this.ended) return false;
     if (this.body) return this.relay(buf, 0, n);
-    // The head and what follows it in this read go out in one write.
-    this.client.cork();
-    try {
-      return this.readHead(buf, n);
-    } finally {
-      this.client.uncork();
-    }
+    return this.readHead(buf, n);
   }
 
   private readHead(buf: Uint8Array, n: number): boolean {
@@ -151,7 +158,7 @@ export class PlainExchange {
       if (!head) return this.fail('the response head is malformed');
       if (head.status === 101) return this.fail('the origin switched protocols unasked');
       data = data.subarray(end + HEAD_END.length);
-      this.client.write(head.head);
+      this.heads.push(Buffer.from(head.head, 'latin1'));
       if (head.status >= 200) {
         this.pending = undefined;
         this.body = new BodyScanner(head.framing);
@@ -168,14 +175,18 @@ export class PlainExchange {
     const end = body.scan(buf, from, to);
     if (body.bad) return this.fail('the chunked framing is malformed');
     this.bodyBytes += end - from;
-    const more = end > from ? relayRead(this.client, this.reads, end - from, buf.subarray(from)) : true;
-    if (body.done) this.finish(this.reusable && end === to);
-    return more;
+    let out = Buffer.from(buf.buffer, buf.byteOffset + from, end - from);
+    if (this.heads.length > 0) {
+      out = Buffer.concat([...this.heads, out]);
+      this.heads = [];
+    }
+    if (body.done) return this.finish(this.reusable && end === to, out);
+    return out.length > 0 ? this.client.send(out) : true;
   }
 
   private originEnded(): void {
     if (this.ended) return;
-    if (this.body?.untilClose) return this.finish(false);
+    if (this.body?.untilClose) return void this.finish(false, Buffer.alloc(0));
     // Stopped before the end its framing announced: fail() cuts the client off, so that it
     // cannot take a truncated body for a whole one.
     if (this.body) return void this.fail('the origin closed in the middle of the body');
@@ -183,15 +194,15 @@ export class PlainExchange {
     this.fail('the origin closed without an answer', this.conn.uses > 0);
   }
 
-  private finish(reusable: boolean): void {
-    // The client's connection stays open until the client has seen the end and closed its
-    // side (what it still sends is read and dropped): closing with unread input would reset the
-    // connection, which can cost the client the end of the response.
-    this.client.end();
-    this.client.on('data', () => undefined);
-    this.client.resume();
+  /**
+   * The response is complete with `last`: the client's connection ends after it. True: a
+   * connection kept for another exchange reads on (an idle one notices the origin closing it).
+   */
+  private finish(reusable: boolean, last: Buffer): true {
+    this.client.end(last);
     if (!reusable) this.conn.socket.destroy();
     this.end({ ok: true, reusable });
+    return true;
   }
 
   /** A 502 while the client has no final head yet; after that the client's connection is cut. */
@@ -200,7 +211,7 @@ export class PlainExchange {
     // A stale kept-alive connection is retried on a fresh one: the client hears nothing yet.
     if (!stale) {
       if (this.body) this.client.destroy();
-      else if (this.client.writable) this.client.end(errorResponse(502, `bad gateway: ${why}`));
+      else if (!this.client.closed) this.client.end(Buffer.from(errorResponse(502, `bad gateway: ${why}`)));
     }
     this.end({ ok: false, reason: why, stale, byClient: false });
     return false;

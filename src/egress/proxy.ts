@@ -12,13 +12,14 @@
 // "would deny"; the address guard and bans are enforced in every mode: there is no report mode
 // for reaching cloud metadata.
 //
-// Connections: the native relay (relay.c, native.ts) accepts every connection. A CONNECT's head
-// is read there, bounded in size and time (slowloris), parsed here with the front door's strict
-// parser, decided here, and tunnelled there: the relay connects to the address admission checked
-// and moves the bytes (splice, backpressure, half-close, idle timeout). Any other connection is
-// handed to Node: the front door (front.ts) takes a plain GET or HEAD itself (plain.ts keeps
-// origin connections per run and checked address) and gives everything else to node:http
-// (llhttp), which bounds headers the same way and refuses conflicting
+// Connections: the native relay (relay.c, native.ts) accepts every connection. The head of a
+// CONNECT, GET or HEAD is read there, bounded in size and time (slowloris), and parsed here with
+// the front door's strict parser (front.ts). A CONNECT is decided here and tunnelled there: the
+// relay connects to the address admission checked and moves the bytes (backpressure,
+// half-close, idle timeout). A plain GET or HEAD is decided here and exchanged with the origin
+// here (plain.ts keeps origin connections per run and checked address); its answer goes to the
+// client through the relay, which holds the client's connection throughout. Anything else is
+// handed to node:http (llhttp), which bounds headers the same way and refuses conflicting
 // Content-Length/Transfer-Encoding. A CONNECT that node:http reads (one after other requests on a
 // kept-alive connection) is adopted by the relay and goes the same way as any other.
 
@@ -33,11 +34,10 @@ import {
 } from 'node:http';
 import { closeSync } from 'node:fs';
 import { connect as netConnect, isIP, Socket } from 'node:net';
-import { acceptConnection, parseConnect, type ConnectRequest, type PlainRequest } from './front.js';
+import { parseConnect, parsePlain, toHttp, type ConnectRequest, type PlainRequest } from './front.js';
 import { errorResponse, HOP_BY_HOP, originRequest } from './http1.js';
 import { errnoName, NativeRelay, type RelayEvents } from './native.js';
-import { OriginPool, PlainExchange, type OriginConn } from './plain.js';
-import { ReadBuffers } from './reads.js';
+import { OriginPool, PlainExchange, type ClientEnd, type OriginConn } from './plain.js';
 import type { Duplex } from 'node:stream';
 import { Timeouts } from './timeouts.js';
 import type { AddressGuard } from './address.js';
@@ -145,6 +145,58 @@ interface Tunnel extends Open {
   readonly passage: Passage;
 }
 
+const NOTHING = Buffer.alloc(0);
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/**
+ * The client of a plain GET or HEAD, whose connection the relay holds: the answer goes out
+ * through it. Registered by its relay id until it ends, for the relay's drained and closed.
+ */
+class RelayAnswer implements ClientEnd {
+  closed = false;
+  /** What the relay could not write at once has gone. */
+  onDrain: () => void = () => undefined;
+  /** The connection went away before its end: cut, failed, or closed by the client. */
+  onClose: () => void = () => undefined;
+
+  constructor(
+    private readonly relay: NativeRelay,
+    private readonly answering: Map<number, RelayAnswer>,
+    readonly id: number,
+  ) {
+    answering.set(id, this);
+  }
+
+  send(bytes: Buffer): boolean {
+    return !this.closed && this.relay.send(this.id, bytes);
+  }
+
+  end(last: Buffer = NOTHING): void {
+    if (this.gone()) this.relay.end(this.id, last);
+  }
+
+  destroy(): void {
+    if (!this.gone()) return;
+    this.relay.cut(this.id);
+    // After the caller's own steps, as a socket's 'close' comes: a failing exchange records its
+    // reason before the close is seen.
+    process.nextTick(this.onClose);
+  }
+
+  /** The relay reported the connection closed, or closed itself. */
+  lost(): void {
+    if (this.gone()) this.onClose();
+  }
+
+  /** Marks it ended; false when it already was. */
+  private gone(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    this.answering.delete(this.id);
+    return true;
+  }
+}
+
 interface Admitted {
   readonly address: string;
   readonly rule?: HostRule;
@@ -202,8 +254,10 @@ export class EgressProxy {
   private readonly listeners = new Map<number, Listener>();
   /** Per-run channels, by run id. */
   private readonly channels = new Map<string, Listener>();
-  /** Admitted connections: tunnels by the relay's id for them, plain exchanges by client socket. */
-  private readonly open = new Map<number | Duplex, Open>();
+  /** Admitted connections: tunnels by the relay's id for them, plain exchanges by their client. */
+  private readonly open = new Map<number | ClientEnd, Open>();
+  /** Plain GETs and HEADs being answered through the relay, by its id for them. */
+  private readonly answering = new Map<number, RelayAnswer>();
   /** Tunnels cut and not yet reported closed by the relay (their records are still to come). */
   private readonly cutting = new Map<number, Tunnel>();
   private readonly relay: NativeRelay;
@@ -212,8 +266,11 @@ export class EgressProxy {
   /** Kept-alive connections to origins for plain HTTP requests, one pool per run. */
   private readonly pools = new UpstreamPools(1024);
   private nextId = 1;
-  /** Where every plain exchange's origin-side reads land (see ReadBuffers). */
-  private readonly reads = new ReadBuffers(256 * 1024);
+  /**
+   * Where every origin read of a plain exchange lands: what is read is passed to the relay in
+   * the same callback, and the relay keeps a copy of whatever it cannot send at once.
+   */
+  private readonly reads = Buffer.allocUnsafeSlow(256 * 1024);
   readonly stats = { allowed: 0, denied: 0, wouldDeny: 0, bytesUp: 0, bytesDown: 0, lookups: 0 };
   private readonly resolve: (host: string) => Promise<{ address: string; family: number }[]>;
   private readonly timeouts: Timeouts;
@@ -240,6 +297,7 @@ export class EgressProxy {
       handoff: (_id, listener, fd, bytes) => this.onHandoff(listener, fd, bytes),
       failed: (id, errno) => this.onFailed(id, errno),
       closed: (id, _how, _errno, up, down) => this.onClosed(id, up, down),
+      drained: (id) => this.answering.get(id)?.onDrain(),
     };
     this.relay = new NativeRelay(events, {
       maxHeaderBytes: this.maxHeaderBytes,
@@ -338,38 +396,38 @@ export class EgressProxy {
   }
 
   /** Cuts an admitted connection; a tunnel's record comes when the relay reports it closed. */
-  private cut(key: number | Duplex, o: Open): void {
+  private cut(key: number | ClientEnd, o: Open): void {
     this.open.delete(key);
     if (typeof key === 'number') this.cutting.set(key, o as Tunnel);
     o.cut();
   }
 
-  /** A connection that is not a CONNECT: the front door's (plain GET/HEAD) or node:http's. */
+  /** A connection for node:http: anything but a CONNECT, GET or HEAD, with the bytes read. */
   private onHandoff(listenerId: number, fd: number, bytes: Buffer): void {
     const listener = this.listeners.get(listenerId);
     if (!listener) return closeSync(fd); // its listener closed meanwhile (a run that ended)
-    const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-    acceptConnection(
-      socket,
-      {
-        maxHeaderBytes: this.maxHeaderBytes,
-        headersTimeoutMs: this.headersTimeoutMs,
-        timeouts: this.timeouts,
-        http: listener.http,
-        onPlain: (req, sock) => void this.onPlain(req, sock, listener.channel),
-      },
-      bytes,
-    );
+    toHttp(new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }), listener.http, bytes);
   }
 
-  /** A CONNECT head the relay read. */
+  /**
+   * A head the relay read: a CONNECT, decided here and tunnelled by the relay; or a GET or HEAD
+   * with nothing after it, answered here through the relay when the front door's parser takes
+   * it, else given to node:http.
+   */
   private onHead(id: number, listenerId: number, block: Buffer): void {
     const started = performance.now();
     const listener = this.listeners.get(listenerId);
     if (!listener) return this.relay.reject(id, Buffer.from(errorResponse(503, 'this listener has closed')));
-    const req = parseConnect(block.toString('latin1'));
-    if (!req) return this.relay.reject(id, Buffer.from(errorResponse(400, 'malformed CONNECT request')));
-    void this.decideConnect(id, req, listener.channel, started);
+    const text = block.toString('latin1');
+    if (text.startsWith('CONNECT ')) {
+      const req = parseConnect(text);
+      if (!req) return this.relay.reject(id, Buffer.from(errorResponse(400, 'malformed CONNECT request')));
+      return void this.decideConnect(id, req, listener.channel, started);
+    }
+    const req = parsePlain(text);
+    if (req) return void this.onPlain(req, new RelayAnswer(this.relay, this.answering, id), listener.channel);
+    const fd = this.relay.handoff(id);
+    if (fd >= 0) this.onHandoff(listenerId, fd, Buffer.concat([block, HEAD_END]));
   }
 
   /** The kill switch for external traffic: every tunnel cut, new connections refused. */
@@ -421,6 +479,8 @@ export class EgressProxy {
         this.drained = () => (clearTimeout(t), resolve());
       });
     this.relay.close();
+    // Plain answers still being admitted: the relay has closed their connections.
+    for (const a of [...this.answering.values()]) a.lost();
     this.timeouts.close();
   }
 
@@ -637,13 +697,15 @@ export class EgressProxy {
   }
 
   private onClosed(id: number, up: number, down: number): void {
+    const answer = this.answering.get(id);
+    if (answer) return answer.lost();
     const t = this.ended(id);
     if (t) this.finishAdmitted(t.passage, up, down);
   }
 
   /**
    * Connects to the address admission checked, for a plain exchange. `onread` gets every read
-   * from the origin (into a reused buffer, see ReadBuffers). Failing to connect is a Refusal (502).
+   * from the origin (into one reused buffer). Failing to connect is a Refusal (502).
    */
   private openOrigin(
     target: Target,
@@ -655,7 +717,7 @@ export class EgressProxy {
       host: address,
       port: target.port,
       allowHalfOpen: true,
-      onread: { buffer: () => this.reads.next(), callback: onread },
+      onread: { buffer: this.reads, callback: onread },
     });
     this.timeouts.after(upstream, this.connectTimeoutMs, () =>
       upstream.destroy(new Error('connect timeout')),
@@ -698,7 +760,11 @@ export class EgressProxy {
    * origin (plain.ts) over a kept-alive connection of the same run to the same checked address
    * when there is one. The client's connection carries this one request and closes after it.
    */
-  private async onPlain(req: PlainRequest, client: Socket, channel: EgressCaller | undefined): Promise<void> {
+  private async onPlain(
+    req: PlainRequest,
+    client: RelayAnswer,
+    channel: EgressCaller | undefined,
+  ): Promise<void> {
     const started = performance.now();
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
@@ -722,7 +788,7 @@ export class EgressProxy {
       );
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
-      if (client.writable) client.end(refusal(r));
+      client.end(refusal(r));
       this.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
     }
   }
@@ -731,7 +797,12 @@ export class EgressProxy {
    * Sends an admitted plain request (its head already written for the origin) and relays the
    * answer; holds the client's connection in the open set until the exchange has ended.
    */
-  private async exchangePlain(p: Passage, client: Socket, method: string, request: string): Promise<void> {
+  private async exchangePlain(
+    p: Passage,
+    client: RelayAnswer,
+    method: string,
+    request: string,
+  ): Promise<void> {
     const { caller, target, admitted } = p;
     const key = OriginPool.key(caller.run, admitted.address, target.port);
     const maxHeaderBytes = this.maxHeaderBytes;
@@ -747,27 +818,25 @@ export class EgressProxy {
       this.hold(caller.agent, -1);
       this.finishAdmitted(p, 0, exchange?.bodyBytes ?? 0, failure);
     };
-    client.on('close', () => {
+    client.onClose = () => {
       exchange?.abort();
       settle();
-    });
-    client.on('drain', () => exchange?.drained());
+    };
+    client.onDrain = () => exchange?.drained();
     const failed = (e: Error): void => {
-      if (client.writable)
-        client.end(refusal(e instanceof Refusal ? e : new Refusal(502, 'error', e.message)));
+      client.end(refusal(e instanceof Refusal ? e : new Refusal(502, 'error', e.message)));
       settle(e.message);
     };
     // A kept-alive connection of this run to this address when there is one; a fresh one when
     // there is none, or when the kept one turns out to have been closed by the origin.
     const attempt = async (fresh: boolean): Promise<void> => {
       const conn = (!fresh && this.originPool.take(key)) || (await this.connectOrigin(target, admitted));
-      if (client.destroyed) return void conn.socket.destroy();
-      exchange = new PlainExchange(client, conn, this.reads, method, maxHeaderBytes, (end) => {
+      if (client.closed) return void conn.socket.destroy();
+      exchange = new PlainExchange(client, conn, method, maxHeaderBytes, (end) => {
         if (!end.ok && end.stale) return void attempt(true).catch(failed);
         if (!end.ok) return settle(end.byClient ? undefined : `bad gateway: ${end.reason}`);
         conn.uses++;
         if (end.reusable) this.originPool.put(key, conn);
-        this.timeouts.after(client, 5_000); // the client's side, once it has it all
         settle();
       });
       conn.socket.write(request);

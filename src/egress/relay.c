@@ -1,21 +1,30 @@
-// rampart-relay: the egress proxy's front door and tunnels, in C (a Node-API addon).
+// rampart-relay: the egress proxy's connections and tunnels, in C (a Node-API addon).
 //
 // Why C: a tunnel is opened by the thousand per second and most carry one request. In Node each
 // costs two Socket objects, their handles, streams and callbacks; measured with callgrind, that
 // alone made new tunnels per second fall short of squid's before Rampart did any work of its own.
+// A plain request's client connection is kept here for the same reason: adopting it as a Node
+// Socket cost more than the proxy's own work on the request.
 // Here a tunnel is two file descriptors and one struct, and its bytes go through one scratch
 // buffer shared by every tunnel. (splice(2) through a pipe was tried first: on loopback it moved
 // a single tunnel's bytes about 20% slower than this copy, and cost two pipes per tunnel.)
 //
 // What stays in TypeScript is everything that decides: the strict parser, identity, rules, the
-// policy decision point, DNS and the address guard, records. This file only frames and moves:
+// policy decision point, DNS and the address guard, records, and the plain exchange with an
+// origin. This file only frames and moves:
 //
-//   accept ─▶ read the first bytes ─▶ not "CONNECT ": hand the descriptor to Node (HANDOFF)
-//                                  └▶ a CONNECT: read to the end of the head (bounded in size
-//                                     and time), give the head to Node (HEAD) and wait.
-//   Node answers with tunnel() (an address it checked) or reject() (bytes to write, then close).
+//   accept ─▶ read the first bytes ─▶ not CONNECT, GET or HEAD: hand the descriptor to Node
+//                                  │  (HANDOFF), with the bytes read
+//                                  └▶ read to the end of the head (bounded in size and time);
+//                                     a GET or HEAD with more after it: HANDOFF (pipelined);
+//                                     else give the head to Node (HEAD) and wait.
+//   Node answers with tunnel() (an address it checked), send() and end() (the answer to a GET
+//   or HEAD, written here), reject() (bytes to write, then close) or handoff() (node:http's).
 //   tunnel() ─▶ connect to that address, bounded in time (FAILED with errno when it cannot) ─▶
 //               write the 200, relay both ways until both have ended (CLOSED, bytes each way).
+//   send()   ─▶ written at once; what the client cannot take is held and Node waits (DRAIN).
+//   end()    ─▶ the rest written, the client's side shut, closed when the client closes.
+//   A connection Node holds that fails or is cut before its end: CLOSED.
 //
 // It runs on Node's own event loop, not a thread of its own: its epoll set is one descriptor
 // that libuv polls (uv_poll), and a timer checks deadlines. A thread would move work off the
@@ -56,8 +65,8 @@
 #include <uv.h>
 
 enum kind { K_LISTENER = 1, K_END, K_KICK };
-enum state { S_HEAD, S_DECIDE, S_CONNECT, S_RELAY, S_LINGER, S_DEAD };
-enum event_type { EV_HEAD = 1, EV_HANDOFF, EV_FAILED, EV_CLOSED };
+enum state { S_HEAD, S_DECIDE, S_CONNECT, S_RELAY, S_RESPOND, S_LINGER, S_DEAD };
+enum event_type { EV_HEAD = 1, EV_HANDOFF, EV_FAILED, EV_CLOSED, EV_DRAIN };
 enum close_reason { R_END = 0, R_IDLE, R_CUT, R_ERROR };
 
 #define SCRATCH (256 * 1024)
@@ -253,9 +262,12 @@ static void drop(struct relay *r, struct conn *c, int keep_client) {
   update_ref(r);
 }
 
-/** Ends a connection; a tunnel's end is reported with the bytes it carried each way. */
+/**
+ * Ends a connection. The end of one that Node holds (a tunnel, a plain answer under way or still
+ * to come) is reported, with the bytes it carried each way.
+ */
 static void finish(struct relay *r, struct conn *c, int reason, int err) {
-  int tunnel = c->st == S_CONNECT || c->st == S_RELAY;
+  int tunnel = c->st == S_CONNECT || c->st == S_RELAY || c->st == S_RESPOND || c->st == S_DECIDE;
   uint32_t id = c->id;
   double up = (double)c->up.bytes, down = (double)c->down.bytes;
   drop(r, c, 0);
@@ -312,12 +324,28 @@ static void refuse(struct relay *r, struct conn *c, const char *bytes, size_t le
 
 // ---- the request head ----------------------------------------------------------------------
 
-static const char CONNECT[] = "CONNECT ";
+/** The requests whose head the relay reads: a CONNECT, and a GET or HEAD that Node may answer here. */
+static const char *const FRAMED[] = {"CONNECT ", "GET ", "HEAD "};
 
-static void handoff(struct relay *r, struct conn *c) {
+/** Whether the bytes so far begin (or could still begin) a framed request. */
+static int framed(const char *buf, size_t len) {
+  for (size_t i = 0; i < sizeof FRAMED / sizeof FRAMED[0]; i++) {
+    size_t w = strlen(FRAMED[i]);
+    if (memcmp(buf, FRAMED[i], len < w ? len : w) == 0) return 1;
+  }
+  return 0;
+}
+
+/** Lets go of a connection whose client Node takes over; returns the client's descriptor. */
+static int release_client(struct relay *r, struct conn *c) {
   int fd = c->client.fd;
   epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
-  drop(r, c, 1);  // freed after the batch: c->buf is still there for the event
+  drop(r, c, 1);  // freed after the batch (or the command): c->buf is still there until then
+  return fd;
+}
+
+static void handoff(struct relay *r, struct conn *c) {
+  int fd = release_client(r, c);
   emit(r, EV_HANDOFF, c->id, c->listener, (double)fd, 0, c->buf, c->len);
 }
 
@@ -333,15 +361,15 @@ static void head_read(struct relay *r, struct conn *c) {
     if (n <= 0) return drop(r, c, 0);  // gone before it asked anything
     size_t old = c->len;
     c->len += (size_t)n;
-    size_t k = c->len < 8 ? c->len : 8;
-    if (memcmp(c->buf, CONNECT, k) != 0) return handoff(r, c);
-    if (c->len < 8) continue;
+    if (!framed(c->buf, c->len)) return handoff(r, c);
     size_t from = old > 3 ? old - 3 : 0;
     char *end = memmem(c->buf + from, c->len - from, "\r\n\r\n", 4);
     if (!end) continue;
     size_t at = (size_t)(end - c->buf);
     if (at > r->max_head) return refuse(r, c, r->too_large, r->too_large_len, NULL);
     c->head_end = at + 4;
+    // A GET or HEAD followed by more bytes is a pipelined pair: node:http answers those in turn.
+    if (c->buf[0] != 'C' && c->len > c->head_end) return handoff(r, c);
     c->st = S_DECIDE;
     c->deadline = NEVER;  // Node decides; its own steps are bounded
     return emit(r, EV_HEAD, c->id, c->listener, (double)at, 0, c->buf, at);
@@ -459,6 +487,71 @@ static void start_tunnel(struct relay *r, struct conn *c, const struct sockaddr_
   if (watch(r, &c->origin) < 0) return connect_failed(r, c, errno);
 }
 
+// ---- plain answers: Node writes a GET's or HEAD's response through the relay ----------------
+
+/**
+ * Sends what is held for the client, then `data`; what the client cannot take at once is held
+ * (copied), and Node is told when it has gone (DRAIN). Returns 1 when nothing is held, 0 when
+ * something is, -errno on failure.
+ */
+static int respond_send(struct conn *c, const char *data, size_t len) {
+  struct flow *f = &c->down;
+  size_t held = f->pre_len - f->pre_off;
+  if (len > 0 && (held > 0 || !c->client.writable)) {
+    // Behind what is already held: appended (Node stops sending once told to wait).
+    char *more = malloc(held + len);
+    if (!more) return -ENOMEM;
+    if (held) memcpy(more, f->pre + f->pre_off, held);
+    if (len) memcpy(more + held, data, len);
+    free(f->pre_owned);
+    f->pre = f->pre_owned = more;
+    f->pre_off = 0;
+    f->pre_len = held + len;
+    held += len;
+    data = NULL, len = 0;
+  }
+  while (held > 0 && c->client.writable) {
+    ssize_t n = send(c->client.fd, f->pre + f->pre_off, held, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) c->client.writable = 0;
+    else if (n < 0) return -errno;
+    else f->pre_off += (size_t)n, f->bytes += (uint64_t)n, held -= (size_t)n;
+  }
+  while (len > 0 && c->client.writable) {
+    ssize_t n = send(c->client.fd, data, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) c->client.writable = 0;
+    else if (n < 0) return -errno;
+    else data += n, len -= (size_t)n, f->bytes += (uint64_t)n;
+  }
+  if (len > 0) {
+    char *rest = malloc(len);
+    if (!rest) return -ENOMEM;
+    memcpy(rest, data, len);
+    free(f->pre_owned);
+    f->pre = f->pre_owned = rest;
+    f->pre_off = 0;
+    f->pre_len = len;
+    held = len;
+  }
+  if (held == 0 && f->pre_owned) {
+    free(f->pre_owned);
+    f->pre = f->pre_owned = NULL;
+    f->pre_off = f->pre_len = 0;
+  }
+  return held == 0;
+}
+
+/** The client can take more: what is held goes, and Node hears once it all has. */
+static void respond_pump(struct relay *r, struct conn *c, uint32_t events) {
+  // Node has not finished answering: a client that resets, or hangs up both ways, is gone.
+  if (events & (EPOLLERR | EPOLLHUP)) return finish(r, c, R_ERROR, 0);
+  if (c->down.pre_off == c->down.pre_len || !c->client.writable) return;
+  int ok = respond_send(c, NULL, 0);
+  if (ok < 0) return finish(r, c, R_ERROR, -ok);
+  if (ok) emit(r, EV_DRAIN, c->id, 0, 0, 0, NULL, 0);
+}
+
 // ---- the loop ------------------------------------------------------------------------------
 
 static void on_accept(struct relay *r, struct listener *l) {
@@ -508,6 +601,9 @@ static void on_end(struct relay *r, struct end *e, uint32_t events) {
     case S_RELAY:
       relay_pump(r, c);
       break;
+    case S_RESPOND:
+      respond_pump(r, c, events);
+      break;
     case S_LINGER:
       linger_pump(r, c);
       break;
@@ -541,6 +637,7 @@ static void sweep(struct relay *r) {
         drop(r, c, 0);
         break;
       case S_DECIDE:
+      case S_RESPOND:  // Node's exchange is bounded by Node's own deadlines
       case S_DEAD:
         break;
     }
@@ -693,13 +790,20 @@ static struct conn *find(struct relay *r, napi_env env, napi_value v, int (*ok)(
 }
 
 static int deciding(enum state s) { return s == S_DECIDE; }
-static int tunnelling(enum state s) { return s == S_CONNECT || s == S_RELAY; }
+static int answering(enum state s) { return s == S_DECIDE || s == S_RESPOND; }
+static int held(enum state s) { return s == S_CONNECT || s == S_RELAY || s == S_DECIDE || s == S_RESPOND; }
+
+/** A Buffer argument's bytes (not copied): -1, with a TypeError thrown, when it is not one. */
+static int buffer_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is;
+  if (napi_is_buffer(env, v, &is) != napi_ok || !is || napi_get_buffer_info(env, v, data, len) != napi_ok)
+    return usage(env, "relay: expected a Buffer"), -1;
+  return 0;
+}
 
 static char *copy_buffer(napi_env env, napi_value v, size_t *len) {
   void *data;
-  bool is;
-  if (napi_is_buffer(env, v, &is) != napi_ok || !is || napi_get_buffer_info(env, v, &data, len) != napi_ok)
-    return usage(env, "relay: expected a Buffer"), NULL;
+  if (buffer_arg(env, v, &data, len) < 0) return NULL;
   char *out = malloc(*len ? *len : 1);
   if (out) memcpy(out, data, *len);
   return out;
@@ -946,15 +1050,85 @@ static napi_value js_reject(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** cut(relay, id): a tunnel closed at once; CLOSED follows. */
+/** cut(relay, id): a tunnel, or a connection Node is answering, closed at once; CLOSED follows. */
 static napi_value js_cut(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   struct relay *r = args(env, info, 2, argv);
   if (!r) return NULL;
-  struct conn *c = find(r, env, argv[1], tunnelling);
+  struct conn *c = find(r, env, argv[1], held);
   if (c) finish(r, c, R_CUT, 0);
   settle(r);
   return NULL;
+}
+
+/**
+ * send(relay, id, bytes: Buffer) -> boolean: part of the answer to a GET or HEAD, written to
+ * the client; false when some of it is held until the client reads (DRAIN follows), or when the
+ * connection has failed (CLOSED follows).
+ */
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  napi_value argv[3], out;
+  struct relay *r = args(env, info, 3, argv);
+  if (!r) return NULL;
+  struct conn *c = find(r, env, argv[1], answering);
+  void *data;
+  size_t len;
+  if (buffer_arg(env, argv[2], &data, &len) < 0) return NULL;
+  int ok = 0;
+  if (c) {
+    r->now = uv_now(r->loop);
+    c->st = S_RESPOND;
+    ok = respond_send(c, data, len);
+    if (ok < 0) finish(r, c, R_ERROR, -ok);
+  }
+  settle(r);
+  napi_get_boolean(env, ok > 0, &out);
+  return out;
+}
+
+/**
+ * end(relay, id, last: Buffer): the rest of the answer; once it has gone, the client's side is
+ * shut and the connection closes when the client closes its own (at most 5 s later). Node hears
+ * nothing more of it.
+ */
+static napi_value js_end(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct relay *r = args(env, info, 3, argv);
+  if (!r) return NULL;
+  struct conn *c = find(r, env, argv[1], answering);
+  void *data;
+  size_t len;
+  if (buffer_arg(env, argv[2], &data, &len) < 0 || !c) return NULL;
+  struct flow *f = &c->down;
+  size_t held = f->pre_len - f->pre_off;
+  char *rest = malloc(held + len ? held + len : 1);
+  if (!rest) {
+    finish(r, c, R_ERROR, ENOMEM);
+    settle(r);
+    return NULL;
+  }
+  if (held) memcpy(rest, f->pre + f->pre_off, held);
+  if (len) memcpy(rest + held, data, len);
+  r->now = uv_now(r->loop);
+  refuse(r, c, rest, held + len, rest);
+  settle(r);
+  return NULL;
+}
+
+/**
+ * handoff(relay, id) -> descriptor: a GET or HEAD head Node will not answer itself goes to
+ * node:http; the connection is Node's from now on (the bytes read are the head Node has).
+ * -1 when the connection is gone.
+ */
+static napi_value js_handoff(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  struct relay *r = args(env, info, 2, argv);
+  if (!r) return NULL;
+  struct conn *c = find(r, env, argv[1], deciding);
+  int fd = c ? release_client(r, c) : -1;
+  settle(r);
+  napi_create_int32(env, fd, &out);
+  return out;
 }
 
 /** adopt(relay, fd, head: Buffer) -> id: a connection Node accepted, its descriptor duplicated. */
@@ -1009,6 +1183,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tunnel", NULL, js_tunnel, NULL, NULL, NULL, napi_default, NULL},
       {"reject", NULL, js_reject, NULL, NULL, NULL, napi_default, NULL},
       {"cut", NULL, js_cut, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
+      {"end", NULL, js_end, NULL, NULL, NULL, napi_default, NULL},
+      {"handoff", NULL, js_handoff, NULL, NULL, NULL, napi_default, NULL},
       {"adopt", NULL, js_adopt, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };

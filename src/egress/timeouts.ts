@@ -1,6 +1,6 @@
-// Every deadline of the proxy's own Node sockets on one timer: the front door's header deadline
-// for connections the relay handed over, a plain exchange's connect deadline, and how long a
-// client may linger. (Tunnels' deadlines are the native relay's, relay.c.)
+// Every deadline of the proxy's own Node sockets on one timer: a plain exchange's connect
+// deadline and how long a kept-alive origin connection may stay idle. (The deadlines of clients'
+// connections are the native relay's, relay.c, and node:http's.)
 //
 // Why not a timer per socket: Node's timers cost more instructions per connection than the rest
 // of the proxy's own work. Here a deadline is a map entry, and one interval goes through them. A

@@ -276,16 +276,22 @@ describe('plain requests through the proxy', () => {
     }
   });
 
-  it('the kill switch cuts a response in flight', async () => {
-    answer = (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\npartial');
+  /** A client whose response has begun (the origin's `partial`) and goes on no further. */
+  async function inFlight(path: string): Promise<{ s: Socket; closed: Promise<void> }> {
     const s = connect(proxyPort, '127.0.0.1');
     const closed = new Promise<void>((r) => s.on('close', () => r()));
     s.on('error', () => undefined);
     let out = '';
     s.on('data', (d: Buffer) => (out += d.toString()));
-    s.write(get('/slow'));
+    s.write(get(path));
     for (let i = 0; i < 100 && !out.includes('partial'); i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(proxy.openTunnels, 1);
+    return { s, closed };
+  }
+
+  it('the kill switch cuts a response in flight', async () => {
+    answer = (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\npartial');
+    const { closed } = await inFlight('/slow');
     assert.equal(proxy.setKillSwitch(true), 1);
     await closed;
     assert.equal(proxy.openTunnels, 0);
@@ -357,6 +363,64 @@ describe('plain requests through the proxy', () => {
     const out = await send(get());
     assert.match(out, /content-length: 100\r\nconnection: close\r\n\r\nonly ten\.\.$/);
     assert.doesNotMatch(out, /502/);
+  });
+
+  it("holds a slow client's origin back instead of buffering its body, and delivers it whole", async () => {
+    const size = 48 * 1024 * 1024;
+    const block = Buffer.alloc(1024 * 1024, 0x61);
+    let written = 0;
+    let originSocket: Socket | undefined;
+    answer = (s) => {
+      originSocket = s;
+      s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+      const pump = (): void => {
+        while (written < size) {
+          written += block.length;
+          if (!s.write(block)) return void s.once('drain', pump);
+        }
+      };
+      pump();
+    };
+    const c = connect(proxyPort, '127.0.0.1');
+    c.on('error', () => undefined);
+    c.pause(); // reads nothing yet
+    c.write(get('/big'));
+    for (let i = 0; i < 100 && !originSocket; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 500));
+    // The kernel's socket buffers on both sides, plus at most one read the relay holds: far from
+    // the whole body. An unbounded buffer would have taken all 48 MiB by now.
+    assert.ok(written < 16 * 1024 * 1024, `the origin wrote ${written} bytes to a client that reads nothing`);
+    let got = 0;
+    let tail = '';
+    c.on('data', (d: Buffer) => {
+      got += d.length;
+      tail = d.toString('latin1', Math.max(0, d.length - 4));
+    });
+    await new Promise<void>((r) => {
+      c.on('close', () => r());
+      c.resume();
+    });
+    const headLength = `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\nconnection: close\r\n\r\n`.length;
+    assert.equal(got, headLength + size);
+    assert.equal(tail, 'aaaa');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(records.at(-1)?.bytesDown, size);
+  });
+
+  it('drops the exchange when the client goes away in the middle of it, and records the bytes it had', async () => {
+    let originClosed: Promise<void> | undefined;
+    answer = (s) => {
+      originClosed = new Promise((r) => s.on('close', () => r()));
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\npartial');
+    };
+    const { s } = await inFlight('/left');
+    s.resetAndDestroy();
+    // A response the client did not take to its end leaves no connection to reuse.
+    await originClosed;
+    for (let i = 0; i < 100 && proxy.openTunnels > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(proxy.openTunnels, 0);
+    assert.equal(records.at(-1)?.decision, 'allow');
+    assert.equal(records.at(-1)?.bytesDown, 'partial'.length);
   });
 
   it('the kill switch closes kept-alive plain connections too', async () => {

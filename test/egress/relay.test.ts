@@ -110,15 +110,21 @@ describe('the native relay', () => {
     assert.equal(r?.bytesDown, 4, 'the echo came back before the tunnel went idle');
   });
 
-  it('answers a CONNECT head that never ends with 408, saying how long it waited', async () => {
+  it('answers a CONNECT, GET or HEAD head that never ends with 408, saying how long it waited', async () => {
     const p = await proxyToOrigin(TOKEN, createServer(), () => undefined, { headersTimeoutMs: 200 });
-    const s = connect(p.port, '127.0.0.1');
-    s.write('CONNECT 127.0.0.2:1 HTTP/1.1\r\nx-slow: 1\r\n');
-    let out = '';
-    s.on('data', (d) => (out += d.toString()));
-    await new Promise((r) => s.on('close', r));
+    for (const start of [
+      'CONNECT 127.0.0.2:1 HTTP/1.1',
+      'GET http://127.0.0.2:1/ HTTP/1.1',
+      'HEAD http://127.0.0.2:1/ HTTP/1.1',
+    ]) {
+      const s = connect(p.port, '127.0.0.1');
+      s.write(`${start}\r\nx-slow: 1\r\n`);
+      let out = '';
+      s.on('data', (d) => (out += d.toString()));
+      await new Promise((r) => s.on('close', r));
+      assert.match(out, /^HTTP\/1.1 408 Request Timeout\r\n[\s\S]*did not arrive within 200 ms\n$/, start);
+    }
     await p.close();
-    assert.match(out, /^HTTP\/1.1 408 Request Timeout\r\n[\s\S]*did not arrive within 200 ms\n$/);
   });
 
   it("serves a run's channel on its unix socket, knows the caller by it, and removes it at the end", async () => {
@@ -163,7 +169,13 @@ describe('the native relay', () => {
 /** A relay whose events go nowhere: for the calls it refuses. */
 const quietRelay = (): NativeRelay =>
   new NativeRelay(
-    { head: () => undefined, handoff: () => undefined, failed: () => undefined, closed: () => undefined },
+    {
+      head: () => undefined,
+      handoff: () => undefined,
+      failed: () => undefined,
+      closed: () => undefined,
+      drained: () => undefined,
+    },
     {
       maxHeaderBytes: 1024,
       headersTimeoutMs: 1000,

@@ -12,8 +12,6 @@ import { AddressGuard } from '../../src/egress/address.js';
 import { HostMatcher } from '../../src/egress/hosts.js';
 import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
 import { proxyToOrigin } from '../support/egress.js';
-import { ReadBuffers, relayRead } from '../../src/egress/reads.js';
-import { Writable } from 'node:stream';
 
 const TOKEN = 'tunnel-test-token';
 const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -188,66 +186,6 @@ describe('egress tunnels under load', () => {
     const rec = records.at(-1);
     assert.equal(rec?.decision, 'allow');
     assert.ok(rec.bytesUp >= 100_000 && rec.bytesDown >= 9, JSON.stringify(rec));
-  });
-});
-
-describe('relayRead: the origin side of a plain exchange', () => {
-  /** A writer that holds every chunk it is given until `flush()`, as a socket does with a queued write. */
-  function slowWriter(): { w: Writable; held: Buffer[]; flush(): void } {
-    const held: Buffer[] = [];
-    const done: (() => void)[] = [];
-    const w = new Writable({
-      highWaterMark: 16 * 1024,
-      write(chunk: Buffer, _e, cb) {
-        held.push(chunk);
-        done.push(cb);
-      },
-    });
-    return { w, held, flush: () => done.splice(0).forEach((cb) => cb()) };
-  }
-
-  it('lends the read buffer to a write that is still queued, so the next read cannot overwrite it', () => {
-    const reads = new ReadBuffers(1024);
-    const { w, held } = slowWriter();
-    const first = reads.next();
-    first.fill(0x41, 0, 10);
-    assert.equal(relayRead(w, reads, 10, first), true, 'under the high-water mark: read on');
-    const second = reads.next();
-    assert.notEqual(second, first, 'a fresh buffer for the next read');
-    second.fill(0x42);
-    assert.equal(held[0]!.toString(), 'A'.repeat(10), 'the queued write still has its own bytes');
-  });
-
-  it('reuses the buffer when the write went out at once, and pauses the origin at the high-water mark', () => {
-    const reads = new ReadBuffers(64 * 1024);
-    const out: string[] = [];
-    const fast = new Writable({
-      write(chunk: Buffer, _e, cb) {
-        out.push(chunk.toString('latin1'));
-        cb();
-      },
-    });
-    const buf = reads.next();
-    buf.fill(0x43, 0, 5);
-    assert.equal(relayRead(fast, reads, 5, buf), true);
-    assert.equal(reads.next(), buf, 'nothing holds it: the same buffer again');
-    assert.deepEqual(out, ['CCCCC']);
-    const slow = slowWriter();
-    assert.equal(relayRead(slow.w, reads, 32 * 1024, reads.next()), false, 'over the mark: pause');
-    slow.flush();
-  });
-
-  it('keeps the read buffer when the queued write holds a copy (a response head and what came with it)', () => {
-    const reads = new ReadBuffers(1024);
-    const { w, held } = slowWriter();
-    const buf = reads.next();
-    const copy = Buffer.from('HTTP/1.1 200 OK\r\n\r\nok');
-    relayRead(w, reads, copy.length, copy);
-    assert.equal(held.length, 1, 'the write is queued');
-    // A fresh read buffer per exchange would be garbage the collector has to chase (bench/egress).
-    assert.equal(reads.next(), buf, 'the copy is not the read buffer: nothing to lend');
-    relayRead(w, reads, 4, buf.subarray(0, 4));
-    assert.notEqual(reads.next(), buf, 'a part of the read buffer is: lent');
   });
 });
 

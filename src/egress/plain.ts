@@ -4,10 +4,11 @@
 // The response head is read strictly and rewritten for the client (http1.clientResponseHead);
 // the body is passed on as it comes, while BodyScanner follows its framing to find its end. The
 // client's side is the native relay's (ClientEnd): it writes what it can at once and copies
-// the rest, so every origin read lands in one reused buffer. A connection whose response ended exactly where its framing said
-// goes back to the pool of the run it served, keyed by the address that was checked: it never
-// carries another run's request, and a response the proxy could not follow to its end (closed
-// early, chunked framing it did not expect, bytes past the end) is never followed by another.
+// the rest, so every origin read lands in one reused buffer. A connection whose response ended
+// exactly where its framing said goes back to the pool of the run it served, keyed by the
+// address that was checked: it never carries another run's request, and a response the proxy
+// could not follow to its end (closed early, chunked framing it did not expect, bytes past the
+// end) is never followed by another.
 
 import type { Socket } from 'node:net';
 import { BodyScanner, clientResponseHead, errorResponse } from './http1.js';
@@ -186,7 +187,7 @@ export class PlainExchange {
 
   private originEnded(): void {
     if (this.ended) return;
-    if (this.body?.untilClose) return void this.finish(false, Buffer.alloc(0));
+    if (this.body?.untilClose) return void this.finish(false);
     // Stopped before the end its framing announced: fail() cuts the client off, so that it
     // cannot take a truncated body for a whole one.
     if (this.body) return void this.fail('the origin closed in the middle of the body');
@@ -198,7 +199,7 @@ export class PlainExchange {
    * The response is complete with `last`: the client's connection ends after it. True: a
    * connection kept for another exchange reads on (an idle one notices the origin closing it).
    */
-  private finish(reusable: boolean, last: Buffer): true {
+  private finish(reusable: boolean, last?: Buffer): true {
     this.client.end(last);
     if (!reusable) this.conn.socket.destroy();
     this.end({ ok: true, reusable });

@@ -8,6 +8,17 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/**
+ * curl's environment: the tests' own, without a preloaded sanitizer runtime. scripts/asan.sh
+ * preloads AddressSanitizer into Node for the native relay; curl is not what it checks, and
+ * hangs with that runtime in it.
+ */
+function curlEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env['LD_PRELOAD'];
+  return env;
+}
+
 export async function curlViaProxy(
   proxy: string,
   url: string,
@@ -16,9 +27,9 @@ export async function curlViaProxy(
 ): Promise<{ code: string; body: string }> {
   const cfg = join(dir, `curl-${Math.random().toString(16).slice(2)}.cfg`);
   writeFileSync(cfg, token ? `proxy-header = "Proxy-Authorization: Bearer ${token}"\n` : '', { mode: 0o600 });
-  const { stdout } = await run('curl', ['-s', '-K', cfg, '-x', proxy, '-w', '\n%{http_code}', url]).catch(
-    (e: { stdout: string }) => ({ stdout: e.stdout }),
-  );
+  const { stdout } = await run('curl', ['-s', '-K', cfg, '-x', proxy, '-w', '\n%{http_code}', url], {
+    env: curlEnv(),
+  }).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
   const i = stdout.lastIndexOf('\n');
   return { body: stdout.slice(0, i), code: stdout.slice(i + 1) };
 }

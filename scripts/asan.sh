@@ -31,4 +31,4 @@ trap 'cp "$saved" "$addon"; rm -f "$saved"' EXIT
 LD_PRELOAD="$runtime" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=86 \
   node --test build/test/egress/relay.test.js build/test/egress/tunnel.test.js \
   build/test/egress/plain.test.js build/test/egress/proxy.test.js build/test/egress/server.test.js \
-  build/test/egress/standalone.test.js
+  build/test/egress/standalone.test.js build/test/egress/socks.test.js

@@ -1,7 +1,7 @@
 // The native relay (relay.c, built to dist/rampart-relay.node): typed, and loaded once per proxy.
 //
-// The addon accepts connections, reads CONNECT, GET and HEAD heads, moves tunnel bytes and
-// writes plain answers; every decision is made here in TypeScript and sent back as a command.
+// The addon accepts connections, reads CONNECT, GET and HEAD heads and SOCKS5 handshakes, moves
+// tunnel bytes and writes plain answers; every decision is made here in TypeScript and sent back as a command.
 // See relay.c for the protocol.
 
 import { existsSync } from 'node:fs';
@@ -30,6 +30,12 @@ export interface RelayEvents {
   closed(id: number, how: TunnelEnd, errno: number, up: number, down: number): void;
   /** What send() could not write at once has gone: the answer may go on. */
   drained(id: number): void;
+  /**
+   * A SOCKS5 handshake, read to the end of its request: `bytes` from the greeting on, the
+   * request at `requestAt`, the username and password message at `authAt` (0: none). The
+   * connection waits for tunnel() or reject(), as after a CONNECT's head.
+   */
+  socks(id: number, listener: number, bytes: Buffer, requestAt: number, authAt: number): void;
 }
 
 export interface RelayOptions {
@@ -136,7 +142,8 @@ export class NativeRelay {
       else if (type === 2) events.handoff(id, x, a, data!);
       else if (type === 3) events.failed(id, a);
       else if (type === 4) events.closed(id, ENDS[x >>> 16] ?? 'error', x & 0xffff, a, b);
-      else events.drained(id);
+      else if (type === 5) events.drained(id);
+      else events.socks(id, x, data!, a, b);
     }, opts);
   }
 

@@ -38,6 +38,14 @@ import { parseConnect, parsePlain, toHttp, type ConnectRequest, type PlainReques
 import { errorResponse, HOP_BY_HOP, originRequest } from './http1.js';
 import { errnoName, NativeRelay, type RelayEvents } from './native.js';
 import { OriginPool, PlainExchange, type ClientEnd, type OriginConn } from './plain.js';
+import {
+  parseSocks,
+  SOCKS_REPLY,
+  socksReply,
+  socksReplyFor,
+  type SocksRefusal,
+  type SocksRequest,
+} from './socks.js';
 import type { Duplex } from 'node:stream';
 import { Timeouts } from './timeouts.js';
 import type { AddressGuard } from './address.js';
@@ -67,7 +75,7 @@ export interface ConnectionRecord {
   readonly id: number;
   readonly agent: string;
   readonly run: string;
-  readonly method: 'CONNECT' | 'HTTP';
+  readonly method: 'CONNECT' | 'SOCKS5' | 'HTTP';
   readonly host: string;
   readonly port: number;
   readonly address?: string;
@@ -140,10 +148,23 @@ interface Open {
   cut(): void;
 }
 
-/** An admitted CONNECT, tunnelled by the relay. */
+/** An admitted CONNECT or SOCKS5 request, tunnelled by the relay. */
 interface Tunnel extends Open {
   readonly passage: Passage;
+  readonly dialect: Dialect;
 }
+
+/** How a tunnel's client is told no: HTTP CONNECT's status lines, or SOCKS5 replies. */
+interface Dialect {
+  readonly method: 'CONNECT' | 'SOCKS5';
+  answer(r: Refusal, errno?: string): Buffer;
+}
+
+const CONNECT_DIALECT: Dialect = { method: 'CONNECT', answer: (r) => refusal(r) };
+const SOCKS_DIALECT: Dialect = {
+  method: 'SOCKS5',
+  answer: (r, errno) => socksReply(socksReplyFor(r.status, errno)),
+};
 
 const NOTHING = Buffer.alloc(0);
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -208,7 +229,7 @@ interface Admitted {
 
 /** A connection admission let through: what it is, for whom, to where, since when. */
 interface Passage {
-  readonly method: 'CONNECT' | 'HTTP';
+  readonly method: 'CONNECT' | 'SOCKS5' | 'HTTP';
   readonly caller: EgressCaller;
   readonly target: Target;
   readonly admitted: Admitted;
@@ -298,6 +319,7 @@ export class EgressProxy {
       failed: (id, errno) => this.onFailed(id, errno),
       closed: (id, _how, _errno, up, down) => this.onClosed(id, up, down),
       drained: (id) => this.answering.get(id)?.onDrain(),
+      socks: (id, listener, bytes, requestAt, authAt) => this.onSocks(id, listener, bytes, requestAt, authAt),
     };
     this.relay = new NativeRelay(events, {
       maxHeaderBytes: this.maxHeaderBytes,
@@ -487,7 +509,12 @@ export class EgressProxy {
   private identify(proxyAuthorization: string | undefined, channel: EgressCaller | undefined): EgressCaller {
     if (channel) return channel;
     const token = tokenFrom(proxyAuthorization);
-    if (!token) throw new Refusal(407, 'deny', 'a workload token is required (Proxy-Authorization)');
+    if (!token)
+      throw new Refusal(
+        407,
+        'deny',
+        'a workload token is required (Proxy-Authorization, or the SOCKS5 password)',
+      );
     const who = this.opts.deps.authenticate(token);
     if (typeof who === 'string') throw new Refusal(407, 'deny', `workload token refused: ${who}`);
     return who;
@@ -609,7 +636,7 @@ export class EgressProxy {
 
   /** Records a connection that was refused (or failed before it was let through). */
   private refused(
-    method: 'CONNECT' | 'HTTP',
+    method: ConnectionRecord['method'],
     caller: EgressCaller | undefined,
     host: string,
     port: number | undefined,
@@ -637,12 +664,16 @@ export class EgressProxy {
     else this.perAgent.set(agent, n);
   }
 
-  /** Decides a CONNECT the relay holds: a tunnel to the checked address, or a refusal. */
+  /**
+   * Decides a CONNECT (or a SOCKS5 request, `dialect`) the relay holds: a tunnel to the checked
+   * address, or a refusal.
+   */
   private async decideConnect(
     id: number,
     req: ConnectRequest,
     channel: EgressCaller | undefined,
     started: number,
+    dialect: Dialect = CONNECT_DIALECT,
   ): Promise<void> {
     const target = parseTarget(req.target);
     let caller: EgressCaller | undefined;
@@ -650,11 +681,12 @@ export class EgressProxy {
       caller = this.identify(req.proxyAuthorization, channel);
       if (!target) throw new Refusal(400, 'deny', `"${req.target}" is not host:port`);
       const admitted = await this.admit(caller, target);
-      const passage: Passage = { method: 'CONNECT', caller, target, admitted, started };
+      const passage: Passage = { method: dialect.method, caller, target, admitted, started };
       const tunnel: Tunnel = {
         run: caller.run,
         address: admitted.address,
         passage,
+        dialect,
         cut: () => this.relay.cut(id),
       };
       this.open.set(id, tunnel);
@@ -662,9 +694,46 @@ export class EgressProxy {
       this.relay.tunnel(id, admitted.address, target.port, this.connectTimeoutMs);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
-      this.relay.reject(id, refusal(r));
-      this.refused('CONNECT', caller, target?.host ?? req.target.slice(0, 255), target?.port, r, started);
+      this.relay.reject(id, dialect.answer(r));
+      this.refused(
+        dialect.method,
+        caller,
+        target?.host ?? req.target.slice(0, 255),
+        target?.port,
+        r,
+        started,
+      );
     }
+  }
+
+  /** A SOCKS5 handshake the relay framed: its request decided as a CONNECT's is. */
+  private onSocks(id: number, listenerId: number, bytes: Buffer, requestAt: number, authAt: number): void {
+    const started = performance.now();
+    const listener = this.listeners.get(listenerId);
+    if (!listener) return this.relay.reject(id, socksReply(SOCKS_REPLY.generalFailure));
+    let req: SocksRequest;
+    try {
+      req = parseSocks(bytes, requestAt, authAt);
+    } catch (e) {
+      const s = e as SocksRefusal;
+      this.relay.reject(id, socksReply(s.reply));
+      return this.refused(
+        'SOCKS5',
+        listener.channel,
+        '?',
+        undefined,
+        new Refusal(400, 'deny', s.message),
+        started,
+      );
+    }
+    const auth = req.token === undefined ? undefined : `Bearer ${req.token}`;
+    void this.decideConnect(
+      id,
+      { target: req.target, proxyAuthorization: auth },
+      listener.channel,
+      started,
+      SOCKS_DIALECT,
+    );
   }
 
   /** The tunnel this relay id is, taken out of the open (or cut) set. */
@@ -692,8 +761,8 @@ export class EgressProxy {
       admitted.rule?.pattern,
       admitted.address,
     );
-    this.relay.reject(id, refusal(r));
-    this.refused('CONNECT', caller, target.host, target.port, r, started);
+    this.relay.reject(id, t.dialect.answer(r, name));
+    this.refused(t.dialect.method, caller, target.host, target.port, r, started);
   }
 
   private onClosed(id: number, up: number, down: number): void {

@@ -13,8 +13,10 @@
 // policy decision point, DNS and the address guard, records, and the plain exchange with an
 // origin. This file only frames and moves:
 //
-//   accept ─▶ read the first bytes ─▶ not CONNECT, GET or HEAD: hand the descriptor to Node
-//                                  │  (HANDOFF), with the bytes read
+//   accept ─▶ read the first bytes ─▶ not CONNECT, GET, HEAD or SOCKS5: hand the descriptor to
+//                                  │  Node (HANDOFF), with the bytes read
+//                                  ├▶ SOCKS5: answer the greeting and the password step, read
+//                                  │  the request (SOCKS) and wait, as for a CONNECT's head
 //                                  └▶ read to the end of the head (bounded in size and time);
 //                                     a GET or HEAD with more after it: HANDOFF (pipelined);
 //                                     else give the head to Node (HEAD) and wait.
@@ -66,7 +68,9 @@
 
 enum kind { K_LISTENER = 1, K_END, K_KICK };
 enum state { S_HEAD, S_DECIDE, S_CONNECT, S_RELAY, S_RESPOND, S_LINGER, S_DEAD };
-enum event_type { EV_HEAD = 1, EV_HANDOFF, EV_FAILED, EV_CLOSED, EV_DRAIN };
+enum event_type { EV_HEAD = 1, EV_HANDOFF, EV_FAILED, EV_CLOSED, EV_DRAIN, EV_SOCKS };
+/** Where a SOCKS5 client is in its handshake (RFC 1928, and RFC 1929's username and password). */
+enum socks_phase { SOCKS_NONE, SOCKS_GREETING, SOCKS_AUTH, SOCKS_REQUEST, SOCKS_DONE };
 enum close_reason { R_END = 0, R_IDLE, R_CUT, R_ERROR };
 
 #define SCRATCH (256 * 1024)
@@ -113,6 +117,8 @@ struct conn {
   struct flow up, down;  // up: client to origin; down: origin to client
   char *buf;  // the request head as read, and whatever followed it
   size_t len, cap, head_end;
+  enum socks_phase socks;
+  size_t socks_auth;  // where its username and password message begins (0: none was sent)
   uint64_t deadline;
   struct conn *prev, *next, *hnext;
 };
@@ -349,9 +355,69 @@ static void handoff(struct relay *r, struct conn *c) {
   emit(r, EV_HANDOFF, c->id, c->listener, (double)fd, 0, c->buf, c->len);
 }
 
+// ---- SOCKS5: the handshake is framed here, and the request parsed and decided in Node --------
+
+/** A SOCKS5 reply with no bound address: 0x00 succeeded, anything else a refusal (RFC 1928, 6). */
+static const char SOCKS_OK[10] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+static const char SOCKS_FAILED[10] = {5, 1, 0, 1, 0, 0, 0, 0, 0, 0};
+static const char SOCKS_NO_METHOD[2] = {5, (char)0xff};
+static const char SOCKS_AUTH_BAD[2] = {1, 1};
+
+/** A reply of the handshake's own: it is tiny and the socket new, so it goes out whole or not at all. */
+static int socks_say(struct conn *c, const char *bytes, size_t len) {
+  return send(c->client.fd, bytes, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/**
+ * Moves a SOCKS5 handshake on with what has been read. The method chosen is username and
+ * password when the client offers it (the password is a workload token), else none (a run's
+ * channel knows its caller). The password is not checked here: the request's decision checks
+ * it, and a wrong one is refused there, with the reply "not allowed". Once the request is in
+ * (CONNECT, with its address), Node gets the handshake's bytes (EV_SOCKS) and decides.
+ */
+static void socks_read(struct relay *r, struct conn *c) {
+  for (;;) {
+    const unsigned char *b = (const unsigned char *)c->buf + c->head_end;
+    size_t n = c->len - c->head_end;
+    if (c->socks == SOCKS_GREETING) {
+      if (n < 2 || n < 2u + b[1]) return;
+      int user = 0, none = 0;
+      for (size_t i = 0; i < b[1]; i++) user |= b[2 + i] == 2, none |= b[2 + i] == 0;
+      if (!user && !none) return refuse(r, c, SOCKS_NO_METHOD, sizeof SOCKS_NO_METHOD, NULL);
+      const char pick[2] = {5, user ? 2 : 0};
+      if (socks_say(c, pick, 2) < 0) return drop(r, c, 0);
+      c->head_end += 2u + b[1];
+      c->socks = user ? SOCKS_AUTH : SOCKS_REQUEST;
+    } else if (c->socks == SOCKS_AUTH) {
+      if (n < 2) return;
+      if (b[0] != 1) return refuse(r, c, SOCKS_AUTH_BAD, sizeof SOCKS_AUTH_BAD, NULL);
+      if (n < 3u + b[1] || n < 3u + b[1] + b[2 + b[1]]) return;
+      const char ok[2] = {1, 0};
+      if (socks_say(c, ok, 2) < 0) return drop(r, c, 0);
+      c->socks_auth = c->head_end;
+      c->head_end += 3u + b[1] + b[2 + b[1]];
+      c->socks = SOCKS_REQUEST;
+    } else {
+      if (n < 5) return;
+      size_t alen = b[3] == 1 ? 4 : b[3] == 4 ? 16 : b[3] == 3 ? 1u + b[4] : 0;
+      // A malformed request (not version 5, an unknown address type) is Node's to refuse too: it
+      // says why in the record. Its length is then what was read.
+      if (b[0] == 5 && alen > 0 && n < 4 + alen + 2) return;
+      size_t at = c->head_end;
+      c->head_end = b[0] == 5 && alen > 0 ? at + 4 + alen + 2 : c->len;
+      c->socks = SOCKS_DONE;
+      c->st = S_DECIDE;
+      c->deadline = NEVER;
+      return emit(r, EV_SOCKS, c->id, c->listener, (double)at, (double)c->socks_auth, c->buf, c->head_end);
+    }
+  }
+}
+
 static void head_read(struct relay *r, struct conn *c) {
   while (c->client.readable) {
-    if (c->len == c->cap) return refuse(r, c, r->too_large, r->too_large_len, NULL);
+    if (c->len == c->cap)
+      return c->socks ? refuse(r, c, SOCKS_FAILED, sizeof SOCKS_FAILED, NULL)
+                      : refuse(r, c, r->too_large, r->too_large_len, NULL);
     ssize_t n = recv(c->client.fd, c->buf + c->len, c->cap - c->len, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
@@ -361,6 +427,12 @@ static void head_read(struct relay *r, struct conn *c) {
     if (n <= 0) return drop(r, c, 0);  // gone before it asked anything
     size_t old = c->len;
     c->len += (size_t)n;
+    if (c->socks || (old == 0 && c->buf[0] == 5)) {
+      if (!c->socks) c->socks = SOCKS_GREETING;
+      socks_read(r, c);
+      if (c->socks == SOCKS_DONE || c->st != S_HEAD) return;
+      continue;
+    }
     if (!framed(c->buf, c->len)) return handoff(r, c);
     size_t from = old > 3 ? old - 3 : 0;
     char *end = memmem(c->buf + from, c->len - from, "\r\n\r\n", 4);
@@ -462,8 +534,8 @@ static void connected(struct relay *r, struct conn *c) {
   if (err) return connect_failed(r, c, err);
   c->st = S_RELAY;
   c->deadline = r->now + r->idle_ms;
-  c->down.pre = r->established;
-  c->down.pre_len = r->established_len;
+  c->down.pre = c->socks ? SOCKS_OK : r->established;
+  c->down.pre_len = c->socks ? sizeof SOCKS_OK : r->established_len;
   c->up.pre = c->buf;  // whatever the client sent after its head goes first
   c->up.pre_off = c->head_end;
   c->up.pre_len = c->len;
@@ -625,7 +697,8 @@ static void sweep(struct relay *r) {
     if (c->deadline > r->now) continue;
     switch (c->st) {
       case S_HEAD:
-        refuse(r, c, r->too_slow, r->too_slow_len, NULL);
+        if (c->socks) refuse(r, c, SOCKS_FAILED, sizeof SOCKS_FAILED, NULL);
+        else refuse(r, c, r->too_slow, r->too_slow_len, NULL);
         break;
       case S_CONNECT:
         connect_failed(r, c, ETIMEDOUT);

@@ -110,7 +110,7 @@ describe('the native relay', () => {
     assert.equal(r?.bytesDown, 4, 'the echo came back before the tunnel went idle');
   });
 
-  it('answers a CONNECT, GET or HEAD head that never ends with 408, saying how long it waited', async () => {
+  it('answers a CONNECT, GET or HEAD head that never ends with 408, saying how long it waited, and SOCKS5 too', async () => {
     const p = await proxyToOrigin(TOKEN, createServer(), () => undefined, { headersTimeoutMs: 200 });
     for (const start of [
       'CONNECT 127.0.0.2:1 HTTP/1.1',
@@ -124,6 +124,15 @@ describe('the native relay', () => {
       await new Promise((r) => s.on('close', r));
       assert.match(out, /^HTTP\/1.1 408 Request Timeout\r\n[\s\S]*did not arrive within 200 ms\n$/, start);
     }
+    // A SOCKS5 handshake that stops half-way gets a general failure, within the same deadline.
+    const t0 = performance.now();
+    const s = connect(p.port, '127.0.0.1');
+    s.write(Buffer.from([5, 1, 0, 5, 1, 0]));
+    const got: number[] = [];
+    s.on('data', (d: Buffer) => got.push(...d));
+    await new Promise((r) => s.on('close', r));
+    assert.deepEqual(got, [5, 0, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+    assert.ok(performance.now() - t0 < 2000);
     await p.close();
   });
 
@@ -138,11 +147,27 @@ describe('the native relay', () => {
       socket.write('over the channel');
       const echoed = await new Promise<string>((r) => socket.once('data', (d) => r(d.toString())));
       assert.equal(echoed, 'over the channel');
-      const ended = new Promise((r) => socket.on('close', r));
+      // SOCKS5 too, with no username and password: the channel is the credential.
+      const socks = connect(path);
+      socks.write(Buffer.from([5, 1, 0]));
+      await new Promise((r) => socks.once('data', r));
+      socks.write(Buffer.from([5, 1, 0, 1, 127, 0, 0, 2, originPort >> 8, originPort & 255]));
+      const reply = await new Promise<Buffer>((r) => socks.once('data', r));
+      assert.deepEqual([...reply.subarray(0, 2)], [5, 0]);
+      socks.write('socks over the channel');
+      assert.equal(
+        await new Promise<string>((r) => socks.once('data', (d) => r(d.toString()))),
+        'socks over the channel',
+      );
+      const ended = Promise.all([
+        new Promise((r) => socket.on('close', r)),
+        new Promise((r) => socks.on('close', r)),
+      ]);
       assert.equal(proxy.closeChannel('chan-run'), true);
       await ended; // the run's tunnels are cut with its channel
       await until(() => records.some((r) => r.agent === 'chan-agent'));
       assert.equal(records.find((r) => r.agent === 'chan-agent')?.run, 'chan-run');
+      await until(() => records.some((r) => r.agent === 'chan-agent' && r.method === 'SOCKS5'));
       assert.equal(existsSync(path), false, 'the socket file is gone');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -175,6 +200,7 @@ const quietRelay = (events: Partial<RelayEvents> = {}): NativeRelay =>
       failed: () => undefined,
       closed: () => undefined,
       drained: () => undefined,
+      socks: () => undefined,
       ...events,
     },
     {

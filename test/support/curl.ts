@@ -1,5 +1,5 @@
-// curl through a proxy, as a real client: the workload token goes in a curl config file (mode
-// 0600), never on curl's command line.
+// curl through a proxy (HTTP, or SOCKS5 for a socks5h:// address), as a real client: the
+// workload token goes in a curl config file (mode 0600), never on curl's command line.
 
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -26,7 +26,11 @@ export async function curlViaProxy(
   dir: string,
 ): Promise<{ code: string; body: string }> {
   const cfg = join(dir, `curl-${Math.random().toString(16).slice(2)}.cfg`);
-  writeFileSync(cfg, token ? `proxy-header = "Proxy-Authorization: Bearer ${token}"\n` : '', { mode: 0o600 });
+  // A SOCKS5 proxy takes the token as the password of its username and password step.
+  const auth = proxy.startsWith('socks5')
+    ? `proxy-user = "agent:${token}"\n`
+    : `proxy-header = "Proxy-Authorization: Bearer ${token}"\n`;
+  writeFileSync(cfg, token ? auth : '', { mode: 0o600 });
   const { stdout } = await run('curl', ['-s', '-K', cfg, '-x', proxy, '-w', '\n%{http_code}', url], {
     env: curlEnv(),
   }).catch((e: { stdout: string }) => ({ stdout: e.stdout }));

@@ -1,6 +1,11 @@
 // The load for bench/egress's tunnel rate: CONNECT clients and the origin they reach, in C.
 //
-//   load PROXY_PORT CONCURRENCY SECONDS < proxy-authorization-value
+//   load PROXY_PORT CONCURRENCY SECONDS [http|socks|socks-password] < credential
+//
+// http (the default): an HTTP CONNECT, the credential its Proxy-Authorization value. socks: a
+// SOCKS5 CONNECT without authentication. socks-password: SOCKS5 with the username and password
+// step, the credential the password. A SOCKS5 client waits for each reply before its next
+// message, as curl does.
 //
 // Why C: on a machine with two cores, the proxy under test gets one and the load the other. A
 // load written on Node's sockets costs more per tunnel than the faster proxies do, so it, not
@@ -27,9 +32,12 @@
 #define ORIGIN_TAG (1ULL << 62)
 #define LISTEN_TAG (1ULL << 63)
 
+enum mode { HTTP, SOCKS, SOCKS_PASSWORD };
+
+/** 0: connecting; then awaiting: 1 the HTTP answer, 2 the SOCKS method, 3 the password's verdict, 4 the SOCKS reply. */
 struct slot {
   int fd;
-  int state; /* 0: connecting, 1: reading the answer */
+  int state;
   size_t got;
   char buf[512];
 };
@@ -59,10 +67,13 @@ static void start(int ep, struct slot *s, size_t i, const struct sockaddr_in *pr
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: load PROXY_PORT CONCURRENCY SECONDS < proxy-authorization-value\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: load PROXY_PORT CONCURRENCY SECONDS [http|socks|socks-password] < credential\n");
     return 2;
   }
+  enum mode mode = argc < 5 || !strcmp(argv[4], "http") ? HTTP
+                   : !strcmp(argv[4], "socks")          ? SOCKS
+                                                        : SOCKS_PASSWORD;
   int proxyPort = atoi(argv[1]);
   size_t n = (size_t)atoi(argv[2]);
   double seconds = atof(argv[3]);
@@ -88,6 +99,14 @@ int main(int argc, char **argv) {
   int headLen = snprintf(head, sizeof head,
                          "CONNECT 127.0.0.2:%d HTTP/1.1\r\nhost: 127.0.0.2:%d\r\nproxy-authorization: %s\r\n\r\n",
                          port, port, auth);
+  const char greeting[3] = {5, 1, mode == SOCKS_PASSWORD ? 2 : 0};
+  char password[520];
+  size_t plen = strlen(auth) > 255 ? 255 : strlen(auth);
+  size_t passwordLen = 3 + 5 + plen;
+  memcpy(password, "\x01\x05" "bench", 7);
+  password[7] = (char)plen;
+  memcpy(password + 8, auth, plen);
+  const char request[10] = {5, 1, 0, 1, 127, 0, 0, 2, (char)(port >> 8), (char)(port & 255)};
 
   struct sockaddr_in proxy = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxyPort)};
   inet_pton(AF_INET, "127.0.0.1", &proxy.sin_addr);
@@ -109,6 +128,13 @@ int main(int argc, char **argv) {
         for (;;) {
           int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (c < 0) break;
+          if (mode != HTTP) {
+            // Closed at once: the proxy's side of the origin connection then closes second and
+            // keeps no TIME_WAIT. Dante binds its outgoing sockets before connecting, so those
+            // would use up its address's ephemeral ports within seconds at these rates.
+            close(c);
+            continue;
+          }
           struct epoll_event oev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = ORIGIN_TAG | (uint64_t)c};
           epoll_ctl(ep, EPOLL_CTL_ADD, c, &oev);
         }
@@ -130,8 +156,10 @@ int main(int argc, char **argv) {
           errno = err;
           die("connect to the proxy");
         }
-        if (send(s->fd, head, (size_t)headLen, MSG_NOSIGNAL) != headLen) die("send");
-        s->state = 1;
+        int sent = mode == HTTP ? (int)send(s->fd, head, (size_t)headLen, MSG_NOSIGNAL)
+                                : (int)send(s->fd, greeting, 3, MSG_NOSIGNAL);
+        if (sent != (mode == HTTP ? headLen : 3)) die("send");
+        s->state = mode == HTTP ? 1 : 2;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
         epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
         continue;
@@ -144,14 +172,35 @@ int main(int argc, char **argv) {
       }
       s->got += (size_t)r;
       s->buf[s->got] = 0;
-      if (!strstr(s->buf, "\r\n\r\n")) {
+      if (s->state >= 2) {
+        // SOCKS5: a method (2 bytes), the password's verdict (2), the reply (10, an IPv4 address).
+        size_t want = s->state == 4 ? 10 : 2;
+        if (s->got < want) continue;
+        const unsigned char *b = (const unsigned char *)s->buf;
+        int ok = b[0] == (s->state == 3 ? 1 : 5) && (b[1] == 0 || (s->state == 2 && b[1] == greeting[2]));
+        if (!ok) {
+          fprintf(stderr, "load: the SOCKS5 proxy answered %d %d at step %d\n", b[0], b[1], s->state);
+          return 1;
+        }
+        s->got = 0;
+        if (s->state == 2 && b[1] == 2) {
+          if (send(s->fd, password, passwordLen, MSG_NOSIGNAL) != (ssize_t)passwordLen) die("send");
+          s->state = 3;
+          continue;
+        }
+        if (s->state != 4) {
+          if (send(s->fd, request, sizeof request, MSG_NOSIGNAL) != (ssize_t)sizeof request) die("send");
+          s->state = 4;
+          continue;
+        }
+      } else if (!strstr(s->buf, "\r\n\r\n")) {
         if (s->got >= sizeof s->buf - 1) {
           fprintf(stderr, "load: the answer head is too long\n");
           return 1;
         }
         continue;
       }
-      if (strncmp(s->buf, "HTTP/1.1 200", 12) != 0 && strncmp(s->buf, "HTTP/1.0 200", 12) != 0) {
+      if (mode == HTTP && strncmp(s->buf, "HTTP/1.1 200", 12) != 0 && strncmp(s->buf, "HTTP/1.0 200", 12) != 0) {
         fprintf(stderr, "load: the proxy answered %.*s\n", (int)strcspn(s->buf, "\r\n"), s->buf);
         return 1;
       }

@@ -1,11 +1,12 @@
-// bench/egress: Rampart's egress proxy side by side with squid and tinyproxy (Debian), same
-// machine, loopback origin, in one run.
+// bench/egress: Rampart's egress proxy side by side with squid and tinyproxy (Debian), and for
+// SOCKS5 with Dante (Debian's dante-server), same machine, loopback origin, in one run.
 //
 //   npm run build && node build/bench/egress/run.js [--seconds 3] [--requests 2000] [--rounds 5] [--profile DIR]
 //
 // Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
 // against the same request sent directly), new CONNECT tunnels per second (32 concurrent
-// clients of load.c, in C) and the proxy's CPU time per tunnel (all its threads, user and system),
+// clients of load.c, in C; and SOCKS5 tunnels against Dante) and the proxy's CPU time per tunnel
+// (all its threads and reaped children, user and system),
 // throughput through one tunnel, and memory per idle tunnel (1,000 open tunnels).
 //
 // This machine's speed drifts by tens of percent over seconds (a VM with neighbours), so no
@@ -166,6 +167,30 @@ async function startTinyproxy(): Promise<{ port: number; pids: () => number[] }>
   return { port, pids: () => pidsOf('tinyproxy') };
 }
 
+// Dante, the SOCKS5 peer: two mother processes (one per core, as tinyproxy's threads may use
+// both), no authentication, CONNECT only, errors-only logging.
+async function startDante(): Promise<{ port: number; pids: () => number[] }> {
+  const port = 29880 + Math.floor(Math.random() * 500);
+  const conf = join(dir, 'danted.conf');
+  writeFileSync(
+    conf,
+    [
+      `logoutput: ${dir}/danted.log`,
+      `internal: 127.0.0.1 port = ${port}`,
+      'external: 127.0.0.1',
+      'socksmethod: none',
+      'clientmethod: none',
+      'client pass {\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  log: error\n}',
+      'socks pass {\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect\n  log: error\n}',
+      '',
+    ].join('\n'),
+  );
+  const c = spawn('danted', ['-f', conf, '-N', '2'], { stdio: 'ignore' });
+  children.push(c);
+  await waitPort(port);
+  return { port, pids: () => pidsOf('danted') };
+}
+
 // ----------------------------------------------------------------- measurements
 const AUTH = 'Bearer bench-token';
 
@@ -240,10 +265,12 @@ async function tunnels(
   via: number,
   pids: () => number[],
   seconds = SECONDS,
+  mode: 'http' | 'socks' | 'socks-password' = 'http',
 ): Promise<{ perSecond: number; cpuUs: number }> {
   const before = cpuMs(pids());
-  const c = spawn(load, [String(via), '32', String(seconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  c.stdin.end(`${AUTH}\n`);
+  const c = spawn(load, [String(via), '32', String(seconds), mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // The credential: Proxy-Authorization's value, or the SOCKS5 password (Rampart's token).
+  c.stdin.end(`${mode === 'http' ? AUTH : AUTH.slice('Bearer '.length)}\n`);
   let out = '';
   c.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => c.on('exit', r));
@@ -270,14 +297,18 @@ async function throughput(via: number): Promise<number> {
   return bytes / ((performance.now() - t0) / 1000) / 1024 / 1024;
 }
 
-/** CPU time used so far by these processes, in ms (utime + stime of every thread). */
+/**
+ * CPU time used so far by these processes, in ms: utime + stime of every thread, and cutime +
+ * cstime, the children that have exited (Dante's mother processes fork and reap workers).
+ */
 function cpuMs(pids: number[]): number {
   let ticks = 0;
   for (const p of pids) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // fields 14 and 15 of proc(5), counted from 1
+      // Fields 14 to 17 of proc(5), counted from 1.
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
     } catch {
       // gone
     }
@@ -360,7 +391,23 @@ const lat = await step('latency, round robin', () =>
 const tps: number[][] = running.map(() => []);
 const cpu: number[][] = running.map(() => []);
 const mbs: number[][] = running.map(() => []);
-for (let r = 0; r < ROUNDS; r++)
+// SOCKS5: Rampart (the token as the password) against Dante (no authentication).
+const SOCKS = [
+  ['Rampart egress proxy (SOCKS5, password)', running[0]!, 'socks-password'],
+  ['Dante 1.4.2 (SOCKS5, no authentication)', await startDante(), 'socks'],
+] as const;
+for (const [, p, mode] of SOCKS) await tunnels(p.port, p.pids, 1, mode);
+const socksTps: number[][] = SOCKS.map(() => []);
+const socksCpu: number[][] = SOCKS.map(() => []);
+for (let r = 0; r < ROUNDS; r++) {
+  for (let i = 0; i < SOCKS.length; i++) {
+    const [name, p, mode] = SOCKS[i]!;
+    const t = await step(`round ${r + 1}: ${name}: tunnels per second`, () =>
+      tunnels(p.port, p.pids, SECONDS, mode),
+    );
+    socksTps[i]!.push(t.perSecond);
+    socksCpu[i]!.push(t.cpuUs);
+  }
   for (let i = 0; i < running.length; i++) {
     const name = PROXIES[i]![0];
     const t = await step(`round ${r + 1}: ${name}: tunnels per second`, () =>
@@ -370,6 +417,7 @@ for (let r = 0; r < ROUNDS; r++)
     cpu[i]!.push(t.cpuUs);
     mbs[i]!.push(await step(`round ${r + 1}: ${name}: throughput`, () => throughput(running[i]!.port)));
   }
+}
 await stopAll();
 // Memory per idle tunnel on a fresh process each: what the earlier tests left for the collector
 // would otherwise be freed during this one and make tunnels look cheaper than they are.
@@ -393,6 +441,14 @@ PROXIES.forEach(([name], i) => {
   const added = (p: number): string => (l ? `${(q(l, p) - q(lat.direct, p)).toFixed(2)} ms` : '–');
   console.log(
     `| ${name} | ${added(0.5)} | ${added(0.99)} | ${n0(median(tps[i]!))} (${tps[i]!.map(n0).join(', ')}) | ${n0(median(cpu[i]!))} µs | ${n0(median(mbs[i]!))} MiB/s (${mbs[i]!.map(n0).join(', ')}) | ${kb[i]!.toFixed(1)} KiB |`,
+  );
+});
+
+console.log('\n| SOCKS5 proxy | New SOCKS5 tunnels/s (32 clients) | CPU per tunnel |');
+console.log('| --- | --- | --- |');
+SOCKS.forEach(([name], i) => {
+  console.log(
+    `| ${name} | ${n0(median(socksTps[i]!))} (${socksTps[i]!.map(n0).join(', ')}) | ${n0(median(socksCpu[i]!))} µs |`,
   );
 });
 

@@ -287,15 +287,24 @@ static int watch(struct relay *r, struct end *e) {
 
 // ---- refusing: write an answer, then let the client go -------------------------------------
 
-static void linger_pump(struct relay *r, struct conn *c) {
-  struct flow *f = &c->down;
-  while (f->pre_off < f->pre_len && c->client.writable) {
-    ssize_t n = send(c->client.fd, f->pre + f->pre_off, f->pre_len - f->pre_off, MSG_NOSIGNAL);
+/** Sends what the client takes of `len` bytes now: how many it took, or -errno. */
+static ssize_t send_now(struct conn *c, const char *p, size_t len) {
+  size_t sent = 0;
+  while (sent < len && c->client.writable) {
+    ssize_t n = send(c->client.fd, p + sent, len - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) c->client.writable = 0;
-    else if (n < 0) return drop(r, c, 0);
-    else f->pre_off += (size_t)n;
+    else if (n < 0) return -errno;
+    else sent += (size_t)n;
   }
+  return (ssize_t)sent;
+}
+
+static void linger_pump(struct relay *r, struct conn *c) {
+  struct flow *f = &c->down;
+  ssize_t n = f->pre_off < f->pre_len ? send_now(c, f->pre + f->pre_off, f->pre_len - f->pre_off) : 0;
+  if (n < 0) return drop(r, c, 0);
+  f->pre_off += (size_t)n;
   if (f->pre_off < f->pre_len) return;
   if (!f->shut) {
     shutdown(c->client.fd, SHUT_WR);
@@ -561,6 +570,25 @@ static void start_tunnel(struct relay *r, struct conn *c, const struct sockaddr_
 
 // ---- plain answers: Node writes a GET's or HEAD's response through the relay ----------------
 
+/** What is held for the client, then `data`, in one new buffer of `*out` bytes; NULL: no memory. */
+static char *held_and(const struct flow *f, const char *data, size_t len, size_t *out) {
+  size_t held = f->pre_len - f->pre_off;
+  char *buf = malloc(held + len ? held + len : 1);
+  if (!buf) return NULL;
+  if (held) memcpy(buf, f->pre + f->pre_off, held);
+  if (len) memcpy(buf + held, data, len);
+  *out = held + len;
+  return buf;
+}
+
+/** Holds `buf` (owned, `len` bytes) for the client in place of what was held. */
+static void hold(struct flow *f, char *buf, size_t len) {
+  free(f->pre_owned);
+  f->pre = f->pre_owned = buf;
+  f->pre_off = 0;
+  f->pre_len = len;
+}
+
 /**
  * Sends what is held for the client, then `data`; what the client cannot take at once is held
  * (copied), and Node is told when it has gone (DRAIN). Returns 1 when nothing is held, 0 when
@@ -568,50 +596,33 @@ static void start_tunnel(struct relay *r, struct conn *c, const struct sockaddr_
  */
 static int respond_send(struct conn *c, const char *data, size_t len) {
   struct flow *f = &c->down;
-  size_t held = f->pre_len - f->pre_off;
-  if (len > 0 && (held > 0 || !c->client.writable)) {
+  if (len > 0 && (f->pre_off < f->pre_len || !c->client.writable)) {
     // Behind what is already held: appended (Node stops sending once told to wait).
-    char *more = malloc(held + len);
+    size_t n;
+    char *more = held_and(f, data, len, &n);
     if (!more) return -ENOMEM;
-    if (held) memcpy(more, f->pre + f->pre_off, held);
-    if (len) memcpy(more + held, data, len);
-    free(f->pre_owned);
-    f->pre = f->pre_owned = more;
-    f->pre_off = 0;
-    f->pre_len = held + len;
-    held += len;
-    data = NULL, len = 0;
+    hold(f, more, n);
+    len = 0;
   }
-  while (held > 0 && c->client.writable) {
-    ssize_t n = send(c->client.fd, f->pre + f->pre_off, held, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) c->client.writable = 0;
-    else if (n < 0) return -errno;
-    else f->pre_off += (size_t)n, f->bytes += (uint64_t)n, held -= (size_t)n;
+  if (f->pre_off < f->pre_len) {
+    ssize_t n = send_now(c, f->pre + f->pre_off, f->pre_len - f->pre_off);
+    if (n < 0) return (int)n;
+    f->pre_off += (size_t)n;
+    f->bytes += (uint64_t)n;
+  } else if (len > 0) {
+    ssize_t n = send_now(c, data, len);
+    if (n < 0) return (int)n;
+    f->bytes += (uint64_t)n;
+    if ((size_t)n < len) {
+      size_t rest;
+      char *copy = held_and(f, data + n, len - (size_t)n, &rest);
+      if (!copy) return -ENOMEM;
+      hold(f, copy, rest);
+    }
   }
-  while (len > 0 && c->client.writable) {
-    ssize_t n = send(c->client.fd, data, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) c->client.writable = 0;
-    else if (n < 0) return -errno;
-    else data += n, len -= (size_t)n, f->bytes += (uint64_t)n;
-  }
-  if (len > 0) {
-    char *rest = malloc(len);
-    if (!rest) return -ENOMEM;
-    memcpy(rest, data, len);
-    free(f->pre_owned);
-    f->pre = f->pre_owned = rest;
-    f->pre_off = 0;
-    f->pre_len = len;
-    held = len;
-  }
-  if (held == 0 && f->pre_owned) {
-    free(f->pre_owned);
-    f->pre = f->pre_owned = NULL;
-    f->pre_off = f->pre_len = 0;
-  }
-  return held == 0;
+  if (f->pre_off < f->pre_len) return 0;
+  if (f->pre_owned) hold(f, NULL, 0);
+  return 1;
 }
 
 /** The client can take more: what is held goes, and Node hears once it all has. */
@@ -1172,18 +1183,15 @@ static napi_value js_end(napi_env env, napi_callback_info info) {
   void *data;
   size_t len;
   if (buffer_arg(env, argv[2], &data, &len) < 0 || !c) return NULL;
-  struct flow *f = &c->down;
-  size_t held = f->pre_len - f->pre_off;
-  char *rest = malloc(held + len ? held + len : 1);
+  size_t n;
+  char *rest = held_and(&c->down, data, len, &n);
   if (!rest) {
     finish(r, c, R_ERROR, ENOMEM);
     settle(r);
     return NULL;
   }
-  if (held) memcpy(rest, f->pre + f->pre_off, held);
-  if (len) memcpy(rest + held, data, len);
   r->now = uv_now(r->loop);
-  refuse(r, c, rest, held + len, rest);
+  refuse(r, c, rest, n, rest);
   settle(r);
   return NULL;
 }

@@ -37,3 +37,18 @@ export async function proxyToOrigin(
   };
   return { proxy, port, originPort, close };
 }
+
+/**
+ * Waits until `count()` (bytes an origin has written) stops changing for 300 ms, at most 10 s;
+ * true when it did: a client that reads nothing has held the origin back.
+ */
+export async function cameToRest(count: () => number): Promise<boolean> {
+  let last = -1;
+  let quiet = 0;
+  for (let i = 0; i < 100 && quiet < 3; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    quiet = count() === last ? quiet + 1 : 0;
+    last = count();
+  }
+  return quiet === 3;
+}

@@ -96,8 +96,35 @@ export function headerFor(kid: string): string {
   return Buffer.from(JSON.stringify({ alg: ALGORITHM, typ: TOKEN_TYPE, kid })).toString('base64url');
 }
 
-/** Signs claims with jose (ES256, explicit type, key id). */
+// P-256's group order n, and n / 2: an ECDSA signature (r, s) has a twin (r, n - s) that verifies
+// too. Rampart signs and accepts only the low form (s <= n/2), so a token has one spelling: one
+// cache key, one audit fingerprint, no malleated copy that looks like another token.
+const P256_N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+const P256_HALF_N = Buffer.from((P256_N >> 1n).toString(16).padStart(64, '0'), 'hex');
+
+/** Is the `s` half of a 64-byte r || s signature in the high half of the group? */
+export function isHighS(sig: Uint8Array): boolean {
+  return Buffer.compare(Buffer.from(sig.buffer, sig.byteOffset + 32, 32), P256_HALF_N) > 0;
+}
+
+/** The low-S twin of a 64-byte r || s signature (the same signature when it is low already). */
+export function lowS(sig: Uint8Array): Buffer {
+  if (sig.length !== 64) throw new TypeError('an ES256 signature is 64 bytes');
+  const out = Buffer.from(sig);
+  if (!isHighS(sig)) return out;
+  const s = BigInt('0x' + out.subarray(32).toString('hex'));
+  Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex').copy(out, 32);
+  return out;
+}
+
+/** Signs claims with jose (ES256, explicit type, key id), then normalizes the signature to low S. */
 export async function signToken(claims: WorkloadClaims, kid: string, privateKey: KeyObject): Promise<string> {
+  const jws = await jwsFor(claims, kid, privateKey);
+  const dot = jws.lastIndexOf('.');
+  return `${jws.slice(0, dot)}.${lowS(Buffer.from(jws.slice(dot + 1), 'base64url')).toString('base64url')}`;
+}
+
+function jwsFor(claims: WorkloadClaims, kid: string, privateKey: KeyObject): Promise<string> {
   const { iss, aud, sub, jti, iat, nbf, exp, ...rest } = claims;
   return new SignJWT({ ...rest })
     .setProtectedHeader({ alg: ALGORITHM, typ: TOKEN_TYPE, kid })
@@ -206,6 +233,8 @@ export function verifyToken(
     return reject('malformed', 'the token is not canonical base64url', { kid: key.kid });
   // ES256 signatures are r || s, 32 bytes each (JWS), not DER.
   if (sig.length !== 64) return reject('bad_signature', 'the signature is not 64 bytes', { kid: key.kid });
+  if (isHighS(sig))
+    return reject('bad_signature', 'the signature is not in low-S form', { kid: key.kid });
   const ok = cryptoVerify(
     'sha256',
     Buffer.from(token.slice(0, dot2), 'latin1'),

@@ -149,6 +149,30 @@ describe('workload token verification', () => {
     assert.deepEqual(failures, []);
   });
 
+  it('accepts only the low-S form of a signature, and issues only that form', async () => {
+    // ECDSA's (r, s) and (r, n - s) both verify; accepting both gives one token two spellings
+    // (two cache keys, two audit fingerprints). Only s <= n/2 is accepted.
+    const N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+    const flip = (token: string): string => {
+      const [h64, p64, s64] = token.split('.') as [string, string, string];
+      const sig = Buffer.from(s64, 'base64url');
+      const s = BigInt('0x' + sig.subarray(32).toString('hex'));
+      const other = Buffer.from((N - s).toString(16).padStart(64, '0'), 'hex');
+      return `${h64}.${p64}.${Buffer.concat([sig.subarray(0, 32), other]).toString('base64url')}`;
+    };
+    const high = (token: string): boolean => {
+      const sig = Buffer.from(token.split('.')[2]!, 'base64url');
+      return BigInt('0x' + sig.subarray(32).toString('hex')) > N / 2n;
+    };
+    for (let i = 0; i < 40; i++) {
+      const t = (await h.svc.issue({ agent: 'agent-1', namespace: 'ci', capabilities: [] })).token;
+      assert.equal(high(t), false, 'an issued token carries a high-S signature');
+      const twin = flip(t);
+      const r = h.svc.verify(twin);
+      assert.equal(r.ok ? 'accepted' : r.kind, 'bad_signature', 'the high-S twin of a valid token verified');
+    }
+  });
+
   it('refuses a token changed in any byte (property)', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ';
     fc.assert(

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ManualClock } from '../../src/core/clock.js';
 import { EventBus } from '../../src/events/bus.js';
 import { IdentityService, type IdentityOptions } from '../../src/identity/service.js';
-import type { WorkloadClaims } from '../../src/identity/token.js';
+import { lowS, type WorkloadClaims } from '../../src/identity/token.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
 import { openTestLog, type TestLog } from './audit.js';
@@ -102,7 +102,8 @@ export function craft(
   const sig =
     typeof signer === 'function'
       ? signer(Buffer.from(input))
-      : sign('sha256', Buffer.from(input), { key: signer, dsaEncoding: 'ieee-p1363' });
+      : // In the low-S form Rampart issues, so that a crafted token is refused for what the test means.
+        lowS(sign('sha256', Buffer.from(input), { key: signer, dsaEncoding: 'ieee-p1363' }));
   return `${input}.${sig.toString('base64url')}`;
 }
 

@@ -31,7 +31,9 @@ export interface SecretFileOptions {
 export function readSecretFile(path: string, opts: SecretFileOptions): Buffer {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, for ever. It changes
+    // nothing for a regular file, and anything else is refused below.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =

@@ -10,6 +10,7 @@
 // Every edit is conditional on the value not already being right, so hardening hardened output
 // changes nothing.
 
+import { findDeepNesting } from '../core/nesting.js';
 import { isAlias, isCollection, isScalar, isSeq, parseAllDocuments, type Document } from 'yaml';
 import { CONSOLE_PORTS } from './checks.js';
 import { POD_SPEC_PATH, SWARM_IGNORED } from './parse.js';
@@ -494,6 +495,9 @@ export function hardenText(
     }
     return { text: applied.length === 0 ? text : JSON.stringify(value, null, 2) + '\n', applied, skipped };
   }
+  // parseTrees (which read `plain`) has already refused a text nested too deep; check again,
+  // since this parse recurses the same way.
+  if (findDeepNesting(text)) throw new TypeError('harden: the text nests too deep (parseTrees refuses it)');
   const docs = parseAllDocuments(text, { version: '1.1', uniqueKeys: true }) as Document.Parsed[];
   const nonEmpty = docs.filter((d) => d.contents !== null);
   nonEmpty.forEach((doc, i) => {

@@ -6,6 +6,7 @@
 // of a few hundred bytes would otherwise expand to billions of nodes), nesting is bounded, and YAML
 // merge keys (`<<`) are applied the way Compose applies them (explicit keys win).
 
+import { findDeepNesting, nestingMessage } from '../core/nesting.js';
 import {
   isAlias,
   isMap,
@@ -54,6 +55,8 @@ export function libraryTrees(
     const p = lines.linePos(offset);
     return { file, line: p.line, column: p.col };
   };
+  const deep = findDeepNesting(text, limits.maxDepth);
+  if (deep) throw new InputError(nestingMessage(deep), { file, line: deep.line, column: deep.column });
   let docs: Document.Parsed[];
   try {
     docs = parseAllDocuments(text, {
@@ -197,7 +200,8 @@ export function keyLoc(n: LNode, k: string): SourceLocation {
 
 /** A tree from a plain value (webhook bodies arrive as JSON already parsed); all at one location. */
 export function fromPlain(v: unknown, loc: SourceLocation, depth = 0): LNode {
-  if (depth > DEFAULT_LIMITS.maxDepth) throw new InputError('nesting too deep', loc);
+  if (depth > DEFAULT_LIMITS.maxDepth)
+    throw new InputError(`nested deeper than ${DEFAULT_LIMITS.maxDepth} levels (the most Rampart reads)`, loc);
   if (Array.isArray(v)) return { kind: 'seq', items: v.map((x) => fromPlain(x, loc, depth + 1)), loc };
   if (v !== null && typeof v === 'object') {
     const entries = new Map<string, LNode>();

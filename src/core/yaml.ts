@@ -1,6 +1,7 @@
 // Positions in YAML documents: key paths and offsets back to file:line:col, for every loader that
 // reports errors "the way a compiler does" (configuration, policies, admission specs).
 
+import { findDeepNesting, nestingMessage } from './nesting.js';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { SourceLocation } from './errors.js';
 
@@ -99,6 +100,16 @@ export interface LocatedDocument {
  */
 export function parseLocated(text: string, file: string): LocatedDocument {
   const lines = new LineCounter();
+  const deep = findDeepNesting(text);
+  if (deep) {
+    // The parser would recurse to the engine's stack limit: stop at the documented depth instead.
+    const empty = parseDocument('', { lineCounter: lines });
+    return {
+      doc: empty,
+      loc: new Locator(empty, lines, file).withSource(''),
+      errors: [{ message: nestingMessage(deep), location: { file, line: deep.line, column: deep.column } }],
+    };
+  }
   const doc = parseDocument(text, {
     lineCounter: lines,
     uniqueKeys: true,

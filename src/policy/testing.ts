@@ -5,6 +5,7 @@
 
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
+import { findDeepNesting, nestingMessage } from '../core/nesting.js';
 import { RampartError, type SourceLocation } from '../core/errors.js';
 import { readTextFile } from '../core/files.js';
 import { parseLocated } from '../core/yaml.js';
@@ -34,6 +35,9 @@ export interface FixtureEntity {
 /** Reads entity fixtures: a YAML or JSON list of {type, id, attributes, parents}. */
 export function readEntities(file: string): FixtureEntity[] {
   const text = readTextFile(file, 'RAMPART_E_USAGE', 'entities file');
+  const deep = findDeepNesting(text);
+  if (deep)
+    throw new RampartError('RAMPART_E_ENTITY_INVALID', `${file}:${deep.line}:${deep.column}: ${nestingMessage(deep)}`);
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0)
     throw new RampartError('RAMPART_E_ENTITY_INVALID', `${file}: ${doc.errors[0]!.message.split('\n')[0]}`);

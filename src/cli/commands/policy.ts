@@ -1,6 +1,7 @@
 // rampart policy check | test | eval | diff
 
 import { parse as parseYamlText } from 'yaml';
+import { findDeepNesting, nestingMessage } from '../../core/nesting.js';
 import { join, resolve } from 'node:path';
 import { RampartError, isRampartError, formatLocation, type RampartErrorList } from '../../core/errors.js';
 import { readTextFile } from '../../core/files.js';
@@ -121,6 +122,8 @@ async function test(argv: readonly string[], io: Io): Promise<number> {
 
 function readStructured(file: string): unknown {
   const text = readTextFile(file, 'RAMPART_E_USAGE');
+  const deep = findDeepNesting(text);
+  if (deep) throw new RampartError('RAMPART_E_USAGE', `${file}:${deep.line}:${deep.column}: ${nestingMessage(deep)}`);
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -201,7 +201,10 @@ export function keyLoc(n: LNode, k: string): SourceLocation {
 /** A tree from a plain value (webhook bodies arrive as JSON already parsed); all at one location. */
 export function fromPlain(v: unknown, loc: SourceLocation, depth = 0): LNode {
   if (depth > DEFAULT_LIMITS.maxDepth)
-    throw new InputError(`nested deeper than ${DEFAULT_LIMITS.maxDepth} levels (the most Rampart reads)`, loc);
+    throw new InputError(
+      `nested deeper than ${DEFAULT_LIMITS.maxDepth} levels (the most Rampart reads)`,
+      loc,
+    );
   if (Array.isArray(v)) return { kind: 'seq', items: v.map((x) => fromPlain(x, loc, depth + 1)), loc };
   if (v !== null && typeof v === 'object') {
     const entries = new Map<string, LNode>();

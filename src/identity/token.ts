@@ -233,8 +233,7 @@ export function verifyToken(
     return reject('malformed', 'the token is not canonical base64url', { kid: key.kid });
   // ES256 signatures are r || s, 32 bytes each (JWS), not DER.
   if (sig.length !== 64) return reject('bad_signature', 'the signature is not 64 bytes', { kid: key.kid });
-  if (isHighS(sig))
-    return reject('bad_signature', 'the signature is not in low-S form', { kid: key.kid });
+  if (isHighS(sig)) return reject('bad_signature', 'the signature is not in low-S form', { kid: key.kid });
   const ok = cryptoVerify(
     'sha256',
     Buffer.from(token.slice(0, dot2), 'latin1'),

@@ -37,7 +37,10 @@ export function readEntities(file: string): FixtureEntity[] {
   const text = readTextFile(file, 'RAMPART_E_USAGE', 'entities file');
   const deep = findDeepNesting(text);
   if (deep)
-    throw new RampartError('RAMPART_E_ENTITY_INVALID', `${file}:${deep.line}:${deep.column}: ${nestingMessage(deep)}`);
+    throw new RampartError(
+      'RAMPART_E_ENTITY_INVALID',
+      `${file}:${deep.line}:${deep.column}: ${nestingMessage(deep)}`,
+    );
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0)
     throw new RampartError('RAMPART_E_ENTITY_INVALID', `${file}: ${doc.errors[0]!.message.split('\n')[0]}`);

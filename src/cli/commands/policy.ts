@@ -123,7 +123,8 @@ async function test(argv: readonly string[], io: Io): Promise<number> {
 function readStructured(file: string): unknown {
   const text = readTextFile(file, 'RAMPART_E_USAGE');
   const deep = findDeepNesting(text);
-  if (deep) throw new RampartError('RAMPART_E_USAGE', `${file}:${deep.line}:${deep.column}: ${nestingMessage(deep)}`);
+  if (deep)
+    throw new RampartError('RAMPART_E_USAGE', `${file}:${deep.line}:${deep.column}: ${nestingMessage(deep)}`);
   try {
     return JSON.parse(text) as unknown;
   } catch {

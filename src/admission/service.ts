@@ -126,14 +126,10 @@ export class AdmissionService {
     let details: Record<string, unknown> = { uid, operation: op };
     try {
       if (!request || uid === '')
-        throw new InputError('not an AdmissionReview: request.uid is missing', {
-          file: 'AdmissionReview',
-          line: 1,
-          column: 1,
-        });
-      const object = request['object'];
+        throw new InputError('not an AdmissionReview: request.uid is missing', REVIEW_AT);
+      const object = checkReview(body as Obj, request, op);
       // DELETE and CONNECT carry no object to check; nothing to harden either.
-      if (op === 'DELETE' || op === 'CONNECT' || object === undefined || object === null) {
+      if (object === undefined) {
         answer = res({ allowed: true });
       } else {
         const workloads = fromKubernetes(fromPlain(object, { file: target, line: 1, column: 1 }), target);
@@ -261,6 +257,39 @@ export class AdmissionService {
     await this.records.submit(() => this.opts.auditor.record(entry), this.opts.decisionLog === 'durable');
     return answer;
   }
+}
+
+const REVIEW_AT = { file: 'AdmissionReview', line: 1, column: 1 };
+const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
+
+/**
+ * The object a review asks about, after checking that the review is one the API server could have
+ * sent: an AdmissionReview, a known operation, an object on CREATE and UPDATE, and an object of
+ * the kind the request names. Undefined for DELETE and CONNECT, which carry nothing to check. A
+ * review that is none of these is denied: a webhook is not a place to guess.
+ */
+function checkReview(body: Obj, request: Obj, op: string): unknown {
+  if (body['kind'] !== 'AdmissionReview' || typeof body['apiVersion'] !== 'string')
+    throw new InputError(`not an AdmissionReview: kind is ${JSON.stringify(text(body['kind']))}`, REVIEW_AT);
+  if (!OPERATIONS.has(op))
+    throw new InputError(
+      `request.operation "${op.slice(0, 40)}" is not CREATE, UPDATE, DELETE or CONNECT`,
+      REVIEW_AT,
+    );
+  if (op === 'DELETE' || op === 'CONNECT') return undefined;
+  const object = request['object'];
+  if (!isObj(object)) throw new InputError(`request.object is missing from a ${op} review`, REVIEW_AT);
+  const want = isObj(request['kind']) ? request['kind'] : {};
+  const group = text(want['group']);
+  const wantApi = group === '' ? text(want['version']) : `${group}/${text(want['version'])}`;
+  const gotApi = text(object['apiVersion']);
+  if (gotApi !== wantApi || text(object['kind']) !== text(want['kind']) || wantApi === '')
+    throw new InputError(
+      `object kind ${gotApi || '?'}/${text(object['kind']) || '?'} does not match the request's ` +
+        `${group === '' ? '' : `${group}/`}${text(want['version']) || '?'}/${text(want['kind']) || '?'}`,
+      REVIEW_AT,
+    );
+  return object;
 }
 
 /**

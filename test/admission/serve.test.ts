@@ -165,9 +165,54 @@ describe('admission served: Kubernetes webhooks and the Docker authorization plu
     );
     assert.equal(notPod.json.response.allowed, false);
     const del = await admin('POST', '/v1/admission/kubernetes/validate', {
-      request: { uid: 'u-del', operation: 'DELETE', object: null },
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u-del',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        operation: 'DELETE',
+        object: null,
+      },
     });
     assert.equal(del.json.response.allowed, true);
+  });
+
+  it('denies malformed reviews: no object on CREATE or UPDATE, a kind that disagrees, an unknown operation', async () => {
+    const privileged = pod({ securityContext: { privileged: true } }) as Record<string, unknown>;
+    const withRequest = (over: Record<string, unknown>): Json => {
+      const r = review(privileged) as { request: Record<string, unknown> };
+      return { ...r, request: { ...r.request, ...over } };
+    };
+    const cases: [string, Json, RegExp][] = [
+      ['CREATE without an object', withRequest({ object: undefined }), /request\.object is missing/],
+      ['CREATE with a null object', withRequest({ object: null }), /request\.object is missing/],
+      [
+        'UPDATE without an object',
+        withRequest({ operation: 'UPDATE', object: undefined }),
+        /request\.object/,
+      ],
+      [
+        "an object whose kind is not the request's",
+        withRequest({ kind: { group: 'batch', version: 'v1', kind: 'Job' } }),
+        /object kind v1\/Pod does not match the request's batch\/v1\/Job/,
+      ],
+      [
+        'an object with no kind',
+        withRequest({ object: { ...privileged, kind: undefined } }),
+        /object kind .* does not match/,
+      ],
+      ['an unknown operation', withRequest({ operation: 'PATCH' }), /operation "PATCH" is not/],
+      ['no operation', withRequest({ operation: undefined }), /operation "" is not/],
+      ['a review of another kind', { ...(withRequest({}) as object), kind: 'Pod' }, /not an AdmissionReview/],
+    ];
+    for (const mode of ['validate', 'mutate']) {
+      for (const [name, body, why] of cases) {
+        const r = await admin('POST', `/v1/admission/kubernetes/${mode}`, body);
+        assert.equal(r.json.response.allowed, false, `${mode}: ${name} was allowed`);
+        assert.equal(r.json.response.status.code, 400, `${mode}: ${name}`);
+        assert.match(r.json.response.status.message, why, `${mode}: ${name}`);
+      }
+    }
   });
 
   it('refuses callers without a credential', async () => {

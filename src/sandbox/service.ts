@@ -15,6 +15,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  realpathSync,
   rmSync,
   statSync,
 } from 'node:fs';
@@ -246,32 +247,36 @@ export class SandboxService {
 
   /** The workspace: the one given (handed to the sandbox user), or a fresh one. */
   private workspaceFor(id: string, given: string | undefined): string {
-    const dir = given === undefined ? join(this.opts.workspacesDir, id) : resolve(given);
-    const data = resolve(this.opts.dataDir);
-    if (
-      dir === '/' ||
-      data === dir ||
-      data.startsWith(dir + '/') ||
-      (dir.startsWith(data + '/') && given !== undefined)
-    )
-      throw new RampartError(
-        'RAMPART_E_RUN_INVALID',
-        `workspace ${dir} would expose Rampart's data directory`,
-      );
     if (given === undefined) {
+      const dir = join(this.opts.workspacesDir, id);
       mkdirSync(this.opts.workspacesDir, { recursive: true, mode: 0o711 });
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chownSync(dir, this.opts.hostUid, this.opts.hostGid);
       return dir;
     }
-    let st;
+    // Judge the path the bind will use, not the one written: every symlink resolved, so a link
+    // into Rampart's own directories is seen for what it is (and the run binds the real path).
+    let dir: string;
     try {
-      st = statSync(dir);
+      dir = realpathSync(resolve(given));
     } catch {
-      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${dir} does not exist`);
+      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${given} does not exist`);
     }
+    const shown = dir === resolve(given) ? dir : `${given} (resolves to ${dir})`;
+    const own = this.ownDirs();
+    if (dir === '/' || own.some((o) => o === dir || o.startsWith(dir + '/')))
+      throw new RampartError(
+        'RAMPART_E_RUN_INVALID',
+        `workspace ${shown} would expose Rampart's own directories`,
+      );
+    if (own.some((o) => dir.startsWith(o + '/')))
+      throw new RampartError(
+        'RAMPART_E_RUN_INVALID',
+        `workspace ${given} resolves to ${dir}, inside Rampart's own directories (data, evidence, run channels)`,
+      );
+    const st = statSync(dir);
     if (!st.isDirectory())
-      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${dir} is not a directory`);
+      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${shown} is not a directory`);
     const blocked = untraversable(dir, this.opts.hostUid, this.opts.hostGid);
     if (blocked)
       throw new RampartError(
@@ -282,6 +287,25 @@ export class SandboxService {
     if (st.uid !== this.opts.hostUid)
       execFileSync('chown', ['-R', '--', `${this.opts.hostUid}:${this.opts.hostGid}`, dir]);
     return dir;
+  }
+
+  /**
+   * Rampart's own directories, resolved: no workspace may be one of them, inside one, or above
+   * one. The workspaces directory itself is here, but not the workspaces in it.
+   */
+  private ownDirs(): string[] {
+    const real = (p: string): string => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return resolve(p);
+      }
+    };
+    return [
+      real(this.opts.dataDir),
+      real(this.opts.evidenceDir),
+      real(join(this.opts.workspacesDir, '.egress')),
+    ];
   }
 
   /** Starts a run in this process. */

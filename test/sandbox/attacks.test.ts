@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandboxHarness, sandboxSkip, type SandboxHarness } from '../support/sandbox.js';
@@ -339,7 +339,37 @@ except OSError as e: print('dns', e.errno)
     );
     assert.throws(
       () => h.svc.prepare({ agent: 'a', command: ['true'], workspace: h.dataDir }),
-      /data directory/,
+      /would expose Rampart's own directories/,
     );
+  });
+
+  it("resolves a workspace before judging it: a symlink into Rampart's own directories is refused", () => {
+    mkdirSync(join(h.dataDir, 'keys'), { recursive: true });
+    mkdirSync(join(h.dataDir, 'evidence'), { recursive: true });
+    mkdirSync(join(h.workspaces, '.egress'), { recursive: true });
+    const targets: [string, string][] = [
+      ['the data directory', h.dataDir],
+      ['a directory inside it', join(h.dataDir, 'keys')],
+      ['the evidence directory', join(h.dataDir, 'evidence')],
+      ['the run channels', join(h.workspaces, '.egress')],
+      ['the workspaces directory itself', h.workspaces],
+      ['a parent of the data directory', h.dir.dir],
+    ];
+    for (const [what, target] of targets) {
+      const link = join(h.dir.dir, `link-${what.replace(/\W+/g, '-')}`);
+      symlinkSync(target, link);
+      assert.throws(
+        () => h.svc.prepare({ agent: 'a', command: ['true'], workspace: link }),
+        (e: unknown) =>
+          (e as { code?: string }).code === 'RAMPART_E_RUN_INVALID' &&
+          /resolves to .* inside Rampart's own directories|would expose Rampart's/.test((e as Error).message),
+        `a symlink to ${what} was accepted as a workspace`,
+      );
+    }
+    // A symlink to an ordinary directory is fine, and the run gets the resolved path.
+    const real = h.workspace('real-target');
+    const link = join(h.dir.dir, 'link-ok');
+    symlinkSync(real, link);
+    assert.equal(h.svc.prepare({ agent: 'a', command: ['true'], workspace: link }).workspace, real);
   });
 });

@@ -9,7 +9,9 @@ import type { Finding } from '../core/types.js';
 import { CHECK_BY_ID, checkWorkload, type CheckContext, type CheckInfo, type Violation } from './checks.js';
 import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
-import { fromCompose, fromDockerCreate, fromKubernetes, fromServiceSpec, mergeCompose } from './parse.js';
+import { fromCompose, mergeCompose } from './formats/compose.js';
+import { fromDockerCreate, fromServiceSpec } from './formats/engine.js';
+import { fromKubernetes } from './formats/kubernetes.js';
 import { get, InputError, items, keyLoc, parseTrees, str, type LNode } from './tree.js';
 
 const CUSTOM_KEYS = ['id', 'severity', 'title', 'message', 'why', 'fix', 'scope', 'when'];

@@ -13,7 +13,8 @@
 import { findDeepNesting } from '../core/nesting.js';
 import { isAlias, isCollection, isScalar, isSeq, parseAllDocuments, type Document } from 'yaml';
 import { CONSOLE_PORTS } from './checks.js';
-import { POD_SPEC_PATH, SWARM_IGNORED } from './parse.js';
+import { SWARM_IGNORED } from './formats/compose.js';
+import { POD_SPEC_PATH } from './formats/kubernetes.js';
 
 export type PathKey = string | number;
 

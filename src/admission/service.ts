@@ -12,7 +12,8 @@ import { severityRank, type Auditor, type ComponentHealth, type Severity } from 
 import { checkAll, type AdmissionPolicy, type CheckedFinding } from './engine.js';
 import { hardenEdits, toJsonPatch } from './harden.js';
 import type { Workload } from './model.js';
-import { fromDockerCreate, fromKubernetes, fromServiceSpec } from './parse.js';
+import { fromDockerCreate, fromServiceSpec } from './formats/engine.js';
+import { fromKubernetes } from './formats/kubernetes.js';
 import { fromPlain, InputError } from './tree.js';
 
 export interface AdmissionServiceOptions {

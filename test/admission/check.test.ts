@@ -449,7 +449,7 @@ describe('admission: hostile and broken input', () => {
   it('refuses deep nesting, oversized files, wrong types and unknown documents, with positions', () => {
     assert.match(
       error({ 'deep.yml': 'services:\n  x: ' + '['.repeat(100) + ']'.repeat(100) + '\n' }).message,
-      /nesting deeper than 64/,
+      /nested deeper than 64 levels/,
     );
     const big = error({ 'big.yml': 'services:\n  x:\n    image: "' + 'a'.repeat(17 * 1024 * 1024) + '"\n' });
     assert.match(big.message, /larger than the 16 MiB limit/);

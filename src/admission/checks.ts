@@ -143,6 +143,62 @@ export const CHECKS: readonly CheckInfo[] = [
     'Remove userns_mode: host (Kubernetes: hostUsers: false where supported).',
   ),
   C(
+    'no-host-cgroupns',
+    'high',
+    'Host cgroup namespace',
+    "The host's cgroup namespace shows the host's cgroup tree to the container; with write access to it, a process can leave its own limits (the release_agent escape, CVE-2022-0492).",
+    'Remove cgroup: host (Engine: CgroupnsMode: host); the private namespace is the default on cgroup v2.',
+  ),
+  C(
+    'no-shared-namespaces',
+    'medium',
+    "Another container's namespaces or volumes",
+    "Joining another container's PID, IPC, network or cgroup namespace, or mounting its volumes, lets this one see and signal its processes, reach its loopback or read its data.",
+    'Give each container its own namespaces; share data through a named volume both mount.',
+  ),
+  C(
+    'no-cgroup-parent',
+    'medium',
+    'Custom cgroup parent',
+    "A cgroup parent of the spec's choosing places the container outside the engine's cgroup, where other limits and accounting apply.",
+    'Remove cgroup_parent (Engine: CgroupParent).',
+  ),
+  C(
+    'no-unmasked-paths',
+    'critical',
+    'Masked /proc and /sys paths exposed',
+    'systempaths=unconfined (or an Engine MaskedPaths or ReadonlyPaths list without the defaults) exposes /proc/kcore, /proc/keys, /sys/firmware and a writable /proc/sys and /proc/sysrq-trigger: host kernel interfaces.',
+    'Remove systempaths=unconfined; leave MaskedPaths and ReadonlyPaths to the engine.',
+  ),
+  C(
+    'selinux-not-disabled',
+    'high',
+    'SELinux labelling disabled',
+    'label=disable turns SELinux confinement off for the container: on an SELinux host it is what keeps a root process inside away from host files.',
+    'Remove label=disable (or label:disable) from security_opt.',
+  ),
+  C(
+    'no-device-cgroup-rules',
+    'high',
+    'Device cgroup rules',
+    "A device cgroup rule lets the container create and use device nodes by number: 'a *:* rwm' is every device, the host's disks included.",
+    'Remove device_cgroup_rules; give the one device the container needs with devices.',
+  ),
+  C(
+    'no-oom-kill-disable',
+    'medium',
+    'OOM killer disabled',
+    'With the OOM killer off, a container at its memory limit hangs instead of being killed; without a limit it takes memory from the host.',
+    'Remove oom_kill_disable (Engine: OomKillDisable).',
+  ),
+  C(
+    'no-publish-all',
+    'medium',
+    'Every exposed port published',
+    'PublishAllPorts publishes every port the image exposes, on every host interface, at ports nobody chose: the image decides what the host exposes.',
+    'Publish the ports you need by name, bound to an address (PortBindings with HostIp).',
+  ),
+  C(
     'no-host-mounts',
     'high',
     'Host path mounted',
@@ -413,6 +469,16 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
   ns(w.hostUts, 'no-host-uts', 'UTS');
   if (w.hostUserns?.value)
     add('no-host-userns', `${w.name} runs in the host's user namespace`, w.hostUserns.loc);
+  if (w.hostCgroupns?.value)
+    add('no-host-cgroupns', `${w.name} runs in the host's cgroup namespace`, w.hostCgroupns.loc);
+  for (const s of w.sharedNamespaces)
+    add('no-shared-namespaces', `${w.name} joins another container: ${s.value}`, s.loc);
+  if (w.cgroupParent)
+    add(
+      'no-cgroup-parent',
+      `${w.name} sets its own cgroup parent ${w.cgroupParent.value}`,
+      w.cgroupParent.loc,
+    );
   for (const s of w.sysctls)
     if (!SAFE_SYSCTLS.has(s.value)) add('safe-sysctls', `sysctl ${s.value} is not in the safe set`, s.loc);
   for (const v of w.volumes) {
@@ -463,6 +529,21 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
   for (const c of w.containers) {
     const where = `${w.name}${w.containers.length > 1 || k8s ? `/${c.name}` : ''}`;
     if (c.privileged?.value) add('no-privileged', `${where} is privileged`, c.privileged.loc, c);
+    if (c.unmaskedPaths)
+      add(
+        'no-unmasked-paths',
+        `${where} exposes the masked /proc and /sys paths (${c.unmaskedPaths.value})`,
+        c.unmaskedPaths.loc,
+        c,
+      );
+    if (c.selinuxDisabled?.value)
+      add('selinux-not-disabled', `${where} disables SELinux labelling`, c.selinuxDisabled.loc, c);
+    for (const r of c.deviceCgroupRules)
+      add('no-device-cgroup-rules', `${where} adds device cgroup rule "${r.value}"`, r.loc, c);
+    if (c.oomKillDisable?.value)
+      add('no-oom-kill-disable', `${where} disables the OOM killer`, c.oomKillDisable.loc, c);
+    if (c.publishAll?.value)
+      add('no-publish-all', `${where} publishes every port its image exposes`, c.publishAll.loc, c);
     if (!c.capDrop.some((d) => d.value.toUpperCase() === 'ALL'))
       add('drop-all-capabilities', `${where} does not drop ALL capabilities`, c.capDrop[0]?.loc ?? c.loc, c);
     for (const cap of c.capAdd) {

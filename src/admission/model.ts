@@ -74,6 +74,15 @@ export interface Container {
   readonly pids?: At<number>;
   /** Present and not disabled. */
   readonly healthcheck?: At<boolean>;
+  /** /proc and /sys paths the engine masks, exposed: why (systempaths=unconfined, MaskedPaths: []). */
+  readonly unmaskedPaths?: At<string>;
+  /** Device cgroup rules (`c 1:3 mr`): devices the container may create and use by number. */
+  readonly deviceCgroupRules: readonly At<string>[];
+  /** SELinux labelling switched off (label=disable). */
+  readonly selinuxDisabled?: At<boolean>;
+  readonly oomKillDisable?: At<boolean>;
+  /** Every port the image exposes, published on every interface (Engine PublishAllPorts). */
+  readonly publishAll?: At<boolean>;
   /** The container's own subtree (custom checks see it as written). */
   readonly node: LNode;
 }
@@ -93,6 +102,12 @@ export interface Workload {
   readonly hostUts?: At<boolean>;
   /** The host's user namespace (Compose userns_mode: host; Kubernetes hostUsers unset or true). */
   readonly hostUserns?: At<boolean>;
+  /** The host's cgroup namespace (Compose cgroup: host; Engine CgroupnsMode: host). */
+  readonly hostCgroupns?: At<boolean>;
+  /** Namespaces or volumes joined from another container: "pid container:db", "volumes_from db". */
+  readonly sharedNamespaces: readonly At<string>[];
+  /** A cgroup parent of the spec's own choosing. */
+  readonly cgroupParent?: At<string>;
   readonly sysctls: readonly At<string>[];
   /** Kubernetes pod volumes: name and type (hostPath, emptyDir, ...). */
   readonly volumes: readonly {

@@ -84,7 +84,10 @@ export function libraryTrees(
           at(origin),
         );
       if (depth > limits.maxDepth)
-        throw new InputError(`nested deeper than ${limits.maxDepth} levels (the most Rampart reads)`, at(origin));
+        throw new InputError(
+          `nested deeper than ${limits.maxDepth} levels (the most Rampart reads)`,
+          at(origin),
+        );
       if (isAlias(node)) {
         const target = node.resolve(doc);
         if (!target) throw new InputError(`unknown alias *${node.source}`, at(node.range?.[0] ?? origin));

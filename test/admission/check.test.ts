@@ -115,7 +115,91 @@ const COMPOSE_BAD: [string, string, string][] = [
     '    healthcheck:\n      disable: true',
   ],
   ['unresolved-variable', '    read_only: true', '    read_only: true\n    privileged: ${PRIV}'],
+  [
+    'no-unmasked-paths',
+    '      - apparmor=docker-default',
+    '      - apparmor=docker-default\n      - systempaths=unconfined',
+  ],
+  ['no-host-cgroupns', '    read_only: true', '    read_only: true\n    cgroup: host'],
+  [
+    'no-device-cgroup-rules',
+    '    read_only: true',
+    "    read_only: true\n    device_cgroup_rules: ['c 1:3 mr', 'a *:* rwm']",
+  ],
+  [
+    'selinux-not-disabled',
+    '      - apparmor=docker-default',
+    '      - apparmor=docker-default\n      - label=disable',
+  ],
+  ['no-oom-kill-disable', '    read_only: true', '    read_only: true\n    oom_kill_disable: true'],
+  ['no-shared-namespaces', '    read_only: true', '    read_only: true\n    pid: "container:db"'],
+  ['no-cgroup-parent', '    read_only: true', '    read_only: true\n    cgroup_parent: /'],
 ];
+
+// Compose casts the strings of boolean fields as the YAML 1.1 boolean type reads them
+// (compose-go's toBoolean: y, yes, true, on; n, no, false, off; any case): a quoted "yes" is
+// privileged. Each variant must give the finding a real `true` gives.
+describe('admission: Compose values read as the Compose loader casts them', () => {
+  const good = fixture('compose-good.yml');
+  const variants = ['"yes"', '"on"', '"y"', '"TRUE"', "'Yes'", '"ON"', 'yes', 'on', 'true'];
+  for (const v of variants)
+    it(`privileged: ${v} is privileged`, () => {
+      const found = check({
+        'compose.yml': good.replace('    read_only: true', `    read_only: true\n    privileged: ${v}`),
+      });
+      assert.ok(ids(found).includes('no-privileged'), `got ${ids(found).join(', ')}`);
+    });
+  for (const v of ['"no"', '"off"', '"n"', '"FALSE"', 'no'])
+    it(`read_only: ${v} is a writable root`, () => {
+      const found = check({ 'compose.yml': good.replace('    read_only: true', `    read_only: ${v}`) });
+      assert.ok(ids(found).includes('read-only-rootfs'), `got ${ids(found).join(', ')}`);
+    });
+  it('read_only: "yes" is a read-only root, and volume read_only: "on" a read-only mount', () => {
+    const text = good
+      .replace('    read_only: true', '    read_only: "yes"')
+      .replace(
+        '      - work:/workspace',
+        '      - { type: bind, source: /dev/kvm, target: /dev/kvm, read_only: "on" }',
+      );
+    assert.deepEqual(ids(check({ 'compose.yml': text })), []);
+  });
+  it('oom_kill_disable and healthcheck.disable are cast too', () => {
+    const found = check({
+      'compose.yml': good
+        .replace('    read_only: true', '    read_only: true\n    oom_kill_disable: "Y"')
+        .replace('      test: ["CMD", "/agent", "health"]', '      disable: "yes"'),
+    });
+    assert.ok(ids(found).includes('no-oom-kill-disable'), ids(found).join(', '));
+    assert.ok(ids(found).includes('healthcheck'), ids(found).join(', '));
+  });
+  it('a value Compose refuses is an input error at its position, not a silent pass', () => {
+    const text = good.replace('    read_only: true', '    read_only: true\n    privileged: "maybe"');
+    assert.throws(
+      () => check({ 'compose.yml': text }),
+      (e: unknown) =>
+        /privileged: "maybe" is not a boolean/.test((e as Error).message) &&
+        (e as { location?: { line: number } }).location?.line === 7,
+    );
+  });
+  it('a variable in any field a check reads is a finding, never assumed safe', () => {
+    for (const [from, to] of [
+      ['    read_only: true', '    read_only: ${RO:-true}'],
+      ['    read_only: true', '    read_only: true\n    cgroup: ${CG}'],
+      ['    read_only: true', '    read_only: true\n    oom_kill_disable: $OOM'],
+      [
+        '        limits: { memory: 2g, cpus: "1", pids: 256 }',
+        '        limits: { memory: 2g, cpus: "1", pids: "${PIDS}" }',
+      ],
+      [
+        '    healthcheck:\n      test: ["CMD", "/agent", "health"]',
+        '    healthcheck:\n      disable: ${NOHC}',
+      ],
+    ] as const) {
+      const found = check({ 'compose.yml': good.replace(from, to) });
+      assert.ok(ids(found).includes('unresolved-variable'), `${to}: got ${ids(found).join(', ')}`);
+    }
+  });
+});
 
 describe('admission: every check has a bad twin', () => {
   const good = fixture('compose-good.yml');
@@ -148,6 +232,7 @@ describe('admission: every check has a bad twin', () => {
       'encrypted-overlay',
       'approved-registry',
       'distroless-base',
+      'no-publish-all',
     ]);
     assert.deepEqual(
       CHECKS.map((c) => c.id).filter((id) => !covered.has(id)),
@@ -199,6 +284,31 @@ describe('admission: every check has a bad twin', () => {
     it(`kubernetes: ${id}`, () => {
       assert.ok(k8s.includes(from));
       assert.ok(ids(check({ 'k8s.yaml': k8s.replace(from, to) })).includes(id));
+    });
+
+  // Each: [check, what is added to the good Engine body's HostConfig].
+  const ENGINE_BAD: [string, Record<string, unknown>][] = [
+    ['no-publish-all', { PublishAllPorts: true }],
+    ['no-unmasked-paths', { MaskedPaths: [] }],
+    ['no-unmasked-paths', { ReadonlyPaths: ['/proc/bus'] }],
+    ['no-unmasked-paths', { SecurityOpt: ['no-new-privileges:true', 'systempaths=unconfined'] }],
+    ['no-host-cgroupns', { CgroupnsMode: 'host' }],
+    ['no-device-cgroup-rules', { DeviceCgroupRules: ['a *:* rwm'] }],
+    ['no-oom-kill-disable', { OomKillDisable: true }],
+    ['no-shared-namespaces', { VolumesFrom: ['db:ro'] }],
+    ['no-shared-namespaces', { PidMode: 'container:db' }],
+    ['no-cgroup-parent', { CgroupParent: '/' }],
+    ['devices-allowed', { DeviceRequests: [{ Driver: 'nvidia', Count: -1, Capabilities: [['gpu']] }] }],
+    ['selinux-not-disabled', { SecurityOpt: ['no-new-privileges:true', 'label:disable'] }],
+  ];
+  for (const [id, extra] of ENGINE_BAD)
+    it(`docker engine: ${id} from ${Object.keys(extra)[0]}`, () => {
+      const body = JSON.parse(fixture('docker-good.json')) as { HostConfig: Record<string, unknown> };
+      Object.assign(body.HostConfig, extra);
+      assert.ok(
+        ids(check({ 'create.json': JSON.stringify(body) })).includes(id),
+        ids(check({ 'create.json': JSON.stringify(body) })).join(', '),
+      );
     });
 
   it('swarm: console ports on the routing mesh, and security settings stack deploy ignores', () => {

@@ -64,7 +64,11 @@ export const ENGINE_MOUNT: MountKeys = {
   propagation: ['BindOptions', 'Propagation'],
 };
 
-export function longMount(v: LNode, k: MountKeys): Mount {
+export function longMount(
+  v: LNode,
+  k: MountKeys,
+  readBool: (n: LNode | undefined) => boolean | undefined = bool,
+): Mount {
   const type = str(get(v, k.type)) ?? 'volume';
   const source = str(get(v, k.source));
   const target = str(get(v, k.target));
@@ -73,7 +77,7 @@ export function longMount(v: LNode, k: MountKeys): Mount {
     type: type === 'bind' || type === 'volume' || type === 'tmpfs' ? type : 'other',
     ...(source !== undefined ? { source } : {}),
     ...(target !== undefined ? { target } : {}),
-    readOnly: bool(get(v, k.readOnly)) === true,
+    readOnly: readBool(get(v, k.readOnly)) === true,
     ...(propagation ? { propagation } : {}),
     loc: v.loc,
   };
@@ -81,17 +85,20 @@ export function longMount(v: LNode, k: MountKeys): Mount {
 
 /** security_opt entries: no-new-privileges[:true], seccomp=..., apparmor=..., label=type:... */
 /** security_opt entries: no-new-privileges[:true], seccomp=..., apparmor=..., label=type:... */
-export function securityOpts(
-  opts: At<string>[],
-): Pick<Container, 'noNewPrivileges' | 'seccomp' | 'apparmor' | 'selinuxType'> {
-  const out: { -readonly [K in 'noNewPrivileges' | 'seccomp' | 'apparmor' | 'selinuxType']?: Container[K] } =
-    {};
+type SecurityKeys =
+  'noNewPrivileges' | 'seccomp' | 'apparmor' | 'selinuxType' | 'selinuxDisabled' | 'unmaskedPaths';
+
+export function securityOpts(opts: At<string>[]): Pick<Container, SecurityKeys> {
+  const out: { -readonly [K in SecurityKeys]?: Container[K] } = {};
   for (const o of opts) {
+    // The engine accepts both separators (seccomp=x and the older seccomp:x).
     const [k, v = ''] = o.value.split(/[=:](.*)/s);
     if (k === 'no-new-privileges') out.noNewPrivileges = at(v === '' || v === 'true', o.loc);
     else if (k === 'seccomp') out.seccomp = at(v, o.loc);
     else if (k === 'apparmor') out.apparmor = at(v, o.loc);
     else if (k === 'label' && v.startsWith('type:')) out.selinuxType = at(v.slice(5), o.loc);
+    else if (k === 'label' && v === 'disable') out.selinuxDisabled = at(true, o.loc);
+    else if (k === 'systempaths' && v === 'unconfined') out.unmaskedPaths = at(o.value, o.loc);
   }
   return out;
 }

@@ -3,8 +3,18 @@
 
 import type { SourceLocation } from '../../core/errors.js';
 import type { At, Container, EnvVar, Mount, Platform, Port, Workload } from '../model.js';
-import { bool, entries, get, InputError, items, keyLoc, num, str, type LMap, type LNode } from '../tree.js';
-import { at, COMPOSE_MOUNT, expectMap, longMount, securityOpts, shortMount, strings, VAR } from './common.js';
+import { entries, get, InputError, items, keyLoc, num, str, type LMap, type LNode } from '../tree.js';
+import {
+  at,
+  COMPOSE_MOUNT,
+  expectMap,
+  longMount,
+  opt,
+  securityOpts,
+  shortMount,
+  strings,
+  VAR,
+} from './common.js';
 
 /** Service keys `docker stack deploy` ignores (Compose file reference, "Deploy specification"). */
 export const SWARM_IGNORED = [
@@ -151,25 +161,67 @@ function composeMounts(n: LNode | undefined): Mount[] {
   return items(n).map((v) => {
     if (v.kind === 'scalar') return shortMount(String(v.value), v.loc);
     if (v.kind !== 'map') throw new InputError('a volume must be a string or a mapping', v.loc);
-    return longMount(v, COMPOSE_MOUNT);
+    return longMount(v, COMPOSE_MOUNT, (x) => composeBool(x, 'read_only')?.value);
   });
 }
 
-/** Where a long-syntax mount keeps each field: Compose spells them one way, the Engine API another. */
-const SECURITY_FIELDS = [
-  'image',
-  'privileged',
-  'user',
-  'network_mode',
-  'pid',
-  'ipc',
-  'userns_mode',
-  'cap_add',
-  'security_opt',
-  'volumes',
-  'devices',
-  'ports',
-  'read_only',
+const TRUE = new Set(['y', 'yes', 'true', 'on']);
+const FALSE = new Set(['n', 'no', 'false', 'off']);
+
+/**
+ * A boolean field read the way the Compose loader reads it: a YAML boolean, or a string it casts
+ * (compose-go's toBoolean: y, yes, true, on and n, no, false, off, in any case), so a quoted
+ * `privileged: "yes"` is privileged here as it is there. A ${VARIABLE} is unknown (undefined:
+ * the unresolved-variable check reports it); any other value Compose itself refuses, and so
+ * does this.
+ */
+function composeBool(n: LNode | undefined, field: string): At<boolean> | undefined {
+  if (!n || n.kind !== 'scalar' || n.value === null) return undefined;
+  if (typeof n.value === 'boolean') return at(n.value, n.loc);
+  const s = String(n.value);
+  if (TRUE.has(s.toLowerCase())) return at(true, n.loc);
+  if (FALSE.has(s.toLowerCase())) return at(false, n.loc);
+  if (VAR.test(s)) return undefined;
+  throw new InputError(
+    `${field}: ${JSON.stringify(s).slice(0, 60)} is not a boolean (Compose refuses it too)`,
+    n.loc,
+  );
+}
+
+/**
+ * Every service field a check reads, as paths: a ${VARIABLE} anywhere under one is a value nobody
+ * can check until the file is deployed, reported rather than assumed safe.
+ */
+const CHECKED_FIELDS: readonly (readonly string[])[] = [
+  ['image'],
+  ['privileged'],
+  ['user'],
+  ['network_mode'],
+  ['pid'],
+  ['ipc'],
+  ['uts'],
+  ['cgroup'],
+  ['cgroup_parent'],
+  ['userns_mode'],
+  ['cap_add'],
+  ['cap_drop'],
+  ['security_opt'],
+  ['volumes'],
+  ['volumes_from'],
+  ['devices'],
+  ['device_cgroup_rules'],
+  ['ports'],
+  ['read_only'],
+  ['oom_kill_disable'],
+  ['sysctls'],
+  ['secrets'],
+  ['healthcheck', 'disable'],
+  ['mem_limit'],
+  ['cpus'],
+  ['pids_limit'],
+  ['restart'],
+  ['deploy', 'resources', 'limits'],
+  ['deploy', 'restart_policy'],
 ];
 
 function interpolated(svc: LMap): At<string>[] {
@@ -179,12 +231,15 @@ function interpolated(svc: LMap): At<string>[] {
       if (typeof n.value === 'string' && VAR.test(n.value)) out.push(at(field, n.loc));
     } else for (const c of n.kind === 'seq' ? n.items : n.entries.values()) walk(field, c);
   };
-  for (const f of SECURITY_FIELDS) {
-    const v = svc.entries.get(f);
-    if (v) walk(f, v);
+  for (const path of CHECKED_FIELDS) {
+    const v = get(svc, ...path);
+    if (v) walk(path.join('.'), v);
   }
   return out;
 }
+
+/** `container:NAME` or `service:NAME`: a namespace joined from another container. */
+const JOINED = /^(container|service):/;
 
 /** Compose services (already merged) to workloads. `swarm`: the file is deployed as a stack. */
 export function fromCompose(root: LNode, file: string, swarm: boolean): Workload[] {
@@ -224,8 +279,9 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
     const security = securityOpts(strings(field('security_opt'), 'security_opt'));
     const user = str(field('user'));
     const [u, g] = user === undefined ? [undefined, undefined] : user.split(':');
-    const privileged = bool(field('privileged'));
-    const readOnly = bool(field('read_only'));
+    const privileged = composeBool(field('privileged'), 'privileged');
+    const readOnly = composeBool(field('read_only'), 'read_only');
+    const oomKillDisable = composeBool(field('oom_kill_disable'), 'oom_kill_disable');
     const health = field('healthcheck');
     const mem = str(get(limits, 'memory')) ?? str(field('mem_limit'));
     const cpus = str(get(limits, 'cpus')) ?? str(field('cpus'));
@@ -236,10 +292,12 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
       role: 'main',
       loc: keyLoc(services, name),
       ...(image !== undefined ? { image: at(image, field('image')!.loc) } : {}),
-      ...(privileged !== undefined ? { privileged: at(privileged, field('privileged')!.loc) } : {}),
+      ...opt('privileged', privileged),
       capAdd: strings(field('cap_add'), 'cap_add'),
       capDrop: strings(field('cap_drop'), 'cap_drop'),
-      ...(readOnly !== undefined ? { readOnlyRootfs: at(readOnly, field('read_only')!.loc) } : {}),
+      ...opt('readOnlyRootfs', readOnly),
+      ...opt('oomKillDisable', oomKillDisable),
+      deviceCgroupRules: strings(field('device_cgroup_rules'), 'device_cgroup_rules'),
       ...(u !== undefined ? { runAsUser: at(u, field('user')!.loc) } : {}),
       ...(g !== undefined ? { runAsGroup: at(g, field('user')!.loc) } : {}),
       ...security,
@@ -254,7 +312,14 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
       ...(mem !== undefined ? { memory: at(mem, (get(limits, 'memory') ?? field('mem_limit'))!.loc) } : {}),
       ...(cpus !== undefined ? { cpus: at(cpus, (get(limits, 'cpus') ?? field('cpus'))!.loc) } : {}),
       ...(pids !== undefined ? { pids: at(pids, (get(limits, 'pids') ?? field('pids_limit'))!.loc) } : {}),
-      ...(health ? { healthcheck: at(bool(get(health, 'disable')) !== true, health.loc) } : {}),
+      ...(health
+        ? {
+            healthcheck: at(
+              composeBool(get(health, 'disable'), 'healthcheck.disable')?.value !== true,
+              health.loc,
+            ),
+          }
+        : {}),
       node: svc,
     };
     const mode = (k: string): At<boolean> | undefined => {
@@ -266,6 +331,16 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
     const ipc = mode('ipc');
     const uts = mode('uts');
     const userns = mode('userns_mode');
+    const cgroup = mode('cgroup');
+    const cgroupParent = field('cgroup_parent');
+    const sharedNamespaces = [
+      ...(['pid', 'ipc', 'network_mode', 'cgroup'] as const).flatMap((k) => {
+        const v = field(k);
+        const s = str(v);
+        return s !== undefined && JOINED.test(s) ? [at(`${k} ${s}`, v!.loc)] : [];
+      }),
+      ...strings(field('volumes_from'), 'volumes_from').map((v) => at(`volumes_from ${v.value}`, v.loc)),
+    ];
     const restartPolicy = get(svc, 'deploy', 'restart_policy');
     const restartScalar = field('restart');
     const restart = restartPolicy
@@ -299,6 +374,9 @@ export function fromCompose(root: LNode, file: string, swarm: boolean): Workload
       ...(ipc ? { hostIpc: ipc } : {}),
       ...(uts ? { hostUts: uts } : {}),
       ...(userns ? { hostUserns: userns } : {}),
+      ...(cgroup ? { hostCgroupns: cgroup } : {}),
+      sharedNamespaces,
+      ...(str(cgroupParent) ? { cgroupParent: at(str(cgroupParent)!, cgroupParent!.loc) } : {}),
       sysctls: (() => {
         const s = get(svc, 'sysctls');
         return s?.kind === 'seq'

@@ -49,7 +49,19 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
     ...(g !== undefined ? { runAsGroup: at(g, get(m, 'User')!.loc) } : {}),
     ...sec,
     mounts: [...binds, ...mounts],
-    devices: items(get(hc, 'Devices')).map((d) => at(str(get(d, 'PathOnHost')) ?? '', d.loc)),
+    devices: [
+      ...items(get(hc, 'Devices')).map((d) => at(str(get(d, 'PathOnHost')) ?? '', d.loc)),
+      // GPUs and other devices requested through a driver: devices all the same.
+      ...items(get(hc, 'DeviceRequests')).map((d) =>
+        at(`${str(get(d, 'Driver')) || 'gpu'} device request`, d.loc),
+      ),
+    ],
+    deviceCgroupRules: strings(get(hc, 'DeviceCgroupRules'), 'HostConfig.DeviceCgroupRules'),
+    ...opt('oomKillDisable', b(get(hc, 'OomKillDisable'))),
+    ...opt('publishAll', b(get(hc, 'PublishAllPorts'))),
+    // An explicit list replaces the engine's masked and read-only /proc and /sys paths: an empty
+    // one (or one missing the defaults) exposes them, as systempaths=unconfined does.
+    ...(sec.unmaskedPaths ? {} : opt('unmaskedPaths', emptiedPaths(hc))),
     ports,
     env: engineEnv(get(m, 'Env')),
     envFiles: [],
@@ -71,6 +83,20 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
     ...opt('hostIpc', mode('IpcMode')),
     ...opt('hostUts', mode('UTSMode')),
     ...opt('hostUserns', mode('UsernsMode')),
+    ...opt('hostCgroupns', mode('CgroupnsMode')),
+    sharedNamespaces: [
+      ...(['PidMode', 'IpcMode', 'NetworkMode'] as const).flatMap((k) => {
+        const v = get(hc, k);
+        const s = str(v);
+        return s?.startsWith('container:') ? [at(`${k} ${s}`, v!.loc)] : [];
+      }),
+      ...strings(get(hc, 'VolumesFrom'), 'HostConfig.VolumesFrom').map((v) =>
+        at(`VolumesFrom ${v.value}`, v.loc),
+      ),
+    ],
+    ...(str(get(hc, 'CgroupParent'))
+      ? { cgroupParent: at(str(get(hc, 'CgroupParent'))!, get(hc, 'CgroupParent')!.loc) }
+      : {}),
     sysctls: entries(get(hc, 'Sysctls')).map(([k]) => at(k, keyLoc(get(hc, 'Sysctls')!, k))),
     volumes: [],
     secrets: [],
@@ -90,6 +116,24 @@ export function fromDockerCreate(body: LNode, file: string, name = 'container'):
     interpolated: [],
     node: m,
   };
+}
+
+/** The engine's defaults (moby oci/defaults.go): a MaskedPaths or ReadonlyPaths list without them exposes them. */
+const MASKED = ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug', '/sys/firmware'];
+const READ_ONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+function emptiedPaths(hc: LNode | undefined): At<string> | undefined {
+  for (const [key, defaults] of [
+    ['MaskedPaths', MASKED],
+    ['ReadonlyPaths', READ_ONLY],
+  ] as const) {
+    const n = get(hc, key);
+    if (!n || n.kind !== 'seq') continue;
+    const given = new Set(strings(n, `HostConfig.${key}`).map((p) => p.value));
+    const missing = defaults.filter((d) => !given.has(d));
+    if (missing.length > 0) return at(`HostConfig.${key} leaves out ${missing.join(', ')}`, n.loc);
+  }
+  return undefined;
 }
 
 /** Engine API mounts (container HostConfig.Mounts, ServiceSpec ContainerSpec.Mounts). */
@@ -151,6 +195,7 @@ export function fromServiceSpec(body: LNode, file: string): Workload {
     ...(str(selinux) ? { selinuxType: at(str(selinux)!, selinux!.loc) } : {}),
     mounts: engineMounts(get(cs, 'Mounts')),
     devices: [],
+    deviceCgroupRules: [],
     ports: items(get(m, 'EndpointSpec', 'Ports')).map((p) => {
       const published = num(get(p, 'PublishedPort'));
       const target = num(get(p, 'TargetPort'));
@@ -180,6 +225,7 @@ export function fromServiceSpec(body: LNode, file: string): Workload {
     loc: m.loc,
     containers: [container],
     ...(hostNet ? { hostNetwork: at(true, hostNet.loc) } : {}),
+    sharedNamespaces: [],
     sysctls: entries(get(cs, 'Sysctls')).map(([k]) => at(k, keyLoc(get(cs, 'Sysctls')!, k))),
     volumes: [],
     secrets: items(get(cs, 'Secrets')).map((s) => {

@@ -101,6 +101,7 @@ function k8sContainer(
       };
     }),
     devices: [],
+    deviceCgroupRules: [],
     ports: items(get(m, 'ports')).map((p) => {
       const hp = num(get(p, 'hostPort'));
       const hostIp = str(get(p, 'hostIP'));
@@ -162,6 +163,7 @@ export function fromKubernetes(doc: LNode, file: string): Workload[] {
       ...opt('hostPid', flag('hostPID')),
       ...opt('hostIpc', flag('hostIPC')),
       ...(hostUsers ? { hostUserns: at(bool(hostUsers) !== false, hostUsers.loc) } : {}),
+      sharedNamespaces: [],
       sysctls: items(get(pod, 'securityContext', 'sysctls')).map((s) => at(str(get(s, 'name')) ?? '', s.loc)),
       volumes: items(get(pod, 'volumes')).map((v) => {
         const type = [...(v.kind === 'map' ? v.entries.keys() : [])].find((k) => k !== 'name') ?? 'unknown';

@@ -10,7 +10,7 @@ import { CHECK_BY_ID, checkWorkload, type CheckContext, type CheckInfo, type Vio
 import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
 import { fromCompose, mergeCompose } from './formats/compose.js';
-import { fromDockerCreate, fromServiceSpec } from './formats/engine.js';
+import { engineBodyKind, fromDockerCreate, fromServiceSpec } from './formats/engine.js';
 import { fromKubernetes } from './formats/kubernetes.js';
 import { get, InputError, items, keyLoc, parseTrees, str, type LNode } from './tree.js';
 
@@ -96,9 +96,8 @@ function inputError(e: unknown): never {
 function detect(doc: LNode): 'compose' | 'kubernetes' | 'docker' | 'service' | 'unknown' {
   if (get(doc, 'services')) return 'compose';
   if (get(doc, 'apiVersion') && get(doc, 'kind')) return 'kubernetes';
-  if (get(doc, 'TaskTemplate')) return 'service';
-  if (get(doc, 'Image') || get(doc, 'HostConfig')) return 'docker';
-  return 'unknown';
+  const engine = engineBodyKind(doc);
+  return engine === 'service' ? 'service' : engine === 'container' ? 'docker' : 'unknown';
 }
 
 /** Whether a Compose file is deployed as a Swarm stack: any service has a deploy section with mode, replicas or placement, or a network is overlay. */

@@ -13,6 +13,8 @@ import { checkAll, type AdmissionPolicy, type CheckedFinding } from './engine.js
 import { hardenEdits, toJsonPatch } from './harden.js';
 import type { Workload } from './model.js';
 import { fromDockerCreate, fromServiceSpec } from './formats/engine.js';
+import { AUTHZ_REQUEST, CONTAINER_UPDATE, EXEC_CONFIG } from './formats/engine-types.js';
+import { decodeEngineBody, parseJsonPairs, type PNode } from './formats/gojson.js';
 import { fromKubernetes } from './formats/kubernetes.js';
 import { fromPlain, InputError } from './tree.js';
 
@@ -179,64 +181,51 @@ export class AdmissionService {
    * engine once forwarded such requests with the body stripped). Everything else is allowed
    * here, and recorded.
    */
-  async dockerRequest(body: unknown): Promise<DockerAuthzResponse> {
-    const req = isObj(body) ? body : {};
-    const method = text(req['RequestMethod']);
-    const uri = text(req['RequestURI']);
-    const user = typeof req['User'] === 'string' && req['User'] !== '' ? req['User'] : 'anonymous';
-    const path = dockerApiPath(uri);
-    const target = `docker:${method} ${path ?? uri}`;
-    const actor = `docker:${user}`;
-    const kind = path === undefined ? undefined : classify(method, path);
+  async dockerRequest(raw: string): Promise<DockerAuthzResponse> {
+    let req: AuthzRequest = { method: '', uri: '', user: 'anonymous', body: undefined };
+    let details: Record<string, unknown> = {};
+    let target = 'docker:?';
     let answer: DockerAuthzResponse;
-    let details: Record<string, unknown> = { uri };
     try {
+      // The engine's own request is Go-encoded JSON too: read it the way the engine wrote it.
+      req = authzRequest(raw);
+      const path = dockerApiPath(req.uri);
+      target = `docker:${req.method} ${path ?? req.uri}`;
+      details = { uri: req.uri };
       if (path === undefined)
-        throw new InputError(`RequestURI ${JSON.stringify(uri.slice(0, 200))} is not a valid URI path`, {
-          file: 'AuthZReq',
-          line: 1,
-          column: 1,
-        });
+        throw new InputError(
+          `RequestUri ${JSON.stringify(req.uri.slice(0, 200))} is not a valid URI path`,
+          PLUGIN_AT,
+        );
+      const kind = classify(req.method, path);
       if (kind === undefined) answer = { Allow: true };
+      else if (!req.body || req.body.length === 0)
+        answer = {
+          Allow: false,
+          Msg: `rampart: ${req.method} ${path} arrived without a body: denied (the engine sends none above 1 MiB, and CVE-2024-41110 stripped it)`,
+        };
       else {
-        const raw = req['RequestBody'];
-        const bytes = typeof raw === 'string' ? Buffer.from(raw, 'base64') : undefined;
-        if (!bytes || bytes.length === 0)
-          answer = {
-            Allow: false,
-            Msg: `rampart: ${method} ${path} arrived without a body: denied (the engine sends none above 1 MiB, and CVE-2024-41110 stripped it)`,
-          };
+        // Decoded exactly as the engine will decode it (formats/gojson.ts): keys in any case,
+        // repeated keys merged, null and wrong types as Go treats them.
+        const body = parseJsonPairs(req.body.toString('utf8'), target);
+        if (kind === 'exec') answer = execAnswer(body, target);
+        else if (kind === 'update') answer = updateAnswer(body, target);
         else {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(bytes.toString('utf8'));
-          } catch {
-            throw new InputError('the request body is not JSON', { file: target, line: 1, column: 1 });
-          }
-          const name = new URLSearchParams(uri.split('?')[1] ?? '').get('name') ?? undefined;
-          const node = fromPlain(parsed, { file: target, line: 1, column: 1 });
-          const workloads =
-            kind === 'exec'
-              ? []
-              : [
-                  kind === 'container'
-                    ? fromDockerCreate(node, target, name ?? 'container')
-                    : fromServiceSpec(node, target),
-                ];
-          if (kind === 'exec' && isObj(parsed) && parsed['Privileged'] === true)
-            answer = { Allow: false, Msg: 'rampart: a privileged exec is denied' };
-          else {
-            const v = this.review(workloads);
-            details = { ...details, ...summary(v) };
-            answer = v.allowed ? { Allow: true } : { Allow: false, Msg: denial(v.denied) };
-          }
+          const name = new URLSearchParams(req.uri.split('?')[1] ?? '').get('name') ?? undefined;
+          const workload =
+            kind === 'container'
+              ? fromDockerCreate(body, target, name ?? 'container')
+              : fromServiceSpec(body, target);
+          const v = this.review([workload]);
+          details = { ...details, ...summary(v) };
+          answer = v.allowed ? { Allow: true } : { Allow: false, Msg: denial(v.denied) };
         }
       }
     } catch (e) {
       return this.recorded(
         { Allow: false, Msg: `rampart: denied: ${messageOf(e)}` },
         {
-          actor,
+          actor: `docker:${req.user}`,
           action: 'admission.docker',
           target,
           outcome: 'error',
@@ -245,7 +234,7 @@ export class AdmissionService {
       );
     }
     return this.recorded(answer, {
-      actor,
+      actor: `docker:${req.user}`,
       action: 'admission.docker',
       target,
       outcome: answer.Allow ? 'success' : 'denied',
@@ -315,12 +304,57 @@ export function dockerApiPath(uri: string): string | undefined {
 }
 
 /** Which Docker API calls carry a spec to check. */
-function classify(method: string, path: string): 'container' | 'service' | 'exec' | undefined {
+function classify(method: string, path: string): 'container' | 'service' | 'exec' | 'update' | undefined {
   if (method !== 'POST') return undefined;
   if (path === '/containers/create') return 'container';
   if (path === '/services/create' || /^\/services\/[^/]+\/update$/.test(path)) return 'service';
   if (/^\/containers\/[^/]+\/exec$/.test(path)) return 'exec';
+  if (/^\/containers\/[^/]+\/update$/.test(path)) return 'update';
   return undefined;
+}
+
+const PLUGIN_AT = { file: 'AuthZReq', line: 1, column: 1 };
+
+interface AuthzRequest {
+  readonly method: string;
+  readonly uri: string;
+  readonly user: string;
+  readonly body: Buffer | undefined;
+}
+
+/** The engine's authorization.Request: RequestUri (so spelled), RequestBody as base64. */
+function authzRequest(raw: string): AuthzRequest {
+  const m = decodeEngineBody(AUTHZ_REQUEST, parseJsonPairs(raw === '' ? '{}' : raw, 'AuthZReq'), 'AuthZReq');
+  const s = (k: string): string => {
+    const v = m.entries.get(k);
+    return v?.kind === 'scalar' && typeof v.value === 'string' ? v.value : '';
+  };
+  const body = s('RequestBody');
+  if (body !== '' && !/^[A-Za-z0-9+/]*={0,2}$/.test(body))
+    throw new InputError('RequestBody is not base64', PLUGIN_AT);
+  return {
+    method: s('RequestMethod'),
+    uri: s('RequestUri'),
+    user: s('User') || 'anonymous',
+    body: body === '' ? undefined : Buffer.from(body, 'base64'),
+  };
+}
+
+function execAnswer(body: PNode, target: string): DockerAuthzResponse {
+  const m = decodeEngineBody(EXEC_CONFIG, body, 'the exec body');
+  const p = m.entries.get('Privileged');
+  return p?.kind === 'scalar' && p.value === true
+    ? { Allow: false, Msg: `rampart: a privileged exec is denied (${target})` }
+    : { Allow: true };
+}
+
+/** docker update: limits may change, but not to unlimited. */
+function updateAnswer(body: PNode, target: string): DockerAuthzResponse {
+  const m = decodeEngineBody(CONTAINER_UPDATE, body, 'the update body');
+  const pids = m.entries.get('PidsLimit');
+  if (pids?.kind === 'scalar' && typeof pids.value === 'number' && pids.value <= 0)
+    return { Allow: false, Msg: `rampart: an update that removes the process limit is denied (${target})` };
+  return { Allow: true };
 }
 
 const line = (f: CheckedFinding): string => `${f.ruleId} (${f.severity}): ${f.message}`;

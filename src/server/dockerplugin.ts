@@ -2,6 +2,7 @@
 // /run/docker/plugins/<name>.sock and is started with --authorization-plugin=<name>). The socket
 // is the credential: it is created mode 0600, so only root (the engine) can speak to it. The
 // protocol is three POSTs of JSON; every answer is JSON, and anything unreadable is a denial.
+// Requests are read as the engine wrote them, Go-encoded (src/admission/formats/gojson.ts).
 
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -72,9 +73,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, admission: Admi
   };
   const deny = (why: string): void => send(200, { Allow: false, Msg: `rampart: denied: ${why}`, Err: why });
   if (req.method !== 'POST') return send(405, { Err: 'POST only' });
-  let body: unknown;
+  let body: string;
   try {
-    body = await readJson(req);
+    body = await readText(req);
   } catch (e) {
     return deny(messageOf(e));
   }
@@ -97,7 +98,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, admission: Admi
   }
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
+/** The request body as text: the admission service parses it the way the engine wrote it. */
+function readText(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -111,13 +113,6 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       chunks.push(c);
     });
     req.on('error', reject);
-    req.on('end', () => {
-      if (size === 0) return resolve({});
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
-      } catch {
-        reject(new Error('plugin request body is not JSON'));
-      }
-    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }

@@ -3,11 +3,30 @@
 
 import type { At, Container, EnvVar, Mount, Port, Workload } from '../model.js';
 import { bool, entries, get, InputError, items, keyLoc, num, str, type LNode } from '../tree.js';
-import { at, ENGINE_MOUNT, expectMap, longMount, opt, securityOpts, shortMount, strings } from './common.js';
+import { at, ENGINE_MOUNT, longMount, opt, securityOpts, shortMount, strings } from './common.js';
+import { CONTAINER_CREATE, SERVICE_SPEC } from './engine-types.js';
+import { decodeEngineBody, pairsOf, type PNode } from './gojson.js';
 
-export function fromDockerCreate(body: LNode, file: string, name = 'container'): Workload {
-  const m = expectMap(body, 'a container-create body');
-  if (!m) throw new InputError('a container-create body must be an object', body.loc);
+function asPairs(n: LNode | PNode): PNode {
+  if (n.kind === 'map' || n.kind === 'seq' || (n.kind === 'scalar' && !('raw' in n))) return pairsOf(n);
+  return n;
+}
+
+/** Which Engine body a document is, by its top-level keys read as the Engine reads them. */
+export function engineBodyKind(doc: LNode): 'service' | 'container' | undefined {
+  if (doc.kind !== 'map') return undefined;
+  const keys = new Set([...doc.entries.keys()].map((k) => k.toUpperCase()));
+  if (keys.has('TASKTEMPLATE')) return 'service';
+  if (keys.has('IMAGE') || keys.has('HOSTCONFIG')) return 'container';
+  return undefined;
+}
+
+/**
+ * A container-create body, from a file (a located tree) or from the wire (pairs with every
+ * duplicate kept), decoded as the Engine decodes it (gojson.ts) before anything is read.
+ */
+export function fromDockerCreate(body: LNode | PNode, file: string, name = 'container'): Workload {
+  const m = decodeEngineBody(CONTAINER_CREATE, asPairs(body), 'the container-create body');
   const hc = get(m, 'HostConfig');
   const sec = securityOpts(strings(get(hc, 'SecurityOpt'), 'HostConfig.SecurityOpt'));
   const user = str(get(m, 'User'));
@@ -154,9 +173,8 @@ function engineEnv(n: LNode | undefined): EnvVar[] {
 // ---------------------------------------------------------------------------------------------
 // Docker Engine: Swarm ServiceSpec (POST /services/create, /services/{id}/update)
 
-export function fromServiceSpec(body: LNode, file: string): Workload {
-  const m = expectMap(body, 'a ServiceSpec');
-  if (!m) throw new InputError('a ServiceSpec must be an object', body.loc);
+export function fromServiceSpec(body: LNode | PNode, file: string): Workload {
+  const m = decodeEngineBody(SERVICE_SPEC, asPairs(body), 'the ServiceSpec');
   const tt = get(m, 'TaskTemplate');
   const cs = get(tt, 'ContainerSpec');
   if (!cs) throw new InputError('a ServiceSpec needs TaskTemplate.ContainerSpec', m.loc);
@@ -174,7 +192,7 @@ export function fromServiceSpec(body: LNode, file: string): Workload {
   const pids = get(limits, 'Pids');
   const image = get(cs, 'Image');
   const ro = get(cs, 'ReadOnly');
-  const health = get(cs, 'Healthcheck') ?? get(cs, 'HealthCheck');
+  const health = get(cs, 'Healthcheck');
   const healthTest = items(get(health, 'Test')).map((t) => str(t));
   const container: Container = {
     name,
@@ -193,6 +211,9 @@ export function fromServiceSpec(body: LNode, file: string): Workload {
       ? { apparmor: at(str(apparmor) === 'disabled' ? 'unconfined' : str(apparmor)!, apparmor!.loc) }
       : {}),
     ...(str(selinux) ? { selinuxType: at(str(selinux)!, selinux!.loc) } : {}),
+    ...(bool(get(priv, 'SELinuxContext', 'Disable')) === true
+      ? { selinuxDisabled: at(true, get(priv, 'SELinuxContext', 'Disable')!.loc) }
+      : {}),
     mounts: engineMounts(get(cs, 'Mounts')),
     devices: [],
     deviceCgroupRules: [],

@@ -95,6 +95,7 @@ export class Redactor {
     const candidates: (SecretMatch & { priority: number })[] = [];
     // Allocated on the first keyword hit: most short strings have none.
     let nextStart: Int32Array | undefined;
+    let glued: GluedAttempts | undefined;
     const onHit = (k: number, hit: number): void => {
       for (const ri of this.byKeyword[k]!) {
         const c = this.compiled[ri]!;
@@ -107,7 +108,13 @@ export class Redactor {
         }
         nextStart ??= new Int32Array(this.compiled.length);
         if (start < nextStart[ri]!) continue;
-        if (r.boundary && start > 0 && isWordChar(text.charCodeAt(start - 1))) continue;
+        // A token glued to a word character (`x\\nghp_...`, `tokenghp_...`) is tried too, but at
+        // most GLUED_PER_RUN times per rule in one run of word characters: a run of repeated
+        // keywords then costs a bounded number of attempts, and the search stays linear.
+        if (r.boundary && start > 0 && isWordChar(text.charCodeAt(start - 1))) {
+          glued ??= new GluedAttempts(text, this.compiled.length);
+          if (!glued.allow(ri, start)) continue;
+        }
         c.re.lastIndex = start;
         const m = c.re.exec(text);
         if (!m) continue;
@@ -176,6 +183,54 @@ export function applyRedactions(
     at = m.end;
   }
   return out + text.slice(at, to);
+}
+
+/** Glued attempts of a rule inside one run of word characters, at most this many. */
+const GLUED_PER_RUN = 4;
+
+/**
+ * Counts each rule's glued attempts per run of word characters. The start of the run holding a
+ * position is found incrementally (hits arrive left to right), so the bookkeeping is linear too.
+ */
+class GluedAttempts {
+  private readonly run: Int32Array;
+  private readonly count: Uint8Array;
+  private lastAt = 0;
+  private lastRun = 0;
+
+  constructor(
+    private readonly text: string,
+    rules: number,
+  ) {
+    this.run = new Int32Array(rules).fill(-1);
+    this.count = new Uint8Array(rules);
+  }
+
+  allow(rule: number, at: number): boolean {
+    const run = this.runStart(at);
+    if (this.run[rule] !== run) {
+      this.run[rule] = run;
+      this.count[rule] = 0;
+    }
+    return ++this.count[rule]! <= GLUED_PER_RUN;
+  }
+
+  private runStart(at: number): number {
+    let i: number;
+    if (at >= this.lastAt) {
+      // Anything that is not a word character between the last query and this one starts a run.
+      i = at;
+      while (i > this.lastAt && isWordChar(this.text.charCodeAt(i - 1))) i--;
+      if (i === this.lastAt && i > 0 && isWordChar(this.text.charCodeAt(i - 1))) i = this.lastRun;
+    } else {
+      // A rule that looks back (`back`) asked behind the last query: walk back from here.
+      i = at;
+      while (i > 0 && isWordChar(this.text.charCodeAt(i - 1))) i--;
+    }
+    this.lastAt = at;
+    this.lastRun = i;
+    return i;
+  }
 }
 
 function isWordChar(c: number): boolean {

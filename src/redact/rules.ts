@@ -7,7 +7,7 @@
 // The secret is the first capture group that matched, or the whole match when a pattern has none.
 
 import type { Severity } from '../core/types.js';
-import { base64Credentials, checksumToken, jwtStructure } from './validate.js';
+import { base64Credentials, checksumToken, entropy, jwtStructure } from './validate.js';
 
 export interface RuleContext {
   /** The text being scanned and the span of the whole match in it. */
@@ -45,8 +45,9 @@ export interface Rule {
 }
 
 const A = '[A-Za-z0-9]';
-const END = '(?![A-Za-z0-9_-])';
-const ENDALNUM = '(?![A-Za-z0-9])';
+// Token bodies end where their length ends, with no look-ahead: a token glued to the text after
+// it (`ghp_...x`, in a log that concatenates) is still a token, and its length bound, checksum or
+// entropy, not the next character, is what tells it from a longer random string.
 
 function token(
   id: string,
@@ -82,6 +83,11 @@ function assignment(keySource: string, valueSource: string): RegExp {
 
 const GENERIC_VALUE = '[^\\s"\'`,;\\\\<>{}()\\[\\]]{8,200}';
 
+/** A value that refers to a secret rather than being one: $VAR, ${VAR}, $(cat file), `cat file`. */
+function isReference(s: string): boolean {
+  return /^(?:\$[({A-Za-z_]|`)/.test(s);
+}
+
 export const RULES: readonly Rule[] = [
   // ------------------------------------------------------------------ GitHub
   token(
@@ -90,27 +96,21 @@ export const RULES: readonly Rule[] = [
     'GITHUB-TOKEN',
     'GitHub personal access token (classic)',
     'ghp_',
-    `${A}{36}${ENDALNUM}`,
+    `${A}{36}`,
     {
       validate: checksumToken,
     },
   ),
-  token(
-    'github-oauth',
-    'github',
-    'GITHUB-TOKEN',
-    'GitHub OAuth access token',
-    'gho_',
-    `${A}{36}${ENDALNUM}`,
-    { validate: checksumToken },
-  ),
+  token('github-oauth', 'github', 'GITHUB-TOKEN', 'GitHub OAuth access token', 'gho_', `${A}{36}`, {
+    validate: checksumToken,
+  }),
   token(
     'github-user-to-server',
     'github',
     'GITHUB-TOKEN',
     'GitHub App user-to-server token',
     'ghu_',
-    `${A}{36}${ENDALNUM}`,
+    `${A}{36}`,
     {
       validate: checksumToken,
     },
@@ -121,12 +121,12 @@ export const RULES: readonly Rule[] = [
     'GITHUB-TOKEN',
     'GitHub App installation (server-to-server) token',
     'ghs_',
-    `${A}{36}${ENDALNUM}`,
+    `${A}{36}`,
     {
       validate: checksumToken,
     },
   ),
-  token('github-refresh', 'github', 'GITHUB-TOKEN', 'GitHub refresh token', 'ghr_', `${A}{36}${ENDALNUM}`, {
+  token('github-refresh', 'github', 'GITHUB-TOKEN', 'GitHub refresh token', 'ghr_', `${A}{36}`, {
     validate: checksumToken,
   }),
   token(
@@ -135,7 +135,7 @@ export const RULES: readonly Rule[] = [
     'GITHUB-TOKEN',
     'GitHub fine-grained personal access token',
     'github_pat_',
-    `${A}{22}_${A}{59}${ENDALNUM}`,
+    `${A}{22}_${A}{59}`,
     {
       entropy: 4,
     },
@@ -148,7 +148,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab personal, project or group access token',
     'glpat-',
-    `[A-Za-z0-9_-]{20,64}(?:\\.[A-Za-z0-9_-]{2,12}){0,2}${END}`,
+    `[A-Za-z0-9_-]{20,64}(?:\\.[A-Za-z0-9_-]{2,12}){0,2}`,
     {
       entropy: 3.5,
     },
@@ -159,7 +159,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab pipeline trigger token',
     'glptt-',
-    `[A-Za-z0-9_-]{40}${END}`,
+    `[A-Za-z0-9_-]{40}`,
   ),
   token(
     'gitlab-runner-registration',
@@ -167,7 +167,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab runner registration token',
     'GR1348941',
-    `[A-Za-z0-9_-]{20}${END}`,
+    `[A-Za-z0-9_-]{20}`,
   ),
   token(
     'gitlab-runner-auth',
@@ -175,7 +175,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab runner authentication token',
     'glrt-',
-    `[A-Za-z0-9_.-]{20,80}${END}`,
+    `[A-Za-z0-9_.-]{20,80}`,
   ),
   token(
     'gitlab-deploy-token',
@@ -183,23 +183,16 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab deploy token',
     'gldt-',
-    `[A-Za-z0-9_-]{20,64}${END}`,
+    `[A-Za-z0-9_-]{20,64}`,
   ),
-  token(
-    'gitlab-feed-token',
-    'gitlab',
-    'GITLAB-TOKEN',
-    'GitLab feed token',
-    'glft-',
-    `[A-Za-z0-9_-]{20,64}${END}`,
-  ),
+  token('gitlab-feed-token', 'gitlab', 'GITLAB-TOKEN', 'GitLab feed token', 'glft-', `[A-Za-z0-9_-]{20,64}`),
   token(
     'gitlab-oauth-secret',
     'gitlab',
     'GITLAB-TOKEN',
     'GitLab OAuth application secret',
     'gloas-',
-    `[A-Za-z0-9_-]{64}${END}`,
+    `[A-Za-z0-9_-]{64}`,
   ),
   token(
     'gitlab-scim-token',
@@ -207,7 +200,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab SCIM token',
     'glsoat-',
-    `[A-Za-z0-9_-]{20,64}${END}`,
+    `[A-Za-z0-9_-]{20,64}`,
   ),
   token(
     'gitlab-incoming-mail',
@@ -215,7 +208,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab incoming mail token',
     'glimt-',
-    `[A-Za-z0-9_-]{25,64}${END}`,
+    `[A-Za-z0-9_-]{25,64}`,
   ),
   token(
     'gitlab-agent-token',
@@ -223,7 +216,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab agent for Kubernetes token',
     'glagent-',
-    `[A-Za-z0-9_-]{50,100}${END}`,
+    `[A-Za-z0-9_-]{50,100}`,
   ),
   token(
     'gitlab-ci-job-token',
@@ -231,7 +224,7 @@ export const RULES: readonly Rule[] = [
     'GITLAB-TOKEN',
     'GitLab CI/CD job token',
     'glcbt-',
-    `[A-Za-z0-9]{1,5}_[A-Za-z0-9_-]{20,64}${END}`,
+    `[A-Za-z0-9]{1,5}_[A-Za-z0-9_-]{20,64}`,
   ),
 
   // ------------------------------------------------------------------ AWS
@@ -242,7 +235,7 @@ export const RULES: readonly Rule[] = [
     description: 'AWS access key id (long-term AKIA, temporary ASIA, and other principal prefixes)',
     severity: 'high',
     keywords: ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'AGPA', 'AIDA', 'AROA', 'AIPA', 'ANPA', 'ANVA', 'APKA'],
-    pattern: /(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}(?![A-Za-z0-9])/,
+    pattern: /(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}/,
     boundary: true,
     priority: 20,
   },
@@ -295,7 +288,7 @@ export const RULES: readonly Rule[] = [
     'GCP-API-KEY',
     'Google Cloud / Firebase / Gemini API key',
     'AIza',
-    `[0-9A-Za-z_-]{35}${END}`,
+    `[0-9A-Za-z_-]{35}`,
   ),
   token(
     'gcp-oauth-client-secret',
@@ -303,7 +296,7 @@ export const RULES: readonly Rule[] = [
     'GCP-OAUTH-SECRET',
     'Google OAuth client secret',
     'GOCSPX-',
-    `[A-Za-z0-9_-]{28}${END}`,
+    `[A-Za-z0-9_-]{28}`,
   ),
   token(
     'google-oauth-access-token',
@@ -311,7 +304,7 @@ export const RULES: readonly Rule[] = [
     'GOOGLE-OAUTH-TOKEN',
     'Google OAuth access token',
     'ya29.',
-    `[0-9A-Za-z_-]{30,2048}${END}`,
+    `[0-9A-Za-z_-]{30,2048}`,
     {
       entropy: 4,
     },
@@ -322,7 +315,7 @@ export const RULES: readonly Rule[] = [
     'GOOGLE-OAUTH-TOKEN',
     'Google OAuth refresh token',
     '1//0',
-    `[0-9A-Za-z_-]{30,512}${END}`,
+    `[0-9A-Za-z_-]{30,512}`,
     {
       entropy: 4,
     },
@@ -393,7 +386,7 @@ export const RULES: readonly Rule[] = [
     'SLACK-TOKEN',
     'Slack bot token',
     'xoxb-',
-    `[0-9]{10,13}-[0-9]{10,13}-${A}{24,34}${ENDALNUM}`,
+    `[0-9]{10,13}-[0-9]{10,13}-${A}{24,34}`,
   ),
   token(
     'slack-user-token',
@@ -401,7 +394,7 @@ export const RULES: readonly Rule[] = [
     'SLACK-TOKEN',
     'Slack user token',
     'xoxp-',
-    `[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[a-f0-9]{32}${ENDALNUM}`,
+    `[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[a-f0-9]{32}`,
   ),
   token(
     'slack-app-token',
@@ -409,7 +402,7 @@ export const RULES: readonly Rule[] = [
     'SLACK-TOKEN',
     'Slack app-level token',
     'xapp-',
-    `[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64}${ENDALNUM}`,
+    `[0-9]-[A-Z0-9]{9,12}-[0-9]{10,14}-[a-f0-9]{64}`,
   ),
   token(
     'slack-config-token',
@@ -417,7 +410,7 @@ export const RULES: readonly Rule[] = [
     'SLACK-TOKEN',
     'Slack configuration token',
     'xoxe.xox',
-    `[bp]-[0-9]-[A-Za-z0-9]{160,170}${ENDALNUM}`,
+    `[bp]-[0-9]-[A-Za-z0-9]{160,170}`,
   ),
   token(
     'slack-config-refresh-token',
@@ -425,7 +418,7 @@ export const RULES: readonly Rule[] = [
     'SLACK-TOKEN',
     'Slack configuration refresh token',
     'xoxe-',
-    `[0-9]-[A-Za-z0-9]{140,150}${ENDALNUM}`,
+    `[0-9]-[A-Za-z0-9]{140,150}`,
   ),
   {
     id: 'slack-legacy-token',
@@ -479,7 +472,7 @@ export const RULES: readonly Rule[] = [
     'STRIPE-WEBHOOK-SECRET',
     'Stripe webhook signing secret',
     'whsec_',
-    `[0-9a-zA-Z+/]{32,88}${ENDALNUM}`,
+    `[0-9a-zA-Z+/]{32,88}`,
     {
       entropy: 3.5,
     },
@@ -490,7 +483,7 @@ export const RULES: readonly Rule[] = [
     'SQUARE-TOKEN',
     'Square access token',
     'sq0atp-',
-    `[0-9A-Za-z_-]{22}${END}`,
+    `[0-9A-Za-z_-]{22}`,
   ),
   token(
     'square-oauth-secret',
@@ -498,7 +491,7 @@ export const RULES: readonly Rule[] = [
     'SQUARE-TOKEN',
     'Square OAuth secret',
     'sq0csp-',
-    `[0-9A-Za-z_-]{43}${END}`,
+    `[0-9A-Za-z_-]{43}`,
   ),
   {
     id: 'braintree-access-token',
@@ -518,7 +511,7 @@ export const RULES: readonly Rule[] = [
     'OPENAI-KEY',
     'OpenAI project API key',
     'sk-proj-',
-    `[A-Za-z0-9_-]{40,250}${END}`,
+    `[A-Za-z0-9_-]{40,250}`,
     { entropy: 4 },
   ),
   token(
@@ -527,7 +520,7 @@ export const RULES: readonly Rule[] = [
     'OPENAI-KEY',
     'OpenAI service account key',
     'sk-svcacct-',
-    `[A-Za-z0-9_-]{40,250}${END}`,
+    `[A-Za-z0-9_-]{40,250}`,
     {
       entropy: 4,
     },
@@ -538,7 +531,7 @@ export const RULES: readonly Rule[] = [
     'OPENAI-KEY',
     'OpenAI admin key',
     'sk-admin-',
-    `[A-Za-z0-9_-]{40,250}${END}`,
+    `[A-Za-z0-9_-]{40,250}`,
     { entropy: 4 },
   ),
   {
@@ -559,7 +552,7 @@ export const RULES: readonly Rule[] = [
     'ANTHROPIC-KEY',
     'Anthropic API key',
     'sk-ant-api03-',
-    `[A-Za-z0-9_-]{93}AA${END}`,
+    `[A-Za-z0-9_-]{93}AA`,
   ),
   token(
     'anthropic-admin-key',
@@ -567,7 +560,7 @@ export const RULES: readonly Rule[] = [
     'ANTHROPIC-KEY',
     'Anthropic admin API key',
     'sk-ant-admin01-',
-    `[A-Za-z0-9_-]{93}AA${END}`,
+    `[A-Za-z0-9_-]{93}AA`,
   ),
   {
     id: 'anthropic-oauth-token',
@@ -587,7 +580,7 @@ export const RULES: readonly Rule[] = [
     'HUGGINGFACE-TOKEN',
     'Hugging Face access token',
     'hf_',
-    `[A-Za-z]{34}${ENDALNUM}`,
+    `[A-Za-z]{34}`,
     { entropy: 3.8 },
   ),
   token(
@@ -596,36 +589,24 @@ export const RULES: readonly Rule[] = [
     'HUGGINGFACE-TOKEN',
     'Hugging Face organization API token',
     'api_org_',
-    `[A-Za-z]{34}${ENDALNUM}`,
+    `[A-Za-z]{34}`,
     {
       entropy: 3.8,
     },
   ),
-  token(
-    'replicate-token',
-    'ai',
-    'REPLICATE-TOKEN',
-    'Replicate API token',
-    'r8_',
-    `[A-Za-z0-9]{37}${ENDALNUM}`,
-    { entropy: 3.8 },
-  ),
-  token('groq-api-key', 'ai', 'GROQ-KEY', 'Groq API key', 'gsk_', `[A-Za-z0-9]{52}${ENDALNUM}`, {
+  token('replicate-token', 'ai', 'REPLICATE-TOKEN', 'Replicate API token', 'r8_', `[A-Za-z0-9]{37}`, {
+    entropy: 3.8,
+  }),
+  token('groq-api-key', 'ai', 'GROQ-KEY', 'Groq API key', 'gsk_', `[A-Za-z0-9]{52}`, {
     entropy: 4,
   }),
-  token(
-    'perplexity-api-key',
-    'ai',
-    'PERPLEXITY-KEY',
-    'Perplexity API key',
-    'pplx-',
-    `[A-Za-z0-9]{48}${ENDALNUM}`,
-    { entropy: 4 },
-  ),
-  token('xai-api-key', 'ai', 'XAI-KEY', 'xAI API key', 'xai-', `[A-Za-z0-9]{80}${ENDALNUM}`, { entropy: 4 }),
+  token('perplexity-api-key', 'ai', 'PERPLEXITY-KEY', 'Perplexity API key', 'pplx-', `[A-Za-z0-9]{48}`, {
+    entropy: 4,
+  }),
+  token('xai-api-key', 'ai', 'XAI-KEY', 'xAI API key', 'xai-', `[A-Za-z0-9]{80}`, { entropy: 4 }),
 
   // ------------------------------------------------------------------ Package registries and CI
-  token('npm-token', 'npm', 'NPM-TOKEN', 'npm access token', 'npm_', `${A}{36}${ENDALNUM}`, {
+  token('npm-token', 'npm', 'NPM-TOKEN', 'npm access token', 'npm_', `${A}{36}`, {
     validate: checksumToken,
   }),
   {
@@ -645,7 +626,7 @@ export const RULES: readonly Rule[] = [
     'PYPI-TOKEN',
     'PyPI upload token',
     'pypi-AgEIcHlwaS5vcmc',
-    `[A-Za-z0-9_-]{50,300}${END}`,
+    `[A-Za-z0-9_-]{50,300}`,
   ),
   token(
     'pypi-test-token',
@@ -653,7 +634,7 @@ export const RULES: readonly Rule[] = [
     'PYPI-TOKEN',
     'TestPyPI upload token',
     'pypi-AgENdGVzdC5weXBpLm9yZw',
-    `[A-Za-z0-9_-]{50,300}${END}`,
+    `[A-Za-z0-9_-]{50,300}`,
   ),
   token(
     'dockerhub-pat',
@@ -661,7 +642,7 @@ export const RULES: readonly Rule[] = [
     'DOCKER-TOKEN',
     'Docker Hub personal access token',
     'dckr_pat_',
-    `[A-Za-z0-9_-]{27}${END}`,
+    `[A-Za-z0-9_-]{27}`,
   ),
   token(
     'dockerhub-oat',
@@ -669,7 +650,7 @@ export const RULES: readonly Rule[] = [
     'DOCKER-TOKEN',
     'Docker Hub organization access token',
     'dckr_oat_',
-    `[A-Za-z0-9_-]{32}${END}`,
+    `[A-Za-z0-9_-]{32}`,
   ),
   {
     id: 'docker-config-auth',
@@ -682,49 +663,21 @@ export const RULES: readonly Rule[] = [
     validate: base64Credentials,
     priority: 30,
   },
-  token(
-    'rubygems-token',
-    'registry',
-    'RUBYGEMS-TOKEN',
-    'RubyGems API key',
-    'rubygems_',
-    `[a-f0-9]{48}${ENDALNUM}`,
-  ),
-  token('nuget-api-key', 'registry', 'NUGET-KEY', 'NuGet API key', 'oy2', `[a-z0-9]{43}${ENDALNUM}`, {
+  token('rubygems-token', 'registry', 'RUBYGEMS-TOKEN', 'RubyGems API key', 'rubygems_', `[a-f0-9]{48}`),
+  token('nuget-api-key', 'registry', 'NUGET-KEY', 'NuGet API key', 'oy2', `[a-z0-9]{43}`, {
     entropy: 4,
   }),
-  token(
-    'clojars-token',
-    'registry',
-    'CLOJARS-TOKEN',
-    'Clojars deploy token',
-    'CLOJARS_',
-    `[a-z0-9]{60}${ENDALNUM}`,
-  ),
+  token('clojars-token', 'registry', 'CLOJARS-TOKEN', 'Clojars deploy token', 'CLOJARS_', `[a-z0-9]{60}`),
   token(
     'circleci-pat',
     'ci',
     'CIRCLECI-TOKEN',
     'CircleCI personal API token',
     'CCIPAT_',
-    `[A-Za-z0-9]{22}_[a-f0-9]{40}${ENDALNUM}`,
+    `[A-Za-z0-9]{22}_[a-f0-9]{40}`,
   ),
-  token(
-    'buildkite-token',
-    'ci',
-    'BUILDKITE-TOKEN',
-    'Buildkite API access token',
-    'bkua_',
-    `[a-f0-9]{40}${ENDALNUM}`,
-  ),
-  token(
-    'postman-api-key',
-    'ci',
-    'POSTMAN-KEY',
-    'Postman API key',
-    'PMAK-',
-    `[a-f0-9]{24}-[a-f0-9]{34}${ENDALNUM}`,
-  ),
+  token('buildkite-token', 'ci', 'BUILDKITE-TOKEN', 'Buildkite API access token', 'bkua_', `[a-f0-9]{40}`),
+  token('postman-api-key', 'ci', 'POSTMAN-KEY', 'Postman API key', 'PMAK-', `[a-f0-9]{24}-[a-f0-9]{34}`),
 
   // ------------------------------------------------------------------ Messaging and email
   {
@@ -756,23 +709,15 @@ export const RULES: readonly Rule[] = [
     description: 'SendGrid API key',
     severity: 'high',
     keywords: ['SG.'],
-    pattern: /SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/,
+    pattern: /SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/,
     boundary: true,
     priority: 20,
   },
-  token(
-    'mailgun-api-key',
-    'email',
-    'MAILGUN-KEY',
-    'Mailgun private API key',
-    'key-',
-    `[0-9a-z]{32}${ENDALNUM}`,
-    {
-      validate: (_s, ctx) => /mailgun/i.test(ctx.text.slice(Math.max(0, ctx.start - 200), ctx.end + 200)),
-      entropy: 3.5,
-      priority: 15,
-    },
-  ),
+  token('mailgun-api-key', 'email', 'MAILGUN-KEY', 'Mailgun private API key', 'key-', `[0-9a-z]{32}`, {
+    validate: (_s, ctx) => /mailgun/i.test(ctx.text.slice(Math.max(0, ctx.start - 200), ctx.end + 200)),
+    entropy: 3.5,
+    priority: 15,
+  }),
   {
     id: 'mailchimp-api-key',
     kind: 'email',
@@ -820,21 +765,14 @@ export const RULES: readonly Rule[] = [
   },
 
   // ------------------------------------------------------------------ Infrastructure and SaaS
-  token(
-    'shopify-access-token',
-    'saas',
-    'SHOPIFY-TOKEN',
-    'Shopify access token',
-    'shpat_',
-    `[a-fA-F0-9]{32}${ENDALNUM}`,
-  ),
+  token('shopify-access-token', 'saas', 'SHOPIFY-TOKEN', 'Shopify access token', 'shpat_', `[a-fA-F0-9]{32}`),
   token(
     'shopify-custom-app-token',
     'saas',
     'SHOPIFY-TOKEN',
     'Shopify custom app access token',
     'shpca_',
-    `[a-fA-F0-9]{32}${ENDALNUM}`,
+    `[a-fA-F0-9]{32}`,
   ),
   token(
     'shopify-private-app-token',
@@ -842,7 +780,7 @@ export const RULES: readonly Rule[] = [
     'SHOPIFY-TOKEN',
     'Shopify private app access token',
     'shppa_',
-    `[a-fA-F0-9]{32}${ENDALNUM}`,
+    `[a-fA-F0-9]{32}`,
   ),
   token(
     'shopify-shared-secret',
@@ -850,7 +788,7 @@ export const RULES: readonly Rule[] = [
     'SHOPIFY-TOKEN',
     'Shopify shared secret',
     'shpss_',
-    `[a-fA-F0-9]{32}${ENDALNUM}`,
+    `[a-fA-F0-9]{32}`,
   ),
   token(
     'digitalocean-pat',
@@ -858,7 +796,7 @@ export const RULES: readonly Rule[] = [
     'DIGITALOCEAN-TOKEN',
     'DigitalOcean personal access token',
     'dop_v1_',
-    `[a-f0-9]{64}${ENDALNUM}`,
+    `[a-f0-9]{64}`,
   ),
   token(
     'digitalocean-oauth',
@@ -866,7 +804,7 @@ export const RULES: readonly Rule[] = [
     'DIGITALOCEAN-TOKEN',
     'DigitalOcean OAuth token',
     'doo_v1_',
-    `[a-f0-9]{64}${ENDALNUM}`,
+    `[a-f0-9]{64}`,
   ),
   token(
     'digitalocean-refresh',
@@ -874,17 +812,10 @@ export const RULES: readonly Rule[] = [
     'DIGITALOCEAN-TOKEN',
     'DigitalOcean refresh token',
     'dor_v1_',
-    `[a-f0-9]{64}${ENDALNUM}`,
+    `[a-f0-9]{64}`,
   ),
-  token(
-    'heroku-api-key',
-    'cloud',
-    'HEROKU-KEY',
-    'Heroku API key (new format)',
-    'HRKU-',
-    `[A-Za-z0-9_-]{60}${END}`,
-  ),
-  token('flyio-token', 'cloud', 'FLYIO-TOKEN', 'Fly.io access token', 'fo1_', `[A-Za-z0-9_-]{43}${END}`),
+  token('heroku-api-key', 'cloud', 'HEROKU-KEY', 'Heroku API key (new format)', 'HRKU-', `[A-Za-z0-9_-]{60}`),
+  token('flyio-token', 'cloud', 'FLYIO-TOKEN', 'Fly.io access token', 'fo1_', `[A-Za-z0-9_-]{43}`),
   {
     id: 'flyio-macaroon',
     kind: 'cloud',
@@ -902,7 +833,7 @@ export const RULES: readonly Rule[] = [
     'SUPABASE-KEY',
     'Supabase personal access token',
     'sbp_',
-    `[a-f0-9]{40}${ENDALNUM}`,
+    `[a-f0-9]{40}`,
   ),
   token(
     'supabase-secret-key',
@@ -910,7 +841,7 @@ export const RULES: readonly Rule[] = [
     'SUPABASE-KEY',
     'Supabase secret API key',
     'sb_secret_',
-    `[A-Za-z0-9_-]{31,64}${END}`,
+    `[A-Za-z0-9_-]{31,64}`,
   ),
   {
     id: 'planetscale-token',
@@ -923,7 +854,7 @@ export const RULES: readonly Rule[] = [
     boundary: true,
     priority: 20,
   },
-  token('linear-api-key', 'saas', 'LINEAR-KEY', 'Linear API key', 'lin_api_', `[A-Za-z0-9]{40}${ENDALNUM}`),
+  token('linear-api-key', 'saas', 'LINEAR-KEY', 'Linear API key', 'lin_api_', `[A-Za-z0-9]{40}`),
   {
     id: 'doppler-token',
     kind: 'saas',
@@ -935,7 +866,7 @@ export const RULES: readonly Rule[] = [
     boundary: true,
     priority: 20,
   },
-  token('pulumi-token', 'saas', 'PULUMI-TOKEN', 'Pulumi access token', 'pul-', `[a-f0-9]{40}${ENDALNUM}`),
+  token('pulumi-token', 'saas', 'PULUMI-TOKEN', 'Pulumi access token', 'pul-', `[a-f0-9]{40}`),
   {
     id: 'terraform-cloud-token',
     kind: 'saas',
@@ -954,7 +885,7 @@ export const RULES: readonly Rule[] = [
     'VAULT-TOKEN',
     'HashiCorp Vault service token',
     'hvs.',
-    `[A-Za-z0-9_-]{90,120}${END}`,
+    `[A-Za-z0-9_-]{90,120}`,
   ),
   token(
     'vault-batch-token',
@@ -962,7 +893,7 @@ export const RULES: readonly Rule[] = [
     'VAULT-TOKEN',
     'HashiCorp Vault batch token',
     'hvb.',
-    `[A-Za-z0-9_-]{138,300}${END}`,
+    `[A-Za-z0-9_-]{138,300}`,
   ),
   token(
     'onepassword-service-account',
@@ -979,8 +910,7 @@ export const RULES: readonly Rule[] = [
     description: '1Password account secret key',
     severity: 'critical',
     keywords: ['A3-'],
-    pattern:
-      /A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}(?![A-Z0-9])/,
+    pattern: /A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}/,
     boundary: true,
     priority: 20,
   },
@@ -990,7 +920,7 @@ export const RULES: readonly Rule[] = [
     'DATABRICKS-TOKEN',
     'Databricks personal access token',
     'dapi',
-    `[a-f0-9]{32}(?:-[0-9])?${ENDALNUM}`,
+    `[a-f0-9]{32}(?:-[0-9])?`,
     {
       entropy: 3.2,
     },
@@ -1020,7 +950,7 @@ export const RULES: readonly Rule[] = [
     'SENTRY-TOKEN',
     'Sentry user auth token',
     'sntryu_',
-    `[a-f0-9]{64}${ENDALNUM}`,
+    `[a-f0-9]{64}`,
   ),
   token(
     'grafana-cloud-token',
@@ -1036,7 +966,7 @@ export const RULES: readonly Rule[] = [
     'GRAFANA-TOKEN',
     'Grafana service account token',
     'glsa_',
-    `[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}${ENDALNUM}`,
+    `[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}`,
   ),
   token(
     'newrelic-user-key',
@@ -1044,7 +974,7 @@ export const RULES: readonly Rule[] = [
     'NEWRELIC-KEY',
     'New Relic user API key',
     'NRAK-',
-    `[A-Z0-9]{27}${ENDALNUM}`,
+    `[A-Z0-9]{27}`,
   ),
   token(
     'newrelic-insert-key',
@@ -1052,7 +982,7 @@ export const RULES: readonly Rule[] = [
     'NEWRELIC-KEY',
     'New Relic insights insert key',
     'NRII-',
-    `[A-Za-z0-9_-]{32}${END}`,
+    `[A-Za-z0-9_-]{32}`,
   ),
   {
     id: 'datadog-api-key',
@@ -1091,7 +1021,7 @@ export const RULES: readonly Rule[] = [
     'CLOUDFLARE-TOKEN',
     'Cloudflare Origin CA key',
     'v1.0-',
-    `[a-f0-9]{24}-[a-f0-9]{146}${ENDALNUM}`,
+    `[a-f0-9]{24}-[a-f0-9]{146}`,
   ),
   {
     id: 'okta-api-token',
@@ -1110,7 +1040,7 @@ export const RULES: readonly Rule[] = [
     'FACEBOOK-TOKEN',
     'Facebook / Meta access token',
     'EAAC',
-    `[A-Za-z0-9]{100,400}${ENDALNUM}`,
+    `[A-Za-z0-9]{100,400}`,
     { entropy: 4 },
   ),
   token(
@@ -1127,7 +1057,7 @@ export const RULES: readonly Rule[] = [
     'RAMPART-TOKEN',
     'Rampart admin API token',
     'rampart_admin_',
-    `[A-Za-z0-9_-]{43}${END}`,
+    `[A-Za-z0-9_-]{43}`,
   ),
 
   // ------------------------------------------------------------------ Tokens by structure
@@ -1261,7 +1191,7 @@ export const RULES: readonly Rule[] = [
     description: 'Basic credentials (Authorization: Basic base64(user:password))',
     severity: 'high',
     keywords: ['basic '],
-    pattern: /basic\s{1,4}([A-Za-z0-9+/]{8,1024}={0,2})(?![A-Za-z0-9+/=])/i,
+    pattern: /basic\s{1,4}([A-Za-z0-9+/]{8,1024}={0,2})/i,
     validate: base64Credentials,
     priority: 10,
   },
@@ -1362,8 +1292,50 @@ export const RULES: readonly Rule[] = [
     ],
     pattern:
       /--(?:password|passwd|pass|token|api-?key|secret|client-secret|access-token|auth-token)(?:=|\s{1,4})(?:"([^"\r\n]{4,256})"|'([^'\r\n]{4,256})'|([^\s"'`;|&]{4,256}))/i,
-    entropy: 2.5,
-    validate: (s) => !s.startsWith('-'),
+    // A password is a password whatever its entropy (`--password hunter2`); a token or key that
+    // measures like a word is not one.
+    validate: (s, ctx) =>
+      !s.startsWith('-') &&
+      !isReference(s) &&
+      (/^--pass/i.test(ctx.text.slice(ctx.start, ctx.end)) || entropy(s) >= 2.5),
+    priority: 12,
+  },
+  {
+    id: 'cli-password-attached',
+    kind: 'generic',
+    label: 'PASSWORD',
+    description:
+      'Password attached to -p on a MySQL or MariaDB client command line (mysql -pSECRET; -p alone prompts)',
+    severity: 'high',
+    keywords: ['mysql', 'mariadb'],
+    pattern:
+      /(?:mysql(?:dump|admin|import|show|check|binlog|slap|pump|sh)?|mariadb(?:-dump|-admin|-import|-check|-show|-binlog)?)\b[^\n;|&]{0,300}?\s-p([^\s"'`;|&$(){}<>\\][^\s"'`;|&]{0,255})/,
+    validate: (s) => !isReference(s),
+    priority: 12,
+  },
+  {
+    id: 'cli-password-option',
+    kind: 'generic',
+    label: 'PASSWORD',
+    description:
+      'Password given to a client by its own option: sshpass -p SECRET, redis-cli -a SECRET, curl -u user:SECRET',
+    severity: 'high',
+    keywords: ['sshpass', 'redis-cli', 'curl'],
+    pattern:
+      /(?:sshpass(?:\s{1,4}-(?:[fdP]\s{0,4}[^\s-]\S{0,128}|[evhV])){0,6}\s{1,4}-p\s{0,4}|redis-cli[^\n;|&]{0,300}?\s(?:-a|--pass)\s{1,4}|curl[^\n;|&]{0,300}?\s(?:-u\s{0,4}|--(?:proxy-)?user(?:=|\s{1,4}))["']?[^\s:"'$]{1,128}:)["']?([^\s"'`;|&$(){}<>\\][^\s"'`;|&]{0,255})/,
+    validate: (s) => !isReference(s),
+    priority: 12,
+  },
+  {
+    id: 'env-password-assignment',
+    kind: 'generic',
+    label: 'PASSWORD',
+    description:
+      'Password in a client variable set for one command: PGPASSWORD=SECRET psql, MYSQL_PWD, REDISCLI_AUTH, SSHPASS',
+    severity: 'high',
+    keywords: ['pgpassword=', 'mysql_pwd=', 'rediscli_auth=', 'sshpass='],
+    pattern: /(?:PGPASSWORD|MYSQL_PWD|REDISCLI_AUTH|SSHPASS)=["']?([^\s"'`;|&$(){}<>\\][^\s"'`;|&]{0,255})/i,
+    validate: (s) => !isReference(s),
     priority: 12,
   },
   {

@@ -81,8 +81,10 @@ export function jwtStructure(token: string): boolean {
 
 /** Basic credentials and docker "auth" values decode to "user:password". */
 export function base64Credentials(value: string): boolean {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value) || value.length % 4 !== 0) return false;
-  const text = Buffer.from(value, 'base64').toString('latin1');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return false;
+  // Whole quanta only: base64 glued to more text (`...cGFzcw==x`) still holds the credential.
+  const whole = value.replace(/=+$/, '');
+  const text = Buffer.from(whole.slice(0, whole.length - (whole.length % 4)), 'base64').toString('latin1');
   const colon = text.indexOf(':');
   return colon > 0 && colon < text.length - 1 && /^[\x20-\x7e]+$/.test(text);
 }

@@ -263,6 +263,18 @@ export const EXAMPLES: Record<string, (g: Gen) => Example> = {
     const s = p(g.alnum(10), '$', g.alnum(4));
     return val(s, `mysql -h db -u root --password '${s}' app`);
   },
+  'cli-password-attached': (g) => {
+    const s = p(g.alnum(6), '!', g.digits(4));
+    return val(s, `mysqldump -h db.internal -u backup -p${s} --single-transaction prod`);
+  },
+  'cli-password-option': (g) => {
+    const s = p(g.alnum(8), g.digits(2));
+    return val(s, `redis-cli -h cache.internal -p 6379 -a ${s} ping`);
+  },
+  'env-password-assignment': (g) => {
+    const s = p(g.alnum(7), g.digits(3));
+    return val(s, `PGPASSWORD=${s} psql -h db.internal -U app prod`);
+  },
   'netrc-password': (g) => {
     const s = p(g.alnum(12));
     return val(s, `machine api.example.com login ci password ${s}`);

@@ -105,7 +105,11 @@ export interface Config {
   readonly source: string | undefined;
   readonly dataDir: string;
   readonly server: ServerConfig;
-  readonly auth: { readonly clients: readonly ClientConfig[] };
+  readonly auth: {
+    readonly clients: readonly ClientConfig[];
+    readonly refusalWindowMs: number;
+    readonly refusalsPerSource: number;
+  };
   readonly store: StoreConfig;
   readonly audit: AuditConfig;
   readonly policy: PolicyConfig;
@@ -228,7 +232,11 @@ interface RawConfig {
     shutdown_grace: string;
     metrics_auth: boolean;
   };
-  auth: { clients: { name: string; token_file: string; scopes: Scope[] }[] };
+  auth: {
+    clients: { name: string; token_file: string; scopes: Scope[] }[];
+    refusal_window: string;
+    refusals_per_source: number;
+  };
   store: {
     driver: 'sqlite' | 'postgres';
     sqlite: { file: string };
@@ -421,6 +429,8 @@ function normalize(
         tokenFile: abs(c.token_file),
         scopes: c.scopes,
       })),
+      refusalWindowMs: ms(['auth', 'refusal_window'], raw.auth.refusal_window, 100),
+      refusalsPerSource: raw.auth.refusals_per_source,
     },
     store,
     audit: {

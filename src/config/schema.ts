@@ -106,6 +106,18 @@ export const configSchema: Schema = root({
     },
   }),
   auth: obj({
+    refusal_window: duration(
+      'Refused requests are recorded once per source and reason in this window, then counted in one record at its end.',
+      '10s',
+    ),
+    refusals_per_source: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      description:
+        'Refused requests a source may make in one refusal window; after that it gets 429 without being authenticated.',
+      default: 50,
+    },
     clients: {
       type: 'array',
       default: [],

@@ -19,6 +19,13 @@ export interface EventMap {
     jti?: string;
     /** HMAC of the presented credential, to correlate attempts without recording it. */
     fingerprint?: string;
+    /**
+     * A window's summary: refusals from this source for this reason after the first (which has
+     * its own record), of which `throttled` were answered 429 unauthenticated.
+     */
+    count?: number;
+    throttled?: number;
+    windowMs?: number;
   };
   /** A component changed health status. */
   'health.changed': { component: string; from: string; to: string; detail?: string };

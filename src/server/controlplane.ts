@@ -19,6 +19,7 @@ import type { Store } from '../store/types.js';
 import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js';
 import { HealthRegistry } from './health.js';
 import { createHttpApp } from './http.js';
+import { RefusalLog } from './refusals.js';
 import { createMetrics } from './metrics.js';
 import { discoveryPath } from './discovery.js';
 import { registerAuditRoutes } from './routes/audit.js';
@@ -244,12 +245,49 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
       cert: readCert(config.server.tls.certFile),
     };
+    // Refused requests: the first per source and reason in a window on record at once, the rest
+    // counted into one record at the window's end (a flood of bad tokens cannot fill the disk).
+    const refusals = new RefusalLog({
+      windowMs: config.auth.refusalWindowMs,
+      perSource: config.auth.refusalsPerSource,
+      onSummary: (s) =>
+        void bus
+          .publish({
+            type: 'auth.rejected',
+            severity: 'medium',
+            outcome: 'denied',
+            source: 'server',
+            data: {
+              route: '*',
+              method: '*',
+              reason: `${s.count} more refused request(s) in ${s.windowMs} ms${s.overflow ? ' from sources past the bound of distinct sources' : ''}${s.throttled > 0 ? `, ${s.throttled} of them throttled (429)` : ''}`,
+              remote: s.source,
+              kind: s.reason,
+              count: s.count,
+              throttled: s.throttled,
+              windowMs: s.windowMs,
+            },
+          })
+          .catch((e: unknown) => logger.error({ err: messageOf(e) }, 'could not audit refused requests')),
+    });
+    cleanups.push(async () => refusals.stop());
+    metrics.counter(
+      'rampart_auth_refused_total',
+      'Requests refused for their credential.',
+      () => refusals.stats.refused,
+    );
+    metrics.counter(
+      'rampart_auth_throttled_total',
+      'Requests answered 429 unauthenticated: their source had too many refusals in the window.',
+      () => refusals.stats.throttled,
+    );
     const app = createHttpApp({
       config,
       logger,
       auth,
       metrics,
       bus,
+      refusals,
       fingerprint: (credential) => audit.fingerprint(credential),
       rateLimit: (cls, claims) => identity.rateLimit(cls, claims),
       https: tls,

@@ -2,6 +2,7 @@
 // declare what they need in their config ({ scope } or { public: true }); a route that declares
 // neither is refused at registration, so an endpoint cannot be exposed without a decision.
 
+import type { RefusalLog } from './refusals.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/load.js';
 import { ERRORS, RampartError, isRampartError, messageOf, type ErrorCode } from '../core/errors.js';
@@ -39,6 +40,8 @@ export interface HttpDeps {
   readonly fingerprint: (credential: string) => string;
   /** Per-agent and per-token limits: 0 when allowed, else ms to wait. */
   readonly rateLimit?: ((cls: RateClass, claims: WorkloadClaims) => number) | undefined;
+  /** Refusals recorded once per source and reason and window, then counted (refusals.ts). */
+  readonly refusals: RefusalLog;
   readonly https?: { key: Buffer; cert: Buffer } | undefined;
 }
 
@@ -70,6 +73,15 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   app.addHook('onRequest', (req, reply, done) => {
     const cfg = req.routeOptions.config;
     if (cfg.public === true) return done();
+    if (deps.refusals.throttled(req.ip))
+      return sendError(
+        reply.header('retry-after', String(Math.ceil(config.auth.refusalWindowMs / 1000))),
+        new RampartError(
+          'RAMPART_E_RATE_LIMITED',
+          `too many refused requests from ${req.ip}; retry in ${config.auth.refusalWindowMs} ms`,
+        ),
+        cfg.opa,
+      );
     const result = deps.auth.authenticate(req.headers.authorization);
     const scope = cfg.scope ?? 'admin';
     if (!('reason' in result) && allows(result, scope)) {
@@ -114,6 +126,10 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
               `${result.actor} lacks the ${scope} scope for this route`,
             ),
           };
+    const label =
+      ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ??
+      (refusal.actor ? 'forbidden' : 'unauthenticated');
+    if (deps.refusals.refuse(req.ip, label) === 'count') return sendError(reply, refusal.error, cfg.opa);
     void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
       sendError(reply, refusal.error, cfg.opa),
     );

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,13 +54,22 @@ static double now(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void start(int ep, struct slot *s, size_t i, const struct sockaddr_in *proxy) {
-  s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+/** Where the proxy listens: a loopback TCP port, or a unix socket (a Rampart run's channel). */
+struct proxy_addr {
+  int family;
+  struct sockaddr_in in;
+  struct sockaddr_un un;
+};
+
+static void start(int ep, struct slot *s, size_t i, const struct proxy_addr *proxy) {
+  s->fd = socket(proxy->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) die("socket");
   int one = 1;
-  setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(s->fd, (const struct sockaddr *)proxy, sizeof *proxy) < 0 && errno != EINPROGRESS)
-    die("connect to the proxy");
+  if (proxy->family == AF_INET) setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const struct sockaddr *to =
+      proxy->family == AF_INET ? (const struct sockaddr *)&proxy->in : (const struct sockaddr *)&proxy->un;
+  socklen_t len = proxy->family == AF_INET ? sizeof proxy->in : sizeof proxy->un;
+  if (connect(s->fd, to, len) < 0 && errno != EINPROGRESS && errno != EAGAIN) die("connect to the proxy");
   s->state = 0;
   s->got = 0;
   struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = i};
@@ -68,7 +78,7 @@ static void start(int ep, struct slot *s, size_t i, const struct sockaddr_in *pr
 
 int main(int argc, char **argv) {
   if (argc != 4 && argc != 5) {
-    fprintf(stderr, "usage: load PROXY_PORT CONCURRENCY SECONDS [http|socks|socks-password] < credential\n");
+    fprintf(stderr, "usage: load PROXY_PORT|SOCKET_PATH CONCURRENCY SECONDS [http|socks|socks-password] < credential\n");
     return 2;
   }
   enum mode mode = argc < 5 || !strcmp(argv[4], "http") ? HTTP
@@ -108,8 +118,16 @@ int main(int argc, char **argv) {
   memcpy(password + 8, auth, plen);
   const char request[10] = {5, 1, 0, 1, 127, 0, 0, 2, (char)(port >> 8), (char)(port & 255)};
 
-  struct sockaddr_in proxy = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxyPort)};
-  inet_pton(AF_INET, "127.0.0.1", &proxy.sin_addr);
+  struct proxy_addr proxy = {.family = argv[1][0] == '/' ? AF_UNIX : AF_INET};
+  if (proxy.family == AF_UNIX) {
+    proxy.un.sun_family = AF_UNIX;
+    if (strlen(argv[1]) >= sizeof proxy.un.sun_path) die("socket path too long");
+    strcpy(proxy.un.sun_path, argv[1]);
+  } else {
+    proxy.in.sin_family = AF_INET;
+    proxy.in.sin_port = htons((uint16_t)proxyPort);
+    inet_pton(AF_INET, "127.0.0.1", &proxy.in.sin_addr);
+  }
   struct slot *slots = calloc(n, sizeof *slots);
   for (size_t i = 0; i < n; i++) start(ep, &slots[i], i, &proxy);
 

@@ -72,18 +72,18 @@ const idlePort = (idle.address() as { port: number }).port;
 async function startNodeChild(
   script: string,
   profile: string[] = [],
-): Promise<{ port: number; pids: () => number[] }> {
+): Promise<{ port: number; channel?: string; pids: () => number[] }> {
   const c = spawn(process.execPath, [...profile, new URL(script, import.meta.url).pathname], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(c);
-  const port = await new Promise<number>((r) =>
-    c.stdout.once('data', (d: Buffer) => r(Number(d.toString().trim()))),
+  const [port, channel] = await new Promise<string[]>((r) =>
+    c.stdout.once('data', (d: Buffer) => r(d.toString().trim().split(' '))),
   );
-  return { port, pids: () => [c.pid!] };
+  return { port: Number(port), ...(channel ? { channel } : {}), pids: () => [c.pid!] };
 }
 
-const startRampart = (): Promise<{ port: number; pids: () => number[] }> =>
+const startRampart = (): Promise<{ port: number; channel?: string; pids: () => number[] }> =>
   startNodeChild(
     './proxy-child.js',
     values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
@@ -262,7 +262,7 @@ async function latencies(vias: readonly number[]): Promise<{ direct: number[]; v
  * tunnel than the faster proxies, and set the rate for all of them.
  */
 async function tunnels(
-  via: number,
+  via: number | string,
   pids: () => number[],
   seconds = SECONDS,
   mode: 'http' | 'socks' | 'socks-password' = 'http',
@@ -380,7 +380,7 @@ const PROXIES = [
   ['bare Node relay (no checks)', startBareRelay],
 ] as const;
 
-const running: { port: number; pids: () => number[] }[] = [];
+const running: { port: number; channel?: string; pids: () => number[] }[] = [];
 for (const [, start] of PROXIES) running.push(await start());
 for (const p of running) await tunnels(p.port, p.pids, 1); // the same warm-up for every proxy
 // The bare relay (the last) speaks CONNECT only: no plain requests, so no latency row.
@@ -391,19 +391,21 @@ const lat = await step('latency, round robin', () =>
 const tps: number[][] = running.map(() => []);
 const cpu: number[][] = running.map(() => []);
 const mbs: number[][] = running.map(() => []);
-// SOCKS5: Rampart (the token as the password) against Dante (no authentication).
+// SOCKS5: Rampart on a run's channel (a unix socket; SOCKS5 is served there only, the channel
+// being the credential) against Dante on loopback TCP (no authentication).
+const dante = await startDante();
 const SOCKS = [
-  ['Rampart egress proxy (SOCKS5, password)', running[0]!, 'socks-password'],
-  ['Dante 1.4.2 (SOCKS5, no authentication)', await startDante(), 'socks'],
+  ['Rampart egress proxy (SOCKS5, run channel)', running[0]!.channel!, running[0]!.pids, 'socks'],
+  ['Dante 1.4.2 (SOCKS5, no authentication)', dante.port, dante.pids, 'socks'],
 ] as const;
-for (const [, p, mode] of SOCKS) await tunnels(p.port, p.pids, 1, mode);
+for (const [, via, pids, mode] of SOCKS) await tunnels(via, pids, 1, mode);
 const socksTps: number[][] = SOCKS.map(() => []);
 const socksCpu: number[][] = SOCKS.map(() => []);
 for (let r = 0; r < ROUNDS; r++) {
   for (let i = 0; i < SOCKS.length; i++) {
-    const [name, p, mode] = SOCKS[i]!;
+    const [name, via, pids, mode] = SOCKS[i]!;
     const t = await step(`round ${r + 1}: ${name}: tunnels per second`, () =>
-      tunnels(p.port, p.pids, SECONDS, mode),
+      tunnels(via, pids, SECONDS, mode),
     );
     socksTps[i]!.push(t.perSecond);
     socksCpu[i]!.push(t.cpuUs);

@@ -154,6 +154,10 @@ interface Tunnel extends Open {
   readonly dialect: Dialect;
 }
 
+const SOCKS_TOKEN_CALLERS =
+  'SOCKS5 is served on run channels only: a workload token does not fit a SOCKS5 password (255 bytes); ' +
+  'token callers use HTTP CONNECT with Proxy-Authorization';
+
 /** How a tunnel's client is told no: HTTP CONNECT's status lines, or SOCKS5 replies. */
 interface Dialect {
   readonly method: 'CONNECT' | 'SOCKS5';
@@ -509,12 +513,7 @@ export class EgressProxy {
   private identify(proxyAuthorization: string | undefined, channel: EgressCaller | undefined): EgressCaller {
     if (channel) return channel;
     const token = tokenFrom(proxyAuthorization);
-    if (!token)
-      throw new Refusal(
-        407,
-        'deny',
-        'a workload token is required (Proxy-Authorization, or the SOCKS5 password)',
-      );
+    if (!token) throw new Refusal(407, 'deny', 'a workload token is required (Proxy-Authorization)');
     const who = this.opts.deps.authenticate(token);
     if (typeof who === 'string') throw new Refusal(407, 'deny', `workload token refused: ${who}`);
     return who;
@@ -726,10 +725,24 @@ export class EgressProxy {
         started,
       );
     }
-    const auth = req.token === undefined ? undefined : `Bearer ${req.token}`;
+    // SOCKS5 is served on run channels only, where the channel says who is calling. A workload
+    // token (about 500 bytes) cannot be a SOCKS5 password (RFC 1929: at most 255), so a caller
+    // on the TCP listener has no way to say who it is here: it uses HTTP CONNECT instead.
+    if (!listener.channel) {
+      this.relay.reject(id, socksReply(SOCKS_REPLY.notAllowed));
+      const at = req.target.lastIndexOf(':');
+      return this.refused(
+        'SOCKS5',
+        undefined,
+        req.target.slice(0, at),
+        Number(req.target.slice(at + 1)),
+        new Refusal(407, 'deny', SOCKS_TOKEN_CALLERS),
+        started,
+      );
+    }
     void this.decideConnect(
       id,
-      { target: req.target, proxyAuthorization: auth },
+      { target: req.target, proxyAuthorization: undefined },
       listener.channel,
       started,
       SOCKS_DIALECT,

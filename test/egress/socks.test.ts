@@ -1,13 +1,15 @@
-// SOCKS5 through the egress proxy: curl as a real client (socks5h://, the token as its password),
-// raw handshakes for what curl never sends, and the records. The decisions are a CONNECT's, so
-// these check that the same caller check, rules and address guard stand in front of SOCKS5, and
-// that each refusal gets the reply RFC 1928 gives it.
+// SOCKS5 through the egress proxy, on a run's channel (a unix socket: the channel says who is
+// calling): curl as a real client (socks5h://localhost/PATH), raw handshakes for what curl never
+// sends, and the records. The decisions are a CONNECT's, so these check that the same rules and
+// address guard stand in front of SOCKS5, and that each refusal gets the reply RFC 1928 gives
+// it. On the TCP listener SOCKS5 is refused: a workload token cannot be a SOCKS5 password.
 
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { ConnectionRecord } from '../../src/egress/proxy.js';
+import { join } from 'node:path';
+import type { ConnectionRecord, EgressProxy } from '../../src/egress/proxy.js';
 import { parseSocks, SOCKS_REPLY } from '../../src/egress/socks.js';
 import { curlViaProxy } from '../support/curl.js';
 import { proxyToOrigin } from '../support/egress.js';
@@ -43,9 +45,12 @@ function request(host: string, port: number, command = 1): Buffer {
  * Sends each message once the proxy has answered the one before, as a client does; resolves
  * with every byte the proxy sent and whether the connection was left open (a tunnel).
  */
-function handshake(port: number, messages: Buffer[]): Promise<{ bytes: number[]; open: Socket | undefined }> {
+function handshake(
+  at: number | string,
+  messages: Buffer[],
+): Promise<{ bytes: number[]; open: Socket | undefined }> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = typeof at === 'number' ? connect(at, '127.0.0.1') : connect(at);
     const bytes: number[] = [];
     let next = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -75,9 +80,14 @@ describe('SOCKS5', () => {
   let originPort = 0;
   let close: () => Promise<void>;
   const dir = tempDir();
+  /** The run's channel, and curl's name for a SOCKS5 proxy on it. */
+  const channel = join(dir.dir, 'egress.sock');
+  const viaChannel = `socks5h://localhost${channel}`;
 
   before(async () => {
-    ({ port, originPort, close } = await proxyToOrigin(TOKEN, origin, (r) => records.push(r)));
+    let proxy: EgressProxy;
+    ({ proxy, port, originPort, close } = await proxyToOrigin(TOKEN, origin, (r) => records.push(r)));
+    await proxy.listenChannel(channel, { agent: 'a', run: 'r', via: 'channel' });
   });
   after(async () => {
     await close();
@@ -92,23 +102,21 @@ describe('SOCKS5', () => {
     return records[0]!;
   };
 
-  it('carries curl to an allowed origin, the token as its password, and records it as SOCKS5', async () => {
-    const r = await curlViaProxy(
-      `socks5h://127.0.0.1:${port}`,
-      `http://127.0.0.2:${originPort}/a`,
-      TOKEN,
-      dir.dir,
-    );
+  it('carries curl to an allowed origin on a run channel, and records it as SOCKS5 for the run', async () => {
+    const r = await curlViaProxy(viaChannel, `http://127.0.0.2:${originPort}/a`, null, dir.dir);
     assert.deepEqual(r, { code: '200', body: 'socks ok /a' });
     const rec = await recorded();
     assert.equal(rec.method, 'SOCKS5');
     assert.equal(rec.decision, 'allow');
     assert.equal(rec.address, '127.0.0.2');
+    assert.equal(rec.run, 'r');
     assert.ok(rec.bytesUp > 0 && rec.bytesDown > 0);
   });
 
-  it('refuses a wrong or missing token with "not allowed", and records the refusal', async () => {
-    for (const token of ['wrong-token', null]) {
+  it('refuses SOCKS5 on the TCP listener, token or not, saying why in the record', async () => {
+    // A real workload token is about 500 bytes; RFC 1929 passwords end at 255. A caller here
+    // cannot say who it is, so it is refused, with the way that works in the reason.
+    for (const token of [TOKEN, 'x'.repeat(255), null]) {
       records.length = 0;
       const r = await curlViaProxy(
         `socks5h://127.0.0.1:${port}`,
@@ -120,7 +128,7 @@ describe('SOCKS5', () => {
       const rec = await recorded();
       assert.equal(rec.method, 'SOCKS5');
       assert.equal(rec.decision, 'deny');
-      assert.match(rec.reason, /workload token/);
+      assert.match(rec.reason, /run channels only.*HTTP CONNECT with Proxy-Authorization/);
     }
     const raw = await handshake(port, [...hello(undefined), request('127.0.0.2', originPort)]);
     assert.deepEqual(raw.bytes, [5, 0, 5, SOCKS_REPLY.notAllowed, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -137,8 +145,8 @@ describe('SOCKS5', () => {
       ['127.0.0.2', 1],
     ] as const) {
       records.length = 0;
-      const r = await handshake(port, [...hello(TOKEN), request(host, p)]);
-      assert.deepEqual(r.bytes.slice(4, 6), [5, SOCKS_REPLY.notAllowed], host);
+      const r = await handshake(channel, [...hello(undefined), request(host, p)]);
+      assert.deepEqual(r.bytes.slice(2, 4), [5, SOCKS_REPLY.notAllowed], host);
       assert.equal(r.open, undefined, host);
       const rec = await recorded();
       assert.equal(rec.decision, 'deny', host);
@@ -147,8 +155,8 @@ describe('SOCKS5', () => {
   });
 
   it('relays bytes both ways once connected, including what the client sent early', async () => {
-    const r = await handshake(port, [...hello(TOKEN), request('127.0.0.2', originPort)]);
-    assert.deepEqual(r.bytes, [5, 2, 1, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const r = await handshake(channel, [...hello(undefined), request('127.0.0.2', originPort)]);
+    assert.deepEqual(r.bytes, [5, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     const s = r.open!;
     const answer = new Promise<string>((resolve) => {
       let out = '';
@@ -164,20 +172,22 @@ describe('SOCKS5', () => {
     const gone = createHttpServer();
     const mine: ConnectionRecord[] = [];
     const p = await proxyToOrigin(TOKEN, gone, (r) => mine.push(r));
+    const goneChannel = join(dir.dir, 'gone.sock');
+    await p.proxy.listenChannel(goneChannel, { agent: 'a', run: 'r2', via: 'channel' });
     await new Promise((r) => gone.close(r));
-    const r = await handshake(p.port, [...hello(TOKEN), request('127.0.0.2', p.originPort)]);
+    const r = await handshake(goneChannel, [...hello(undefined), request('127.0.0.2', p.originPort)]);
     await p.close();
-    assert.deepEqual(r.bytes.slice(4, 6), [5, SOCKS_REPLY.refused]);
+    assert.deepEqual(r.bytes.slice(2, 4), [5, SOCKS_REPLY.refused]);
     assert.equal(mine[0]?.decision, 'error');
     assert.match(mine[0]?.reason ?? '', /ECONNREFUSED/);
   });
 
   it('refuses what it does not serve: no usable method, BIND, an unknown address type', async () => {
-    assert.deepEqual((await handshake(port, [Buffer.from([5, 1, 1])])).bytes, [5, 0xff]);
-    const bind = await handshake(port, [...hello(TOKEN), request('127.0.0.2', originPort, 2)]);
-    assert.deepEqual(bind.bytes.slice(4, 6), [5, SOCKS_REPLY.commandNotSupported]);
-    const odd = await handshake(port, [...hello(TOKEN), Buffer.from([5, 1, 0, 9, 1, 2, 3, 4, 0, 80])]);
-    assert.deepEqual(odd.bytes.slice(4, 6), [5, SOCKS_REPLY.addressTypeNotSupported]);
+    assert.deepEqual((await handshake(channel, [Buffer.from([5, 1, 1])])).bytes, [5, 0xff]);
+    const bind = await handshake(channel, [...hello(undefined), request('127.0.0.2', originPort, 2)]);
+    assert.deepEqual(bind.bytes.slice(2, 4), [5, SOCKS_REPLY.commandNotSupported]);
+    const odd = await handshake(channel, [...hello(undefined), Buffer.from([5, 1, 0, 9, 1, 2, 3, 4, 0, 80])]);
+    assert.deepEqual(odd.bytes.slice(2, 4), [5, SOCKS_REPLY.addressTypeNotSupported]);
     assert.equal(odd.open, undefined);
   });
 });

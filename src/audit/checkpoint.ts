@@ -23,6 +23,8 @@ import { RampartError } from '../core/errors.js';
 import { readTextFile } from '../core/files.js';
 import { readSecretFile, writeFileAtomic, writeSecretFile } from '../core/secretfile.js';
 import { HASH_SIZE } from '../core/merkle.js';
+import type { CertVerifier, Certifier } from '../core/installation.js';
+import type { Store } from '../store/types.js';
 
 const ED25519_ALG = 0x01;
 const EM_DASH = '\u2014';
@@ -179,6 +181,19 @@ export function openCheckpoint(note: string, trusted: readonly NoteVerifier[]): 
   );
 }
 
+/** Who a note says signed it: each signature line's key name and key hash (unverified). */
+export function noteSigners(note: string): { name: string; keyHash: Buffer }[] {
+  const split = note.indexOf('\n\n');
+  if (split < 0) return [];
+  const out: { name: string; keyHash: Buffer }[] = [];
+  for (const line of note.slice(split + 2).split('\n')) {
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
+    const blob = m ? Buffer.from(m[2]!, 'base64') : undefined;
+    if (m && blob && blob.length >= 4) out.push({ name: m[1]!, keyHash: blob.subarray(0, 4) });
+  }
+  return out;
+}
+
 export function noteDigest(note: string): Buffer {
   return createHash('sha256').update(note, 'utf8').digest();
 }
@@ -230,4 +245,47 @@ export function loadTrustedVerifiers(dataDir: string, extraFiles: readonly strin
     for (const line of text.split('\n')) if (line.trim() !== '') out.push(parseVkey(line));
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint keys published in the store, trusted only with the installation key's certificate
+
+/** What a checkpoint key's certificate covers. */
+const signerFields = (name: string, vkey: string): Record<string, unknown> => ({ name, vkey });
+
+/** Publishes this replica's checkpoint key with a certificate, so other replicas can trust it. */
+export async function publishSigner(store: Store, signer: NoteSigner, certifier: Certifier): Promise<void> {
+  await store.audit.putSigner({
+    name: signer.name,
+    vkey: signer.vkey,
+    cert: certifier.certify('audit-checkpoint-key', signerFields(signer.name, signer.vkey)),
+  });
+}
+
+/**
+ * The checkpoint keys published in the store whose certificates verify with the installation
+ * key; the others are returned by name, refused.
+ */
+export async function certifiedVerifiers(
+  store: Store,
+  installation: CertVerifier,
+): Promise<{ trusted: NoteVerifier[]; refused: string[] }> {
+  const trusted: NoteVerifier[] = [];
+  const refused: string[] = [];
+  for (const s of await store.audit.signers()) {
+    let v: NoteVerifier | undefined;
+    try {
+      v = parseVkey(s.vkey);
+    } catch {
+      v = undefined;
+    }
+    if (
+      v &&
+      v.name === s.name &&
+      installation.verify('audit-checkpoint-key', signerFields(s.name, s.vkey), s.cert)
+    )
+      trusted.push(v);
+    else refused.push(s.name);
+  }
+  return { trusted, refused };
 }

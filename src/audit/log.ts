@@ -16,12 +16,15 @@ import { readSecretFile, writeSecretFile } from '../core/secretfile.js';
 import type { AuditEntryInput, AuditReceipt, Auditor, ComponentHealth, Outcome } from '../core/types.js';
 import type { AuditHead, PreparedEntry, Store } from '../store/types.js';
 import {
+  certifiedVerifiers,
   noteDigest,
   openCheckpoint,
   signCheckpoint,
   type NoteSigner,
   type NoteVerifier,
+  type VerifiedCheckpoint,
 } from './checkpoint.js';
+import type { CertVerifier } from '../core/installation.js';
 import { CompactRange, consistencyRanges, inclusionRanges, resolveRanges } from '../core/merkle.js';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'denied', 'failure', 'error'];
@@ -42,8 +45,10 @@ export interface AuditLogOptions {
   readonly store: Store;
   readonly clock: Clock;
   readonly signer: NoteSigner;
-  /** Keys whose checkpoints this log accepts as its history (its own and other replicas'). */
+  /** Keys whose checkpoints this log accepts as its history (its own and configured ones). */
   readonly verifiers: readonly NoteVerifier[];
+  /** Checks the certificates of other replicas' checkpoint keys published in the store. */
+  readonly installation?: CertVerifier;
   readonly hmacKey: Buffer;
   readonly origin: string;
   readonly maxBatch: number;
@@ -91,6 +96,8 @@ export class AuditLog implements Auditor {
   private health_: ComponentHealth;
   private timer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<unknown> = Promise.resolve();
+  /** Other replicas' checkpoint keys, certified by the installation key (loaded when needed). */
+  private certified: NoteVerifier[] = [];
 
   private constructor(private readonly opts: AuditLogOptions) {
     this.health_ = { status: 'ok', since: opts.clock.now() };
@@ -282,7 +289,7 @@ export class AuditLog implements Auditor {
     }
     let cp = await this.opts.store.audit.latestCheckpoint();
     if (!cp || cp.size <= seq) cp = { id: 0, ...(await this.checkpoint(true)) };
-    const opened = openCheckpoint(cp.note, this.opts.verifiers);
+    const opened = await this.openNote(cp.note);
     const [leaf] = await this.opts.store.audit.nodes([{ level: 0, index: seq }]);
     if (!leaf) throw new Error(`leaf hash for record ${seq} is missing`);
     const proof = await resolveRanges(inclusionRanges(seq, opened.size), (refs) =>
@@ -295,6 +302,18 @@ export class AuditLog implements Auditor {
       proof: proof.map((p) => p.toString('hex')),
       checkpoint: cp.note,
     };
+  }
+
+  /** Opens a checkpoint note: signed by this replica, a configured key, or a certified replica. */
+  private async openNote(note: string): Promise<VerifiedCheckpoint> {
+    try {
+      return openCheckpoint(note, [...this.opts.verifiers, ...this.certified]);
+    } catch (e) {
+      // Signed by a replica this one has not heard of yet: reload the certified keys, once.
+      if (!this.opts.installation) throw e;
+      this.certified = (await certifiedVerifiers(this.opts.store, this.opts.installation)).trusted;
+      return openCheckpoint(note, [...this.opts.verifiers, ...this.certified]);
+    }
   }
 
   async consistencyProof(from: number, to: number): Promise<ConsistencyProof> {

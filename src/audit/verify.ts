@@ -11,7 +11,16 @@
 // checkpoints together is only caught against a checkpoint kept elsewhere (--checkpoint).
 
 import type { Store } from '../store/types.js';
-import { noteDigest, openCheckpoint, type NoteVerifier, type VerifiedCheckpoint } from './checkpoint.js';
+import {
+  certifiedVerifiers,
+  noteDigest,
+  noteSigners,
+  openCheckpoint,
+  type NoteVerifier,
+  type VerifiedCheckpoint,
+} from './checkpoint.js';
+import type { CertVerifier } from '../core/installation.js';
+import { messageOf } from '../core/errors.js';
 import { CompactRange, leafHash } from '../core/merkle.js';
 
 export type ProblemKind =
@@ -23,6 +32,7 @@ export type ProblemKind =
   | 'rewritten'
   | 'head-mismatch'
   | 'checkpoint-signature'
+  | 'checkpoint-unknown-signer'
   | 'checkpoint-chain'
   | 'checkpoint-replayed'
   | 'checkpoint-origin';
@@ -54,6 +64,11 @@ export interface VerifyOptions {
   readonly origin?: string | undefined;
   /** A checkpoint kept outside the store (by a witness): the log must contain it. */
   readonly externalCheckpoint?: string | undefined;
+  /**
+   * The installation's public key: other replicas' checkpoint keys published in the store are
+   * trusted when it certified them (and only then).
+   */
+  readonly installation?: CertVerifier | undefined;
   readonly batchSize?: number;
 }
 
@@ -63,6 +78,10 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
 
   // 1. Checkpoints: signatures, chain, monotonic sizes.
+  const certified = opts.installation
+    ? await certifiedVerifiers(store, opts.installation)
+    : { trusted: [], refused: [] };
+  const verifiers = [...opts.verifiers, ...certified.trusted];
   const rows = await store.audit.checkpoints();
   const valid: (VerifiedCheckpoint & { id: number })[] = [];
   let prevNote: string | undefined;
@@ -71,13 +90,9 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
   for (const row of rows) {
     let cp: VerifiedCheckpoint | undefined;
     try {
-      cp = openCheckpoint(row.note, opts.verifiers);
+      cp = openCheckpoint(row.note, verifiers);
     } catch (e) {
-      problems.push({
-        kind: 'checkpoint-signature',
-        checkpoint: row.id,
-        message: `checkpoint #${row.id} is not validly signed: ${(e as Error).message}`,
-      });
+      problems.push(signatureProblem(row.id, row.note, verifiers, certified.refused, messageOf(e)));
     }
     if (cp) {
       const wantPrev = prevNote === undefined ? undefined : noteDigest(prevNote);
@@ -117,13 +132,13 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
   }
   if (opts.externalCheckpoint !== undefined) {
     try {
-      const ext = openCheckpoint(opts.externalCheckpoint, opts.verifiers);
+      const ext = openCheckpoint(opts.externalCheckpoint, verifiers);
       valid.push({ ...ext, id: 0 });
       maxSize = Math.max(maxSize, ext.size);
     } catch (e) {
       problems.push({
         kind: 'checkpoint-signature',
-        message: `the external checkpoint is not valid: ${(e as Error).message}`,
+        message: `the external checkpoint is not valid: ${messageOf(e)}`,
       });
     }
   }
@@ -220,6 +235,41 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
     unsignedTail: Math.max(0, count - maxSize),
     firstBadSeq: seqs.length > 0 ? Math.min(...seqs) : undefined,
     problems,
+  };
+}
+
+/**
+ * Why a checkpoint did not open. A signature by a key nobody vouches for is reported as exactly
+ * that (it cannot be checked), not as tampering; a known key whose signature does not verify is
+ * tampering.
+ */
+function signatureProblem(
+  id: number,
+  note: string,
+  verifiers: readonly NoteVerifier[],
+  refused: readonly string[],
+  why: string,
+): VerifyProblem {
+  const signers = noteSigners(note);
+  const known = signers.some((s) => verifiers.some((v) => v.name === s.name && v.keyHash.equals(s.keyHash)));
+  if (signers.length > 0 && !known) {
+    const names = signers.map((s) => s.name).join(', ');
+    const badCert = signers.some((s) => refused.includes(s.name));
+    return {
+      kind: 'checkpoint-unknown-signer',
+      checkpoint: id,
+      message:
+        `checkpoint #${id} is signed by ${names}, a key this installation does not vouch for` +
+        (badCert
+          ? ' (its certificate in the store does not verify with the installation key)'
+          : ' (not certified in the store, not given with --key or audit.trusted_keys)') +
+        ': it cannot be checked',
+    };
+  }
+  return {
+    kind: 'checkpoint-signature',
+    checkpoint: id,
+    message: `checkpoint #${id} is not validly signed: ${why}`,
   };
 }
 

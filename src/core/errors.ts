@@ -45,6 +45,11 @@ export const ERRORS = {
   RAMPART_E_SECRET_FILE_UNREADABLE: { status: 500, exit: 2, title: 'A secret file cannot be read' },
 
   RAMPART_E_DATA_DIR: { status: 500, exit: 1, title: 'The data directory cannot be used' },
+  RAMPART_E_INSTALLATION_KEY: {
+    status: 500,
+    exit: 1,
+    title: "The installation key is missing, unreadable, or not this store's",
+  },
   RAMPART_E_LISTEN: { status: 500, exit: 1, title: 'The server cannot listen on the configured address' },
   RAMPART_E_CONTROL_PLANE_UNREACHABLE: { status: 503, exit: 1, title: 'The control plane cannot be reached' },
 

@@ -46,6 +46,11 @@ export interface EventMap {
   'policy.opa_recovered': { url: string; downForMs: number };
   /** Workload tokens were revoked (by jti, agent, run, namespace, or all). */
   'identity.revoked': { kind: string; value: string; reason: string; revocation: number; by: string };
+  /**
+   * A signing key in the store is not certified by this installation's key: it was written by
+   * someone with database access, or by another installation. Tokens it signed are refused.
+   */
+  'identity.key_untrusted': { kid: string; reason: string };
   /** A replica's token-signing key was replaced. */
   'identity.key_rotated': { kid: string; previous: string; why: 'scheduled' | 'requested' };
   /** An agent keeps hitting its rate limit (the response engine may act on it). */

@@ -3,6 +3,10 @@
 // the public half goes into the shared store, so every replica verifies every replica's tokens
 // and /.well-known/jwks.json lists them all.
 //
+// Trust does not come from the store: each published key carries a certificate from the
+// installation key (core/installation.ts), and a key whose certificate does not verify is
+// refused, so a row a database writer inserts verifies nothing. It is reported once (onUntrusted).
+//
 // A key signs for `rotation` and is then replaced (on schedule, or at once on request). A replaced
 // key keeps verifying until the last token it could have signed has expired (its verifyUntil),
 // then it is dropped from the store and the JWKS. A key whose replica disappears expires the same
@@ -13,6 +17,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { RampartError } from '../core/errors.js';
+import type { Certifier } from '../core/installation.js';
 import { readSecretText, writeSecretFile } from '../core/secretfile.js';
 import type { IdentityStore, SigningKeyRecord } from '../store/types.js';
 import { ALGORITHM, headerFor, type VerifierKey } from './token.js';
@@ -29,6 +34,10 @@ export interface KeyRingOptions {
   readonly rotationMs: number;
   /** How long after it stops signing a key must still verify: the longest token lifetime plus skew. */
   readonly verifyWindowMs: number;
+  /** The installation key: certifies this replica's keys and checks every other replica's. */
+  readonly certifier: Certifier;
+  /** A key in the store without a valid certificate: refused, and told once per kid. */
+  readonly onUntrusted: (kid: string, why: string) => void;
 }
 
 interface KeyFile {
@@ -46,6 +55,7 @@ export class KeyRing {
   private byHeader_ = new Map<string, VerifierKey>();
   private byKid_ = new Map<string, VerifierKey>();
   private retired_ = new Set<string>();
+  private untrusted = new Set<string>();
   private publicJwks: { kid: string; jwk: JsonWebKey; verifyUntil: number }[] = [];
 
   private constructor(private readonly opts: KeyRingOptions) {}
@@ -65,10 +75,14 @@ export class KeyRing {
         rmSync(join(opts.dir, name), { force: true });
         continue;
       }
-      const record =
-        stored.get(file.kid) ?? ring.recordFor(file.kid, file.jwk, file.createdAt, file.signUntil);
-      // The store may have been reset (a new PostgreSQL schema): publish the key again.
-      if (!stored.has(file.kid)) await opts.store.putKey(record);
+      // This replica's own key, from its own file: (re)published with a fresh certificate, which
+      // also certifies keys published before certificates existed, and repairs a reset store.
+      const prior = stored.get(file.kid);
+      const record = ring.certified({
+        ...ring.recordFor(file.kid, file.jwk, file.createdAt, file.signUntil),
+        ...(prior ? { signUntil: prior.signUntil, verifyUntil: prior.verifyUntil } : {}),
+      });
+      if (prior?.cert !== record.cert) await opts.store.putKey(record);
       const key: SigningKey = {
         kid: file.kid,
         privateKey: createPrivateKey({ key: file.jwk, format: 'jwk' }),
@@ -109,11 +123,9 @@ export class KeyRing {
   async rotate(now: number): Promise<{ kid: string; previous: string }> {
     const old = this.signer;
     const next = await this.generate(now);
-    await this.opts.store.putKey({
-      ...old.record,
-      signUntil: now,
-      verifyUntil: now + this.opts.verifyWindowMs,
-    });
+    await this.opts.store.putKey(
+      this.certified({ ...old.record, signUntil: now, verifyUntil: now + this.opts.verifyWindowMs }),
+    );
     this.current = next;
     rmSync(join(this.opts.dir, `${old.kid}.json`), { force: true });
     await this.refresh(now);
@@ -129,6 +141,20 @@ export class KeyRing {
     for (const r of await this.opts.store.keys()) {
       if (r.verifyUntil <= now || r.alg !== ALGORITHM) {
         retired.add(r.kid);
+        continue;
+      }
+      if (!this.opts.certifier.verify('identity-signing-key', certFields(r), r.cert)) {
+        // Not certified by this installation: written by someone who can write the database,
+        // or by a replica of another installation. It verifies nothing.
+        if (!this.untrusted.has(r.kid)) {
+          this.untrusted.add(r.kid);
+          this.opts.onUntrusted(
+            r.kid,
+            r.cert === ''
+              ? 'it has no certificate from the installation key'
+              : `its certificate does not verify with installation key ${this.opts.certifier.fingerprint}`,
+          );
+        }
         continue;
       }
       let jwk: JsonWebKey;
@@ -168,14 +194,20 @@ export class KeyRing {
   }
 
   private recordFor(kid: string, jwk: JsonWebKey, createdAt: number, signUntil: number): SigningKeyRecord {
-    return {
+    return this.certified({
       kid,
       alg: ALGORITHM,
       jwk: JSON.stringify(publicOnly(jwk)),
       createdAt,
       signUntil,
       verifyUntil: signUntil + this.opts.verifyWindowMs,
-    };
+      cert: '',
+    });
+  }
+
+  /** The record with the installation key's certificate over its fields. */
+  private certified(r: SigningKeyRecord): SigningKeyRecord {
+    return { ...r, cert: this.opts.certifier.certify('identity-signing-key', certFields(r)) };
   }
 
   private async generate(now: number): Promise<SigningKey> {
@@ -190,6 +222,18 @@ export class KeyRing {
     await this.opts.store.putKey(record);
     return { kid, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }), record };
   }
+}
+
+/** What a key's certificate covers: everything that decides which tokens it verifies. */
+function certFields(r: SigningKeyRecord): Record<string, unknown> {
+  return {
+    kid: r.kid,
+    alg: r.alg,
+    jwk: r.jwk,
+    createdAt: r.createdAt,
+    signUntil: r.signUntil,
+    verifyUntil: r.verifyUntil,
+  };
 }
 
 function publicOnly(jwk: JsonWebKey): JsonWebKey {

@@ -10,6 +10,7 @@ import { hash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { RampartError, messageOf } from '../core/errors.js';
+import type { Certifier } from '../core/installation.js';
 import type { EventPublisher } from '../core/events.js';
 import { TokenBuckets, type RateClass } from '../core/ratelimit.js';
 import type { IdentitySettings } from '../core/settings.js';
@@ -31,6 +32,8 @@ export interface IdentityOptions extends IdentitySettings {
   readonly clock: Clock;
   readonly events: EventPublisher;
   readonly log: Log;
+  /** The installation key: the root of trust for every replica's signing keys. */
+  readonly certifier: Certifier;
 }
 
 export interface IssueRequest {
@@ -108,6 +111,19 @@ export class IdentityService {
         store: opts.store.identity,
         rotationMs: opts.keyRotationMs,
         verifyWindowMs: opts.tokenTtlMs + opts.clockSkewMs,
+        certifier: opts.certifier,
+        onUntrusted: (kid, why) =>
+          void opts.events
+            .publish({
+              type: 'identity.key_untrusted',
+              severity: 'critical',
+              source: 'identity',
+              outcome: 'denied',
+              data: { kid, reason: why },
+            })
+            .catch((e: unknown) =>
+              opts.log.error({ err: messageOf(e), kid }, 'could not record an untrusted key'),
+            ),
       },
       now,
     );

@@ -4,7 +4,8 @@
 
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateAuditKey, loadTrustedVerifiers } from '../audit/checkpoint.js';
+import { loadOrCreateAuditKey, loadTrustedVerifiers, publishSigner } from '../audit/checkpoint.js';
+import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
 import { AuditLog, installationId, loadOrCreateHmacKey } from '../audit/log.js';
 import type { Config } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -106,10 +107,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     const signer = loadOrCreateAuditKey(config.dataDir);
     const install = await installationId(store);
+    // The root of trust: keys published in the store count only with its certificate.
+    const certifier = loadOrCreateInstallationKey(config.dataDir);
+    await claimStore(store, certifier, config.dataDir);
+    await publishSigner(store, signer, certifier);
     const audit = AuditLog.open({
       store,
       clock,
       signer,
+      installation: certifier,
       verifiers: loadTrustedVerifiers(config.dataDir, config.audit.trustedKeys),
       hmacKey: loadOrCreateHmacKey(config.dataDir),
       origin: `rampart.audit/${install}`,
@@ -152,6 +158,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const identity = await IdentityService.start({
       store,
       dataDir: config.dataDir,
+      certifier,
       clock,
       events: bus,
       log: logger,
@@ -467,6 +474,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await unwind().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Binds the store to the installation key: the first replica records its key's fingerprint; a
+ * replica with another key (a new data directory given a fresh key) is refused with what to do,
+ * rather than starting with keys no other replica will trust.
+ */
+async function claimStore(store: Store, certifier: Certifier, dataDir: string): Promise<void> {
+  const owner = await store.meta.setIfAbsent('installation_key', certifier.fingerprint);
+  if (owner !== certifier.fingerprint)
+    throw new RampartError(
+      'RAMPART_E_INSTALLATION_KEY',
+      `this store belongs to installation key ${owner}, but ${dataDir}/keys/installation.key is ${certifier.fingerprint}: ` +
+        'a new replica needs a copy of keys/installation.key from a replica of that installation',
+    );
 }
 
 function prepareDataDir(dir: string): void {

@@ -81,6 +81,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX identity_revocations_expiry ON identity_revocations (expires_at);
     `,
   },
+  {
+    version: 4,
+    name: 'certified keys: identity key certificates and checkpoint signers',
+    sqlite: `
+      ALTER TABLE identity_keys ADD COLUMN cert TEXT NOT NULL DEFAULT '';
+      CREATE TABLE audit_signers (name TEXT PRIMARY KEY, vkey TEXT NOT NULL, cert TEXT NOT NULL) WITHOUT ROWID;
+    `,
+    postgres: `
+      ALTER TABLE identity_keys ADD COLUMN cert TEXT NOT NULL DEFAULT '';
+      CREATE TABLE audit_signers (name TEXT PRIMARY KEY, vkey TEXT NOT NULL, cert TEXT NOT NULL);
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

@@ -18,6 +18,7 @@ import type {
   EntityStore,
   IdentityStore,
   RevocationRecord,
+  SignerRecord,
   SigningKeyRecord,
   MetaStore,
   Notifications,
@@ -292,6 +293,19 @@ class PostgresAudit implements AuditStore {
       )
     ).rows[0];
   }
+
+  async putSigner(s: SignerRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO audit_signers (name, vkey, cert) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET vkey = excluded.vkey, cert = excluded.cert`,
+      [s.name, s.vkey, s.cert],
+    );
+  }
+
+  async signers(): Promise<SignerRecord[]> {
+    return (await this.pool.query<SignerRecord>('SELECT name, vkey, cert FROM audit_signers ORDER BY name'))
+      .rows;
+  }
 }
 
 class PostgresMeta implements MetaStore {
@@ -368,10 +382,10 @@ class PostgresIdentity implements IdentityStore {
 
   async putKey(k: SigningKeyRecord): Promise<void> {
     await this.pool.query(
-      `INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until, cert) VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, jwk = excluded.jwk, created_at = excluded.created_at,
-       sign_until = excluded.sign_until, verify_until = excluded.verify_until`,
-      [k.kid, k.alg, k.jwk, k.createdAt, k.signUntil, k.verifyUntil],
+       sign_until = excluded.sign_until, verify_until = excluded.verify_until, cert = excluded.cert`,
+      [k.kid, k.alg, k.jwk, k.createdAt, k.signUntil, k.verifyUntil, k.cert],
     );
   }
 

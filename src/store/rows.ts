@@ -31,6 +31,7 @@ export interface KeyRow {
   created_at: number | string;
   sign_until: number | string;
   verify_until: number | string;
+  cert: string;
 }
 
 /** PostgreSQL returns BIGINT as text; both stores hand out numbers. */
@@ -42,6 +43,7 @@ export function keyOf(r: KeyRow): SigningKeyRecord {
     createdAt: Number(r.created_at),
     signUntil: Number(r.sign_until),
     verifyUntil: Number(r.verify_until),
+    cert: r.cert,
   };
 }
 

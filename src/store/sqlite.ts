@@ -19,6 +19,7 @@ import type {
   AuditStore,
   CheckpointRow,
   EntityRecord,
+  SignerRecord,
   EntityStore,
   IdentityStore,
   MetaStore,
@@ -180,6 +181,11 @@ class SqliteAudit implements AuditStore {
         'SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= ? ORDER BY idx LIMIT ?',
       ),
       latestCp: db.prepare('SELECT id, size, note FROM audit_checkpoints ORDER BY id DESC LIMIT 1'),
+      putSigner: db.prepare(
+        'INSERT INTO audit_signers (name, vkey, cert) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (name) DO UPDATE SET vkey = excluded.vkey, cert = excluded.cert',
+      ),
+      signers: db.prepare('SELECT name, vkey, cert FROM audit_signers ORDER BY name'),
       allCp: db.prepare('SELECT id, size, note FROM audit_checkpoints ORDER BY id'),
       insCp: db.prepare('INSERT INTO audit_checkpoints (size, note) VALUES (?, ?)'),
     };
@@ -299,6 +305,16 @@ class SqliteAudit implements AuditStore {
   latestCheckpoint(): Promise<CheckpointRow | undefined> {
     return wrap(() => this.stmts.latestCp.get() as CheckpointRow | undefined);
   }
+
+  putSigner(s: SignerRecord): Promise<void> {
+    return wrap(() => {
+      this.stmts.putSigner.run(s.name, s.vkey, s.cert);
+    });
+  }
+
+  signers(): Promise<SignerRecord[]> {
+    return wrap(() => this.stmts.signers.all() as SignerRecord[]);
+  }
 }
 
 class SqliteMeta implements MetaStore {
@@ -401,9 +417,9 @@ class SqliteIdentity implements IdentityStore {
   constructor(db: DB) {
     this.stmts = {
       putKey: db.prepare(
-        'INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until, cert) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
           'ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, jwk = excluded.jwk, created_at = excluded.created_at, ' +
-          'sign_until = excluded.sign_until, verify_until = excluded.verify_until',
+          'sign_until = excluded.sign_until, verify_until = excluded.verify_until, cert = excluded.cert',
       ),
       keys: db.prepare('SELECT * FROM identity_keys ORDER BY created_at, kid'),
       purgeKeys: db.prepare('DELETE FROM identity_keys WHERE verify_until <= ?'),
@@ -417,7 +433,7 @@ class SqliteIdentity implements IdentityStore {
 
   putKey(k: SigningKeyRecord): Promise<void> {
     return wrap(() => {
-      this.stmts.putKey.run(k.kid, k.alg, k.jwk, k.createdAt, k.signUntil, k.verifyUntil);
+      this.stmts.putKey.run(k.kid, k.alg, k.jwk, k.createdAt, k.signUntil, k.verifyUntil, k.cert);
     });
   }
 

@@ -83,6 +83,10 @@ export interface AuditStore {
   ): Promise<CheckpointRow | undefined>;
   checkpoints(): Promise<CheckpointRow[]>;
   latestCheckpoint(): Promise<CheckpointRow | undefined>;
+  /** Publishes a replica's checkpoint key (creates or replaces by name). */
+  putSigner(s: SignerRecord): Promise<void>;
+  /** Every published checkpoint key. */
+  signers(): Promise<SignerRecord[]>;
 }
 
 export interface MetaStore {
@@ -138,6 +142,21 @@ export interface SigningKeyRecord {
   readonly signUntil: number;
   /** Epoch ms: tokens signed with this key are accepted until this (longest lifetime plus skew). */
   readonly verifyUntil: number;
+  /**
+   * The installation key's signature over the fields above (core/installation.ts): a key without
+   * a valid one is refused, so a row written into the store cannot make itself trusted.
+   */
+  readonly cert: string;
+}
+
+/** A replica's checkpoint-signing key, published so that every replica can verify its checkpoints. */
+export interface SignerRecord {
+  /** The note key name (rampart-audit-<hash>). */
+  readonly name: string;
+  /** The verifier key, name+hash+base64 key. */
+  readonly vkey: string;
+  /** The installation key's signature over name and vkey. */
+  readonly cert: string;
 }
 
 export type RevocationKind = 'jti' | 'agent' | 'run' | 'namespace' | 'all';

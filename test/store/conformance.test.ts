@@ -174,10 +174,12 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
         createdAt: 1_000,
         signUntil: 2_000,
         verifyUntil,
+        cert: `cert-of-${kid}`,
       });
       await store.identity.putKey(k('k1', 5_000));
       await store.identity.putKey(k('k2', 9_000));
       await store.identity.putKey({ ...k('k1', 6_000), signUntil: 1_500 });
+      assert.equal((await store.identity.keys())[0]!.cert, 'cert-of-k1');
       assert.deepEqual(
         (await store.identity.keys()).map((x) => [x.kid, x.signUntil, x.verifyUntil]),
         [
@@ -237,6 +239,17 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(await store.meta.setIfAbsent('k', 'v2'), 'v1');
       await store.meta.set('k', 'v3');
       assert.equal(await store.meta.get('k'), 'v3');
+    });
+
+    it('publishes checkpoint signers by name, replacing a name written again', async () => {
+      assert.deepEqual(await store.audit.signers(), []);
+      await store.audit.putSigner({ name: 'b', vkey: 'b+1+x', cert: 'c1' });
+      await store.audit.putSigner({ name: 'a', vkey: 'a+1+x', cert: 'c2' });
+      await store.audit.putSigner({ name: 'b', vkey: 'b+2+y', cert: 'c3' });
+      assert.deepEqual(await store.audit.signers(), [
+        { name: 'a', vkey: 'a+1+x', cert: 'c2' },
+        { name: 'b', vkey: 'b+2+y', cert: 'c3' },
+      ]);
     });
   });
 }

@@ -5,6 +5,7 @@ import { createHmac, createPrivateKey, sign, type KeyObject } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/clock.js';
+import { loadOrCreateInstallationKey } from '../../src/core/installation.js';
 import { EventBus } from '../../src/events/bus.js';
 import { IdentityService, type IdentityOptions } from '../../src/identity/service.js';
 import { lowS, type WorkloadClaims } from '../../src/identity/token.js';
@@ -57,6 +58,7 @@ export async function identityHarness(
     ...DEFAULTS,
     store,
     dataDir: dir.dir,
+    certifier: loadOrCreateInstallationKey(dir.dir),
     clock,
     events: bus,
     log: silentLog,

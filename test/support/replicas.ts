@@ -1,7 +1,7 @@
 // Two control-plane processes sharing one PostgreSQL schema: how replica tests and benchmarks
 // start them and tear them down.
 
-import { writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type Server } from './cli.js';
 import { adminToken, api, type Api } from './http.js';
@@ -30,6 +30,16 @@ export function pgStoreYaml(schema: string): string {
   ].join('\n');
 }
 
+/** Copies the installation key of the replica in `from` into `to`'s data directory, mode 0600. */
+export function joinInstallation(from: string, to: string): void {
+  mkdirSync(join(to, '.rampart', 'keys'), { recursive: true, mode: 0o700 });
+  copyFileSync(
+    join(from, '.rampart', 'keys', 'installation.key'),
+    join(to, '.rampart', 'keys', 'installation.key'),
+  );
+  chmodSync(join(to, '.rampart', 'keys', 'installation.key'), 0o600);
+}
+
 /**
  * Runs `fn` with two replicas on a fresh schema (`extraYaml` appended to both configs), then stops
  * both and drops the schema whatever happened.
@@ -44,6 +54,8 @@ export async function withReplicas<T>(
   try {
     for (const d of dirs) {
       writeFileSync(join(d.dir, 'rampart.yaml'), pgStoreYaml(schema) + extraYaml);
+      // A second replica of the same installation gets a copy of the installation key.
+      if (servers.length > 0) joinInstallation(dirs[0].dir, d.dir);
       servers.push(await startServer(['--listen', '127.0.0.1:0'], { cwd: d.dir }));
     }
     const [a, b] = dirs.map((dir, i) => ({

@@ -5,6 +5,7 @@ import { loadTrustedVerifiers, parseVkey, type NoteVerifier } from '../../audit/
 import { HASH_SIZE, leafHash } from '../../core/merkle.js';
 import { MemoryTree, checkProofDocument, type ProofDocument } from '../../audit/proofs.js';
 import { verifyLog, type VerifyReport } from '../../audit/verify.js';
+import { loadInstallationVerifier } from '../../core/installation.js';
 import { RampartError } from '../../core/errors.js';
 import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
@@ -89,6 +90,8 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
       verifiers,
       origin: install === undefined ? undefined : `rampart.audit/${install}`,
       externalCheckpoint: external,
+      // Other replicas' checkpoint keys count when this installation's key certified them.
+      installation: loadInstallationVerifier(config.dataDir),
     });
   } finally {
     await store.close();
@@ -112,7 +115,12 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
     }
     return 0;
   }
-  io.stdout.write(`audit log TAMPERED: ${report.problems.length} problem(s)\n`);
+  const unverifiable = report.problems.every((p) => p.kind === 'checkpoint-unknown-signer');
+  io.stdout.write(
+    unverifiable
+      ? `audit log NOT VERIFIED: ${report.problems.length} checkpoint(s) signed by keys this installation does not vouch for\n`
+      : `audit log TAMPERED: ${report.problems.length} problem(s)\n`,
+  );
   for (const p of report.problems) io.stdout.write(`  ${p.kind}: ${p.message}\n`);
   if (report.firstBadSeq !== undefined) io.stdout.write(`first bad sequence number: ${report.firstBadSeq}\n`);
   return 1;

@@ -214,6 +214,11 @@ export function auditKeyPaths(dataDir: string): { key: string; pub: string } {
   };
 }
 
+/** Where a replica keeps the newest checkpoint it signed: its local witness. */
+export function witnessPath(dataDir: string): string {
+  return join(dataDir, 'audit', 'witness.checkpoint');
+}
+
 /** Loads this replica's checkpoint key, creating it on first start. */
 export function loadOrCreateAuditKey(dataDir: string): NoteSigner {
   const paths = auditKeyPaths(dataDir);

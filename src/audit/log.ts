@@ -6,13 +6,13 @@
 // perform the action the record describes (the server answers 503), as Vault does.
 
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { canonicalJson } from '../core/canonical.js';
 import type { Clock } from '../core/clock.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { readSecretFile, writeSecretFile } from '../core/secretfile.js';
+import { readSecretFile, writeFileAtomic, writeSecretFile } from '../core/secretfile.js';
 import type { AuditEntryInput, AuditReceipt, Auditor, ComponentHealth, Outcome } from '../core/types.js';
 import type { AuditHead, PreparedEntry, Store } from '../store/types.js';
 import {
@@ -25,7 +25,13 @@ import {
   type VerifiedCheckpoint,
 } from './checkpoint.js';
 import type { CertVerifier } from '../core/installation.js';
-import { CompactRange, consistencyRanges, inclusionRanges, resolveRanges } from '../core/merkle.js';
+import {
+  CompactRange,
+  consistencyRanges,
+  frontierNodes,
+  inclusionRanges,
+  resolveRanges,
+} from '../core/merkle.js';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'denied', 'failure', 'error'];
 /** Records larger than this keep a digest of their details instead of the details. */
@@ -56,6 +62,11 @@ export interface AuditLogOptions {
   readonly checkpointIntervalMs: number;
   /** Scrubs secrets from details before they are hashed and stored (the redaction component). */
   readonly sanitize?: (details: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+  /**
+   * A file outside the store (in the data directory) that keeps the newest checkpoint this log
+   * signed: a witness that someone who can rewrite the database cannot rewrite with it.
+   */
+  readonly witnessFile?: string;
 }
 
 interface Pending {
@@ -235,6 +246,7 @@ export class AuditLog implements Auditor {
    */
   async checkpoint(force = true): Promise<{ size: number; note: string }> {
     this.sinceCheckpoint = 0;
+    await this.checkWitness();
     const time = new Date(this.opts.clock.now()).toISOString();
     const row = await this.opts.store.audit.addCheckpoint((latest, head) => {
       if (latest && latest.size > head.size) {
@@ -259,10 +271,61 @@ export class AuditLog implements Auditor {
     });
     if (row) {
       this.stats.checkpoints++;
+      if (this.opts.witnessFile) writeWitness(this.opts.witnessFile, row.note);
       return { size: row.size, note: row.note };
     }
     const latest = await this.opts.store.audit.latestCheckpoint();
     return { size: latest!.size, note: latest!.note };
+  }
+
+  /**
+   * Before signing anything, the log must still contain the newest checkpoint this replica signed
+   * (its witness file, outside the database): otherwise someone rewrote the database, and signing
+   * now would bless the rewrite. Refuses with RAMPART_E_AUDIT_TAMPERED and fails health.
+   */
+  private async checkWitness(): Promise<void> {
+    const file = this.opts.witnessFile;
+    if (!file || !existsSync(file)) return;
+    let witness: VerifiedCheckpoint;
+    try {
+      witness = await this.openNote(readFileSync(file, 'utf8'));
+    } catch (e) {
+      return this.tampered(
+        `the witness file ${file} is not a checkpoint this log can verify: ${messageOf(e)}`,
+      );
+    }
+    if (witness.origin !== this.opts.origin) return;
+    const head = await this.opts.store.audit.head();
+    if (head.size < witness.size)
+      return this.tampered(
+        `the log has ${head.size} records but its witness (${file}) signed ${witness.size}: it was truncated`,
+      );
+    const refs = frontierNodes(witness.size);
+    const hashes = await this.opts.store.audit.nodes(refs);
+    const root =
+      hashes.every((h) => h !== undefined) && new CompactRange(witness.size, hashes).root();
+    if (!root || !root.equals(witness.root))
+      this.tampered(
+        `the log's first ${witness.size} records no longer match its witness (${file}): the database was rewritten`,
+      );
+  }
+
+  private tampered(why: string): never {
+    this.health_ = {
+      status: 'failing',
+      detail: `${why}; no checkpoint is signed`,
+      since: this.opts.clock.now(),
+    };
+    throw new RampartError('RAMPART_E_AUDIT_TAMPERED', `${why}; refusing to sign a checkpoint over it`);
+  }
+
+  /** Signs the records no checkpoint covers yet (a crash's unsigned tail); nothing when none. */
+  async signPending(): Promise<void> {
+    const [head, latest] = await Promise.all([
+      this.opts.store.audit.head(),
+      this.opts.store.audit.latestCheckpoint(),
+    ]);
+    if (head.size > (latest?.size ?? 0)) await this.checkpoint(false);
   }
 
   async head(): Promise<AuditHead> {
@@ -340,6 +403,23 @@ export class AuditLog implements Auditor {
     await this.checkpointing;
     await this.checkpoint(true);
   }
+}
+
+/**
+ * Keeps the newest checkpoint in the witness file, never an older one over a newer: the file
+ * only moves forward, whatever order replicas or restarts write in.
+ */
+function writeWitness(file: string, note: string): void {
+  const size = (n: string): number => Number(n.split('\n')[1]);
+  let old: string | undefined;
+  try {
+    old = readFileSync(file, 'utf8');
+  } catch {
+    old = undefined;
+  }
+  if (old !== undefined && size(old) > size(note)) return;
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileAtomic(file, note, 0o644);
 }
 
 function validateInput(e: AuditEntryInput): void {

@@ -33,6 +33,9 @@ export type ProblemKind =
   | 'head-mismatch'
   | 'checkpoint-signature'
   | 'checkpoint-unknown-signer'
+  | 'checkpoint-missing'
+  | 'unsigned-tail'
+  | 'witness'
   | 'checkpoint-chain'
   | 'checkpoint-replayed'
   | 'checkpoint-origin';
@@ -64,6 +67,20 @@ export interface VerifyOptions {
   readonly origin?: string | undefined;
   /** A checkpoint kept outside the store (by a witness): the log must contain it. */
   readonly externalCheckpoint?: string | undefined;
+  /**
+   * Checkpoints kept outside the store, each with where it came from: the data directory's own
+   * witness file, another replica's, a previous export. The log must contain every one.
+   */
+  readonly witnesses?: readonly { readonly from: string; readonly note: string }[];
+  /**
+   * How often the writer checkpoints (audit.checkpoint_every, max_batch, checkpoint_interval):
+   * more records than that after the last checkpoint means checkpoints were deleted.
+   */
+  readonly bounds?: {
+    readonly checkpointEvery: number;
+    readonly maxBatch: number;
+    readonly intervalMs: number;
+  };
   /**
    * The installation's public key: other replicas' checkpoint keys published in the store are
    * trusted when it certified them (and only then).
@@ -130,15 +147,28 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
     seenNotes.add(row.note);
     prevNote = row.note;
   }
-  if (opts.externalCheckpoint !== undefined) {
+  const witnesses = [
+    ...(opts.externalCheckpoint === undefined
+      ? []
+      : [{ from: '--checkpoint', note: opts.externalCheckpoint }]),
+    ...(opts.witnesses ?? []),
+  ];
+  for (const w of witnesses) {
     try {
-      const ext = openCheckpoint(opts.externalCheckpoint, verifiers);
+      const ext = openCheckpoint(w.note, verifiers);
+      if (opts.origin !== undefined && ext.origin !== opts.origin) {
+        problems.push({
+          kind: 'witness',
+          message: `the witness ${w.from} is of log "${ext.origin}", not this one`,
+        });
+        continue;
+      }
       valid.push({ ...ext, id: 0 });
       maxSize = Math.max(maxSize, ext.size);
     } catch (e) {
       problems.push({
-        kind: 'checkpoint-signature',
-        message: `the external checkpoint is not valid: ${messageOf(e)}`,
+        kind: 'witness',
+        message: `the witness ${w.from} is not a valid checkpoint: ${messageOf(e)}`,
       });
     }
   }
@@ -163,6 +193,11 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
   };
   compare();
   let expected = 0;
+  /** The newest record of a checkpoint taken on request: a checkpoint must cover it. */
+  let lastRequested = -1;
+  /** Times of the first record after the newest valid checkpoint, and of the last record. */
+  let tailFirst: string | undefined;
+  let lastEntry: string | undefined;
   outer: for (;;) {
     const rs = await store.audit.records(expected, batch);
     if (rs.length === 0) break;
@@ -172,11 +207,45 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
         break outer;
       }
       range.append(leafHash(r.entry));
+      if (r.entry.startsWith('{"action":"audit.checkpoint",') && r.entry.includes('"outcome":"success"'))
+        lastRequested = r.seq;
+      if (r.seq === maxSize) tailFirst = r.entry;
+      lastEntry = r.entry;
       expected++;
       if (ti < targets.length && targets[ti]!.size === range.size) compare();
     }
   }
   const count = expected;
+
+  // Checkpoints the log says were taken must be there: a record of a requested checkpoint is
+  // written before it is signed, so a valid checkpoint covers it.
+  if (gapAt === undefined && lastRequested >= maxSize)
+    problems.push({
+      kind: 'checkpoint-missing',
+      seq: lastRequested,
+      message: `record ${lastRequested} says a checkpoint was taken after it, but no valid checkpoint covers it: checkpoints were deleted`,
+    });
+  // A writer checkpoints every checkpoint_every records and every checkpoint_interval (and at
+  // start-up and shutdown): a longer unsigned stretch means its checkpoints were deleted.
+  if (gapAt === undefined && opts.bounds && count > maxSize) {
+    const b = opts.bounds;
+    const tail = count - maxSize;
+    // Each replica counts its own records towards checkpoint_every: allow for every signer seen.
+    const writers = Math.max(1, new Set(valid.map((v) => v.signedBy)).size);
+    const span = tailFirst && lastEntry ? timeOf(lastEntry) - timeOf(tailFirst) : 0;
+    if (tail > writers * (b.checkpointEvery + b.maxBatch) + b.maxBatch)
+      problems.push({
+        kind: 'unsigned-tail',
+        seq: maxSize,
+        message: `${tail} records follow the last valid checkpoint (${maxSize === 0 ? 'there is none' : `size ${maxSize}`}), more than audit.checkpoint_every (${b.checkpointEvery}) allows: checkpoints were deleted`,
+      });
+    else if (span > 2 * b.intervalMs + 60_000)
+      problems.push({
+        kind: 'unsigned-tail',
+        seq: maxSize,
+        message: `records after the last valid checkpoint span ${Math.round(span / 1000)} s, longer than audit.checkpoint_interval (${Math.round(b.intervalMs / 1000)} s) allows: checkpoints were deleted`,
+      });
+  }
 
   if (gapAt !== undefined) {
     problems.push({
@@ -317,6 +386,15 @@ async function localize(
     at += n;
   }
   return undefined;
+}
+
+function timeOf(entry: string): number {
+  try {
+    const t = Date.parse((JSON.parse(entry) as { time?: string }).time ?? '');
+    return Number.isNaN(t) ? 0 : t;
+  } catch {
+    return 0;
+  }
 }
 
 function embeddedSeq(entry: string): number | undefined {

@@ -97,6 +97,23 @@ export class CompactRange {
   }
 }
 
+/**
+ * The complete subtrees that make up the first `size` leaves, left to right, as (level, index):
+ * the nodes whose hashes are the frontier of a tree of that size.
+ */
+export function frontierNodes(size: number): { level: number; index: number }[] {
+  const out: { level: number; index: number }[] = [];
+  let start = 0;
+  for (let level = 52; level >= 0; level--) {
+    const width = 2 ** level;
+    if (size - start >= width) {
+      out.push({ level, index: start / width });
+      start += width;
+    }
+  }
+  return out;
+}
+
 function popcount(n: number): number {
   let c = 0;
   while (n > 0) {

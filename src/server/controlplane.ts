@@ -4,7 +4,12 @@
 
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateAuditKey, loadTrustedVerifiers, publishSigner } from '../audit/checkpoint.js';
+import {
+  loadOrCreateAuditKey,
+  loadTrustedVerifiers,
+  publishSigner,
+  witnessPath,
+} from '../audit/checkpoint.js';
 import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
 import { AuditLog, installationId, loadOrCreateHmacKey } from '../audit/log.js';
 import type { Config } from '../config/load.js';
@@ -123,8 +128,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       sanitize: (details) => redactValue(redactor, details) as Record<string, unknown>,
+      witnessFile: witnessPath(config.dataDir),
     });
     cleanups.push(() => audit.close());
+    // Records a crash left unsigned are signed now, before new ones: an unsigned stretch longer
+    // than checkpoint_every then always means deleted checkpoints (audit verify relies on it).
+    await audit.signPending();
 
     const bus = new EventBus({
       auditor: audit,

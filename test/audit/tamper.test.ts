@@ -3,15 +3,22 @@
 // bad sequence number.
 
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../../src/core/canonical.js';
-import { noteDigest, signCheckpoint, signerFromPrivateKey } from '../../src/audit/checkpoint.js';
-import { leafHash } from '../../src/core/merkle.js';
-import { verifyLog, type VerifyReport } from '../../src/audit/verify.js';
+import {
+  loadTrustedVerifiers,
+  noteDigest,
+  signCheckpoint,
+  signerFromPrivateKey,
+  witnessPath,
+} from '../../src/audit/checkpoint.js';
+import { installationId } from '../../src/audit/log.js';
+import { CompactRange, leafHash, nodeHash } from '../../src/core/merkle.js';
+import { verifyLog, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
@@ -31,9 +38,16 @@ interface Engine {
 interface Handle {
   exec(sql: string, params?: unknown[]): Promise<void>;
   query<T>(sql: string, params?: unknown[]): Promise<T[]>;
-  verify(extra?: { externalCheckpoint?: string }): Promise<VerifyReport>;
+  verify(extra?: VerifyExtra): Promise<VerifyReport>;
+  /** The data directory the log was written with (its witness file is there). */
+  readonly dir: string;
   cleanup(): Promise<void>;
 }
+
+type VerifyExtra = Pick<VerifyOptions, 'externalCheckpoint' | 'witnesses' | 'bounds'> & {
+  /** Leave out the data directory's own witness file. */
+  noLocalWitness?: boolean;
+};
 
 async function populate(store: Store, dir: string): Promise<void> {
   const tl = await openTestLog(store, dir);
@@ -44,14 +58,61 @@ async function populate(store: Store, dir: string): Promise<void> {
   await tl.log.close(); // final checkpoint at 50
 }
 
-async function verifyWith(
-  store: Store,
-  dir: string,
-  extra: { externalCheckpoint?: string } = {},
-): Promise<VerifyReport> {
-  const tl = await openTestLog(store, dir);
-  await tl.log.close().catch(() => undefined);
-  return verifyLog({ store, verifiers: tl.verifiers, origin: tl.origin, batchSize: 7, ...extra });
+async function verifyWith(store: Store, dir: string, extra: VerifyExtra = {}): Promise<VerifyReport> {
+  // The keys and origin the log was written with; no log is opened, so nothing is signed now.
+  const verifiers = loadTrustedVerifiers(dir, []);
+  const origin = `rampart.audit/${await installationId(store)}`;
+  // As `rampart audit verify` does: the data directory's witness file is always a witness.
+  const local =
+    existsSync(witnessPath(dir)) && !extra.noLocalWitness
+      ? [{ from: 'local witness', note: readFileSync(witnessPath(dir), 'utf8') }]
+      : [];
+  const { noLocalWitness: _n, ...options } = extra;
+  return verifyLog({
+    store,
+    verifiers,
+    origin,
+    batchSize: 7,
+    ...options,
+    witnesses: [...local, ...(extra.witnesses ?? [])],
+  });
+}
+
+/**
+ * The rewrite an attacker with the database does to hide an edit: change a record, recompute its
+ * leaf hash and every stored node and the head's frontier from the records, delete every
+ * checkpoint. The database alone then agrees with itself.
+ */
+async function rewrite(h: Handle, seq: number): Promise<void> {
+  const changed = (await entryOf(h, seq)).replace(/"actor":"actor-\d+"/, '"actor":"someone-else"');
+  await h.exec('UPDATE audit_records SET entry = ? WHERE seq = ?', [changed, seq]);
+  const rows = await h.query<{ seq: number; entry: string }>(
+    'SELECT seq, entry FROM audit_records ORDER BY seq',
+  );
+  const leaves = rows.map((r) => leafHash(r.entry));
+  const range = new CompactRange();
+  for (const l of leaves) range.append(l);
+  await h.exec('DELETE FROM audit_nodes');
+  for (const n of allNodes(leaves))
+    await h.exec('INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)', [n.level, n.index, n.hash]);
+  await h.exec('UPDATE audit_head SET size = ?, frontier = ? WHERE id = 1', [
+    rows.length,
+    Buffer.concat(range.frontier),
+  ]);
+  await h.exec('DELETE FROM audit_checkpoints');
+}
+
+/** Every complete subtree hash of a tree with these leaves, as the store keeps them. */
+function allNodes(leaves: readonly Buffer[]): { level: number; index: number; hash: Buffer }[] {
+  const out: { level: number; index: number; hash: Buffer }[] = [];
+  let level = [...leaves];
+  for (let l = 0; level.length > 0; l++) {
+    level.forEach((hash, index) => out.push({ level: l, index, hash }));
+    const next: Buffer[] = [];
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i]!, level[i + 1]!));
+    level = next;
+  }
+  return out;
 }
 
 const pgParams = (sql: string): string => {
@@ -99,6 +160,7 @@ const sqliteEngine = (() => {
             await store.close();
           }
         },
+        dir: t.dir,
         cleanup: async () => t.cleanup(),
       };
     },
@@ -126,6 +188,7 @@ const pgEngine: Engine = {
           await s.close();
         }
       },
+      dir: t.dir,
       cleanup: async () => {
         await dropSchema(schema);
         t.cleanup();
@@ -268,6 +331,66 @@ for (const engine of [sqliteEngine, pgEngine] as Engine[]) {
     scenario('deleted checkpoint: the chain shows the gap', async (h) => {
       await h.exec('DELETE FROM audit_checkpoints WHERE size = 40');
       expectBad(await h.verify(), 'checkpoint-chain', undefined);
+    });
+
+    scenario('rewrite: an edit with every stored hash recomputed and every checkpoint deleted', async (h) => {
+      // Caught by the witness the data directory keeps outside the database.
+      await rewrite(h, 27);
+      expectBad(await h.verify(), 'rewritten', undefined);
+      // And with no witness at all: a log longer than checkpoint_every with no checkpoint.
+      expectBad(
+        await h.verify({
+          noLocalWitness: true,
+          bounds: { checkpointEvery: 10, maxBatch: 5, intervalMs: 10_000 },
+        }),
+        'unsigned-tail',
+        0,
+      );
+    });
+
+    scenario(
+      'rewrite of the database and the local witness together: caught by a witness kept elsewhere',
+      async (h) => {
+        const elsewhere = readFileSync(witnessPath(h.dir), 'utf8');
+        await rewrite(h, 27);
+        // The attacker also owns the data directory: the local witness is gone (or re-signed).
+        rmSync(witnessPath(h.dir));
+        const alone = await h.verify();
+        assert.equal(
+          alone.ok,
+          true,
+          'with neither checkpoints nor witness, 50 records look like a fresh log',
+        );
+        expectBad(
+          await h.verify({ witnesses: [{ from: 'an earlier export', note: elsewhere }] }),
+          'rewritten',
+          undefined,
+        );
+      },
+    );
+
+    scenario('a checkpoint the log says was taken is missing', async (h) => {
+      // The record of a checkpoint taken on request (POST /v1/audit/checkpoints), as the API writes it.
+      const seq = RECORDS;
+      const rec = canonicalJson({
+        action: 'audit.checkpoint',
+        actor: 'admin',
+        details: {},
+        outcome: 'success',
+        seq,
+        target: 'audit',
+        time: new Date().toISOString(),
+      });
+      await h.exec('INSERT INTO audit_records (seq, entry) VALUES (?, ?)', [seq, rec]);
+      const all = await h.query<{ entry: string }>('SELECT entry FROM audit_records ORDER BY seq');
+      const range = new CompactRange();
+      for (const r of all) range.append(leafHash(r.entry));
+      await h.exec('UPDATE audit_head SET size = ?, frontier = ? WHERE id = 1', [
+        all.length,
+        Buffer.concat(range.frontier),
+      ]);
+      await h.exec('INSERT INTO audit_nodes (level, idx, hash) VALUES (0, ?, ?)', [seq, leafHash(rec)]);
+      expectBad(await h.verify(), 'checkpoint-missing', seq);
     });
 
     scenario(

@@ -50,7 +50,7 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
       const schema = schemaOf(a);
       const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const jwk = await exportJWK(attacker.publicKey);
-      const kid = await calculateJwkThumbprint(jwk as { kty: string; crv: string; x: string; y: string });
+      const kid = await calculateJwkThumbprint(jwk);
       const realCert = (await sql<{ cert: string }>(schema, 'SELECT cert FROM identity_keys LIMIT 1'))[0]!
         .cert;
       const now = Date.now();

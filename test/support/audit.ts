@@ -1,4 +1,4 @@
-import { loadOrCreateAuditKey, loadTrustedVerifiers } from '../../src/audit/checkpoint.js';
+import { loadOrCreateAuditKey, loadTrustedVerifiers, witnessPath } from '../../src/audit/checkpoint.js';
 import { AuditLog, installationId, loadOrCreateHmacKey } from '../../src/audit/log.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import type { Store } from '../../src/store/types.js';
@@ -33,6 +33,7 @@ export async function openTestLog(
     maxBatch: opts.maxBatch ?? 1000,
     checkpointEvery: opts.checkpointEvery ?? 1_000_000,
     checkpointIntervalMs: 3_600_000,
+    witnessFile: witnessPath(dataDir),
     ...(opts.sanitize ? { sanitize: opts.sanitize } : {}),
   });
   return { log, verifiers, origin };

@@ -1,7 +1,9 @@
 // rampart audit verify | tail | export | checkpoint | verify-proof
 
-import { createWriteStream, readFileSync } from 'node:fs';
-import { loadTrustedVerifiers, parseVkey, type NoteVerifier } from '../../audit/checkpoint.js';
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readTextFile } from '../../core/files.js';
+import { loadTrustedVerifiers, parseVkey, witnessPath, type NoteVerifier } from '../../audit/checkpoint.js';
 import { HASH_SIZE, leafHash } from '../../core/merkle.js';
 import { MemoryTree, checkProofDocument, type ProofDocument } from '../../audit/proofs.js';
 import { verifyLog, type VerifyReport } from '../../audit/verify.js';
@@ -13,9 +15,9 @@ import { localConfig, openExistingStore } from '../local.js';
 
 const USAGE = `usage: rampart audit <subcommand> [options]
 
-  verify [--data DIR] [--key FILE]... [--checkpoint FILE] [--json]
-      Check every record against the signed checkpoints. Exit 0 when the log is intact, 1 naming
-      the first bad sequence number when it is not, 2 on a usage error.
+  verify [--data DIR] [--key FILE]... [--witness PATH]... [--json]
+      Check every record against the signed checkpoints and the witnesses. Exit 0 when the log is
+      intact, 1 naming the first bad sequence number when it is not, 2 on a usage error.
   tail [-n N] [--follow] [--data DIR]
       Print the latest records as JSON lines.
   export --format jsonl [--from N] [--to N] [-o FILE] [--data DIR]
@@ -26,7 +28,11 @@ const USAGE = `usage: rampart audit <subcommand> [options]
       Check a proof document (from the API or an export line) offline.
 
 --key FILE adds a trusted verifier key (the .vkey beside a replica's checkpoint key); the data
-directory's own key and audit.trusted_keys are always trusted.`;
+directory's own key, audit.trusted_keys and keys certified by the installation key are always
+trusted. The data directory's witness (audit/witness.checkpoint, the newest checkpoint this
+replica signed, kept outside the database) is always checked; --witness PATH adds checkpoints
+kept elsewhere: a checkpoint note (GET /v1/audit/checkpoints/latest), an export (audit export),
+or another replica's data directory.`;
 
 export const command: Command = {
   usage: USAGE,
@@ -71,6 +77,7 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
       ...COMMON_OPTIONS,
       key: { type: 'string', multiple: true },
       checkpoint: { type: 'string' },
+      witness: { type: 'string', multiple: true },
       json: { type: 'boolean' },
     },
     USAGE,
@@ -80,6 +87,9 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
   const config = localConfig(values, io.cwd);
   const verifiers = verifiersFor(config.dataDir, config.audit.trustedKeys, values.key);
   const external = values.checkpoint === undefined ? undefined : readFileSync(values.checkpoint, 'utf8');
+  const witnesses = [config.dataDir, ...(values.witness ?? []).map((w) => resolve(io.cwd, w))].flatMap(
+    (w, i) => readWitnesses(w, i === 0),
+  );
   const store = await openExistingStore(config);
   const started = performance.now();
   let report: VerifyReport;
@@ -90,6 +100,12 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
       verifiers,
       origin: install === undefined ? undefined : `rampart.audit/${install}`,
       externalCheckpoint: external,
+      witnesses,
+      bounds: {
+        checkpointEvery: config.audit.checkpointEvery,
+        maxBatch: config.audit.maxBatch,
+        intervalMs: config.audit.checkpointIntervalMs,
+      },
       // Other replicas' checkpoint keys count when this installation's key certified them.
       installation: loadInstallationVerifier(config.dataDir),
     });
@@ -124,6 +140,35 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
   for (const p of report.problems) io.stdout.write(`  ${p.kind}: ${p.message}\n`);
   if (report.firstBadSeq !== undefined) io.stdout.write(`first bad sequence number: ${report.firstBadSeq}\n`);
   return 1;
+}
+
+/**
+ * Checkpoints kept outside the database, from a path: a data directory (its witness file), a
+ * checkpoint note, or an export (each line's checkpoint). `optional`: the data directory's own
+ * witness, which a log that never checkpointed does not have yet.
+ */
+function readWitnesses(path: string, optional: boolean): { from: string; note: string }[] {
+  let file = path;
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    file =
+      [witnessPath(path), witnessPath(join(path, '.rampart'))].find((f) => existsSync(f)) ??
+      witnessPath(path);
+    if (optional && !existsSync(file)) return [];
+  }
+  const text = readTextFile(file, 'RAMPART_E_USAGE', 'witness');
+  if (!text.trimStart().startsWith('{')) return [{ from: file, note: text }];
+  const notes = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const cp = (JSON.parse(line) as { checkpoint?: unknown }).checkpoint;
+      if (typeof cp === 'string') notes.add(cp);
+    } catch {
+      throw new RampartError('RAMPART_E_USAGE', `witness ${file}: a line is not JSON`);
+    }
+  }
+  if (notes.size === 0) throw new RampartError('RAMPART_E_USAGE', `witness ${file} holds no checkpoint`);
+  return [...notes].map((note) => ({ from: file, note }));
 }
 
 async function tail(argv: readonly string[], io: Io): Promise<number> {

@@ -302,8 +302,7 @@ export class AuditLog implements Auditor {
       );
     const refs = frontierNodes(witness.size);
     const hashes = await this.opts.store.audit.nodes(refs);
-    const root =
-      hashes.every((h) => h !== undefined) && new CompactRange(witness.size, hashes).root();
+    const root = hashes.every((h) => h !== undefined) && new CompactRange(witness.size, hashes).root();
     if (!root || !root.equals(witness.root))
       this.tampered(
         `the log's first ${witness.size} records no longer match its witness (${file}): the database was rewritten`,

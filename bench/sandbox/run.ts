@@ -62,8 +62,8 @@ writeFileSync(
 const svc = SandboxService.create({
   bwrap: '/usr/bin/bwrap',
   cgroupParent: 'rampart-bench',
-  hostUid: 65534,
-  hostGid: 65534,
+  uids: { first: 2_100_500_000, count: 1000 },
+  evidence: { maxBytes: 1 << 30, maxFileBytes: 256 << 20, timeoutMs: 60_000 },
   gracePeriodMs: 1000,
   workspacesDir: workspaces,
   dataDir: join(dir.dir, '.rampart'),

@@ -275,8 +275,8 @@ interface RawConfig {
   sandbox: {
     bwrap: string;
     cgroup_parent: string;
-    host_uid: number;
-    host_gid: number;
+    uids: { first: number; count: number };
+    evidence: { max_bytes: string; max_file: string; timeout: string };
     grace_period: string;
     workspaces_dir: string;
     hide: string[];
@@ -459,8 +459,12 @@ function normalize(
     sandbox: {
       bwrap: abs(raw.sandbox.bwrap),
       cgroupParent: raw.sandbox.cgroup_parent,
-      hostUid: raw.sandbox.host_uid,
-      hostGid: raw.sandbox.host_gid,
+      uids: { first: raw.sandbox.uids.first, count: raw.sandbox.uids.count },
+      evidence: {
+        maxBytes: bytes(['sandbox', 'evidence', 'max_bytes'], raw.sandbox.evidence.max_bytes),
+        maxFileBytes: bytes(['sandbox', 'evidence', 'max_file'], raw.sandbox.evidence.max_file),
+        timeoutMs: ms(['sandbox', 'evidence', 'timeout'], raw.sandbox.evidence.timeout, 1000),
+      },
       gracePeriodMs: ms(['sandbox', 'grace_period'], raw.sandbox.grace_period),
       workspacesDir: abs(raw.sandbox.workspaces_dir),
       hide: raw.sandbox.hide,

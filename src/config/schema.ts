@@ -347,24 +347,45 @@ export const configSchema: Schema = root({
       description: 'Name of the cgroup under which every run gets its own (in each v1 hierarchy, or in v2).',
       default: 'rampart',
     },
-    host_uid: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 4294967294,
-      description:
-        'Unprivileged host uid bwrap runs as (the sandbox user is this uid to the host kernel). Never 0.',
-      default: 65534,
-    },
-    host_gid: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 4294967294,
-      description: 'Unprivileged host gid bwrap runs as. Never 0.',
-      default: 65534,
-    },
+    uids: obj(
+      {
+        first: {
+          type: 'integer',
+          minimum: 1000,
+          maximum: 4294967294,
+          description: 'First host uid of the range runs take theirs from (each run its own; gid = uid).',
+          default: 2100000000,
+        },
+        count: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000000,
+          description: 'How many uids the range holds: the most runs that can be alive on this host at once.',
+          default: 10000,
+        },
+      },
+      {
+        description:
+          'Host uids for runs: every run gets its own unprivileged uid and gid from this range, never shared by two live runs. Give each installation on a host its own range.',
+      },
+    ),
+    evidence: obj(
+      {
+        max_bytes: size(
+          'Most bytes of workspace files a quarantine keeps (allocated size; sparse holes are free).',
+          '1g',
+        ),
+        max_file: size(
+          'A workspace file larger than this (apparent size) is listed, hashed no further, and skipped.',
+          '256m',
+        ),
+        timeout: duration('Longest a quarantine spends capturing; what is left is listed as skipped.', '60s'),
+      },
+      { description: 'Bounds on what a quarantine captures (it never blocks the API while it does).' },
+    ),
     grace_period: duration('At a deadline or a kill: SIGTERM, then SIGKILL after this long.', '5s'),
     workspaces_dir: path(
-      'Where runs without --workspace get a fresh one (its parents must be searchable by host_uid).',
+      'Where runs without --workspace get a fresh one (its parents must be searchable by every uid).',
       '/var/lib/rampart/workspaces',
     ),
     hide: {

@@ -93,6 +93,11 @@ export interface EventMap {
     sha256: string;
     bytes: number;
     processes: number;
+    /** Workspace files archived (each hashed in the manifest) and listed but left out. */
+    kept?: number;
+    skipped?: number;
+    /** The capture stopped at sandbox.evidence.timeout: the manifest says how far it got. */
+    incomplete?: boolean;
   };
   /** A connection through the egress proxy ended, or was refused. */
   'egress.connection': {

@@ -29,8 +29,10 @@ export interface SandboxProfile {
 export interface SandboxSettings {
   readonly bwrap: string;
   readonly cgroupParent: string;
-  readonly hostUid: number;
-  readonly hostGid: number;
+  /** Host uids runs take theirs from (gid = uid): one per live run. */
+  readonly uids: { readonly first: number; readonly count: number };
+  /** Bounds on a quarantine's capture. */
+  readonly evidence: { readonly maxBytes: number; readonly maxFileBytes: number; readonly timeoutMs: number };
   readonly gracePeriodMs: number;
   readonly workspacesDir: string;
   readonly hide: readonly string[];

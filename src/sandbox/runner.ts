@@ -1,9 +1,10 @@
 // Runs one command under bubblewrap with the hardening baseline, inside its own cgroup, with
 // secrets as files and a deadline.
 //
-// bwrap is started as an unprivileged host user (sandbox.host_uid, "nobody" by default), never as
-// root: inside, the command is uid/gid 1000 in a new user namespace, and to the host kernel it is
-// that unprivileged user, so a root-owned 0600 file that happens to be visible stays unreadable.
+// bwrap is started as the run's own unprivileged host user (from sandbox.uids, one per live run),
+// never as root: inside, the command is uid/gid 1000 in a new user namespace, and to the host
+// kernel it is that unprivileged user, so a root-owned 0600 file that happens to be visible stays
+// unreadable, and another run's workspace (0700) and egress channel (0600) are a stranger's.
 // (bwrap started by root maps the sandbox user onto root, and discretionary access checks would
 // then let it read every root-owned file under the read-only root.)
 //
@@ -48,9 +49,6 @@ export interface SandboxHost {
   readonly cgroups: CgroupHost;
   /** The compiled seccomp program. */
   readonly seccomp: Buffer;
-  /** Host uid/gid bwrap runs as. */
-  readonly hostUid: number;
-  readonly hostGid: number;
   /** Directories hidden behind an empty read-only tmpfs (homes, data dir, other workspaces, ...). */
   readonly hideDirs: readonly string[];
   /** Files hidden behind /dev/null (sockets outside hidden directories). */
@@ -63,8 +61,10 @@ export interface RunSpec {
   readonly id: string;
   readonly agent: string;
   readonly command: readonly string[];
-  /** Host directory bound read-write at /workspace (owned by the host uid). */
+  /** Host directory bound read-write at /workspace (owned by the run's uid, mode 0700). */
   readonly workspace: string;
+  /** The run's own host uid (and gid): bwrap runs as it; no other live run shares it. */
+  readonly uid: number;
   readonly limits: Limits;
   readonly timeoutMs: number;
   /** Devices passed through (only /dev/kvm and /dev/net/tun are accepted by profiles). */
@@ -261,12 +261,12 @@ export class RunningSandbox {
       const built = bwrapArgs(host, spec);
       options = built.options;
       // Devices are checked by group: the sandbox process takes the device's group (kvm).
-      let gid = host.hostGid;
+      let gid = spec.uid;
       for (const d of spec.devices) gid = statSync(d).gid;
       const io = spec.stdio === 'inherit' ? 'inherit' : 'pipe';
       child = spawn(host.bwrap, ['--args', String(FD_ARGS), '--', ...built.command], {
         env: {},
-        uid: host.hostUid,
+        uid: spec.uid,
         gid,
         stdio: [io, io, io, 'pipe', 'pipe', 'pipe', ...built.files.map(() => 'pipe' as const)],
       });

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { urandomHex } from '../core/ids.js';
 import {
   accessSync,
+  chmodSync,
   chownSync,
   constants,
   existsSync,
@@ -22,6 +23,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RampartError } from '../core/errors.js';
+import { processIdentity, type ProcessIdentity } from '../core/process.js';
 import type { SandboxSettings } from '../core/settings.js';
 import type { ComponentHealth } from '../core/types.js';
 import { detectCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
@@ -35,6 +37,7 @@ import {
   type SandboxHost,
 } from './runner.js';
 import { compileSeccomp, defaultSeccomp } from './seccomp.js';
+import { UidPool } from './uids.js';
 
 export type SandboxOptions = SandboxSettings;
 
@@ -55,6 +58,8 @@ export interface RunRequest {
   readonly stdio?: 'inherit' | 'pipe';
   /** The run's egress channel (see channel()); without one the run has no network. */
   readonly egress?: EgressChannel;
+  /** The process that runs it (holds its uid until it ends); this process by default. */
+  readonly runner?: ProcessIdentity;
 }
 
 /** Host paths hidden in every sandbox when they exist under the visible system directories. */
@@ -84,13 +89,17 @@ const KEEP_ENDED = 1000;
 export class SandboxService {
   private readonly local = new Map<string, RunningSandbox>();
   private readonly records = new Map<string, RunRecord>();
+  /** Host uids for runs, one per live run (uids.ts). */
+  readonly uids: UidPool;
 
   private constructor(
     private readonly opts: SandboxOptions,
     /** Undefined with `problem` set when this host cannot confine runs. */
     readonly host: SandboxHost | undefined,
     readonly problem: string | undefined,
-  ) {}
+  ) {
+    this.uids = new UidPool(join(opts.workspacesDir, '.uids'), opts.uids);
+  }
 
   /** Prepares the host. Never throws for an unusable host: health reports it and runs are refused. */
   static create(opts: SandboxOptions): SandboxService {
@@ -123,8 +132,6 @@ export class SandboxService {
         bwrap: opts.bwrap,
         cgroups: problem,
         seccomp,
-        hostUid: opts.hostUid,
-        hostGid: opts.hostGid,
         hideDirs,
         hideFiles,
         graceMs: opts.gracePeriodMs,
@@ -172,24 +179,41 @@ export class SandboxService {
       return asked;
     };
     const id = req.id ?? `run_${urandomHex(10)}`;
-    const workspace = this.workspaceFor(id, req.workspace);
+    const limits = {
+      memory: cap(req.memoryBytes, profile.memoryBytes, 'memory'),
+      pids: cap(req.pids, profile.pids, 'pids'),
+      cpus: cap(req.cpus, profile.cpus, 'cpus'),
+    };
+    const timeoutMs = cap(
+      req.timeoutMs,
+      Math.min(profile.timeoutMs, this.opts.maxRunLifetimeMs),
+      'timeout (ms)',
+    );
     for (const d of profile.devices)
       if (!existsSync(d))
         throw new RampartError(
           'RAMPART_E_SANDBOX_UNAVAILABLE',
           `profile "${name}" needs ${d}, which this host does not have`,
         );
+    // The run's own host uid, held until it ends: no other live run is ever this user.
+    const runner = req.runner ?? processIdentity(process.pid);
+    if (!runner) throw new TypeError('the runner process has no identity');
+    const uid = this.uids.acquire(id, runner);
+    let workspace: string;
+    try {
+      workspace = this.workspaceFor(id, req.workspace, uid);
+    } catch (e) {
+      this.uids.release(uid);
+      throw e;
+    }
     return {
       id,
       agent: req.agent,
       command: req.command,
       workspace,
-      limits: {
-        memory: cap(req.memoryBytes, profile.memoryBytes, 'memory'),
-        pids: cap(req.pids, profile.pids, 'pids'),
-        cpus: cap(req.cpus, profile.cpus, 'cpus'),
-      },
-      timeoutMs: cap(req.timeoutMs, Math.min(profile.timeoutMs, this.opts.maxRunLifetimeMs), 'timeout (ms)'),
+      uid,
+      limits,
+      timeoutMs,
       devices: profile.devices,
       readOnly: profile.readOnly,
       secrets: req.secrets ?? new Map(),
@@ -231,10 +255,12 @@ export class SandboxService {
     const preload = fileURLToPath(new URL('./egress-preload.cjs', import.meta.url));
     if (!existsSync(bridge))
       return { problem: `the egress bridge ${bridge} is missing (build it: npm run build)` };
-    const blocked = untraversable(bridge, this.opts.hostUid, this.opts.hostGid);
+    // Run uids own nothing but their workspace: what "others" may search, they may.
+    const stranger = this.opts.uids.first;
+    const blocked = untraversable(bridge, stranger, stranger);
     if (blocked)
       return {
-        problem: `the egress bridge ${bridge} cannot be reached by the sandbox user (uid ${this.opts.hostUid}): ${blocked} is not searchable by it`,
+        problem: `the egress bridge ${bridge} cannot be reached by run uids: ${blocked} is not searchable by others`,
       };
     return existsSync(preload) ? { bridge, preload } : { bridge };
   }
@@ -246,12 +272,12 @@ export class SandboxService {
   }
 
   /** The workspace: the one given (handed to the sandbox user), or a fresh one. */
-  private workspaceFor(id: string, given: string | undefined): string {
+  private workspaceFor(id: string, given: string | undefined, uid: number): string {
     if (given === undefined) {
       const dir = join(this.opts.workspacesDir, id);
       mkdirSync(this.opts.workspacesDir, { recursive: true, mode: 0o711 });
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      chownSync(dir, this.opts.hostUid, this.opts.hostGid);
+      chownSync(dir, uid, uid);
       return dir;
     }
     // Judge the path the bind will use, not the one written: every symlink resolved, so a link
@@ -277,15 +303,15 @@ export class SandboxService {
     const st = statSync(dir);
     if (!st.isDirectory())
       throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${shown} is not a directory`);
-    const blocked = untraversable(dir, this.opts.hostUid, this.opts.hostGid);
+    const blocked = untraversable(dir, uid, uid);
     if (blocked)
       throw new RampartError(
         'RAMPART_E_RUN_INVALID',
-        `workspace ${dir} cannot be reached by the sandbox user (uid ${this.opts.hostUid}): ${blocked} is not searchable by it`,
+        `workspace ${dir} cannot be reached by the run's uid: ${blocked} is not searchable by others`,
       );
-    // The sandbox user must own its workspace to write it; hand the tree over.
-    if (st.uid !== this.opts.hostUid)
-      execFileSync('chown', ['-R', '--', `${this.opts.hostUid}:${this.opts.hostGid}`, dir]);
+    // The run's uid owns its workspace, and no other uid may enter it.
+    if (st.uid !== uid) execFileSync('chown', ['-R', '--', `${uid}:${uid}`, dir]);
+    chmodSync(dir, 0o700);
     return dir;
   }
 
@@ -349,14 +375,26 @@ export class SandboxService {
    * Freezes a run, captures evidence (processes, open files, connections, the workspace) into an
    * archive, then kills it. The workspace path comes from the caller (the control plane's record).
    */
-  quarantine(id: string, workspace: string | undefined): Evidence | undefined {
+  async quarantine(id: string, workspace: string | undefined): Promise<Evidence | undefined> {
     const g = this.group(id);
     if (!g) return undefined;
     g.freeze();
-    const evidence = captureEvidence({ runId: id, cgroup: g, workspace, dir: this.opts.evidenceDir });
-    const local = this.local.get(id);
-    if (local) local.stop('quarantined', 0);
-    else g.killAll();
+    // Frozen, the run can do nothing while its evidence is read: no hurry, and no blocking.
+    let evidence: Evidence;
+    try {
+      evidence = await captureEvidence({
+        runId: id,
+        cgroup: g,
+        workspace,
+        dir: this.opts.evidenceDir,
+        limits: this.opts.evidence,
+      });
+    } finally {
+      // Containment does not wait on the evidence: a capture that fails still ends the run.
+      const local = this.local.get(id);
+      if (local) local.stop('quarantined', 0);
+      else g.killAll();
+    }
     return evidence;
   }
 
@@ -397,6 +435,26 @@ export class SandboxService {
       }
     }
     return rec;
+  }
+
+  /** Takes back a run known from the store (the control plane restarted while it ran). */
+  restore(r: RunRecord): void {
+    this.records.set(r.id, { ...r });
+  }
+
+  /**
+   * Kills whatever is left in a run's cgroup and removes the group (its runner is gone and will
+   * not): every task, at once, then the directory once the kernel has reaped them.
+   */
+  sweep(id: string): void {
+    const g = this.group(id);
+    if (!g) return;
+    g.killAll();
+    const tryRemove = (left: number): void => {
+      if (g.pids().length === 0 && g.remove()) return;
+      if (left > 0) setTimeout(() => tryRemove(left - 1), 10).unref();
+    };
+    tryRemove(200);
   }
 
   record(id: string): RunRecord | undefined {
@@ -478,14 +536,13 @@ function untraversable(dir: string, uid: number, gid: number): string | undefine
 
 /** Why this host cannot confine runs, or the cgroup host when it can. */
 function hostProblem(opts: SandboxOptions): CgroupHost | string {
-  if (opts.hostUid === 0 || opts.hostGid === 0) return 'sandbox.host_uid and host_gid must not be 0';
   try {
     accessSync(opts.bwrap, constants.X_OK);
   } catch {
     return `bubblewrap not found at ${opts.bwrap} (install the bubblewrap package)`;
   }
   if (process.getuid?.() !== 0)
-    return 'the control plane must run as root to manage cgroups and drop to sandbox.host_uid';
+    return 'the control plane must run as root to manage cgroups and drop to a run uid';
   return detectCgroups(opts.cgroupParent);
 }
 

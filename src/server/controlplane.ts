@@ -26,6 +26,7 @@ import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js
 import { HealthRegistry } from './health.js';
 import { createHttpApp } from './http.js';
 import { RefusalLog } from './refusals.js';
+import { RunLife } from './runlife.js';
 import { createMetrics } from './metrics.js';
 import { discoveryPath } from './discovery.js';
 import { registerAuditRoutes } from './routes/audit.js';
@@ -326,22 +327,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // A run's channel is the proxy's socket in a directory the sandbox binds in; the two
     // components meet only here.
     const channels: RunChannels | undefined = egress && {
-      open: (run, agent) =>
-        egress.openChannel(
-          join(sandbox.channelDir(run), EGRESS_SOCKET),
-          { run, agent },
-          {
-            uid: config.sandbox.hostUid,
-            gid: config.sandbox.hostGid,
-          },
-        ),
+      // The socket belongs to the run's own uid, mode 0600: no other run's processes can use it.
+      open: (run, agent, uid) =>
+        egress.openChannel(join(sandbox.channelDir(run), EGRESS_SOCKET), { run, agent }, { uid, gid: uid }),
       close: (run) => {
         egress.proxy.closeChannel(run);
         sandbox.removeChannelDir(run);
       },
     };
+    // Runs are kept in the store with their runner, watched, and reconciled at start-up.
+    const life = new RunLife({
+      sandbox,
+      runs: store.runs,
+      bus,
+      logger,
+      revoke: (run, why, by) => identity.revoke('run', run, why, by),
+      ...(channels ? { channels } : {}),
+    });
+    cleanups.push(async () => life.stop());
+    if (role === 'full') await life.reconcile();
     registerRunRoutes(app, {
       sandbox,
+      life,
       identity,
       bus,
       auditor: audit,

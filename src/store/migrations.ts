@@ -93,6 +93,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE audit_signers (name TEXT PRIMARY KEY, vkey TEXT NOT NULL, cert TEXT NOT NULL);
     `,
   },
+  {
+    version: 5,
+    name: 'runs, with the runner that holds each',
+    sqlite: `
+      CREATE TABLE runs (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL,
+        started_at INTEGER NOT NULL, record TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX runs_host_status ON runs (host, status);
+    `,
+    postgres: `
+      CREATE TABLE runs (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, agent TEXT NOT NULL, status TEXT NOT NULL,
+        started_at BIGINT NOT NULL, record TEXT NOT NULL
+      );
+      CREATE INDEX runs_host_status ON runs (host, status);
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

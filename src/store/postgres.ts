@@ -18,7 +18,9 @@ import type {
   EntityStore,
   IdentityStore,
   RevocationRecord,
+  RunStore,
   SignerRecord,
+  StoredRun,
   SigningKeyRecord,
   MetaStore,
   Notifications,
@@ -26,7 +28,16 @@ import type {
   Store,
 } from './types.js';
 import { buildBatch } from './batch.js';
-import { entityOf, keyOf, revocationOf, type EntityRow, type KeyRow, type RevocationRow } from './rows.js';
+import {
+  entityOf,
+  keyOf,
+  revocationOf,
+  runOf,
+  type EntityRow,
+  type KeyRow,
+  type RevocationRow,
+  type RunRow,
+} from './rows.js';
 
 const INT8_OID = 20;
 /** Advisory lock that serializes migrations across replicas starting at once. */
@@ -168,6 +179,7 @@ class PostgresStore implements Store {
   readonly meta: MetaStore;
   readonly entities: EntityStore;
   readonly identity: IdentityStore;
+  readonly runs: RunStore;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -177,6 +189,7 @@ class PostgresStore implements Store {
     this.meta = new PostgresMeta(pool);
     this.entities = new PostgresEntities(pool);
     this.identity = new PostgresIdentity(pool);
+    this.runs = new PostgresRuns(pool);
   }
 
   async ping(): Promise<void> {
@@ -525,5 +538,31 @@ export class PgNotifications implements Notifications {
     this.client = undefined;
     c?.removeAllListeners();
     await c?.end().catch(() => undefined);
+  }
+}
+
+class PostgresRuns implements RunStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async put(r: StoredRun): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO runs (id, host, agent, status, started_at, record) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET host = excluded.host, agent = excluded.agent, status = excluded.status,
+       started_at = excluded.started_at, record = excluded.record`,
+      [r.id, r.host, r.agent, r.status, r.startedAt, r.record],
+    );
+  }
+
+  async get(id: string): Promise<StoredRun | undefined> {
+    return runOf((await this.pool.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id])).rows[0]);
+  }
+
+  async list(q: { host?: string; status?: string; limit: number }): Promise<StoredRun[]> {
+    const res = await this.pool.query<RunRow>(
+      `SELECT * FROM runs WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR status = $2)
+       ORDER BY started_at, id LIMIT $3`,
+      [q.host ?? null, q.status ?? null, q.limit],
+    );
+    return res.rows.map((r) => runOf(r)!);
   }
 }

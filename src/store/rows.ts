@@ -1,7 +1,7 @@
 // Row shapes shared by the SQLite and PostgreSQL stores: both keep entity attributes and parents
 // as JSON text so the two stores return byte-identical records (the conformance suite checks it).
 
-import type { EntityRecord, RevocationKind, RevocationRecord, SigningKeyRecord } from './types.js';
+import type { EntityRecord, RevocationKind, RevocationRecord, SigningKeyRecord, StoredRun } from './types.js';
 
 export interface EntityRow {
   type: string;
@@ -65,4 +65,26 @@ export function revocationOf(r: RevocationRow): RevocationRecord {
     expiresAt: Number(r.expires_at),
     reason: r.reason,
   };
+}
+
+export interface RunRow {
+  id: string;
+  host: string;
+  agent: string;
+  status: string;
+  started_at: number | string;
+  record: string;
+}
+
+export function runOf(r: RunRow | undefined): StoredRun | undefined {
+  return (
+    r && {
+      id: r.id,
+      host: r.host,
+      agent: r.agent,
+      status: r.status,
+      startedAt: Number(r.started_at),
+      record: r.record,
+    }
+  );
 }

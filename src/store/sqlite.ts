@@ -10,7 +10,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildBatch } from './batch.js';
-import { entityOf, keyOf, revocationOf, type EntityRow, type KeyRow, type RevocationRow } from './rows.js';
+import {
+  entityOf,
+  keyOf,
+  revocationOf,
+  runOf,
+  type EntityRow,
+  type KeyRow,
+  type RevocationRow,
+  type RunRow,
+} from './rows.js';
 import { RampartError } from '../core/errors.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
 import type {
@@ -19,7 +28,9 @@ import type {
   AuditStore,
   CheckpointRow,
   EntityRecord,
+  RunStore,
   SignerRecord,
+  StoredRun,
   EntityStore,
   IdentityStore,
   MetaStore,
@@ -102,6 +113,7 @@ class SqliteStore implements Store {
   readonly meta: MetaStore;
   readonly entities: EntityStore;
   readonly identity: IdentityStore;
+  readonly runs: RunStore;
   readonly notifications: Notifications;
 
   constructor(
@@ -112,6 +124,7 @@ class SqliteStore implements Store {
     this.meta = new SqliteMeta(db);
     this.entities = new SqliteEntities(db);
     this.identity = new SqliteIdentity(db);
+    this.runs = new SqliteRuns(db);
     this.notifications = new LocalNotifications();
   }
 
@@ -477,5 +490,42 @@ export class LocalNotifications implements Notifications {
   subscribe(channel: string, fn: (payload: string) => void): () => void {
     this.emitter.on(channel, fn);
     return () => this.emitter.off(channel, fn);
+  }
+}
+
+class SqliteRuns implements RunStore {
+  private readonly stmts;
+
+  constructor(db: DB) {
+    this.stmts = {
+      put: db.prepare(
+        'INSERT INTO runs (id, host, agent, status, started_at, record) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (id) DO UPDATE SET host = excluded.host, agent = excluded.agent, status = excluded.status, ' +
+          'started_at = excluded.started_at, record = excluded.record',
+      ),
+      get: db.prepare('SELECT * FROM runs WHERE id = ?'),
+      list: db.prepare(
+        'SELECT * FROM runs WHERE (@host IS NULL OR host = @host) AND (@status IS NULL OR status = @status) ' +
+          'ORDER BY started_at, id LIMIT @limit',
+      ),
+    };
+  }
+
+  put(r: StoredRun): Promise<void> {
+    return wrap(() => {
+      this.stmts.put.run(r.id, r.host, r.agent, r.status, r.startedAt, r.record);
+    });
+  }
+
+  get(id: string): Promise<StoredRun | undefined> {
+    return wrap(() => runOf(this.stmts.get.get(id) as RunRow | undefined));
+  }
+
+  list(q: { host?: string; status?: string; limit: number }): Promise<StoredRun[]> {
+    return wrap(() =>
+      (
+        this.stmts.list.all({ host: q.host ?? null, status: q.status ?? null, limit: q.limit }) as RunRow[]
+      ).map((r) => runOf(r)!),
+    );
   }
 }

@@ -9,6 +9,7 @@ export interface Store {
   readonly meta: MetaStore;
   readonly entities: EntityStore;
   readonly identity: IdentityStore;
+  readonly runs: RunStore;
   /** Change notifications between replicas (PostgreSQL LISTEN/NOTIFY; in-process for SQLite). */
   readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
@@ -187,4 +188,29 @@ export interface IdentityStore {
   revocations(now: number): Promise<RevocationRecord[]>;
   /** Deletes revocations that have expired; returns how many. */
   purgeRevocations(now: number): Promise<number>;
+}
+
+/**
+ * A run as the control plane knows it: who runs it, where, and how it ended. `record` is the
+ * run's full description as JSON (the runs component owns its shape); the columns are what the
+ * store is asked by.
+ */
+export interface StoredRun {
+  readonly id: string;
+  /** The host (installation and machine) whose runner holds the run. */
+  readonly host: string;
+  readonly agent: string;
+  /** running, or how it ended. */
+  readonly status: string;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly record: string;
+}
+
+export interface RunStore {
+  /** Creates or replaces by id. */
+  put(r: StoredRun): Promise<void>;
+  get(id: string): Promise<StoredRun | undefined>;
+  /** Runs of a host with a status, oldest first, at most `limit`. */
+  list(q: { host?: string; status?: string; limit: number }): Promise<StoredRun[]>;
 }

@@ -241,6 +241,38 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(await store.meta.get('k'), 'v3');
     });
 
+    it('keeps runs by id and lists them by host and status, oldest first', async () => {
+      const run = (id: string, host: string, status: string, startedAt: number) => ({
+        id,
+        host,
+        agent: 'a1',
+        status,
+        startedAt,
+        record: JSON.stringify({ id, uid: 7 }),
+      });
+      await store.runs.put(run('r2', 'h1', 'running', 2_000));
+      await store.runs.put(run('r1', 'h1', 'running', 1_000));
+      await store.runs.put(run('r3', 'h2', 'running', 3_000));
+      await store.runs.put({ ...run('r2', 'h1', 'ended', 2_000), record: '{"ended":true}' });
+      assert.deepEqual(await store.runs.get('r2'), {
+        ...run('r2', 'h1', 'ended', 2_000),
+        record: '{"ended":true}',
+      });
+      assert.equal(await store.runs.get('nope'), undefined);
+      assert.deepEqual(
+        (await store.runs.list({ host: 'h1', status: 'running', limit: 10 })).map((r) => r.id),
+        ['r1'],
+      );
+      assert.deepEqual(
+        (await store.runs.list({ limit: 2 })).map((r) => r.id),
+        ['r1', 'r2'],
+      );
+      assert.deepEqual(
+        (await store.runs.list({ status: 'running', limit: 10 })).map((r) => r.id),
+        ['r1', 'r3'],
+      );
+    });
+
     it('publishes checkpoint signers by name, replacing a name written again', async () => {
       assert.deepEqual(await store.audit.signers(), []);
       await store.audit.putSigner({ name: 'b', vkey: 'b+1+x', cert: 'c1' });

@@ -3,7 +3,7 @@
 // bubblewrap and cgroups; without them they are skipped with the reason, except under CI=true,
 // where a missing sandbox fails the run (.ci/run installs bubblewrap and runs as root).
 
-import { chmodSync, chownSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BUILTIN_PROFILES } from '../../src/config/load.js';
@@ -11,7 +11,13 @@ import type { RunResult } from '../../src/sandbox/runner.js';
 import { SandboxService, type RunRequest } from '../../src/sandbox/service.js';
 import { tempDir, type TempDir } from './tmp.js';
 
-export const HOST_UID = 65534;
+/**
+ * A uid range of its own for each harness: test files run in parallel, each with its own pool
+ * directory, and two pools must not hand out the same uid at once.
+ */
+export function testUids(): { first: number; count: number } {
+  return { first: 2_100_000_000 + (randomBytes(3).readUIntBE(0, 3) % 100_000) * 100, count: 100 };
+}
 
 export interface SandboxHarness {
   readonly svc: SandboxService;
@@ -38,8 +44,8 @@ export function sandboxHarness(): SandboxHarness {
   const svc = SandboxService.create({
     bwrap: '/usr/bin/bwrap',
     cgroupParent,
-    hostUid: HOST_UID,
-    hostGid: HOST_UID,
+    uids: testUids(),
+    evidence: { maxBytes: 1 << 30, maxFileBytes: 256 << 20, timeoutMs: 60_000 },
     gracePeriodMs: 200,
     workspacesDir: workspaces,
     dataDir,
@@ -51,8 +57,8 @@ export function sandboxHarness(): SandboxHarness {
   let n = 0;
   const workspace = (name = `ws-${n++}`): string => {
     const ws = join(workspaces, name);
+    // Handed to the run's own uid by prepare().
     mkdirSync(ws, { recursive: true });
-    chownSync(ws, HOST_UID, HOST_UID);
     return ws;
   };
   return {
@@ -75,8 +81,10 @@ export function sandboxHarness(): SandboxHarness {
       running.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
       running.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
       const result = await running.done;
-      // As `rampart run` does before it exits: the group is removed once its tasks are reaped.
+      // As `rampart run` does before it exits: the group is removed once its tasks are reaped,
+      // then the run's uid is given back.
       await running.cleaned;
+      svc.uids.release(spec.uid);
       return { ...result, stdout, stderr };
     },
     cleanup() {
@@ -105,9 +113,11 @@ export function sandboxControlPlaneDir(extra = ''): { dir: TempDir; cgroupParent
   chmodSync(dir.dir, 0o711);
   mkdirSync(join(dir.dir, 'ws'), { mode: 0o711 });
   const cgroupParent = `rampart-cptest-${randomBytes(4).toString('hex')}`;
+  const uids = testUids();
   writeFileSync(
     join(dir.dir, 'rampart.yaml'),
-    `sandbox:\n  cgroup_parent: ${cgroupParent}\n  workspaces_dir: ${join(dir.dir, 'ws')}\n  grace_period: 300ms\n${extra}`,
+    `sandbox:\n  cgroup_parent: ${cgroupParent}\n  workspaces_dir: ${join(dir.dir, 'ws')}\n  grace_period: 300ms\n` +
+      `  uids:\n    first: ${uids.first}\n    count: ${uids.count}\n${extra}`,
   );
   return {
     dir,

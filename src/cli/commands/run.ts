@@ -7,6 +7,7 @@
 import { parseSize, parseDuration } from '../../core/units.js';
 import { RampartError } from '../../core/errors.js';
 import { readSecretFile } from '../../core/secretfile.js';
+import { processIdentity } from '../../core/process.js';
 import { resolve } from 'node:path';
 import { SandboxService } from '../../sandbox/service.js';
 import { validSecretName, type RunResult } from '../../sandbox/runner.js';
@@ -120,7 +121,9 @@ export const command: Command = {
         `sandboxes cannot run here: ${sandbox.problem}`,
       );
     const profile = values.profile ?? 'default';
+    const runner = processIdentity(process.pid)!;
     let spec = sandbox.prepare({
+      runner,
       agent: values.agent ?? userInfo().username,
       profile,
       command: cmd,
@@ -164,6 +167,10 @@ export const command: Command = {
       token: wantToken,
       network,
       ...(values.cap ? { capabilities: values.cap } : {}),
+      // The run's own uid, and who holds it: the control plane watches this process and ends
+      // the run itself if it dies.
+      uid: spec.uid,
+      runner,
     });
     const registered = registration.response.then((reg) => {
       if (reg.status !== 200) throw apiError(reg.status, reg.body);
@@ -204,6 +211,7 @@ export const command: Command = {
       await registered.catch(() => undefined);
       if (registrationError !== undefined) {
         if (network) sandbox.removeChannelDir(spec.id);
+        sandbox.uids.release(spec.uid);
         throw registrationError;
       }
     } finally {
@@ -225,6 +233,8 @@ export const command: Command = {
     await report.sent;
     if (network) sandbox.removeChannelDir(spec.id);
     const [end] = await Promise.all([report.response, cleaned]);
+    // The run is over and its processes gone: its uid may serve another run.
+    sandbox.uids.release(spec.uid);
     if (end.status !== 200)
       io.stderr.write(`rampart: could not record the end of run ${spec.id} (HTTP ${end.status})\n`);
     if (failure !== undefined || !result)

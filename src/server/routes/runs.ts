@@ -9,9 +9,12 @@ import type { EventPublisher } from '../../core/events.js';
 import type { Auditor } from '../../core/types.js';
 import type { IdentityService } from '../../identity/service.js';
 import type { SandboxService } from '../../sandbox/service.js';
+import type { RunLife } from '../runlife.js';
 
 export interface RunRouteDeps {
   readonly sandbox: SandboxService;
+  /** Where runs are kept and watched (runlife.ts). */
+  readonly life: RunLife;
   readonly identity: IdentityService;
   readonly bus: EventPublisher;
   readonly agentNamespace: (agent: string) => string | undefined;
@@ -21,8 +24,8 @@ export interface RunRouteDeps {
 }
 
 export interface RunChannels {
-  /** Opens the run's channel before its command starts; failing refuses the run. */
-  open(run: string, agent: string): Promise<void>;
+  /** Opens the run's channel (its socket owned by the run's uid) before its command starts; failing refuses the run. */
+  open(run: string, agent: string, uid: number): Promise<void>;
   /** Closes it (and cuts its tunnels) once the run has ended, however it ended. */
   close(run: string): void;
 }
@@ -32,7 +35,7 @@ const ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } as co
 const START_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'agent', 'profile', 'workspace', 'command', 'limits'],
+  required: ['id', 'agent', 'profile', 'workspace', 'command', 'limits', 'uid', 'runner'],
   properties: {
     id: ID,
     agent: { type: 'string', minLength: 1, maxLength: 128 },
@@ -53,6 +56,16 @@ const START_SCHEMA = {
     token: { type: 'boolean' },
     network: { type: 'boolean' },
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    uid: { type: 'integer', minimum: 1 },
+    runner: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pid', 'start'],
+      properties: {
+        pid: { type: 'integer', minimum: 1 },
+        start: { type: 'string', pattern: '^[0-9]{1,20}$' },
+      },
+    },
   },
 } as const;
 
@@ -82,6 +95,8 @@ interface StartBody {
   token?: boolean;
   network?: boolean;
   capabilities?: string[];
+  uid: number;
+  runner: { pid: number; start: string };
 }
 
 interface EndBody {
@@ -96,7 +111,7 @@ interface EndBody {
 }
 
 export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): void {
-  const { sandbox, identity, bus, channels } = deps;
+  const { sandbox, identity, bus, channels, life } = deps;
   const closeChannel = (id: string): void => channels?.close(id);
   /** What every forced end does once the processes are gone: status, egress cut, tokens revoked. */
   const settle = (
@@ -108,7 +123,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
   ): Promise<unknown> => {
     sandbox.mark(id, status, evidence);
     closeChannel(id);
-    return revokeRun(id, why, by);
+    return Promise.all([revokeRun(id, why, by), life.ended(id, status)]);
   };
 
   const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
@@ -120,6 +135,18 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     async (req) => {
       const b = req.body;
       const actor = req.principal!.actor;
+      // The run's uid is the one its runner took from the pool for this run, and no other.
+      const lease = sandbox.uids.lease(b.uid);
+      if (
+        !sandbox.uids.contains(b.uid) ||
+        lease?.run !== b.id ||
+        lease.runner.pid !== b.runner.pid ||
+        lease.runner.start !== b.runner.start
+      )
+        throw new RampartError(
+          'RAMPART_E_RUN_INVALID',
+          `uid ${b.uid} is not the one run ${b.id}'s runner holds in sandbox.uids`,
+        );
       // The token is signed first (a request it refuses is refused before anything is on
       // record), so that the run's start and the token's issue go out in one group commit.
       const issued = b.token
@@ -130,7 +157,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
             capabilities: b.capabilities ?? [],
           })
         : undefined;
-      sandbox.register({
+      const record = sandbox.register({
         id: b.id,
         agent: b.agent,
         profile: b.profile,
@@ -139,6 +166,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         startedAt: new Date().toISOString(),
         startedBy: actor,
       });
+      const kept = life.started({ ...record, uid: b.uid, runner: b.runner, network: b.network === true });
       const started = bus.publish({
         type: 'sandbox.run_started',
         severity: 'info',
@@ -177,14 +205,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       // Awaited below; these only keep them from counting as unhandled meanwhile.
       started.catch(() => undefined);
       recorded.catch(() => undefined);
+      kept.catch(() => undefined);
       // The channel is open before the command can start (the caller's gate is this response).
       const egress = b.network === true && channels !== undefined;
       if (egress) {
         try {
-          await channels.open(b.id, b.agent);
+          await channels.open(b.id, b.agent, b.uid);
         } catch (e) {
           sandbox.ended(b.id, { reason: 'error' }, new Date().toISOString());
-          await Promise.allSettled([started, recorded]);
+          await Promise.allSettled([started, recorded, kept]);
+          await life.ended(b.id, 'error');
           if (issued) await revokeRun(b.id, 'the run did not start', actor).catch(() => undefined);
           throw new RampartError(
             'RAMPART_E_SANDBOX_UNAVAILABLE',
@@ -192,7 +222,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
           );
         }
       }
-      await Promise.all([started, recorded]);
+      await Promise.all([started, recorded, kept]);
       return issued ? { id: b.id, egress, token: issued.token } : { id: b.id, egress };
     },
   );
@@ -208,6 +238,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const b = req.body;
       const rec = sandbox.ended(id, { ...b }, new Date().toISOString());
       closeChannel(id);
+      const kept = life.ended(id, b.reason);
       const agent = rec?.agent ?? '?';
       const revoked = revokeRun(id, 'run ended', req.principal!.actor);
       const subject = { agent, run: id };
@@ -241,7 +272,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
           },
         }),
       );
-      await Promise.all([revoked, ...published]);
+      await Promise.all([revoked, kept, ...published]);
       return { id, recorded: true };
     },
   );
@@ -272,7 +303,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     { config: { scope: 'runs:kill' } },
     async (req) => {
       const { id } = req.params;
-      const evidence = sandbox.quarantine(id, sandbox.record(id)?.workspace);
+      const evidence = await sandbox.quarantine(id, sandbox.record(id)?.workspace);
       if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
       const by = req.principal!.actor;
       await settle(id, 'quarantined', 'run quarantined', by, evidence);

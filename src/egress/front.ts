@@ -32,6 +32,10 @@ export interface PlainRequest {
 }
 
 const REQUEST_LINE = /^(CONNECT|GET|HEAD) ([\x21-\x7e]{1,8192}) HTTP\/1\.([01])$/;
+/** An authority-form target (RFC 9112, 3.2.3): host characters, brackets for IPv6, a port. */
+const AUTHORITY = /^[A-Za-z0-9._~!$&'()*+,;=%:@[\]-]+$/;
+/** Headers that announce a body. */
+const BODY = new Set(['content-length', 'transfer-encoding']);
 /** Headers that make a GET or HEAD something the front door leaves to node:http. */
 const NOT_PLAIN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect']);
 
@@ -64,7 +68,10 @@ function parseHead(block: string): Head | undefined {
 /** Parses a CONNECT header block (without the final CRLF CRLF); undefined when malformed. */
 export function parseConnect(block: string): ConnectRequest | undefined {
   const h = parseHead(block);
-  if (!h || h.method !== 'CONNECT' || h.target.length > 1024) return undefined;
+  if (!h || h.method !== 'CONNECT' || h.target.length > 1024 || !AUTHORITY.test(h.target)) return undefined;
+  // A CONNECT has no content (RFC 9110, 9.3.6): one that claims a body is refused, not tunnelled,
+  // so no parser downstream can read its first tunnel bytes as something else.
+  for (const [name] of h.headers) if (BODY.has(name.toLowerCase())) return undefined;
   return { target: h.target, proxyAuthorization: h.proxyAuthorization };
 }
 

@@ -66,11 +66,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "framing.h"
+
 enum kind { K_LISTENER = 1, K_END, K_KICK };
 enum state { S_HEAD, S_DECIDE, S_CONNECT, S_RELAY, S_RESPOND, S_LINGER, S_DEAD };
 enum event_type { EV_HEAD = 1, EV_HANDOFF, EV_FAILED, EV_CLOSED, EV_DRAIN, EV_SOCKS };
-/** Where a SOCKS5 client is in its handshake (RFC 1928, and RFC 1929's username and password). */
-enum socks_phase { SOCKS_NONE, SOCKS_GREETING, SOCKS_AUTH, SOCKS_REQUEST, SOCKS_DONE };
 enum close_reason { R_END = 0, R_IDLE, R_CUT, R_ERROR };
 
 #define SCRATCH (256 * 1024)
@@ -339,18 +339,6 @@ static void refuse(struct relay *r, struct conn *c, const char *bytes, size_t le
 
 // ---- the request head ----------------------------------------------------------------------
 
-/** The requests whose head the relay reads: a CONNECT, and a GET or HEAD that Node may answer here. */
-static const char *const FRAMED[] = {"CONNECT ", "GET ", "HEAD "};
-
-/** Whether the bytes so far begin (or could still begin) a framed request. */
-static int framed(const char *buf, size_t len) {
-  for (size_t i = 0; i < sizeof FRAMED / sizeof FRAMED[0]; i++) {
-    size_t w = strlen(FRAMED[i]);
-    if (memcmp(buf, FRAMED[i], len < w ? len : w) == 0) return 1;
-  }
-  return 0;
-}
-
 /** Lets go of a connection whose client Node takes over; returns the client's descriptor. */
 static int release_client(struct relay *r, struct conn *c) {
   int fd = c->client.fd;
@@ -378,47 +366,31 @@ static int socks_say(struct conn *c, const char *bytes, size_t len) {
 }
 
 /**
- * Moves a SOCKS5 handshake on with what has been read. The method chosen is username and
- * password when the client offers it (the password is a workload token), else none (a run's
- * channel knows its caller). The password is not checked here: the request's decision checks
- * it, and a wrong one is refused there, with the reply "not allowed". Once the request is in
- * (CONNECT, with its address), Node gets the handshake's bytes (EV_SOCKS) and decides.
+ * Moves a SOCKS5 handshake on with what has been read (framing.h decides each step): the method
+ * is username and password when the client offers it, else none (a run's channel knows its
+ * caller). Once the request is in (CONNECT, with its address), Node gets the handshake's bytes
+ * (EV_SOCKS) and decides.
  */
 static void socks_read(struct relay *r, struct conn *c) {
+  struct socks_state st = {c->socks, c->head_end, c->socks_auth};
   for (;;) {
-    const unsigned char *b = (const unsigned char *)c->buf + c->head_end;
-    size_t n = c->len - c->head_end;
-    if (c->socks == SOCKS_GREETING) {
-      if (n < 2 || n < 2u + b[1]) return;
-      int user = 0, none = 0;
-      for (size_t i = 0; i < b[1]; i++) user |= b[2 + i] == 2, none |= b[2 + i] == 0;
-      if (!user && !none) return refuse(r, c, SOCKS_NO_METHOD, sizeof SOCKS_NO_METHOD, NULL);
-      const char pick[2] = {5, user ? 2 : 0};
-      if (socks_say(c, pick, 2) < 0) return drop(r, c, 0);
-      c->head_end += 2u + b[1];
-      c->socks = user ? SOCKS_AUTH : SOCKS_REQUEST;
-    } else if (c->socks == SOCKS_AUTH) {
-      if (n < 2) return;
-      if (b[0] != 1) return refuse(r, c, SOCKS_AUTH_BAD, sizeof SOCKS_AUTH_BAD, NULL);
-      if (n < 3u + b[1] || n < 3u + b[1] + b[2 + b[1]]) return;
-      const char ok[2] = {1, 0};
-      if (socks_say(c, ok, 2) < 0) return drop(r, c, 0);
-      c->socks_auth = c->head_end;
-      c->head_end += 3u + b[1] + b[2 + b[1]];
-      c->socks = SOCKS_REQUEST;
-    } else {
-      if (n < 5) return;
-      size_t alen = b[3] == 1 ? 4 : b[3] == 4 ? 16 : b[3] == 3 ? 1u + b[4] : 0;
-      // A malformed request (not version 5, an unknown address type) is Node's to refuse too: it
-      // says why in the record. Its length is then what was read.
-      if (b[0] == 5 && alen > 0 && n < 4 + alen + 2) return;
-      size_t at = c->head_end;
-      c->head_end = b[0] == 5 && alen > 0 ? at + 4 + alen + 2 : c->len;
-      c->socks = SOCKS_DONE;
-      c->st = S_DECIDE;
-      c->deadline = NEVER;
-      return emit(r, EV_SOCKS, c->id, c->listener, (double)at, (double)c->socks_auth, c->buf, c->head_end);
+    char reply[2];
+    size_t at = 0;
+    enum socks_action a = socks_step((const unsigned char *)c->buf, c->len, &st, reply, &at);
+    c->socks = st.phase;
+    c->head_end = st.head_end;
+    c->socks_auth = st.auth_at;
+    if (a == SOCKS_MORE) return;
+    // refuse() keeps the bytes until they are sent: the static replies, never `reply` itself.
+    if (a == SOCKS_REFUSE)
+      return refuse(r, c, reply[0] == 5 ? SOCKS_NO_METHOD : SOCKS_AUTH_BAD, 2, NULL);
+    if (a == SOCKS_REPLY) {
+      if (socks_say(c, reply, 2) < 0) return drop(r, c, 0);
+      continue;
     }
+    c->st = S_DECIDE;
+    c->deadline = NEVER;
+    return emit(r, EV_SOCKS, c->id, c->listener, (double)at, (double)c->socks_auth, c->buf, c->head_end);
   }
 }
 
@@ -442,15 +414,12 @@ static void head_read(struct relay *r, struct conn *c) {
       if (c->socks == SOCKS_DONE || c->st != S_HEAD) return;
       continue;
     }
-    if (!framed(c->buf, c->len)) return handoff(r, c);
-    size_t from = old > 3 ? old - 3 : 0;
-    char *end = memmem(c->buf + from, c->len - from, "\r\n\r\n", 4);
-    if (!end) continue;
-    size_t at = (size_t)(end - c->buf);
-    if (at > r->max_head) return refuse(r, c, r->too_large, r->too_large_len, NULL);
+    size_t at = 0;
+    enum head_verdict v = frame_head(c->buf, c->len, old, r->max_head, &at);
+    if (v == HEAD_MORE) continue;
+    if (v == HEAD_HANDOFF) return handoff(r, c);
+    if (v == HEAD_TOO_LARGE) return refuse(r, c, r->too_large, r->too_large_len, NULL);
     c->head_end = at + 4;
-    // A GET or HEAD followed by more bytes is a pipelined pair: node:http answers those in turn.
-    if (c->buf[0] != 'C' && c->len > c->head_end) return handoff(r, c);
     c->st = S_DECIDE;
     c->deadline = NEVER;  // Node decides; its own steps are bounded
     return emit(r, EV_HEAD, c->id, c->listener, (double)at, 0, c->buf, at);

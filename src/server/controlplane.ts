@@ -456,6 +456,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         force.unref();
         await app.close();
         clearTimeout(force);
+        // The last window's refusals are on record before the control plane says it stopped.
+        refusals.stop();
         await bus
           .publish({
             type: 'controlplane.lifecycle',

@@ -126,9 +126,10 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
               `${result.actor} lacks the ${scope} scope for this route`,
             ),
           };
+    // The reason as a bounded label: a workload token's rejection kind, else the authenticator's
+    // fixed wording (no credentials, unknown token, missing scope X), never the request's text.
     const label =
-      ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ??
-      (refusal.actor ? 'forbidden' : 'unauthenticated');
+      ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ?? refusal.failure.reason;
     if (deps.refusals.refuse(req.ip, label) === 'count') return sendError(reply, refusal.error, cfg.opa);
     void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
       sendError(reply, refusal.error, cfg.opa),

@@ -185,7 +185,7 @@ describe('the front door parses heads as llhttp does, or refuses them', () => {
             : normalize(theirs.headers);
         assert.deepEqual(normalize(ours.headers), theirHeaders, JSON.stringify(block));
       }),
-      { numRuns: Number(process.env["RAMPART_DIFF_RUNS"] ?? 20_000) },
+      { numRuns: Number(process.env['RAMPART_DIFF_RUNS'] ?? 20_000) },
     );
     // The generator reaches the accepting side often enough to mean something.
     assert.ok(accepted > 1000, `only ${accepted} heads accepted`);

@@ -105,9 +105,12 @@ describe('runs and their runners', { skip }, () => {
     const ms = performance.now() - t0;
     assert.ok(ms < 1000, `noticed after ${ms.toFixed(0)} ms`);
     assert.equal(ended.result.reason, 'runner_died');
-    const recs = ((await admin('GET', '/v1/audit/records?limit=1000')).json as { records: Json[] }).records;
-    const rec = recs.find((x) => x.action === 'event.sandbox.run_ended' && x.details.data.run === run.id);
-    assert.equal(rec?.details.data.reason, 'runner_died');
+    // The status changes at once; its record is committed moments later.
+    const rec = await eventually(async () => {
+      const recs = ((await admin('GET', '/v1/audit/records?limit=1000')).json as { records: Json[] }).records;
+      return recs.find((x) => x.action === 'event.sandbox.run_ended' && x.details.data.run === run.id);
+    }, 'the record of the end');
+    assert.equal(rec.details.data.reason, 'runner_died');
     assert.equal(rec?.details.severity, 'high');
     await eventually(
       async () => ((await asRun('GET', '/v1/whoami')).status === 401 ? true : undefined),

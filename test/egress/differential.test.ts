@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { parseConnect, parsePlain } from '../../src/egress/front.js';
 
 // node:http's parser binding: the same llhttp build a node:http server runs, strict by default.
- 
+
 const { HTTPParser, methods } = (await import('node:module')).createRequire(import.meta.url)(
   '_http_common',
 ) as {

@@ -10,6 +10,31 @@ import { ROOT } from './support/cli.js';
 
 const COMPONENTS = ['redact', 'policy', 'identity', 'admission', 'sandbox', 'egress'];
 
+/**
+ * module -> npm packages it may import (node: built-ins are free). A runtime dependency is one
+ * module's business: the HTTP framework is the server's, the SQL drivers the store's, and a
+ * component that wanted fastify would be reaching past its door.
+ */
+const PACKAGES: Record<string, readonly string[]> = {
+  core: ['yaml'], // parseLocated: YAML with positions, shared by every parser of user files
+  config: ['ajv'],
+  store: ['pg', 'better-sqlite3'],
+  log: ['pino'],
+  identity: ['jose'],
+  policy: ['@marcbachmann/cel-js', 'yaml'],
+  admission: ['@marcbachmann/cel-js', 'yaml'],
+  redact: ['ignore'],
+  // The in-sandbox preload is bundled with undici (a devDependency) into one file.
+  sandbox: ['undici'],
+  server: ['fastify', 'pino', 'prom-client'],
+  cli: ['yaml'],
+};
+
+/** Files whose dynamic import() takes a computed specifier, and why that is safe. */
+const COMPUTED_IMPORTS: Record<string, string> = {
+  'src/cli/main.ts': 'loads ./commands/<name>.js for a name from its own COMMANDS table',
+};
+
 /** module -> modules it may import (besides itself). `store-types` is src/store/types.ts alone. */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   core: [],
@@ -41,7 +66,11 @@ describe('architecture', () => {
         `src/${from} is not in the architecture table; add it to docs/architecture.md and here`,
       );
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/^(?:import|export)\b[^;]*?from '(\.{1,2}\/[^']+)'/gms)) {
+      const relativeSpecs = [
+        ...text.matchAll(/^(?:import|export)\b[^;]*?from '(\.{1,2}\/[^']+)'/gms),
+        ...text.matchAll(/\b(?:import|require)\(\s*'(\.{1,2}\/[^']+)'\s*\)/g),
+      ];
+      for (const m of relativeSpecs) {
         const target = relative(src, resolve(dirname(file), m[1]!));
         const parts = target.split(sep);
         const to =
@@ -51,6 +80,75 @@ describe('architecture', () => {
         problems.push(
           `${relative(ROOT, file)} imports ${m[1]} (src/${from} may import ${allowed.join(', ') || 'nothing'})`,
         );
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('every npm package a module imports is one the table gives it, and every package is a dependency', () => {
+    const src = join(ROOT, 'src');
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
+    const problems: string[] = [];
+    for (const file of files(src)) {
+      const from = relative(src, file).split(sep)[0]!;
+      const text = readFileSync(file, 'utf8');
+      const specs = [
+        ...text.matchAll(/^(?:import|export)\b[^;]*?from '([^']+)'/gms),
+        ...text.matchAll(/\b(?:import|require)\(\s*'([^']+)'\s*\)/g),
+      ].map((m) => m[1]!);
+      for (const spec of specs) {
+        if (spec.startsWith('.') || spec.startsWith('node:')) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+        if (!(PACKAGES[from] ?? []).includes(name))
+          problems.push(
+            `${relative(ROOT, file)} imports package ${name} (src/${from} may import ${PACKAGES[from]?.join(', ') || 'none'})`,
+          );
+        if (!(name in pkg.dependencies) && !(from === 'sandbox' && name in pkg.devDependencies))
+          problems.push(`${relative(ROOT, file)} imports ${name}, which is not a dependency in package.json`);
+      }
+      // A computed specifier escapes the tables above: allowed only where listed, with a reason.
+      for (const m of text.matchAll(/\b(?:import|require)\(\s*([^'\s)][^)]*)\)/g)) {
+        const where = relative(ROOT, file);
+        if (m[1]!.startsWith('`')) problems.push(`${where} imports a template string ${m[1]}`);
+        else if (!(where in COMPUTED_IMPORTS))
+          problems.push(`${where} imports a computed specifier (${m[1]})`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('every component has one door, and only the server composes them', () => {
+    const src = join(ROOT, 'src');
+    const problems: string[] = [];
+    for (const c of [...COMPONENTS.filter((c) => c !== 'redact'), 'audit']) {
+      const door = join(src, c, 'component.ts');
+      let text: string;
+      try {
+        text = readFileSync(door, 'utf8');
+      } catch {
+        problems.push(`src/${c}/ has no component.ts`);
+        continue;
+      }
+      if (!/export (?:async )?function start[A-Z]\w*\(/.test(text))
+        problems.push(`src/${c}/component.ts exports no start function`);
+    }
+    // Metrics belong to the component that counts them: the control plane registers only its own
+    // (events published, refused requests).
+    const cp = readFileSync(join(src, 'server', 'controlplane.ts'), 'utf8');
+    for (const m of cp.matchAll(/metrics\.(?:counter|gauge)\(\s*'([^']+)'/g))
+      if (!/^rampart_(events|auth)_/.test(m[1]!)) problems.push(`controlplane.ts registers ${m[1]}`);
+    // Nobody but the server and the CLI imports a component's door.
+    for (const file of files(src)) {
+      const from = relative(src, file).split(sep)[0]!;
+      if (from === 'server' || from === 'cli') continue;
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/from '(\.{1,2}\/[^']+\/component\.js)'/g)) {
+        const to = relative(src, resolve(dirname(file), m[1]!)).split(sep)[0]!;
+        if (to !== from && to !== 'core')
+          problems.push(`${relative(ROOT, file)} imports another component's door ${m[1]}`);
       }
     }
     assert.deepEqual(problems, []);

@@ -12,7 +12,13 @@ import { LazyLocator, parseLocated, type Locating } from '../core/yaml.js';
 import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
 import type { BucketLimit, RateClass } from '../core/ratelimit.js';
 import type { Severity } from '../core/types.js';
-import type { IdentitySettings, SandboxProfile, SandboxSettings } from '../core/settings.js';
+import type {
+  AdmissionSettings,
+  EgressSettings,
+  IdentitySettings,
+  SandboxProfile,
+  SandboxSettings,
+} from '../core/settings.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import { configSchema, type Scope } from './schema.js';
 
@@ -64,19 +70,7 @@ export type IdentityConfig = IdentitySettings;
 
 export type { SandboxProfile };
 
-export interface EgressConfig {
-  readonly enabled: boolean;
-  readonly listen: { readonly host: string; readonly port: number };
-  readonly mode: 'enforce' | 'report';
-  readonly askPolicy: boolean;
-  readonly lists: readonly string[];
-  readonly allow: readonly string[];
-  readonly deny: readonly string[];
-  readonly allowRanges: readonly string[];
-  readonly maxConnectionsPerAgent: number;
-  readonly connectTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-}
+export type EgressConfig = EgressSettings;
 
 export type SandboxConfig = SandboxSettings;
 
@@ -120,13 +114,7 @@ export interface Config {
   readonly logging: { readonly level: string };
 }
 
-export interface AdmissionConfig {
-  readonly profile: 'default' | 'vm-runner';
-  readonly policyFile: string | undefined;
-  readonly denyOn: Severity;
-  readonly decisionLog: 'async' | 'durable';
-  readonly dockerPluginSocket: string | undefined;
-}
+export type AdmissionConfig = AdmissionSettings;
 
 export interface LoadOptions {
   /** Path given with --config; when set, a missing file is an error. */

@@ -6,6 +6,10 @@
 export const DURATION_PATTERN = '^(?:\\d+h)?(?:\\d+m)?(?:\\d+s)?(?:\\d+ms)?$';
 export const SIZE_PATTERN = '^\\d+(?:\\.\\d+)?\\s*[kKmMgGtT]?[iI]?[bB]?$';
 
+import { SCOPES } from '../core/scopes.js';
+
+export { SCOPES, type Scope } from '../core/scopes.js';
+
 type Schema = Record<string, unknown>;
 
 const duration = (description: string, dflt?: string): Schema => ({
@@ -52,23 +56,6 @@ function bucket(description: string, rate: number, burst: number): Schema {
 function root(properties: Record<string, Schema>): Schema {
   return { type: 'object', additionalProperties: false, properties };
 }
-
-export const SCOPES = [
-  'admin',
-  'audit:read',
-  'metrics:read',
-  'policy:decide',
-  'policy:write',
-  'entities:write',
-  'admission:review',
-  'runs:read',
-  'runs:write',
-  'runs:kill',
-  'egress:control',
-  'tokens:issue',
-  'tokens:revoke',
-] as const;
-export type Scope = (typeof SCOPES)[number];
 
 export const configSchema: Schema = root({
   data_dir: path(

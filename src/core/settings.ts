@@ -2,6 +2,7 @@
 // not import components and components may not import config (docs/architecture.md).
 
 import type { RateLimits } from './ratelimit.js';
+import type { Severity } from './types.js';
 
 export interface IdentitySettings {
   readonly issuer: string;
@@ -43,4 +44,26 @@ export interface SandboxSettings {
   readonly evidenceDir: string;
   /** No run outlives this (its token cannot be refreshed past it either). */
   readonly maxRunLifetimeMs: number;
+}
+
+export interface EgressSettings {
+  readonly enabled: boolean;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly mode: 'enforce' | 'report';
+  readonly askPolicy: boolean;
+  readonly lists: readonly string[];
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+  readonly allowRanges: readonly string[];
+  readonly maxConnectionsPerAgent: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+export interface AdmissionSettings {
+  readonly profile: 'default' | 'vm-runner';
+  readonly policyFile: string | undefined;
+  readonly denyOn: Severity;
+  readonly decisionLog: 'async' | 'durable';
+  readonly dockerPluginSocket: string | undefined;
 }

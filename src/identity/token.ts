@@ -16,31 +16,14 @@
 
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
+import type { WorkloadClaims } from '../core/claims.js';
 
 export const TOKEN_TYPE = 'rampart+jwt';
 export const ALGORITHM = 'ES256';
 /** Larger tokens are refused before any parsing. Rampart's are about 450 bytes. */
 export const MAX_TOKEN_BYTES = 4096;
 
-export interface WorkloadClaims {
-  readonly iss: string;
-  readonly aud: string;
-  /** The agent. */
-  readonly sub: string;
-  /** The run this token belongs to. */
-  readonly run: string;
-  /** The agent's namespace. */
-  readonly ns: string;
-  /** Capabilities granted to this run. */
-  readonly caps: readonly string[];
-  readonly jti: string;
-  /** Seconds since the epoch, as JWT has them. */
-  readonly iat: number;
-  readonly nbf: number;
-  readonly exp: number;
-  /** When the run started (seconds): refreshes end at rst + the maximum run lifetime. */
-  readonly rst: number;
-}
+export type { WorkloadClaims } from '../core/claims.js';
 
 /** A key tokens are verified with: the public half, and the exact header its tokens carry. */
 export interface VerifierKey {

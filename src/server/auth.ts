@@ -7,20 +7,12 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ClientConfig } from '../config/load.js';
 import type { Scope } from '../config/schema.js';
-import type { Rejection, VerifyResult, WorkloadClaims } from '../identity/token.js';
+import type { Rejection, VerifyResult } from '../identity/token.js';
 import { RampartError } from '../core/errors.js';
 import { readSecretText, writeSecretFile } from '../core/secretfile.js';
 
-/** What a route may require: a client scope, "agent" (a workload token), or "any" valid credential. */
-export type RouteScope = Scope | 'agent' | 'any';
-
-export interface Principal {
-  /** As audited: "admin", "client:<name>" or "agent:<id>". */
-  readonly actor: string;
-  readonly scopes: ReadonlySet<Scope | 'agent'>;
-  /** For workload tokens: the verified claims. */
-  readonly workload?: WorkloadClaims;
-}
+import type { Principal, RouteScope } from '../core/component.js';
+export type { Principal, RouteScope } from '../core/component.js';
 
 /** A refusal, with what the audit record says about it. */
 export interface AuthFailure {

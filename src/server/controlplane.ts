@@ -4,49 +4,38 @@
 
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  loadOrCreateAuditKey,
-  loadTrustedVerifiers,
-  publishSigner,
-  witnessPath,
-} from '../audit/checkpoint.js';
-import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
-import { AuditLog, installationId, loadOrCreateHmacKey } from '../audit/log.js';
+import type pino from 'pino';
+import { startAdmission } from '../admission/component.js';
+import { startAudit, type AuditComponent } from '../audit/component.js';
+import type { AuditLog } from '../audit/log.js';
 import type { Config } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import type { Component } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
-import { readSecretFile, writeFileAtomic } from '../core/secretfile.js';
+import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
+import { packageRoot } from '../core/paths.js';
+import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
+import { startEgress, type EgressComponent } from '../egress/component.js';
 import { EventBus } from '../events/bus.js';
+import { startIdentity } from '../identity/component.js';
+import type { IdentityService } from '../identity/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { startPolicy } from '../policy/component.js';
+import type { PolicyService } from '../policy/service.js';
 import { Redactor } from '../redact/engine.js';
 import { redactValue } from '../redact/object.js';
+import { startSandbox } from '../sandbox/component.js';
+import type { SandboxService } from '../sandbox/service.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js';
+import { mount } from './compose.js';
+import { discoveryPath } from './discovery.js';
 import { HealthRegistry } from './health.js';
 import { createHttpApp } from './http.js';
-import { RefusalLog } from './refusals.js';
-import { RunLife } from './runlife.js';
 import { createMetrics } from './metrics.js';
-import { discoveryPath } from './discovery.js';
-import { registerAuditRoutes } from './routes/audit.js';
+import { RefusalLog } from './refusals.js';
 import { registerCoreRoutes } from './routes/core.js';
-import { registerPolicyRoutes } from './routes/policy.js';
-import { PolicyService } from '../policy/service.js';
-import { IdentityService } from '../identity/service.js';
-import { registerIdentityRoutes } from './routes/identity.js';
-import { registerRunRoutes, type RunChannels } from './routes/runs.js';
-import { EGRESS_SOCKET } from '../sandbox/runner.js';
-import { registerEgressRoutes } from './routes/egress.js';
-import { registerAdmissionRoutes } from './routes/admission.js';
-import { startDockerPlugin } from './dockerplugin.js';
-import { AdmissionService } from '../admission/service.js';
-import { EMPTY_POLICY, loadAdmissionPolicy } from '../admission/engine.js';
-import { startEgress, type Egress } from './egress.js';
-import { SandboxService } from '../sandbox/service.js';
-import { packageRoot } from '../core/paths.js';
-import { readSecretText } from '../core/secretfile.js';
-import type pino from 'pino';
 
 export { VERSION } from '../core/version.js';
 import { VERSION } from '../core/version.js';
@@ -110,153 +99,135 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   try {
     const store = await openStore(config.store);
     cleanups.push(() => store.close());
-
-    const signer = loadOrCreateAuditKey(config.dataDir);
-    const install = await installationId(store);
     // The root of trust: keys published in the store count only with its certificate.
     const certifier = loadOrCreateInstallationKey(config.dataDir);
     await claimStore(store, certifier, config.dataDir);
-    await publishSigner(store, signer, certifier);
-    const audit = AuditLog.open({
-      store,
-      clock,
-      signer,
-      installation: certifier,
-      verifiers: loadTrustedVerifiers(config.dataDir, config.audit.trustedKeys),
-      hmacKey: loadOrCreateHmacKey(config.dataDir),
-      origin: `rampart.audit/${install}`,
-      maxBatch: config.audit.maxBatch,
-      checkpointEvery: config.audit.checkpointEvery,
-      checkpointIntervalMs: config.audit.checkpointIntervalMs,
-      sanitize: (details) => redactValue(redactor, details) as Record<string, unknown>,
-      witnessFile: witnessPath(config.dataDir),
-    });
-    cleanups.push(() => audit.close());
-    // Records a crash left unsigned are signed now, before new ones: an unsigned stretch longer
-    // than checkpoint_every then always means deleted checkpoints (audit verify relies on it).
-    await audit.signPending();
+    const role = opts.role ?? 'full';
 
+    // Components start in dependency order and stop in reverse: the audit log flushes and signs
+    // its final checkpoint after everything that writes to it has stopped.
+    const components: Component[] = [];
+    const started = <C extends Component>(c: C): C => {
+      components.push(c);
+      cleanups.push(() => c.stop());
+      return c;
+    };
+    const audit: AuditComponent = started(
+      await startAudit({
+        store,
+        clock,
+        dataDir: config.dataDir,
+        certifier,
+        settings: config.audit,
+        sanitize: (details) => redactValue(redactor, details) as Record<string, unknown>,
+      }),
+    );
     const bus = new EventBus({
-      auditor: audit,
+      auditor: audit.log,
       onHandlerError: (type, e) => logger.error({ type, err: messageOf(e) }, 'event handler failed'),
     });
-    const policy = await PolicyService.start({
-      dir: config.policy.dir ?? join(packageRoot(), 'policies', 'default'),
-      watch: config.policy.watch,
-      cacheSize: config.policy.cacheSize,
-      decisionLog: config.policy.decisionLog,
-      store,
-      auditor: audit,
-      events: bus,
-      log: logger,
-      clock,
-      installation: install,
-      version: VERSION,
-      opa: config.policy.opa && {
-        url: config.policy.opa.url,
-        path: config.policy.opa.path,
-        timeoutMs: config.policy.opa.timeoutMs,
-        retryMs: config.policy.opa.retryMs,
-        token:
-          config.policy.opa.tokenFile === undefined
-            ? undefined
-            : readSecretText(config.policy.opa.tokenFile, { purpose: 'policy.opa.token_file' }),
-      },
-    });
-    cleanups.push(() => policy.stop());
-
-    const identity = await IdentityService.start({
-      store,
-      dataDir: config.dataDir,
-      certifier,
-      clock,
-      events: bus,
-      log: logger,
-      ...config.identity,
-    });
-    cleanups.push(async () => identity.stop());
-
-    const sandbox = SandboxService.create(config.sandbox);
-    cleanups.push(() => sandbox.drain());
+    const policy = started(
+      await startPolicy({
+        dir: config.policy.dir ?? join(packageRoot(), 'policies', 'default'),
+        watch: config.policy.watch,
+        cacheSize: config.policy.cacheSize,
+        decisionLog: config.policy.decisionLog,
+        store,
+        auditor: audit.log,
+        events: bus,
+        log: logger,
+        clock,
+        installation: audit.installation,
+        version: VERSION,
+        opa: config.policy.opa && {
+          url: config.policy.opa.url,
+          path: config.policy.opa.path,
+          timeoutMs: config.policy.opa.timeoutMs,
+          retryMs: config.policy.opa.retryMs,
+          token:
+            config.policy.opa.tokenFile === undefined
+              ? undefined
+              : readSecretText(config.policy.opa.tokenFile, { purpose: 'policy.opa.token_file' }),
+        },
+      }),
+    );
+    const agentNamespace = (agent: string): string | undefined => policy.agentNamespace(agent);
+    const identity = started(
+      await startIdentity({
+        store,
+        dataDir: config.dataDir,
+        certifier,
+        clock,
+        events: bus,
+        log: logger,
+        auditor: audit.log,
+        agentNamespace,
+        ...config.identity,
+      }),
+    );
+    // The egress proxy: built (rules compiled, config errors raised) before anything listens.
+    const egress: EgressComponent | undefined = config.egress.enabled
+      ? started(
+          startEgress({
+            settings: config.egress,
+            events: bus,
+            log: logger,
+            verify: (token) => {
+              const r = identity.service.verify(token);
+              return r.ok ? { claims: r.claims } : `${r.kind}: ${r.reason}`;
+            },
+            rateLimit: (claims) => identity.service.rateLimit('egress', claims),
+            decide: async (caller, host, port) => {
+              const d = await policy.service.decide(
+                {
+                  principal: { type: 'agent', id: caller.agent },
+                  action: 'egress.connect',
+                  resource: { type: 'host', id: host, port },
+                  context: { run: caller.run },
+                },
+                { actor: `agent:${caller.agent}`, path: 'egress' },
+              );
+              return { allow: d.allow, reason: d.reasons.join('; ') };
+            },
+          }),
+        )
+      : undefined;
+    const sandbox = started(
+      await startSandbox({
+        settings: config.sandbox,
+        runs: store.runs,
+        events: bus,
+        auditor: audit.log,
+        log: logger,
+        tokens: identity.service,
+        agentNamespace,
+        ...(egress ? { egress } : {}),
+        reconcile: role === 'full',
+      }),
+    );
+    // Admission: the same checks as `rampart check`, served to Kubernetes and Docker.
+    started(
+      await startAdmission({
+        settings: config.admission,
+        auditor: audit.log,
+        clock,
+        secretValue: (v) => redactor.redact(v).matches[0]?.label,
+        onRecordFailure: (error) =>
+          logger.error({ error }, 'admission records cannot be written; answers now wait for them'),
+        dockerPlugin: role === 'full',
+      }),
+    );
 
     const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients, (t) =>
-      identity.verify(t),
+      identity.service.verify(t),
     );
     const metrics = createMetrics();
-    const role = opts.role ?? 'full';
     const health = new HealthRegistry();
     health.register('store', async () => {
       await store.ping();
       return { status: 'ok', detail: store.driver };
     });
-    health.register('audit', () => audit.health());
-    health.register('policy', () => policy.health());
-    health.register('identity', () => identity.health());
-    health.register('sandbox', () => sandbox.health());
-    metrics.counter(
-      'rampart_audit_records_total',
-      'Audit records durably appended.',
-      () => audit.stats.appended,
-    );
-    metrics.counter('rampart_audit_commits_total', 'Audit group commits.', () => audit.stats.commits);
-    metrics.counter(
-      'rampart_audit_write_failures_total',
-      'Audit commits that failed (their actions were refused).',
-      () => audit.stats.failures,
-    );
-    metrics.counter(
-      'rampart_audit_checkpoints_total',
-      'Signed checkpoints written.',
-      () => audit.stats.checkpoints,
-    );
     metrics.counter('rampart_events_total', 'Security events published.', () => bus.stats.published);
-    metrics.counter(
-      'rampart_policy_decisions_total',
-      'Policy decisions by outcome.',
-      () => ({
-        allow: policy.engine.stats.allowed,
-        deny: policy.engine.stats.denied,
-        error: policy.engine.stats.errors,
-      }),
-      'outcome',
-    );
-    metrics.counter(
-      'rampart_policy_cache_hits_total',
-      'Decisions answered from the decision cache.',
-      () => policy.engine.stats.cacheHits,
-    );
-    metrics.gauge(
-      'rampart_policy_entities',
-      'Entities known to the policy engine.',
-      () => policy.engine.entities.size,
-    );
-    metrics.gauge(
-      'rampart_policy_rules',
-      'Rules in the active policy set.',
-      () => policy.policySet?.rules.length ?? 0,
-    );
-
-    metrics.counter(
-      'rampart_tokens_verified_total',
-      'Workload tokens accepted.',
-      () => identity.stats.verified,
-    );
-    metrics.counter(
-      'rampart_tokens_verify_cache_hits_total',
-      'Workload tokens accepted from the verification cache.',
-      () => identity.stats.cacheHits,
-    );
-    metrics.counter(
-      'rampart_tokens_rejected_total',
-      'Workload tokens refused, by reason.',
-      () => Object.fromEntries(identity.stats.rejected),
-      'reason',
-    );
-    metrics.counter(
-      'rampart_rate_limited_total',
-      'Agent requests refused by a rate limit.',
-      () => identity.stats.rateLimited,
-    );
 
     const tls = config.server.tls && {
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
@@ -305,86 +276,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       metrics,
       bus,
       refusals,
-      fingerprint: (credential) => audit.fingerprint(credential),
-      rateLimit: (cls, claims) => identity.rateLimit(cls, claims),
+      fingerprint: (credential) => audit.log.fingerprint(credential),
+      rateLimit: (cls, claims) => identity.service.rateLimit(cls, claims),
       https: tls,
     });
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
-    registerAuditRoutes(app, { audit, bus, vkey: signer.vkey });
-    registerPolicyRoutes(app, { policy, auditor: audit, bus });
-    const agentNamespace = (agent: string): string | undefined => {
-      const e = policy.getEntity('agent', agent);
-      if (!e) return undefined;
-      const ns = e.attributes['namespace'];
-      if (typeof ns === 'string' && ns !== '') return ns;
-      return e.parents.find((p) => p.startsWith('namespace:'))?.slice('namespace:'.length);
-    };
-    registerIdentityRoutes(app, { identity, auditor: audit, agentNamespace });
-    // The egress proxy: built (rules compiled, config errors raised) before anything listens.
-    const egress: Egress | undefined = config.egress.enabled
-      ? startEgress({ config: config.egress, identity, policy, bus, logger, metrics })
-      : undefined;
-    // A run's channel is the proxy's socket in a directory the sandbox binds in; the two
-    // components meet only here.
-    const channels: RunChannels | undefined = egress && {
-      // The socket belongs to the run's own uid, mode 0600: no other run's processes can use it.
-      open: (run, agent, uid) =>
-        egress.openChannel(join(sandbox.channelDir(run), EGRESS_SOCKET), { run, agent }, { uid, gid: uid }),
-      close: (run) => {
-        egress.proxy.closeChannel(run);
-        sandbox.removeChannelDir(run);
-      },
-    };
-    // Runs are kept in the store with their runner, watched, and reconciled at start-up.
-    const life = new RunLife({
-      sandbox,
-      runs: store.runs,
-      bus,
-      logger,
-      revoke: (run, why, by) => identity.revoke('run', run, why, by),
-      ...(channels ? { channels } : {}),
-    });
-    cleanups.push(async () => life.stop());
-    if (role === 'full') await life.reconcile();
-    registerRunRoutes(app, {
-      sandbox,
-      life,
-      identity,
-      bus,
-      auditor: audit,
-      agentNamespace,
-      ...(channels ? { channels } : {}),
-    });
-    // Admission: the same checks as `rampart check`, served to Kubernetes and Docker.
-    const admission = new AdmissionService({
-      profile: config.admission.profile,
-      policy:
-        config.admission.policyFile === undefined
-          ? EMPTY_POLICY
-          : loadAdmissionPolicy(config.admission.policyFile),
-      denyOn: config.admission.denyOn,
-      decisionLog: config.admission.decisionLog,
-      auditor: audit,
-      clock,
-      secretValue: (v) => redactor.redact(v).matches[0]?.label,
-      onRecordFailure: (error) =>
-        logger.error({ error }, 'admission records cannot be written; answers now wait for them'),
-    });
-    health.register('admission', () => admission.health());
-    registerAdmissionRoutes(app, { admission });
-    if (config.admission.dockerPluginSocket !== undefined && role === 'full') {
-      const plugin = await startDockerPlugin(config.admission.dockerPluginSocket, admission);
-      cleanups.push(() => plugin.close());
-    }
-    if (egress) {
-      cleanups.push(() => egress.proxy.close());
-      health.register('egress', () => egress.health());
-      registerEgressRoutes(app, {
-        proxy: egress.proxy,
-        guard: egress.guard,
-        bus,
-        listen: `${config.egress.listen.host}:${config.egress.listen.port}`,
-      });
+    for (const c of components) {
+      const unmount = mount({ app, health, metrics, bus }, c);
+      cleanups.push(async () => unmount());
     }
 
     if (role === 'full')
@@ -478,13 +377,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(egressUrl ? { egress: egressUrl } : {}),
       config,
       store,
-      audit,
+      audit: audit.log,
       bus,
       health,
       logger,
-      policy,
-      identity,
-      sandbox,
+      policy: policy.service,
+      identity: identity.service,
+      sandbox: sandbox.service,
       adminTokenFile: adminTokenPath(config.dataDir),
       close,
     };

@@ -6,7 +6,6 @@ import type { RefusalLog } from './refusals.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/load.js';
 import { ERRORS, RampartError, isRampartError, messageOf, type ErrorCode } from '../core/errors.js';
-import type { AuditEntryInput, Outcome } from '../core/types.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { RateClass } from '../core/ratelimit.js';
@@ -245,37 +244,3 @@ export function sendError(reply: FastifyReply, err: RampartError, opa = false): 
   return reply.code(status).type('application/json').send(body);
 }
 
-/**
- * Records an action in the audit log before performing it. If the record cannot be written, the
- * action does not happen and the caller gets 503; if the action fails, a second record says so.
- */
-export async function audited<T>(
-  deps: { readonly bus: EventBus; readonly auditor: { record(e: AuditEntryInput): Promise<unknown> } },
-  req: FastifyRequest,
-  entry: { action: string; target: string; details?: Record<string, unknown> },
-  perform: () => Promise<T>,
-): Promise<T> {
-  const actor = req.principal?.actor ?? 'anonymous';
-  await deps.auditor.record({
-    actor,
-    action: entry.action,
-    target: entry.target,
-    outcome: 'success',
-    details: entry.details ?? {},
-  });
-  try {
-    return await perform();
-  } catch (e) {
-    const outcome: Outcome = isRampartError(e) && e.status < 500 ? 'denied' : 'error';
-    await deps.auditor
-      .record({
-        actor,
-        action: entry.action,
-        target: entry.target,
-        outcome,
-        details: { error: messageOf(e) },
-      })
-      .catch(() => undefined);
-    throw e;
-  }
-}

@@ -7,7 +7,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import type { AdmissionService, DockerAuthzResponse } from '../admission/service.js';
+import type { AdmissionService, DockerAuthzResponse } from './service.js';
 import { messageOf, RampartError } from '../core/errors.js';
 
 /** Docker sends request bodies up to 1 MiB, base64 in JSON. */

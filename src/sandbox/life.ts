@@ -13,9 +13,9 @@ import { hostname } from 'node:os';
 import { messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import { stillRunning, type ProcessIdentity } from '../core/process.js';
-import type { Logger } from '../log/logger.js';
-import type { RunRecord, SandboxService } from '../sandbox/service.js';
+import type { Log } from '../core/types.js';
 import type { RunStore } from '../store/types.js';
+import type { RunRecord, SandboxService } from './service.js';
 
 /** How often runners are checked: a dead one is noticed within this (the issue asks 1 s). */
 const WATCH_MS = 250;
@@ -31,7 +31,7 @@ export interface RunLifeDeps {
   readonly sandbox: SandboxService;
   readonly runs: RunStore;
   readonly bus: EventPublisher;
-  readonly logger: Logger;
+  readonly logger: Log;
   /** Revokes the run's tokens (the identity component). */
   readonly revoke: (run: string, why: string, by: string) => Promise<unknown>;
   /** The run's egress channel, when the proxy runs here. */

@@ -1,27 +1,37 @@
-// Wiring for the egress proxy: who a caller is (identity), what policy says (egress.connect), where
-// records go (the event bus, so the audit log), and what /metrics shows. The proxy itself knows
-// none of these components; it gets them as functions.
+// The egress component's door: the proxy, given who a caller is (a token verifier), what policy
+// says (egress.connect), where records go (the event bus, so the audit log), with its routes
+// (status, bans, kill switch), health and metrics. It knows no other component: each capability
+// comes as a function.
 
 import { chmodSync, chownSync, rmSync } from 'node:fs';
-import { RampartError } from '../core/errors.js';
+import type { WorkloadClaims } from '../core/claims.js';
+import type { Component } from '../core/component.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
-import type { ComponentHealth } from '../core/types.js';
-import type { EgressConfig } from '../config/load.js';
-import { AddressGuard } from '../egress/address.js';
-import { HOST_LISTS, HostMatcher, type HostRule } from '../egress/hosts.js';
-import {
-  EgressProxy,
-  type ConnectionRecord,
-  type EgressCaller,
-  type EgressProfile,
-} from '../egress/proxy.js';
-import type { IdentityService } from '../identity/service.js';
-import type { WorkloadClaims } from '../identity/token.js';
-import type { Logger } from '../log/logger.js';
-import type { PolicyService } from '../policy/service.js';
-import type { Metrics } from './metrics.js';
+import type { EgressSettings } from '../core/settings.js';
+import type { Log } from '../core/types.js';
+import { AddressGuard } from './address.js';
+import { HOST_LISTS, HostMatcher, type HostRule } from './hosts.js';
+import { EgressProxy, type ConnectionRecord, type EgressCaller, type EgressProfile } from './proxy.js';
+import { egressRoutes } from './routes.js';
 
-export interface Egress {
+export interface EgressComponentDeps {
+  readonly settings: EgressSettings;
+  readonly events: EventPublisher;
+  readonly log: Log;
+  /** Verifies a workload token (identity): its claims, or why it is refused. */
+  readonly verify: (token: string) => { readonly claims: WorkloadClaims } | string;
+  /** Milliseconds an agent must wait before another connection (identity's rate limits). */
+  readonly rateLimit: (claims: WorkloadClaims) => number;
+  /** The policy decision point's egress.connect, when it is asked. Throwing denies. */
+  readonly decide?: (
+    caller: EgressCaller,
+    host: string,
+    port: number,
+  ) => Promise<{ allow: boolean; reason: string }>;
+}
+
+export interface EgressComponent extends Component {
   readonly proxy: EgressProxy;
   readonly guard: AddressGuard;
   /** Starts listening; resolves with the proxy's URL. */
@@ -35,7 +45,8 @@ export interface Egress {
     caller: { run: string; agent: string },
     owner: { uid: number; gid: number },
   ): Promise<void>;
-  health(): ComponentHealth;
+  /** Closes a run's channel and cuts its connections. */
+  closeChannel(run: string): void;
 }
 
 /** Counters by key, bounded: past `max` keys, new ones count under "other". */
@@ -50,15 +61,8 @@ function boundedCounts(max: number): { add(k: string): void; read(): Record<stri
   };
 }
 
-export function startEgress(deps: {
-  config: EgressConfig;
-  identity: IdentityService;
-  policy: PolicyService;
-  bus: EventPublisher;
-  logger: Logger;
-  metrics: Metrics;
-}): Egress {
-  const { config, identity, policy, bus, logger, metrics } = deps;
+export function startEgress(deps: EgressComponentDeps): EgressComponent {
+  const { settings: config, events: bus, log: logger } = deps;
   let guard: AddressGuard;
   let profile: EgressProfile;
   try {
@@ -88,8 +92,8 @@ export function startEgress(deps: {
     idleTimeoutMs: config.idleTimeoutMs,
     deps: {
       authenticate: (token) => {
-        const r = identity.verify(token);
-        if (!r.ok) return `${r.kind}: ${r.reason}`;
+        const r = deps.verify(token);
+        if (typeof r === 'string') return r;
         const caller: EgressCaller = { agent: r.claims.sub, run: r.claims.run, via: 'token' };
         claimsOf.set(caller, r.claims);
         return caller;
@@ -97,24 +101,9 @@ export function startEgress(deps: {
       profileFor: () => profile,
       rateLimit: (caller) => {
         const claims = claimsOf.get(caller);
-        return claims ? identity.rateLimit('egress', claims) : 0;
+        return claims ? deps.rateLimit(claims) : 0;
       },
-      ...(config.askPolicy
-        ? {
-            decide: async (caller: EgressCaller, host: string, port: number) => {
-              const d = await policy.decide(
-                {
-                  principal: { type: 'agent', id: caller.agent },
-                  action: 'egress.connect',
-                  resource: { type: 'host', id: host, port },
-                  context: { run: caller.run },
-                },
-                { actor: `agent:${caller.agent}`, path: 'egress' },
-              );
-              return { allow: d.allow, reason: d.reasons.join('; ') };
-            },
-          }
-        : {}),
+      ...(config.askPolicy && deps.decide ? { decide: deps.decide } : {}),
       record: (r: ConnectionRecord) => {
         byAgent.add(r.agent);
         byHost.add(`${r.host}:${r.port}`);
@@ -141,7 +130,7 @@ export function startEgress(deps: {
             },
           })
           .catch((e: unknown) =>
-            logger.error({ err: (e as Error).message }, 'could not record an egress connection'),
+            logger.error({ err: messageOf(e) }, 'could not record an egress connection'),
           );
       },
       onLookup: (caller, host, addresses) => {
@@ -158,42 +147,54 @@ export function startEgress(deps: {
     },
   });
 
-  metrics.counter(
-    'rampart_egress_connections_total',
-    'Egress connections by decision.',
-    () => ({
-      allow: proxy.stats.allowed,
-      deny: proxy.stats.denied,
-      would_deny: proxy.stats.wouldDeny,
-    }),
-    'decision',
-  );
-  metrics.counter(
-    'rampart_egress_bytes_total',
-    'Bytes through egress tunnels and requests.',
-    () => ({
-      up: proxy.stats.bytesUp,
-      down: proxy.stats.bytesDown,
-    }),
-    'direction',
-  );
-  metrics.counter(
-    'rampart_egress_connections_by_agent_total',
-    'Egress connections per agent.',
-    () => byAgent.read(),
-    'agent',
-  );
-  metrics.counter(
-    'rampart_egress_connections_by_destination_total',
-    'Egress connections per destination host:port.',
-    () => byHost.read(),
-    'destination',
-  );
-  metrics.gauge('rampart_egress_open_tunnels', 'Open egress tunnels.', () => proxy.openTunnels);
-
   return {
+    name: 'egress',
     proxy,
     guard,
+    routes: egressRoutes({ proxy, guard, bus, listen: `${config.listen.host}:${config.listen.port}` }),
+    metrics: [
+      {
+        kind: 'counter',
+        name: 'rampart_egress_connections_total',
+        help: 'Egress connections by decision.',
+        read: () => ({
+          allow: proxy.stats.allowed,
+          deny: proxy.stats.denied,
+          would_deny: proxy.stats.wouldDeny,
+        }),
+        label: 'decision',
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_egress_bytes_total',
+        help: 'Bytes through egress tunnels and requests.',
+        read: () => ({ up: proxy.stats.bytesUp, down: proxy.stats.bytesDown }),
+        label: 'direction',
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_egress_connections_by_agent_total',
+        help: 'Egress connections per agent.',
+        read: () => byAgent.read(),
+        label: 'agent',
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_egress_connections_by_destination_total',
+        help: 'Egress connections per destination host:port.',
+        read: () => byHost.read(),
+        label: 'destination',
+      },
+      {
+        kind: 'gauge',
+        name: 'rampart_egress_open_tunnels',
+        help: 'Open egress tunnels.',
+        read: () => proxy.openTunnels,
+      },
+    ],
+    subscriptions: [],
+    stop: () => proxy.close(),
+    closeChannel: (run) => proxy.closeChannel(run),
     async listen() {
       let bound;
       try {
@@ -205,7 +206,7 @@ export function startEgress(deps: {
           'RAMPART_E_LISTEN',
           code === 'EADDRINUSE'
             ? `egress proxy: ${where} is already in use`
-            : `egress proxy cannot listen on ${where}: ${(e as Error).message}`,
+            : `egress proxy cannot listen on ${where}: ${messageOf(e)}`,
         );
       }
       const { port } = bound;

@@ -1,0 +1,97 @@
+// The sandbox component's door: runs under bubblewrap on this host, and the run registry the
+// control plane keeps for them (registration, ends, kills, quarantine, the kill switch; runners
+// watched and runs reconciled at start-up), with its routes, health, metrics and stop. It asks
+// the identity component for run tokens and the egress component for run channels through the
+// interfaces it is given.
+
+import type { Component } from '../core/component.js';
+import type { EventPublisher } from '../core/events.js';
+import type { SandboxSettings } from '../core/settings.js';
+import type { Auditor, Log } from '../core/types.js';
+import type { RunStore } from '../store/types.js';
+import { join } from 'node:path';
+import { RunLife } from './life.js';
+import { EGRESS_SOCKET } from './runner.js';
+import { runRoutes, type RunChannels, type RunTokens } from './routes.js';
+import { SandboxService } from './service.js';
+
+export interface SandboxComponentDeps {
+  readonly settings: SandboxSettings;
+  readonly runs: RunStore;
+  readonly events: EventPublisher;
+  readonly auditor: Auditor;
+  readonly log: Log;
+  readonly tokens: RunTokens;
+  readonly agentNamespace: (agent: string) => string | undefined;
+  /** Listens on run channels, when the egress proxy runs in this process. */
+  readonly egress?: ChannelListener;
+  /** Reconcile this host's runs now (not in a proxy-only replica). */
+  readonly reconcile: boolean;
+}
+
+/** What the sandbox needs of the egress proxy: a listener on a path it chooses, closed by run. */
+export interface ChannelListener {
+  openChannel(
+    path: string,
+    caller: { run: string; agent: string },
+    owner: { uid: number; gid: number },
+  ): Promise<void>;
+  closeChannel(run: string): void;
+}
+
+export interface SandboxComponent extends Component {
+  readonly service: SandboxService;
+  readonly life: RunLife;
+}
+
+export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxComponent> {
+  const service = SandboxService.create(deps.settings);
+  const egress = deps.egress;
+  // A run's channel is the proxy's socket in a directory the sandbox binds into the run, owned by
+  // the run's own uid with mode 0600: no other run's processes can use it.
+  const channels: RunChannels | undefined = egress && {
+    open: (run, agent, uid) =>
+      egress.openChannel(join(service.channelDir(run), EGRESS_SOCKET), { run, agent }, { uid, gid: uid }),
+    close: (run) => {
+      egress.closeChannel(run);
+      service.removeChannelDir(run);
+    },
+  };
+  const life = new RunLife({
+    sandbox: service,
+    runs: deps.runs,
+    bus: deps.events,
+    logger: deps.log,
+    revoke: (run, why, by) => deps.tokens.revoke('run', run, why, by),
+    ...(channels ? { channels } : {}),
+  });
+  if (deps.reconcile) await life.reconcile();
+  return {
+    name: 'sandbox',
+    service,
+    life,
+    routes: runRoutes({
+      sandbox: service,
+      life,
+      identity: deps.tokens,
+      bus: deps.events,
+      auditor: deps.auditor,
+      agentNamespace: deps.agentNamespace,
+      ...(channels ? { channels } : {}),
+    }),
+    health: () => service.health(),
+    metrics: [
+      {
+        kind: 'counter',
+        name: 'rampart_runs_runners_lost_total',
+        help: 'Runs ended by the control plane because their runner died.',
+        read: () => life.stats.runnersLost,
+      },
+    ],
+    subscriptions: [],
+    stop: async () => {
+      life.stop();
+      await service.drain();
+    },
+  };
+}

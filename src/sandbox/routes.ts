@@ -1,0 +1,373 @@
+// Sandboxed runs over HTTP. `rampart run` registers each run here before it starts (and gets the
+// run's workload token), and reports its end; operators list runs, kill one, quarantine one, or
+// pull the kill switch. Kills act first and are recorded after: a slow audit write must never
+// delay ending a compromised run. A run's tokens are revoked when it ends, however it ends.
+
+import type { WorkloadClaims } from '../core/claims.js';
+import { route, type Route } from '../core/component.js';
+import { RampartError } from '../core/errors.js';
+import type { EventPublisher } from '../core/events.js';
+import type { Auditor } from '../core/types.js';
+import type { RunLife } from './life.js';
+import type { SandboxService } from './service.js';
+
+/** What runs need of the identity component: a run's token issued, and its tokens revoked. */
+export interface RunTokens {
+  issue(req: {
+    agent: string;
+    run: string;
+    namespace: string;
+    capabilities: readonly string[];
+  }): Promise<{ token: string; claims: WorkloadClaims; kid: string }>;
+  revoke(kind: 'run', value: string, why: string, by: string): Promise<unknown>;
+}
+
+export interface RunRouteDeps {
+  readonly sandbox: SandboxService;
+  /** Where runs are kept and watched (runlife.ts). */
+  readonly life: RunLife;
+  readonly identity: RunTokens;
+  readonly bus: EventPublisher;
+  readonly agentNamespace: (agent: string) => string | undefined;
+  readonly auditor: Auditor;
+  /** Per-run egress channels, when the control plane runs the egress proxy. */
+  readonly channels?: RunChannels;
+}
+
+export interface RunChannels {
+  /** Opens the run's channel (its socket owned by the run's uid) before its command starts; failing refuses the run. */
+  open(run: string, agent: string, uid: number): Promise<void>;
+  /** Closes it (and cuts its tunnels) once the run has ended, however it ended. */
+  close(run: string): void;
+}
+
+const ID = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } as const;
+
+const START_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'agent', 'profile', 'workspace', 'command', 'limits', 'uid', 'runner'],
+  properties: {
+    id: ID,
+    agent: { type: 'string', minLength: 1, maxLength: 128 },
+    profile: { type: 'string', minLength: 1, maxLength: 32 },
+    workspace: { type: 'string', minLength: 1, maxLength: 4096 },
+    command: { type: 'string', maxLength: 8192 },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['memory', 'pids', 'cpus', 'timeout_ms'],
+      properties: {
+        memory: { type: 'integer', minimum: 1 },
+        pids: { type: 'integer', minimum: 1 },
+        cpus: { type: 'number', exclusiveMinimum: 0 },
+        timeout_ms: { type: 'integer', minimum: 1 },
+      },
+    },
+    token: { type: 'boolean' },
+    network: { type: 'boolean' },
+    capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    uid: { type: 'integer', minimum: 1 },
+    runner: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pid', 'start'],
+      properties: {
+        pid: { type: 'integer', minimum: 1 },
+        start: { type: 'string', pattern: '^[0-9]{1,20}$' },
+      },
+    },
+  },
+} as const;
+
+const END_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reason', 'exit_code', 'signal', 'duration_ms', 'peak_memory'],
+  properties: {
+    reason: { enum: ['exited', 'timeout', 'killed', 'quarantined', 'error'] },
+    exit_code: { type: ['integer', 'null'] },
+    signal: { type: ['string', 'null'], maxLength: 16 },
+    duration_ms: { type: 'number', minimum: 0 },
+    peak_memory: { type: 'integer', minimum: 0 },
+    memory_limit_hit: { type: 'boolean' },
+    oom_killed: { type: 'boolean' },
+    pids_limit_hit: { type: 'boolean' },
+  },
+} as const;
+
+interface StartBody {
+  id: string;
+  agent: string;
+  profile: string;
+  workspace: string;
+  command: string;
+  limits: { memory: number; pids: number; cpus: number; timeout_ms: number };
+  token?: boolean;
+  network?: boolean;
+  capabilities?: string[];
+  uid: number;
+  runner: { pid: number; start: string };
+}
+
+interface EndBody {
+  reason: string;
+  exit_code: number | null;
+  signal: string | null;
+  duration_ms: number;
+  peak_memory: number;
+  memory_limit_hit?: boolean;
+  oom_killed?: boolean;
+  pids_limit_hit?: boolean;
+}
+
+export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
+  const routes: Route<never, never, never>[] = [];
+  const { sandbox, identity, bus, channels, life } = deps;
+  const closeChannel = (id: string): void => channels?.close(id);
+  /** What every forced end does once the processes are gone: status, egress cut, tokens revoked. */
+  const settle = (
+    id: string,
+    status: 'killed' | 'quarantined',
+    why: string,
+    by: string,
+    evidence?: Parameters<SandboxService['mark']>[2],
+  ): Promise<unknown> => {
+    sandbox.mark(id, status, evidence);
+    closeChannel(id);
+    return Promise.all([revokeRun(id, why, by), life.ended(id, status)]);
+  };
+
+  const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
+    identity.revoke('run', id, why, actor).catch(() => undefined);
+
+  routes.push(
+    route<StartBody>({
+      method: 'POST',
+      url: '/v1/runs',
+      scope: 'runs:write',
+      schema: { body: START_SCHEMA },
+      handler: async (req) => {
+        const b = req.body;
+        const actor = req.principal!.actor;
+        // The run's uid is the one its runner took from the pool for this run, and no other.
+        const lease = sandbox.uids.lease(b.uid);
+        if (
+          !sandbox.uids.contains(b.uid) ||
+          lease?.run !== b.id ||
+          lease.runner.pid !== b.runner.pid ||
+          lease.runner.start !== b.runner.start
+        )
+          throw new RampartError(
+            'RAMPART_E_RUN_INVALID',
+            `uid ${b.uid} is not the one run ${b.id}'s runner holds in sandbox.uids`,
+          );
+        // The token is signed first (a request it refuses is refused before anything is on
+        // record), so that the run's start and the token's issue go out in one group commit.
+        const issued = b.token
+          ? await identity.issue({
+              agent: b.agent,
+              run: b.id,
+              namespace: deps.agentNamespace(b.agent) ?? 'default',
+              capabilities: b.capabilities ?? [],
+            })
+          : undefined;
+        const record = sandbox.register({
+          id: b.id,
+          agent: b.agent,
+          profile: b.profile,
+          workspace: b.workspace,
+          command: b.command,
+          startedAt: new Date().toISOString(),
+          startedBy: actor,
+        });
+        const kept = life.started({ ...record, uid: b.uid, runner: b.runner, network: b.network === true });
+        const started = bus.publish({
+          type: 'sandbox.run_started',
+          severity: 'info',
+          source: 'sandbox',
+          subject: { agent: b.agent, run: b.id },
+          data: {
+            run: b.id,
+            agent: b.agent,
+            profile: b.profile,
+            workspace: b.workspace,
+            command: b.command,
+            limits: {
+              memory: b.limits.memory,
+              pids: b.limits.pids,
+              cpus: b.limits.cpus,
+              timeoutMs: b.limits.timeout_ms,
+            },
+          },
+        });
+        // Both records are written (one group commit) before the token is handed out.
+        const recorded = issued
+          ? deps.auditor.record({
+              actor,
+              action: 'token.issue',
+              target: `agent:${b.agent}`,
+              outcome: 'success',
+              details: {
+                run: b.id,
+                jti: issued.claims.jti,
+                kid: issued.kid,
+                expires_at: new Date(issued.claims.exp * 1000).toISOString(),
+                fingerprint: deps.auditor.fingerprint(issued.token),
+              },
+            })
+          : Promise.resolve();
+        // Awaited below; these only keep them from counting as unhandled meanwhile.
+        started.catch(() => undefined);
+        recorded.catch(() => undefined);
+        kept.catch(() => undefined);
+        // The channel is open before the command can start (the caller's gate is this response).
+        const egress = b.network === true && channels !== undefined;
+        if (egress) {
+          try {
+            await channels.open(b.id, b.agent, b.uid);
+          } catch (e) {
+            sandbox.ended(b.id, { reason: 'error' }, new Date().toISOString());
+            await Promise.allSettled([started, recorded, kept]);
+            await life.ended(b.id, 'error');
+            if (issued) await revokeRun(b.id, 'the run did not start', actor).catch(() => undefined);
+            throw new RampartError(
+              'RAMPART_E_SANDBOX_UNAVAILABLE',
+              `cannot open the egress channel of run ${b.id}: ${(e as Error).message}`,
+            );
+          }
+        }
+        await Promise.all([started, recorded, kept]);
+        return issued ? { id: b.id, egress, token: issued.token } : { id: b.id, egress };
+      },
+    }),
+  );
+
+  routes.push(
+    route<EndBody, { id: string }>({
+      method: 'POST',
+      url: '/v1/runs/:id/end',
+      scope: 'runs:write',
+      schema: { body: END_SCHEMA, params: { type: 'object', properties: { id: ID } } },
+      handler: async (req) => {
+        const { id } = req.params;
+        const b = req.body;
+        const rec = sandbox.ended(id, { ...b }, new Date().toISOString());
+        closeChannel(id);
+        const kept = life.ended(id, b.reason);
+        const agent = rec?.agent ?? '?';
+        const revoked = revokeRun(id, 'run ended', req.principal!.actor);
+        const subject = { agent, run: id };
+        const limits: ('memory' | 'pids' | 'timeout')[] = [];
+        if (b.memory_limit_hit || b.oom_killed) limits.push('memory');
+        if (b.pids_limit_hit) limits.push('pids');
+        if (b.reason === 'timeout') limits.push('timeout');
+        const published = limits.map((limit) =>
+          bus.publish({
+            type: 'sandbox.limit_hit',
+            severity: 'medium',
+            source: 'sandbox',
+            subject,
+            data: { run: id, agent, limit, oomKilled: b.oom_killed ?? false },
+          }),
+        );
+        published.push(
+          bus.publish({
+            type: 'sandbox.run_ended',
+            severity: b.reason === 'exited' ? 'info' : 'medium',
+            source: 'sandbox',
+            subject,
+            data: {
+              run: id,
+              agent,
+              reason: b.reason,
+              exitCode: b.exit_code,
+              signal: b.signal,
+              durationMs: Math.round(b.duration_ms),
+              peakMemory: b.peak_memory,
+            },
+          }),
+        );
+        await Promise.all([revoked, kept, ...published]);
+        return { id, recorded: true };
+      },
+    }),
+  );
+
+  routes.push(
+    route({
+      method: 'GET',
+      url: '/v1/runs',
+      scope: 'runs:read',
+      handler: async () => ({ runs: sandbox.list() }),
+    }),
+  );
+
+  routes.push(
+    route<unknown, { id: string }>({
+      method: 'POST',
+      url: '/v1/runs/:id/kill',
+      scope: 'runs:kill',
+      handler: async (req) => {
+        const { id } = req.params;
+        if (!sandbox.kill(id)) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
+        const by = req.principal!.actor;
+        await settle(id, 'killed', 'run killed', by);
+        await bus.publish({
+          type: 'sandbox.killed',
+          severity: 'medium',
+          source: 'sandbox',
+          subject: { run: id },
+          data: { run: id, by },
+        });
+        return { id, killed: true };
+      },
+    }),
+  );
+
+  routes.push(
+    route<unknown, { id: string }>({
+      method: 'POST',
+      url: '/v1/runs/:id/quarantine',
+      scope: 'runs:kill',
+      handler: async (req) => {
+        const { id } = req.params;
+        const evidence = await sandbox.quarantine(id, sandbox.record(id)?.workspace);
+        if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
+        const by = req.principal!.actor;
+        await settle(id, 'quarantined', 'run quarantined', by, evidence);
+        await bus.publish({
+          type: 'sandbox.quarantined',
+          severity: 'critical',
+          source: 'sandbox',
+          subject: { run: id },
+          data: { run: id, by, ...evidence },
+        });
+        return { id, evidence };
+      },
+    }),
+  );
+
+  routes.push(
+    route({
+      method: 'POST',
+      url: '/v1/runs/destroy',
+      scope: 'runs:kill',
+      handler: async (req) => {
+        const t0 = performance.now();
+        const runs = sandbox.destroyAll();
+        const ms = performance.now() - t0;
+        const by = req.principal!.actor;
+        await Promise.all(runs.map((id) => settle(id, 'killed', 'kill switch', by)));
+        await bus.publish({
+          type: 'sandbox.destroyed_all',
+          severity: 'critical',
+          source: 'sandbox',
+          data: { runs, by, ms: Math.round(ms * 10) / 10 },
+        });
+        return { destroyed: runs, ms };
+      },
+    }),
+  );
+  return routes;
+}

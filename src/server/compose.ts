@@ -1,0 +1,44 @@
+// How the control plane takes a component in: its routes onto the HTTP server (with the scope,
+// schema, body limit and error shape each declares), its health check, its metrics (read from
+// its own counters at scrape time) and its event subscriptions. The same for every component.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiReply, ApiRequest, Component } from '../core/component.js';
+import type { EventBus } from '../events/bus.js';
+import type { HealthRegistry } from './health.js';
+import type { Metrics } from './metrics.js';
+
+export interface Host {
+  readonly app: FastifyInstance;
+  readonly health: HealthRegistry;
+  readonly metrics: Metrics;
+  readonly bus: EventBus;
+}
+
+/** Mounts a component; returns what undoes its subscriptions. */
+export function mount(host: Host, c: Component): () => void {
+  for (const r of c.routes) {
+    host.app.route({
+      method: r.method,
+      url: r.url,
+      config:
+        r.scope === 'public'
+          ? { public: true, ...(r.opa ? { opa: true } : {}) }
+          : {
+              scope: r.scope,
+              ...(r.rateClass ? { rateClass: r.rateClass } : {}),
+              ...(r.opa ? { opa: true } : {}),
+            },
+      ...(r.schema ? { schema: r.schema } : {}),
+      ...(r.bodyLimit !== undefined ? { bodyLimit: r.bodyLimit } : {}),
+      // fastify's request and reply are the shapes core/component.ts describes (a structural
+      // subset): this is the one place that says so.
+      handler: (req: FastifyRequest, reply: FastifyReply) =>
+        r.handler(req as unknown as ApiRequest<never, never, never>, reply as unknown as ApiReply),
+    });
+  }
+  if (c.health) host.health.register(c.name, c.health);
+  for (const m of c.metrics) host.metrics[m.kind](m.name, m.help, () => m.read(), m.label);
+  const offs = c.subscriptions.map((s) => host.bus.subscribe(s.type, (e, receipt) => s.handle(e, receipt)));
+  return () => offs.forEach((off) => off());
+}

@@ -243,4 +243,3 @@ export function sendError(reply: FastifyReply, err: RampartError, opa = false): 
   const body = opa ? { code: opaCode(status), message: `${err.code}: ${err.message}` } : errorBody(err);
   return reply.code(status).type('application/json').send(body);
 }
-

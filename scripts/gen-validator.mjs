@@ -1,7 +1,7 @@
 // Regenerates src/config/validate.generated.ts: the config schema compiled by Ajv ahead of time
 // (Ajv's standalone code), so no command pays for compiling the schema at start-up (about a
 // hundred milliseconds on our machines; `rampart run` has a start-up budget).
-// Run after tsc: node scripts/gen-validator.mjs [--check]. test/config/validator.test.ts checks
+// Run after tsc: node scripts/gen-validator.mjs [--check]. test/config/reference.test.ts checks
 // that the committed file matches the schema.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Ajv } from 'ajv';

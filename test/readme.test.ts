@@ -1,7 +1,8 @@
 // The README's quick start is a contract: exactly two commands, and CI runs the second verbatim.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { it } from 'node:test';
 
 const read = (p: string): string => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
@@ -19,4 +20,37 @@ it('the quick start has exactly two commands and .ci/run runs the test one verba
     ci.split('\n').some((l) => l.trim() === commands[1]),
     '.ci/run must run the README test command',
   );
+});
+
+it('every repository path the docs, scripts and sources name exists', () => {
+  // Documentation drift starts with a renamed file: a path in prose that no longer exists.
+  const root = new URL('../../', import.meta.url).pathname;
+  const walk = (dir: string, ends: readonly string[]): string[] =>
+    readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory()
+        ? walk(join(dir, e.name), ends)
+        : ends.some((x) => e.name.endsWith(x)) && !e.name.includes('.generated.')
+          ? [join(dir, e.name)]
+          : [],
+    );
+  const sources = [
+    'README.md',
+    ...walk('docs', ['.md']),
+    ...walk('scripts', ['.mjs', '.sh']),
+    ...walk('src', ['.ts', '.c', '.h']),
+    ...walk('bench', ['.ts', '.mjs', '.sh', '.c']),
+    '.ci/run',
+  ];
+  const missing: string[] = [];
+  for (const file of sources) {
+    for (const m of read(file).matchAll(
+      /(?<![\w./<-])((?:src|test|scripts|bench|docs|policies)\/[A-Za-z0-9_./-]*[A-Za-z0-9_/])(?![<*])/g,
+    )) {
+      const p = m[1]!;
+      // bench/<name> names a benchmark by its script; test/fuzz/crash-* are the fuzzer's output.
+      if (existsSync(join(root, p)) || existsSync(join(root, `${p}.ts`)) || p === 'test/fuzz/crash') continue;
+      missing.push(`${file} names ${p}`);
+    }
+  }
+  assert.deepEqual(missing, []);
 });

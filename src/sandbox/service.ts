@@ -425,7 +425,7 @@ export class SandboxService {
 
   register(r: Omit<RunRecord, 'status'>): RunRecord {
     if (this.records.get(r.id)?.status === 'running')
-      throw new RampartError('RAMPART_E_RUN_INVALID', `run ${r.id} is already running`);
+      throw new RampartError('RAMPART_E_CONFLICT', `run ${r.id} is already running`);
     const rec: RunRecord = { ...r, status: 'running' };
     this.records.set(r.id, rec);
     if (this.records.size > KEEP_ENDED * 2) {

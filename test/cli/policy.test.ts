@@ -37,6 +37,7 @@ describe('rampart policy', () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^FAIL: tests\/wrong\.test\.yaml: expects too much$/m);
     assert.match(r.stdout, /tests\/wrong\.test\.yaml:7:5: expected allow, got deny \(no rule allows\)/);
+    assert.match(r.stderr, /RAMPART_E_POLICY_TEST_FAILED: 1 of \d+ policy test\(s\) failed/);
     const json = JSON.parse(
       rampart(['policy', 'test', 'policies', '--format', 'json'], { cwd: t.dir }).stdout,
     ) as { failed: number };

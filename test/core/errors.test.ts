@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ERRORS, RampartError, RampartErrorList } from '../../src/core/errors.js';
 
@@ -23,6 +24,23 @@ describe('error catalogue', () => {
         `${code}: docs must say exit ${spec.exit}`,
       );
     }
+  });
+
+  it('every code is raised somewhere in src/ (a code nothing raises is removed, or used)', () => {
+    const src = new URL('../../../src/', import.meta.url).pathname;
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory()
+          ? walk(join(dir, e.name))
+          : /\.(ts|c|h)$/.test(e.name) && !e.name.includes('.generated.') && e.name !== 'errors.ts'
+            ? [join(dir, e.name)]
+            : [],
+      );
+    const text = walk(src)
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    const unused = Object.keys(ERRORS).filter((code) => !new RegExp(`['"\`]${code}['"\`]`).test(text));
+    assert.deepEqual(unused, []);
   });
 
   it('describes located errors as file:line:col: CODE: message', () => {

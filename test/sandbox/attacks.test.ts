@@ -343,6 +343,24 @@ except OSError as e: print('dns', e.errno)
     );
   });
 
+  it('a run id that is already running is a conflict (409), not a second run', () => {
+    const rec = {
+      id: 'twice',
+      agent: 'a',
+      profile: 'default',
+      workspace: '/tmp',
+      command: 'true',
+      startedAt: new Date().toISOString(),
+      startedBy: 'admin',
+    };
+    h.svc.register(rec);
+    try {
+      assert.throws(() => h.svc.register(rec), { code: 'RAMPART_E_CONFLICT', status: 409 });
+    } finally {
+      h.svc.ended('twice', { reason: 'exit' }, new Date().toISOString());
+    }
+  });
+
   it("resolves a workspace before judging it: a symlink into Rampart's own directories is refused", () => {
     mkdirSync(join(h.dataDir, 'keys'), { recursive: true });
     mkdirSync(join(h.dataDir, 'evidence'), { recursive: true });

@@ -117,7 +117,12 @@ async function test(argv: readonly string[], io: Io): Promise<number> {
     io.stderr.write(`rampart: no tests (*.test.yaml) in ${dir}\n`);
     return 1;
   }
-  return failed.length === 0 ? 0 : 1;
+  if (failed.length > 0)
+    throw new RampartError(
+      'RAMPART_E_POLICY_TEST_FAILED',
+      `${failed.length} of ${run.results.length} policy test(s) failed`,
+    );
+  return 0;
 }
 
 function readStructured(file: string): unknown {

@@ -3,9 +3,14 @@
 // PostgreSQL: tests that need it run for real when one answers on RAMPART_TEST_PG (default
 // postgres://root@127.0.0.1:5432/test). Without one they are skipped with a printed notice,
 // except under CI=true, where a missing PostgreSQL fails the run before any test starts.
+//
+// Warnings: every Node process of the run (test files, and the Rampart processes they start)
+// preloads scripts/warnings.mjs, which writes each process warning to one file; any warning fails
+// the run, printed at the end, even when every test passed.
 
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
@@ -46,9 +51,27 @@ if (!pgUp) {
 }
 
 console.error(`test: ${files.length} test files`);
+const warningsDir = mkdtempSync(join(tmpdir(), 'rampart-warnings-'));
+const warnings = join(warningsDir, 'warnings.txt');
+const preload = `--import=${join(root, 'scripts', 'warnings.mjs')}`;
 const res = spawnSync(
   process.execPath,
   ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files.map((f) => relative(root, f))],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, RAMPART_TEST_PG_UP: pgUp ? '1' : '0' } },
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      RAMPART_TEST_PG_UP: pgUp ? '1' : '0',
+      RAMPART_TEST_WARNINGS: warnings,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', preload].join(' ').trim(),
+    },
+  },
 );
+const printed = existsSync(warnings) ? readFileSync(warnings, 'utf8') : '';
+rmSync(warningsDir, { recursive: true, force: true });
+if (printed !== '') {
+  console.error(`test: FAIL: Node processes of this run printed warnings:\n${printed}`);
+  process.exit(1);
+}
 process.exit(res.status ?? 1);

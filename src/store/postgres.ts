@@ -447,6 +447,8 @@ export class PgNotifications implements Notifications {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private retryMs = 100;
+  /** Queries on the listening connection, one at a time: pg clients take one query at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -460,7 +462,7 @@ export class PgNotifications implements Notifications {
   async publish(channel: string, payload: string): Promise<void> {
     // Reuse the listening connection when it is up; a short-lived one otherwise.
     if (this.client) {
-      await this.client.query('SELECT pg_notify($1, $2)', [this.channel(channel), payload]);
+      await this.serial(this.client, 'SELECT pg_notify($1, $2)', [this.channel(channel), payload]);
       return;
     }
     const c = new pg.Client(this.config);
@@ -477,11 +479,18 @@ export class PgNotifications implements Notifications {
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      if (this.client) this.client.query(`LISTEN "${this.channel(channel)}"`).catch(() => this.reconnect());
+      if (this.client)
+        this.serial(this.client, `LISTEN "${this.channel(channel)}"`).catch(() => this.reconnect());
     }
     set.add(fn);
     void this.ensure();
     return () => set.delete(fn);
+  }
+
+  private serial(c: pg.Client, sql: string, params?: unknown[]): Promise<unknown> {
+    const next = this.queue.then(() => c.query(sql, params));
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   /** Resolves once the listener is connected and listening (for tests and start-up ordering). */

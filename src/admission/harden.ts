@@ -15,6 +15,7 @@ import { isAlias, isCollection, isScalar, isSeq, parseAllDocuments, type Documen
 import { CONSOLE_PORTS } from './checks.js';
 import { SWARM_IGNORED } from './formats/compose.js';
 import { POD_SPEC_PATH } from './formats/kubernetes.js';
+import { messageOf } from '../core/errors.js';
 
 export type PathKey = string | number;
 
@@ -507,7 +508,7 @@ export function hardenText(
         applyToDocument(doc, e, plain[i]);
         applied.push(e);
       } catch (err) {
-        skipped.push({ edit: e, reason: (err as Error).message });
+        skipped.push({ edit: e, reason: messageOf(err) });
       }
     }
   });

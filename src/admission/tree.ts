@@ -21,6 +21,7 @@ import {
 import type { SourceLocation } from '../core/errors.js';
 import { fastTrees } from '../core/fastyaml.js';
 import type { LNode, Scalar, TreeLimits } from '../core/located.js';
+import { messageOf } from '../core/errors.js';
 
 export type { LMap, LNode, LScalar, LSeq, Scalar, TreeLimits } from '../core/located.js';
 export { toPlain } from '../core/located.js';
@@ -68,7 +69,7 @@ export function libraryTrees(
       strict: true,
     }) as Document.Parsed[];
   } catch (e) {
-    throw new InputError(`cannot parse: ${(e as Error).message}`, at(0));
+    throw new InputError(`cannot parse: ${messageOf(e)}`, at(0));
   }
   if (!Array.isArray(docs)) docs = [docs];
   const out: LNode[] = [];

@@ -2,7 +2,7 @@
 // globals) so commands run the same in tests as from a shell.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
@@ -38,13 +38,9 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args: [...argv], options, allowPositionals, strict: true });
   } catch (e) {
-    throw new RampartError(
-      'RAMPART_E_USAGE',
-      (e as Error).message.replace(/\. To specify a positional.*$/s, ''),
-      {
-        hint: usage,
-      },
-    );
+    throw new RampartError('RAMPART_E_USAGE', messageOf(e).replace(/\. To specify a positional.*$/s, ''), {
+      hint: usage,
+    });
   }
 }
 

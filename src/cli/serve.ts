@@ -3,7 +3,7 @@
 // log, write a checkpoint). A second signal exits at once.
 
 import { parseListen, type Config } from '../config/load.js';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import type { ControlPlane } from '../server/controlplane.js';
 import type { Io } from './io.js';
 
@@ -39,7 +39,7 @@ export function serveUntilSignal(cp: ControlPlane, io: Io): Promise<number> {
           resolve(0);
         },
         (e: unknown) => {
-          io.stderr.write(`rampart: shutdown failed: ${(e as Error).message}\n`);
+          io.stderr.write(`rampart: shutdown failed: ${messageOf(e)}\n`);
           resolve(1);
         },
       );

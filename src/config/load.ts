@@ -9,7 +9,13 @@ import validateGenerated from './validate.generated.js';
 import { fastTrees } from '../core/fastyaml.js';
 import { toPlain } from '../core/located.js';
 import { LazyLocator, parseLocated, type Locating } from '../core/yaml.js';
-import { RampartError, RampartErrorList, type ErrorCode, type SourceLocation } from '../core/errors.js';
+import {
+  RampartError,
+  RampartErrorList,
+  type ErrorCode,
+  type SourceLocation,
+  messageOf,
+} from '../core/errors.js';
 import type { BucketLimit, RateClass } from '../core/ratelimit.js';
 import type { Severity } from '../core/types.js';
 import type {
@@ -185,7 +191,7 @@ export function parseConfig(text: string, file: string | undefined, opts: ParseO
       // A small alias budget: a config file has no business expanding one anchor thousands of times.
       raw = doc.toJS({ maxAliasCount: 64 }) ?? {};
     } catch (e) {
-      throw new RampartError('RAMPART_E_CONFIG_PARSE', (e as Error).message, { location: locator.at(0) });
+      throw new RampartError('RAMPART_E_CONFIG_PARSE', messageOf(e), { location: locator.at(0) });
     }
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

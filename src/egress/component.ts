@@ -80,7 +80,7 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
       maxConnections: config.maxConnectionsPerAgent,
     };
   } catch (e) {
-    throw new RampartError('RAMPART_E_CONFIG_INVALID', `egress: ${(e as Error).message}`);
+    throw new RampartError('RAMPART_E_CONFIG_INVALID', `egress: ${messageOf(e)}`);
   }
   const byAgent = boundedCounts(1000);
   const byHost = boundedCounts(1000);

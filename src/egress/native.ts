@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 
 /** How a tunnel ended. */
 export type TunnelEnd = 'end' | 'idle' | 'cut' | 'error';
@@ -119,7 +119,7 @@ function load(): Addon {
   } catch (e) {
     throw new RampartError(
       'RAMPART_E_EGRESS_UNAVAILABLE',
-      `the egress relay ${path} cannot be loaded: ${(e as Error).message}`,
+      `the egress relay ${path} cannot be loaded: ${messageOf(e)}`,
     );
   }
   return m.exports;

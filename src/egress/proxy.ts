@@ -52,6 +52,7 @@ import type { AddressGuard } from './address.js';
 import { numericHost, type Address } from './address.js';
 import type { HostMatcher } from './hosts.js';
 import { normalizeHost, type HostRule } from './hosts.js';
+import { messageOf } from '../core/errors.js';
 
 export interface EgressCaller {
   readonly agent: string;
@@ -543,7 +544,7 @@ export class EgressProxy {
         try {
           d = await this.opts.deps.decide(caller, hostKey, t.port);
         } catch (e) {
-          throw new Refusal(503, 'error', `policy decision failed: ${(e as Error).message}`);
+          throw new Refusal(503, 'error', `policy decision failed: ${messageOf(e)}`);
         }
         if (!d.allow) wouldDeny = new Refusal(403, 'deny', `policy: ${d.reason}`);
         else policyReason = `policy: ${d.reason}`;
@@ -563,7 +564,7 @@ export class EgressProxy {
         throw new Refusal(
           502,
           'error',
-          `cannot resolve ${t.host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          `cannot resolve ${t.host}: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`,
         );
       }
       this.opts.deps.onLookup?.(
@@ -692,7 +693,7 @@ export class EgressProxy {
       this.hold(caller.agent, 1);
       this.relay.tunnel(id, admitted.address, target.port, this.connectTimeoutMs);
     } catch (e) {
-      const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
+      const r = e instanceof Refusal ? e : new Refusal(500, 'error', messageOf(e));
       this.relay.reject(id, dialect.answer(r));
       this.refused(
         dialect.method,
@@ -869,7 +870,7 @@ export class EgressProxy {
         request,
       );
     } catch (e) {
-      const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
+      const r = e instanceof Refusal ? e : new Refusal(500, 'error', messageOf(e));
       client.end(refusal(r));
       this.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
     }
@@ -992,7 +993,7 @@ export class EgressProxy {
       });
       req.pipe(upstream);
     } catch (e) {
-      const r = e instanceof Refusal ? e : new Refusal(500, 'error', (e as Error).message);
+      const r = e instanceof Refusal ? e : new Refusal(500, 'error', messageOf(e));
       res.writeHead(r.status, {
         'content-type': 'text/plain',
         connection: 'close',

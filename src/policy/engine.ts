@@ -8,6 +8,7 @@ import type { CompiledRule, PolicySet, RuleVars } from './load.js';
 import { DecisionCache, type CachedDecision, type Known } from './cache.js';
 import { EntityGraph, entityKey, type Deps } from './entities.js';
 import { NO_RULE_ALLOWS, type Decision, type DecisionInput } from './model.js';
+import { messageOf } from '../core/errors.js';
 
 export interface EngineStats {
   decisions: number;
@@ -135,7 +136,7 @@ export class PolicyEngine {
         {
           allow: false,
           outcome: 'error',
-          reasons: [`the input could not be prepared: ${(e as Error).message}`],
+          reasons: [`the input could not be prepared: ${messageOf(e)}`],
           policy_version: set.version,
         },
         undefined,

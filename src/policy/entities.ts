@@ -4,7 +4,7 @@
 // principal or resource records which entities it read, so the decision cache can drop exactly
 // the decisions an entity change affects.
 
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import { checkValue } from './input.js';
 import { Principal, Resource } from './cel.js';
 import type { EntityRef } from './model.js';
@@ -46,7 +46,7 @@ export function parseEntity(
   try {
     checkValue(attributes, 'attributes', 1);
   } catch (e) {
-    throw bad((e as Error).message);
+    throw bad(messageOf(e));
   }
   const parents = o['parents'] ?? [];
   if (

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { Environment } from '@marcbachmann/cel-js';
-import { RampartError, RampartErrorList, type SourceLocation } from '../core/errors.js';
+import { RampartError, RampartErrorList, type SourceLocation, messageOf } from '../core/errors.js';
 import { parseLocated } from '../core/yaml.js';
 import {
   COST_BUDGET,
@@ -106,7 +106,7 @@ export function loadPolicySet(dir: string, opts: LoadPolicyOptions = {}): Policy
   } catch (e) {
     throw new RampartError(
       'RAMPART_E_POLICY_INVALID',
-      `policy directory ${dir} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      `policy directory ${dir} cannot be read: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`,
     );
   }
   if (files.length === 0) {
@@ -164,7 +164,7 @@ export function compileFile(
   try {
     raw = doc.toJS({ maxAliasCount: 64 });
   } catch (e) {
-    err((e as Error).message, loc.at(0));
+    err(messageOf(e), loc.at(0));
     return [];
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -6,7 +6,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { findDeepNesting, nestingMessage } from '../core/nesting.js';
-import { RampartError, type SourceLocation } from '../core/errors.js';
+import { RampartError, type SourceLocation, messageOf } from '../core/errors.js';
 import { readTextFile } from '../core/files.js';
 import { parseLocated } from '../core/yaml.js';
 import { PolicyEngine } from './engine.js';
@@ -61,10 +61,7 @@ function entityList(v: unknown, where: string): FixtureEntity[] {
         parents: o['parents'] ?? [],
       });
     } catch (err) {
-      throw new RampartError(
-        'RAMPART_E_ENTITY_INVALID',
-        `${where}: entities[${i}]: ${(err as Error).message}`,
-      );
+      throw new RampartError('RAMPART_E_ENTITY_INVALID', `${where}: entities[${i}]: ${messageOf(err)}`);
     }
   });
 }
@@ -113,7 +110,7 @@ function runTestFile(set: PolicySet, path: string, display: string): PolicyTestR
     }
     if (raw['entities'] !== undefined) entities.push(...entityList(raw['entities'], display));
   } catch (e) {
-    return broken((e as Error).message, loc.path(['include']));
+    return broken(messageOf(e), loc.path(['include']));
   }
   // Later definitions of the same entity replace earlier ones (a file may override a fixture).
   entities = [...new Map(entities.map((e) => [entityKey(e.type, e.id), e])).values()];
@@ -145,7 +142,7 @@ function runTestFile(set: PolicySet, path: string, display: string): PolicyTestR
         name,
         location: loc.path(['tests', i, 'input']),
         passed: false,
-        failures: [`input: ${(e as Error).message}`],
+        failures: [`input: ${messageOf(e)}`],
         decision: undefined,
       };
     }

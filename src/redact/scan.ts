@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import type { Finding } from '../core/types.js';
 import type { Redactor, SecretMatch } from './engine.js';
 import { replacementFor } from './engine.js';
@@ -143,7 +143,7 @@ export function scanPaths(redactor: Redactor, paths: readonly string[], opts: Sc
       problems.push({
         file: name,
         level: 'error',
-        message: `${name}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        message: `${name}: cannot be read (${(e as NodeJS.ErrnoException).code ?? messageOf(e)})`,
       });
       return;
     }
@@ -243,7 +243,7 @@ export function scanGitRange(
       .split('\n')[0];
     throw new RampartError(
       'RAMPART_E_USAGE',
-      `git diff ${range} failed in ${repo}: ${stderr || (e as Error).message}`,
+      `git diff ${range} failed in ${repo}: ${stderr || messageOf(e)}`,
     );
   }
   const findings: ScanFinding[] = [];
@@ -302,10 +302,7 @@ export function readBaseline(file: string): Set<string> {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new RampartError(
-      'RAMPART_E_USAGE',
-      `baseline ${file} cannot be read as JSON: ${(e as Error).message}`,
-    );
+    throw new RampartError('RAMPART_E_USAGE', `baseline ${file} cannot be read as JSON: ${messageOf(e)}`);
   }
   const list = (doc as { findings?: unknown }).findings;
   if (!Array.isArray(list))

@@ -12,6 +12,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { messageOf } from '../core/errors.js';
 
 export interface Limits {
   /** Bytes. */
@@ -136,7 +137,7 @@ export function detectCgroups(name: string, root = '/sys/fs/cgroup'): CgroupHost
         try {
           write(join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
         } catch (e) {
-          return `cannot enable cgroup v2 controllers in ${dir}: ${(e as Error).message}`;
+          return `cannot enable cgroup v2 controllers in ${dir}: ${messageOf(e)}`;
         }
       }
       return { version: 'v2', parents: { unified: parent } };
@@ -150,7 +151,7 @@ export function detectCgroups(name: string, root = '/sys/fs/cgroup'): CgroupHost
     }
     return { version: 'v1', parents };
   } catch (e) {
-    return `cgroups are not usable: ${(e as Error).message}`;
+    return `cgroups are not usable: ${messageOf(e)}`;
   }
 }
 

@@ -5,7 +5,7 @@
 
 import type { WorkloadClaims } from '../core/claims.js';
 import { route, type Route } from '../core/component.js';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { Auditor } from '../core/types.js';
 import type { RunLife } from './life.js';
@@ -233,7 +233,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
             if (issued) await revokeRun(b.id, 'the run did not start', actor).catch(() => undefined);
             throw new RampartError(
               'RAMPART_E_SANDBOX_UNAVAILABLE',
-              `cannot open the egress channel of run ${b.id}: ${(e as Error).message}`,
+              `cannot open the egress channel of run ${b.id}: ${messageOf(e)}`,
             );
           }
         }

@@ -21,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
+import { messageOf } from '../core/errors.js';
 
 /** Environment variables copied from the caller when set: none can carry a secret. */
 export const ENV_ALLOWLIST = ['TERM', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
@@ -293,9 +294,7 @@ export class RunningSandbox {
         cgroup.add([child.pid]);
       } catch (e) {
         child.kill('SIGKILL');
-        reject(
-          new SandboxStartError(`could not place run ${spec.id} in its cgroup: ${(e as Error).message}`),
-        );
+        reject(new SandboxStartError(`could not place run ${spec.id} in its cgroup: ${messageOf(e)}`));
         return;
       }
       const pipes = child.stdio as unknown as Writable[];

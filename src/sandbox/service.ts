@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import { processIdentity, type ProcessIdentity } from '../core/process.js';
 import type { SandboxSettings } from '../core/settings.js';
 import type { ComponentHealth } from '../core/types.js';
@@ -109,7 +109,7 @@ export class SandboxService {
     try {
       seccomp = defaultSeccomp(dirname(fileURLToPath(import.meta.url)));
     } catch (e) {
-      return new SandboxService(opts, undefined, (e as Error).message);
+      return new SandboxService(opts, undefined, messageOf(e));
     }
     const hidden = [...BUILTIN_HIDE, ...opts.hide, opts.dataDir, opts.workspacesDir, opts.evidenceDir];
     const hideDirs: string[] = [];

@@ -3,6 +3,7 @@
 // must fail closed too.
 
 import type { ComponentHealth, HealthCheck, HealthStatus } from '../core/types.js';
+import { messageOf } from '../core/errors.js';
 
 const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, failing: 2 };
 const CHECK_TIMEOUT_MS = 2000;
@@ -27,7 +28,7 @@ export class HealthRegistry {
         try {
           return [name, await withTimeout(Promise.resolve(check()), CHECK_TIMEOUT_MS)];
         } catch (e) {
-          return [name, { status: 'failing', detail: `health check failed: ${(e as Error).message}` }];
+          return [name, { status: 'failing', detail: `health check failed: ${messageOf(e)}` }];
         }
       }),
     );

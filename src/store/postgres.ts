@@ -5,7 +5,7 @@
 
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import { readSecretText } from '../core/secretfile.js';
 import type { PostgresConfig } from '../config/load.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
@@ -89,7 +89,7 @@ export async function openPostgresStore(cfg: PostgresConfig): Promise<Store> {
     if (e instanceof RampartError) throw e;
     throw new RampartError(
       'RAMPART_E_STORE_UNAVAILABLE',
-      `cannot use PostgreSQL at ${cfg.host}:${cfg.port}/${cfg.database}: ${(e as Error).message}`,
+      `cannot use PostgreSQL at ${cfg.host}:${cfg.port}/${cfg.database}: ${messageOf(e)}`,
       { cause: e },
     );
   }
@@ -143,7 +143,7 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
           await client.query('ROLLBACK').catch(() => undefined);
           throw new RampartError(
             'RAMPART_E_STORE_MIGRATION',
-            `migration ${m.version} (${m.name}) failed: ${(e as Error).message}`,
+            `migration ${m.version} (${m.name}) failed: ${messageOf(e)}`,
             { cause: e },
           );
         }

@@ -20,7 +20,7 @@ import {
   type RevocationRow,
   type RunRow,
 } from './rows.js';
-import { RampartError } from '../core/errors.js';
+import { RampartError, messageOf } from '../core/errors.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
 import type {
   AuditHead,
@@ -68,7 +68,7 @@ export function openSqliteStore(opts: SqliteOptions): Store {
     if (e instanceof RampartError) throw e;
     throw new RampartError(
       'RAMPART_E_STORE_UNAVAILABLE',
-      `cannot open SQLite database ${opts.file}: ${(e as Error).message}`,
+      `cannot open SQLite database ${opts.file}: ${messageOf(e)}`,
       {
         cause: e,
       },
@@ -98,7 +98,7 @@ function migrate(db: DB): void {
     } catch (e) {
       throw new RampartError(
         'RAMPART_E_STORE_MIGRATION',
-        `migration ${m.version} (${m.name}) failed: ${(e as Error).message}`,
+        `migration ${m.version} (${m.name}) failed: ${messageOf(e)}`,
         {
           cause: e,
         },

@@ -13,6 +13,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 const run = promisify(execFile);
 const DIGEST = 'sha256:0f3d7a1c2b4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8';
@@ -315,12 +316,11 @@ describe('admission served: Kubernetes webhooks and the Docker authorization plu
 
   it('audits every decision with its outcome', async () => {
     let records: Json[] = [];
-    for (let i = 0; i < 50; i++) {
+    await until(async () => {
       const r = await admin('GET', '/v1/audit/records?limit=1000');
       records = r.json.records.filter((x: Json) => String(x.action).startsWith('admission.'));
-      if (records.length >= 12) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+      return records.length >= 12;
+    }, 'twelve admission records');
     const k8s = records.filter((x) => x.action === 'admission.kubernetes.validate');
     assert.ok(k8s.some((x) => x.outcome === 'denied' && x.target === 'kubernetes:agents/Pod/agent'));
     assert.ok(k8s.some((x) => x.outcome === 'success'));

@@ -12,6 +12,7 @@ import { type ConnectionRecord } from '../../src/egress/proxy.js';
 import { cameToRest, proxyToOrigin } from '../support/egress.js';
 import { curlViaProxy } from '../support/curl.js';
 import { tempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 const TOKEN = 'plain-test-token';
 const AUTH = `proxy-authorization: Bearer ${TOKEN}\r\n`;
@@ -213,7 +214,7 @@ describe('plain requests through the proxy', () => {
       out,
       'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kept: yes\r\nconnection: close\r\n\r\nhello',
     );
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => records.length > 0, 'the exchange on record');
     assert.equal(records.length, 1);
     assert.equal(records[0]!.method, 'HTTP');
     assert.equal(records[0]!.decision, 'allow');
@@ -268,7 +269,7 @@ describe('plain requests through the proxy', () => {
       const out = (await send(get())).slice(0, 200);
       assert.match(out, /^HTTP\/1.1 502 /, name);
       // Recorded as an error with the reason, not as an allowed connection.
-      await new Promise((r) => setTimeout(r, 20));
+      await until(() => records.length > 0, `${name}: the exchange on record`);
       assert.equal(records.length, 1, name);
       assert.equal(records[0]!.decision, 'error', name);
       assert.match(records[0]!.reason, /^bad gateway: /, name);
@@ -284,7 +285,7 @@ describe('plain requests through the proxy', () => {
     let out = '';
     s.on('data', (d: Buffer) => (out += d.toString()));
     s.write(get(path));
-    for (let i = 0; i < 100 && !out.includes('partial'); i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => out.includes('partial'), 'the partial answer');
     assert.equal(proxy.openTunnels, 1);
     return { s, closed };
   }
@@ -385,7 +386,7 @@ describe('plain requests through the proxy', () => {
     c.on('error', () => undefined);
     c.pause(); // reads nothing yet
     c.write(get('/big'));
-    for (let i = 0; i < 100 && !originSocket; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => originSocket !== undefined, 'the origin connection');
     // The origin must come to a stop: held back, it writes nothing more for a while.
     assert.ok(
       await cameToRest(() => written),
@@ -412,7 +413,7 @@ describe('plain requests through the proxy', () => {
     const headLength = `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\nconnection: close\r\n\r\n`.length;
     assert.equal(got, headLength + size);
     assert.equal(tail, 'aaaa');
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => records.at(-1)?.bytesDown === size, 'the exchange on record with every byte');
     assert.equal(records.at(-1)?.bytesDown, size);
   });
 
@@ -426,7 +427,7 @@ describe('plain requests through the proxy', () => {
     s.resetAndDestroy();
     // A response the client did not take to its end leaves no connection to reuse.
     await originClosed;
-    for (let i = 0; i < 100 && proxy.openTunnels > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => proxy.openTunnels === 0, 'every tunnel closed');
     assert.equal(proxy.openTunnels, 0);
     assert.equal(records.at(-1)?.decision, 'allow');
     assert.equal(records.at(-1)?.bytesDown, 'partial'.length);

@@ -10,6 +10,7 @@ import { HostMatcher, type HostRule } from '../../src/egress/hosts.js';
 import { EgressProxy, type ConnectionRecord, type EgressProfile } from '../../src/egress/proxy.js';
 import { curlViaProxy } from '../support/curl.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 const TOKEN = 'test-workload-token';
 const rules = (patterns: string[], source: string): HostRule[] =>
@@ -26,11 +27,6 @@ function raw(port: number, data: string, ms = 2000): Promise<string> {
     setTimeout(() => s.destroy(), ms);
     s.write(data);
   });
-}
-
-async function eventuallyTrue(f: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(f());
 }
 
 describe('egress proxy', () => {
@@ -118,7 +114,7 @@ describe('egress proxy', () => {
     const r = await curl(`http://origin.test:${originPort}/path?q=1`);
     assert.equal(r.code, '200');
     assert.match(r.body, new RegExp(`origin saw GET /path\\?q=1 host=origin.test:${originPort} auth=none`));
-    await new Promise((res) => setTimeout(res, 50));
+    await until(() => records.some((x) => x.method === 'HTTP'), 'the request on record');
     const rec = records.find((x) => x.method === 'HTTP');
     assert.equal(rec?.decision, 'allow');
     assert.equal(rec?.address, '127.0.0.2');
@@ -133,7 +129,7 @@ describe('egress proxy', () => {
     );
     assert.match(out, /^HTTP\/1.1 200 Connection Established/);
     assert.match(out, /origin saw GET \/tunnel/);
-    await new Promise((res) => setTimeout(res, 50));
+    await until(() => records.some((x) => x.method === 'CONNECT'), 'the tunnel on record');
     const rec = records.find((x) => x.method === 'CONNECT');
     assert.equal(rec?.decision, 'allow');
     assert.ok(rec.bytesUp > 20 && rec.bytesDown > 20, JSON.stringify(rec));
@@ -167,7 +163,7 @@ describe('egress proxy', () => {
       `CONNECT 169.254.169.254:80 HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\n`,
     );
     assert.match(denied, /403/);
-    await new Promise((res) => setTimeout(res, 50));
+    await until(() => records.some((x) => x.decision === 'deny'), 'the refusal on record');
     assert.ok(records.some((x) => x.decision === 'would_deny'));
     assert.ok(records.some((x) => x.decision === 'deny' && /link-local/.test(x.reason)));
   });
@@ -283,7 +279,7 @@ describe('egress proxy', () => {
     s.write(
       `POST http://origin.test:${originPort}/first HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\ncontent-length: 2\r\n\r\nhi`,
     );
-    await eventuallyTrue(() => out.includes('origin saw POST /first'));
+    await until(() => out.includes('origin saw POST /first'), 'the first answer');
     s.write(
       `CONNECT origin.test:${originPort} HTTP/1.1\r\nproxy-authorization: Bearer ${TOKEN}\r\n\r\nGET /second HTTP/1.1\r\nhost: o\r\nconnection: close\r\n\r\n`,
     );

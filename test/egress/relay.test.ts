@@ -14,6 +14,7 @@ import { HostMatcher } from '../../src/egress/hosts.js';
 import { NativeRelay, errnoName, type RelayEvents } from '../../src/egress/native.js';
 import { EgressProxy, type ConnectionRecord } from '../../src/egress/proxy.js';
 import { proxyToOrigin } from '../support/egress.js';
+import { until } from '../support/wait.js';
 
 const TOKEN = 'relay-token';
 
@@ -37,14 +38,6 @@ function connectVia(
     socket.on('data', onData);
   });
 }
-
-const until = async (ok: () => boolean, ms = 3000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('the native relay', () => {
   const records: ConnectionRecord[] = [];
@@ -100,11 +93,14 @@ describe('the native relay', () => {
     idle.socket.on('close', () => (idleClosed = true));
     const timer = setInterval(() => busy.socket.write('x'), 50);
     busy.socket.on('data', () => undefined);
-    await until(() => idleClosed, 3000);
+    await until(() => idleClosed, 'the idle tunnel closed', 3000);
     assert.equal(busy.socket.destroyed, false, 'a tunnel that moves bytes is not idle');
     clearInterval(timer);
     busy.socket.destroy();
-    await until(() => records.filter((r) => r.method === 'CONNECT' && r.port === originPort).length >= 2);
+    await until(
+      () => records.filter((r) => r.method === 'CONNECT' && r.port === originPort).length >= 2,
+      'both tunnels on record',
+    );
     const r = records.find((x) => x.port === originPort && x.bytesUp === 4);
     assert.equal(r?.decision, 'allow');
     assert.equal(r?.bytesDown, 4, 'the echo came back before the tunnel went idle');
@@ -165,9 +161,12 @@ describe('the native relay', () => {
       ]);
       assert.equal(proxy.closeChannel('chan-run'), true);
       await ended; // the run's tunnels are cut with its channel
-      await until(() => records.some((r) => r.agent === 'chan-agent'));
+      await until(() => records.some((r) => r.agent === 'chan-agent'), 'the channel connection on record');
       assert.equal(records.find((r) => r.agent === 'chan-agent')?.run, 'chan-run');
-      await until(() => records.some((r) => r.agent === 'chan-agent' && r.method === 'SOCKS5'));
+      await until(
+        () => records.some((r) => r.agent === 'chan-agent' && r.method === 'SOCKS5'),
+        'the SOCKS5 connection on record',
+      );
       assert.equal(existsSync(path), false, 'the socket file is gone');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -224,7 +223,7 @@ describe('NativeRelay: answers written through it', () => {
     const client = connect(port, '127.0.0.1');
     client.write('GET http://a.test/ HTTP/1.1\r\n\r\n');
     client.pause();
-    await until(() => id >= 0);
+    await until(() => id >= 0, 'the connection id');
     // 32 MiB in numbered blocks: far more than the sockets hold, so most waits in the relay.
     const block = (n: number): Buffer => Buffer.alloc(1024 * 1024, n);
     const sent: boolean[] = [];

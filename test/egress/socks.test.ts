@@ -14,6 +14,7 @@ import { parseSocks, SOCKS_REPLY } from '../../src/egress/socks.js';
 import { curlViaProxy } from '../support/curl.js';
 import { proxyToOrigin } from '../support/egress.js';
 import { tempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 const TOKEN = 'socks-test-token';
 
@@ -98,7 +99,7 @@ describe('SOCKS5', () => {
   });
 
   const recorded = async (): Promise<ConnectionRecord> => {
-    for (let i = 0; i < 100 && records.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => records.length > 0, 'the connection on record');
     return records[0]!;
   };
 

@@ -48,9 +48,6 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
   it('a key inserted into the store forges no token, on any replica, and raises an event', async () => {
     await withReplicas(async (a, b) => {
       const schema = schemaOf(a);
-      const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const jwk = await exportJWK(attacker.publicKey);
-      const kid = await calculateJwkThumbprint(jwk);
       const realCert = (await sql<{ cert: string }>(schema, 'SELECT cert FROM identity_keys LIMIT 1'))[0]!
         .cert;
       const now = Date.now();
@@ -59,10 +56,13 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
         ['a made-up certificate', Buffer.alloc(64, 7).toString('base64')],
         ["another key's real certificate", realCert],
       ] as const) {
+        // A fresh key per attempt: each replica says it refused that key, once, as a critical event.
+        const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        const jwk = await exportJWK(attacker.publicKey);
+        const kid = await calculateJwkThumbprint(jwk);
         await sql(
           schema,
-          `INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until, cert) VALUES ($1, 'ES256', $2, $3, $4, $5, $6)
-           ON CONFLICT (kid) DO UPDATE SET cert = excluded.cert`,
+          `INSERT INTO identity_keys (kid, alg, jwk, created_at, sign_until, verify_until, cert) VALUES ($1, 'ES256', $2, $3, $4, $5, $6)`,
           [
             kid,
             JSON.stringify({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }),
@@ -77,8 +77,24 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
           claimsAt(now, { sub: 'admin-agent', jti: randomUUID() }),
           attacker.privateKey,
         );
-        // Replicas reload keys every few seconds: give them time to see the row, then require a refusal.
-        await new Promise((r) => setTimeout(r, 5_500));
+        // Both replicas have read the row once each has recorded refusing it: only then does a
+        // 401 prove anything (before, it would only show they had not looked yet).
+        const events = await eventually(
+          async () => {
+            const rows = await sql<{ entry: string }>(
+              schema,
+              'SELECT entry FROM audit_records WHERE entry LIKE $1',
+              [`%identity.key_untrusted%${kid}%`],
+            );
+            return rows.length >= 2 ? rows : undefined;
+          },
+          `${what}: identity.key_untrusted from both replicas`,
+          15_000,
+        );
+        assert.ok(
+          events.every((e) => e.entry.includes('"critical"')),
+          what,
+        );
         for (const r of [a, b]) {
           const who = await api(r.server.url, token)('GET', '/v1/whoami');
           assert.equal(
@@ -88,15 +104,6 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
           );
         }
       }
-      // Each replica said so, once, as a critical event on record.
-      const events = await eventually(async () => {
-        const rows = await sql<{ entry: string }>(
-          schema,
-          "SELECT entry FROM audit_records WHERE entry LIKE '%identity.key_untrusted%'",
-        );
-        return rows.length >= 2 ? rows : undefined;
-      }, 'identity.key_untrusted records');
-      assert.ok(events.every((e) => e.entry.includes(kid) && e.entry.includes('"critical"')));
     });
   });
 

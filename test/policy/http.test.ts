@@ -9,7 +9,7 @@ import { OPAClient } from '@open-policy-agent/opa';
 import { ROOT, rampart, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { tempDir } from '../support/tmp.js';
-import { eventually } from '../support/wait.js';
+import { eventually, until } from '../support/wait.js';
 
 const entities = [
   ['team', 'platform', { attributes: { capabilities: ['vault:ci:read'] } }],
@@ -190,11 +190,10 @@ describe('policy over HTTP', () => {
       'apiVersion: rampart.dev/v1\nkind: Policy\nmetadata:\n  name: extra\nrules:\n  - name: all-tasks\n    effect: allow\n    actions: [task.run]\n    when: "true"\n    reason: everything\n',
     );
     let version = before;
-    for (let i = 0; i < 100 && version === before; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      version = (await call('GET', '/v1/policies')).json.version as string;
-    }
-    assert.notEqual(version, before, 'the new set became active');
+    await until(
+      async () => (version = (await call('GET', '/v1/policies')).json.version as string) !== before,
+      'the new set to become active',
+    );
     const d = await call('POST', '/v1/decide', {
       principal: { type: 'agent', id: 'nobody' },
       action: 'task.run',
@@ -208,10 +207,13 @@ describe('policy over HTTP', () => {
       'apiVersion: rampart.dev/v1\nkind: Policy\nmetadata:\n  name: extra\nrules:\n  - name: broken\n    effect: allow\n    when: principal.nope\n    reason: x\n',
     );
     let health = '';
-    for (let i = 0; i < 100 && !health.includes('does not load'); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      health = JSON.stringify((await call('GET', '/v1/health')).json.components.policy);
-    }
+    await until(
+      async () =>
+        (health = JSON.stringify((await call('GET', '/v1/health')).json.components.policy)).includes(
+          'does not load',
+        ),
+      'the broken file in health',
+    );
     assert.match(health, /"status":"degraded"/);
     assert.match(health, /zz-extra\.yaml:8:\d+/);
     assert.equal((await call('GET', '/v1/policies')).json.version, version, 'the previous set keeps serving');

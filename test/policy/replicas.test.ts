@@ -11,6 +11,7 @@ import { skipPg } from '../support/pg.js';
 import { withReplicas } from '../support/replicas.js';
 import { adminToken, api, type Json } from '../support/http.js';
 import { tempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 describe('policy across replicas', { skip: skipPg }, () => {
   it('an entity written on one replica changes decisions on the other within moments', async () => {
@@ -39,7 +40,7 @@ describe('policy across replicas', { skip: skipPg }, () => {
         (await callA('PUT', '/v1/entities/agent/analyst', { attributes: { namespace: 'ci' } })).status,
         200,
       );
-      for (let i = 0; i < 400 && !(d = await ask()).allow; i++) await new Promise((r) => setTimeout(r, 5));
+      await until(async () => (d = await ask()).allow, 'replica B to allow', 5000);
       const ms = performance.now() - t0;
       assert.equal(d.allow, true, 'replica B saw the change');
       assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
@@ -93,12 +94,10 @@ describe('external OPA with built-in fallback', () => {
       assert.match(h.components.policy.detail, /external OPA .* unavailable/);
 
       opa = await startServer(['--listen', `127.0.0.1:${port}`], { cwd: opaDir.dir });
-      let back: { source: string } = fallback;
-      for (let i = 0; i < 100 && back.source !== 'opa'; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        back = await post('/v1/decide', input);
-      }
-      assert.equal(back.source, 'opa');
+      await until(
+        async () => ((await post('/v1/decide', input)) as { source: string }).source === 'opa',
+        'decisions from OPA again',
+      );
       assert.equal((await get('/v1/health')).components.policy.status, 'ok');
       const records = (await get('/v1/audit/records?limit=200')).records as { action: string }[];
       assert.ok(records.some((r) => r.action === 'event.policy.opa_unavailable'));

@@ -109,7 +109,16 @@ describe('redaction stays linear on adversarial input', () => {
           ts = timeOf(() => one.find(small[i]!), 9);
           tl = timeOf(() => one.find(large[i]!), 9);
         }
-        if (suspect()) slow.push(`${r.id} input ${i}: ${ts.toFixed(1)} ms -> ${tl.toFixed(1)} ms`);
+        if (suspect()) {
+          // Still suspect: a pause of a few milliseconds can fake 12x on inputs this small. Go 25x
+          // larger, where quadratic work is 625x and no pause can fake (or hide) the difference.
+          const huge = adversarial(r, SMALL * 25)[i]!;
+          const th = timeOf(() => one.find(huge), 3);
+          if (th / Math.max(ts, 0.5) > 100)
+            slow.push(
+              `${r.id} input ${i}: ${ts.toFixed(1)} ms -> ${tl.toFixed(1)} ms -> ${th.toFixed(1)} ms (25x)`,
+            );
+        }
         if (tl > 500) slow.push(`${r.id} input ${i}: ${tl.toFixed(0)} ms for 300 kB`);
       }
     }

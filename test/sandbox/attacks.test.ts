@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFil
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandboxHarness, sandboxSkip, type SandboxHarness } from '../support/sandbox.js';
+import { until } from '../support/wait.js';
 
 const skip = sandboxSkip();
 
@@ -277,9 +278,11 @@ except OSError as e: print('dns', e.errno)
       }),
       /not recorded/,
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // start() rejects only after bwrap (still blocked on its gate, which never opened) has
+    // exited: the command cannot still be about to run. The cgroup goes once the kernel has
+    // reaped the last task.
     assert.equal(existsSync(join(ws, 'ran')), false);
-    assert.equal(h.svc.running().length, 0, 'its cgroup is gone');
+    await until(() => h.svc.running().length === 0, 'its cgroup removed');
   });
 
   it('is born in its cgroup: every process of the run is in it from the start, bwrap included', async () => {

@@ -10,6 +10,7 @@ import { Pool } from 'undici';
 import { RefusalLog, type RefusalSummary } from '../../src/server/refusals.js';
 import { rampart, startServer, type Server } from '../support/cli.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
+import { eventually } from '../support/wait.js';
 
 describe('refused requests on record, within a bound', () => {
   let dir: TempDir;
@@ -56,11 +57,18 @@ describe('refused requests on record, within a bound', () => {
     await pool.close();
     assert.equal((statuses.get(401) ?? 0) + (statuses.get(429) ?? 0), TOTAL, JSON.stringify([...statuses]));
     assert.ok((statuses.get(429) ?? 0) > TOTAL * 0.9, `throttled ${statuses.get(429)} of ${TOTAL}`);
-    // Let the last window end and its summary reach the log.
-    await new Promise((r) => setTimeout(r, 1500));
-    const added = records()
-      .slice(before)
-      .filter((r) => r.action === 'event.auth.rejected');
+    // The last window's summary reaches the log when the window ends: wait until every refusal
+    // is counted in some record (the count cannot overshoot, so this is the end state).
+    const added = await eventually(
+      async () => {
+        const got = records()
+          .slice(before)
+          .filter((r) => r.action === 'event.auth.rejected');
+        return got.reduce((n, r) => n + Number(r.details.data['count'] ?? 1), 0) >= TOTAL ? got : undefined;
+      },
+      'every refusal counted in a record',
+      15_000,
+    );
     // One record at once, then one summary per window of about a second: far fewer than 100,000.
     assert.ok(added.length >= 2 && added.length <= 200, `${added.length} records for ${TOTAL} refusals`);
     const counted = added.reduce((n, r) => n + Number(r.details.data['count'] ?? 1), 0);

@@ -12,6 +12,7 @@ import { MIGRATIONS } from '../../src/store/migrations.js';
 import Database from 'better-sqlite3';
 import { dropSchema, newSchema, pgConfig, pgExec, skipPg } from '../support/pg.js';
 import { tempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 /** Entries whose stored text is {"e":"<name>","seq":N}. */
 const prep = (names: string[]): PreparedEntry[] =>
@@ -161,7 +162,7 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       const off = store.notifications.subscribe('test', (p) => got.push(p));
       await (store.notifications as { ready?: () => Promise<void> }).ready?.();
       await store.notifications.publish('test', 'hello');
-      for (let i = 0; i < 100 && !got.includes('hello'); i++) await new Promise((r) => setTimeout(r, 10));
+      await until(() => got.includes('hello'), 'the notification');
       off();
       assert.ok(got.includes('hello'));
     });

@@ -3,7 +3,13 @@
 import { parse as parseYamlText } from 'yaml';
 import { findDeepNesting, nestingMessage } from '../../core/nesting.js';
 import { join, resolve } from 'node:path';
-import { RampartError, isRampartError, formatLocation, type RampartErrorList } from '../../core/errors.js';
+import {
+  RampartError,
+  isRampartError,
+  formatLocation,
+  type RampartErrorList,
+  messageOf,
+} from '../../core/errors.js';
 import { readTextFile } from '../../core/files.js';
 import { packageRoot } from '../../core/paths.js';
 import { parseDecisionInput } from '../../policy/input.js';
@@ -181,7 +187,7 @@ function readInputs(file: string): DecisionInput[] {
     try {
       out.push(parseDecisionInput(v));
     } catch (e) {
-      throw new RampartError('RAMPART_E_USAGE', `${file}:${i + 1}: ${(e as Error).message}`);
+      throw new RampartError('RAMPART_E_USAGE', `${file}:${i + 1}: ${messageOf(e)}`);
     }
   });
   return out;

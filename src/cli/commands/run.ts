@@ -5,7 +5,7 @@
 // log and issues its workload token; with no control plane there is no record, so no run.
 
 import { parseSize, parseDuration } from '../../core/units.js';
-import { RampartError } from '../../core/errors.js';
+import { RampartError, messageOf } from '../../core/errors.js';
 import { readSecretFile } from '../../core/secretfile.js';
 import { processIdentity } from '../../core/process.js';
 import { resolve } from 'node:path';
@@ -240,7 +240,7 @@ export const command: Command = {
     if (failure !== undefined || !result)
       throw new RampartError(
         'RAMPART_E_SANDBOX_UNAVAILABLE',
-        `run ${spec.id} did not start: ${(failure as Error).message}`,
+        `run ${spec.id} did not start: ${messageOf(failure)}`,
       );
     if (result.reason === 'timeout')
       io.stderr.write(`rampart: run ${spec.id} reached its timeout and was ended\n`);

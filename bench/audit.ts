@@ -1,6 +1,6 @@
 // bench/audit: durable audit appends per second (SQLite and PostgreSQL) and full verification speed.
 //
-//   npm run build && node build/bench/audit.js [--seconds 5] [--records 1000000] [--concurrency 256]
+//   npm run bench:setup && node build/bench/audit.js [--seconds 5] [--records 1000000] [--concurrency 256]
 //
 // "Durable" means each caller's promise resolves only after its record's transaction committed
 // with fsync (SQLite WAL synchronous=FULL; PostgreSQL synchronous_commit=on). The peer in the same

@@ -2,7 +2,7 @@
 // answers, on the embedded SQLite store: first start (creates keys, token and database) and warm
 // restarts.
 //
-//   npm run build && node build/bench/startup.js [--runs 10]
+//   npm run bench:setup && node build/bench/startup.js [--runs 10]
 
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';

@@ -1,7 +1,7 @@
 // `rampart check` on a 1,000-service Compose file and on 1,000 Kubernetes documents, Node
 // start-up included, beside a bare `node -e 0` for reference. Goal: at most 300 ms wall each.
 //
-//   npm run build && node build/bench/admission/run.js [--runs 15]
+//   npm run bench:setup && node build/bench/admission/run.js [--runs 15]
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

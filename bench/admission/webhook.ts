@@ -3,7 +3,7 @@
 // fastify parsing the same reviews as the ceiling. Goal: at least 3,000 reviews/s, p99 at most
 // 5 ms. Every review is a decision on record (audit log, SQLite).
 //
-//   npm run build && node build/bench/admission/webhook.js [--seconds 10]
+//   npm run bench:setup && node build/bench/admission/webhook.js [--seconds 10]
 //
 // Kyverno, the usual peer, needs a Kubernetes cluster and ships as Go binaries and images, none of
 // which this machine can fetch; docs/benchmarks.md says so next to the numbers.

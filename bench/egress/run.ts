@@ -1,7 +1,7 @@
 // bench/egress: Rampart's egress proxy side by side with squid and tinyproxy (Debian), and for
 // SOCKS5 with Dante (Debian's dante-server), same machine, loopback origin, in one run.
 //
-//   npm run build && node build/bench/egress/run.js [--seconds 3] [--requests 2000] [--rounds 5] [--profile DIR]
+//   npm run bench:setup && node build/bench/egress/run.js [--seconds 3] [--requests 2000] [--rounds 5] [--profile DIR]
 //
 // Measures, per proxy: added latency of one HTTP request (absolute URI, a new connection each,
 // against the same request sent directly), new CONNECT tunnels per second (32 concurrent

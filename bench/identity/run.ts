@@ -1,7 +1,7 @@
 // bench/identity: workload-token verification against raw node:crypto, jose and fast-jwt in the
 // same run, and revocation propagation between two control-plane processes sharing PostgreSQL.
 //
-//   npm run build && node build/bench/identity/run.js [--seconds 2] [--propagation 200]
+//   npm run bench:setup && node build/bench/identity/run.js [--seconds 2] [--propagation 200]
 //
 // Cold: every token distinct (the verification cache off), so each costs a signature check; with
 // 1,000 revocations in force, checked on every verification. Cached: the same tokens again.

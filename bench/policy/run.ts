@@ -1,7 +1,7 @@
 // bench/policy: decisions per second and latency, in process and over HTTP, with Cedar (wasm)
 // and a bare compiled CEL expression as the peers in the same run.
 //
-//   npm run build && node --expose-gc build/bench/policy/run.js [--seconds 2] [--http-seconds 10]
+//   npm run bench:setup && node --expose-gc build/bench/policy/run.js [--seconds 2] [--http-seconds 10]
 //
 // In process, one core: the default policy set grown to 200 rules, uncached (cache off) and
 // cached; then the same with 1,000 rules and 10,000 entities, and how cost grows with each.

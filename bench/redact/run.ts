@@ -1,7 +1,7 @@
 // bench/redact: recall and false positives on a generated corpus, and redaction throughput and
 // memory, for Rampart and for secretlint (recommended preset) side by side.
 //
-//   npm run build && node build/bench/redact/run.js [--per-context 10] [--mb 20]
+//   npm run bench:setup && node build/bench/redact/run.js [--per-context 10] [--mb 20]
 //
 // Recall: a planted secret counts as caught when a tool's output no longer contains it (Rampart:
 // `redact`; secretlint: a reported range covering it, which is what its masking replaces).
@@ -170,7 +170,7 @@ console.log(
 console.log(`| peak RSS by stream length | ${mem.join('; ')} |`);
 
 if (!values['skip-secretlint-mask']) {
-  const sl = join(ROOT, 'node_modules', 'secretlint', 'bin', 'secretlint.js');
+  const sl = join(ROOT, 'bench', 'node_modules', 'secretlint', 'bin', 'secretlint.js');
   const rc = join(out, 'secretlintrc.json');
   writeFileSync(rc, JSON.stringify({ rules: [{ id: '@secretlint/secretlint-rule-preset-recommend' }] }));
   const masked = join(out, 'masked.log');

@@ -2,7 +2,7 @@
 // namespaces and against Anthropic's sandbox-runtime (srt), side by side in one run; the kill
 // switch with 100 running sandboxes; memory per running sandbox.
 //
-//   npm run build && node build/bench/sandbox/run.js [--n 100] [--sandboxes 100]
+//   npm run bench:setup && node build/bench/sandbox/run.js [--n 100] [--sandboxes 100]
 //
 // Needs root, bubblewrap, cgroups (v1 or v2), and for the srt row ripgrep and socat (.ci/run
 // installs them).
@@ -136,7 +136,7 @@ const cliNoToken = await series(N, () =>
 const cli = await series(N, () =>
   timeCommand(process.execPath, [BIN, 'run', '--workspace', ws, '--', 'true'], { cwd: dir.dir }),
 );
-const srtBin = join(ROOT, 'node_modules', '.bin', 'srt');
+const srtBin = join(ROOT, 'bench', 'node_modules', '.bin', 'srt');
 let srt: number[] | undefined;
 if (spawnSync(srtBin, ['true']).status === 0)
   srt = await series(Math.min(N, 30), () => timeCommand(srtBin, ['true']));

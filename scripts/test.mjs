@@ -20,6 +20,7 @@ const build = join(root, 'build');
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
+    if (name === 'node_modules') continue; // build/bench/node_modules links to the bench's peers
     const p = join(dir, name);
     if (statSync(p).isDirectory()) find(p, out);
     else if (name.endsWith('.test.js')) out.push(p);

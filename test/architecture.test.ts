@@ -41,7 +41,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   config: ['core'],
   store: ['core', 'config'],
   audit: ['core', 'store'],
-  events: ['core'],
+  events: ['core', 'store-types'],
   log: ['core'],
   ...Object.fromEntries(COMPONENTS.map((c) => [c, ['core', 'store-types']])),
   server: ['*'],

@@ -28,7 +28,9 @@ it('every repository path the docs, scripts and sources name exists', () => {
   const walk = (dir: string, ends: readonly string[]): string[] =>
     readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
       e.isDirectory()
-        ? walk(join(dir, e.name), ends)
+        ? e.name === 'node_modules'
+          ? []
+          : walk(join(dir, e.name), ends)
         : ends.some((x) => e.name.endsWith(x)) && !e.name.includes('.generated.')
           ? [join(dir, e.name)]
           : [],

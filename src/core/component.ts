@@ -9,9 +9,9 @@
 // on fastify, and the server's one adapter applies authentication, scopes, schemas, body limits
 // and coded errors to every route alike.
 
-import type { BusEvent, EventType } from './events.js';
+import type { EventType, StreamEvent } from './events.js';
 import type { Scope } from './scopes.js';
-import type { AuditReceipt, ComponentHealth, HealthCheck } from './types.js';
+import type { ComponentHealth, HealthCheck } from './types.js';
 import type { WorkloadClaims } from './claims.js';
 import type { RateClass } from './ratelimit.js';
 
@@ -86,10 +86,17 @@ export interface MetricSpec {
   readonly label?: string;
 }
 
-/** A subscription to the event bus: called after the event is on record, in order. */
+/**
+ * A subscription to the event stream (events/stream.ts): events of these types, after they are on
+ * record, in the log's order, from every replica; the next waits until `handle` resolves.
+ */
 export interface Subscription {
-  readonly type: EventType | '*';
-  handle(event: BusEvent, receipt: AuditReceipt): void;
+  /** Unique across components: its name in health, metrics and its stored cursor. */
+  readonly name: string;
+  readonly types: readonly EventType[] | '*';
+  /** 'now' (default): events from start-up on. 'stored': resume where it stopped last time. */
+  readonly from?: 'now' | 'stored';
+  handle(e: StreamEvent): void | Promise<void>;
 }
 
 export interface Component {

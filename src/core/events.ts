@@ -1,6 +1,11 @@
 // The catalogue of security events: every type a component may publish, with the shape of its
-// data. Detection and response subscribe by type, so a type is a contract: add fields, never
-// change or remove one.
+// data, what it means and the severities it may carry. Detection, response, incidents, the live
+// stream and the console consume events by type, so a type is a contract: add fields, never
+// change or remove one. docs/events.md is checked against this file by a test.
+//
+// The severity scale means the same for every type (SEVERITY_MEANING): a type says which of the
+// levels it can be, and publishing any other is a programming error (TypeError), so "high" from
+// the egress proxy and "high" from the sandbox ask the same of a person.
 
 import type { Outcome, Severity } from './types.js';
 
@@ -129,6 +134,92 @@ export interface EventMap {
 
 export type EventType = keyof EventMap;
 
+/** What each level asks of the people running Rampart. */
+export const SEVERITY_MEANING: Readonly<Record<Severity, string>> = {
+  info: 'Normal operation, on record for completeness: nobody needs to look.',
+  low: 'Unusual but harmless on its own: worth a look when something else points here.',
+  medium: 'A control refused or stopped something an agent or client tried: review in the day.',
+  high: 'A control failed, is degraded, or had to end something by force: a person acts today.',
+  critical:
+    'Trust or containment is at stake (a forged key, a tampered log, a quarantine, the kill switch): act now.',
+};
+
+export interface EventSpec {
+  /** One line: what happened. */
+  readonly summary: string;
+  /** The levels this type may carry, each as SEVERITY_MEANING defines it. */
+  readonly severities: readonly Severity[];
+}
+
+/** Every type, what it means and its severities. A type missing here, or extra, fails the build. */
+export const EVENT_CATALOGUE = {
+  'auth.rejected': {
+    summary: 'A request was refused for its credential (or a window of refusals, counted).',
+    severities: ['medium'],
+  },
+  'health.changed': {
+    summary: 'A component changed health status (high when it is no longer ok).',
+    severities: ['info', 'high'],
+  },
+  'controlplane.lifecycle': { summary: 'A control plane started or stopped.', severities: ['info'] },
+  'policy.activated': { summary: 'A policy set became the one deciding.', severities: ['info'] },
+  'policy.load_failed': {
+    summary: 'A policy change did not load; the previous set keeps serving.',
+    severities: ['high'],
+  },
+  'policy.opa_unavailable': {
+    summary: 'The external OPA stopped answering; the built-in engine decides.',
+    severities: ['high'],
+  },
+  'policy.opa_recovered': { summary: 'The external OPA answers again.', severities: ['info'] },
+  'identity.revoked': { summary: 'Workload tokens were revoked.', severities: ['high'] },
+  'identity.key_untrusted': {
+    summary: 'A signing key in the store is not certified by the installation key; refused.',
+    severities: ['critical'],
+  },
+  'identity.key_rotated': { summary: "A replica's token-signing key was replaced.", severities: ['info'] },
+  'identity.rate_limited': { summary: 'An agent keeps hitting its rate limit.', severities: ['medium'] },
+  'identity.revocations_stale': {
+    summary: 'Revocations could not be refreshed: every workload token is refused.',
+    severities: ['critical'],
+  },
+  'sandbox.run_started': { summary: 'A sandboxed run started.', severities: ['info'] },
+  'sandbox.run_ended': {
+    summary: 'A run ended: info when it exited, medium when stopped, high when its runner died.',
+    severities: ['info', 'medium', 'high'],
+  },
+  'sandbox.limit_hit': { summary: 'A run hit its memory, pids or time limit.', severities: ['medium'] },
+  'sandbox.killed': {
+    summary: 'A run was killed by an operator or the response engine.',
+    severities: ['medium'],
+  },
+  'sandbox.quarantined': {
+    summary: 'A run was frozen, its evidence captured, then killed.',
+    severities: ['critical'],
+  },
+  'sandbox.destroyed_all': { summary: 'Every run on a host was killed at once.', severities: ['critical'] },
+  'egress.connection': {
+    summary: 'A connection through the egress proxy ended (info) or was refused (medium).',
+    severities: ['info', 'medium'],
+  },
+  'egress.kill_switch': {
+    summary: 'The egress kill switch was turned on (critical) or off (medium).',
+    severities: ['medium', 'critical'],
+  },
+  'egress.ban': {
+    summary: 'An address or range was banned or unbanned at the proxy.',
+    severities: ['medium'],
+  },
+} as const satisfies Record<EventType, EventSpec>;
+
+/** Throws TypeError for a type outside the catalogue or a severity its type does not carry. */
+export function checkEvent(type: string, severity: Severity): void {
+  const spec = (EVENT_CATALOGUE as Record<string, EventSpec>)[type];
+  if (!spec) throw new TypeError(`unknown event type ${type}`);
+  if (!spec.severities.includes(severity))
+    throw new TypeError(`event ${type} cannot be ${severity} (it is ${spec.severities.join(' or ')})`);
+}
+
 export interface BusEvent<K extends EventType = EventType> {
   readonly type: K;
   readonly severity: Severity;
@@ -137,6 +228,13 @@ export interface BusEvent<K extends EventType = EventType> {
   /** How the audit record of this event reads: a refused request is "denied". Default "success". */
   readonly outcome?: Outcome;
   readonly data: EventMap[K];
+}
+
+/** An event as a subscriber receives it: the event, and its record number and time in the log. */
+export interface StreamEvent {
+  readonly seq: number;
+  readonly time: string;
+  readonly event: BusEvent;
 }
 
 /** What components get to publish events (the server passes the bus). */

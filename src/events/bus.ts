@@ -1,25 +1,32 @@
-// The in-process event bus. Publishing writes the event to the audit log first and only then
-// tells subscribers, so nothing acts on an event that is not on record; a failed audit write
-// rejects the publish and no subscriber runs. A subscriber that throws is logged and skipped:
-// one broken detector must not stop the others or the publisher.
+// The event bus: where components publish security events. Publishing writes the event to the
+// audit log and resolves once it is durable; a failed write rejects the publish, and the event
+// reaches no one. Delivery is the event stream's (stream.ts): it reads events back from the log,
+// in the log's order, on every replica; the bus only tells it (and, through the store's
+// notifications, the other replicas) that there is something new to read.
 
-import type { BusEvent, EventType } from '../core/events.js';
+import { checkEvent, type BusEvent, type EventType } from '../core/events.js';
 import type { AuditReceipt, Auditor } from '../core/types.js';
-
-export type Handler<K extends EventType> = (event: BusEvent<K>, receipt: AuditReceipt) => void;
+import type { Notifications } from '../store/types.js';
+import { EVENTS_CHANNEL } from './stream.js';
 
 export interface EventBusOptions {
   readonly auditor: Auditor;
-  readonly onHandlerError?: (type: string, error: unknown) => void;
+  /** Told of every event on record (the local stream). */
+  readonly onRecorded?: (receipt: AuditReceipt) => void;
+  /** Other replicas are told through these, once per burst of events. */
+  readonly notifications?: Notifications;
+  readonly onNotifyError?: (error: unknown) => void;
 }
 
 export class EventBus {
-  private readonly handlers = new Map<string, Set<Handler<EventType>>>();
-  readonly stats = { published: 0, handlerErrors: 0 };
+  readonly stats = { published: 0 };
+  private notifyAt = -1;
 
   constructor(private readonly opts: EventBusOptions) {}
 
   async publish<K extends EventType>(event: BusEvent<K>): Promise<AuditReceipt> {
+    // A type outside the catalogue, or a level its type does not carry, is a programming error.
+    checkEvent(event.type, event.severity);
     const receipt = await this.opts.auditor.record({
       actor: `component:${event.source}`,
       action: `event.${event.type}`,
@@ -32,24 +39,22 @@ export class EventBus {
       },
     });
     this.stats.published++;
-    for (const key of [event.type, '*']) {
-      for (const h of this.handlers.get(key) ?? []) {
-        try {
-          (h as Handler<K>)(event, receipt);
-        } catch (e) {
-          this.stats.handlerErrors++;
-          this.opts.onHandlerError?.(event.type, e);
-        }
-      }
-    }
+    this.opts.onRecorded?.(receipt);
+    this.notify(receipt.seq);
     return receipt;
   }
 
-  /** Subscribes to one type, or '*' for all. Returns the unsubscribe function. */
-  subscribe<K extends EventType>(type: K | '*', handler: Handler<K>): () => void {
-    let set = this.handlers.get(type);
-    if (!set) this.handlers.set(type, (set = new Set()));
-    set.add(handler as Handler<EventType>);
-    return () => set.delete(handler as Handler<EventType>);
+  /** One notification per burst: the newest record number, after the current tick's publishes. */
+  private notify(seq: number): void {
+    const n = this.opts.notifications;
+    if (!n) return;
+    const scheduled = this.notifyAt >= 0;
+    this.notifyAt = Math.max(this.notifyAt, seq);
+    if (scheduled) return;
+    setImmediate(() => {
+      const at = this.notifyAt;
+      this.notifyAt = -1;
+      n.publish(EVENTS_CHANNEL, String(at)).catch((e: unknown) => this.opts.onNotifyError?.(e));
+    });
   }
 }

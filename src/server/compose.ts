@@ -4,7 +4,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiReply, ApiRequest, Component } from '../core/component.js';
-import type { EventBus } from '../events/bus.js';
+import type { EventStream } from '../events/stream.js';
 import type { HealthRegistry } from './health.js';
 import type { Metrics } from './metrics.js';
 
@@ -12,11 +12,11 @@ export interface Host {
   readonly app: FastifyInstance;
   readonly health: HealthRegistry;
   readonly metrics: Metrics;
-  readonly bus: EventBus;
+  readonly stream: EventStream;
 }
 
-/** Mounts a component; returns what undoes its subscriptions. */
-export function mount(host: Host, c: Component): () => void {
+/** Mounts a component; resolves with what undoes its subscriptions. */
+export async function mount(host: Host, c: Component): Promise<() => void> {
   for (const r of c.routes) {
     host.app.route({
       method: r.method,
@@ -39,6 +39,15 @@ export function mount(host: Host, c: Component): () => void {
   }
   if (c.health) host.health.register(c.name, c.health);
   for (const m of c.metrics) host.metrics[m.kind](m.name, m.help, () => m.read(), m.label);
-  const offs = c.subscriptions.map((s) => host.bus.subscribe(s.type, (e, receipt) => s.handle(e, receipt)));
+  const offs: (() => void)[] = [];
+  for (const s of c.subscriptions)
+    offs.push(
+      await host.stream.subscribe({
+        name: s.name,
+        types: s.types,
+        from: s.from ?? 'now',
+        handle: (e) => s.handle(e),
+      }),
+    );
   return () => offs.forEach((off) => off());
 }

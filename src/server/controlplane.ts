@@ -17,6 +17,7 @@ import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
 import { EventBus } from '../events/bus.js';
+import { EventStream } from '../events/stream.js';
 import { startIdentity } from '../identity/component.js';
 import type { IdentityService } from '../identity/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -122,9 +123,25 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         sanitize: (details) => redactValue(redactor, details) as Record<string, unknown>,
       }),
     );
+    // Events: recorded by the bus, delivered by the stream from the log, in its order, from
+    // every replica sharing the store (events/stream.ts).
+    const stream = new EventStream({
+      source: {
+        records: (from, limit) => store.audit.records(from, limit),
+        size: async () => (await store.audit.head()).size,
+      },
+      meta: store.meta,
+      notifications: store.notifications,
+      onError: (name, e) =>
+        logger.error({ subscription: name, err: messageOf(e) }, 'event subscriber failed'),
+    });
+    await stream.start();
+    cleanups.push(() => stream.close());
     const bus = new EventBus({
       auditor: audit.log,
-      onHandlerError: (type, e) => logger.error({ type, err: messageOf(e) }, 'event handler failed'),
+      onRecorded: () => stream.wake(),
+      notifications: store.notifications,
+      onNotifyError: (e) => logger.warn({ err: messageOf(e) }, 'could not tell other replicas of new events'),
     });
     const policy = started(
       await startPolicy({
@@ -228,6 +245,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       return { status: 'ok', detail: store.driver };
     });
     metrics.counter('rampart_events_total', 'Security events published.', () => bus.stats.published);
+    metrics.counter(
+      'rampart_events_delivered_total',
+      'Events handled by each subscriber.',
+      () => stream.delivered(),
+      'subscriber',
+    );
+    metrics.gauge(
+      'rampart_events_lag',
+      'Records between each subscriber and the head of the log.',
+      () => stream.lag(),
+      'subscriber',
+    );
+    health.register('events', () => stream.health());
 
     const tls = config.server.tls && {
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
@@ -282,7 +312,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
     for (const c of components) {
-      const unmount = mount({ app, health, metrics, bus }, c);
+      const unmount = await mount({ app, health, metrics, stream }, c);
       cleanups.push(async () => unmount());
     }
 

@@ -10,35 +10,54 @@ import { SCOPES } from '../core/scopes.js';
 
 export { SCOPES, type Scope } from '../core/scopes.js';
 
-type Schema = Record<string, unknown>;
+// Every helper keeps its schema's literal type: config/infer.ts derives the configuration's
+// TypeScript types from `configSchema`, so the schema and the types cannot drift.
 
-const duration = (description: string, dflt?: string): Schema => ({
-  type: 'string',
-  pattern: DURATION_PATTERN,
-  minLength: 2,
-  description,
-  ...(dflt === undefined ? {} : { default: dflt }),
-});
+type Default<D> = D extends undefined ? unknown : { readonly default: D };
 
-const size = (description: string, dflt?: string): Schema => ({
-  type: 'string',
-  pattern: SIZE_PATTERN,
-  description,
-  ...(dflt === undefined ? {} : { default: dflt }),
-});
+const duration = <const D extends string | undefined = undefined>(description: string, dflt?: D) =>
+  ({
+    type: 'string',
+    pattern: DURATION_PATTERN,
+    minLength: 2,
+    description,
+    ...(dflt === undefined ? {} : { default: dflt }),
+  }) as {
+    readonly type: 'string';
+    readonly pattern: string;
+    readonly minLength: 2;
+    readonly description: string;
+  } & Default<D>;
 
-const path = (description: string, dflt?: string): Schema => ({
-  type: 'string',
-  minLength: 1,
-  description,
-  ...(dflt === undefined ? {} : { default: dflt }),
-});
+const size = <const D extends string | undefined = undefined>(description: string, dflt?: D) =>
+  ({
+    type: 'string',
+    pattern: SIZE_PATTERN,
+    description,
+    ...(dflt === undefined ? {} : { default: dflt }),
+  }) as { readonly type: 'string'; readonly pattern: string; readonly description: string } & Default<D>;
 
-function obj(properties: Record<string, Schema>, extra: Schema = {}): Schema {
-  return { type: 'object', additionalProperties: false, properties, default: {}, ...extra };
+const path = <const D extends string | undefined = undefined>(description: string, dflt?: D) =>
+  ({
+    type: 'string',
+    minLength: 1,
+    description,
+    ...(dflt === undefined ? {} : { default: dflt }),
+  }) as { readonly type: 'string'; readonly minLength: 1; readonly description: string } & Default<D>;
+
+function obj<const P extends Record<string, object>, const E extends object = object>(
+  properties: P,
+  extra?: E,
+) {
+  return { type: 'object', additionalProperties: false, properties, default: {}, ...extra } as {
+    readonly type: 'object';
+    readonly additionalProperties: false;
+    readonly properties: P;
+    readonly default: object;
+  } & E;
 }
 
-function bucket(description: string, rate: number, burst: number): Schema {
+function bucket(description: string, rate: number, burst: number) {
   return obj(
     {
       rate: {
@@ -53,11 +72,22 @@ function bucket(description: string, rate: number, burst: number): Schema {
   );
 }
 
-function root(properties: Record<string, Schema>): Schema {
-  return { type: 'object', additionalProperties: false, properties };
+/** A rate-limit class: one bucket per agent (all its tokens together) and one per token. */
+function limits(what: string, rate: number, burst: number) {
+  return obj(
+    {
+      per_agent: bucket(`${what} Per agent (all its tokens together).`, rate, burst),
+      per_token: bucket(`${what} Per token.`, rate, burst),
+    },
+    { description: `Rate limits for ${what.toLowerCase()}` },
+  );
 }
 
-export const configSchema: Schema = root({
+function root<const P extends Record<string, object>>(properties: P) {
+  return { type: 'object', additionalProperties: false, properties } as const;
+}
+
+export const configSchema = root({
   data_dir: path(
     'Directory for the embedded store, keys, admin token and run state. Relative to the config file. The --data flag overrides it.',
     '.rampart',
@@ -296,26 +326,11 @@ export const configSchema: Schema = root({
       description: 'Recently verified tokens kept (by hash) to skip the signature check; 0 disables it.',
       default: 10000,
     },
-    rate_limits: obj(
-      Object.fromEntries(
-        (
-          [
-            ['api', 'Agent-facing API routes (whoami, decisions asked by agents).', 20, 40],
-            ['refresh', 'Token refresh.', 1, 5],
-            ['egress', 'New connections through the egress proxy.', 50, 100],
-          ] as const
-        ).map(([name, what, rate, burst]) => [
-          name,
-          obj(
-            {
-              per_agent: bucket(`${what} Per agent (all its tokens together).`, rate, burst),
-              per_token: bucket(`${what} Per token.`, rate, burst),
-            },
-            { description: `Rate limits for ${what.toLowerCase()}` },
-          ),
-        ]),
-      ),
-    ),
+    rate_limits: obj({
+      api: limits('Agent-facing API routes (whoami, decisions asked by agents).', 20, 40),
+      refresh: limits('Token refresh.', 1, 5),
+      egress: limits('New connections through the egress proxy.', 50, 100),
+    }),
     rate_limit_event: obj({
       rejections: {
         type: 'integer',

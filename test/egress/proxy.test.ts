@@ -2,7 +2,7 @@
 // explicit allow-range), curl as a real client, and raw sockets for the attacks.
 
 import assert from 'node:assert/strict';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { AddressGuard } from '../../src/egress/address.js';
@@ -38,15 +38,18 @@ describe('egress proxy', () => {
   let records: ConnectionRecord[] = [];
   let mode: 'enforce' | 'report' = 'enforce';
   let guard: AddressGuard;
+  const slow: ServerResponse[] = [];
 
   before(async () => {
     dir = tempDir();
     origin = createServer((req, res) => {
+      // A request to /held is answered only when the test says so (a plain exchange in flight).
+      if (req.url === '/held') return void slow.push(res);
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () =>
         res.end(
-          `origin saw ${req.method} ${req.url} host=${req.headers.host} auth=${req.headers['proxy-authorization'] ?? 'none'} body=${body}`,
+          `origin saw ${req.method} ${req.url} host=${req.headers.host} auth=${req.headers['proxy-authorization'] ?? 'none'} hop=${String(req.headers['x-hop'] ?? 'none')} body=${body}`,
         ),
       );
     });
@@ -109,6 +112,47 @@ describe('egress proxy', () => {
 
   const curl = (url: string, token: string | null = TOKEN): Promise<{ code: string; body: string }> =>
     curlViaProxy(`http://127.0.0.1:${proxyPort}`, url, token, dir.dir);
+
+  it('reads a plain request one way on every path: what Connection names never reaches the origin', async () => {
+    // GET and HEAD are answered through the relay; POST goes through node:http. Both strip the
+    // headers the client's Connection header names, and both refuse credentials in the URL.
+    const ask = (method: string, extra = ''): Promise<string> =>
+      raw(
+        proxyPort,
+        `${method} http://origin.test:${originPort}/p HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\n` +
+          `connection: close, x-hop\r\nx-hop: secret\r\n${extra}\r\n`,
+      );
+    const get = await ask('GET');
+    const post = await ask('POST', 'content-length: 2\r\n\r\nhi');
+    assert.match(get, /origin saw GET \/p host=origin\.test:\d+ auth=none hop=none/);
+    assert.match(post, /origin saw POST \/p host=origin\.test:\d+ auth=none hop=none body=hi/);
+    for (const method of ['GET', 'POST']) {
+      const r = await raw(
+        proxyPort,
+        `${method} http://user:pw@origin.test:${originPort}/p HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\n` +
+          (method === 'POST' ? 'content-length: 0\r\n\r\n' : '\r\n'),
+      );
+      assert.match(r, /^HTTP\/1.1 400 [^]*credentials in the URL are refused/, method);
+    }
+  });
+
+  it('counts a request node:http carries while it lasts, and the kill switch cuts it', async () => {
+    const s = connect(proxyPort, '127.0.0.1');
+    let out = '';
+    s.on('data', (c) => (out += c.toString()));
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.write(
+      `POST http://origin.test:${originPort}/held HTTP/1.1\r\nhost: origin.test\r\nproxy-authorization: Bearer ${TOKEN}\r\ncontent-length: 0\r\n\r\n`,
+    );
+    await until(() => slow.length === 1, 'the request at the origin');
+    assert.equal(proxy.openTunnels, 1, 'the exchange is in the open set');
+    assert.equal(proxy.setKillSwitch(true), 1);
+    await closed;
+    assert.equal(out, '', 'nothing of an answer reached the client');
+    assert.equal(proxy.openTunnels, 0);
+    await until(() => records.some((x) => x.method === 'HTTP'), 'the exchange on record');
+    slow.pop()?.destroy();
+  });
 
   it('forwards an allowed HTTP request to the checked address, without the proxy credentials', async () => {
     const r = await curl(`http://origin.test:${originPort}/path?q=1`);

@@ -172,7 +172,10 @@ export const EVENT_CATALOGUE = {
     severities: ['high'],
   },
   'policy.opa_recovered': { summary: 'The external OPA answers again.', severities: ['info'] },
-  'identity.revoked': { summary: 'Workload tokens were revoked.', severities: ['high'] },
+  'identity.revoked': {
+    summary: "Tokens were revoked: info at a run's end, medium by an operator, high for a namespace or all.",
+    severities: ['info', 'medium', 'high'],
+  },
   'identity.key_untrusted': {
     summary: 'A signing key in the store is not certified by the installation key; refused.',
     severities: ['critical'],

@@ -297,7 +297,7 @@ export class IdentityService {
     value: string,
     reason: string,
     actor: string,
-    opts: { expiresAt?: number; announce?: boolean } = {},
+    opts: { expiresAt?: number; announce?: boolean; severity?: 'info' | 'medium' | 'high' } = {},
   ): Promise<RevocationRecord> {
     if (kind !== 'all' && !ID_RE.test(value))
       throw new RampartError('RAMPART_E_BAD_REQUEST', `"${value}" is not a valid ${kind}`);
@@ -320,7 +320,9 @@ export class IdentityService {
     if (opts.announce !== false) {
       await this.opts.events.publish({
         type: 'identity.revoked',
-        severity: 'high',
+        // A run's tokens revoked at its end is routine (info); an operator revoking one agent's,
+        // run's or token's is medium; a whole namespace or everything is high: someone looks.
+        severity: opts.severity ?? (kind === 'namespace' || kind === 'all' ? 'high' : 'medium'),
         source: 'identity',
         ...(kind === 'agent'
           ? { subject: { agent: value } }

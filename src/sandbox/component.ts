@@ -62,7 +62,7 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
     runs: deps.runs,
     bus: deps.events,
     logger: deps.log,
-    revoke: (run, why, by) => deps.tokens.revoke('run', run, why, by),
+    revoke: (run, why, by) => deps.tokens.revoke('run', run, why, by, { severity: 'info' }),
     ...(channels ? { channels } : {}),
   });
   if (deps.reconcile) await life.reconcile();

@@ -19,7 +19,13 @@ export interface RunTokens {
     namespace: string;
     capabilities: readonly string[];
   }): Promise<{ token: string; claims: WorkloadClaims; kid: string }>;
-  revoke(kind: 'run', value: string, why: string, by: string): Promise<unknown>;
+  revoke(
+    kind: 'run',
+    value: string,
+    why: string,
+    by: string,
+    opts?: { severity?: 'info' | 'medium' | 'high' },
+  ): Promise<unknown>;
 }
 
 export interface RunRouteDeps {
@@ -139,7 +145,8 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   };
 
   const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
-    identity.revoke('run', id, why, actor).catch(() => undefined);
+    // Routine: a run's tokens end with it. The run's own end event says how it ended.
+    identity.revoke('run', id, why, actor, { severity: 'info' }).catch(() => undefined);
 
   routes.push(
     route<StartBody>({

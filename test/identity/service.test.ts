@@ -60,6 +60,12 @@ describe('identity service', () => {
         ['jti', 'agent', 'run', 'namespace', 'all'],
       );
       assert.equal((events[0]!.details['data'] as { by: string }).by, 'admin');
+      // Severity means what a security team expects: one token, agent or run revoked by an
+      // operator is medium; a namespace or everything is high.
+      assert.deepEqual(
+        events.map((e) => e.details['severity']),
+        ['medium', 'medium', 'medium', 'high', 'high'],
+      );
     }));
 
   it('keeps revocations and the signing key across a restart', async () => {

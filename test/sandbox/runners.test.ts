@@ -65,6 +65,17 @@ describe('runs and their runners', { skip }, () => {
   };
   const channel = (id: string): string => join(cp.dir.dir, 'ws', '.egress', id, 'proxy.sock');
 
+  it("a run's normal end revokes its tokens as routine (info), not as an alert", async () => {
+    const runner = startRun(cp.dir.dir, 'quiet', 'true');
+    children.push(runner);
+    const run = await runOf('quiet', 'ended');
+    const revoked = await eventually(async () => {
+      const rs = ((await admin('GET', '/v1/audit/records?limit=1000')).json as { records: Json[] }).records;
+      return rs.find((r: Json) => r.action === 'event.identity.revoked' && r.target === run.id);
+    }, 'the revocation of the run');
+    assert.equal(revoked.details.severity, 'info');
+  });
+
   it('gives each live run its own uid: one run cannot read another workspace or use its channel', async () => {
     const a = startRun(cp.dir.dir, 'alice', 'echo alice-secret > /workspace/secret; sleep 60');
     const b = startRun(cp.dir.dir, 'bob', 'sleep 60');

@@ -29,6 +29,11 @@ export interface ApiClient {
     path: string,
     body?: unknown,
   ): { readonly sent: Promise<void>; readonly response: Promise<ApiResponse<T>> };
+  /**
+   * A GET whose answer is a stream (Server-Sent Events): `onText` gets the text as it arrives.
+   * Resolves when the server ends it; a status other than 200 rejects with the server's error.
+   */
+  stream(path: string, headers: Record<string, string>, onText: (text: string) => void): Promise<void>;
 }
 
 /** The control plane recorded in the data directory, or undefined when none is running. */
@@ -130,9 +135,39 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
     });
     return { sent, response };
   };
+  const stream = (
+    path: string,
+    extra: Record<string, string>,
+    onText: (text: string) => void,
+  ): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const mod = process.getBuiltinModule(base.protocol === 'https:' ? 'node:https' : 'node:http');
+      const req = mod.request(new URL(path, url), {
+        method: 'GET',
+        headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...extra },
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(e.code ?? e.message)));
+      req.on('response', (res: IncomingMessage) => {
+        res.setEncoding('utf8');
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            const a = answer(res.statusCode ?? 0, res.headers['content-type'] ?? '', Buffer.from(text));
+            reject(apiError(a.status, a.body));
+          });
+          return;
+        }
+        res.on('data', onText);
+        res.on('end', () => resolve());
+        res.on('error', (e: Error) => reject(unreachable(e.message)));
+      });
+      req.end();
+    });
   return {
     url,
     send,
+    stream,
     call: <T>(method: string, path: string, body?: unknown) => send<T>(method, path, body).response,
   };
 }

@@ -13,6 +13,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   up: { summary: 'Start the control plane' },
   proxy: { summary: 'Run the egress proxy on its own (callers present workload tokens)' },
   audit: { summary: 'Verify, read, export and prove the audit log' },
+  events: { summary: 'Security events on record, and the live stream (--follow)' },
   policy: { summary: 'Check, test, evaluate and diff policy sets' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },

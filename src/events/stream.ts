@@ -43,6 +43,8 @@ export interface SubscribeOptions {
   readonly from?: number | 'now' | 'stored';
   /** Awaited before the next event: that is the back-pressure. A throw is counted and skipped. */
   handle(e: StreamEvent): void | Promise<void>;
+  /** Called whenever it has caught up with the head of the log (a replay that is done). */
+  onIdle?(): void;
 }
 
 export interface StreamOptions {
@@ -257,6 +259,7 @@ export class EventStream {
       } finally {
         sub.running = false;
       }
+      if (!sub.stopped && sub.cursor >= this.head) sub.opts.onIdle?.();
     })();
   }
 

@@ -16,8 +16,8 @@ import { loadOrCreateInstallationKey, type Certifier } from '../core/installatio
 import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
-import { EventBus } from '../events/bus.js';
-import { EventStream } from '../events/stream.js';
+import type { EventBus } from '../events/bus.js';
+import { startEvents } from '../events/component.js';
 import { startIdentity } from '../identity/component.js';
 import type { IdentityService } from '../identity/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -125,24 +125,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
     // Events: recorded by the bus, delivered by the stream from the log, in its order, from
     // every replica sharing the store (events/stream.ts).
-    const stream = new EventStream({
-      source: {
-        records: (from, limit) => store.audit.records(from, limit),
-        size: async () => (await store.audit.head()).size,
-      },
-      meta: store.meta,
-      notifications: store.notifications,
-      onError: (name, e) =>
-        logger.error({ subscription: name, err: messageOf(e) }, 'event subscriber failed'),
-    });
-    await stream.start();
-    cleanups.push(() => stream.close());
-    const bus = new EventBus({
-      auditor: audit.log,
-      onRecorded: () => stream.wake(),
-      notifications: store.notifications,
-      onNotifyError: (e) => logger.warn({ err: messageOf(e) }, 'could not tell other replicas of new events'),
-    });
+    const events = started(
+      await startEvents({
+        audit: store.audit,
+        meta: store.meta,
+        notifications: store.notifications,
+        auditor: audit.log,
+        log: logger,
+      }),
+    );
+    const { bus, stream } = events;
     const policy = started(
       await startPolicy({
         dir: config.policy.dir ?? join(packageRoot(), 'policies', 'default'),
@@ -244,20 +236,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await store.ping();
       return { status: 'ok', detail: store.driver };
     });
-    metrics.counter('rampart_events_total', 'Security events published.', () => bus.stats.published);
-    metrics.counter(
-      'rampart_events_delivered_total',
-      'Events handled by each subscriber.',
-      () => stream.delivered(),
-      'subscriber',
-    );
-    metrics.gauge(
-      'rampart_events_lag',
-      'Records between each subscriber and the head of the log.',
-      () => stream.lag(),
-      'subscriber',
-    );
-    health.register('events', () => stream.health());
 
     const tls = config.server.tls && {
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),

@@ -9,6 +9,9 @@ import { MemoryTree, checkProofDocument, type ProofDocument } from '../../audit/
 import { verifyLog, type VerifyReport } from '../../audit/verify.js';
 import { loadInstallationVerifier } from '../../core/installation.js';
 import { RampartError } from '../../core/errors.js';
+import { parseDuration } from '../../core/units.js';
+import { firstSince, lastMatching, matcher, recordLine } from '../../audit/filter.js';
+import type { AuditRecordRow } from '../../store/types.js';
 import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { localConfig, openExistingStore } from '../local.js';
@@ -18,8 +21,12 @@ const USAGE = `usage: rampart audit <subcommand> [options]
   verify [--data DIR] [--key FILE]... [--witness PATH]... [--json]
       Check every record against the signed checkpoints and the witnesses. Exit 0 when the log is
       intact, 1 naming the first bad sequence number when it is not, 2 on a usage error.
-  tail [-n N] [--follow] [--data DIR]
-      Print the latest records as JSON lines.
+  tail [-n N] [--follow] [--run ID] [--agent ID] [--action A] [--outcome O] [--since T]
+       [--format json|text] [--data DIR]
+      Print the latest N records (20) that match, as JSON lines or, with --format text, one
+      readable line each (record number, time, actor, action, target, outcome). --action takes
+      an action or a prefix ending in * (sandbox.*); --since a time (2026-12-03T06:00:00Z) or an
+      age (10m, 2h): then every matching record since, not the last N. --follow keeps printing.
   export --format jsonl [--from N] [--to N] [-o FILE] [--data DIR]
       Every record with its inclusion proof against the latest checkpoint, one JSON object a line.
   checkpoint [--data DIR]
@@ -174,22 +181,52 @@ function readWitnesses(path: string, optional: boolean): { from: string; note: s
 async function tail(argv: readonly string[], io: Io): Promise<number> {
   const { values } = parse(
     argv,
-    { ...COMMON_OPTIONS, n: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' } },
+    {
+      ...COMMON_OPTIONS,
+      n: { type: 'string', short: 'n' },
+      follow: { type: 'boolean', short: 'f' },
+      run: { type: 'string' },
+      agent: { type: 'string' },
+      action: { type: 'string' },
+      outcome: { type: 'string' },
+      since: { type: 'string' },
+      format: { type: 'string', default: 'json' },
+    },
     USAGE,
   );
   const n = values.n === undefined ? 20 : Number(values.n);
   if (!Number.isInteger(n) || n < 1 || n > 100000)
     throw usageError('-n must be a whole number from 1 to 100000', USAGE);
+  if (values.format !== 'json' && values.format !== 'text')
+    throw usageError('--format is json or text', USAGE);
+  if (values.outcome !== undefined && !['success', 'denied', 'error'].includes(values.outcome))
+    throw usageError('--outcome is success, denied or error', USAGE);
+  let since: string | undefined;
+  if (values.since !== undefined) {
+    const age = parseDuration(values.since);
+    const at = age !== undefined ? Date.now() - age : Date.parse(values.since);
+    if (Number.isNaN(at))
+      throw usageError(`--since "${values.since}" is neither a time nor an age like 10m`, USAGE);
+    since = new Date(at).toISOString();
+  }
+  const match = matcher(values);
+  const print = (r: AuditRecordRow): void => {
+    io.stdout.write((values.format === 'text' ? recordLine(r) : r.entry) + '\n');
+  };
   const config = localConfig(values, io.cwd);
   const store = await openExistingStore(config);
   try {
-    let next = Math.max(0, (await store.audit.head()).size - n);
+    const size = (await store.audit.head()).size;
+    let next = size;
+    if (since !== undefined) next = await firstSince(store.audit, size, since);
+    else for (const r of await lastMatching(store.audit, size, n, match)) print(r);
     for (;;) {
       const rows = await store.audit.records(next, 1000);
-      for (const r of rows) io.stdout.write(r.entry + '\n');
+      for (const r of rows) if (match(r)) print(r);
       if (rows.length > 0) next = rows[rows.length - 1]!.seq + 1;
+      if (rows.length === 1000) continue;
       if (!values.follow) return 0;
-      if (rows.length === 0) await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
     await store.close();

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { HttpClientError, HttpConnection } from './http.js';
-import { ERRORS, RampartError, type ErrorCode } from '../core/errors.js';
+import { ERRORS, RampartError, RampartErrorList, type ErrorCode } from '../core/errors.js';
 import { readSecretText } from '../core/secretfile.js';
 import { adminTokenPath, discoveryPath } from '../server/discovery.js';
 
@@ -174,8 +174,18 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
 
 /** Turns an error body from the API into the same coded error the server raised. */
 export function apiError(status: number, body: unknown): RampartError {
-  const e = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-  const code: ErrorCode =
-    e?.code !== undefined && e.code in ERRORS ? (e.code as ErrorCode) : 'RAMPART_E_INTERNAL';
-  return new RampartError(code, e?.message ?? `the control plane answered HTTP ${status}`);
+  const e = (body as { error?: { code?: string; message?: string; problems?: unknown } } | undefined)?.error;
+  const codeOf = (c: unknown): ErrorCode =>
+    typeof c === 'string' && c in ERRORS ? (c as ErrorCode) : 'RAMPART_E_INTERNAL';
+  // Several problems: each printed on its own line, as the server found them.
+  if (Array.isArray(e?.problems) && e.problems.length > 1)
+    return new RampartErrorList(
+      (e.problems as { code?: unknown; message?: unknown; location?: unknown }[]).map((p) => {
+        const at = typeof p.location === 'string' ? /^(.*):(\d+):(\d+)$/.exec(p.location) : null;
+        return new RampartError(codeOf(p.code), String(p.message), {
+          ...(at ? { location: { file: at[1]!, line: Number(at[2]), column: Number(at[3]) } } : {}),
+        });
+      }),
+    );
+  return new RampartError(codeOf(e?.code), e?.message ?? `the control plane answered HTTP ${status}`);
 }

@@ -11,6 +11,8 @@ import {
   renameSync,
   writeSync,
   constants,
+  linkSync,
+  rmSync,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { RampartError } from './errors.js';
@@ -114,13 +116,23 @@ export function checkSecretMode(path: string, mode: number, uid: number, purpose
  * Writes a secret file atomically with mode 0600 (or `mode`). The data never exists on disk with
  * wider permissions, and a crash leaves either the old file or the new one.
  */
-export function writeSecretFile(path: string, data: string | Uint8Array, mode = 0o600): void {
+export function writeSecretFile(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  opts: { readonly replace?: boolean } = {},
+): void {
   if ((mode & 0o077) !== 0) throw new TypeError('writeSecretFile: mode must not grant group or other access');
-  writeFileAtomic(path, data, mode);
+  writeFileAtomic(path, data, mode, opts);
 }
 
 /** Writes a file atomically (temporary file, fsync, rename, fsync of the directory). */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+  opts: { readonly replace?: boolean } = {},
+): void {
   const tmp = join(
     dirname(path),
     `.${basename(path)}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}.tmp`,
@@ -134,7 +146,18 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode: n
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
+  if (opts.replace === false) {
+    // Never over an existing file, atomically: link(2) fails with EEXIST where rename replaces.
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new RampartError('RAMPART_E_USAGE', `${path} exists already; give --force to replace it`);
+      throw e;
+    }
+    rmSync(tmp, { force: true });
+  } else renameSync(tmp, path);
   fsyncDir(dirname(path));
 }
 

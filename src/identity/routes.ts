@@ -6,7 +6,7 @@
 // written the caller gets 503 and no token.
 
 import { route, type ApiRequest, type Route } from '../core/component.js';
-import { RampartError } from '../core/errors.js';
+import { RampartError, RampartErrorList } from '../core/errors.js';
 import type { Auditor } from '../core/types.js';
 import type { RevocationKind } from '../store/types.js';
 import type { IdentityService, Issued } from './service.js';
@@ -111,11 +111,25 @@ export function identityRoutes(deps: IdentityRouteDeps): Route<never, never, nev
       handler: async (req) => {
         const b = req.body;
         const namespace = b.namespace ?? deps.agentNamespace(b.agent);
-        if (namespace === undefined)
-          throw new RampartError(
-            'RAMPART_E_TOKEN_REQUEST_INVALID',
-            `agent ${b.agent} is not a registered entity with a namespace; give namespace`,
-          );
+        const request = {
+          agent: b.agent,
+          run: b.run,
+          namespace,
+          capabilities: b.capabilities ?? [],
+          ttlMs: b.ttl_seconds === undefined ? undefined : b.ttl_seconds * 1000,
+        };
+        const problems = [
+          ...(namespace === undefined
+            ? [
+                new RampartError(
+                  'RAMPART_E_TOKEN_REQUEST_INVALID',
+                  `agent ${b.agent} is not a registered entity with a namespace: give --namespace, or register it (rampart entity put agent ${b.agent} --attr namespace=NS)`,
+                ),
+              ]
+            : []),
+          ...identity.issueProblems(request),
+        ];
+        if (problems.length > 0 || namespace === undefined) throw new RampartErrorList(problems);
         const issued = await identity.issue({
           agent: b.agent,
           run: b.run,

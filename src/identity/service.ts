@@ -9,7 +9,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { RampartError, messageOf } from '../core/errors.js';
+import { RampartError, messageOf, RampartErrorList } from '../core/errors.js';
 import type { Certifier } from '../core/installation.js';
 import type { EventPublisher } from '../core/events.js';
 import { TokenBuckets, type RateClass } from '../core/ratelimit.js';
@@ -221,16 +221,32 @@ export class IdentityService {
 
   // ------------------------------------------------------------------------------ issuing
 
-  async issue(req: IssueRequest): Promise<Issued> {
-    const bad = (m: string): RampartError => new RampartError('RAMPART_E_TOKEN_REQUEST_INVALID', m);
-    if (!ID_RE.test(req.agent)) throw bad(`agent "${req.agent}" is not a valid id`);
-    if (req.run !== undefined && !ID_RE.test(req.run)) throw bad(`run "${req.run}" is not a valid id`);
-    if (!ID_RE.test(req.namespace)) throw bad(`namespace "${req.namespace}" is not a valid id`);
+  /**
+   * Everything wrong with a token request, at once (a missing namespace is the caller's to add):
+   * one error hiding the next makes a user fix a request three times.
+   */
+  issueProblems(req: Omit<IssueRequest, 'namespace'> & { namespace?: string | undefined }): RampartError[] {
+    const problems: RampartError[] = [];
+    const bad = (m: string): void =>
+      void problems.push(new RampartError('RAMPART_E_TOKEN_REQUEST_INVALID', m));
+    if (!ID_RE.test(req.agent)) bad(`agent "${req.agent}" is not a valid id`);
+    if (req.run !== undefined && !ID_RE.test(req.run)) bad(`run "${req.run}" is not a valid id`);
+    if (req.namespace !== undefined && !ID_RE.test(req.namespace))
+      bad(`namespace "${req.namespace}" is not a valid id`);
     if (req.capabilities.length > 64 || !req.capabilities.every((c) => CAP_RE.test(c)))
-      throw bad('capabilities must be at most 64 names of letters, digits and . _ : * / -');
+      bad('capabilities must be at most 64 names of letters, digits and . _ : * / -');
     const ttl = req.ttlMs ?? this.opts.tokenTtlMs;
     if (!(ttl >= 1000) || ttl > this.opts.tokenTtlMs)
-      throw bad(`the lifetime must be between 1s and identity.token_ttl (${this.opts.tokenTtlMs / 1000}s)`);
+      bad(
+        `the lifetime ${Math.round(ttl / 1000)}s is not between 1s and identity.token_ttl (${this.opts.tokenTtlMs / 1000}s)`,
+      );
+    return problems;
+  }
+
+  async issue(req: IssueRequest): Promise<Issued> {
+    const problems = this.issueProblems(req);
+    if (problems.length > 0) throw new RampartErrorList(problems);
+    const ttl = req.ttlMs ?? this.opts.tokenTtlMs;
     const now = Math.floor(this.opts.clock.now() / 1000);
     return this.sign({
       sub: req.agent,

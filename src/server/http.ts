@@ -5,7 +5,15 @@
 import type { RefusalLog } from './refusals.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/load.js';
-import { ERRORS, RampartError, isRampartError, messageOf, type ErrorCode } from '../core/errors.js';
+import {
+  ERRORS,
+  RampartError,
+  isRampartError,
+  messageOf,
+  type ErrorCode,
+  RampartErrorList,
+  formatLocation,
+} from '../core/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import type { RateClass } from '../core/ratelimit.js';
@@ -217,15 +225,34 @@ async function rejectAuth(
   }
 }
 
+export interface Problem {
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** file:line:col, when the problem is in a file. */
+  readonly location?: string;
+}
+
+/**
+ * The error body every route answers with. A request (a policy set, a configuration) with several
+ * problems lists every one, each with its code and file:line:col: "2 problems found" alone tells
+ * the caller nothing it can fix.
+ */
 export function errorBody(err: RampartError): {
-  error: { code: ErrorCode; message: string; details?: unknown; hint?: string };
+  error: { code: ErrorCode; message: string; details?: unknown; hint?: string; problems?: Problem[] };
 } {
+  const list = err instanceof RampartErrorList ? err.errors : err.location ? [err] : [];
+  const problems = list.map((e) => ({
+    code: e.code,
+    message: e.message,
+    ...(e.location ? { location: formatLocation(e.location) } : {}),
+  }));
   return {
     error: {
       code: err.code,
-      message: err.message,
+      message: err instanceof RampartErrorList ? `${err.message}:\n${err.describe()}` : err.message,
       ...(err.details ? { details: err.details } : {}),
       ...(err.hint ? { hint: err.hint } : {}),
+      ...(problems.length > 0 ? { problems } : {}),
     },
   };
 }

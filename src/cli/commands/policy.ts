@@ -16,7 +16,9 @@ import { parseDecisionInput } from '../../policy/input.js';
 import { loadPolicySet } from '../../policy/load.js';
 import type { Decision, DecisionInput } from '../../policy/model.js';
 import { engineWith, readEntities, runPolicyTests, type FixtureEntity } from '../../policy/testing.js';
-import { parse, usageError, type Command, type Io } from '../io.js';
+import { apiError, connect } from '../client.js';
+import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
+import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart policy <subcommand> [options]
 
@@ -30,6 +32,9 @@ const USAGE = `usage: rampart policy <subcommand> [options]
   diff OLD NEW --inputs FILE [--entities FILE] [--fail-on-change]
       Which decisions would change between two policy directories. FILE has one input per line
       (JSON), or lines of 'rampart audit export' (their decision-log inputs are used).
+  reload [--config FILE] [--data DIR]
+      Ask the running control plane to load its policy directory now. Exit 0 with the version
+      serving; 1 listing every problem (file:line:col) while the previous set keeps serving.
 
 DIR defaults to the policy set shipped with Rampart.`;
 
@@ -46,6 +51,8 @@ export const command: Command = {
         return evaluate(rest, io);
       case 'diff':
         return diff(rest, io);
+      case 'reload':
+        return reload(rest, io);
       default:
         throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
     }
@@ -53,6 +60,17 @@ export const command: Command = {
 };
 
 const defaultDir = (): string => join(packageRoot(), 'policies', 'default');
+
+async function reload(argv: readonly string[], io: Io): Promise<number> {
+  const { values } = parse(argv, COMMON_OPTIONS, USAGE);
+  const res = await connect(localConfig(values, io.cwd).dataDir).call<{ version: string; changed: boolean }>(
+    'POST',
+    '/v1/policies/reload',
+  );
+  if (res.status !== 200) throw apiError(res.status, res.body);
+  io.stdout.write(`${res.body.changed ? 'activated' : 'unchanged'}: policy version ${res.body.version}\n`);
+  return 0;
+}
 
 function dirArg(positionals: readonly string[], io: Io): string {
   if (positionals.length > 1) throw usageError('give one policy directory', USAGE);

@@ -3,6 +3,7 @@
 // Tokens are secrets: `issue` writes one to a file created with mode 0600 (or to stdout only
 // with --stdout), and `verify` reads one from a file or stdin, never from the command line.
 
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RampartError } from '../../core/errors.js';
 import { readSecretText, writeSecretFile } from '../../core/secretfile.js';
@@ -13,9 +14,10 @@ import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart token <subcommand> [options]
 
-  issue --agent ID [--namespace NS] [--run ID] [--ttl 5m] [--cap NAME]... (-o FILE | --stdout)
+  issue --agent ID [--namespace NS] [--run ID] [--ttl 5m] [--cap NAME]... (-o FILE [--force] | --stdout)
       Issue a workload token (at most identity.token_ttl, 10m by default). It is written to FILE,
-      created with mode 0600, or to stdout only when --stdout is given. The namespace defaults to
+      created with mode 0600 (an existing FILE only with --force), or to stdout only when
+      --stdout is given. Every problem of the request is reported at once. The namespace defaults to
       the agent's, when the agent is a registered entity.
   verify [FILE]
       Check a token (from FILE, mode 0600, or stdin) against the running control plane: form,
@@ -66,12 +68,16 @@ async function issue(argv: readonly string[], io: Io): Promise<number> {
       cap: { type: 'string', multiple: true },
       output: { type: 'string', short: 'o' },
       stdout: { type: 'boolean' },
+      force: { type: 'boolean' },
     },
     USAGE,
   );
   if (values.agent === undefined) throw usageError('--agent ID is required', USAGE);
   if ((values.output === undefined) === (values.stdout !== true))
     throw usageError('say where the token goes: -o FILE (created with mode 0600) or --stdout', USAGE);
+  // Before the token exists: a file in the way is found now, not after a token was issued for it.
+  if (values.output !== undefined && values.force !== true && existsSync(resolve(io.cwd, values.output)))
+    throw usageError(`${values.output} exists already; give --force to replace it`, USAGE);
   let ttlSeconds: number | undefined;
   if (values.ttl !== undefined) {
     const ms = parseDuration(values.ttl);
@@ -96,7 +102,7 @@ async function issue(argv: readonly string[], io: Io): Promise<number> {
     io.stdout.write(token + '\n');
   } else {
     const file = resolve(io.cwd, values.output!);
-    writeSecretFile(file, token + '\n');
+    writeSecretFile(file, token + '\n', 0o600, { replace: values.force === true });
     io.stderr.write(
       `rampart: token ${jti} for run ${run}, valid until ${expires_at}, written to ${file} (mode 0600)\n`,
     );

@@ -89,11 +89,12 @@ export interface EventMap {
     oomKilled: boolean;
   };
   /** An operator (or the response engine) killed a run. */
-  'sandbox.killed': { run: string; by: string };
+  'sandbox.killed': { run: string; by: string; reason?: string };
   /** A run was frozen, its evidence captured, then killed. */
   'sandbox.quarantined': {
     run: string;
     by: string;
+    reason?: string;
     archive: string;
     sha256: string;
     bytes: number;
@@ -129,7 +130,7 @@ export interface EventMap {
     /** Open tunnels to the banned addresses, cut. */ tunnelsCut: number;
   };
   /** The kill switch: every run on the host killed at once. */
-  'sandbox.destroyed_all': { runs: string[]; by: string; ms: number };
+  'sandbox.destroyed_all': { runs: string[]; by: string; ms: number; reason?: string };
 }
 
 export type EventType = keyof EventMap;

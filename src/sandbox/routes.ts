@@ -127,9 +127,27 @@ interface EndBody {
   pids_limit_hit?: boolean;
 }
 
+interface ReasonBody {
+  reason?: string;
+}
+const REASON_SCHEMA = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } },
+} as const;
+
 export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   const routes: Route<never, never, never>[] = [];
   const { sandbox, identity, bus, channels, life } = deps;
+  /** Killing a run that has ended says so, and how it ended, instead of "no such run". */
+  const notEnded = (id: string): void => {
+    const rec = sandbox.record(id);
+    if (rec && rec.status !== 'running')
+      throw new RampartError(
+        'RAMPART_E_CONFLICT',
+        `run ${id} has already ended (${rec.status}${rec.endedBy ? ` by ${rec.endedBy}` : ''}${rec.endedAt ? ` at ${rec.endedAt}` : ''})`,
+      );
+  };
   const closeChannel = (id: string): void => channels?.close(id);
   /** What every forced end does once the processes are gone: status, egress cut, tokens revoked. */
   const settle = (
@@ -139,7 +157,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
     by: string,
     evidence?: Parameters<SandboxService['mark']>[2],
   ): Promise<unknown> => {
-    sandbox.mark(id, status, evidence);
+    sandbox.mark(id, status, evidence, { actor: by, reason: why });
     closeChannel(id);
     return Promise.all([revokeRun(id, why, by), life.ended(id, status)]);
   };
@@ -296,7 +314,15 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
           }),
         );
         await Promise.all([revoked, kept, ...published]);
-        return { id, recorded: true };
+        // The runner tells its own terminal how the run ended when it was not by itself.
+        const now = sandbox.record(id);
+        return {
+          id,
+          recorded: true,
+          ...(now?.endedBy
+            ? { status: now.status, ended_by: now.endedBy, end_reason: now.endReason ?? '' }
+            : {}),
+        };
       },
     }),
   );
@@ -311,21 +337,24 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   );
 
   routes.push(
-    route<unknown, { id: string }>({
+    route<ReasonBody | undefined, { id: string }>({
       method: 'POST',
       url: '/v1/runs/:id/kill',
       scope: 'runs:kill',
+      schema: { body: REASON_SCHEMA, params: { type: 'object', properties: { id: ID } } },
       handler: async (req) => {
         const { id } = req.params;
+        notEnded(id);
         if (!sandbox.kill(id)) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
         const by = req.principal!.actor;
-        await settle(id, 'killed', 'run killed', by);
+        const reason = req.body?.reason ?? 'killed by an operator';
+        await settle(id, 'killed', reason, by);
         await bus.publish({
           type: 'sandbox.killed',
           severity: 'medium',
           source: 'sandbox',
           subject: { run: id },
-          data: { run: id, by },
+          data: { run: id, by, reason },
         });
         return { id, killed: true };
       },
@@ -333,22 +362,25 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   );
 
   routes.push(
-    route<unknown, { id: string }>({
+    route<ReasonBody | undefined, { id: string }>({
       method: 'POST',
       url: '/v1/runs/:id/quarantine',
       scope: 'runs:kill',
+      schema: { body: REASON_SCHEMA, params: { type: 'object', properties: { id: ID } } },
       handler: async (req) => {
         const { id } = req.params;
+        notEnded(id);
         const evidence = await sandbox.quarantine(id, sandbox.record(id)?.workspace);
         if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
         const by = req.principal!.actor;
-        await settle(id, 'quarantined', 'run quarantined', by, evidence);
+        const reason = req.body?.reason ?? 'quarantined by an operator';
+        await settle(id, 'quarantined', reason, by, evidence);
         await bus.publish({
           type: 'sandbox.quarantined',
           severity: 'critical',
           source: 'sandbox',
           subject: { run: id },
-          data: { run: id, by, ...evidence },
+          data: { run: id, by, reason, ...evidence },
         });
         return { id, evidence };
       },
@@ -356,21 +388,23 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   );
 
   routes.push(
-    route({
+    route<ReasonBody | undefined>({
       method: 'POST',
       url: '/v1/runs/destroy',
       scope: 'runs:kill',
+      schema: { body: REASON_SCHEMA },
       handler: async (req) => {
         const t0 = performance.now();
         const runs = sandbox.destroyAll();
         const ms = performance.now() - t0;
         const by = req.principal!.actor;
-        await Promise.all(runs.map((id) => settle(id, 'killed', 'kill switch', by)));
+        const reason = req.body?.reason ?? 'the kill switch';
+        await Promise.all(runs.map((id) => settle(id, 'killed', reason, by)));
         await bus.publish({
           type: 'sandbox.destroyed_all',
           severity: 'critical',
           source: 'sandbox',
-          data: { runs, by, ms: Math.round(ms * 10) / 10 },
+          data: { runs, by, reason, ms: Math.round(ms * 10) / 10 },
         });
         return { destroyed: runs, ms };
       },

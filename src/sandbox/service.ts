@@ -81,6 +81,9 @@ export interface RunRecord {
   endedAt?: string;
   result?: Record<string, unknown>;
   evidence?: Evidence;
+  /** Who ended it by force (kill, quarantine, the kill switch), and why they said. */
+  endedBy?: string;
+  endReason?: string;
 }
 
 /** Ended runs kept for `rampart runs`; the audit log has every one. */
@@ -470,11 +473,20 @@ export class SandboxService {
     return rec;
   }
 
-  mark(id: string, status: 'killed' | 'quarantined', evidence?: Evidence): void {
+  mark(
+    id: string,
+    status: 'killed' | 'quarantined',
+    evidence?: Evidence,
+    by?: { readonly actor: string; readonly reason: string },
+  ): void {
     const rec = this.records.get(id);
     if (!rec) return;
     rec.status = status;
     if (evidence) rec.evidence = evidence;
+    if (by) {
+      rec.endedBy = by.actor;
+      rec.endReason = by.reason;
+    }
   }
 
   /**

@@ -3,15 +3,15 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
+import { BIN, rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
-import { eventually } from '../support/wait.js';
+import { eventually, until } from '../support/wait.js';
 
 const skip = sandboxSkip();
 
@@ -99,12 +99,27 @@ describe('rampart run and the run controls', { skip }, () => {
   it('kill ends a run (SIGTERM, then SIGKILL) and is audited', async () => {
     const running = rampartAsync(['run', '--agent', 'victim', '--', 'sleep', '30'], { cwd: dir.dir });
     const id = await waitRunning('victim');
-    const k = rampart(['kill', id], { cwd: dir.dir });
+    const k = rampart(['kill', id, '--reason', 'looping on the API'], { cwd: dir.dir });
     assert.equal(k.code, 0, k.stderr);
     const r = await running;
     assert.equal(r.code, 128 + 15, r.stderr);
+    // The run's own terminal: where it ran when it started, and who ended it and why at the end.
+    assert.match(r.stderr, new RegExp(`^rampart: run ${id} \\(agent victim\\) in \\S+${id}$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^rampart: run ${id} was killed by admin: looping on the API$`, 'm'));
     assert.ok(
-      (await records()).some((x) => x.action === 'event.sandbox.killed' && x.details.data.run === id),
+      (await records()).some(
+        (x) =>
+          x.action === 'event.sandbox.killed' &&
+          x.details.data.run === id &&
+          x.details.data.reason === 'looping on the API',
+      ),
+    );
+    // Killing it again says it has ended, and how; not "no such run".
+    const again = rampart(['kill', id], { cwd: dir.dir });
+    assert.equal(again.code, 1);
+    assert.match(
+      again.stderr,
+      new RegExp(`RAMPART_E_CONFLICT: run ${id} has already ended \\(killed by admin at \\S+\\)`),
     );
   });
 
@@ -200,6 +215,26 @@ describe('rampart run and the run controls', { skip }, () => {
     assert.ok(performance.now() - t0 < 3000);
     assert.deepEqual(codes, [137, 137, 137, 137, 137]);
     const listed = rampart(['runs'], { cwd: dir.dir });
-    assert.match(listed.stdout, /fleet-0\tdefault\tkilled/);
+    assert.match(listed.stdout, /^RUN +AGENT +PROFILE +STATUS +STARTED +ENDED +ENDED BY$/m);
+    assert.match(listed.stdout, /fleet-0 +default +killed +\S+ +\S+ +admin \(the kill switch\)$/m);
+    const json = JSON.parse(rampart(['runs', '--json'], { cwd: dir.dir }).stdout) as Json[];
+    assert.ok(json.some((r: Json) => r.agent === 'fleet-0' && r.endedBy === 'admin'));
+  });
+
+  it('runs --watch prints the list again as runs start and end', async () => {
+    const watcher = spawn(process.execPath, [BIN, 'runs', '--watch'], { cwd: dir.dir });
+    let out = '';
+    watcher.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    try {
+      await until(() => out.includes('RUN '), 'the first list');
+      const running = rampartAsync(['run', '--agent', 'watched', '--', 'sleep', '30'], { cwd: dir.dir });
+      const id = await waitRunning('watched');
+      await until(() => new RegExp(`${id} +watched +default +running`).test(out), 'the run, running');
+      assert.equal(rampart(['kill', id], { cwd: dir.dir }).code, 0);
+      await until(() => new RegExp(`${id} +watched +default +killed`).test(out), 'the run, killed');
+      await running;
+    } finally {
+      watcher.kill();
+    }
   });
 });

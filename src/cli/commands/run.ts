@@ -194,6 +194,8 @@ export const command: Command = {
     // Starting the sandbox blocks this event loop for milliseconds (spawning bwrap); the request is
     // put on the wire first, so the control plane records the run meanwhile.
     await registration.sent;
+    // Where to look: the run's id (for runs, kill, events --run) and its workspace.
+    io.stderr.write(`rampart: run ${spec.id} (agent ${spec.agent}) in ${spec.workspace}\n`);
     let result: RunResult | undefined;
     let failure: unknown;
     let cleaned: Promise<void> = Promise.resolve();
@@ -232,7 +234,18 @@ export const command: Command = {
     });
     await report.sent;
     if (network) sandbox.removeChannelDir(spec.id);
-    const [end] = await Promise.all([report.response, cleaned]);
+    const [end] = await Promise.all([
+      report.response as Promise<{
+        status: number;
+        body: { status?: string; ended_by?: string; end_reason?: string };
+      }>,
+      cleaned,
+    ]);
+    // Ended by someone else (kill, quarantine, the kill switch): this terminal is told who and why.
+    if (end.status === 200 && end.body.ended_by)
+      io.stderr.write(
+        `rampart: run ${spec.id} was ${end.body.status ?? 'ended'} by ${end.body.ended_by}: ${end.body.end_reason ?? ''}\n`,
+      );
     // The run is over and its processes gone: its uid may serve another run.
     sandbox.uids.release(spec.uid);
     if (end.status !== 200)

@@ -5,12 +5,14 @@ import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { loadConfig } from '../../config/load.js';
 
-const USAGE = `usage: rampart runs [--json]
-       rampart kill RUN
-       rampart quarantine RUN
-       rampart destroy --all
+const USAGE = `usage: rampart runs [--json] [--watch]
+       rampart kill RUN [--reason TEXT]
+       rampart quarantine RUN [--reason TEXT]
+       rampart destroy --all [--reason TEXT]
 
-  runs         List runs: id, agent, profile, status, start and end.
+  runs         List runs: id, agent, profile, status, start, end, and who ended it by force.
+               --watch prints the list again whenever it changes, until interrupted.
+  --reason     Why, recorded with the end and told to the run's own terminal.
   kill         End a run: SIGTERM, then SIGKILL after sandbox.grace_period.
   quarantine   Freeze a run, capture its processes, open files, connections and workspace into an
                evidence archive (its SHA-256 goes into the audit log), then kill it.
@@ -25,6 +27,29 @@ interface RunRow {
   status: string;
   startedAt: string;
   endedAt?: string;
+  endedBy?: string;
+  endReason?: string;
+}
+
+/** The runs as a table with a header, columns padded to their widest value. */
+export function runsTable(runs: readonly RunRow[]): string {
+  const rows = [
+    ['RUN', 'AGENT', 'PROFILE', 'STATUS', 'STARTED', 'ENDED', 'ENDED BY'],
+    ...runs.map((r) => [
+      r.id,
+      r.agent,
+      r.profile,
+      r.status,
+      r.startedAt,
+      r.endedAt ?? '-',
+      r.endedBy ? `${r.endedBy}${r.endReason ? ` (${r.endReason})` : ''}` : '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return (
+    rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') +
+    '\n'
+  );
 }
 
 export function runsCommand(kind: 'runs' | 'kill' | 'quarantine' | 'destroy'): Command {
@@ -33,7 +58,13 @@ export function runsCommand(kind: 'runs' | 'kill' | 'quarantine' | 'destroy'): C
     async run(argv, io: Io) {
       const { values, positionals } = parse(
         argv,
-        { ...COMMON_OPTIONS, json: { type: 'boolean' }, all: { type: 'boolean' } },
+        {
+          ...COMMON_OPTIONS,
+          json: { type: 'boolean' },
+          all: { type: 'boolean' },
+          watch: { type: 'boolean', short: 'w' },
+          reason: { type: 'string' },
+        },
         USAGE,
         true,
       );
@@ -42,27 +73,31 @@ export function runsCommand(kind: 'runs' | 'kill' | 'quarantine' | 'destroy'): C
         return 0;
       }
       const api = connect(loadConfig({ file: values.config, dataDir: values.data, cwd: io.cwd }).dataDir);
+      if (values.reason !== undefined && kind === 'runs')
+        throw usageError('--reason is for kill, quarantine and destroy', USAGE);
+      const body = values.reason === undefined ? undefined : { reason: values.reason };
       if (kind === 'runs') {
-        const res = await api.call<{ runs: RunRow[] }>('GET', '/v1/runs');
-        if (res.status !== 200) throw apiError(res.status, res.body);
-        if (values.json) io.stdout.write(JSON.stringify(res.body.runs) + '\n');
-        else
-          for (const r of res.body.runs)
-            io.stdout.write(
-              `${r.id}\t${r.agent}\t${r.profile}\t${r.status}\t${r.startedAt}\t${r.endedAt ?? ''}\n`,
-            );
-        return 0;
+        let last = '';
+        for (;;) {
+          const res = await api.call<{ runs: RunRow[] }>('GET', '/v1/runs');
+          if (res.status !== 200) throw apiError(res.status, res.body);
+          const out = values.json ? JSON.stringify(res.body.runs) + '\n' : runsTable(res.body.runs);
+          if (out !== last) io.stdout.write(values.watch && last !== '' ? `\n${out}` : out);
+          last = out;
+          if (!values.watch) return 0;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
       }
       if (kind === 'destroy') {
         if (!values.all || positionals.length > 0)
           throw usageError('destroy takes --all and nothing else', USAGE);
-        const res = await api.call<{ destroyed: string[]; ms: number }>('POST', '/v1/runs/destroy');
+        const res = await api.call<{ destroyed: string[]; ms: number }>('POST', '/v1/runs/destroy', body);
         if (res.status !== 200) throw apiError(res.status, res.body);
         io.stdout.write(`destroyed ${res.body.destroyed.length} run(s) in ${res.body.ms.toFixed(1)} ms\n`);
         return 0;
       }
       if (positionals.length !== 1) throw usageError(`${kind} takes one run id`, USAGE);
-      const res = await api.call('POST', `/v1/runs/${encodeURIComponent(positionals[0]!)}/${kind}`);
+      const res = await api.call('POST', `/v1/runs/${encodeURIComponent(positionals[0]!)}/${kind}`, body);
       if (res.status !== 200) throw apiError(res.status, res.body);
       io.stdout.write(JSON.stringify(res.body, null, 2) + '\n');
       return 0;

@@ -47,7 +47,22 @@ export async function startAdmission(deps: AdmissionComponentDeps): Promise<Admi
     service,
     routes: admissionRoutes(service),
     health: () => service.health(),
-    metrics: [],
+    metrics: [
+      {
+        kind: 'counter',
+        name: 'rampart_admission_decisions_total',
+        help: 'Admission decisions (Kubernetes webhooks and the Docker plugin) by verdict.',
+        read: () => service.stats.decisions,
+        label: 'verdict',
+      },
+      {
+        kind: 'histogram',
+        name: 'rampart_admission_decision_seconds',
+        help: 'Time from an admission request to its answer (its record queued or written).',
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        attach: (observe) => (service.observe = observe),
+      },
+    ],
     subscriptions: [],
     stop: async () => plugin?.close(),
   };

@@ -69,6 +69,9 @@ export interface DockerAuthzResponse {
 
 export class AdmissionService {
   private readonly records: RecordBacklog;
+  /** Decisions by verdict (Kubernetes and Docker together); `observe` takes their latency. */
+  readonly stats = { decisions: { allow: 0, deny: 0, error: 0 } };
+  observe: (seconds: number) => void = () => undefined;
 
   constructor(private readonly opts: AdmissionServiceOptions) {
     this.records = new RecordBacklog({
@@ -114,6 +117,7 @@ export class AdmissionService {
 
   /** A Kubernetes AdmissionReview (validating, or mutating: the hardening edits as a JSONPatch). */
   async kubernetes(body: unknown, mode: 'validate' | 'mutate', actor: string): Promise<KubernetesResponse> {
+    const started = performance.now();
     const request = isObj(body) && isObj(body['request']) ? body['request'] : undefined;
     const uid = typeof request?.['uid'] === 'string' ? request['uid'] : '';
     const res = (r: Omit<KubernetesResponse['response'], 'uid'>): KubernetesResponse => ({
@@ -164,15 +168,19 @@ export class AdmissionService {
         allowed: false,
         status: { code: e instanceof InputError ? 400 : 500, message: `rampart: denied: ${messageOf(e)}` },
       });
-      return this.recorded(answer, { actor, action, target, outcome: 'error', details });
+      return this.recorded(answer, { actor, action, target, outcome: 'error', details }, started);
     }
-    return this.recorded(answer, {
-      actor,
-      action,
-      target,
-      outcome: answer.response.allowed ? 'success' : 'denied',
-      details,
-    });
+    return this.recorded(
+      answer,
+      {
+        actor,
+        action,
+        target,
+        outcome: answer.response.allowed ? 'success' : 'denied',
+        details,
+      },
+      started,
+    );
   }
 
   /**
@@ -182,6 +190,7 @@ export class AdmissionService {
    * here, and recorded.
    */
   async dockerRequest(raw: string): Promise<DockerAuthzResponse> {
+    const started = performance.now();
     let req: AuthzRequest = { method: '', uri: '', user: 'anonymous', body: undefined };
     let details: Record<string, unknown> = {};
     let target = 'docker:?';
@@ -231,20 +240,28 @@ export class AdmissionService {
           outcome: 'error',
           details: { ...details, error: messageOf(e) },
         },
+        started,
       );
     }
-    return this.recorded(answer, {
-      actor: `docker:${req.user}`,
-      action: 'admission.docker',
-      target,
-      outcome: answer.Allow ? 'success' : 'denied',
-      details,
-    });
+    return this.recorded(
+      answer,
+      {
+        actor: `docker:${req.user}`,
+        action: 'admission.docker',
+        target,
+        outcome: answer.Allow ? 'success' : 'denied',
+        details,
+      },
+      started,
+    );
   }
 
   /** The answer, once its record is queued (or written, when durable or failing); a record that cannot be written is an error. */
-  private async recorded<T>(answer: T, entry: Parameters<Auditor['record']>[0]): Promise<T> {
+  private async recorded<T>(answer: T, entry: Parameters<Auditor['record']>[0], started: number): Promise<T> {
     await this.records.submit(() => this.opts.auditor.record(entry), this.opts.decisionLog === 'durable');
+    const verdict = entry.outcome === 'success' ? 'allow' : entry.outcome === 'denied' ? 'deny' : 'error';
+    this.stats.decisions[verdict]++;
+    this.observe((performance.now() - started) / 1000);
     return answer;
   }
 }

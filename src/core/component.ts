@@ -75,8 +75,25 @@ export interface Route<B = unknown, P = Record<string, string>, Q = Record<strin
   handler(req: ApiRequest<B, P, Q>, reply: ApiReply): Promise<unknown>;
 }
 
+/** A metric: a counter or gauge read at scrape time, or a histogram the component observes into. */
+export type MetricSpec = ReadMetric | HistogramMetric;
+
+/**
+ * A histogram (latencies): the control plane creates it and hands the component the function
+ * that observes a value, so components never depend on the metrics library.
+ */
+export interface HistogramMetric {
+  readonly kind: 'histogram';
+  /** rampart_<component>_..._seconds */
+  readonly name: string;
+  readonly help: string;
+  /** Upper bounds of the buckets, in seconds. */
+  readonly buckets: readonly number[];
+  attach(observe: (seconds: number) => void): void;
+}
+
 /** A metric read from a component's own counters at scrape time. */
-export interface MetricSpec {
+export interface ReadMetric {
   readonly kind: 'counter' | 'gauge';
   /** rampart_<component>_..., snake case, with _total for counters. */
   readonly name: string;

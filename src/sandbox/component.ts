@@ -12,7 +12,7 @@ import type { RunStore } from '../store/types.js';
 import { join } from 'node:path';
 import { RunLife } from './life.js';
 import { EGRESS_SOCKET } from './runner.js';
-import { runRoutes, type RunChannels, type RunTokens } from './routes.js';
+import { runRoutes, runStats, type RunChannels, type RunTokens } from './routes.js';
 import { SandboxService } from './service.js';
 
 export interface SandboxComponentDeps {
@@ -46,6 +46,7 @@ export interface SandboxComponent extends Component {
 
 export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxComponent> {
   const service = SandboxService.create(deps.settings);
+  const stats = runStats();
   const egress = deps.egress;
   // A run's channel is the proxy's socket in a directory the sandbox binds into the run, owned by
   // the run's own uid with mode 0600: no other run's processes can use it.
@@ -77,10 +78,44 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
       bus: deps.events,
       auditor: deps.auditor,
       agentNamespace: deps.agentNamespace,
+      stats,
       ...(channels ? { channels } : {}),
     }),
     health: () => service.health(),
     metrics: [
+      {
+        kind: 'counter',
+        name: 'rampart_runs_started_total',
+        help: 'Runs registered and let start.',
+        read: () => stats.started,
+      },
+      {
+        kind: 'gauge',
+        name: 'rampart_runs_active',
+        help: 'Runs running on this host now.',
+        read: () => service.list().filter((r) => r.status === 'running').length,
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_runs_ended_total',
+        help: 'Runs ended, by how: exited, timeout, error, killed, quarantined (runner deaths: runners_lost).',
+        read: () => stats.ended,
+        label: 'reason',
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_runs_limit_hits_total',
+        help: 'Runs that hit a limit, by limit: memory, pids, timeout.',
+        read: () => stats.limits,
+        label: 'limit',
+      },
+      {
+        kind: 'histogram',
+        name: 'rampart_runs_start_seconds',
+        help: "The control plane's part of starting a run: its record durable, its channel open, its token issued.",
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        attach: (observe) => (stats.observeStart = observe),
+      },
       {
         kind: 'counter',
         name: 'rampart_runs_runners_lost_total',

@@ -38,7 +38,23 @@ export interface RunRouteDeps {
   readonly auditor: Auditor;
   /** Per-run egress channels, when the control plane runs the egress proxy. */
   readonly channels?: RunChannels;
+  readonly stats: RunStats;
 }
+
+/** What /metrics says of runs: the routes count, the component reports. */
+export interface RunStats {
+  started: number;
+  readonly ended: Record<string, number>;
+  readonly limits: Record<string, number>;
+  /** The control plane's part of a run's start: record durable, channel open, token issued. */
+  observeStart: (seconds: number) => void;
+}
+
+export function runStats(): RunStats {
+  return { started: 0, ended: {}, limits: {}, observeStart: () => undefined };
+}
+
+const count = (m: Record<string, number>, k: string): void => void (m[k] = (m[k] ?? 0) + 1);
 
 export interface RunChannels {
   /** Opens the run's channel (its socket owned by the run's uid) before its command starts; failing refuses the run. */
@@ -158,6 +174,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
     evidence?: Parameters<SandboxService['mark']>[2],
   ): Promise<unknown> => {
     sandbox.mark(id, status, evidence, { actor: by, reason: why });
+    count(deps.stats.ended, status);
     closeChannel(id);
     return Promise.all([revokeRun(id, why, by), life.ended(id, status)]);
   };
@@ -173,6 +190,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       scope: 'runs:write',
       schema: { body: START_SCHEMA },
       handler: async (req) => {
+        const t0 = performance.now();
         const b = req.body;
         const actor = req.principal!.actor;
         // The run's uid is the one its runner took from the pool for this run, and no other.
@@ -263,6 +281,8 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
           }
         }
         await Promise.all([started, recorded, kept]);
+        deps.stats.started++;
+        deps.stats.observeStart((performance.now() - t0) / 1000);
         return issued ? { id: b.id, egress, token: issued.token } : { id: b.id, egress };
       },
     }),
@@ -287,6 +307,9 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
         if (b.memory_limit_hit || b.oom_killed) limits.push('memory');
         if (b.pids_limit_hit) limits.push('pids');
         if (b.reason === 'timeout') limits.push('timeout');
+        for (const l of limits) count(deps.stats.limits, l);
+        // A run ended by force was counted as such (killed, quarantined) when it was.
+        if (!rec?.endedBy) count(deps.stats.ended, b.reason);
         const published = limits.map((limit) =>
           bus.publish({
             type: 'sandbox.limit_hit',

@@ -38,7 +38,9 @@ export async function mount(host: Host, c: Component): Promise<() => void> {
     });
   }
   if (c.health) host.health.register(c.name, c.health);
-  for (const m of c.metrics) host.metrics[m.kind](m.name, m.help, () => m.read(), m.label);
+  for (const m of c.metrics)
+    if (m.kind === 'histogram') m.attach(host.metrics.histogram(m.name, m.help, m.buckets));
+    else host.metrics[m.kind](m.name, m.help, () => m.read(), m.label);
   const offs: (() => void)[] = [];
   for (const s of c.subscriptions)
     offs.push(

@@ -11,6 +11,8 @@ export interface Metrics {
   gauge(name: string, help: string, read: () => number | Record<string, number>, label?: string): void;
   /** Registers a counter whose total is read at scrape time (from a component's stats). */
   counter(name: string, help: string, read: () => number | Record<string, number>, label?: string): void;
+  /** Registers a histogram; returns the function a component observes values (seconds) with. */
+  histogram(name: string, help: string, buckets: readonly number[]): (seconds: number) => void;
 }
 
 export function createMetrics(): Metrics {
@@ -54,6 +56,10 @@ export function createMetrics(): Metrics {
           fill(this, read(), label);
         },
       });
+    },
+    histogram(name, help, buckets) {
+      const h = new client.Histogram({ name, help, buckets: [...buckets], registers: [registry] });
+      return (seconds) => h.observe(seconds);
     },
     counter(name, help, read, label) {
       new client.Counter({

@@ -314,6 +314,14 @@ describe('admission served: Kubernetes webhooks and the Docker authorization plu
     assert.equal(garbage.Allow, false);
   });
 
+  it('counts decisions by verdict and their latency in /metrics', async () => {
+    const text = (await admin('GET', '/metrics')).json as string;
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^rampart_admission_decisions_total\{verdict="allow"\} (\d+)$/m) >= 1, text);
+    assert.ok(value(/^rampart_admission_decisions_total\{verdict="deny"\} (\d+)$/m) >= 1);
+    assert.ok(value(/^rampart_admission_decision_seconds_count (\d+)$/m) >= 2);
+  });
+
   it('audits every decision with its outcome', async () => {
     let records: Json[] = [];
     await until(async () => {

@@ -237,4 +237,15 @@ describe('rampart run and the run controls', { skip }, () => {
       watcher.kill();
     }
   });
+
+  it('/metrics counts runs started, active and ended by how, and the start latency', async () => {
+    const text = (await admin('GET', '/metrics')).json as string;
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^rampart_runs_started_total (\d+)$/m) >= 5, text);
+    assert.ok(value(/^rampart_runs_ended_total\{reason="killed"\} (\d+)$/m) >= 1);
+    assert.ok(value(/^rampart_runs_ended_total\{reason="quarantined"\} (\d+)$/m) >= 1);
+    assert.ok(value(/^rampart_runs_ended_total\{reason="exited"\} (\d+)$/m) >= 1);
+    assert.equal(value(/^rampart_runs_active (\d+)$/m), 0);
+    assert.ok(value(/^rampart_runs_start_seconds_count (\d+)$/m) >= 5);
+  });
 });

@@ -267,7 +267,7 @@ function sandboxConfig(raw: RawConfig['sandbox'], maxRunLifetime: string, c: Ctx
   exhaustive(more);
   return {
     bwrap: c.abs(bwrap),
-    cgroupParent: cgroup_parent,
+    cgroupParent: cgroup_parent ?? installationParent(c.dataDir),
     uids: { first: uids.first, count: uids.count },
     evidence: {
       maxBytes: c.bytes(['sandbox', 'evidence', 'max_bytes'], max_bytes),
@@ -282,6 +282,17 @@ function sandboxConfig(raw: RawConfig['sandbox'], maxRunLifetime: string, c: Ctx
     evidenceDir: resolve(c.dataDir, 'evidence'),
     maxRunLifetimeMs: c.ms(['identity', 'max_run_lifetime'], maxRunLifetime, 1000),
   };
+}
+
+/**
+ * Each installation's runs live under a cgroup parent of its own, named from its data directory:
+ * two control planes on one host never list, kill or destroy each other's runs. (FNV-1a, not a
+ * cryptographic hash: a name, and node:crypto stays out of `rampart run`'s start-up.)
+ */
+export function installationParent(dataDir: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < dataDir.length; i++) h = Math.imul(h ^ dataDir.charCodeAt(i), 0x01000193) >>> 0;
+  return `rampart-${h.toString(16).padStart(8, '0')}`;
 }
 
 /** The built-in profiles; the config's profiles are merged over these by name. */

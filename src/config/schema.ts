@@ -345,9 +345,9 @@ export const configSchema = root({
     bwrap: path('The bubblewrap binary.', '/usr/bin/bwrap'),
     cgroup_parent: {
       type: 'string',
-      pattern: '^[A-Za-z0-9_-]{1,64}$',
-      description: 'Name of the cgroup under which every run gets its own (in each v1 hierarchy, or in v2).',
-      default: 'rampart',
+      pattern: '^rampart[A-Za-z0-9_-]{0,57}$',
+      description:
+        "Name of the cgroup under which every run gets its own (in each v1 hierarchy, or in v2). It starts with rampart. Default: rampart-<8 hex digits of the data directory's path>, so each installation on a host acts on its own runs alone.",
     },
     uids: obj(
       {

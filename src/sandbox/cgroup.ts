@@ -11,7 +11,7 @@
 // so nothing forks its way out between reading the task list and killing it.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { messageOf } from '../core/errors.js';
 
 export interface Limits {
@@ -200,6 +200,27 @@ export class RunCgroup {
   static open(host: CgroupHost, runId: string): RunCgroup | undefined {
     const g = new RunCgroup(host, runId);
     return Object.values(g.dirs).every((d) => existsSync(d)) ? g : undefined;
+  }
+
+  /**
+   * The parents of every Rampart installation on this host (groups named rampart*, beside this
+   * host's own parent), each as a host of its own: for the operator's --host-wide.
+   */
+  static installations(host: CgroupHost): CgroupHost[] {
+    const mine = Object.values(host.parents)[0]!;
+    const root = dirname(mine);
+    let names: string[];
+    try {
+      names = readdirSync(root, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && /^rampart[A-Za-z0-9_-]*$/.test(e.name))
+        .map((e) => e.name);
+    } catch {
+      return [host];
+    }
+    return names.map((n) => ({
+      version: host.version,
+      parents: Object.fromEntries(Object.entries(host.parents).map(([c, p]) => [c, join(dirname(p), n)])),
+    }));
   }
 
   /** Every run with a group under the parent (whoever started it). */

@@ -145,11 +145,17 @@ interface EndBody {
 
 interface ReasonBody {
   reason?: string;
+  /** destroy only: every installation's runs on this host, not this one's alone. */
+  host_wide?: boolean;
 }
 const REASON_SCHEMA = {
   type: ['object', 'null'],
   additionalProperties: false,
   properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } },
+} as const;
+const DESTROY_SCHEMA = {
+  ...REASON_SCHEMA,
+  properties: { ...REASON_SCHEMA.properties, host_wide: { type: 'boolean' } },
 } as const;
 
 export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
@@ -351,11 +357,29 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   );
 
   routes.push(
-    route({
+    route<unknown, unknown, { host_wide?: boolean }>({
       method: 'GET',
       url: '/v1/runs',
       scope: 'runs:read',
-      handler: async () => ({ runs: sandbox.list() }),
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { host_wide: { type: 'boolean' } },
+        },
+      },
+      handler: async (req) => {
+        const runs = sandbox.list();
+        if (!req.query.host_wide) return { runs };
+        // Other installations' runs on this host: only what their cgroups say (parent/run).
+        return {
+          runs,
+          elsewhere: sandbox
+            .hostWide()
+            .filter((r) => r.parent !== sandbox.cgroupParent)
+            .map((r) => `${r.parent}/${r.run}`),
+        };
+      },
     }),
   );
 
@@ -415,10 +439,12 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       method: 'POST',
       url: '/v1/runs/destroy',
       scope: 'runs:kill',
-      schema: { body: REASON_SCHEMA },
+      schema: { body: DESTROY_SCHEMA },
       handler: async (req) => {
         const t0 = performance.now();
-        const runs = sandbox.destroyAll();
+        const all = req.body?.host_wide ? sandbox.destroyHostWide() : sandbox.destroyAll();
+        // This installation's runs are settled here; another's are ended by their own control plane.
+        const runs = all.filter((id) => !id.includes('/'));
         const ms = performance.now() - t0;
         const by = req.principal!.actor;
         const reason = req.body?.reason ?? 'the kill switch';
@@ -429,7 +455,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
           source: 'sandbox',
           data: { runs, by, reason, ms: Math.round(ms * 10) / 10 },
         });
-        return { destroyed: runs, ms };
+        return { destroyed: all, ms };
       },
     }),
   );

@@ -20,7 +20,7 @@ import {
   rmSync,
   statSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RampartError, messageOf } from '../core/errors.js';
 import { processIdentity, type ProcessIdentity } from '../core/process.js';
@@ -410,6 +410,39 @@ export class SandboxService {
       else this.group(id)?.killAll();
     }
     return ids;
+  }
+
+  /**
+   * Runs of every Rampart installation on this host (each has its own cgroup parent, so the
+   * commands above act on this installation's runs alone): `parent/run` for the operator's
+   * --host-wide.
+   */
+  /** This installation's cgroup parent (its runs, and no one else's). */
+  get cgroupParent(): string {
+    return this.opts.cgroupParent;
+  }
+
+  hostWide(): { parent: string; run: string }[] {
+    if (!this.host) return [];
+    return RunCgroup.installations(this.host.cgroups).flatMap((h) =>
+      RunCgroup.list(h).map((run) => ({ parent: basename(Object.values(h.parents)[0]!), run })),
+    );
+  }
+
+  /** The kill switch for the whole host: every run of every installation, SIGKILL at once. */
+  destroyHostWide(): string[] {
+    const mine = this.destroyAll();
+    if (!this.host) return mine;
+    const others: string[] = [];
+    for (const h of RunCgroup.installations(this.host.cgroups)) {
+      const parent = basename(Object.values(h.parents)[0]!);
+      if (Object.values(h.parents)[0] === Object.values(this.host.cgroups.parents)[0]) continue;
+      for (const run of RunCgroup.list(h)) {
+        RunCgroup.open(h, run)?.killAll();
+        others.push(`${parent}/${run}`);
+      }
+    }
+    return [...mine, ...others];
   }
 
   private group(id: string): RunCgroup | undefined {

@@ -5,14 +5,17 @@ import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { loadConfig } from '../../config/load.js';
 
-const USAGE = `usage: rampart runs [--json] [--watch]
+const USAGE = `usage: rampart runs [--json] [--watch] [--host-wide]
        rampart kill RUN [--reason TEXT]
        rampart quarantine RUN [--reason TEXT]
-       rampart destroy --all [--reason TEXT]
+       rampart destroy --all [--host-wide] [--reason TEXT]
 
   runs         List runs: id, agent, profile, status, start, end, and who ended it by force.
                --watch prints the list again whenever it changes, until interrupted.
   --reason     Why, recorded with the end and told to the run's own terminal.
+  --host-wide  Also other Rampart installations' runs on this host (each installation acts on
+               its own runs alone, under its own cgroup parent): listed by parent/run, and with
+               destroy --all, killed too.
   kill         End a run: SIGTERM, then SIGKILL after sandbox.grace_period.
   quarantine   Freeze a run, capture its processes, open files, connections and workspace into an
                evidence archive (its SHA-256 goes into the audit log), then kill it.
@@ -64,6 +67,7 @@ export function runsCommand(kind: 'runs' | 'kill' | 'quarantine' | 'destroy'): C
           all: { type: 'boolean' },
           watch: { type: 'boolean', short: 'w' },
           reason: { type: 'string' },
+          'host-wide': { type: 'boolean' },
         },
         USAGE,
         true,
@@ -75,13 +79,31 @@ export function runsCommand(kind: 'runs' | 'kill' | 'quarantine' | 'destroy'): C
       const api = connect(loadConfig({ file: values.config, dataDir: values.data, cwd: io.cwd }).dataDir);
       if (values.reason !== undefined && kind === 'runs')
         throw usageError('--reason is for kill, quarantine and destroy', USAGE);
-      const body = values.reason === undefined ? undefined : { reason: values.reason };
+      const hostWide = values['host-wide'] === true;
+      if (hostWide && kind !== 'runs' && kind !== 'destroy')
+        throw usageError('--host-wide is for runs and destroy --all', USAGE);
+      const body =
+        values.reason === undefined && !hostWide
+          ? undefined
+          : {
+              ...(values.reason === undefined ? {} : { reason: values.reason }),
+              ...(hostWide ? { host_wide: true } : {}),
+            };
       if (kind === 'runs') {
         let last = '';
         for (;;) {
-          const res = await api.call<{ runs: RunRow[] }>('GET', '/v1/runs');
+          const res = await api.call<{ runs: RunRow[]; elsewhere?: string[] }>(
+            'GET',
+            hostWide ? '/v1/runs?host_wide=true' : '/v1/runs',
+          );
           if (res.status !== 200) throw apiError(res.status, res.body);
-          const out = values.json ? JSON.stringify(res.body.runs) + '\n' : runsTable(res.body.runs);
+          const elsewhere = res.body.elsewhere ?? [];
+          const out = values.json
+            ? JSON.stringify(hostWide ? { runs: res.body.runs, elsewhere } : res.body.runs) + '\n'
+            : runsTable(res.body.runs) +
+              (hostWide
+                ? `\nother installations' runs on this host (cgroup parent/run):\n${elsewhere.map((r) => `  ${r}\n`).join('') || '  none\n'}`
+                : '');
           if (out !== last) io.stdout.write(values.watch && last !== '' ? `\n${out}` : out);
           last = out;
           if (!values.watch) return 0;

@@ -29,11 +29,26 @@ export const wrkArgs = (seconds: string, lua: string, url: string, connections =
 /** Runs wrk asynchronously: a blocked event loop would leave this process's own keep-alive connections unattended. */
 export async function runWrk(args: string[]): Promise<WrkResult> {
   const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const missing = new Promise<never>((_, reject) =>
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          e.code === 'ENOENT'
+            ? 'this benchmark needs wrk, the HTTP load generator: apt-get install wrk (Debian), then run it again'
+            : `wrk could not start: ${e.message}`,
+        ),
+      ),
+    ),
+  );
+  missing.catch(() => undefined);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const code = await Promise.race([
+    missing,
+    new Promise<number | null>((resolve) => child.on('close', resolve)),
+  ]);
   if (code !== 0) throw new Error(`wrk failed: ${stderr}`);
   return {
     rps: fmt(Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN)),

@@ -205,8 +205,8 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
         throw new RampartError(
           'RAMPART_E_LISTEN',
           code === 'EADDRINUSE'
-            ? `egress proxy: ${where} is already in use`
-            : `egress proxy cannot listen on ${where}: ${messageOf(e)}`,
+            ? `egress.listen: ${where} is already in use (another control plane or proxy?)`
+            : `egress.listen: the egress proxy cannot listen on ${where}: ${messageOf(e)}`,
         );
       }
       const { port } = bound;

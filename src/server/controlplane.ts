@@ -302,13 +302,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         const where = `${config.server.listen.host}:${config.server.listen.port}`;
         throw new RampartError(
           'RAMPART_E_LISTEN',
-          code === 'EADDRINUSE'
-            ? `${where} is already in use (is another control plane running?)`
-            : code === 'EACCES'
-              ? `no permission to listen on ${where}`
-              : code === 'EADDRNOTAVAIL'
-                ? `${where} is not an address of this machine`
-                : `cannot listen on ${where}: ${messageOf(e)}`,
+          `server.listen: ${
+            code === 'EADDRINUSE'
+              ? `${where} is already in use (is another control plane running?)`
+              : code === 'EACCES'
+                ? `no permission to listen on ${where}`
+                : code === 'EADDRNOTAVAIL'
+                  ? `${where} is not an address of this machine`
+                  : `cannot listen on ${where}: ${messageOf(e)}`
+          }`,
           { cause: e },
         );
       }

@@ -41,7 +41,8 @@ describe('rampart audit (CLI)', () => {
     const vkey = join(data, 'keys', 'audit-ed25519.vkey');
     const ok = rampart(['audit', 'verify-proof', out, '--key', vkey], { cwd: '/' });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.equal(ok.stdout.trim().split('\n').length, 300);
+    assert.equal(ok.stdout.trim().split('\n').length, 301);
+    assert.match(ok.stdout, /\n300 proof\(s\) verified\n$/, 'a summary line at the end');
     // One edited line fails, and says which record.
     const doc = JSON.parse(lines[17]!) as { entry: string };
     doc.entry = doc.entry.replace('actor-17', 'actor-99');
@@ -49,6 +50,7 @@ describe('rampart audit (CLI)', () => {
     const bad = rampart(['audit', 'verify-proof', join(t.dir, 'bad.jsonl'), '--key', vkey], { cwd: '/' });
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /FAILED: record 17 does not hash to its leaf hash/);
+    assert.match(bad.stdout, /^1 of 1 proof\(s\) FAILED$/m);
   });
 
   it('tail prints the newest records as JSON lines', () => {

@@ -84,6 +84,33 @@ describe('rampart policy', () => {
     assert.equal(d.rule, 'secret-vault-granted');
     const bad = rampart(['policy', 'eval', '--input', 'rampart.yaml'], { cwd: ROOT });
     assert.equal(bad.code, 2);
+    // A deny is not an error (exit 0) unless --fail-on-deny says so (exit 1).
+    writeFileSync(
+      join(t.dir, 'denied.yaml'),
+      'principal: {type: agent, id: nobody}\naction: secret.read\nresource: {type: secret, id: npm-token}\n',
+    );
+    const eval2 = (...more: string[]) =>
+      rampart(['policy', 'eval', '--input', 'denied.yaml', '--dir', 'policies', ...more], { cwd: t.dir });
+    assert.equal(eval2().code, 0);
+    assert.equal(JSON.parse(eval2().stdout).allow, false);
+    assert.equal(eval2('--fail-on-deny').code, 1);
+    assert.equal(
+      rampart(
+        [
+          'policy',
+          'eval',
+          '--input',
+          'input.yaml',
+          '--dir',
+          'policies',
+          '--entities',
+          'policies/tests/entities.yaml',
+          '--fail-on-deny',
+        ],
+        { cwd: t.dir },
+      ).code,
+      0,
+    );
   });
 
   it('diff: the decisions a change would flip', () => {

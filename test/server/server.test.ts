@@ -1,6 +1,7 @@
 // The control plane as a user runs it: `rampart up` in a child process, real HTTP requests.
 
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -111,8 +112,30 @@ describe('rampart up', () => {
     const r = rampart(['up', '--listen', `127.0.0.1:${port}`, '--data', 'other'], { cwd: t.dir });
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /RAMPART_E_LISTEN: 127\.0\.0\.1:\d+ is already in use/);
+    assert.match(r.stderr, /RAMPART_E_LISTEN: server\.listen: 127\.0\.0\.1:\d+ is already in use/);
     assert.doesNotMatch(r.stderr, /^\s+at /m);
+  });
+
+  it('names egress.listen when the egress port is taken', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const r = rampart(
+        ['up', '--listen', '127.0.0.1:0', '--egress-listen', `127.0.0.1:${port}`, '--data', 'third'],
+        {
+          cwd: t.dir,
+        },
+      );
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(`RAMPART_E_LISTEN: egress\\.listen: 127\\.0\\.0\\.1:${port} is already in use`),
+      );
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    } finally {
+      busy.close();
+    }
   });
 
   it('on SIGTERM flushes the audit log, signs a final checkpoint and exits 0', async () => {

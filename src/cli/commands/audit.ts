@@ -352,5 +352,10 @@ async function verifyProof(argv: readonly string[], io: Io): Promise<number> {
       io.stdout.write(`FAILED: ${e.message}\n`);
     }
   }
+  io.stdout.write(
+    failures === 0
+      ? `${lines.length} proof(s) verified\n`
+      : `${failures} of ${lines.length} proof(s) FAILED\n`,
+  );
   return failures === 0 ? 0 : 1;
 }

@@ -27,8 +27,10 @@ const USAGE = `usage: rampart policy <subcommand> [options]
       (file:line:col), 2 on a usage error.
   test [DIR] [--format text|json]
       Run the table-driven tests (*.test.yaml). Exit 1 when any test fails: a pull-request check.
-  eval --input FILE [--dir DIR] [--entities FILE]
-      Decide one input (JSON or YAML) and print the decision as JSON.
+  eval --input FILE [--dir DIR] [--entities FILE] [--fail-on-deny]
+      Decide one input (JSON or YAML) and print the decision as JSON. Exit 0 whatever the
+      decision (a decision is not an error); with --fail-on-deny, 1 when it denies. 2 on a usage
+      error or an input that is not a decision input.
   diff OLD NEW --inputs FILE [--entities FILE] [--fail-on-change]
       Which decisions would change between two policy directories. FILE has one input per line
       (JSON), or lines of 'rampart audit export' (their decision-log inputs are used).
@@ -169,7 +171,12 @@ function parseYaml(text: string): unknown {
 async function evaluate(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { input: { type: 'string', short: 'i' }, dir: { type: 'string' }, entities: { type: 'string' } },
+    {
+      input: { type: 'string', short: 'i' },
+      dir: { type: 'string' },
+      entities: { type: 'string' },
+      'fail-on-deny': { type: 'boolean' },
+    },
     USAGE,
     true,
   );
@@ -181,7 +188,7 @@ async function evaluate(argv: readonly string[], io: Io): Promise<number> {
   const input = parseDecisionInput(readStructured(resolve(io.cwd, values.input)));
   const d = engineWith(set, entities).decide(input);
   io.stdout.write(JSON.stringify(d, null, 2) + '\n');
-  return 0;
+  return values['fail-on-deny'] === true && !d.allow ? 1 : 0;
 }
 
 function readInputs(file: string): DecisionInput[] {

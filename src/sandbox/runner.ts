@@ -41,6 +41,9 @@ const EGRESS_PRELOAD = '/run/rampart/egress-preload.cjs';
 /** The host directories a sandbox sees (read-only); everything else does not exist inside. */
 // Not /var (service state, sockets, logs), not /sys (host hardware and cgroup layout): a program
 // that needs either is given it explicitly by its profile's read_only list.
+/** The run's home: a private tmpfs. */
+export const HOME = '/home/agent';
+
 export const ROOT_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/opt'];
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -173,6 +176,10 @@ export function bwrapArgs(
   for (const p of spec.readOnly) a.push('--ro-bind', p, p);
   for (const d of spec.devices) a.push('--dev-bind', d, d);
   a.push('--tmpfs', '/tmp');
+  // A home of the run's own: empty, writable, private (a tmpfs gone with the run). Agents write
+  // their configuration there, and some refuse a home under /tmp (Codex will not put its
+  // helpers in a temporary directory).
+  a.push('--perms', '0700', '--tmpfs', HOME);
   a.push('--bind', spec.workspace, WORKSPACE, '--chdir', WORKSPACE);
   const files: (Buffer | Promise<Buffer>)[] = [];
   // /run exists only when there is something to put in it: a fresh tmpfs (no host socket can
@@ -200,7 +207,7 @@ export function bwrapArgs(
   // gets exactly this.
   const env: Record<string, string> = {
     PATH: DEFAULT_PATH,
-    HOME: '/tmp',
+    HOME,
     USER: 'agent',
     RAMPART_RUN_ID: spec.id,
     RAMPART_AGENT: spec.agent,

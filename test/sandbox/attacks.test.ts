@@ -89,10 +89,19 @@ describe('sandbox attacks', { skip }, () => {
       command: [
         'sh',
         '-c',
-        `for p in /home /root /var/lib /var/run/docker.sock ${other}/secret.txt ${h.dataDir}/keys/k ${h.workspaces} /sys/fs/cgroup; do cat $p >/dev/null 2>&1 && echo READ $p; ls $p >/dev/null 2>&1 && echo SAW $p; done; echo done`,
+        `for p in /root /var/lib /var/run/docker.sock ${other}/secret.txt ${h.dataDir}/keys/k ${h.workspaces} /sys/fs/cgroup; do cat $p >/dev/null 2>&1 && echo READ $p; ls $p >/dev/null 2>&1 && echo SAW $p; done; echo done`,
       ],
     });
     assert.equal(r.stdout.trim(), 'done', r.stdout);
+    // /home holds the run's own home alone: empty, private, writable; no host user's.
+    const home = await h.run({
+      command: [
+        'sh',
+        '-c',
+        'ls -A /home; ls -A "$HOME"; stat -c %a "$HOME"; echo x > "$HOME/.config" && echo wrote; echo $HOME',
+      ],
+    });
+    assert.equal(home.stdout, 'agent\n700\nwrote\n/home/agent\n');
   });
 
   it('cannot read root-only host files it can see (the sandbox user is unprivileged on the host)', async () => {

@@ -62,6 +62,8 @@ export interface VerifyReport {
 
 export interface VerifyOptions {
   readonly store: Store;
+  /** Called as records are read: how many, of how many (for a progress display). */
+  readonly onProgress?: (done: number, total: number) => void;
   readonly verifiers: readonly NoteVerifier[];
   /** The installation's origin line; checkpoints naming another log are rejected. */
   readonly origin?: string | undefined;
@@ -198,7 +200,9 @@ export async function verifyLog(opts: VerifyOptions): Promise<VerifyReport> {
   /** Times of the first record after the newest valid checkpoint, and of the last record. */
   let tailFirst: string | undefined;
   let lastEntry: string | undefined;
+  const total = (await store.audit.head()).size;
   outer: for (;;) {
+    opts.onProgress?.(expected, total);
     const rs = await store.audit.records(expected, batch);
     if (rs.length === 0) break;
     for (const r of rs) {

@@ -27,6 +27,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   kill: { summary: 'End a run' },
   quarantine: { summary: 'Freeze a run, capture evidence, then kill it' },
   destroy: { summary: 'The kill switch: end every run on the host (--all)' },
+  completion: { summary: 'Print shell completion for bash, zsh or fish' },
   version: { summary: 'Print the version' },
 };
 
@@ -37,7 +38,7 @@ type BundleLoader = (name: string) => { command: Command };
  * code cache, loaded by bin/rampart.cjs: `rampart redact` does not parse the server. From the
  * compiled sources (tests), it is a plain dynamic import.
  */
-async function loadCommand(name: string): Promise<Command> {
+export async function loadCommand(name: string): Promise<Command> {
   const fromBundle = (globalThis as { __rampartCommand?: BundleLoader }).__rampartCommand;
   if (fromBundle) return fromBundle(name).command;
   const path = './commands/' + name + '.js';

@@ -111,6 +111,8 @@ function isBinary(buf: Buffer): boolean {
 export interface ScanPathsOptions {
   readonly baseDir: string;
   readonly baseline?: ReadonlySet<string> | undefined;
+  /** Called after each file: files and bytes scanned so far (for a progress display). */
+  readonly onProgress?: (files: number, bytes: number) => void;
 }
 
 /** Scans files and directories. Directories are walked honouring .gitignore files and skipping .git. */
@@ -153,6 +155,7 @@ export function scanPaths(redactor: Redactor, paths: readonly string[], opts: Sc
     }
     files++;
     bytes += buf.length;
+    opts.onProgress?.(files, bytes);
     for (const f of scanText(redactor, buf.toString('latin1'), name, buf)) {
       if (opts.baseline?.has(baselineKey(f))) suppressed++;
       else findings.push(f);

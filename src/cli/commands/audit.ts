@@ -14,11 +14,12 @@ import { firstSince, lastMatching, matcher, recordLine } from '../../audit/filte
 import type { AuditRecordRow } from '../../store/types.js';
 import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
+import { progress } from '../progress.js';
 import { localConfig, openExistingStore } from '../local.js';
 
 const USAGE = `usage: rampart audit <subcommand> [options]
 
-  verify [--data DIR] [--key FILE]... [--witness PATH]... [--json]
+  verify [--data DIR] [--key FILE]... [--witness PATH]... [--json] [--quiet]
       Check every record against the signed checkpoints and the witnesses. Exit 0 when the log is
       intact, 1 naming the first bad sequence number when it is not, 2 on a usage error.
   tail [-n N] [--follow] [--run ID] [--agent ID] [--action A] [--outcome O] [--since T]
@@ -27,7 +28,7 @@ const USAGE = `usage: rampart audit <subcommand> [options]
       readable line each (record number, time, actor, action, target, outcome). --action takes
       an action or a prefix ending in * (sandbox.*); --since a time (2026-12-03T06:00:00Z) or an
       age (10m, 2h): then every matching record since, not the last N. --follow keeps printing.
-  export --format jsonl [--from N] [--to N] [-o FILE] [--data DIR]
+  export --format jsonl [--from N] [--to N] [-o FILE] [--quiet] [--data DIR]
       Every record with its inclusion proof against the latest checkpoint, one JSON object a line.
   checkpoint [--data DIR]
       Ask the running control plane to sign a checkpoint now; prints it.
@@ -86,11 +87,13 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
       checkpoint: { type: 'string' },
       witness: { type: 'string', multiple: true },
       json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
     },
     USAGE,
     true,
   );
   if (positionals.length > 0) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
+  const shown = progress(io, 'verifying', 'records', values.quiet === true || values.json === true);
   const config = localConfig(values, io.cwd);
   const verifiers = verifiersFor(config.dataDir, config.audit.trustedKeys, values.key);
   const external = values.checkpoint === undefined ? undefined : readFileSync(values.checkpoint, 'utf8');
@@ -115,8 +118,10 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
       },
       // Other replicas' checkpoint keys count when this installation's key certified them.
       installation: loadInstallationVerifier(config.dataDir),
+      onProgress: (done, total) => shown.update(done, total),
     });
   } finally {
+    shown.end();
     await store.close();
   }
   const seconds = (performance.now() - started) / 1000;
@@ -242,6 +247,7 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       output: { type: 'string', short: 'o' },
+      quiet: { type: 'boolean', short: 'q' },
     },
     USAGE,
   );
@@ -264,7 +270,10 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
     // Leaf hashes recomputed from the records themselves: a tampered record yields a proof that fails.
     const leaves = Buffer.allocUnsafe(size * HASH_SIZE);
     const entries = new Map<number, string>();
+    // Only with -o FILE: on stdout the export itself is the output.
+    const shown = progress(io, 'exporting', 'records', values.quiet === true || values.output === undefined);
     for (let at = 0; at < size;) {
+      shown.update(at, size);
       const rows = await store.audit.records(at, 20000);
       if (rows.length === 0) break;
       for (const r of rows) {
@@ -291,6 +300,7 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
       if (!out.write(JSON.stringify(doc) + '\n'))
         await new Promise<void>((r) => out.once('drain', () => r()));
     }
+    shown.end();
     if (out !== io.stdout) await new Promise<void>((r) => out.end(() => r()));
     return 0;
   } finally {

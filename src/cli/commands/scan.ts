@@ -9,8 +9,9 @@ import { readBaseline, scanGitRange, scanPaths, type ScanResult } from '../../re
 import { toSarif } from '../../core/sarif.js';
 import { VERSION } from '../../core/version.js';
 import { parse, usageError, type Command } from '../io.js';
+import { progress } from '../progress.js';
 
-const USAGE = `usage: rampart scan [PATH...] [--format text|json|sarif] [--git RANGE] [--baseline FILE] [-o FILE]
+const USAGE = `usage: rampart scan [PATH...] [--format text|json|sarif] [--git RANGE] [--baseline FILE] [-o FILE] [--quiet]
 
 Scans files and directories (default: .) for secrets. Directories are walked honouring .gitignore;
 binary files and files over 256 MiB are reported as skipped. With --git RANGE (main..HEAD, a
@@ -22,6 +23,7 @@ commit), only the lines added in that range are scanned, in the repository at PA
   --baseline  a previous --format json output: findings in it are not reported
   -o FILE     write the report to FILE instead of stdout
 
+On a terminal, progress (files scanned, rate) is shown on stderr; --quiet hides it.
 Exit status: 0 clean, 1 secrets found, 2 error. Findings never contain the secret itself.`;
 
 export const command: Command = {
@@ -34,6 +36,7 @@ export const command: Command = {
         git: { type: 'string' },
         baseline: { type: 'string' },
         output: { type: 'string', short: 'o' },
+        quiet: { type: 'boolean', short: 'q' },
       },
       USAGE,
       true,
@@ -50,7 +53,13 @@ export const command: Command = {
       if (paths.length !== 1) throw usageError('--git scans one repository: give at most one PATH', USAGE);
       result = scanGitRange(redactor, resolve(io.cwd, paths[0]!), values.git, { baseDir: io.cwd, baseline });
     } else {
-      result = scanPaths(redactor, paths, { baseDir: io.cwd, baseline });
+      const shown = progress(io, 'scanning', 'files', values.quiet === true);
+      result = scanPaths(redactor, paths, {
+        baseDir: io.cwd,
+        baseline,
+        onProgress: (files) => shown.update(files),
+      });
+      shown.end();
     }
 
     let out: string;

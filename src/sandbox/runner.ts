@@ -173,13 +173,15 @@ export function bwrapArgs(
   for (const d of ROOT_DIRS) a.push('--ro-bind-try', d, d);
   for (const d of host.hideDirs) a.push('--tmpfs', d, '--remount-ro', d);
   for (const f of host.hideFiles) a.push('--ro-bind', '/dev/null', f);
-  for (const p of spec.readOnly) a.push('--ro-bind', p, p);
   for (const d of spec.devices) a.push('--dev-bind', d, d);
   a.push('--tmpfs', '/tmp');
   // A home of the run's own: empty, writable, private (a tmpfs gone with the run). Agents write
   // their configuration there, and some refuse a home under /tmp (Codex will not put its
   // helpers in a temporary directory).
   a.push('--perms', '0700', '--tmpfs', HOME);
+  // After the tmpfs mounts, so a profile's read-only path under /tmp is not covered by the run's
+  // own /tmp (bwrap applies its options in order).
+  for (const p of spec.readOnly) a.push('--ro-bind', p, p);
   a.push('--bind', spec.workspace, WORKSPACE, '--chdir', WORKSPACE);
   const files: (Buffer | Promise<Buffer>)[] = [];
   // /run exists only when there is something to put in it: a fresh tmpfs (no host socket can

@@ -4,7 +4,17 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  readFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandboxHarness, sandboxSkip, type SandboxHarness } from '../support/sandbox.js';
@@ -292,6 +302,33 @@ except OSError as e: print('dns', e.errno)
     // reaped the last task.
     assert.equal(existsSync(join(ws, 'ran')), false);
     await until(() => h.svc.running().length === 0, 'its cgroup removed');
+  });
+
+  it("a profile's read-only path under /tmp is visible, read-only, over the run's own /tmp", async () => {
+    const shared = mkdtempSync('/tmp/rampart-ro-');
+    chmodSync(shared, 0o755); // readable by the run's uid, as a shared tool directory is
+    writeFileSync(join(shared, 'tool'), 'shared tool\n', { mode: 0o644 });
+    try {
+      const ws = h.workspace();
+      const spec = {
+        ...h.svc.prepare({
+          agent: 'a',
+          workspace: ws,
+          command: [
+            'sh',
+            '-c',
+            `cat ${shared}/tool > /workspace/read; touch ${shared}/x 2>/dev/null && echo yes > /workspace/wrote; true`,
+          ],
+        }),
+        readOnly: [shared],
+      };
+      const run = await h.svc.start(spec);
+      await run.done;
+      assert.equal(readFileSync(join(ws, 'read'), 'utf8'), 'shared tool\n');
+      assert.equal(existsSync(join(ws, 'wrote')), false, 'the bind is read-only');
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
   });
 
   it('is born in its cgroup: every process of the run is in it from the start, bwrap included', async () => {

@@ -13,6 +13,7 @@ import { fromCompose, mergeCompose } from './formats/compose.js';
 import { engineBodyKind, fromDockerCreate, fromServiceSpec } from './formats/engine.js';
 import { fromKubernetes } from './formats/kubernetes.js';
 import { get, InputError, items, keyLoc, parseTrees, str, type LNode } from './tree.js';
+import { daemonFindings, isDaemonConfig } from './formats/daemon.js';
 
 const CUSTOM_KEYS = ['id', 'severity', 'title', 'message', 'why', 'fix', 'scope', 'when'];
 
@@ -93,8 +94,9 @@ function inputError(e: unknown): never {
 }
 
 /** What kind of spec a parsed document is. */
-function detect(doc: LNode): 'compose' | 'kubernetes' | 'docker' | 'service' | 'unknown' {
+function detect(doc: LNode): 'compose' | 'kubernetes' | 'docker' | 'service' | 'daemon' | 'unknown' {
   if (get(doc, 'services')) return 'compose';
+  if (isDaemonConfig(doc)) return 'daemon';
   if (get(doc, 'apiVersion') && get(doc, 'kind')) return 'kubernetes';
   const engine = engineBodyKind(doc);
   return engine === 'service' ? 'service' : engine === 'container' ? 'docker' : 'unknown';
@@ -157,6 +159,8 @@ export function workloadsFrom(
         else if (kind === 'kubernetes') out.push(...fromKubernetes(doc, file));
         else if (kind === 'docker') out.push(fromDockerCreate(doc, file));
         else if (kind === 'service') out.push(fromServiceSpec(doc, file));
+        else if (kind === 'daemon')
+          continue; // the Engine's own configuration: daemonChecks
         else
           throw new InputError(
             'not a Compose file (services:), a Kubernetes manifest (apiVersion, kind), a Docker Engine container-create body (Image, HostConfig) or a Swarm ServiceSpec (TaskTemplate)',
@@ -173,6 +177,24 @@ export function workloadsFrom(
     } catch (e) {
       inputError(e);
     }
+  }
+  return out;
+}
+
+/**
+ * The findings of every daemon.json among the files (the Engine's own configuration, CIS Docker
+ * Benchmark section 2); files that are specs give none here.
+ */
+export function daemonChecks(files: readonly string[]): CheckedFinding[] {
+  const out: CheckedFinding[] = [];
+  for (const file of files) {
+    let docs: LNode[];
+    try {
+      docs = parseTrees(readBounded(file), file);
+    } catch (e) {
+      inputError(e);
+    }
+    for (const doc of docs) if (isDaemonConfig(doc)) out.push(...daemonFindings(doc, file));
   }
   return out;
 }

@@ -12,6 +12,7 @@ import {
   EMPTY_POLICY,
   loadAdmissionPolicy,
   loadWorkloads,
+  daemonChecks,
   type AdmissionPolicy,
   type CheckedFinding,
 } from '../../admission/engine.js';
@@ -80,14 +81,18 @@ export const command: Command = {
     });
     // Secret-shaped values in the environment are found by the redaction rules.
     const redactor = new Redactor();
-    const findings = checkAll(
-      workloads,
-      {
-        profile,
-        secretValue: (v) => redactor.redact(v).matches[0]?.label,
-      },
-      policy,
-    );
+    const daemon = daemonChecks(files);
+    const findings = [
+      ...checkAll(
+        workloads,
+        {
+          profile,
+          secretValue: (v) => redactor.redact(v).matches[0]?.label,
+        },
+        policy,
+      ),
+      ...daemon,
+    ];
     const active = findings.filter((f) => !f.suppressed);
     const failing = active.filter((f) => severityRank(f.severity) >= severityRank(failOn));
 

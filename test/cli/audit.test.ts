@@ -90,4 +90,42 @@ describe('rampart audit (CLI)', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /RAMPART_E_(DATA_DIR|AUDIT_CHECKPOINT_INVALID)/);
   });
+
+  it('export never drops the records after the last checkpoint: they come marked unsigned, and it says so', async () => {
+    // A log of its own (the tests above tamper with theirs): 300 records under a checkpoint,
+    // then eleven a crashed writer left unsigned (no control plane runs to sign them now).
+    const own = tempDir();
+    after(() => own.cleanup());
+    const data = join(own.dir, '.rampart');
+    let store = openSqliteStore({ file: join(data, 'rampart.db') });
+    let tl = await openTestLog(store, data);
+    for (let i = 0; i < 300; i++) void tl.log.record(entry(i));
+    await tl.log.drain();
+    await tl.log.close();
+    await store.close();
+    store = openSqliteStore({ file: join(data, 'rampart.db') });
+    tl = await openTestLog(store, data);
+    for (let i = 300; i < 311; i++) void tl.log.record(entry(i));
+    await tl.log.drain();
+    await store.close();
+    const out = join(own.dir, 'tail.jsonl');
+    const r = rampart(['audit', 'export', '-o', out], { cwd: own.dir }); // --format jsonl is the default
+    assert.equal(r.code, 0, r.stderr);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; unsigned?: boolean });
+    assert.equal(lines.length, 311, 'every record, the tail included');
+    assert.deepEqual(
+      lines.filter((l) => l.unsigned).map((l) => l.seq),
+      Array.from({ length: 11 }, (_, i) => 300 + i),
+    );
+    assert.match(r.stderr, /11 record\(s\) after the last checkpoint exported unsigned, without a proof/);
+    const v = rampart(['audit', 'verify-proof', out, '--key', join(data, 'keys', 'audit-ed25519.vkey')], {
+      cwd: '/',
+    });
+    assert.equal(v.code, 1);
+    assert.match(v.stdout, /FAILED: record 300 was exported unsigned/);
+    assert.match(v.stdout, /^11 of 311 proof\(s\) FAILED$/m);
+  });
 });

@@ -3,6 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api } from '../support/http.js';
@@ -147,5 +149,16 @@ describe('seeing what happens', () => {
     const bad = rampart(['audit', 'tail', '--since', 'yesterday-ish'], { cwd: dir.dir });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--since "yesterday-ish" is neither a time nor an age/);
+  });
+
+  it('audit export with the control plane running signs first: every record has its proof', () => {
+    const r = rampart(['audit', 'export', '-o', 'all.jsonl'], { cwd: dir.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /unsigned/);
+    const lines = readFileSync(join(dir.dir, 'all.jsonl'), 'utf8').trim().split('\n');
+    assert.ok(lines.length > 5);
+    assert.ok(lines.every((l) => !(JSON.parse(l) as { unsigned?: boolean }).unsigned));
+    const v = rampart(['audit', 'verify-proof', 'all.jsonl'], { cwd: dir.dir });
+    assert.equal(v.code, 0, v.stdout);
   });
 });

@@ -12,7 +12,7 @@ import { RampartError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { firstSince, lastMatching, matcher, recordLine } from '../../audit/filter.js';
 import type { AuditRecordRow } from '../../store/types.js';
-import { apiError, connect } from '../client.js';
+import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { progress } from '../progress.js';
 import { localConfig, openExistingStore } from '../local.js';
@@ -28,8 +28,10 @@ const USAGE = `usage: rampart audit <subcommand> [options]
       readable line each (record number, time, actor, action, target, outcome). --action takes
       an action or a prefix ending in * (sandbox.*); --since a time (2026-12-03T06:00:00Z) or an
       age (10m, 2h): then every matching record since, not the last N. --follow keeps printing.
-  export --format jsonl [--from N] [--to N] [-o FILE] [--quiet] [--data DIR]
-      Every record with its inclusion proof against the latest checkpoint, one JSON object a line.
+  export [--format jsonl] [--from N] [--to N] [-o FILE] [--quiet] [--data DIR]
+      Every record with its inclusion proof, one JSON object a line. A running control plane
+      signs a checkpoint first, so every record has a proof; without one, records after the
+      last checkpoint are exported marked "unsigned" (no proof), and stderr says how many.
   checkpoint [--data DIR]
       Ask the running control plane to sign a checkpoint now; prints it.
   verify-proof FILE [--key FILE]... [--data DIR]
@@ -243,7 +245,7 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
     argv,
     {
       ...COMMON_OPTIONS,
-      format: { type: 'string' },
+      format: { type: 'string', default: 'jsonl' },
       from: { type: 'string' },
       to: { type: 'string' },
       output: { type: 'string', short: 'o' },
@@ -251,20 +253,21 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
     },
     USAGE,
   );
-  if (values.format !== 'jsonl')
-    throw usageError('--format jsonl is required (the only export format)', USAGE);
+  if (values.format !== 'jsonl') throw usageError('--format jsonl is the only export format', USAGE);
   const config = localConfig(values, io.cwd);
+  // Every record is exported: with a control plane running, it signs a checkpoint over all of
+  // them first, so every line has its proof.
+  if (findControlPlane(config.dataDir)) {
+    const res = await connect(config.dataDir).call('POST', '/v1/audit/checkpoints');
+    if (res.status !== 201) throw apiError(res.status, res.body);
+  }
   const store = await openExistingStore(config);
   try {
     const cp = await store.audit.latestCheckpoint();
-    if (!cp)
-      throw new RampartError(
-        'RAMPART_E_AUDIT_PROOF_RANGE',
-        'the log has no checkpoint yet; start the control plane or run `rampart audit checkpoint`',
-      );
-    const size = cp.size;
+    const head = (await store.audit.head()).size;
+    const size = cp?.size ?? 0;
     const from = values.from === undefined ? 0 : Number(values.from);
-    const to = values.to === undefined ? size : Math.min(size, Number(values.to) + 1);
+    const to = values.to === undefined ? head : Math.min(head, Number(values.to) + 1);
     if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from > to)
       throw usageError('--from and --to must be record numbers, from <= to', USAGE);
     // Leaf hashes recomputed from the records themselves: a tampered record yields a proof that fails.
@@ -288,7 +291,7 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
       values.output === undefined ? io.stdout : createWriteStream(values.output, { mode: 0o600 });
     for (let seq = from; seq < to; seq++) {
       const entry = entries.get(seq);
-      if (entry === undefined) continue;
+      if (entry === undefined || !cp) continue;
       const doc: ProofDocument = {
         seq,
         treeSize: size,
@@ -300,7 +303,24 @@ async function exportLog(argv: readonly string[], io: Io): Promise<number> {
       if (!out.write(JSON.stringify(doc) + '\n'))
         await new Promise<void>((r) => out.once('drain', () => r()));
     }
+    // Records after the last checkpoint (no control plane to sign one): exported, marked
+    // unsigned, without a proof, and said so; never dropped.
+    let unsigned = 0;
+    for (let at = Math.max(from, size); at < to;) {
+      const rows = await store.audit.records(at, Math.min(20000, to - at));
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const line = JSON.stringify({ seq: r.seq, unsigned: true, entry: r.entry }) + '\n';
+        if (!out.write(line)) await new Promise<void>((res) => out.once('drain', () => res()));
+        unsigned++;
+      }
+      at = rows[rows.length - 1]!.seq + 1;
+    }
     shown.end();
+    if (unsigned > 0)
+      io.stderr.write(
+        `rampart: ${unsigned} record(s) after the last checkpoint exported unsigned, without a proof (no control plane is running to sign one: start it, or run rampart audit checkpoint, and export again)\n`,
+      );
     if (out !== io.stdout) await new Promise<void>((r) => out.end(() => r()));
     return 0;
   } finally {
@@ -350,6 +370,13 @@ async function verifyProof(argv: readonly string[], io: Io): Promise<number> {
         'RAMPART_E_BAD_REQUEST',
         'the proof file is not JSON (one proof document per line)',
       );
+    }
+    if ((doc as { unsigned?: unknown }).unsigned === true) {
+      failures++;
+      io.stdout.write(
+        `FAILED: record ${String(doc.seq)} was exported unsigned (after the last checkpoint): it has no proof\n`,
+      );
+      continue;
     }
     try {
       const ok = checkProofDocument(doc, verifiers);

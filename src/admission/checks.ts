@@ -43,6 +43,30 @@ const C = (id: string, severity: Severity, title: string, why: string, fix: stri
   fix,
 });
 
+/**
+ * The checks that belong to the Kubernetes Pod Security Standards "restricted" profile (which
+ * includes "baseline"): `rampart check --only pss` reports these alone.
+ */
+export const PSS_CHECKS: ReadonlySet<string> = new Set([
+  'no-privileged',
+  'no-host-network',
+  'no-host-pid',
+  'no-host-ipc',
+  'no-added-capabilities',
+  'drop-all-capabilities',
+  'no-host-mounts',
+  'no-host-ports',
+  'apparmor-required',
+  'seccomp-required',
+  'no-new-privileges',
+  'run-as-non-root',
+  'safe-sysctls',
+  'pss-volume-types',
+  'pss-proc-mount',
+  'pss-selinux',
+  'pss-host-process',
+]);
+
 export const CHECKS: readonly CheckInfo[] = [
   C(
     'no-privileged',
@@ -669,7 +693,8 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
           add('distroless-base', `${where} uses ${img}, not an approved distroless base`, c.image.loc, c);
       }
     }
-    if (!c.healthcheck?.value && c.role === 'main')
+    // A Job or CronJob runs to completion: a probe would only restart it.
+    if (!c.healthcheck?.value && c.role === 'main' && w.kind !== 'Job' && w.kind !== 'CronJob')
       add('healthcheck', `${where} has no health check`, c.healthcheck?.loc ?? c.loc, c);
     if (c.procMount && c.procMount.value !== 'Default')
       add('pss-proc-mount', `${where} sets procMount ${c.procMount.value}`, c.procMount.loc, c);

@@ -6,7 +6,7 @@ import { hash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { RampartError, type SourceLocation } from '../core/errors.js';
 import type { Finding } from '../core/types.js';
-import { CHECK_BY_ID, checkWorkload, type CheckContext, type CheckInfo, type Violation } from './checks.js';
+import { CHECK_BY_ID, checkWorkload, type CheckContext, type CheckInfo, type Violation, PSS_CHECKS } from './checks.js';
 import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
 import { fromCompose, mergeCompose } from './formats/compose.js';
@@ -329,6 +329,7 @@ export function checkAll(
           workload: w.name,
           kind: w.kind,
           platform: w.platform,
+          ...(PSS_CHECKS.has(v.check) ? { pss: true } : {}),
           ...(v.container ? { container: v.container } : {}),
         },
         ...(x

@@ -37,6 +37,8 @@ Docker Engine container-create bodies (JSON).
   --format FORMAT      text (default), json, sarif, policy-report.
   --swarm / --no-swarm Read Compose files as a Swarm stack, or not (default: detected).
   -o, --output FILE    Write the report to FILE instead of stdout.
+  --only pss           Report only the checks of Pod Security "restricted" (marked [pss]).
+  -q, --quiet          Text: the findings alone, without the fix under each.
 
 Exit status: 0 clean, 1 findings at or above --fail-on, 2 unreadable or invalid input.`;
 
@@ -55,6 +57,8 @@ export const command: Command = {
         swarm: { type: 'boolean' },
         'no-swarm': { type: 'boolean' },
         output: { type: 'string', short: 'o' },
+        only: { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
       },
       USAGE,
@@ -70,6 +74,8 @@ export const command: Command = {
     const profile = values.profile ?? 'default';
     if (profile !== 'default' && profile !== 'vm-runner')
       throw usageError(`--profile must be default or vm-runner, not "${profile}"`, USAGE);
+    if (values.only !== undefined && values.only !== 'pss')
+      throw usageError(`--only takes pss (Pod Security "restricted"), not "${values.only}"`, USAGE);
     const failOn = values['fail-on'] ?? 'low';
     if (!isSeverity(failOn)) throw usageError(`--fail-on must be info, low, medium, high or critical`, USAGE);
 
@@ -82,7 +88,7 @@ export const command: Command = {
     // Secret-shaped values in the environment are found by the redaction rules.
     const redactor = new Redactor();
     const daemon = daemonChecks(files);
-    const findings = [
+    const all = [
       ...checkAll(
         workloads,
         {
@@ -93,6 +99,7 @@ export const command: Command = {
       ),
       ...daemon,
     ];
+    const findings = values.only === 'pss' ? all.filter((f) => f.properties?.['pss'] === true) : all;
     const active = findings.filter((f) => !f.suppressed);
     const failing = active.filter((f) => severityRank(f.severity) >= severityRank(failOn));
 
@@ -113,10 +120,13 @@ export const command: Command = {
         .map(
           (f) =>
             `${f.location ? formatLocation(f.location) : '?'}: ${f.severity} ${f.ruleId}: ${f.message}` +
+            (f.properties?.['pss'] === true ? ' [pss]' : '') +
             (f.suppressed
               ? ` (excepted: ${f.suppressed.justification}, approved by ${f.suppressed.approver} until ${f.suppressed.expires})`
               : '') +
-            '\n',
+            '\n' +
+            // The fix under each finding, as a compiler's note (--quiet: the findings alone).
+            (f.help && values.quiet !== true ? `    ${f.help}\n` : ''),
         )
         .join('');
     if (values.output !== undefined) writeFileSync(resolve(io.cwd, values.output), out);

@@ -6,7 +6,14 @@ import { hash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { RampartError, type SourceLocation } from '../core/errors.js';
 import type { Finding } from '../core/types.js';
-import { CHECK_BY_ID, checkWorkload, type CheckContext, type CheckInfo, type Violation, PSS_CHECKS } from './checks.js';
+import {
+  CHECK_BY_ID,
+  checkWorkload,
+  type CheckContext,
+  type CheckInfo,
+  type Violation,
+  PSS_CHECKS,
+} from './checks.js';
 import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
 import { fromCompose, mergeCompose } from './formats/compose.js';
@@ -75,7 +82,25 @@ export function readBounded(file: string): string {
       'RAMPART_E_ADMISSION_INPUT',
       `${file}: ${(size / 1048576).toFixed(1)} MiB is larger than the ${MAX_INPUT_BYTES / 1048576} MiB limit for a spec`,
     );
-  return readFileSync(file, 'utf8');
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    // A directory, a FIFO, no permission: unreadable input (exit 2), never an internal error.
+    throw new RampartError(
+      'RAMPART_E_ADMISSION_INPUT',
+      `${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}
+
+/**
+ * The Compose project a file belongs to: its directory and name without `.override` and the
+ * extension, so compose.yaml and compose.override.yaml (docker-compose.yml and
+ * docker-compose.override.yml) are one project and merged, as docker compose merges them; any
+ * other Compose file is a project of its own.
+ */
+export function composeProject(file: string): string {
+  return file.replace(/(\.override)?\.(ya?ml|json)$/i, '');
 }
 
 /** Parses a spec's documents, with errors as RAMPART_E_ADMISSION_INPUT. */
@@ -117,27 +142,45 @@ function looksLikeStack(doc: LNode): boolean {
 export interface LoadOptions {
   /** Force Compose files to be read as Swarm stacks (true) or plain Compose (false). */
   readonly swarm?: boolean;
+  /** Files found by walking a directory: a document that is no spec is skipped, not an error. */
+  readonly skipUnknown?: boolean;
+  /** Told of every file skipped that way. */
+  readonly onSkipped?: (file: string) => void;
+}
+
+/** A spec to read; Compose files of one `project` are merged in order (default: composeProject). */
+export interface SpecSource {
+  readonly file: string;
+  readonly text: string;
+  readonly project?: string;
+  /** Found by walking a directory: a document that is no spec is skipped (see LoadOptions). */
+  readonly found?: boolean;
 }
 
 /**
  * Reads specs: Compose files named together are merged in order (as `-f a -f b`), every other
  * file stands alone.
  */
-export function loadWorkloads(files: readonly string[], opts: LoadOptions = {}): Workload[] {
+export function loadWorkloads(
+  files: readonly (string | { readonly file: string; readonly project?: string; readonly found?: boolean })[],
+  opts: LoadOptions = {},
+): Workload[] {
   return workloadsFrom(
-    files.map((file) => ({ file, text: readBounded(file) })),
+    files.map((f) =>
+      typeof f === 'string' ? { file: f, text: readBounded(f) } : { ...f, text: readBounded(f.file) },
+    ),
     opts,
   );
 }
 
 /** As loadWorkloads, from texts already read (`file` names each in findings). */
-export function workloadsFrom(
-  sources: readonly { readonly file: string; readonly text: string }[],
-  opts: LoadOptions = {},
-): Workload[] {
+export function workloadsFrom(sources: readonly SpecSource[], opts: LoadOptions = {}): Workload[] {
   const out: Workload[] = [];
-  let compose: { root: LNode; file: string } | undefined;
-  for (const { file, text } of sources) {
+  // Compose files by project, merged in the order given, base files before their overrides.
+  const projects = new Map<string, { root: LNode; file: string }>();
+  const isOverride = (x: SpecSource): boolean => x.project === undefined && /\.override\./i.test(x.file);
+  const ordered = [...sources.filter((x) => !isOverride(x)), ...sources.filter(isOverride)];
+  for (const { file, text, project, found } of ordered) {
     if (text.length > MAX_INPUT_BYTES)
       throw new RampartError(
         'RAMPART_E_ADMISSION_INPUT',
@@ -147,21 +190,33 @@ export function workloadsFrom(
     try {
       docs = parseTrees(text, file);
     } catch (e) {
+      // A file found in a directory that does not parse (a Helm template, say) is no spec to
+      // check: skipped and counted. A file named on the command line is input, and must parse.
+      if (opts.skipUnknown && found) {
+        opts.onSkipped?.(file);
+        continue;
+      }
       inputError(e);
     }
     for (const doc of docs) {
       const kind = detect(doc);
       try {
-        if (kind === 'compose')
-          compose = compose
-            ? { root: mergeCompose(compose.root, doc), file: compose.file }
-            : { root: doc, file };
-        else if (kind === 'kubernetes') out.push(...fromKubernetes(doc, file));
+        if (kind === 'compose') {
+          const key = project ?? composeProject(file);
+          const seen = projects.get(key);
+          projects.set(
+            key,
+            seen ? { root: mergeCompose(seen.root, doc), file: seen.file } : { root: doc, file },
+          );
+        } else if (kind === 'kubernetes') out.push(...fromKubernetes(doc, file));
         else if (kind === 'docker') out.push(fromDockerCreate(doc, file));
         else if (kind === 'service') out.push(fromServiceSpec(doc, file));
         else if (kind === 'daemon')
           continue; // the Engine's own configuration: daemonChecks
-        else
+        else if (opts.skipUnknown && found) {
+          opts.onSkipped?.(file);
+          break;
+        } else
           throw new InputError(
             'not a Compose file (services:), a Kubernetes manifest (apiVersion, kind), a Docker Engine container-create body (Image, HostConfig) or a Swarm ServiceSpec (TaskTemplate)',
             doc.loc,
@@ -171,27 +226,32 @@ export function workloadsFrom(
       }
     }
   }
-  if (compose) {
+  const composed: Workload[] = [];
+  for (const c of projects.values()) {
     try {
-      out.unshift(...fromCompose(compose.root, compose.file, opts.swarm ?? looksLikeStack(compose.root)));
+      composed.push(...fromCompose(c.root, c.file, opts.swarm ?? looksLikeStack(c.root)));
     } catch (e) {
       inputError(e);
     }
   }
-  return out;
+  return [...composed, ...out];
 }
 
 /**
  * The findings of every daemon.json among the files (the Engine's own configuration, CIS Docker
  * Benchmark section 2); files that are specs give none here.
  */
-export function daemonChecks(files: readonly string[]): CheckedFinding[] {
+export function daemonChecks(
+  files: readonly string[],
+  found: ReadonlySet<string> = new Set(),
+): CheckedFinding[] {
   const out: CheckedFinding[] = [];
   for (const file of files) {
     let docs: LNode[];
     try {
       docs = parseTrees(readBounded(file), file);
     } catch (e) {
+      if (found.has(file)) continue; // skipped by loadWorkloads, and counted there
       inputError(e);
     }
     for (const doc of docs) if (isDaemonConfig(doc)) out.push(...daemonFindings(doc, file));

@@ -116,6 +116,45 @@ export interface ScanPathsOptions {
 }
 
 /** Scans files and directories. Directories are walked honouring .gitignore files and skipping .git. */
+/**
+ * Every regular file under `root`, in name order, honouring each directory's .gitignore (as git
+ * does, nested ones on top of their parents') and skipping .git. Symbolic links and special files
+ * are not followed: a link can point anywhere, even at itself.
+ */
+export function walkFiles(
+  root: string,
+  onFile: (abs: string) => void,
+  onUnlistable: (dir: string, code: string) => void,
+): void {
+  const walk = (dir: string, rules: { base: string; ig: Ignore }[]): void => {
+    let ig = rules;
+    try {
+      const gi = readFileSync(join(dir, '.gitignore'), 'utf8');
+      ig = [...rules, { base: dir, ig: ignore().add(gi) }];
+    } catch {
+      // no .gitignore here
+    }
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      onUnlistable(dir, (e as NodeJS.ErrnoException).code ?? 'unreadable');
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const ent of entries) {
+      if (ent.name === '.git') continue;
+      const abs = join(dir, ent.name);
+      const isDir = ent.isDirectory();
+      if (ig.some((r) => r.ig.ignores(relative(r.base, abs).split(sep).join('/') + (isDir ? '/' : ''))))
+        continue;
+      if (isDir) walk(abs, ig);
+      else if (ent.isFile()) onFile(abs);
+    }
+  };
+  walk(root, []);
+}
+
 export function scanPaths(redactor: Redactor, paths: readonly string[], opts: ScanPathsOptions): ScanResult {
   const findings: ScanFinding[] = [];
   const problems: ScanProblem[] = [];
@@ -162,38 +201,6 @@ export function scanPaths(redactor: Redactor, paths: readonly string[], opts: Sc
     }
   };
 
-  const walk = (dir: string, rules: { base: string; ig: Ignore }[]): void => {
-    let ig = rules;
-    try {
-      const gi = readFileSync(join(dir, '.gitignore'), 'utf8');
-      ig = [...rules, { base: dir, ig: ignore().add(gi) }];
-    } catch {
-      // no .gitignore here
-    }
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (e) {
-      problems.push({
-        file: display(dir),
-        level: 'error',
-        message: `${display(dir)}: cannot be listed (${(e as NodeJS.ErrnoException).code})`,
-      });
-      return;
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const ent of entries) {
-      if (ent.name === '.git') continue;
-      const abs = join(dir, ent.name);
-      const isDir = ent.isDirectory();
-      if (ig.some((r) => r.ig.ignores(relative(r.base, abs).split(sep).join('/') + (isDir ? '/' : ''))))
-        continue;
-      if (isDir) walk(abs, ig);
-      else if (ent.isFile()) scanFile(abs);
-      // symbolic links and special files are not followed: a link can point anywhere, even at itself.
-    }
-  };
-
   for (const p of paths) {
     const abs = resolve(opts.baseDir, p);
     let st;
@@ -202,7 +209,14 @@ export function scanPaths(redactor: Redactor, paths: readonly string[], opts: Sc
     } catch {
       throw new RampartError('RAMPART_E_USAGE', `${p}: no such file or directory`);
     }
-    if (st.isDirectory()) walk(abs, []);
+    if (st.isDirectory())
+      walkFiles(abs, scanFile, (dir, code) =>
+        problems.push({
+          file: display(dir),
+          level: 'error',
+          message: `${display(dir)}: cannot be listed (${code})`,
+        }),
+      );
     else scanFile(abs);
   }
   findings.sort((a, b) =>

@@ -352,13 +352,14 @@ describe('admission: every check has a bad twin', () => {
 });
 
 describe('admission: Compose merging, exceptions, the VM runner', () => {
-  it('merges override files and points at the file that set the value', () => {
+  it('merges a Compose file with its override and points at the file that set the value', () => {
     const found = check({
-      'a.yml': fixture('compose-good.yml'),
-      'b.yml': 'services:\n  agent:\n    privileged: true\n    cap_add: [SYS_ADMIN]\n',
+      // The override first: it is applied after its base whatever the order given.
+      'compose.override.yml': 'services:\n  agent:\n    privileged: true\n    cap_add: [SYS_ADMIN]\n',
+      'compose.yml': fixture('compose-good.yml'),
     });
     const priv = found.find((f) => f.ruleId === 'no-privileged')!;
-    assert.match(priv.location!.file, /b\.yml$/);
+    assert.match(priv.location!.file, /compose\.override\.yml$/);
     assert.equal(priv.location!.line, 3);
     assert.ok(found.some((f) => f.ruleId === 'no-added-capabilities'));
     assert.ok(!found.some((f) => f.ruleId === 'drop-all-capabilities'), 'cap_drop from a.yml still applies');

@@ -6,6 +6,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
 import { CHECKS } from '../../admission/checks.js';
 import {
   checkAll,
@@ -17,18 +18,24 @@ import {
   type CheckedFinding,
 } from '../../admission/engine.js';
 import { CUSTOM_ERROR } from '../../admission/custom.js';
-import { formatLocation } from '../../core/errors.js';
+import { RampartError, formatLocation } from '../../core/errors.js';
+import { walkFiles } from '../../redact/scan.js';
 import { toSarif } from '../../core/sarif.js';
 import { isSeverity, severityRank } from '../../core/types.js';
 import { VERSION } from '../../core/version.js';
 import { Redactor } from '../../redact/engine.js';
 import { parse, usageError, type Command } from '../io.js';
 
-const USAGE = `usage: rampart check [options] PATH...
+const USAGE = `usage: rampart check [options] [-f COMPOSE]... [PATH...]
 
-Check container specs before they run: Compose and Swarm stack files (several given together are
-merged in order, as docker compose -f a.yml -f b.yml merges them), Kubernetes manifests and
-Docker Engine container-create bodies (JSON).
+Check container specs before they run: Compose and Swarm stack files, Kubernetes manifests,
+Docker Engine container-create bodies and ServiceSpecs (JSON), and dockerd's daemon.json. Each
+file is checked on its own, but a Compose file and its override (compose.yaml and
+compose.override.yaml) are merged as docker compose merges them. A directory is walked
+(honouring .gitignore): its YAML and JSON files that are specs are checked, others skipped.
+
+  -f FILE              Compose files of one project, merged in the order given (as
+                       docker compose -f a.yml -f b.yml).
 
   --profile NAME       default, or vm-runner (allows /dev/kvm and /dev/net/tun; NET_ADMIN and
                        console exposure only with an exception).
@@ -58,6 +65,7 @@ export const command: Command = {
         'no-swarm': { type: 'boolean' },
         output: { type: 'string', short: 'o' },
         only: { type: 'string' },
+        file: { type: 'string', short: 'f', multiple: true },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -68,7 +76,7 @@ export const command: Command = {
       io.stdout.write(USAGE + '\n');
       return 0;
     }
-    if (positionals.length === 0) throw usageError('give at least one file to check', USAGE);
+    if (positionals.length === 0 && !values.file) throw usageError('give at least one file to check', USAGE);
     const format = (values.format ?? 'text') as (typeof FORMATS)[number];
     if (!FORMATS.includes(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}`, USAGE);
     const profile = values.profile ?? 'default';
@@ -79,15 +87,52 @@ export const command: Command = {
     const failOn = values['fail-on'] ?? 'low';
     if (!isSeverity(failOn)) throw usageError(`--fail-on must be info, low, medium, high or critical`, USAGE);
 
-    const files = positionals.map((p) => resolve(io.cwd, p));
+    // -f files: one project, merged in order. PATHs: files, or directories walked.
+    const sources: (string | { file: string; project?: string; found?: boolean })[] = (values.file ?? []).map(
+      (f) => ({
+        file: resolve(io.cwd, f),
+        project: '-f',
+      }),
+    );
+    let walked = false;
+    for (const p of positionals) {
+      const abs = resolve(io.cwd, p);
+      let dir = false;
+      try {
+        dir = statSync(abs).isDirectory();
+      } catch {
+        throw new RampartError('RAMPART_E_ADMISSION_INPUT', `${p}: no such file or directory`);
+      }
+      if (!dir) {
+        sources.push(abs);
+        continue;
+      }
+      walked = true;
+      walkFiles(
+        abs,
+        (f) => {
+          if (/\.(ya?ml|json)$/i.test(f)) sources.push({ file: f, found: true });
+        },
+        (d, code) => {
+          throw new RampartError('RAMPART_E_ADMISSION_INPUT', `${d}: cannot be listed (${code})`);
+        },
+      );
+    }
+    const files = sources.map((s) => (typeof s === 'string' ? s : s.file));
+    let skipped = 0;
     const policy =
       values.policy === undefined ? EMPTY_POLICY : loadAdmissionPolicy(resolve(io.cwd, values.policy));
-    const workloads = loadWorkloads(files, {
+    const workloads = loadWorkloads(sources, {
       ...(values.swarm ? { swarm: true } : values['no-swarm'] ? { swarm: false } : {}),
+      // Files found in a directory that are not specs (CI workflows, configuration) are skipped.
+      ...(walked ? { skipUnknown: true, onSkipped: () => void skipped++ } : {}),
     });
     // Secret-shaped values in the environment are found by the redaction rules.
     const redactor = new Redactor();
-    const daemon = daemonChecks(files);
+    const daemon = daemonChecks(
+      files,
+      new Set(sources.flatMap((s) => (typeof s !== 'string' && s.found ? [s.file] : []))),
+    );
     const all = [
       ...checkAll(
         workloads,
@@ -134,6 +179,7 @@ export const command: Command = {
     io.stderr.write(
       `rampart: checked ${workloads.length} workload(s) in ${files.length} file(s): ${active.length} finding(s), ${failing.length} at or above ${failOn}` +
         (findings.length > active.length ? `, ${findings.length - active.length} excepted` : '') +
+        (skipped > 0 ? `; ${skipped} file(s) skipped (not specs)` : '') +
         '\n',
     );
     return failing.length > 0 ? 1 : 0;

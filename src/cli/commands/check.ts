@@ -97,7 +97,7 @@ export const command: Command = {
     let walked = false;
     for (const p of positionals) {
       const abs = resolve(io.cwd, p);
-      let dir = false;
+      let dir: boolean;
       try {
         dir = statSync(abs).isDirectory();
       } catch {

@@ -22,7 +22,23 @@ export interface Violation {
   readonly loc: SourceLocation;
   readonly workload: string;
   readonly container?: string;
+  /** What exactly is allowed or not, for checks about values (a capability, device, path, port). */
+  readonly value?: string;
 }
+
+/**
+ * Checks whose findings are about a value: an exception to one names the value it allows
+ * (`value: NET_ADMIN`), or says `value: "*"` to cover the whole check.
+ */
+export const VALUED_CHECKS: ReadonlySet<string> = new Set([
+  'no-added-capabilities',
+  'devices-allowed',
+  'no-host-mounts',
+  'no-runtime-socket',
+  'no-host-ports',
+  'console-not-public',
+  'no-privileged-ports',
+]);
 
 export interface CheckContext {
   /** default, or vm-runner (the seed's VM-runner checklist: /dev/kvm, /dev/net/tun, NET_ADMIN by exception). */
@@ -473,7 +489,7 @@ function normalizeImage(image: string): string {
 /** Runs every check on one workload. */
 export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
   const out: Violation[] = [];
-  const add = (check: string, message: string, loc: SourceLocation, c?: Container): void => {
+  const add = (check: string, message: string, loc: SourceLocation, c?: Container, value?: string): void => {
     out.push({
       check,
       severity: CHECK_BY_ID.get(check)!.severity,
@@ -481,6 +497,7 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
       loc,
       workload: w.name,
       ...(c ? { container: c.name } : {}),
+      ...(value !== undefined ? { value } : {}),
     });
   };
   const k8s = w.platform === 'kubernetes';
@@ -508,8 +525,15 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
   for (const v of w.volumes) {
     if (v.type === 'hostPath') {
       if (v.path && SOCKETS.test(v.path))
-        add('no-runtime-socket', `volume ${v.name} mounts ${v.path}`, v.loc);
-      else add('no-host-mounts', `volume ${v.name} mounts host path ${v.path ?? '?'}`, v.loc);
+        add('no-runtime-socket', `volume ${v.name} mounts ${v.path}`, v.loc, undefined, v.path);
+      else
+        add(
+          'no-host-mounts',
+          `volume ${v.name} mounts host path ${v.path ?? '?'}`,
+          v.loc,
+          undefined,
+          v.path ?? '?',
+        );
     }
     if (k8s && !PSS_VOLUMES.has(v.type))
       add('pss-volume-types', `volume ${v.name} is of type ${v.type}`, v.loc);
@@ -580,6 +604,7 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
           : `${where} adds capability ${name}`,
         cap.loc,
         c,
+        name,
       );
     }
     if (c.seccomp && c.seccomp.value.toLowerCase() === 'unconfined')
@@ -618,9 +643,9 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
     for (const m of c.mounts) {
       const src = m.source ?? '';
       if (m.type === 'bind' && SOCKETS.test(src))
-        add('no-runtime-socket', `${where} mounts ${src}`, m.loc, c);
+        add('no-runtime-socket', `${where} mounts ${src}`, m.loc, c, src);
       else if (m.type === 'bind' && src !== '/dev/kvm' && src !== '/dev/net/tun')
-        add('no-host-mounts', `${where} bind-mounts host path ${src}`, m.loc, c);
+        add('no-host-mounts', `${where} bind-mounts host path ${src}`, m.loc, c, src);
       if (m.propagation && /shared|bidirectional/i.test(m.propagation))
         add(
           'no-shared-propagation',
@@ -637,7 +662,7 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
     for (const p of c.ports) {
       if (p.published === undefined) continue;
       if (k8s) {
-        add('no-host-ports', `${where} uses hostPort ${p.published}`, p.loc, c);
+        add('no-host-ports', `${where} uses hostPort ${p.published}`, p.loc, c, String(p.published));
         continue;
       }
       const targets = [p.target ?? 0];
@@ -653,7 +678,13 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
           c,
         );
       else if (console && everywhere)
-        add('console-not-public', `${where} publishes console port ${p.target} on every interface`, p.loc, c);
+        add(
+          'console-not-public',
+          `${where} publishes console port ${p.target} on every interface`,
+          p.loc,
+          c,
+          String(p.target),
+        );
       else if (console && w.platform === 'swarm')
         add(
           'swarm-console-host-mode',
@@ -662,7 +693,13 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
           c,
         );
       if (p.published > 0 && p.published < 1024)
-        add('no-privileged-ports', `${where} publishes host port ${p.published}`, p.loc, c);
+        add(
+          'no-privileged-ports',
+          `${where} publishes host port ${p.published}`,
+          p.loc,
+          c,
+          String(p.published),
+        );
     }
     for (const e of c.env) {
       if (e.value === undefined || e.value === '' || /^\$\{?[A-Za-z_]/.test(e.value)) continue;
@@ -705,7 +742,7 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
 
     function checkDevice(path: string, loc: SourceLocation): void {
       const allowed = path === '/dev/kvm' || (ctx.profile === 'vm-runner' && path === '/dev/net/tun');
-      if (!allowed) add('devices-allowed', `${where} gets device ${path}`, loc, c);
+      if (!allowed) add('devices-allowed', `${where} gets device ${path}`, loc, c, path);
     }
   }
   return out;

@@ -13,6 +13,7 @@ import {
   type CheckInfo,
   type Violation,
   PSS_CHECKS,
+  VALUED_CHECKS,
 } from './checks.js';
 import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
@@ -31,6 +32,8 @@ export interface Exception {
   readonly check: string;
   /** Workload name (or kind/name); `*` for every workload. */
   readonly target: string;
+  /** For checks about values: the one value it allows (NET_ADMIN, /dev/net/tun, 6080), or `*`. */
+  readonly value?: string;
   readonly justification: string;
   readonly approver: string;
   readonly expires: string;
@@ -322,9 +325,11 @@ export function loadAdmissionPolicy(file: string): AdmissionPolicy {
         location: e.loc,
       });
     const expires = get(e, 'expires');
+    const value = str(get(e, 'value'));
     return {
       check,
       target: str(get(e, 'target')) ?? '*',
+      ...(value !== undefined ? { value } : {}),
       justification: (str(get(e, 'justification')) ?? '').trim(),
       approver: (str(get(e, 'approver')) ?? '').trim(),
       expires: expires?.kind === 'scalar' && expires.value !== null ? String(expires.value) : '',
@@ -357,6 +362,11 @@ export function checkAll(
     if (!x.justification) problems.push('has no justification');
     if (!x.approver) problems.push('has no approver');
     if (!/^\d{4}-\d{2}-\d{2}/.test(x.expires)) problems.push('has no expiry date (YYYY-MM-DD)');
+    // An exception allows one value; covering every value of the check must be said.
+    if (VALUED_CHECKS.has(x.check) && x.value === undefined)
+      problems.push(
+        'names no value: give the one it allows (value: NET_ADMIN), or value: "*" for the whole check',
+      );
     else if (x.expires.slice(0, 10) < today) problems.push(`expired on ${x.expires.slice(0, 10)}`);
     if (problems.length > 0)
       out.push({
@@ -376,7 +386,10 @@ export function checkAll(
       const x = valid.find(
         (e) =>
           e.check === v.check &&
-          (e.target === '*' || e.target === w.name || e.target === `${w.kind}/${w.name}`),
+          (e.target === '*' || e.target === w.name || e.target === `${w.kind}/${w.name}`) &&
+          (v.value === undefined ||
+            e.value === '*' ||
+            e.value?.toUpperCase().replace(/^CAP_/, '') === v.value.toUpperCase().replace(/^CAP_/, '')),
       );
       out.push({
         ruleId: v.check,

@@ -493,6 +493,7 @@ describe('admission: Compose merging, exceptions, the VM runner', () => {
           'exceptions:',
           '  - check: no-added-capabilities',
           '    target: vm-runner',
+          '    value: NET_ADMIN',
           '    justification: TAP devices cannot be pre-created on the shared CI hosts yet',
           '    approver: security@acme.test',
           '    expires: 2027-03-31',
@@ -523,6 +524,54 @@ describe('admission: Compose merging, exceptions, the VM runner', () => {
       assert.equal(invalid.length, 2);
       assert.match(invalid.join('\n'), /has no justification/);
       assert.match(invalid.join('\n'), /expired on 2026-01-01/);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('an exception allows the value it names, not the whole check', () => {
+    // Excepting NET_ADMIN once hid SYS_ADMIN on the same service too.
+    const dir = tempDir();
+    try {
+      const policy = (value: string | undefined): string =>
+        [
+          'exceptions:',
+          '  - check: no-added-capabilities',
+          '    target: runner',
+          ...(value === undefined ? [] : [`    value: ${value}`]),
+          '    justification: TAP devices',
+          '    approver: security@acme.test',
+          '    expires: 2027-03-31',
+          '',
+        ].join('\n');
+      const spec = { 'c.yml': 'services:\n  runner:\n    image: x\n    cap_add: [NET_ADMIN, SYS_ADMIN]\n' };
+      const run = (value: string | undefined) => {
+        writeFileSync(join(dir.dir, 'p.yaml'), policy(value));
+        return check(spec, 'default', loadAdmissionPolicy(join(dir.dir, 'p.yaml'))).filter(
+          (f) => f.ruleId === 'no-added-capabilities' || f.ruleId === 'exception-invalid',
+        );
+      };
+      const named = run('NET_ADMIN');
+      assert.deepEqual(
+        named.map((f) => [
+          f.ruleId,
+          /NET_ADMIN/.test(f.message) ? 'NET_ADMIN' : 'SYS_ADMIN',
+          Boolean(f.suppressed),
+        ]),
+        [
+          ['no-added-capabilities', 'NET_ADMIN', true],
+          ['no-added-capabilities', 'SYS_ADMIN', false],
+        ],
+      );
+      const none = run(undefined);
+      assert.ok(none.filter((f) => f.ruleId === 'no-added-capabilities').every((f) => !f.suppressed));
+      assert.match(none.find((f) => f.ruleId === 'exception-invalid')!.message, /names no value/);
+      assert.ok(
+        run('"*"')
+          .filter((f) => f.ruleId === 'no-added-capabilities')
+          .every((f) => f.suppressed),
+        'value: * covers the check',
+      );
     } finally {
       dir.cleanup();
     }

@@ -223,19 +223,6 @@ export class RunCgroup {
     }));
   }
 
-  /**
-   * Removes the installation's parent group when no run's group is left in it (a control plane
-   * stopping leaves nothing behind); a parent with runs in it stays (rmdir refuses).
-   */
-  static removeParentIfEmpty(host: CgroupHost): void {
-    for (const p of Object.values(host.parents))
-      try {
-        rmdirSync(p);
-      } catch {
-        // runs still in it, or gone already
-      }
-  }
-
   /** Every run with a group under the parent (whoever started it). */
   static list(host: CgroupHost): string[] {
     const first = Object.values(host.parents)[0]!;

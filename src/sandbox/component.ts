@@ -127,7 +127,6 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
     stop: async () => {
       life.stop();
       await service.drain();
-      service.removeParentIfEmpty();
     },
   };
 }

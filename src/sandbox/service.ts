@@ -559,11 +559,6 @@ export class SandboxService {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.local.values()].map((r) => r.done));
   }
-
-  /** At the control plane's stop: its cgroup parent goes when no run is left in it. */
-  removeParentIfEmpty(): void {
-    if (this.host) RunCgroup.removeParentIfEmpty(this.host.cgroups);
-  }
 }
 
 /** The first ancestor of `dir` that uid/gid may not search (bwrap, running as them, must). */

@@ -127,6 +127,24 @@ export interface Component {
   stop(): Promise<void>;
 }
 
+/**
+ * Per-run egress channels: what the egress component offers and the sandbox component takes (the
+ * sandbox picks the socket's path; egress listens there for the run's uid alone).
+ */
+export interface ChannelListener {
+  /**
+   * Listens on a run's own channel: a unix socket at `path` that only `owner` (the sandbox's host
+   * uid) may connect to. Whoever connects there is that run; nothing it says can change that.
+   */
+  openChannel(
+    path: string,
+    caller: { run: string; agent: string },
+    owner: { uid: number; gid: number },
+  ): Promise<void>;
+  /** Closes a run's channel and cuts its connections. */
+  closeChannel(run: string): void;
+}
+
 /** A route typed for its own body, params and query, stored among others. */
 export function route<B = unknown, P = Record<string, string>, Q = Record<string, unknown>>(
   r: Route<B, P, Q>,

@@ -5,7 +5,7 @@
 
 import { chmodSync, chownSync, rmSync } from 'node:fs';
 import type { WorkloadClaims } from '../core/claims.js';
-import type { Component } from '../core/component.js';
+import type { ChannelListener, Component } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { EgressSettings } from '../core/settings.js';
@@ -31,22 +31,11 @@ export interface EgressComponentDeps {
   ) => Promise<{ allow: boolean; reason: string }>;
 }
 
-export interface EgressComponent extends Component {
+export interface EgressComponent extends Component, ChannelListener {
   readonly proxy: EgressProxy;
   readonly guard: AddressGuard;
   /** Starts listening; resolves with the proxy's URL. */
   listen(): Promise<string>;
-  /**
-   * Listens on a run's own channel: a unix socket at `path` that only `owner` (the sandbox's host
-   * uid) may connect to. Whoever connects there is that run; nothing it says can change that.
-   */
-  openChannel(
-    path: string,
-    caller: { run: string; agent: string },
-    owner: { uid: number; gid: number },
-  ): Promise<void>;
-  /** Closes a run's channel and cuts its connections. */
-  closeChannel(run: string): void;
 }
 
 /** Counters by key, bounded: past `max` keys, new ones count under "other". */

@@ -4,7 +4,7 @@
 // the identity component for run tokens and the egress component for run channels through the
 // interfaces it is given.
 
-import type { Component } from '../core/component.js';
+import type { ChannelListener, Component } from '../core/component.js';
 import type { EventPublisher } from '../core/events.js';
 import type { SandboxSettings } from '../core/settings.js';
 import type { Auditor, Log } from '../core/types.js';
@@ -27,16 +27,6 @@ export interface SandboxComponentDeps {
   readonly egress?: ChannelListener;
   /** Reconcile this host's runs now (not in a proxy-only replica). */
   readonly reconcile: boolean;
-}
-
-/** What the sandbox needs of the egress proxy: a listener on a path it chooses, closed by run. */
-export interface ChannelListener {
-  openChannel(
-    path: string,
-    caller: { run: string; agent: string },
-    owner: { uid: number; gid: number },
-  ): Promise<void>;
-  closeChannel(run: string): void;
 }
 
 export interface SandboxComponent extends Component {

@@ -4,6 +4,9 @@
 // postgres://root@127.0.0.1:5432/test). Without one they are skipped with a printed notice,
 // except under CI=true, where a missing PostgreSQL fails the run before any test starts.
 //
+// Alone: a file named *.alone.test.js acts on the whole host (a host-wide kill switch, say) and
+// would reach the runs of test files beside it, so it runs after the others, by itself.
+//
 // Warnings: every Node process of the run (test files, and the Rampart processes they start)
 // preloads scripts/warnings.mjs, which writes each process warning to one file; any warning fails
 // the run, printed at the end, even when every test passed.
@@ -55,24 +58,35 @@ console.error(`test: ${files.length} test files`);
 const warningsDir = mkdtempSync(join(tmpdir(), 'rampart-warnings-'));
 const warnings = join(warningsDir, 'warnings.txt');
 const preload = `--import=${join(root, 'scripts', 'warnings.mjs')}`;
-const res = spawnSync(
-  process.execPath,
-  ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files.map((f) => relative(root, f))],
-  {
-    cwd: root,
-    stdio: 'inherit',
-    env: {
-      ...process.env,
-      RAMPART_TEST_PG_UP: pgUp ? '1' : '0',
-      RAMPART_TEST_WARNINGS: warnings,
-      NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', preload].join(' ').trim(),
-    },
-  },
-);
+const env = {
+  ...process.env,
+  RAMPART_TEST_PG_UP: pgUp ? '1' : '0',
+  RAMPART_TEST_WARNINGS: warnings,
+  NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', preload].join(' ').trim(),
+};
+const alone = files.filter((f) => f.endsWith('.alone.test.js'));
+const batches = [
+  { concurrency: 2, files: files.filter((f) => !alone.includes(f)) },
+  { concurrency: 1, files: alone },
+].filter((b) => b.files.length > 0);
+let status = 0;
+for (const b of batches) {
+  const res = spawnSync(
+    process.execPath,
+    [
+      '--test',
+      `--test-concurrency=${b.concurrency}`,
+      '--test-reporter=spec',
+      ...b.files.map((f) => relative(root, f)),
+    ],
+    { cwd: root, stdio: 'inherit', env },
+  );
+  if (res.status !== 0) status = res.status ?? 1;
+}
 const printed = existsSync(warnings) ? readFileSync(warnings, 'utf8') : '';
 rmSync(warningsDir, { recursive: true, force: true });
 if (printed !== '') {
   console.error(`test: FAIL: Node processes of this run printed warnings:\n${printed}`);
   process.exit(1);
 }
-process.exit(res.status ?? 1);
+process.exit(status);

@@ -412,20 +412,23 @@ export class SandboxService {
     return ids;
   }
 
-  /**
-   * Runs of every Rampart installation on this host (each has its own cgroup parent, so the
-   * commands above act on this installation's runs alone): `parent/run` for the operator's
-   * --host-wide.
-   */
   /** This installation's cgroup parent (its runs, and no one else's). */
   get cgroupParent(): string {
     return this.opts.cgroupParent;
   }
 
+  /**
+   * Live runs of every Rampart installation on this host (each has its own cgroup parent, so the
+   * commands above act on this installation's runs alone): `parent/run` for the operator's
+   * --host-wide.
+   */
+
   hostWide(): { parent: string; run: string }[] {
     if (!this.host) return [];
     return RunCgroup.installations(this.host.cgroups).flatMap((h) =>
-      RunCgroup.list(h).map((run) => ({ parent: basename(Object.values(h.parents)[0]!), run })),
+      RunCgroup.list(h)
+        .filter((run) => (RunCgroup.open(h, run)?.pids().length ?? 0) > 0)
+        .map((run) => ({ parent: basename(Object.values(h.parents)[0]!), run })),
     );
   }
 
@@ -438,7 +441,10 @@ export class SandboxService {
       const parent = basename(Object.values(h.parents)[0]!);
       if (Object.values(h.parents)[0] === Object.values(this.host.cgroups.parents)[0]) continue;
       for (const run of RunCgroup.list(h)) {
-        RunCgroup.open(h, run)?.killAll();
+        // A group left empty by a run that ended is not a run to count.
+        const g = RunCgroup.open(h, run);
+        if (!g || g.pids().length === 0) continue;
+        g.killAll();
         others.push(`${parent}/${run}`);
       }
     }

@@ -1,9 +1,9 @@
 // Hardening: the edits that bring a spec to the baseline where that can be done without a human
 // decision (drop ALL capabilities, read-only root, no-new-privileges, a non-root user, resource
 // limits, console ports bound to loopback, bounded restarts, encrypted overlays, secret modes).
-// Edits are data, computed once from the document's plain value, then applied either to a YAML
-// Document (`rampart harden`, comments and layout kept) or as a JSONPatch (the Kubernetes
-// mutating webhook). What cannot be fixed this way (privileged, host namespaces and mounts, added
+// Edits are data, computed once from the document's plain value, then applied either as splices
+// of the file's text (`rampart harden`: only the lines a fix changes, see splice.ts) or as a
+// JSONPatch (the Kubernetes mutating webhook). What cannot be fixed this way (privileged, host namespaces and mounts, added
 // capabilities, secrets in the environment, images) is left to the checks to report: the caller
 // checks the result, so "what harden could not fix" is exactly what the checks still find.
 //
@@ -11,7 +11,18 @@
 // changes nothing.
 
 import { findDeepNesting } from '../core/nesting.js';
-import { isAlias, isCollection, isScalar, isSeq, parseAllDocuments, type Document } from 'yaml';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  Document as YamlDocument,
+  isAlias,
+  isCollection,
+  isMap,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  type Document,
+} from 'yaml';
+import { applySplices, child, Splicer } from './splice.js';
 import { CONSOLE_PORTS } from './checks.js';
 import { SWARM_IGNORED } from './formats/compose.js';
 import { POD_SPEC_PATH } from './formats/kubernetes.js';
@@ -474,87 +485,198 @@ export interface HardenResult {
   readonly applied: readonly Edit[];
   /** Edits that could not be written where the spec is (a value reached through an alias, ...). */
   readonly skipped: readonly { readonly edit: Edit; readonly reason: string }[];
+  /** Where each applied edit changed the text: offsets in the input and in the output. */
+  readonly at: ReadonlyMap<Edit, { readonly input: number; readonly output: number }>;
+  /** The input offset of an output offset (text a fix wrote maps to where it was written). */
+  toInput(output: number): number;
+  /**
+   * Set when the text could not be edited in place and was written anew (layout not kept):
+   * positions in the output then map to the start of the input.
+   */
+  readonly rewritten?: string;
 }
 
 /**
- * Hardens a YAML or JSON spec. YAML goes through the yaml library's Document API, so comments,
- * key order, quoting and anchors stay as written; JSON is rewritten with two-space indentation.
- * `plain` is each non-empty document's plain value (from the located tree, which has already
- * applied the alias budget and merge keys).
+ * Hardens a YAML or JSON spec by splicing its text (see splice.ts): lines no fix changes stay as
+ * written. `plain` is each non-empty document's plain value (from the located tree, which has
+ * already applied the alias budget and merge keys). The result is parsed again and compared with
+ * what the edits mean; should the two ever differ, the document is written anew through the yaml
+ * library instead (layout lost, meaning kept) and `rewritten` says why.
  */
 export function hardenText(
   text: string,
   plain: readonly unknown[],
-  opts: { swarm?: boolean; defaults?: HardenDefaults; json: boolean },
+  opts: {
+    swarm?: boolean;
+    defaults?: HardenDefaults;
+    json: boolean;
+    /** JSON: the value a text means to its reader (an Engine body's canonical fields). */
+    read?: (text: string) => unknown;
+  },
 ): HardenResult {
-  const applied: Edit[] = [];
   const skipped: { edit: Edit; reason: string }[] = [];
-  if (opts.json) {
-    const value = structuredClone(plain[0]);
-    for (const e of hardenEdits(value, opts)) {
-      applyEdit(value as Obj, e);
-      applied.push(e);
-    }
-    return { text: applied.length === 0 ? text : JSON.stringify(value, null, 2) + '\n', applied, skipped };
-  }
   // parseTrees (which read `plain`) has already refused a text nested too deep; check again,
   // since this parse recurses the same way.
   if (findDeepNesting(text)) throw new TypeError('harden: the text nests too deep (parseTrees refuses it)');
-  const docs = parseAllDocuments(text, { version: '1.1', uniqueKeys: true }) as Document.Parsed[];
+  const docs = parseAllDocuments(text, {
+    version: '1.1',
+    uniqueKeys: !opts.json,
+    keepSourceTokens: true,
+  }) as Document.Parsed[];
   const nonEmpty = docs.filter((d) => d.contents !== null);
+  const splicer = new Splicer(text, opts.json, indentsSequences(text));
+  const perDoc: Edit[][] = [];
   nonEmpty.forEach((doc, i) => {
-    for (const e of hardenEdits(plain[i], opts)) {
-      try {
-        applyToDocument(doc, e, plain[i]);
-        applied.push(e);
-      } catch (err) {
-        skipped.push({ edit: e, reason: messageOf(err) });
-      }
+    const edits = hardenEdits(plain[i], opts);
+    const before = splicer.splices.length;
+    try {
+      const r = planDocument(doc, edits, plain[i], splicer, opts.json);
+      perDoc.push(r.applied);
+      skipped.push(...r.skipped);
+    } catch (err) {
+      splicer.splices.length = before;
+      perDoc.push([]);
+      for (const edit of edits) skipped.push({ edit, reason: messageOf(err) });
     }
   });
-  if (applied.length === 0) return { text, applied, skipped };
-  return {
-    text: docs.map((d) => d.toString({ lineWidth: 0, flowCollectionPadding: false })).join(''),
-    applied,
-    skipped,
-  };
+  const applied = perDoc.flat();
+  if (applied.length === 0) return { text, applied, skipped, at: new Map(), toInput: (o) => o };
+  try {
+    const out = applySplices(text, splicer.splices);
+    const at = new Map<Edit, { input: number; output: number }>();
+    for (const s of splicer.splices)
+      for (const e of s.edits)
+        if (!at.has(e)) at.set(e, { input: s.report ?? s.start, output: out.toOutput(s.report ?? s.start) });
+    if (meansWhatEditsSay(text, out.text, perDoc, opts.json, opts.read))
+      return { text: out.text, applied, skipped, at, toInput: (o) => out.toInput(o) };
+  } catch {
+    // overlapping splices: written anew below
+  }
+  return rewrite(text, perDoc, opts.json, skipped, opts.read);
 }
 
-function applyToDocument(doc: Document.Parsed, e: Edit, plain: unknown): void {
+/** Whether block sequences in the text are indented under their key (`key:\n  - a`). */
+function indentsSequences(text: string): boolean {
+  const m = /^( *)[^\s#-][^\n]*:[ \t]*(?:#[^\n]*)?\n( *)- /m.exec(text);
+  return !m || m[2]!.length > m[1]!.length;
+}
+
+function planDocument(
+  doc: Document.Parsed,
+  edits: readonly Edit[],
+  plain: unknown,
+  splicer: Splicer,
+  json: boolean,
+): { applied: Edit[]; skipped: { edit: Edit; reason: string }[] } {
+  const applied: Edit[] = [];
+  const skipped: { edit: Edit; reason: string }[] = [];
+  // New keys under one parent are written together, as one block, once every edit is known.
+  const groups = new Map<object, Map<string, { holder: Obj; edits: Edit[]; coll: object }>>();
+  for (const e of edits) {
+    try {
+      const where = locate(doc, e, plain, json);
+      if (where.kind === 'missing') {
+        const byKey =
+          groups.get(where.parent) ?? new Map<string, { holder: Obj; edits: Edit[]; coll: object }>();
+        groups.set(where.parent, byKey);
+        const g = byKey.get(String(where.key)) ?? { holder: {}, edits: [], coll: where.parent };
+        byKey.set(String(where.key), g);
+        applyEdit(g.holder, { ...e, path: e.path.slice(where.depth) });
+        g.edits.push(e);
+      } else if (e.op === 'append') {
+        if (!isSeq(where.node)) throw new Error(`${e.path.join('.')} is not a list`);
+        splicer.insert(where.node, undefined, e.value, [e]);
+      } else splicer.replace(where.node as Parameters<Splicer['replace']>[0], e.value, [e]);
+      applied.push(e);
+    } catch (err) {
+      skipped.push({ edit: e, reason: messageOf(err) });
+    }
+  }
+  for (const byKey of groups.values())
+    for (const [key, g] of byKey) {
+      if (isScalar(g.coll)) splicer.replace(g.coll, g.holder, g.edits);
+      else if (isMap(g.coll)) splicer.insert(g.coll, key, g.holder[key], g.edits);
+      else throw new Error(`cannot add ${key} to a list`);
+    }
+  return { applied, skipped };
+}
+
+type Located =
+  { kind: 'at'; node: unknown } | { kind: 'missing'; parent: object; key: PathKey; depth: number };
+
+function locate(doc: Document.Parsed, e: Edit, plain: unknown, json: boolean): Located {
   // A value reached through an alias is shared with every other user of the anchor, and one that
   // comes from a merge key (<<) would be replaced whole by writing its parent here: both are left
   // to the user.
-  const walk = e.op === 'set' ? e.path.slice(0, -1) : e.path;
   let cur: unknown = doc.contents;
   let value = plain;
-  for (const [n, k] of walk.entries()) {
+  for (const [n, k] of e.path.entries()) {
     const where = e.path.slice(0, n + 1).join('.');
+    if (isScalar(cur) && (cur.value === null || cur.value === undefined) && n > 0)
+      return { kind: 'missing', parent: cur, key: k, depth: n };
     if (!isCollection(cur)) throw new Error(`${e.path.slice(0, n).join('.')} is not a mapping or list`);
-    const next: unknown = cur.get(k, true);
+    const next = child(cur, k, json);
     value = value !== null && typeof value === 'object' ? (value as Record<PathKey, unknown>)[k] : undefined;
     if (isAlias(next)) throw new Error(`${where} is an alias of &${next.source}: harden the anchor`);
-    if (next === undefined && value !== undefined)
+    if (next === undefined && value !== undefined && !json)
       throw new Error(`${where} comes from a merge key (<<): harden the anchor`);
-    if (next === undefined) {
-      // Parents are created here, whole: the yaml library's setIn would create them as !!omap
-      // under YAML 1.1.
-      let v: unknown = e.op === 'append' ? [e.value] : e.value;
-      for (let j = e.path.length - 1; j > n; j--) v = { [String(e.path[j])]: v };
-      cur.set(k, doc.createNode(v));
-      return;
-    }
+    if (next === undefined) return { kind: 'missing', parent: cur, key: k, depth: n };
     cur = next;
   }
-  if (!isCollection(cur)) throw new Error(`${walk.join('.')} is not a mapping or list`);
-  if (e.op === 'append') {
-    if (!isSeq(cur)) throw new Error(`${walk.join('.')} is not a list`);
-    cur.add(doc.createNode(e.value));
-    return;
+  return { kind: 'at', node: cur };
+}
+
+function meansWhatEditsSay(
+  input: string,
+  output: string,
+  perDoc: readonly Edit[][],
+  json: boolean,
+  read?: (text: string) => unknown,
+): boolean {
+  try {
+    const want = readDocs(input, json, read);
+    const got = readDocs(output, json, read);
+    perDoc.forEach((edits, i) => {
+      for (const e of edits) applyEdit(want[i] as Obj, e);
+    });
+    return isDeepStrictEqual(want, got);
+  } catch {
+    return false;
   }
-  const last = e.path[e.path.length - 1]!;
-  const old: unknown = cur.get(last, true);
-  // Replacing a scalar with one of the same type keeps its quoting.
-  if (isScalar(old) && typeof old.value === typeof e.value && typeof e.value !== 'object')
-    old.value = e.value;
-  else cur.set(last, doc.createNode(e.value));
+}
+
+function readDocs(t: string, json: boolean, read?: (text: string) => unknown): unknown[] {
+  if (json) return [read ? read(t) : JSON.parse(t)];
+  return parseAllDocuments(t, { version: '1.1', uniqueKeys: true })
+    .filter((d) => d.contents !== null)
+    .map((d) => {
+      if (d.errors.length > 0) throw d.errors[0]!;
+      return d.toJS({ maxAliasCount: -1 }) as unknown;
+    });
+}
+
+/** The fallback: each document written anew from its value with the edits applied. */
+function rewrite(
+  input: string,
+  perDoc: readonly Edit[][],
+  json: boolean,
+  skipped: readonly { edit: Edit; reason: string }[],
+  read?: (text: string) => unknown,
+): HardenResult {
+  const docs = readDocs(input, json, read);
+  perDoc.forEach((edits, i) => {
+    for (const e of edits) applyEdit(docs[i] as Obj, e);
+  });
+  const text = json
+    ? JSON.stringify(docs[0], null, 2) + '\n'
+    : docs.map((d) => new YamlDocument(d, { version: '1.1' }).toString({ lineWidth: 0 })).join('---\n');
+  const applied = perDoc.flat();
+  return {
+    text,
+    applied,
+    skipped,
+    at: new Map(applied.map((e) => [e, { input: 0, output: 0 }])),
+    toInput: () => 0,
+    rewritten: 'the file could not be edited in place, so it was written anew (comments and layout not kept)',
+  };
 }

@@ -154,6 +154,19 @@ describe('rampart harden', () => {
     });
   });
 
+  it('edits an Engine body in place, reading its keys as the Engine does (any case, last wins)', async () => {
+    const src = '{\n  "Image": "alpine",\n  "hostconfig": {"Privileged": true, "capdrop": ["NET_RAW"]}\n}\n';
+    const r = await rampartAsync(['harden', file('lower.json', src)], { cwd: dir.dir });
+    // One HostConfig, the one written: a second, canonical one would replace it for the Engine.
+    assert.match(
+      r.stdout,
+      /^ {2}"hostconfig": \{"Privileged": true, "capdrop": \["ALL", ?"NET_RAW"\], "ReadonlyRootfs": true/m,
+    );
+    assert.ok(!r.stdout.includes('"HostConfig"'), r.stdout);
+    assert.ok(r.stdout.startsWith('{\n  "Image": "alpine",\n'), 'untouched lines stay as written');
+    assert.match(r.stderr, /lower\.json:3:\d+: critical no-privileged/);
+  });
+
   it('leaves values from anchors and merge keys alone and says so', async () => {
     const p = file(
       'anchors.yml',
@@ -181,6 +194,91 @@ describe('rampart harden', () => {
     assert.ok(!/^ {4}deploy:/m.test(text), text);
     assert.match(text, /<<: \*defaults/);
     assert.ok(!(await ruleIds(out)).includes('memory-limit'));
+  });
+
+  // What a fix did not change stays byte for byte: the output is the input with some lines
+  // replaced (those named) and some added, in order.
+  const keptLines = (input: string, output: string): string[] => {
+    const a = input.split('\n');
+    const b = output.split('\n');
+    const lcs = a.map(() => new Array<number>(b.length + 1).fill(0));
+    lcs.push(new Array<number>(b.length + 1).fill(0));
+    for (let i = a.length - 1; i >= 0; i--)
+      for (let j = b.length - 1; j >= 0; j--)
+        lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+    const gone: string[] = [];
+    let [i, j] = [0, 0];
+    while (i < a.length)
+      if (j < b.length && a[i] === b[j]) {
+        i++;
+        j++;
+      } else if (j < b.length && lcs[i]![j + 1]! >= lcs[i + 1]![j]!) j++;
+      else gone.push(a[i++]!);
+    return gone;
+  };
+
+  it('touches only the lines a fix changes in realistic Kubernetes and Compose files', async () => {
+    for (const [name, changed] of [
+      [
+        'k8s-gateway.yaml',
+        [
+          '            drop: [NET_RAW]',
+          '            type: Unconfined   # legacy',
+          '          securityContext: {runAsUser: 1000}',
+        ],
+      ],
+      [
+        'compose-aligned.yml',
+        [
+          '      - 6080:6080              # noVNC console',
+          '      - seccomp:unconfined     # for the old profiler',
+          '    restart: always            # keep it up',
+          '    cap_drop: [NET_RAW]',
+          '    user: postgres',
+          '        limits: {memory: 2g}',
+        ],
+      ],
+    ] as const) {
+      const src = readFileSync(join(FIX, 'harden', name), 'utf8');
+      const r = await rampartAsync(['harden', file(name, src)], { cwd: dir.dir });
+      assert.ok(r.code === 0 || r.code === 1, r.stderr);
+      assert.deepEqual(keptLines(src, r.stdout), changed, `${name}: only the fixed lines changed`);
+      const out = file(`out-${name}`, r.stdout);
+      const left = await ruleIds(out);
+      for (const id of FIXED) assert.ok(!left.includes(id), `${name}: ${id} is still found after harden`);
+    }
+  });
+
+  it('keeps a comment after a changed value in its column', async () => {
+    const src = readFileSync(join(FIX, 'harden', 'compose-aligned.yml'), 'utf8');
+    const r = await rampartAsync(['harden', file('aligned.yml', src)], { cwd: dir.dir });
+    assert.match(r.stdout, /^ {6}- "127\.0\.0\.1:6080:6080" {2}# noVNC console$/m);
+    assert.match(r.stdout, /^ {4}restart: on-failure:5 {6}# keep it up$/m);
+  });
+
+  it('names positions true of the file it names: the input, or the rewritten file with -w', async () => {
+    const src = readFileSync(join(FIX, 'harden', 'k8s-gateway.yaml'), 'utf8');
+    const lineOf = (text: string, at: string): string => {
+      const m = new RegExp(`${at.replace(/[.]/g, '\\.')}:(\\d+):(\\d+): high no-host-network`).exec(text);
+      assert.ok(m, text);
+      return m[0] && `${m[1]}:${m[2]}`;
+    };
+    const input = file('gw.yaml', src);
+    const r = await rampartAsync(['harden', input], { cwd: dir.dir });
+    assert.equal(lineOf(r.stderr, 'gw.yaml'), '17:20');
+    assert.equal(src.split('\n')[16]!.slice(19, 30), 'true  # nee');
+    // Each fix names where it was made: the seccomp type on its line, an addition at the
+    // mapping it joins.
+    assert.match(r.stderr, /gw\.yaml:28:19: fixed seccomp-required/);
+    assert.match(r.stderr, /gw\.yaml:32:9: fixed memory-limit: Deployment\/gateway\/sidecar/);
+
+    const w = await rampartAsync(['harden', '-w', input], { cwd: dir.dir });
+    const rewritten = readFileSync(input, 'utf8');
+    const [line, col] = lineOf(w.stderr, 'gw.yaml').split(':').map(Number) as [number, number];
+    assert.equal(
+      rewritten.split('\n')[line - 1]!.slice(col - 1 - 'hostNetwork: '.length, col + 3),
+      'hostNetwork: true',
+    );
   });
 
   it('refuses bad input with a located error and exit 2', async () => {

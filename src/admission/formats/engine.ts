@@ -2,7 +2,7 @@
 // /services/{id}/update).
 
 import type { At, Container, EnvVar, Mount, Port, Workload } from '../model.js';
-import { bool, entries, get, InputError, items, keyLoc, num, str, type LNode } from '../tree.js';
+import { bool, entries, get, InputError, items, keyLoc, num, str, type LMap, type LNode } from '../tree.js';
 import { at, ENGINE_MOUNT, longMount, opt, securityOpts, shortMount, strings } from './common.js';
 import { CONTAINER_CREATE, SERVICE_SPEC } from './engine-types.js';
 import { decodeEngineBody, pairsOf, type PNode } from './gojson.js';
@@ -10,6 +10,11 @@ import { decodeEngineBody, pairsOf, type PNode } from './gojson.js';
 function asPairs(n: LNode | PNode): PNode {
   if (n.kind === 'map' || n.kind === 'seq' || (n.kind === 'scalar' && !('raw' in n))) return pairsOf(n);
   return n;
+}
+
+/** A container-create body as the Engine reads it (its field names, the last duplicate winning). */
+export function canonicalCreateBody(body: LNode): LMap {
+  return decodeEngineBody(CONTAINER_CREATE, asPairs(body), 'the container-create body');
 }
 
 /** Which Engine body a document is, by its top-level keys read as the Engine reads them. */

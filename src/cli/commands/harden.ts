@@ -14,9 +14,10 @@ import {
   readBounded,
   workloadsFrom,
 } from '../../admission/engine.js';
+import { canonicalCreateBody, engineBodyKind } from '../../admission/formats/engine.js';
 import { HARDEN_DEFAULTS, hardenText } from '../../admission/harden.js';
 import { toPlain } from '../../admission/tree.js';
-import { formatLocation } from '../../core/errors.js';
+import { lineColumn, offsetOf } from '../../core/text.js';
 import { writeFileAtomic } from '../../core/secretfile.js';
 import { isSeverity, severityRank } from '../../core/types.js';
 import { Redactor } from '../../redact/engine.js';
@@ -93,19 +94,48 @@ export const command: Command = {
     const text = readBounded(file);
     const trees = parseSpec(text, file);
     const json = /^\s*[{[]/.test(text);
-    const result = hardenText(text, trees.map(toPlain), {
-      json,
-      ...(swarm !== undefined ? { swarm } : {}),
-      defaults: {
-        ...HARDEN_DEFAULTS,
-        pids,
-        ...(values.user !== undefined ? { user: values.user } : {}),
-        ...(values.memory !== undefined ? { memory: values.memory } : {}),
-        ...(values.cpus !== undefined ? { cpus: values.cpus } : {}),
+    // An Engine body is hardened as the Engine reads it: its field names in any case, the last
+    // duplicate winning.
+    const engineBody = json && trees[0] !== undefined && engineBodyKind(trees[0]) === 'container';
+    const canonical = (t: string): unknown => toPlain(canonicalCreateBody(parseSpec(t, file)[0]!));
+    const result = hardenText(
+      text,
+      engineBody ? [toPlain(canonicalCreateBody(trees[0]!))] : trees.map(toPlain),
+      {
+        json,
+        ...(engineBody ? { read: canonical } : {}),
+        ...(swarm !== undefined ? { swarm } : {}),
+        defaults: {
+          ...HARDEN_DEFAULTS,
+          pids,
+          ...(values.user !== undefined ? { user: values.user } : {}),
+          ...(values.memory !== undefined ? { memory: values.memory } : {}),
+          ...(values.cpus !== undefined ? { cpus: values.cpus } : {}),
+        },
       },
-    });
+    );
 
-    for (const e of result.applied) io.stderr.write(`fixed ${e.check}: ${e.note}\n`);
+    // Positions name the file they are true of: the rewritten file with --write, else the input
+    // as given (text a fix wrote maps to where it was written). A file written anew (layout lost)
+    // has no map back, so its positions name the output.
+    const outName = values.write
+      ? positionals[0]!
+      : values.output !== undefined
+        ? values.output
+        : result.rewritten
+          ? '<stdout>'
+          : positionals[0]!;
+    const inOutput = values.write === true || result.rewritten !== undefined;
+    const where = (offset: number): string => {
+      const { line, column } = lineColumn(inOutput ? result.text : text, offset);
+      return `${inOutput ? outName : positionals[0]!}:${line}:${column}`;
+    };
+    if (result.rewritten) io.stderr.write(`rampart: ${positionals[0]}: ${result.rewritten}\n`);
+    for (const e of result.applied) {
+      const at = result.at.get(e);
+      const place = at && !result.rewritten ? `${where(inOutput ? at.output : at.input)}: ` : '';
+      io.stderr.write(`${place}fixed ${e.check}: ${e.note}\n`);
+    }
     for (const s of result.skipped)
       io.stderr.write(`not changed ${s.edit.check}: ${s.edit.note}: ${s.reason}\n`);
     if (values.check) {
@@ -126,17 +156,16 @@ export const command: Command = {
       values.policy === undefined ? EMPTY_POLICY : loadAdmissionPolicy(resolve(io.cwd, values.policy));
     const redactor = new Redactor();
     const left = checkAll(
-      workloadsFrom(
-        [{ file: values.output === undefined ? file : resolve(io.cwd, values.output), text: result.text }],
-        swarm === undefined ? {} : { swarm },
-      ),
+      workloadsFrom([{ file, text: result.text }], swarm === undefined ? {} : { swarm }),
       { profile, secretValue: (v) => redactor.redact(v).matches[0]?.label },
       policy,
     ).filter((f) => !f.suppressed);
-    for (const f of left)
-      io.stderr.write(
-        `${f.location ? formatLocation(f.location) : '?'}: ${f.severity} ${f.ruleId}: ${f.message} (not fixed automatically)\n`,
-      );
+    for (const f of left) {
+      const loc = f.location;
+      const out = loc ? offsetOf(result.text, loc.line, loc.column) : undefined;
+      const place = out === undefined ? '?' : where(inOutput ? out : result.toInput(out));
+      io.stderr.write(`${place}: ${f.severity} ${f.ruleId}: ${f.message} (not fixed automatically)\n`);
+    }
     const failing = left.filter((f) => severityRank(f.severity) >= severityRank(failOn));
     io.stderr.write(
       `rampart: ${result.applied.length} fix(es) applied; ${left.length} finding(s) left to fix by hand, ${failing.length} at or above ${failOn}\n`,

@@ -680,7 +680,9 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
       else if (console && everywhere)
         add(
           'console-not-public',
-          `${where} publishes console port ${p.target} on every interface`,
+          p.hostIp === undefined || p.hostIp === ''
+            ? `${where} publishes console port ${p.target} on every interface`
+            : `${where} publishes console port ${p.target} on every interface (${p.hostIp} is written in the file, so harden leaves it unless given --bind-consoles 127.0.0.1)`,
           p.loc,
           c,
           String(p.target),

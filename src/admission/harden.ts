@@ -39,11 +39,26 @@ export interface Edit {
   readonly check: string;
   /** What was changed, for the user (no values from the spec beyond names). */
   readonly note: string;
+  /** Set when the fix cannot be made from what harden knows: why, and what to give it. */
+  readonly unfixable?: string;
 }
 
 export interface HardenDefaults {
   /** Compose `user` when none is set. */
   readonly user: string;
+  /**
+   * Rebind console ports published on an explicit every-interface address (0.0.0.0, ::) to this
+   * address. Without it only ports with no address are bound to loopback: an address written in
+   * the file is someone's decision.
+   */
+  readonly bindConsoles?: string;
+  /**
+   * The group id that may open /dev/kvm on the hosts that run a VM runner (a non-root runner
+   * needs it). Undefined: the group of the device's path on this host, if group-accessible.
+   */
+  readonly kvmGroup?: number;
+  /** Where to read a device's owning group (this host's filesystem; tests give their own). */
+  readonly deviceGroup?: (path: string) => number | undefined;
   readonly memory: string;
   readonly cpus: string;
   readonly pids: number;
@@ -127,6 +142,7 @@ function composeEdits(doc: Obj, swarm: boolean, d: HardenDefaults): Edit[] {
       else set(['cap_drop'], ['ALL'], 'drop-all-capabilities', 'cap_drop: [ALL]');
     }
     if (svc['read_only'] !== true) set(['read_only'], true, 'read-only-rootfs', 'read_only: true');
+    out.push(...vmRunnerEdits(svc, base, name, swarm, d));
     if (svc['user'] === undefined || svc['user'] === null || svc['user'] === '')
       set(['user'], d.user, 'run-as-non-root', `user: "${d.user}"`);
     else if (typeof svc['user'] === 'string' && !svc['user'].includes(':') && !isRootUser(svc['user']))
@@ -175,7 +191,13 @@ function composeEdits(doc: Obj, swarm: boolean, d: HardenDefaults): Edit[] {
     };
     lim('memory', 'mem_limit', d.memory, 'memory-limit');
     lim('cpus', 'cpus', d.cpus, 'cpu-limit');
-    lim('pids', 'pids_limit', d.pids, 'pids-limit');
+    // docker-compose 1.x refuses deploy.resources.limits.pids; pids_limit is read by every Compose.
+    if (swarm) lim('pids', 'pids_limit', d.pids, 'pids-limit');
+    else if (
+      (svc['pids_limit'] === undefined || svc['pids_limit'] === null) &&
+      !(isObj(limits) && limits['pids'] !== undefined && limits['pids'] !== null)
+    )
+      set(['pids_limit'], d.pids, 'pids-limit', `pids_limit: ${d.pids}`);
 
     // Console ports: on loopback for Compose. A Swarm stack cannot bind the routing mesh to an
     // address; that needs mode: host and a recorded exception, a human decision.
@@ -186,22 +208,36 @@ function composeEdits(doc: Obj, swarm: boolean, d: HardenDefaults): Edit[] {
           const bare = spec.split('/')[0]!;
           const parts = bare.split(':');
           const target = Number(parts[parts.length - 1]!.split('-')[0]);
-          if (parts.length <= 2 && CONSOLE_PORTS(target))
+          if (!CONSOLE_PORTS(target)) return;
+          // An address written in the file is rebound only when asked (--bind-consoles).
+          const ip = /^(\[[^\]]*\]|[^:]*):/.exec(bare)?.[1];
+          const explicit = parts.length >= 3 && (ip === '0.0.0.0' || ip === '[::]' || ip === '::');
+          const addr = explicit ? d.bindConsoles : '127.0.0.1';
+          if (addr !== undefined && (parts.length <= 2 || explicit))
             set(
               ['ports', i],
-              parts.length === 1 ? `127.0.0.1::${spec}` : `127.0.0.1:${spec}`,
+              parts.length === 1
+                ? `${addr}::${spec}`
+                : explicit
+                  ? `${addr}${spec.slice(ip.length)}`
+                  : `${addr}:${spec}`,
               'console-not-public',
-              `console port ${target} bound to 127.0.0.1`,
+              `console port ${target} bound to ${addr}`,
             );
         } else if (isObj(p) && p['published'] !== undefined) {
           const target = Number(p['target']);
           const ip = p['host_ip'];
-          if (CONSOLE_PORTS(target) && (ip === undefined || ip === '0.0.0.0' || ip === '::' || ip === ''))
+          const addr = ip === '0.0.0.0' || ip === '::' ? d.bindConsoles : '127.0.0.1';
+          if (
+            CONSOLE_PORTS(target) &&
+            addr !== undefined &&
+            (ip === undefined || ip === '0.0.0.0' || ip === '::' || ip === '')
+          )
             set(
               ['ports', i, 'host_ip'],
-              '127.0.0.1',
+              addr,
               'console-not-public',
-              `console port ${target} bound to 127.0.0.1`,
+              `console port ${target} bound to ${addr}`,
             );
         }
       });
@@ -251,6 +287,57 @@ function composeEdits(doc: Obj, swarm: boolean, d: HardenDefaults): Edit[] {
           check: 'encrypted-overlay',
           note: `network ${name}: encrypted overlay`,
         });
+  return out;
+}
+
+/**
+ * A VM runner (a service given /dev/kvm) hardened to a non-root user and a read-only root must
+ * still start: the user needs the group that may open /dev/kvm, and QEMU needs somewhere to write
+ * its temporary files, pid files and monitor sockets.
+ */
+function vmRunnerEdits(svc: Obj, base: PathKey[], name: string, swarm: boolean, d: HardenDefaults): Edit[] {
+  const kvm = list(svc['devices'])
+    .map((x) => (isObj(x) ? text(x['source']) + ':' + text(x['target']) : text(x)))
+    .map((spec) => spec.split(':'))
+    .find((p) => (p[1] ?? p[0]) === '/dev/kvm');
+  if (!kvm || (swarm && SWARM_IGNORED.includes('devices'))) return [];
+  const out: Edit[] = [];
+  const rootUser = svc['user'] !== undefined && isRootUser(svc['user']);
+  const gid = d.kvmGroup ?? d.deviceGroup?.(kvm[0]!);
+  const groups = list(svc['group_add']).map(String);
+  if (!rootUser && gid !== undefined && !groups.includes(String(gid)))
+    out.push({
+      op: Array.isArray(svc['group_add']) ? 'append' : 'set',
+      path: [...base, 'group_add'],
+      value: Array.isArray(svc['group_add']) ? String(gid) : [String(gid)],
+      check: 'run-as-non-root',
+      note: `${name}: group_add ${gid}, the group that may open /dev/kvm`,
+    });
+  else if (!rootUser && gid === undefined)
+    out.push({
+      op: 'set',
+      path: [...base, 'group_add'],
+      value: undefined,
+      check: 'run-as-non-root',
+      note: `${name}: group_add for /dev/kvm`,
+      unfixable: `${kvm[0]} on this host is not open to a group: give --kvm-group with the id of the group that may open /dev/kvm on the hosts that run ${name}`,
+    });
+  // Owned by the runner's user (Docker copies the image's directory mode over a plain tmpfs, so
+  // mode=1777 would not hold); a user given by name gets mode=1777 and the image's say.
+  const user = text(svc['user']) || d.user;
+  const [uid, ugid] = (user.includes(':') ? user : `${user}:${d.user.split(':')[1]}`).split(':');
+  const opts = /^\d+$/.test(uid!) && /^\d+$/.test(ugid!) ? `uid=${uid},gid=${ugid}` : 'mode=1777';
+  const tmpfs = list(svc['tmpfs']).map((t) => text(t).split(':')[0]);
+  const want = ['/tmp', '/run'].filter((t) => !tmpfs.includes(t));
+  if (want.length > 0 && !(typeof svc['tmpfs'] === 'string'))
+    for (const t of want)
+      out.push({
+        op: Array.isArray(svc['tmpfs']) || t !== want[0] ? 'append' : 'set',
+        path: [...base, 'tmpfs'],
+        value: Array.isArray(svc['tmpfs']) || t !== want[0] ? `${t}:${opts}` : [`${t}:${opts}`],
+        check: 'read-only-rootfs',
+        note: `${name}: tmpfs ${t}, where QEMU writes under a read-only root`,
+      });
   return out;
 }
 
@@ -438,6 +525,7 @@ export function toJsonPatch(doc: unknown, edits: readonly Edit[]): PatchOp[] {
   const work = structuredClone(doc) as Obj;
   const ops: PatchOp[] = [];
   for (const e of edits) {
+    if (e.unfixable) continue;
     const p = e.path;
     // Keys that must hold objects: a set's parents, or an append's list and its parents.
     const holders = e.op === 'set' ? p.length - 1 : p.length;
@@ -527,7 +615,9 @@ export function hardenText(
   const splicer = new Splicer(text, opts.json, indentsSequences(text));
   const perDoc: Edit[][] = [];
   nonEmpty.forEach((doc, i) => {
-    const edits = hardenEdits(plain[i], opts);
+    const all = hardenEdits(plain[i], opts);
+    for (const edit of all) if (edit.unfixable) skipped.push({ edit, reason: edit.unfixable });
+    const edits = all.filter((e) => !e.unfixable);
     const before = splicer.splices.length;
     try {
       const r = planDocument(doc, edits, plain[i], splicer, opts.json);

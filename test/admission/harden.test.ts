@@ -88,7 +88,7 @@ describe('rampart harden', () => {
     const text = readFileSync(p, 'utf8');
     assert.match(text, /# the app\n/);
     assert.match(text, /memory: 512m/);
-    assert.match(text, /pids: 64/);
+    assert.match(text, /pids_limit: 64/);
     assert.equal(statSync(p).mode & 0o777, 0o640);
   });
 
@@ -176,6 +176,7 @@ describe('rampart harden', () => {
         '  deploy:',
         '    resources:',
         '      limits: {memory: 256m, cpus: "0.5"}',
+        '    restart_policy: {condition: any}',
         'services:',
         '  a:',
         '    <<: *defaults',
@@ -187,7 +188,7 @@ describe('rampart harden', () => {
     const r = await rampartAsync(['harden', '-o', out, p], { cwd: dir.dir });
     assert.match(
       r.stderr,
-      /not changed pids-limit: .*services\.a\.deploy comes from a merge key \(<<\): harden the anchor/,
+      /not changed bounded-restart: .*services\.a\.deploy comes from a merge key \(<<\): harden the anchor/,
     );
     const text = readFileSync(out, 'utf8');
     // The merged limits were not replaced by a partial deploy section.
@@ -279,6 +280,25 @@ describe('rampart harden', () => {
       rewritten.split('\n')[line - 1]!.slice(col - 1 - 'hostNetwork: '.length, col + 3),
       'hostNetwork: true',
     );
+  });
+
+  it('leaves a console bound to 0.0.0.0 in the file unless --bind-consoles, and says why', async () => {
+    const p = file(
+      'consoles.yml',
+      'services:\n  vm:\n    image: x\n    ports:\n      - "0.0.0.0:6080:6080"\n      - {target: 5900, published: 5900, host_ip: "::"}\n',
+    );
+    const plain = await rampartAsync(['harden', p], { cwd: dir.dir });
+    assert.match(plain.stdout, /- "0\.0\.0\.0:6080:6080"/);
+    assert.match(
+      plain.stderr,
+      /consoles\.yml:5:9: critical console-not-public: vm publishes console port 6080 on every interface \(0\.0\.0\.0 is written in the file, so harden leaves it unless given --bind-consoles 127\.0\.0\.1\)/,
+    );
+    const bound = await rampartAsync(['harden', '--bind-consoles', '127.0.0.1', p], { cwd: dir.dir });
+    assert.match(bound.stdout, /- "127\.0\.0\.1:6080:6080"/);
+    assert.match(bound.stdout, /host_ip: "127\.0\.0\.1"/);
+    assert.ok(!bound.stderr.includes('console-not-public: vm publishes'), bound.stderr);
+    const bad = await rampartAsync(['harden', '--bind-consoles', '0.0.0.0', p], { cwd: dir.dir });
+    assert.equal(bad.code, 2);
   });
 
   it('refuses bad input with a located error and exit 2', async () => {

@@ -5,6 +5,7 @@
 // its own output changes nothing.
 
 import { statSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import {
   checkAll,
@@ -43,9 +44,23 @@ secrets in the environment, images, ...) is listed on stderr as check findings.
   --memory SIZE        Memory limit where none is set (default: ${HARDEN_DEFAULTS.memory}).
   --cpus N             CPU limit where none is set (default: ${HARDEN_DEFAULTS.cpus}).
   --pids N             Process limit where none is set (default: ${HARDEN_DEFAULTS.pids}).
+  --bind-consoles ADDR Also rebind console ports published on an explicit 0.0.0.0 or :: to ADDR
+                       (an address written in the file is otherwise left: someone chose it).
+  --kvm-group GID      Group that may open /dev/kvm on the hosts that run a VM runner (default:
+                       the group of /dev/kvm here, when it is open to a group).
 
 Exit status: 0 nothing left at or above --fail-on, 1 findings remain (or --check and changes
 needed), 2 unreadable or invalid input.`;
+
+/** The group that may open a device on this host, if the device is open to a group at all. */
+function deviceGroup(path: string): number | undefined {
+  try {
+    const st = statSync(path);
+    return st.gid !== 0 && (st.mode & 0o060) === 0o060 ? st.gid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export const command: Command = {
   usage: USAGE,
@@ -65,6 +80,8 @@ export const command: Command = {
         memory: { type: 'string' },
         cpus: { type: 'string' },
         pids: { type: 'string' },
+        'bind-consoles': { type: 'string' },
+        'kvm-group': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       USAGE,
@@ -89,6 +106,12 @@ export const command: Command = {
     const pids = values.pids === undefined ? HARDEN_DEFAULTS.pids : Number(values.pids);
     if (!Number.isInteger(pids) || pids < 1) throw usageError('--pids must be a positive integer', USAGE);
     const swarm = values.swarm ? true : values['no-swarm'] ? false : undefined;
+    const bind = values['bind-consoles'];
+    if (bind !== undefined && (isIP(bind) === 0 || bind === '0.0.0.0' || bind === '::'))
+      throw usageError('--bind-consoles must be one address, such as 127.0.0.1 (not 0.0.0.0 or ::)', USAGE);
+    const kvmGroup = values['kvm-group'] === undefined ? undefined : Number(values['kvm-group']);
+    if (kvmGroup !== undefined && !(Number.isInteger(kvmGroup) && kvmGroup > 0))
+      throw usageError('--kvm-group must be a numeric group id other than 0', USAGE);
 
     const file = resolve(io.cwd, positionals[0]!);
     const text = readBounded(file);
@@ -111,6 +134,9 @@ export const command: Command = {
           ...(values.user !== undefined ? { user: values.user } : {}),
           ...(values.memory !== undefined ? { memory: values.memory } : {}),
           ...(values.cpus !== undefined ? { cpus: values.cpus } : {}),
+          ...(bind !== undefined ? { bindConsoles: bind } : {}),
+          ...(kvmGroup !== undefined ? { kvmGroup } : {}),
+          deviceGroup,
         },
       },
     );

@@ -6,6 +6,7 @@
 import type { SourceLocation } from '../core/errors.js';
 import type { Severity } from '../core/types.js';
 import type { Container, Workload } from './model.js';
+import { SWARM_EQUIVALENT, SWARM_FIX } from './swarm.js';
 
 export interface CheckInfo {
   readonly id: string;
@@ -24,6 +25,10 @@ export interface Violation {
   readonly container?: string;
   /** What exactly is allowed or not, for checks about values (a capability, device, path, port). */
   readonly value?: string;
+  /** A fix for this platform, where the check's usual fix cannot be followed (Swarm). */
+  readonly fix?: string;
+  /** Only a host setting can satisfy it, not the file (a Swarm stack and a daemon option). */
+  readonly host?: true;
 }
 
 /**
@@ -489,7 +494,15 @@ function normalizeImage(image: string): string {
 /** Runs every check on one workload. */
 export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
   const out: Violation[] = [];
-  const add = (check: string, message: string, loc: SourceLocation, c?: Container, value?: string): void => {
+  const add = (
+    check: string,
+    message: string,
+    loc: SourceLocation,
+    c?: Container,
+    value?: string,
+    advice?: { fix: string; host?: true },
+  ): void => {
+    const swarm = advice ?? (w.platform === 'swarm' ? SWARM_FIX[check] : undefined);
     out.push({
       check,
       severity: CHECK_BY_ID.get(check)!.severity,
@@ -498,6 +511,7 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
       workload: w.name,
       ...(c ? { container: c.name } : {}),
       ...(value !== undefined ? { value } : {}),
+      ...(swarm ? { fix: swarm.fix, ...(swarm.host ? { host: true as const } : {}) } : {}),
     });
   };
   const k8s = w.platform === 'kubernetes';
@@ -569,6 +583,9 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
         'swarm-ignored-field',
         `${f.value} is ignored by docker stack deploy: the service runs without it`,
         f.loc,
+        undefined,
+        undefined,
+        SWARM_EQUIVALENT[f.value],
       );
   }
   for (const f of w.interpolated)

@@ -397,11 +397,12 @@ export function checkAll(
         message: v.message,
         location: v.loc,
         fingerprint: fingerprint(v),
-        help: `${info.why} Fix: ${info.fix}`,
+        help: `${info.why} Fix: ${v.fix ?? info.fix}`,
         properties: {
           workload: w.name,
           kind: w.kind,
           platform: w.platform,
+          ...(v.host ? { host_setting: true } : {}),
           ...(PSS_CHECKS.has(v.check) ? { pss: true } : {}),
           ...(v.container ? { container: v.container } : {}),
         },

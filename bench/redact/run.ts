@@ -2,6 +2,7 @@
 // memory, for Rampart and for secretlint (recommended preset) side by side.
 //
 //   npm run bench:setup && node build/bench/redact/run.js [--per-context 10] [--mb 20]
+//   [--accuracy-only: recall, decoys and precision, without the throughput runs]
 //
 // Recall: a planted secret counts as caught when a tool's output no longer contains it (Rampart:
 // `redact`; secretlint: a reported range covering it, which is what its masking replaces).
@@ -16,12 +17,14 @@ import { creator as recommended } from '@secretlint/secretlint-rule-preset-recom
 import { Redactor } from '../../src/redact/engine.js';
 import { BIN, ROOT } from '../../test/support/cli.js';
 import { decoySamples, secretSamples, syntheticLog, type Sample } from './corpus.js';
+import { LITERALS, REFERENCES } from './references.js';
 
 const { values } = parseArgs({
   options: {
     'per-context': { type: 'string', default: '10' },
     mb: { type: 'string', default: '20' },
     'skip-secretlint-mask': { type: 'boolean', default: false },
+    'accuracy-only': { type: 'boolean', default: false },
   },
 });
 const PER = Number(values['per-context']);
@@ -110,6 +113,39 @@ if (flagged.r.length > 0)
 console.log('\n| Kind | Rampart | secretlint |');
 console.log('| --- | --- | --- |');
 for (const [kind, k] of [...perKind].sort()) console.log(`| ${kind} | ${pct(k.r)} | ${pct(k.s)} |`);
+
+// ------------------------------------------------------------------ precision on references
+// Realistic false-positive shapes (code and configuration that refer to a secret) beside the same
+// shapes with the secret written in. A tool's precision is the share of its flagged lines that
+// hold a secret; its recall here, the share of written-in secrets it finds.
+const refs = { r: 0, s: 0 };
+const lits = { r: 0, s: 0 };
+const refFlagged: string[] = [];
+for (const shape of REFERENCES) {
+  if (rampart.find(shape.text).length > 0) {
+    refs.r++;
+    refFlagged.push(shape.text.trim());
+  }
+  if ((await secretlintRanges(shape.text)).length > 0) refs.s++;
+}
+for (const shape of LITERALS) {
+  if (rampart.find(shape.text).some((m) => m.secret === shape.secret)) lits.r++;
+  if (covered(shape.text, shape.secret!, await secretlintRanges(shape.text))) lits.s++;
+}
+const precision = (tp: number, fp: number): string =>
+  tp + fp === 0 ? 'n/a (nothing flagged)' : `${((100 * tp) / (tp + fp)).toFixed(1)}%`;
+console.log(
+  `\n## Precision on ${REFERENCES.length} references to secrets and ${LITERALS.length} written-in secrets in the same shapes\n`,
+);
+console.log('| | Rampart | secretlint (preset-recommend) |');
+console.log('| --- | --- | --- |');
+console.log(
+  `| References flagged (false positives) | ${refs.r}/${REFERENCES.length} | ${refs.s}/${REFERENCES.length} |`,
+);
+console.log(`| Written-in secrets found | ${lits.r}/${LITERALS.length} | ${lits.s}/${LITERALS.length} |`);
+console.log(`| Precision | ${precision(lits.r, refs.r)} | ${precision(lits.s, refs.s)} |`);
+if (refFlagged.length > 0) console.log(`\nRampart flagged: ${refFlagged.join(' | ')}`);
+if (values['accuracy-only']) process.exit(0);
 
 // ------------------------------------------------------------------ throughput and memory
 const logFile = join(out, `log-${MB}mb.log`);

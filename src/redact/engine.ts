@@ -10,6 +10,7 @@
 import type { Finding, Severity } from '../core/types.js';
 import { KeywordAutomaton } from './keywords.js';
 import { RULES, type Rule } from './rules.js';
+import { isCode, isReference } from './refs.js';
 import { entropy, isPlaceholder } from './validate.js';
 
 /** A secret found in a text: the span that is redacted, and the rule that found it. */
@@ -37,6 +38,7 @@ const NOT_A_VALUE =
   /^(?:\/|\.{1,2}\/|~\/|[a-z][a-z0-9+.-]{1,20}:\/\/|file:|env:|secret:|vault:|arn:aws:|\$\(|@)/i;
 
 const HEX_ONLY = /^[0-9a-fA-F]+$/;
+const QUOTES = ['"', "'", '`'];
 
 interface Compiled {
   readonly rule: Rule;
@@ -147,6 +149,10 @@ export class Redactor {
     if (KNOWN_EXAMPLES.has(secret)) return false;
     if (r.placeholders !== false && isPlaceholder(secret)) return false;
     if (c.generic && NOT_A_VALUE.test(secret)) return false;
+    // A key named like a password whose value is a reference or, unquoted, an expression in code
+    // (os.environ.get(...), process.env.X, pf.read()) names where the secret comes from.
+    if (c.generic && (isReference(secret) || (!QUOTES.includes(text[start - 1] ?? '') && isCode(secret))))
+      return false;
     if (r.entropy !== undefined) {
       // A hex string carries at most 4 bits per character, so a random 40-digit hex token often
       // measures under a threshold meant for base64; judge it against the hex alphabet instead.

@@ -8,6 +8,7 @@
 
 import type { Severity } from '../core/types.js';
 import { base64Credentials, checksumToken, entropy, jwtStructure } from './validate.js';
+import { isReference } from './refs.js';
 
 export interface RuleContext {
   /** The text being scanned and the span of the whole match in it. */
@@ -82,11 +83,6 @@ function assignment(keySource: string, valueSource: string): RegExp {
 }
 
 const GENERIC_VALUE = '[^\\s"\'`,;\\\\<>{}()\\[\\]]{8,200}';
-
-/** A value that refers to a secret rather than being one: $VAR, ${VAR}, $(cat file), `cat file`. */
-function isReference(s: string): boolean {
-  return /^(?:\$[({A-Za-z_]|`)/.test(s);
-}
 
 export const RULES: readonly Rule[] = [
   // ------------------------------------------------------------------ GitHub
@@ -616,7 +612,9 @@ export const RULES: readonly Rule[] = [
     description: 'Registry credential in .npmrc (_authToken, _auth, _password)',
     severity: 'high',
     keywords: ['_authtoken', '_auth=', '_password='],
-    pattern: /_(?:authToken|auth|password)\s{0,4}=\s{0,4}["']?([A-Za-z0-9+/=._-]{8,512})/i,
+    // .npmrc keys stand at the start of a line or after a registry's `:` (//host/:_authToken=);
+    // Compose's POSTGRES_PASSWORD= is not one.
+    pattern: /(?<=^|[:\s])_(?:authToken|auth|password)\s{0,4}=\s{0,4}["']?([A-Za-z0-9+/=._-]{8,512})/im,
     entropy: 3,
     priority: 30,
   },

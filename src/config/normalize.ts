@@ -261,11 +261,27 @@ function identityConfig(raw: RawConfig['identity'], c: Ctx): IdentityConfig {
 }
 
 function sandboxConfig(raw: RawConfig['sandbox'], maxRunLifetime: string, c: Ctx): SandboxConfig {
-  const { bwrap, cgroup_parent, uids, evidence, grace_period, workspaces_dir, hide, profiles, ...rest } = raw;
+  const {
+    runtime,
+    docker,
+    bwrap,
+    cgroup_parent,
+    uids,
+    evidence,
+    grace_period,
+    workspaces_dir,
+    hide,
+    profiles,
+    ...rest
+  } = raw;
   exhaustive(rest);
   const { max_bytes, max_file, timeout, ...more } = evidence;
   exhaustive(more);
+  const { socket, images, ...moreDocker } = docker;
+  exhaustive(moreDocker);
   return {
+    runtime,
+    docker: { socket: c.abs(socket), images },
     bwrap: c.abs(bwrap),
     cgroupParent: cgroup_parent ?? installationParent(c.dataDir),
     uids: { first: uids.first, count: uids.count },

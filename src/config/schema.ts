@@ -342,6 +342,26 @@ export const configSchema = root({
     }),
   }),
   sandbox: obj({
+    runtime: {
+      enum: ['bwrap', 'docker'],
+      description:
+        'Where `rampart run` runs a command when --runtime is not given: bwrap (a bubblewrap sandbox on this host) or docker (a container the Docker Engine creates with the same baseline).',
+      default: 'bwrap',
+    },
+    docker: obj(
+      {
+        socket: path("The Docker Engine's unix socket.", '/var/run/docker.sock'),
+        images: {
+          type: 'array',
+          items: { type: 'string', pattern: '^(?:sha256:[0-9a-f]{64}|[^\\s@]+@sha256:[0-9a-f]{64})$' },
+          uniqueItems: true,
+          description:
+            'Images runs may use, by digest: sha256:<image id>, or name@sha256:<repository digest>. A tag alone approves nothing; empty: no image is allowed.',
+          default: [],
+        },
+      },
+      { description: 'The Docker runtime (rampart run --runtime docker).' },
+    ),
     bwrap: path('The bubblewrap binary.', '/usr/bin/bwrap'),
     cgroup_parent: {
       type: 'string',

@@ -125,6 +125,16 @@ export const ERRORS = {
     exit: 2,
     title: 'This host cannot confine runs (no bubblewrap, no cgroups, not root, missing device)',
   },
+  RAMPART_E_RUNTIME: {
+    status: 503,
+    exit: 2,
+    title: 'The container runtime (the Docker Engine) cannot be reached, or refused what Rampart asked',
+  },
+  RAMPART_E_IMAGE_NOT_ALLOWED: {
+    status: 403,
+    exit: 2,
+    title: 'The image is not on the approved list by digest (sandbox.docker.images)',
+  },
   RAMPART_E_EGRESS_UNAVAILABLE: {
     status: 503,
     exit: 1,

@@ -69,6 +69,10 @@ export interface EventMap {
     profile: string;
     workspace: string;
     command: string;
+    /** Where it runs: a bubblewrap sandbox, or a container of the Docker runtime. */
+    runtime: 'bwrap' | 'docker';
+    /** The container's image id (Docker runtime). */
+    image?: string;
     limits: { memory: number; pids: number; cpus: number; timeoutMs: number };
   };
   /** A sandboxed run ended (exited, timed out, killed, quarantined). */

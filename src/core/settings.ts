@@ -27,7 +27,16 @@ export interface SandboxProfile {
   readonly syscalls: readonly string[];
 }
 
+export type RuntimeName = 'bwrap' | 'docker';
+
 export interface SandboxSettings {
+  /** The runtime `rampart run` uses when none is named. */
+  readonly runtime: RuntimeName;
+  readonly docker: {
+    readonly socket: string;
+    /** Approved images by digest: sha256:<id> or name@sha256:<repository digest>. */
+    readonly images: readonly string[];
+  };
   readonly bwrap: string;
   readonly cgroupParent: string;
   /** Host uids runs take theirs from (gid = uid): one per live run. */

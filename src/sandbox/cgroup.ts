@@ -102,6 +102,21 @@ function readTask(pid: number): Task | undefined {
   return { pid, comm: stat.slice(stat.indexOf('(') + 1, close), live };
 }
 
+/** A group's directory and every group below it. */
+function subtree(dir: string): string[] {
+  const out = [dir];
+  for (let i = 0; i < out.length; i++)
+    try {
+      for (const e of readdirSync(out[i]!, { withFileTypes: true }))
+        if (e.isDirectory()) out.push(join(out[i]!, e.name));
+    } catch {
+      // gone
+    }
+  return out;
+}
+
+const sum = (dirs: readonly string[], f: (d: string) => number): number => dirs.reduce((a, d) => a + f(d), 0);
+
 /** Removes a group directory; false while it is still busy (tasks not yet reaped). */
 function rmdirQuiet(path: string): boolean {
   try {
@@ -240,8 +255,12 @@ export class RunCgroup {
     for (const d of Object.values(this.dirs)) for (const pid of pids) write(join(d, 'cgroup.procs'), pid);
   }
 
+  /**
+   * Every process in the group and in groups below it: a run on the Docker runtime lives in the
+   * container's own cgroup, which the Engine creates under the run's (its CgroupParent).
+   */
   pids(): number[] {
-    return readPids(join(Object.values(this.dirs)[0]!, 'cgroup.procs'));
+    return subtree(Object.values(this.dirs)[0]!).flatMap((d) => readPids(join(d, 'cgroup.procs')));
   }
 
   /** The tasks in the group that may still run (not exiting, not zombies). */
@@ -321,7 +340,9 @@ export class RunCgroup {
     if (this.host.version === 'v2') {
       const d = this.dirs['unified']!;
       const events = readKeyed(join(d, 'memory.events'));
-      const pidEvents = readKeyed(join(d, 'pids.events'));
+      const pidEvents = new Map([
+        ['max', sum(subtree(d), (x) => readKeyed(join(x, 'pids.events')).get('max') ?? 0)],
+      ]);
       return {
         peakMemory: readNum(join(d, 'memory.peak')),
         memoryLimitHit: (events.get('max') ?? 0) > 0 || (events.get('oom') ?? 0) > 0,
@@ -329,13 +350,16 @@ export class RunCgroup {
         pidsLimitHit: (pidEvents.get('max') ?? 0) > 0,
       };
     }
-    const mem = this.dirs['memory']!;
-    const oom = readKeyed(join(mem, 'memory.oom_control'));
+    // v1 counts failures and kills where the limit was hit: the run's own group, or a group below
+    // it with a limit of its own (a container's, which the Engine limits too).
+    const mem = subtree(this.dirs['memory']!);
+    const oomKills = sum(mem, (d) => readKeyed(join(d, 'memory.oom_control')).get('oom_kill') ?? 0);
     return {
-      peakMemory: readNum(join(mem, 'memory.max_usage_in_bytes')),
-      memoryLimitHit: readNum(join(mem, 'memory.failcnt')) > 0 || (oom.get('oom_kill') ?? 0) > 0,
-      oomKilled: (oom.get('oom_kill') ?? 0) > 0,
-      pidsLimitHit: (readKeyed(join(this.dirs['pids']!, 'pids.events')).get('max') ?? 0) > 0,
+      peakMemory: readNum(join(this.dirs['memory']!, 'memory.max_usage_in_bytes')),
+      memoryLimitHit: sum(mem, (d) => readNum(join(d, 'memory.failcnt'))) > 0 || oomKills > 0,
+      oomKilled: oomKills > 0,
+      pidsLimitHit:
+        sum(subtree(this.dirs['pids']!), (d) => readKeyed(join(d, 'pids.events')).get('max') ?? 0) > 0,
     };
   }
 

@@ -88,6 +88,8 @@ const START_SCHEMA = {
     },
     token: { type: 'boolean' },
     network: { type: 'boolean' },
+    runtime: { enum: ['bwrap', 'docker'] },
+    image: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
     uid: { type: 'integer', minimum: 1 },
     runner: {
@@ -127,6 +129,8 @@ interface StartBody {
   limits: { memory: number; pids: number; cpus: number; timeout_ms: number };
   token?: boolean;
   network?: boolean;
+  runtime?: 'bwrap' | 'docker';
+  image?: string;
   capabilities?: string[];
   uid: number;
   runner: { pid: number; start: string };
@@ -242,6 +246,8 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
             profile: b.profile,
             workspace: b.workspace,
             command: b.command,
+            runtime: b.runtime ?? 'bwrap',
+            ...(b.image ? { image: b.image } : {}),
             limits: {
               memory: b.limits.memory,
               pids: b.limits.pids,

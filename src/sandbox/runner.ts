@@ -207,27 +207,7 @@ export function bwrapArgs(
   a.push('--remount-ro', '/');
   // The environment: bwrap itself starts with none, so /proc/1/environ is empty; the command
   // gets exactly this.
-  const env: Record<string, string> = {
-    PATH: DEFAULT_PATH,
-    HOME,
-    USER: 'agent',
-    RAMPART_RUN_ID: spec.id,
-    RAMPART_AGENT: spec.agent,
-    ...(spec.token ? { RAMPART_TOKEN_FILE: TOKEN_PATH } : {}),
-    ...(spec.secrets.size > 0 ? { RAMPART_SECRETS_DIR: SECRETS_DIR } : {}),
-  };
-  if (spec.egress) {
-    const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
-    // Both spellings: curl and Python read the lower-case ones, most other tools either.
-    for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy'])
-      env[k] = proxy;
-    if (spec.egress.preload) env['NODE_OPTIONS'] = `--require ${EGRESS_PRELOAD}`;
-  }
-  for (const k of ENV_ALLOWLIST) {
-    const v = process.env[k];
-    if (v !== undefined) env[k] = v;
-  }
-  Object.assign(env, spec.env);
+  const env = runEnv(spec, spec.token !== undefined, spec.egress?.preload ? EGRESS_PRELOAD : undefined);
   for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
   a.push('--seccomp', String(FD_SECCOMP), '--block-fd', String(FD_BLOCK));
   for (const o of a) if (o.includes('\0')) throw new TypeError('a sandbox option contains a NUL character');
@@ -235,6 +215,51 @@ export function bwrapArgs(
     ? [EGRESS_BRIDGE, String(EGRESS_PORT), `${EGRESS_DIR}/${EGRESS_SOCKET}`, '--']
     : [];
   return { options: a, command: [...wrapper, ...spec.command], files };
+}
+
+/**
+ * A run's environment, on every runtime: where its files are, the proxy when it has a channel
+ * (and Node's preload for fetch, where bound), the caller's harmless variables, the spec's own.
+ */
+export function runEnv(spec: RunSpec, token: boolean, preload?: string): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: DEFAULT_PATH,
+    HOME,
+    USER: 'agent',
+    RAMPART_RUN_ID: spec.id,
+    RAMPART_AGENT: spec.agent,
+    ...(token ? { RAMPART_TOKEN_FILE: TOKEN_PATH } : {}),
+    ...(spec.secrets.size > 0 ? { RAMPART_SECRETS_DIR: SECRETS_DIR } : {}),
+  };
+  if (spec.egress) {
+    const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
+    // Both spellings: curl and Python read the lower-case ones, most other tools either.
+    for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy'])
+      env[k] = proxy;
+    if (preload) env['NODE_OPTIONS'] = `--require ${preload}`;
+  }
+  for (const k of ENV_ALLOWLIST) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return Object.assign(env, spec.env);
+}
+
+/**
+ * Ends a run's processes: SIGTERM to every one, SIGKILL to all after the grace period (or at
+ * once when `graceMs` is 0). Returns the grace timer (kept by the caller, set once).
+ */
+export function endGroup(
+  cgroup: RunCgroup,
+  graceMs: number,
+  timer: NodeJS.Timeout | undefined,
+): NodeJS.Timeout | undefined {
+  if (graceMs <= 0) {
+    cgroup.killAll();
+    return timer;
+  }
+  cgroup.signal('SIGTERM');
+  return timer ?? setTimeout(() => cgroup.killAll(), graceMs);
 }
 
 /** A run in progress. */
@@ -339,12 +364,7 @@ export class RunningSandbox {
    */
   stop(reason: EndReason, graceMs = this.host.graceMs): void {
     if (this.endReason === 'exited') this.endReason = reason;
-    if (graceMs <= 0) {
-      this.cgroup.killAll();
-      return;
-    }
-    this.cgroup.signal('SIGTERM');
-    this.graceTimer ??= setTimeout(() => this.cgroup.killAll(), graceMs);
+    this.graceTimer = endGroup(this.cgroup, graceMs, this.graceTimer);
   }
 
   private async finish(started: Promise<void>, timeoutMs: number): Promise<RunResult> {
@@ -430,6 +450,6 @@ const SIGNALS: Record<number, string> = {
   15: 'SIGTERM',
   31: 'SIGSYS',
 };
-function signalName(n: number): string {
+export function signalName(n: number): string {
   return SIGNALS[n] ?? `SIG${n}`;
 }

@@ -272,6 +272,67 @@ export function compileSeccomp(opts: SeccompOptions = {}): Buffer {
   return buf;
 }
 
+/** A rule of a Docker (libseccomp) seccomp profile. */
+interface DockerRule {
+  readonly names: readonly string[];
+  readonly action: 'SCMP_ACT_ALLOW' | 'SCMP_ACT_ERRNO';
+  readonly errnoRet?: number;
+  readonly args?: readonly { index: number; value: number; valueTwo?: number; op: string }[];
+}
+
+/**
+ * The same policy as a Docker seccomp profile (the JSON `--security-opt seccomp=` takes), for
+ * the Docker runtime: the allow-list, with clone, socket and personality allowed only with the
+ * arguments the BPF program allows, clone3 answering ENOSYS, everything else EPERM. Only this
+ * architecture is listed, so a call through another ABI (i386, x32) gets libseccomp's bad-arch
+ * action: the process is killed, as under the BPF program.
+ */
+export function dockerSeccompProfile(opts: SeccompOptions = {}): string {
+  const arch = opts.arch ?? hostArch();
+  if (arch === undefined) throw new TypeError(`seccomp: no filter for architecture ${process.arch}`);
+  const allowed = allowedSyscalls(opts.allow).filter((n) => TABLE[arch][n] !== undefined);
+  const plain = allowed.filter((n) => n !== 'clone' && n !== 'socket' && n !== 'personality');
+  const rules: DockerRule[] = [{ names: plain, action: 'SCMP_ACT_ALLOW' }];
+  if (allowed.includes('clone'))
+    rules.push({
+      names: ['clone'],
+      action: 'SCMP_ACT_ALLOW',
+      args: [{ index: 0, value: CLONE_NS_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+    });
+  if (allowed.includes('socket')) {
+    rules.push({
+      names: ['socket'],
+      action: 'SCMP_ACT_ALLOW',
+      args: [{ index: 0, value: AF_NETLINK, op: 'SCMP_CMP_EQ' }],
+    });
+    for (const family of [AF_UNIX, AF_INET, AF_INET6])
+      for (const type of [SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET])
+        rules.push({
+          names: ['socket'],
+          action: 'SCMP_ACT_ALLOW',
+          args: [
+            { index: 0, value: family, op: 'SCMP_CMP_EQ' },
+            { index: 1, value: SOCK_TYPE_MASK, valueTwo: type, op: 'SCMP_CMP_MASKED_EQ' },
+          ],
+        });
+  }
+  if (allowed.includes('personality'))
+    for (const p of PERSONALITIES)
+      rules.push({
+        names: ['personality'],
+        action: 'SCMP_ACT_ALLOW',
+        args: [{ index: 0, value: p, op: 'SCMP_CMP_EQ' }],
+      });
+  if (TABLE[arch]['clone3'] !== undefined)
+    rules.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });
+  return JSON.stringify({
+    defaultAction: 'SCMP_ACT_ERRNO',
+    defaultErrnoRet: EPERM,
+    architectures: [arch === 'x86_64' ? 'SCMP_ARCH_X86_64' : 'SCMP_ARCH_AARCH64'],
+    syscalls: rules,
+  });
+}
+
 /** Where the build puts the default program for an architecture (next to the CLI bundle). */
 export const PRECOMPILED = (arch: SeccompArch): string => `seccomp-${arch}.bpf`;
 

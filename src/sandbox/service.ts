@@ -36,7 +36,9 @@ import {
   type RunSpec,
   type SandboxHost,
 } from './runner.js';
-import { compileSeccomp, defaultSeccomp } from './seccomp.js';
+import { compileSeccomp, defaultSeccomp, dockerSeccompProfile } from './seccomp.js';
+import { Engine } from './docker/engine.js';
+import { DockerRun, onTmpfs, type DockerHost } from './docker/run.js';
 import { UidPool } from './uids.js';
 
 export type SandboxOptions = SandboxSettings;
@@ -61,6 +63,12 @@ export interface RunRequest {
   /** The process that runs it (holds its uid until it ends); this process by default. */
   readonly runner?: ProcessIdentity;
 }
+
+/** A run started in this process, on either runtime. */
+type LocalRun = RunningSandbox | DockerRun;
+
+/** Where Docker runs' secret and token files are kept while they run (a tmpfs). */
+const DOCKER_FILES_ROOT = '/dev/shm';
 
 /** Host paths hidden in every sandbox when they exist under the visible system directories. */
 const BUILTIN_HIDE = ['/etc/ssh', '/etc/ssl/private', '/etc/rampart'];
@@ -90,7 +98,8 @@ export interface RunRecord {
 const KEEP_ENDED = 1000;
 
 export class SandboxService {
-  private readonly local = new Map<string, RunningSandbox>();
+  private readonly local = new Map<string, LocalRun>();
+  private engineClient: Engine | undefined;
   private readonly records = new Map<string, RunRecord>();
   /** Host uids for runs, one per live run (uids.ts). */
   readonly uids: UidPool;
@@ -342,9 +351,88 @@ export class SandboxService {
     const host = this.requireHost();
     const h = seccompExtra.length > 0 ? { ...host, seccomp: compileSeccomp({ allow: seccompExtra }) } : host;
     const run = await RunningSandbox.start(h, spec);
-    this.local.set(spec.id, run);
-    void run.done.finally(() => this.local.delete(spec.id)).catch(() => undefined);
+    this.keep(run);
     return run;
+  }
+
+  /**
+   * Starts a run as a container of the Docker runtime (docker/run.ts), from an image approved by
+   * digest (approveImage). The same spec, limits, gate and lifecycle as a bubblewrap run.
+   */
+  async startDocker(spec: RunSpec, image: string, seccompExtra: readonly string[] = []): Promise<DockerRun> {
+    const host = this.requireHost();
+    const docker = await this.dockerHost(seccompExtra);
+    const groups = [...new Set(spec.devices.map((d) => statSync(d).gid))];
+    const run = await DockerRun.start(
+      { ...docker, cgroups: host.cgroups, graceMs: host.graceMs },
+      spec,
+      image,
+      groups,
+    );
+    this.keep(run);
+    return run;
+  }
+
+  /**
+   * The image's id if it is approved by digest (sandbox.docker.images: its id, or one of its
+   * repository digests); RAMPART_E_IMAGE_NOT_ALLOWED otherwise. The container is created from
+   * the id, so a tag moved after this check cannot swap the image.
+   */
+  async approveImage(name: string): Promise<string> {
+    const engine = this.engine();
+    const r = await engine.call<{ Id?: string; RepoDigests?: string[] }>(
+      'GET',
+      `/images/${encodeURIComponent(name)}/json`,
+    );
+    if (r.status === 404)
+      throw new RampartError('RAMPART_E_IMAGE_NOT_ALLOWED', `image ${name} is not on this Docker Engine`);
+    if (r.status !== 200 || typeof r.body.Id !== 'string')
+      throw new RampartError(
+        'RAMPART_E_RUNTIME',
+        `Docker Engine: cannot inspect image ${name} (${r.status})`,
+      );
+    const approved = this.opts.docker.images;
+    const digests = [r.body.Id, ...(r.body.RepoDigests ?? [])];
+    if (!digests.some((d) => approved.includes(d)))
+      throw new RampartError(
+        'RAMPART_E_IMAGE_NOT_ALLOWED',
+        `image ${name} (${r.body.Id}) is not approved: sandbox.docker.images lists images by digest`,
+        { hint: `approve it by adding "${r.body.Id}" to sandbox.docker.images` },
+      );
+    return r.body.Id;
+  }
+
+  private engine(): Engine {
+    return (this.engineClient ??= new Engine({ socket: this.opts.docker.socket }));
+  }
+
+  /** What Docker runs share; the Engine must keep cgroups the way kill and quarantine reach them. */
+  private async dockerHost(
+    seccompExtra: readonly string[],
+  ): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
+    const engine = this.engine();
+    const info = await engine.expect<{ CgroupDriver?: string }>([200], 'GET', '/info');
+    if (info.CgroupDriver !== 'cgroupfs')
+      throw new RampartError(
+        'RAMPART_E_RUNTIME',
+        `the Docker Engine at ${engine.socket} uses the ${info.CgroupDriver ?? 'unknown'} cgroup driver; Rampart's Docker runtime needs cgroupfs (its kill, freeze and quarantine act on the run's cgroup)`,
+      );
+    if (!onTmpfs(DOCKER_FILES_ROOT))
+      throw new RampartError(
+        'RAMPART_E_SANDBOX_UNAVAILABLE',
+        `${DOCKER_FILES_ROOT} is not a tmpfs: secrets and tokens of Docker runs are kept only in memory`,
+      );
+    return {
+      engine,
+      installation: this.opts.cgroupParent,
+      seccomp: dockerSeccompProfile({ allow: seccompExtra }),
+      filesRoot: DOCKER_FILES_ROOT,
+    };
+  }
+
+  private keep(run: LocalRun): void {
+    this.local.set(run.id, run);
+    void run.done.finally(() => this.local.delete(run.id)).catch(() => undefined);
   }
 
   /** Syscalls a profile adds to the filter. */

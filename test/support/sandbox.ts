@@ -3,11 +3,13 @@
 // bubblewrap and cgroups; without them they are skipped with the reason, except under CI=true,
 // where a missing sandbox fails the run (.ci/run installs bubblewrap and runs as root).
 
-import { chmodSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BUILTIN_PROFILES } from '../../src/config/load.js';
-import type { RunResult } from '../../src/sandbox/runner.js';
+import type { SandboxSettings } from '../../src/core/settings.js';
+import { DockerRun } from '../../src/sandbox/docker/run.js';
+import type { RunResult, RunSpec } from '../../src/sandbox/runner.js';
 import { SandboxService, type RunRequest } from '../../src/sandbox/service.js';
 import { tempDir, type TempDir } from './tmp.js';
 
@@ -30,10 +32,26 @@ export interface SandboxHarness {
   run(
     req: Omit<RunRequest, 'agent'> & { agent?: string },
   ): Promise<RunResult & { stdout: string; stderr: string }>;
+  /** Starts a prepared run on the harness's runtime, with its output on pipes. */
+  start(spec: RunSpec): Promise<{
+    id: string;
+    done: Promise<RunResult>;
+    cleaned(): Promise<void>;
+    stdout: NodeJS.ReadableStream;
+    stderr: NodeJS.ReadableStream;
+  }>;
+  /** Another service over the same host and settings: what a control plane in another process is. */
+  twin(): SandboxService;
   cleanup(): void;
 }
 
-export function sandboxHarness(): SandboxHarness {
+/** The Docker runtime for a harness: a (private) Engine's socket and the approved image's id. */
+export interface DockerRuntimeOptions {
+  readonly socket: string;
+  readonly image: string;
+}
+
+export function sandboxHarness(docker?: DockerRuntimeOptions): SandboxHarness {
   const dir = tempDir();
   chmodSync(dir.dir, 0o711);
   const workspaces = join(dir.dir, 'workspaces');
@@ -41,7 +59,9 @@ export function sandboxHarness(): SandboxHarness {
   const dataDir = join(dir.dir, 'data');
   mkdirSync(dataDir, { mode: 0o700 });
   const cgroupParent = `rampart-test-${randomBytes(4).toString('hex')}`;
-  const svc = SandboxService.create({
+  const settings: SandboxSettings = {
+    runtime: docker ? 'docker' : 'bwrap',
+    docker: { socket: docker?.socket ?? '/var/run/docker.sock', images: docker ? [docker.image] : [] },
     bwrap: '/usr/bin/bwrap',
     cgroupParent,
     uids: testUids(),
@@ -53,7 +73,8 @@ export function sandboxHarness(): SandboxHarness {
     hide: [],
     profiles: BUILTIN_PROFILES,
     maxRunLifetimeMs: 7_200_000,
-  });
+  };
+  const svc = SandboxService.create(settings);
   let n = 0;
   const workspace = (name = `ws-${n++}`): string => {
     const ws = join(workspaces, name);
@@ -75,17 +96,27 @@ export function sandboxHarness(): SandboxHarness {
         ...req,
         stdio: 'pipe',
       });
-      const running = await svc.start(spec);
+      const running = await this.start(spec);
       let stdout = '';
       let stderr = '';
-      running.child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-      running.child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      running.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      running.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const result = await running.done;
       // As `rampart run` does before it exits: the group is removed once its tasks are reaped,
       // then the run's uid is given back.
-      await running.cleaned;
+      await running.cleaned();
       svc.uids.release(spec.uid);
       return { ...result, stdout, stderr };
+    },
+    async start(spec) {
+      const run = docker ? await svc.startDocker(spec, docker.image) : await svc.start(spec);
+      const out = run instanceof DockerRun ? run.stdout : run.child.stdout;
+      const err = run instanceof DockerRun ? run.stderr : run.child.stderr;
+      if (!out || !err) throw new Error('the run was not started with pipes');
+      return { id: spec.id, done: run.done, cleaned: () => run.cleaned, stdout: out, stderr: err };
+    },
+    twin() {
+      return SandboxService.create(settings);
     },
     cleanup() {
       removeCgroupParent(cgroupParent);
@@ -130,7 +161,14 @@ export function sandboxControlPlaneDir(extra = ''): { dir: TempDir; cgroupParent
 }
 
 function removeCgroupParent(name: string): void {
-  for (const c of ['memory', 'pids', 'cpu', 'freezer', '']) {
+  // Every hierarchy: the Docker Engine makes the parent in all it uses, not only Rampart's four.
+  let controllers: string[] = [];
+  try {
+    controllers = readdirSync('/sys/fs/cgroup');
+  } catch {
+    // no cgroups here
+  }
+  for (const c of [...controllers, '']) {
     try {
       rmdirSync(join('/sys/fs/cgroup', c, name));
     } catch {

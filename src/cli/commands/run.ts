@@ -21,6 +21,10 @@ const USAGE = `usage: rampart run [options] -- CMD [ARGS...]
 Run CMD in a sandbox: new namespaces, read-only system directories, no network, a seccomp
 filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit code.
 
+  --runtime NAME       bwrap (a bubblewrap sandbox here) or docker (a container the Docker Engine
+                       creates with the same baseline). Default: sandbox.runtime (bwrap).
+  --image IMAGE        The container image (docker runtime): approved by digest in
+                       sandbox.docker.images.
   --agent ID           The agent this run is for (default: the invoking user's name).
   --profile NAME       Sandbox profile (default, strict, vm-runner, or one from the config).
   --workspace DIR      Directory bound read-write at /workspace (handed to the sandbox user).
@@ -75,6 +79,8 @@ export const command: Command = {
       own,
       {
         ...COMMON_OPTIONS,
+        runtime: { type: 'string' },
+        image: { type: 'string' },
         agent: { type: 'string' },
         profile: { type: 'string' },
         workspace: { type: 'string' },
@@ -114,6 +120,14 @@ export const command: Command = {
       secrets.set(name, readSecretFile(resolve(io.cwd, s.slice(eq + 1)), { purpose: `--secret ${name}` }));
     }
 
+    const runtime = values.runtime ?? config.sandbox.runtime;
+    if (runtime !== 'bwrap' && runtime !== 'docker')
+      throw usageError(`--runtime must be bwrap or docker, not "${runtime}"`, USAGE);
+    if (runtime === 'docker' && values.image === undefined)
+      throw usageError('--runtime docker needs --image (approved by digest in sandbox.docker.images)', USAGE);
+    if (runtime === 'bwrap' && values.image !== undefined)
+      throw usageError('--image is for --runtime docker', USAGE);
+
     const sandbox = SandboxService.create(config.sandbox);
     if (sandbox.problem)
       throw new RampartError(
@@ -121,6 +135,8 @@ export const command: Command = {
         `sandboxes cannot run here: ${sandbox.problem}`,
       );
     const profile = values.profile ?? 'default';
+    // Approved before anything is prepared: an image off the list starts nothing.
+    const image = runtime === 'docker' ? await sandbox.approveImage(values.image!) : undefined;
     const runner = processIdentity(process.pid)!;
     let spec = sandbox.prepare({
       runner,
@@ -166,6 +182,8 @@ export const command: Command = {
       },
       token: wantToken,
       network,
+      runtime,
+      ...(image ? { image } : {}),
       ...(values.cap ? { capabilities: values.cap } : {}),
       // The run's own uid, and who holds it: the control plane watches this process and ends
       // the run itself if it dies.
@@ -199,7 +217,9 @@ export const command: Command = {
     let result: RunResult | undefined;
     let failure: unknown;
     let cleaned: Promise<void> = Promise.resolve();
-    const started = sandbox.start(spec, sandbox.profileSyscalls(profile));
+    const started = image
+      ? sandbox.startDocker(spec, image, sandbox.profileSyscalls(profile))
+      : sandbox.start(spec, sandbox.profileSyscalls(profile));
     const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);

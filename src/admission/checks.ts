@@ -743,7 +743,8 @@ export function checkWorkload(w: Workload, ctx: CheckContext): Violation[] {
           !ctx.registries.some((r) => full === r || full.startsWith(r.replace(/\/?$/, '/')))
         )
           add('approved-registry', `${where} uses ${img}, not from an approved registry`, c.image.loc, c);
-        if (!img.includes('@sha256:'))
+        // name@sha256:<digest>, or an image id (sha256:<id>): both name content, not a tag.
+        if (!img.includes('@sha256:') && !/^sha256:[0-9a-f]{64}$/.test(img))
           add('image-digest', `${where} uses ${img}, not pinned by digest`, c.image.loc, c);
         if (ctx.distroless.length > 0 && !ctx.distroless.some((d) => full.startsWith(d)))
           add('distroless-base', `${where} uses ${img}, not an approved distroless base`, c.image.loc, c);

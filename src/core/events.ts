@@ -73,6 +73,8 @@ export interface EventMap {
     runtime: 'bwrap' | 'docker';
     /** The container's image id (Docker runtime). */
     image?: string;
+    /** What admission found in the container it was started as (Docker runtime; none at or above admission.deny_on). */
+    admission?: { check: string; severity: string }[];
     limits: { memory: number; pids: number; cpus: number; timeoutMs: number };
   };
   /** A sandboxed run ended (exited, timed out, killed, quarantined). */

@@ -90,6 +90,19 @@ const START_SCHEMA = {
     network: { type: 'boolean' },
     runtime: { enum: ['bwrap', 'docker'] },
     image: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+    admission: {
+      type: 'array',
+      maxItems: 200,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['check', 'severity'],
+        properties: {
+          check: { type: 'string', minLength: 1, maxLength: 64 },
+          severity: { enum: ['info', 'low', 'medium', 'high', 'critical'] },
+        },
+      },
+    },
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
     uid: { type: 'integer', minimum: 1 },
     runner: {
@@ -131,6 +144,7 @@ interface StartBody {
   network?: boolean;
   runtime?: 'bwrap' | 'docker';
   image?: string;
+  admission?: { check: string; severity: string }[];
   capabilities?: string[];
   uid: number;
   runner: { pid: number; start: string };
@@ -248,6 +262,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
             command: b.command,
             runtime: b.runtime ?? 'bwrap',
             ...(b.image ? { image: b.image } : {}),
+            ...(b.admission ? { admission: b.admission } : {}),
             limits: {
               memory: b.limits.memory,
               pids: b.limits.pids,

@@ -38,7 +38,8 @@ import {
 } from './runner.js';
 import { compileSeccomp, defaultSeccomp, dockerSeccompProfile } from './seccomp.js';
 import { Engine } from './docker/engine.js';
-import { DockerRun, onTmpfs, type DockerHost } from './docker/run.js';
+import { containerBody } from './docker/body.js';
+import { DockerRun, onTmpfs, runFiles, type DockerHost } from './docker/run.js';
 import { UidPool } from './uids.js';
 
 export type SandboxOptions = SandboxSettings;
@@ -62,6 +63,14 @@ export interface RunRequest {
   readonly egress?: EgressChannel;
   /** The process that runs it (holds its uid until it ends); this process by default. */
   readonly runner?: ProcessIdentity;
+}
+
+/** A run's container on the Docker runtime, planned before it is created. */
+export interface DockerPlan {
+  /** The approved image's id. */
+  readonly image: string;
+  /** The Engine's create body. */
+  readonly body: Record<string, unknown>;
 }
 
 /** A run started in this process, on either runtime. */
@@ -356,18 +365,35 @@ export class SandboxService {
   }
 
   /**
-   * Starts a run as a container of the Docker runtime (docker/run.ts), from an image approved by
-   * digest (approveImage). The same spec, limits, gate and lifecycle as a bubblewrap run.
+   * The container a run becomes on the Docker runtime (docker/body.ts), from an image approved by
+   * digest (approveImage): built before anything exists, so the caller can put it through
+   * admission and on record first. `token`: whether the run will be given one.
    */
-  async startDocker(spec: RunSpec, image: string, seccompExtra: readonly string[] = []): Promise<DockerRun> {
+  dockerPlan(
+    spec: RunSpec,
+    image: string,
+    opts: { seccompExtra?: readonly string[]; token: boolean },
+  ): DockerPlan {
+    const files = runFiles(DOCKER_FILES_ROOT, spec.id);
+    const body = containerBody(spec, {
+      image,
+      cgroupParent: `/${this.opts.cgroupParent}/${spec.id}`,
+      seccomp: dockerSeccompProfile({ allow: opts.seccompExtra ?? [] }),
+      installation: this.opts.cgroupParent,
+      files: { secrets: files.secrets, ...(opts.token ? { token: files.token } : {}) },
+      deviceGroups: [...new Set(spec.devices.map((d) => statSync(d).gid))],
+    });
+    return { image, body };
+  }
+
+  /** Starts a planned container run: the same spec, limits, gate and lifecycle as a bubblewrap run. */
+  async startDocker(spec: RunSpec, plan: DockerPlan): Promise<DockerRun> {
     const host = this.requireHost();
-    const docker = await this.dockerHost(seccompExtra);
-    const groups = [...new Set(spec.devices.map((d) => statSync(d).gid))];
+    const docker = await this.dockerHost();
     const run = await DockerRun.start(
       { ...docker, cgroups: host.cgroups, graceMs: host.graceMs },
       spec,
-      image,
-      groups,
+      plan.body,
     );
     this.keep(run);
     return run;
@@ -407,9 +433,7 @@ export class SandboxService {
   }
 
   /** What Docker runs share; the Engine must keep cgroups the way kill and quarantine reach them. */
-  private async dockerHost(
-    seccompExtra: readonly string[],
-  ): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
+  private async dockerHost(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
     const engine = this.engine();
     const info = await engine.expect<{ CgroupDriver?: string }>([200], 'GET', '/info');
     if (info.CgroupDriver !== 'cgroupfs')
@@ -425,7 +449,6 @@ export class SandboxService {
     return {
       engine,
       installation: this.opts.cgroupParent,
-      seccomp: dockerSeccompProfile({ allow: seccompExtra }),
       filesRoot: DOCKER_FILES_ROOT,
     };
   }

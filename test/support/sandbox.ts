@@ -109,7 +109,9 @@ export function sandboxHarness(docker?: DockerRuntimeOptions): SandboxHarness {
       return { ...result, stdout, stderr };
     },
     async start(spec) {
-      const run = docker ? await svc.startDocker(spec, docker.image) : await svc.start(spec);
+      const run = docker
+        ? await svc.startDocker(spec, svc.dockerPlan(spec, docker.image, { token: spec.token !== undefined }))
+        : await svc.start(spec);
       const out = run instanceof DockerRun ? run.stdout : run.child.stdout;
       const err = run instanceof DockerRun ? run.stderr : run.child.stderr;
       if (!out || !err) throw new Error('the run was not started with pipes');

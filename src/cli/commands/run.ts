@@ -9,6 +9,9 @@ import { RampartError, messageOf } from '../../core/errors.js';
 import { readSecretFile } from '../../core/secretfile.js';
 import { processIdentity } from '../../core/process.js';
 import { resolve } from 'node:path';
+import { admitContainer } from '../../admission/container.js';
+import { loadAdmissionPolicy } from '../../admission/engine.js';
+import { severityRank } from '../../core/types.js';
 import { SandboxService } from '../../sandbox/service.js';
 import { validSecretName, type RunResult } from '../../sandbox/runner.js';
 import { apiError, connect, findControlPlane } from '../client.js';
@@ -165,6 +168,31 @@ export const command: Command = {
       spec = { ...spec, egress: { dir: sandbox.channelDir(spec.id), ...files } };
     }
     const wantToken = !values['no-token'];
+    // A container is planned in full and put through admission (the checks `rampart check` and
+    // the Docker plugin apply) before anything exists; the verdict goes on the run's record.
+    const plan = image
+      ? sandbox.dockerPlan(spec, image, { seccompExtra: sandbox.profileSyscalls(profile), token: wantToken })
+      : undefined;
+    const verdict = plan
+      ? admitContainer(plan.body, {
+          profile: profile === 'vm-runner' ? 'vm-runner' : 'default',
+          denyOn: config.admission.denyOn,
+          ...(config.admission.policyFile
+            ? { policy: loadAdmissionPolicy(config.admission.policyFile) }
+            : {}),
+        })
+      : undefined;
+    if (verdict && !verdict.allowed) {
+      sandbox.uids.release(spec.uid);
+      if (network) sandbox.removeChannelDir(spec.id);
+      throw new RampartError(
+        'RAMPART_E_RUN_INVALID',
+        `admission refuses run ${spec.id}'s container: ${verdict.findings
+          .filter((f) => severityRank(f.severity) >= severityRank(config.admission.denyOn))
+          .map((f) => `${f.severity} ${f.check}: ${f.message}`)
+          .join('; ')}`,
+      );
+    }
     // Registration and sandbox set-up overlap: bwrap builds the namespaces while the control plane
     // records the run, and the command starts only once the record is written (the gate). A
     // refused registration tears the half-built sandbox down: nothing runs off the record.
@@ -184,6 +212,9 @@ export const command: Command = {
       network,
       runtime,
       ...(image ? { image } : {}),
+      ...(verdict
+        ? { admission: verdict.findings.map((f) => ({ check: f.check, severity: f.severity })) }
+        : {}),
       ...(values.cap ? { capabilities: values.cap } : {}),
       // The run's own uid, and who holds it: the control plane watches this process and ends
       // the run itself if it dies.
@@ -217,8 +248,8 @@ export const command: Command = {
     let result: RunResult | undefined;
     let failure: unknown;
     let cleaned: Promise<void> = Promise.resolve();
-    const started = image
-      ? sandbox.startDocker(spec, image, sandbox.profileSyscalls(profile))
+    const started = plan
+      ? sandbox.startDocker(spec, plan)
       : sandbox.start(spec, sandbox.profileSyscalls(profile));
     const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
     process.on('SIGINT', onSignal);
@@ -270,6 +301,9 @@ export const command: Command = {
     sandbox.uids.release(spec.uid);
     if (end.status !== 200)
       io.stderr.write(`rampart: could not record the end of run ${spec.id} (HTTP ${end.status})\n`);
+    // Ended by someone while it was starting (the container's start fails when its processes are
+    // killed under it): killed, as they asked, not a failure to start.
+    if ((failure !== undefined || !result) && end.status === 200 && end.body.ended_by) return 128 + 9;
     if (failure !== undefined || !result)
       throw new RampartError(
         'RAMPART_E_SANDBOX_UNAVAILABLE',

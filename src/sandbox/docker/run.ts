@@ -24,7 +24,6 @@ import {
   type RunResult,
   type RunSpec,
 } from '../runner.js';
-import { containerBody } from './body.js';
 import type { Engine } from './engine.js';
 
 /** What every Docker run on this host shares. */
@@ -33,14 +32,18 @@ export interface DockerHost {
   readonly cgroups: CgroupHost;
   /** The installation's cgroup parent's name (rampart-...). */
   readonly installation: string;
-  /** Rampart's seccomp profile as Docker JSON. */
-  readonly seccomp: string;
   readonly graceMs: number;
   /** A tmpfs directory where runs' secret and token files are kept while they run. */
   readonly filesRoot: string;
 }
 
 const TMPFS_MAGIC = 0x01021994;
+/** Where a run's secret files and token are kept on the host while it runs (a tmpfs). */
+export function runFiles(filesRoot: string, runId: string): { dir: string; secrets: string; token: string } {
+  const dir = join(filesRoot, `rampart-${runId}`);
+  return { dir, secrets: join(dir, 'secrets'), token: join(dir, 'token') };
+}
+
 /** How often a run's limit counters are read while it lives (see finish). */
 const SAMPLE_MS = 100;
 
@@ -80,48 +83,34 @@ export class DockerRun {
   }
 
   /** Creates, attaches and (once the gate opens) starts the run's container. */
-  static async start(
-    host: DockerHost,
-    spec: RunSpec,
-    image: string,
-    deviceGroups: readonly number[],
-  ): Promise<DockerRun> {
+  static async start(host: DockerHost, spec: RunSpec, body: Record<string, unknown>): Promise<DockerRun> {
     const { engine } = host;
     const cgroup = RunCgroup.create(host.cgroups, spec.id, spec.limits);
-    const files = join(host.filesRoot, `rampart-${spec.id}`);
+    const files = runFiles(host.filesRoot, spec.id);
     let container: string | undefined;
     const undo = async (): Promise<void> => {
       if (container)
         await engine.call('DELETE', `/containers/${container}?force=1&v=1`).catch(() => undefined);
-      rmSync(files, { recursive: true, force: true });
+      rmSync(files.dir, { recursive: true, force: true });
       removeEngineGroups(host, spec.id);
       cgroup.remove();
     };
     try {
-      mkdirSync(files, { mode: 0o700 });
-      const secrets = join(files, 'secrets');
-      mkdirSync(secrets, { mode: 0o500 });
+      mkdirSync(files.dir, { mode: 0o700 });
+      mkdirSync(files.secrets, { mode: 0o500 });
       for (const [name, content] of spec.secrets) {
         if (!validSecretName(name)) throw new TypeError(`invalid secret name "${name}"`);
-        writeFileSync(join(secrets, name), content, { mode: 0o400 });
-        chownSync(join(secrets, name), spec.uid, spec.uid);
+        writeFileSync(join(files.secrets, name), content, { mode: 0o400 });
+        chownSync(join(files.secrets, name), spec.uid, spec.uid);
       }
-      chownSync(secrets, spec.uid, spec.uid);
-      const token = spec.token ? join(files, 'token') : undefined;
+      chownSync(files.secrets, spec.uid, spec.uid);
       // The bind needs the file to exist; it stays empty until the token arrives, before start.
+      const token = spec.token ? files.token : undefined;
       if (token) {
         writeFileSync(token, '', { mode: 0o400 });
         chownSync(token, spec.uid, spec.uid);
       }
-      chownSync(files, spec.uid, spec.uid);
-      const body = containerBody(spec, {
-        image,
-        cgroupParent: `/${host.installation}/${spec.id}`,
-        seccomp: host.seccomp,
-        installation: host.installation,
-        files: { secrets, ...(token ? { token } : {}) },
-        deviceGroups,
-      });
+      chownSync(files.dir, spec.uid, spec.uid);
       const made = await engine.expect<{ Id: string }>(
         [201],
         'POST',
@@ -141,7 +130,7 @@ export class DockerRun {
         if (token && tok) writeFileSync(token, tok);
         await engine.expect([204, 304], 'POST', `/containers/${id}/start`);
       })();
-      const run = new DockerRun(spec.id, id, cgroup, host, files, started, ended, spec.timeoutMs);
+      const run = new DockerRun(spec.id, id, cgroup, host, files.dir, started, ended, spec.timeoutMs);
       if (out instanceof PassThrough && err instanceof PassThrough) {
         run.stdout = out;
         run.stderr = err;

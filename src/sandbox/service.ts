@@ -21,6 +21,7 @@ import {
   statSync,
 } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { RampartError, messageOf } from '../core/errors.js';
 import { processIdentity, type ProcessIdentity } from '../core/process.js';
@@ -387,13 +388,18 @@ export class SandboxService {
   }
 
   /** Starts a planned container run: the same spec, limits, gate and lifecycle as a bubblewrap run. */
-  async startDocker(spec: RunSpec, plan: DockerPlan): Promise<DockerRun> {
+  async startDocker(
+    spec: RunSpec,
+    plan: DockerPlan,
+    output?: { stdout: Writable; stderr: Writable },
+  ): Promise<DockerRun> {
     const host = this.requireHost();
     const docker = await this.dockerHost();
     const run = await DockerRun.start(
       { ...docker, cgroups: host.cgroups, graceMs: host.graceMs },
       spec,
       plan.body,
+      output,
     );
     this.keep(run);
     return run;

@@ -73,6 +73,17 @@ describe('rampart run --runtime docker', { skip }, () => {
     assert.equal(left.stdout.trim(), '');
   });
 
+  it("passes the run's output through redaction on its way to the terminal", async () => {
+    const r = await run(
+      ['--agent', 'leaky'],
+      'echo "key AKIAQYLPMN5HHHFPZAM2 in stdout"; echo "password=Sup3rS3cret!xy on stderr" >&2',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'key [REDACTED-AWS-ACCESS-KEY-ID] in stdout\n');
+    assert.match(r.stderr, /password=\[REDACTED-PASSWORD\] on stderr/);
+    assert.ok(!r.stderr.includes('Sup3rS3cret'));
+  });
+
   it('reaches an allowed host through its egress channel, and nothing else', async () => {
     const r = await run(
       ['--agent', 'fetcher'],

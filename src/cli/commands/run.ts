@@ -10,6 +10,7 @@ import { readSecretFile } from '../../core/secretfile.js';
 import { processIdentity } from '../../core/process.js';
 import { resolve } from 'node:path';
 import { admitContainer } from '../../admission/container.js';
+import type { RedactStream } from '../../redact/stream.js';
 import { loadAdmissionPolicy } from '../../admission/engine.js';
 import { severityRank } from '../../core/types.js';
 import { SandboxService } from '../../sandbox/service.js';
@@ -68,6 +69,37 @@ egress:
 logging:
   level: warn
 `;
+
+/**
+ * The run's stdout and stderr through redaction to this process's own: a secret a run prints is
+ * replaced before it reaches the terminal or a log collecting it. `flushed` settles once both
+ * have written everything.
+ */
+async function redactedOutput(): Promise<{
+  stdout: RedactStream;
+  stderr: RedactStream;
+  flushed: Promise<void>;
+}> {
+  // Loaded only for a container run: a bwrap run's start does not pay for the redaction engine.
+  const [{ Redactor }, { RedactStream }] = await Promise.all([
+    import('../../redact/engine.js'),
+    import('../../redact/stream.js'),
+  ]);
+  const redactor = new Redactor();
+  const pair = (to: NodeJS.WritableStream): { from: RedactStream; done: Promise<void> } => {
+    const from = new RedactStream(redactor);
+    const done = new Promise<void>((resolve) => from.on('end', resolve));
+    from.pipe(to, { end: false });
+    return { from, done };
+  };
+  const out = pair(process.stdout);
+  const err = pair(process.stderr);
+  return {
+    stdout: out.from,
+    stderr: err.from,
+    flushed: Promise.all([out.done, err.done]).then(() => undefined),
+  };
+}
 
 export const command: Command = {
   usage: USAGE,
@@ -248,8 +280,11 @@ export const command: Command = {
     let result: RunResult | undefined;
     let failure: unknown;
     let cleaned: Promise<void> = Promise.resolve();
+    // A container's output reaches the terminal through redaction (its log driver is "none": the
+    // Engine keeps nothing of it); a bwrap run keeps the terminal itself, for interactive agents.
+    const output = plan ? await redactedOutput() : undefined;
     const started = plan
-      ? sandbox.startDocker(spec, plan)
+      ? sandbox.startDocker(spec, plan, output)
       : sandbox.start(spec, sandbox.profileSyscalls(profile));
     const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
     process.on('SIGINT', onSignal);
@@ -271,6 +306,7 @@ export const command: Command = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    if (output && result) await output.flushed;
     // The run's cgroup and channel directory are removed while its end is reported; this process
     // waits for all of it.
     const report = api.send('POST', `/v1/runs/${spec.id}/end`, {

@@ -14,7 +14,7 @@ import { chownSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, write
 import { join } from 'node:path';
 import { messageOf } from '../../core/errors.js';
 import { RunCgroup, type CgroupHost } from '../cgroup.js';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import {
   endGroup,
   SandboxStartError,
@@ -83,7 +83,16 @@ export class DockerRun {
   }
 
   /** Creates, attaches and (once the gate opens) starts the run's container. */
-  static async start(host: DockerHost, spec: RunSpec, body: Record<string, unknown>): Promise<DockerRun> {
+  /**
+   * `output`: where the run's stdout and stderr go (ended when the container's output ends); by
+   * default the process's own (stdio inherit) or pipes read from run.stdout and run.stderr.
+   */
+  static async start(
+    host: DockerHost,
+    spec: RunSpec,
+    body: Record<string, unknown>,
+    output?: { stdout: Writable; stderr: Writable },
+  ): Promise<DockerRun> {
     const { engine } = host;
     const cgroup = RunCgroup.create(host.cgroups, spec.id, spec.limits);
     const files = runFiles(host.filesRoot, spec.id);
@@ -119,11 +128,10 @@ export class DockerRun {
       );
       container = made.Id;
       // Piped: the caller reads run.stdout and run.stderr (as a bwrap child's pipes).
-      const out = spec.stdio === 'inherit' ? process.stdout : new PassThrough();
-      const err = spec.stdio === 'inherit' ? process.stderr : new PassThrough();
+      const out = output?.stdout ?? (spec.stdio === 'inherit' ? process.stdout : new PassThrough());
+      const err = output?.stderr ?? (spec.stdio === 'inherit' ? process.stderr : new PassThrough());
       const { ended } = await engine.attach(container, out, err);
-      if (out instanceof PassThrough && err instanceof PassThrough)
-        void ended.then(() => (out.end(), err.end()));
+      if (out !== process.stdout && err !== process.stderr) void ended.then(() => (out.end(), err.end()));
       const id = container;
       const started = (async () => {
         const [, tok] = await Promise.all([spec.gate, spec.token]);

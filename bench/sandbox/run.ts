@@ -60,6 +60,8 @@ writeFileSync(
   `sandbox:\n  cgroup_parent: rampart-bench\n  workspaces_dir: ${workspaces}\nlogging:\n  level: warn\n`,
 );
 const svc = SandboxService.create({
+  runtime: 'bwrap',
+  docker: { socket: '/var/run/docker.sock', images: [] },
   bwrap: '/usr/bin/bwrap',
   cgroupParent: 'rampart-bench',
   uids: { first: 2_100_500_000, count: 1000 },

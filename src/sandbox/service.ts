@@ -38,7 +38,7 @@ import {
   type SandboxHost,
 } from './runner.js';
 import { compileSeccomp, defaultSeccomp, dockerSeccompProfile } from './seccomp.js';
-import { Engine } from './docker/engine.js';
+import type { Engine } from './docker/engine.js';
 import { containerBody } from './docker/body.js';
 import { DockerRun, onTmpfs, runFiles, type DockerHost } from './docker/run.js';
 import { UidPool } from './uids.js';
@@ -110,6 +110,7 @@ const KEEP_ENDED = 1000;
 export class SandboxService {
   private readonly local = new Map<string, LocalRun>();
   private engineClient: Engine | undefined;
+  private dockerReady: Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> | undefined;
   private readonly records = new Map<string, RunRecord>();
   /** Host uids for runs, one per live run (uids.ts). */
   readonly uids: UidPool;
@@ -391,7 +392,7 @@ export class SandboxService {
   async startDocker(
     spec: RunSpec,
     plan: DockerPlan,
-    output?: { stdout: Writable; stderr: Writable },
+    output?: Promise<{ stdout: Writable; stderr: Writable }>,
   ): Promise<DockerRun> {
     const host = this.requireHost();
     const docker = await this.dockerHost();
@@ -411,7 +412,9 @@ export class SandboxService {
    * the id, so a tag moved after this check cannot swap the image.
    */
   async approveImage(name: string): Promise<string> {
-    const engine = this.engine();
+    const engine = await this.engine();
+    // The Engine's own fitness is asked at the same time (one round trip fewer before create).
+    void this.dockerHost().catch(() => undefined);
     const r = await engine.call<{ Id?: string; RepoDigests?: string[] }>(
       'GET',
       `/images/${encodeURIComponent(name)}/json`,
@@ -434,13 +437,22 @@ export class SandboxService {
     return r.body.Id;
   }
 
-  private engine(): Engine {
-    return (this.engineClient ??= new Engine({ socket: this.opts.docker.socket }));
+  /**
+   * The Engine's client, loaded on first use: node:http (which it uses) costs a bwrap run's start
+   * several milliseconds it has no use for.
+   */
+  private async engine(): Promise<Engine> {
+    const { Engine: Client } = await import('./docker/engine.js');
+    return (this.engineClient ??= new Client({ socket: this.opts.docker.socket }));
   }
 
   /** What Docker runs share; the Engine must keep cgroups the way kill and quarantine reach them. */
-  private async dockerHost(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
-    const engine = this.engine();
+  private dockerHost(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
+    return (this.dockerReady ??= this.checkDockerHost());
+  }
+
+  private async checkDockerHost(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
+    const engine = await this.engine();
     const info = await engine.expect<{ CgroupDriver?: string }>([200], 'GET', '/info');
     if (info.CgroupDriver !== 'cgroupfs')
       throw new RampartError(

@@ -9,9 +9,7 @@ import { RampartError, messageOf } from '../../core/errors.js';
 import { readSecretFile } from '../../core/secretfile.js';
 import { processIdentity } from '../../core/process.js';
 import { resolve } from 'node:path';
-import { admitContainer } from '../../admission/container.js';
 import type { RedactStream } from '../../redact/stream.js';
-import { loadAdmissionPolicy } from '../../admission/engine.js';
 import { severityRank } from '../../core/types.js';
 import { SandboxService } from '../../sandbox/service.js';
 import { validSecretName, type RunResult } from '../../sandbox/runner.js';
@@ -205,12 +203,16 @@ export const command: Command = {
     const plan = image
       ? sandbox.dockerPlan(spec, image, { seccompExtra: sandbox.profileSyscalls(profile), token: wantToken })
       : undefined;
-    const verdict = plan
-      ? admitContainer(plan.body, {
+    // Loaded only for a container run: a bwrap run's start does not pay for the admission engine.
+    const admission = plan
+      ? await Promise.all([import('../../admission/container.js'), import('../../admission/engine.js')])
+      : undefined;
+    const verdict = admission
+      ? admission[0].admitContainer(plan!.body, {
           profile: profile === 'vm-runner' ? 'vm-runner' : 'default',
           denyOn: config.admission.denyOn,
           ...(config.admission.policyFile
-            ? { policy: loadAdmissionPolicy(config.admission.policyFile) }
+            ? { policy: admission[1].loadAdmissionPolicy(config.admission.policyFile) }
             : {}),
         })
       : undefined;
@@ -282,7 +284,8 @@ export const command: Command = {
     let cleaned: Promise<void> = Promise.resolve();
     // A container's output reaches the terminal through redaction (its log driver is "none": the
     // Engine keeps nothing of it); a bwrap run keeps the terminal itself, for interactive agents.
-    const output = plan ? await redactedOutput() : undefined;
+    // Made while the container is being created (the Engine's time, not this process's).
+    const output = plan ? redactedOutput() : undefined;
     const started = plan
       ? sandbox.startDocker(spec, plan, output)
       : sandbox.start(spec, sandbox.profileSyscalls(profile));
@@ -306,7 +309,7 @@ export const command: Command = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    if (output && result) await output.flushed;
+    if (output && result) await (await output).flushed;
     // The run's cgroup and channel directory are removed while its end is reported; this process
     // waits for all of it.
     const report = api.send('POST', `/v1/runs/${spec.id}/end`, {

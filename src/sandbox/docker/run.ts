@@ -84,14 +84,15 @@ export class DockerRun {
 
   /** Creates, attaches and (once the gate opens) starts the run's container. */
   /**
-   * `output`: where the run's stdout and stderr go (ended when the container's output ends); by
-   * default the process's own (stdio inherit) or pipes read from run.stdout and run.stderr.
+   * `output`: where the run's stdout and stderr go (ended when the container's output ends), a
+   * promise so it can be made while the container is being created; by default the process's
+   * own (stdio inherit) or pipes read from run.stdout and run.stderr.
    */
   static async start(
     host: DockerHost,
     spec: RunSpec,
     body: Record<string, unknown>,
-    output?: { stdout: Writable; stderr: Writable },
+    output?: Promise<{ stdout: Writable; stderr: Writable }>,
   ): Promise<DockerRun> {
     const { engine } = host;
     const cgroup = RunCgroup.create(host.cgroups, spec.id, spec.limits);
@@ -128,8 +129,9 @@ export class DockerRun {
       );
       container = made.Id;
       // Piped: the caller reads run.stdout and run.stderr (as a bwrap child's pipes).
-      const out = output?.stdout ?? (spec.stdio === 'inherit' ? process.stdout : new PassThrough());
-      const err = output?.stderr ?? (spec.stdio === 'inherit' ? process.stderr : new PassThrough());
+      const given = await output;
+      const out = given?.stdout ?? (spec.stdio === 'inherit' ? process.stdout : new PassThrough());
+      const err = given?.stderr ?? (spec.stdio === 'inherit' ? process.stderr : new PassThrough());
       const { ended } = await engine.attach(container, out, err);
       if (out !== process.stdout && err !== process.stderr) void ended.then(() => (out.end(), err.end()));
       const id = container;
@@ -201,7 +203,8 @@ export class DockerRun {
     clearInterval(this.sampler);
     // The container's pid 1 took its namespace down; anything else in the run's group goes too.
     if (this.cgroup.pids().length > 0) this.cgroup.killAll();
-    // The Engine knows of an OOM kill in the container (its own group, gone by now, counted it).
+    // The Engine knows of an OOM kill in the container (its own group, gone by now, counted it),
+    // whichever process it killed: asked every time.
     const state = await engine
       .call<{ State?: { OOMKilled?: boolean } }>('GET', `/containers/${this.container}/json`)
       .catch(() => undefined);

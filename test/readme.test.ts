@@ -7,17 +7,20 @@ import { it } from 'node:test';
 
 const read = (p: string): string => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
 
-it('the quick start has exactly two commands and .ci/run runs the test one verbatim', () => {
+it('the quick start starts the control plane, shows a run on each runtime, and .ci/run runs its test command verbatim', () => {
   const readme = read('README.md');
   const quick = readme.slice(
     readme.indexOf('## Quick start'),
     readme.indexOf('\n## ', readme.indexOf('## Quick start') + 1),
   );
   const commands = [...quick.matchAll(/```sh\n([^`]+?)\n```/g)].map((m) => m[1]!.trim());
-  assert.deepEqual(commands, ['npm ci && npx rampart up', 'npm ci && npm test']);
+  assert.equal(commands.length, 3);
+  assert.equal(commands[0], 'npm ci && npx rampart up');
+  assert.match(commands[1]!, /rampart run --agent[^\n]*\n[^\n]*rampart run --runtime docker --image /);
+  assert.equal(commands[2], 'npm ci && npm test');
   const ci = read('.ci/run');
   assert.ok(
-    ci.split('\n').some((l) => l.trim() === commands[1]),
+    ci.split('\n').some((l) => l.trim() === commands[2]),
     '.ci/run must run the README test command',
   );
 });

@@ -61,6 +61,25 @@ const server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir 
 const admin = api(server.url, adminToken(cp.dir.dir));
 const node = process.execPath;
 const rampartRun = (...args: string[]): string[] => [BIN, 'run', '--no-network', ...args];
+/** A container run of `sleep 300` for `agent`, left running. */
+const sleeper = (agent: string, ...args: string[]): ChildProcess =>
+  spawn(
+    node,
+    rampartRun(
+      '--runtime',
+      'docker',
+      '--image',
+      image,
+      '--agent',
+      agent,
+      ...args,
+      '--',
+      '/bin/busybox',
+      'sleep',
+      '300',
+    ),
+    { cwd: cp.dir.dir, stdio: 'ignore' },
+  );
 
 try {
   // ------------------------------------------------------------------ start to exit of `true`
@@ -92,25 +111,7 @@ try {
   const runs: ChildProcess[] = [];
   const exited: Promise<number>[] = [];
   for (let i = 0; i < CONTAINERS; i++) {
-    const c = spawn(
-      node,
-      rampartRun(
-        '--runtime',
-        'docker',
-        '--image',
-        image,
-        '--agent',
-        'killme',
-        '--',
-        '/bin/busybox',
-        'sleep',
-        '300',
-      ),
-      {
-        cwd: cp.dir.dir,
-        stdio: 'ignore',
-      },
-    );
+    const c = sleeper('killme');
     runs.push(c);
     exited.push(new Promise((r) => c.on('exit', () => r(performance.now()))));
   }
@@ -160,24 +161,7 @@ try {
   const ws = join(cp.dir.dir, 'qws');
   mkdirSync(ws, { mode: 0o700 });
   for (let i = 0; i < 200; i++) writeFileSync(join(ws, `f${i}`), Buffer.alloc(256 * 1024, i));
-  const victim = spawn(
-    node,
-    rampartRun(
-      '--runtime',
-      'docker',
-      '--image',
-      image,
-      '--agent',
-      'victim',
-      '--workspace',
-      ws,
-      '--',
-      '/bin/busybox',
-      'sleep',
-      '300',
-    ),
-    { cwd: cp.dir.dir, stdio: 'ignore' },
-  );
+  const victim = sleeper('victim', '--workspace', ws);
   const victimExit = new Promise((r) => victim.on('exit', r));
   let id: string | undefined;
   while (!id) {

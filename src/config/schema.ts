@@ -449,7 +449,7 @@ export const configSchema = root({
         { description: 'A named sandbox profile; keys left out take the built-in default profile value.' },
       ),
       description:
-        'Sandbox profiles by name, merged over the built-in default, strict and vm-runner (docs/sandbox.md).',
+        'Sandbox profiles by name, merged over the built-in default, strict and vm-runner (docs/runtimes.md).',
       default: {},
     },
   }),

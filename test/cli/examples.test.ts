@@ -7,13 +7,15 @@
 //
 // Adjusted, and only so: the API's port (7070 in the docs) is the test control plane's; the
 // command `rampart run` sandboxes is `true` (the docs' `claude -p ...` needs a model API);
-// a token id written `01J...` is a real one. Long-running examples (`--follow`, `rampart
+// a token id written `01J...` is a real one; the Docker runtime's image is the test's busybox,
+// on a private Engine. Long-running examples (`--follow`, `rampart
 // proxy`) run until they are serving, then stop; `rampart up &` is the control plane this test
 // started.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  appendFileSync,
   chmodSync,
   copyFileSync,
   cpSync,
@@ -26,6 +28,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, ROOT, startServer, type Server } from '../support/cli.js';
 import { adminToken, api } from '../support/http.js';
+import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { until } from '../support/wait.js';
 
@@ -67,6 +70,9 @@ describe('every command example in the docs', { skip: sandboxSkip() }, () => {
   let server: Server;
   let env: NodeJS.ProcessEnv;
   const all = examples();
+  const noDocker = dockerSkip();
+  let dockerd: Dockerd | undefined;
+  let image = '';
 
   before(async () => {
     // The files the examples name.
@@ -103,6 +109,16 @@ describe('every command example in the docs', { skip: sandboxSkip() }, () => {
       mode: 0o755,
     });
     writeFileSync(join(dir, 'bin', 'npx'), '#!/bin/sh\nexec "$@"\n', { mode: 0o755 });
+    // The Docker runtime's examples run on a private Engine, their image the test's busybox
+    // (approved by its id, as the docs say to).
+    if (!noDocker) {
+      dockerd = await startDockerd();
+      image = await importBusybox(dockerd);
+      appendFileSync(
+        join(dir, 'rampart.yaml'),
+        `  docker:\n    socket: ${dockerd.socket}\n    images: ["${image}"]\n`,
+      );
+    }
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: dir });
     // $TOKEN, as the docs set it the line before (TOKEN=$(cat .rampart/admin.token)).
     env = {
@@ -116,6 +132,7 @@ describe('every command example in the docs', { skip: sandboxSkip() }, () => {
   after(async () => {
     await server?.stop();
     cp.cleanup();
+    await dockerd?.stop();
   });
 
   it('finds the examples', () => {
@@ -123,11 +140,13 @@ describe('every command example in the docs', { skip: sandboxSkip() }, () => {
   });
 
   for (const ex of all) {
-    it(`${ex.where}: ${ex.text}`, async () => {
+    const docker = /--runtime docker/.test(ex.text);
+    it(`${ex.where}: ${ex.text}`, { skip: docker && noDocker }, async () => {
       const port = new URL(server.url).port;
       let cmd = ex.text.replace(/127\.0\.0\.1:7070/g, `127.0.0.1:${port}`);
       if (/^(npx )?rampart up\b/.test(cmd)) return; // the control plane this test started
       if (/^rampart run /.test(cmd)) cmd = cmd.replace(/ -- .*$/, ' -- true');
+      if (docker) cmd = cmd.replace(/--image \S+/, `--image ${image}`);
       if (cmd.includes('01J...')) {
         const issued = spawnSync('rampart', ['token', 'issue', '--agent', 'builder-7', '--stdout'], {
           cwd: dir,

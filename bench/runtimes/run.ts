@@ -8,7 +8,7 @@
 // dockerd of its own (test/support/docker.ts) and stops it at the end.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BIN, startServer } from '../../test/support/cli.js';
@@ -131,9 +131,28 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   const startedIn = performance.now() - t0;
+  // Each container's pid 1 (its PID namespace dies with it): dead once gone or a zombie.
+  const ids = (await d.docker(['ps', '-q', '--filter', 'label=io.rampart.run'])).stdout.trim().split('\n');
+  const pids = (await d.docker(['inspect', '--format', '{{.State.Pid}}', ...ids])).stdout
+    .trim()
+    .split('\n')
+    .map(Number);
+  const dead = (pid: number): boolean => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return /^\) [ZX] /.test(stat.slice(stat.lastIndexOf(')')));
+    } catch {
+      return true;
+    }
+  };
   const k0 = performance.now();
+  const killed = (async () => {
+    while (!pids.every(dead)) await new Promise((r) => setImmediate(r));
+    return performance.now() - k0;
+  })();
   const res = await admin('POST', '/v1/runs/destroy', { reason: 'bench' });
   const answered = performance.now() - k0;
+  const processesGone = await killed;
   const ends = await Promise.all(exited);
   const allGone = Math.max(...ends) - k0;
   let containersGone = 0;
@@ -150,6 +169,9 @@ try {
   console.log('| --- | --- |');
   console.log(
     `| ${CONTAINERS} containers started and running (concurrently, 2 cores) | ${(startedIn / 1000).toFixed(1)} s |`,
+  );
+  console.log(
+    `| every container's processes dead (${pids.length} containers' pid 1, polled from /proc) | ${processesGone.toFixed(0)} ms |`,
   );
   console.log(`| \`POST /v1/runs/destroy\` answered (${res.status}) | ${answered.toFixed(0)} ms |`);
   console.log(`| every \`rampart run\` process exited (137) | ${allGone.toFixed(0)} ms |`);

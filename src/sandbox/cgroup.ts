@@ -11,7 +11,7 @@
 // so nothing forks its way out between reading the task list and killing it.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { basename, join, dirname } from 'node:path';
 import { messageOf } from '../core/errors.js';
 
 export interface Limits {
@@ -136,8 +136,10 @@ export interface CgroupHost {
 }
 
 /**
- * Finds the cgroup hierarchy and prepares Rampart's parent group (`name` under the root). Returns
- * a reason string when sandboxes cannot have limits here: the caller refuses to run them.
+ * Finds the cgroup hierarchy and where Rampart's parent group (`name` under the root) goes; the
+ * parent itself is made with the first run's group and removed after the last (an installation
+ * that runs nothing leaves nothing). Returns a reason string when sandboxes cannot have limits
+ * here: the caller refuses to run them.
  */
 export function detectCgroups(name: string, root = '/sys/fs/cgroup'): CgroupHost | string {
   try {
@@ -145,24 +147,20 @@ export function detectCgroups(name: string, root = '/sys/fs/cgroup'): CgroupHost
       const available = readFileSync(join(root, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
       for (const c of ['memory', 'pids', 'cpu'])
         if (!available.includes(c)) return `cgroup v2 controller "${c}" is not available`;
-      const parent = join(root, name);
-      mkdirSync(parent, { recursive: true });
-      // Controllers must be enabled for children of the parent; the root must delegate them too.
-      for (const dir of [root, parent]) {
-        try {
-          write(join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
-        } catch (e) {
-          return `cannot enable cgroup v2 controllers in ${dir}: ${messageOf(e)}`;
-        }
+      // The root must delegate the controllers; the parent (made with a run's group, in
+      // RunCgroup.create) enables them for its children.
+      try {
+        write(join(root, 'cgroup.subtree_control'), '+memory +pids +cpu');
+      } catch (e) {
+        return `cannot enable cgroup v2 controllers in ${root}: ${messageOf(e)}`;
       }
-      return { version: 'v2', parents: { unified: parent } };
+      return { version: 'v2', parents: { unified: join(root, name) } };
     }
     const parents: Record<string, string> = {};
     for (const c of V1_CONTROLLERS) {
       const mount = join(root, c);
       if (!existsSync(join(mount, 'cgroup.procs'))) return `cgroup v1 controller "${c}" is not mounted`;
       parents[c] = join(mount, name);
-      mkdirSync(parents[c], { recursive: true });
     }
     return { version: 'v1', parents };
   } catch (e) {
@@ -184,7 +182,18 @@ export class RunCgroup {
   /** Creates the group with its limits. Throws when a limit cannot be set (fail closed). */
   static create(host: CgroupHost, runId: string, limits: Limits): RunCgroup {
     const g = new RunCgroup(host, runId);
-    for (const d of Object.values(g.dirs)) mkdirSync(d);
+    // The installation's parent may have just been removed (it goes when its last run does, see
+    // removeParentIfEmpty): made again, with v2's controllers delegated, and the run's group in it.
+    for (const d of Object.values(g.dirs))
+      for (let attempt = 0; ; attempt++)
+        try {
+          mkdirSync(dirname(d), { recursive: true });
+          if (host.version === 'v2') write(join(dirname(d), 'cgroup.subtree_control'), '+memory +pids +cpu');
+          mkdirSync(d);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw e;
+        }
     try {
       const cpuQuota = Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US));
       if (host.version === 'v2') {
@@ -236,6 +245,24 @@ export class RunCgroup {
       version: host.version,
       parents: Object.fromEntries(Object.entries(host.parents).map(([c, p]) => [c, join(dirname(p), n)])),
     }));
+  }
+
+  /**
+   * Removes the installation's parent group from every hierarchy where it is empty (the Docker
+   * Engine makes it in hierarchies beyond Rampart's four): an installation leaves nothing behind
+   * once its last run is gone. rmdir refuses a group with a run in it, so a live run keeps it; one
+   * being created meanwhile makes it again (create above).
+   */
+  static removeParentIfEmpty(host: CgroupHost, root = '/sys/fs/cgroup'): void {
+    const name = basename(Object.values(host.parents)[0]!);
+    const dirs = new Set(Object.values(host.parents));
+    if (host.version === 'v1')
+      try {
+        for (const c of readdirSync(root)) dirs.add(join(root, c, name));
+      } catch {
+        // no hierarchies to look in
+      }
+    for (const d of dirs) rmdirQuiet(d);
   }
 
   /** Every run with a group under the parent (whoever started it). */

@@ -117,6 +117,7 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
     stop: async () => {
       life.stop();
       await service.drain();
+      service.removeParentIfEmpty();
     },
   };
 }

@@ -541,6 +541,11 @@ export class SandboxService {
     return ids;
   }
 
+  /** Removes this installation's cgroup parent if no run is left in it (see RunCgroup). */
+  removeParentIfEmpty(): void {
+    if (this.host) RunCgroup.removeParentIfEmpty(this.host.cgroups);
+  }
+
   /** This installation's cgroup parent (its runs, and no one else's). */
   get cgroupParent(): string {
     return this.opts.cgroupParent;

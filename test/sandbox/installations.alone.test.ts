@@ -4,6 +4,7 @@
 // other installations' runs only with --host-wide.
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
@@ -25,6 +26,31 @@ it('two data directories get two cgroup parents by default', () => {
     b.cleanup();
   }
 });
+
+it(
+  'an installation makes its cgroup parent with a run, and leaves none when its runs end or it stops',
+  { skip: sandboxSkip() },
+  async () => {
+    const cp = sandboxControlPlaneDir();
+    const where = (): string =>
+      existsSync('/sys/fs/cgroup/memory')
+        ? `/sys/fs/cgroup/memory/${cp.cgroupParent}`
+        : `/sys/fs/cgroup/${cp.cgroupParent}`;
+    try {
+      const server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
+      assert.equal(existsSync(where()), false, 'not made before a run needs it');
+      const r = await rampartAsync(['run', '--', 'true'], { cwd: cp.dir.dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(existsSync(where()), false, 'removed when its last run ended');
+      const again = await rampartAsync(['run', '--', 'true'], { cwd: cp.dir.dir });
+      assert.equal(again.code, 0, 'a run makes it again');
+      await server.stop();
+      assert.equal(existsSync(where()), false, 'removed at stop, with no run in it');
+    } finally {
+      cp.cleanup();
+    }
+  },
+);
 
 describe('two installations on one host', { skip: sandboxSkip() }, () => {
   const dirs = [sandboxControlPlaneDir(), sandboxControlPlaneDir()];

@@ -336,8 +336,10 @@ export const command: Command = {
       io.stderr.write(
         `rampart: run ${spec.id} was ${end.body.status ?? 'ended'} by ${end.body.ended_by}: ${end.body.end_reason ?? ''}\n`,
       );
-    // The run is over and its processes gone: its uid may serve another run.
+    // The run is over and its processes gone: its uid may serve another run, and the
+    // installation's cgroup parent goes if this was its last run.
     sandbox.uids.release(spec.uid);
+    sandbox.removeParentIfEmpty();
     if (end.status !== 200)
       io.stderr.write(`rampart: could not record the end of run ${spec.id} (HTTP ${end.status})\n`);
     // Ended by someone while it was starting (the container's start fails when its processes are

@@ -9,6 +9,7 @@
 // limits, and kill and quarantine from another process's service (the control plane's path).
 
 import assert from 'node:assert/strict';
+import { chmodSync, chownSync, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +17,15 @@ import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../suppor
 import { sandboxHarness, sandboxSkip, type SandboxHarness } from '../support/sandbox.js';
 
 const sh = (script: string): string[] => ['/bin/busybox', 'sh', '-c', script];
+
+/** A group id no account here uses, for /dev/kvm while the test runs. */
+const KVM_TEST_GID = 4244;
+
+function kvmSkip(): string | false {
+  if (existsSync('/dev/kvm')) return false;
+  if (process.env['CI'] === 'true') throw new Error('CI=true but this machine has no /dev/kvm');
+  return 'no /dev/kvm on this machine';
+}
 
 interface Runtime {
   readonly name: 'bwrap' | 'docker';
@@ -156,6 +166,33 @@ for (const rt of RUNTIMES)
       assert.ok(r.durationMs < 10_000, `ended in ${r.durationMs} ms`);
       assert.ok(!r.stdout.includes('late'));
     });
+
+    it(
+      'opens /dev/kvm with the vm-runner profile as its unprivileged user, and not without it',
+      {
+        skip: kvmSkip(),
+      },
+      async () => {
+        // A host gives /dev/kvm to a group (Debian: kvm, 0660); this machine's is root's alone, so
+        // the test gives it a group of its own for its duration and puts it back.
+        const st = statSync('/dev/kvm');
+        chownSync('/dev/kvm', st.uid, KVM_TEST_GID);
+        chmodSync('/dev/kvm', 0o660);
+        try {
+          const open =
+            '[ -c /dev/kvm ] && exec 3<>/dev/kvm 2>/dev/null && echo KVM-OPEN; busybox id -u; echo done';
+          const vm = await h.run({ profile: 'vm-runner', memoryBytes: 256 << 20, command: sh(open) });
+          const [opened, uid] = vm.stdout.split('\n');
+          assert.equal(opened, 'KVM-OPEN', vm.stderr);
+          assert.notEqual(uid, '0');
+          const plain = await h.run({ command: sh(open) });
+          assert.ok(!plain.stdout.includes('KVM-OPEN'), 'the default profile has no /dev/kvm');
+        } finally {
+          chownSync('/dev/kvm', st.uid, st.gid);
+          chmodSync('/dev/kvm', st.mode & 0o7777);
+        }
+      },
+    );
 
     it("is killed from another process's service (the control plane's path)", async () => {
       const spec = h.svc.prepare({

@@ -194,6 +194,53 @@ for (const rt of RUNTIMES)
       },
     );
 
+    it('cannot open a raw or packet socket', async () => {
+      const r = await h.run({
+        command: sh('busybox arping -c 1 -w 1 -I lo 127.0.0.1 2>&1; echo done'),
+      });
+      assert.match(r.stdout, /not permitted|denied/i);
+      assert.ok(!/Received [1-9]|reply from/i.test(r.stdout), r.stdout);
+    });
+
+    it('cannot fill the host: a file past the memory limit in /tmp fails', async () => {
+      const r = await h.run({
+        memoryBytes: 64 << 20,
+        command: sh(
+          'busybox dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>/dev/null; busybox ls -l /tmp/fill | busybox awk "{print \\$5}"; echo done',
+        ),
+      });
+      // The run's tmpfs pages are charged to its memory group: the write stops (or the run is
+      // killed) well before 200 MiB.
+      const size = Number(r.stdout.split('\n')[0]);
+      assert.ok(!(size >= 200 << 20), `wrote ${size} bytes`);
+    });
+
+    it('cannot reach another run: not its network, its files or its processes', async () => {
+      const ws = h.workspace();
+      const spec = h.svc.prepare({
+        agent: 'first',
+        workspace: ws,
+        command: sh(
+          'echo private > /workspace/mine; echo up; busybox nc -l -p 9000 -e /bin/busybox echo ANSWERED',
+        ),
+        stdio: 'pipe',
+      });
+      const first = await h.start(spec);
+      await new Promise<void>((r) => first.stdout.once('data', () => r()));
+      const r = await h.run({
+        command: sh(
+          `busybox nc -w 2 127.0.0.1 9000 < /dev/null; cat ${ws}/mine 2>/dev/null; busybox ls /workspace/..; busybox ps -o pid,comm | busybox grep -c nc; echo done`,
+        ),
+      });
+      assert.ok(!r.stdout.includes('ANSWERED'), 'reached the other run on 127.0.0.1:9000');
+      assert.ok(!r.stdout.includes('private'), "read the other run's workspace");
+      assert.match(r.stdout, /^0$/m, "sees the other run's processes");
+      h.twin().kill(spec.id, 0);
+      await first.done;
+      await first.cleaned();
+      h.svc.uids.release(spec.uid);
+    });
+
     it("is killed from another process's service (the control plane's path)", async () => {
       const spec = h.svc.prepare({
         agent: 'tester',

@@ -130,6 +130,8 @@ const END_SCHEMA = {
     memory_limit_hit: { type: 'boolean' },
     oom_killed: { type: 'boolean' },
     pids_limit_hit: { type: 'boolean' },
+    // The end of a container run's output, redacted by its runner (kept with the run's record).
+    output_tail: { type: 'string', maxLength: 16384 },
   },
 } as const;
 
@@ -159,6 +161,7 @@ interface EndBody {
   memory_limit_hit?: boolean;
   oom_killed?: boolean;
   pids_limit_hit?: boolean;
+  output_tail?: string;
 }
 
 interface ReasonBody {

@@ -73,7 +73,7 @@ describe('rampart run --runtime docker', { skip }, () => {
     assert.equal(left.stdout.trim(), '');
   });
 
-  it("passes the run's output through redaction on its way to the terminal", async () => {
+  it("passes the run's output through redaction to the terminal, and keeps its end with the record", async () => {
     const r = await run(
       ['--agent', 'leaky'],
       'echo "key AKIAQYLPMN5HHHFPZAM2 in stdout"; echo "password=Sup3rS3cret!xy on stderr" >&2',
@@ -82,6 +82,12 @@ describe('rampart run --runtime docker', { skip }, () => {
     assert.equal(r.stdout, 'key [REDACTED-AWS-ACCESS-KEY-ID] in stdout\n');
     assert.match(r.stderr, /password=\[REDACTED-PASSWORD\] on stderr/);
     assert.ok(!r.stderr.includes('Sup3rS3cret'));
+    // Its end is kept with the run's record, redacted as the terminal saw it.
+    const runs = ((await admin('GET', '/v1/runs')).json as { runs: Json[] }).runs;
+    const tail = runs.find((x: Json) => x.agent === 'leaky').result.output_tail as string;
+    assert.match(tail, /key \[REDACTED-AWS-ACCESS-KEY-ID\] in stdout/);
+    assert.match(tail, /password=\[REDACTED-PASSWORD\] on stderr/);
+    assert.ok(!tail.includes('AKIAQYLPMN5HHHFPZAM2') && !tail.includes('Sup3rS3cret'));
   });
 
   it('reaches an allowed host through its egress channel, and nothing else', async () => {

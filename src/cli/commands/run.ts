@@ -73,10 +73,15 @@ logging:
  * replaced before it reaches the terminal or a log collecting it. `flushed` settles once both
  * have written everything.
  */
+/** How much of a container run's output its record keeps (the end, redacted). */
+const OUTPUT_TAIL = 16_384;
+
 async function redactedOutput(): Promise<{
   stdout: RedactStream;
   stderr: RedactStream;
   flushed: Promise<void>;
+  /** The last OUTPUT_TAIL bytes of both, redacted, as they were written (kept with the record). */
+  tail(): string;
 }> {
   // Loaded only for a container run: a bwrap run's start does not pay for the redaction engine.
   const [{ Redactor }, { RedactStream }] = await Promise.all([
@@ -84,9 +89,14 @@ async function redactedOutput(): Promise<{
     import('../../redact/stream.js'),
   ]);
   const redactor = new Redactor();
+  let tail = Buffer.alloc(0);
   const pair = (to: NodeJS.WritableStream): { from: RedactStream; done: Promise<void> } => {
     const from = new RedactStream(redactor);
     const done = new Promise<void>((resolve) => from.on('end', resolve));
+    from.on('data', (c: Buffer) => {
+      tail = Buffer.concat([tail, c]);
+      if (tail.length > OUTPUT_TAIL) tail = tail.subarray(tail.length - OUTPUT_TAIL);
+    });
     from.pipe(to, { end: false });
     return { from, done };
   };
@@ -96,6 +106,7 @@ async function redactedOutput(): Promise<{
     stdout: out.from,
     stderr: err.from,
     flushed: Promise.all([out.done, err.done]).then(() => undefined),
+    tail: () => tail.toString('utf8'),
   };
 }
 
@@ -321,6 +332,7 @@ export const command: Command = {
       memory_limit_hit: result?.stats.memoryLimitHit ?? false,
       oom_killed: result?.stats.oomKilled ?? false,
       pids_limit_hit: result?.stats.pidsLimitHit ?? false,
+      ...(output ? { output_tail: (await output).tail() } : {}),
     });
     await report.sent;
     if (network) sandbox.removeChannelDir(spec.id);

@@ -6,7 +6,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import type { SourceLocation } from '../core/errors.js';
 import { isSeverity } from '../core/types.js';
-import type { CheckInfo, Violation } from './checks.js';
+import type { CheckInfo, Violation } from './catalogue.js';
 import type { Container, Workload } from './model.js';
 import { InputError, toPlain } from './tree.js';
 

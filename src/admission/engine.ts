@@ -8,13 +8,13 @@ import { RampartError, type SourceLocation } from '../core/errors.js';
 import type { Finding } from '../core/types.js';
 import {
   CHECK_BY_ID,
-  checkWorkload,
   type CheckContext,
   type CheckInfo,
   type Violation,
   PSS_CHECKS,
   VALUED_CHECKS,
-} from './checks.js';
+} from './catalogue.js';
+import { checkWorkload } from './checks.js';
 import { compileCustomChecks, CUSTOM_ERROR, runCustomChecks, type CustomCheck } from './custom.js';
 import type { Workload } from './model.js';
 import { fromCompose, mergeCompose } from './formats/compose.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CHECKS } from '../../src/admission/checks.js';
+import { CHECKS } from '../../src/admission/catalogue.js';
 import { checkAll, EMPTY_POLICY, loadAdmissionPolicy, loadWorkloads } from '../../src/admission/engine.js';
 import { RampartError } from '../../src/core/errors.js';
 import { rampartAsync } from '../support/cli.js';

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
-import { CHECKS } from '../../admission/checks.js';
+import { CHECKS } from '../../admission/catalogue.js';
 import {
   checkAll,
   EMPTY_POLICY,

@@ -44,6 +44,28 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
+/**
+ * `rampart NAME SUB [options] [args]`, where every subcommand takes the same options: the
+ * subcommand and what parse() gives for the rest, or undefined once the usage has been printed
+ * (-h, or no subcommand with -h).
+ */
+export function parseSubcommand<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: O,
+  usage: string,
+  io: Io,
+): (ReturnType<typeof parse<O>> & { sub: string }) | undefined {
+  const [sub, ...rest] = argv;
+  const parsed = parse(rest, options, usage, true);
+  if ((parsed.values as { help?: boolean }).help || sub === undefined) {
+    if (sub === undefined && !(parsed.values as { help?: boolean }).help)
+      throw usageError('missing subcommand', usage);
+    io.stdout.write(usage + '\n');
+    return undefined;
+  }
+  return { ...parsed, sub };
+}
+
 export function usageError(message: string, usage: string): RampartError {
   return new RampartError('RAMPART_E_USAGE', message, { hint: usage });
 }

@@ -2,7 +2,7 @@
 // control plane (every change an audited event).
 
 import { apiError, connect } from '../client.js';
-import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
+import { COMMON_OPTIONS, parseSubcommand, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart egress <subcommand> [options]
@@ -18,18 +18,9 @@ Common options: --config FILE, --data DIR.`;
 export const command: Command = {
   usage: USAGE,
   async run(argv, io: Io) {
-    const [sub, ...rest] = argv;
-    const { values, positionals } = parse(
-      rest,
-      { ...COMMON_OPTIONS, json: { type: 'boolean' } },
-      USAGE,
-      true,
-    );
-    if (values.help || sub === undefined) {
-      if (sub === undefined && !values.help) throw usageError('missing subcommand', USAGE);
-      io.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    const parsed = parseSubcommand(argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } }, USAGE, io);
+    if (!parsed) return 0;
+    const { sub, values, positionals } = parsed;
     const api = connect(localConfig(values, io.cwd).dataDir);
     const one = (what: string): string => {
       if (positionals.length !== 1) throw usageError(`${sub} takes one ${what}`, USAGE);

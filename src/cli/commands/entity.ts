@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { readTextFile } from '../../core/files.js';
 import { apiError, connect } from '../client.js';
-import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
+import { COMMON_OPTIONS, parseSubcommand, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart entity <subcommand> [options]
@@ -41,9 +41,8 @@ function value(text: string): unknown {
 export const command: Command = {
   usage: USAGE,
   async run(argv, io: Io) {
-    const [sub, ...rest] = argv;
-    const { values, positionals } = parse(
-      rest,
+    const parsed = parseSubcommand(
+      argv,
       {
         ...COMMON_OPTIONS,
         attr: { type: 'string', multiple: true },
@@ -52,13 +51,10 @@ export const command: Command = {
         json: { type: 'boolean' },
       },
       USAGE,
-      true,
+      io,
     );
-    if (values.help || sub === undefined) {
-      if (sub === undefined && !values.help) throw usageError('missing subcommand', USAGE);
-      io.stdout.write(USAGE + '\n');
-      return 0;
-    }
+    if (!parsed) return 0;
+    const { sub, values, positionals } = parsed;
     const api = connect(localConfig(values, io.cwd).dataDir);
     const two = (): [string, string] => {
       if (positionals.length !== 2) throw usageError(`${sub} takes TYPE and ID`, USAGE);

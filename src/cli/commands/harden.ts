@@ -16,7 +16,8 @@ import {
   workloadsFrom,
 } from '../../admission/engine.js';
 import { canonicalCreateBody, engineBodyKind } from '../../admission/formats/engine.js';
-import { HARDEN_DEFAULTS, hardenText } from '../../admission/harden.js';
+import { HARDEN_DEFAULTS } from '../../admission/harden.js';
+import { hardenText } from '../../admission/harden-text.js';
 import { toPlain } from '../../admission/tree.js';
 import { lineColumn, offsetOf } from '../../core/text.js';
 import { writeFileAtomic } from '../../core/secretfile.js';

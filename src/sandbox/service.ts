@@ -37,10 +37,9 @@ import {
   type RunSpec,
   type SandboxHost,
 } from './runner.js';
-import { compileSeccomp, defaultSeccomp, dockerSeccompProfile } from './seccomp.js';
-import type { Engine } from './docker/engine.js';
-import { containerBody } from './docker/body.js';
-import { DockerRun, onTmpfs, runFiles, type DockerHost } from './docker/run.js';
+import { compileSeccomp, defaultSeccomp } from './seccomp.js';
+import { DockerRuntime, type DockerPlan } from './docker/host.js';
+import { DockerRun } from './docker/run.js';
 import { UidPool } from './uids.js';
 
 export type SandboxOptions = SandboxSettings;
@@ -66,19 +65,8 @@ export interface RunRequest {
   readonly runner?: ProcessIdentity;
 }
 
-/** A run's container on the Docker runtime, planned before it is created. */
-export interface DockerPlan {
-  /** The approved image's id. */
-  readonly image: string;
-  /** The Engine's create body. */
-  readonly body: Record<string, unknown>;
-}
-
 /** A run started in this process, on either runtime. */
 type LocalRun = RunningSandbox | DockerRun;
-
-/** Where Docker runs' secret and token files are kept while they run (a tmpfs). */
-const DOCKER_FILES_ROOT = '/dev/shm';
 
 /** Host paths hidden in every sandbox when they exist under the visible system directories. */
 const BUILTIN_HIDE = ['/etc/ssh', '/etc/ssl/private', '/etc/rampart'];
@@ -109,8 +97,8 @@ const KEEP_ENDED = 1000;
 
 export class SandboxService {
   private readonly local = new Map<string, LocalRun>();
-  private engineClient: Engine | undefined;
-  private dockerReady: Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> | undefined;
+  /** The Docker runtime's side of the Engine (docker/host.ts). */
+  private readonly docker: DockerRuntime;
   private readonly records = new Map<string, RunRecord>();
   /** Host uids for runs, one per live run (uids.ts). */
   readonly uids: UidPool;
@@ -122,6 +110,7 @@ export class SandboxService {
     readonly problem: string | undefined,
   ) {
     this.uids = new UidPool(join(opts.workspacesDir, '.uids'), opts.uids);
+    this.docker = new DockerRuntime({ ...opts.docker, installation: opts.cgroupParent });
   }
 
   /** Prepares the host. Never throws for an unusable host: health reports it and runs are refused. */
@@ -367,25 +356,20 @@ export class SandboxService {
   }
 
   /**
-   * The container a run becomes on the Docker runtime (docker/body.ts), from an image approved by
-   * digest (approveImage): built before anything exists, so the caller can put it through
-   * admission and on record first. `token`: whether the run will be given one.
+   * The container a run becomes on the Docker runtime, built before anything exists (so the
+   * caller can put it through admission and on record first); see docker/host.ts.
    */
   dockerPlan(
     spec: RunSpec,
     image: string,
     opts: { seccompExtra?: readonly string[]; token: boolean },
   ): DockerPlan {
-    const files = runFiles(DOCKER_FILES_ROOT, spec.id);
-    const body = containerBody(spec, {
-      image,
-      cgroupParent: `/${this.opts.cgroupParent}/${spec.id}`,
-      seccomp: dockerSeccompProfile({ allow: opts.seccompExtra ?? [] }),
-      installation: this.opts.cgroupParent,
-      files: { secrets: files.secrets, ...(opts.token ? { token: files.token } : {}) },
-      deviceGroups: [...new Set(spec.devices.map((d) => statSync(d).gid))],
-    });
-    return { image, body };
+    return this.docker.plan(spec, image, opts);
+  }
+
+  /** The image's id if it is approved by digest (docker/host.ts). */
+  approveImage(name: string): Promise<string> {
+    return this.docker.approveImage(name);
   }
 
   /** Starts a planned container run: the same spec, limits, gate and lifecycle as a bubblewrap run. */
@@ -395,7 +379,7 @@ export class SandboxService {
     output?: Promise<{ stdout: Writable; stderr: Writable }>,
   ): Promise<DockerRun> {
     const host = this.requireHost();
-    const docker = await this.dockerHost();
+    const docker = await this.docker.host();
     const run = await DockerRun.start(
       { ...docker, cgroups: host.cgroups, graceMs: host.graceMs },
       spec,
@@ -404,71 +388,6 @@ export class SandboxService {
     );
     this.keep(run);
     return run;
-  }
-
-  /**
-   * The image's id if it is approved by digest (sandbox.docker.images: its id, or one of its
-   * repository digests); RAMPART_E_IMAGE_NOT_ALLOWED otherwise. The container is created from
-   * the id, so a tag moved after this check cannot swap the image.
-   */
-  async approveImage(name: string): Promise<string> {
-    const engine = await this.engine();
-    // The Engine's own fitness is asked at the same time (one round trip fewer before create).
-    void this.dockerHost().catch(() => undefined);
-    const r = await engine.call<{ Id?: string; RepoDigests?: string[] }>(
-      'GET',
-      `/images/${encodeURIComponent(name)}/json`,
-    );
-    if (r.status === 404)
-      throw new RampartError('RAMPART_E_IMAGE_NOT_ALLOWED', `image ${name} is not on this Docker Engine`);
-    if (r.status !== 200 || typeof r.body.Id !== 'string')
-      throw new RampartError(
-        'RAMPART_E_RUNTIME',
-        `Docker Engine: cannot inspect image ${name} (${r.status})`,
-      );
-    const approved = this.opts.docker.images;
-    const digests = [r.body.Id, ...(r.body.RepoDigests ?? [])];
-    if (!digests.some((d) => approved.includes(d)))
-      throw new RampartError(
-        'RAMPART_E_IMAGE_NOT_ALLOWED',
-        `image ${name} (${r.body.Id}) is not approved: sandbox.docker.images lists images by digest`,
-        { hint: `approve it by adding "${r.body.Id}" to sandbox.docker.images` },
-      );
-    return r.body.Id;
-  }
-
-  /**
-   * The Engine's client, loaded on first use: node:http (which it uses) costs a bwrap run's start
-   * several milliseconds it has no use for.
-   */
-  private async engine(): Promise<Engine> {
-    const { Engine: Client } = await import('./docker/engine.js');
-    return (this.engineClient ??= new Client({ socket: this.opts.docker.socket }));
-  }
-
-  /** What Docker runs share; the Engine must keep cgroups the way kill and quarantine reach them. */
-  private dockerHost(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
-    return (this.dockerReady ??= this.checkDockerHost());
-  }
-
-  private async checkDockerHost(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
-    const engine = await this.engine();
-    const info = await engine.expect<{ CgroupDriver?: string }>([200], 'GET', '/info');
-    if (info.CgroupDriver !== 'cgroupfs')
-      throw new RampartError(
-        'RAMPART_E_RUNTIME',
-        `the Docker Engine at ${engine.socket} uses the ${info.CgroupDriver ?? 'unknown'} cgroup driver; Rampart's Docker runtime needs cgroupfs (its kill, freeze and quarantine act on the run's cgroup)`,
-      );
-    if (!onTmpfs(DOCKER_FILES_ROOT))
-      throw new RampartError(
-        'RAMPART_E_SANDBOX_UNAVAILABLE',
-        `${DOCKER_FILES_ROOT} is not a tmpfs: secrets and tokens of Docker runs are kept only in memory`,
-      );
-    return {
-      engine,
-      installation: this.opts.cgroupParent,
-      filesRoot: DOCKER_FILES_ROOT,
-    };
   }
 
   private keep(run: LocalRun): void {

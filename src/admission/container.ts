@@ -1,4 +1,4 @@
-// The admission gate in front of every container Rampart starts itself (the Docker runtime): the
+// The admission gate in front of every container or service Rampart starts itself: the
 // same checks `rampart check` and the Docker authorization plugin apply, on the exact create body
 // the Engine will receive. A run whose container would be refused by the plugin is refused here
 // first, and the verdict goes on the run's record.
@@ -28,11 +28,23 @@ export function admitContainer(
   opts: { profile: 'default' | 'vm-runner'; denyOn: Severity; policy?: AdmissionPolicy },
 ): ContainerVerdict {
   const hc = (body['HostConfig'] ?? {}) as { Binds?: string[]; CgroupParent?: string };
-  const own = (check: string, value?: string): Exception => ({
+  // A Swarm service's binds are its ContainerSpec's bind mounts.
+  const cs = (
+    (body['TaskTemplate'] ?? {}) as { ContainerSpec?: { Mounts?: { Type?: string; Source?: string }[] } }
+  ).ContainerSpec;
+  const sources = [
+    ...(hc.Binds ?? []).map((b) => b.split(':')[0]!),
+    ...(cs?.Mounts ?? []).filter((m) => m.Type === 'bind' && m.Source).map((m) => m.Source!),
+  ];
+  const own = (
+    check: string,
+    value?: string,
+    justification = "Rampart's own: the run's workspace, files, channel and cgroup",
+  ): Exception => ({
     check,
     target: '*',
     ...(value !== undefined ? { value } : {}),
-    justification: "Rampart's own: the run's workspace, files, channel and cgroup",
+    justification,
     approver: 'rampart',
     expires: '9999-12-31',
     loc: HERE,
@@ -40,8 +52,19 @@ export function admitContainer(
   const policy = opts.policy ?? EMPTY_POLICY;
   const exceptions = [
     ...policy.exceptions,
-    ...(hc.Binds ?? []).map((b) => own('no-host-mounts', b.split(':')[0])),
+    ...sources.map((source) => own('no-host-mounts', source)),
     ...(hc.CgroupParent ? [own('no-cgroup-parent')] : []),
+    // A service cannot say it (Engine 20.10); the Swarm runtime requires it of the node's daemon
+    // and reads it off the task's process before releasing it (sandbox/swarm/run.ts).
+    ...(cs
+      ? [
+          own(
+            'no-new-privileges',
+            undefined,
+            "the node's daemon default, verified on the task's process before it runs",
+          ),
+        ]
+      : []),
   ];
   const findings = checkAll(
     workloadsFrom([{ file: 'container', text: JSON.stringify(body) }]),

@@ -343,14 +343,17 @@ export const configSchema = root({
   }),
   sandbox: obj({
     runtime: {
-      enum: ['bwrap', 'docker'],
+      enum: ['bwrap', 'docker', 'swarm'],
       description:
-        'Where `rampart run` runs a command when --runtime is not given: bwrap (a bubblewrap sandbox on this host) or docker (a container the Docker Engine creates with the same baseline).',
+        'Where `rampart run` runs a command when --runtime is not given: bwrap (a bubblewrap sandbox on this host), docker (a container the Docker Engine creates with the same baseline) or swarm (a one-replica Swarm service on this node, the Engine a swarm manager).',
       default: 'bwrap',
     },
     docker: obj(
       {
-        socket: path("The Docker Engine's unix socket.", '/var/run/docker.sock'),
+        socket: path(
+          "The Docker Engine's unix socket (for swarm: a manager's, on this node).",
+          '/var/run/docker.sock',
+        ),
         images: {
           type: 'array',
           items: { type: 'string', pattern: '^(?:sha256:[0-9a-f]{64}|[^\\s@]+@sha256:[0-9a-f]{64})$' },

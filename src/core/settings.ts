@@ -27,7 +27,7 @@ export interface SandboxProfile {
   readonly syscalls: readonly string[];
 }
 
-export type RuntimeName = 'bwrap' | 'docker';
+export type RuntimeName = 'bwrap' | 'docker' | 'swarm';
 
 export interface SandboxSettings {
   /** The runtime `rampart run` uses when none is named. */

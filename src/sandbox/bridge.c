@@ -1,6 +1,13 @@
-// rampart-bridge: a sandbox's way to the egress proxy.
+// rampart-bridge: a sandbox's way to the egress proxy, and a Swarm task's gate.
 //
-//   rampart-bridge PORT SOCKET -- COMMAND [ARG...]
+//   rampart-bridge [--gate FIFO] [PORT SOCKET] -- COMMAND [ARG...]
+//
+// --gate: the bridge first waits on FIFO (a named pipe Rampart binds in) and goes on only when
+// Rampart writes "G" to it: a Swarm task starts the moment its service is created, and this is
+// how it is held, as bwrap holds a run on --block-fd, until Rampart has checked the process from
+// the host (its uid, no-new-privileges, seccomp, capabilities), moved it into the run's cgroup
+// and put the run on record. Anything else on the pipe (or its end) is exit 125: COMMAND never
+// starts.
 //
 // A sandbox has no network interface but loopback. Its programs are told HTTP(S)_PROXY is
 // 127.0.0.1:PORT; the proxy itself is reached through SOCKET, the run's own unix socket, bound
@@ -47,7 +54,7 @@ static void fail(const char *what) {
 }
 
 static void usage(void) {
-  fputs("usage: rampart-bridge PORT SOCKET -- COMMAND [ARG...]\n", stderr);
+  fputs("usage: rampart-bridge [--gate FIFO] [PORT SOCKET] -- COMMAND [ARG...]\n", stderr);
   _exit(SETUP_FAILED);
 }
 
@@ -156,14 +163,48 @@ static void accept_loop(int listener, const struct sockaddr_un *channel) {
   }
 }
 
+/** Blocks until Rampart releases the run through `fifo`; exit 125 unless it does. */
+static void await_gate(const char *fifo) {
+  int fd;
+  while ((fd = open(fifo, O_RDONLY | O_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (fd < 0) fail("open the gate");
+  char c = 0;
+  ssize_t n;
+  while ((n = read(fd, &c, 1)) < 0 && errno == EINTR) {
+  }
+  close(fd);
+  if (n != 1 || c != 'G') {
+    fputs("rampart: the run was not released (the gate closed)\n", stderr);
+    _exit(SETUP_FAILED);
+  }
+}
+
+/** COMMAND, in place of this process. */
+static void become(char **command) {
+  execvp(command[0], command);
+  fprintf(stderr, "rampart: cannot run %s: %s\n", command[0], strerror(errno));
+  _exit(errno == ENOENT ? 127 : 126);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 5 || strcmp(argv[3], "--") != 0) usage();
+  int i = 1;
+  if (i + 1 < argc && strcmp(argv[i], "--gate") == 0) {
+    await_gate(argv[i + 1]);
+    i += 2;
+  }
+  // Only a gate: no egress channel to bridge.
+  if (i < argc && strcmp(argv[i], "--") == 0) {
+    if (i + 1 >= argc) usage();
+    become(argv + i + 1);
+  }
+  if (argc - i < 4 || strcmp(argv[i + 2], "--") != 0) usage();
   char *end;
-  long port = strtol(argv[1], &end, 10);
-  if (*argv[1] == '\0' || *end != '\0' || port < 1 || port > 65535) usage();
+  long port = strtol(argv[i], &end, 10);
+  if (*argv[i] == '\0' || *end != '\0' || port < 1 || port > 65535) usage();
   struct sockaddr_un channel = {.sun_family = AF_UNIX};
-  if (strlen(argv[2]) >= sizeof channel.sun_path) usage();
-  strcpy(channel.sun_path, argv[2]);
+  if (strlen(argv[i + 1]) >= sizeof channel.sun_path) usage();
+  strcpy(channel.sun_path, argv[i + 1]);
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listener < 0) fail("socket");
@@ -197,7 +238,5 @@ int main(int argc, char **argv) {
     fail("fork the relay");
   }
   // SOCK_CLOEXEC: COMMAND does not inherit the listener; the relay already holds it.
-  execvp(argv[4], argv + 4);
-  fprintf(stderr, "rampart: cannot run %s: %s\n", argv[4], strerror(errno));
-  _exit(errno == ENOENT ? 127 : 126);
+  become(argv + i + 3);
 }

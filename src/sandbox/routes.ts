@@ -88,7 +88,7 @@ const START_SCHEMA = {
     },
     token: { type: 'boolean' },
     network: { type: 'boolean' },
-    runtime: { enum: ['bwrap', 'docker'] },
+    runtime: { enum: ['bwrap', 'docker', 'swarm'] },
     image: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
     admission: {
       type: 'array',

@@ -40,6 +40,8 @@ import {
 import { compileSeccomp, defaultSeccomp } from './seccomp.js';
 import { DockerRuntime, type DockerPlan } from './docker/host.js';
 import { DockerRun } from './docker/run.js';
+import { SwarmRuntime, type SwarmPlan } from './swarm/host.js';
+import { SwarmRun } from './swarm/run.js';
 import { UidPool } from './uids.js';
 
 export type SandboxOptions = SandboxSettings;
@@ -66,7 +68,7 @@ export interface RunRequest {
 }
 
 /** A run started in this process, on either runtime. */
-type LocalRun = RunningSandbox | DockerRun;
+type LocalRun = RunningSandbox | DockerRun | SwarmRun;
 
 /** Host paths hidden in every sandbox when they exist under the visible system directories. */
 const BUILTIN_HIDE = ['/etc/ssh', '/etc/ssl/private', '/etc/rampart'];
@@ -99,6 +101,8 @@ export class SandboxService {
   private readonly local = new Map<string, LocalRun>();
   /** The Docker runtime's side of the Engine (docker/host.ts). */
   private readonly docker: DockerRuntime;
+  /** The Swarm runtime's (swarm/host.ts), on the same Engine. */
+  private readonly swarm: SwarmRuntime;
   private readonly records = new Map<string, RunRecord>();
   /** Host uids for runs, one per live run (uids.ts). */
   readonly uids: UidPool;
@@ -111,6 +115,7 @@ export class SandboxService {
   ) {
     this.uids = new UidPool(join(opts.workspacesDir, '.uids'), opts.uids);
     this.docker = new DockerRuntime({ ...opts.docker, installation: opts.cgroupParent });
+    this.swarm = new SwarmRuntime(this.docker);
   }
 
   /** Prepares the host. Never throws for an unusable host: health reports it and runs are refused. */
@@ -390,6 +395,37 @@ export class SandboxService {
     return run;
   }
 
+  /**
+   * The service a run becomes on the Swarm runtime (swarm/host.ts), planned before anything
+   * exists. `bridge`: the bridge binary (egressFiles()), the task's gate whether or not the run
+   * has network.
+   */
+  swarmPlan(
+    spec: RunSpec,
+    image: string,
+    opts: { seccompExtra?: readonly string[]; token: boolean; bridge: string },
+  ): Promise<SwarmPlan> {
+    return this.swarm.plan(spec, image, opts);
+  }
+
+  /** Starts a planned service run: the same spec, limits, gate and lifecycle as any other run. */
+  async startSwarm(
+    spec: RunSpec,
+    plan: SwarmPlan,
+    output?: Promise<{ stdout: Writable; stderr: Writable }>,
+  ): Promise<SwarmRun> {
+    const host = this.requireHost();
+    const swarm = await this.swarm.host();
+    const run = await SwarmRun.start(
+      { ...swarm, cgroups: host.cgroups, graceMs: host.graceMs },
+      spec,
+      plan.body,
+      output,
+    );
+    this.keep(run);
+    return run;
+  }
+
   private keep(run: LocalRun): void {
     this.local.set(run.id, run);
     void run.done.finally(() => this.local.delete(run.id)).catch(() => undefined);
@@ -650,4 +686,4 @@ function hostProblem(opts: SandboxOptions): CgroupHost | string {
   return detectCgroups(opts.cgroupParent);
 }
 
-export type { RunResult, RunSpec, Evidence, EgressChannel };
+export type { RunResult, RunSpec, Evidence, EgressChannel, SwarmPlan };

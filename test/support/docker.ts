@@ -8,6 +8,7 @@
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -51,11 +52,21 @@ export function dockerSkip(): string | false {
   return why ? `Docker tests skipped: ${why}` : false;
 }
 
-/** Starts a private dockerd; `authzPlugin` names an authorization plugin it must consult. */
-export async function startDockerd(opts: { authzPlugin?: string } = {}): Promise<Dockerd> {
+/**
+ * Starts a private dockerd; `authzPlugin` names an authorization plugin it must consult.
+ * `swarm`: the engine is made a one-node swarm's manager, with the node defaults the Swarm
+ * runtime needs (no-new-privileges, and the seccomp profile given, as daemon.json would say).
+ * A swarm engine puts docker_gwbridge in the host's network namespace, which two swarm engines
+ * would share: one test file at a time starts one (test/sandbox/swarm.test.ts).
+ */
+export async function startDockerd(
+  opts: { authzPlugin?: string; swarm?: { seccompProfile: string } } = {},
+): Promise<Dockerd> {
   // Short: the engine's and containerd's sockets live under it, and unix paths end at 108 bytes.
   const dir = mkdtempSync('/tmp/rd-');
   const socket = join(dir, 'docker.sock');
+  const gwbridgeBefore = existsSync('/sys/class/net/docker_gwbridge');
+  if (opts.swarm) writeFileSync(join(dir, 'seccomp.json'), opts.swarm.seccompProfile);
   const args = [
     '--data-root',
     join(dir, 'data'),
@@ -71,6 +82,7 @@ export async function startDockerd(opts: { authzPlugin?: string } = {}): Promise
     '--ip-forward=false',
     '--userland-proxy=false',
     ...(opts.authzPlugin ? ['--authorization-plugin', opts.authzPlugin] : []),
+    ...(opts.swarm ? ['--no-new-privileges', '--seccomp-profile', join(dir, 'seccomp.json')] : []),
   ];
   let log = '';
   const child: ChildProcess = spawn('/usr/sbin/dockerd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -105,6 +117,7 @@ export async function startDockerd(opts: { authzPlugin?: string } = {}): Promise
     return { status: Number(stdout.slice(nl + 1)), body: stdout.slice(0, nl) };
   };
   const stop = async (): Promise<void> => {
+    if (opts.swarm && child.exitCode === null) await docker(['swarm', 'leave', '--force']);
     if (child.exitCode === null) {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -118,6 +131,9 @@ export async function startDockerd(opts: { authzPlugin?: string } = {}): Promise
       // nothing mounted
     }
     rmSync(dir, { recursive: true, force: true });
+    // The swarm's bridge in the host's namespace, if this engine made it.
+    if (opts.swarm && !gwbridgeBefore && existsSync('/sys/class/net/docker_gwbridge'))
+      await run('ip', ['link', 'delete', 'docker_gwbridge']).catch(() => undefined);
   };
   try {
     // Ready when the API answers; with an authorization plugin even _ping goes through it.
@@ -126,6 +142,10 @@ export async function startDockerd(opts: { authzPlugin?: string } = {}): Promise
       `dockerd to answer on ${socket} (log: ${log.slice(-2000)})`,
       30_000,
     );
+    if (opts.swarm) {
+      const init = await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+      if (init.code !== 0) throw new Error(`swarm init: ${init.stderr}`);
+    }
   } catch (e) {
     await stop();
     throw e;
@@ -140,6 +160,8 @@ export async function importBusybox(d: Dockerd, name = 'rampart-test/busybox:1')
     mkdirSync(join(root, 'bin'));
     for (const dirName of ['tmp', 'proc', 'sys', 'dev', 'etc', 'workspace', 'run'])
       mkdirSync(join(root, dirName));
+    // As in every real image: Swarm's tmpfs takes the image directory's mode (copy-up).
+    chmodSync(join(root, 'tmp'), 0o1777);
     copyFileSync('/bin/busybox', join(root, 'bin', 'busybox'));
     for (const tool of [
       'sh',

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BUILTIN_PROFILES } from '../../src/config/load.js';
 import type { SandboxSettings } from '../../src/core/settings.js';
-import { DockerRun } from '../../src/sandbox/docker/run.js';
-import type { RunResult, RunSpec } from '../../src/sandbox/runner.js';
+import { fileURLToPath } from 'node:url';
+import { RunningSandbox, type RunResult, type RunSpec } from '../../src/sandbox/runner.js';
 import { SandboxService, type RunRequest } from '../../src/sandbox/service.js';
 import { tempDir, type TempDir } from './tmp.js';
 
@@ -45,11 +45,18 @@ export interface SandboxHarness {
   cleanup(): void;
 }
 
-/** The Docker runtime for a harness: a (private) Engine's socket and the approved image's id. */
+/**
+ * The Docker or Swarm runtime for a harness: a (private) Engine's socket (a swarm manager for
+ * swarm) and the approved image's id.
+ */
 export interface DockerRuntimeOptions {
   readonly socket: string;
   readonly image: string;
+  readonly runtime?: 'docker' | 'swarm';
 }
+
+/** The egress bridge, built by `npm run build`: a Swarm task's gate. */
+const BRIDGE = fileURLToPath(new URL('../../../dist/rampart-bridge', import.meta.url));
 
 export function sandboxHarness(docker?: DockerRuntimeOptions): SandboxHarness {
   const dir = tempDir();
@@ -60,7 +67,7 @@ export function sandboxHarness(docker?: DockerRuntimeOptions): SandboxHarness {
   mkdirSync(dataDir, { mode: 0o700 });
   const cgroupParent = `rampart-test-${randomBytes(4).toString('hex')}`;
   const settings: SandboxSettings = {
-    runtime: docker ? 'docker' : 'bwrap',
+    runtime: docker?.runtime ?? (docker ? 'docker' : 'bwrap'),
     docker: { socket: docker?.socket ?? '/var/run/docker.sock', images: docker ? [docker.image] : [] },
     bwrap: '/usr/bin/bwrap',
     cgroupParent,
@@ -109,11 +116,15 @@ export function sandboxHarness(docker?: DockerRuntimeOptions): SandboxHarness {
       return { ...result, stdout, stderr };
     },
     async start(spec) {
-      const run = docker
-        ? await svc.startDocker(spec, svc.dockerPlan(spec, docker.image, { token: spec.token !== undefined }))
-        : await svc.start(spec);
-      const out = run instanceof DockerRun ? run.stdout : run.child.stdout;
-      const err = run instanceof DockerRun ? run.stderr : run.child.stderr;
+      const token = spec.token !== undefined;
+      const run =
+        docker?.runtime === 'swarm'
+          ? await svc.startSwarm(spec, await svc.swarmPlan(spec, docker.image, { token, bridge: BRIDGE }))
+          : docker
+            ? await svc.startDocker(spec, svc.dockerPlan(spec, docker.image, { token }))
+            : await svc.start(spec);
+      const out = run instanceof RunningSandbox ? run.child.stdout : run.stdout;
+      const err = run instanceof RunningSandbox ? run.child.stderr : run.stderr;
       if (!out || !err) throw new Error('the run was not started with pipes');
       return { id: spec.id, done: run.done, cleaned: () => run.cleaned, stdout: out, stderr: err };
     },

@@ -23,9 +23,10 @@ const USAGE = `usage: rampart run [options] -- CMD [ARGS...]
 Run CMD in a sandbox: new namespaces, read-only system directories, no network, a seccomp
 filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit code.
 
-  --runtime NAME       bwrap (a bubblewrap sandbox here) or docker (a container the Docker Engine
-                       creates with the same baseline). Default: sandbox.runtime (bwrap).
-  --image IMAGE        The container image (docker runtime): approved by digest in
+  --runtime NAME       bwrap (a bubblewrap sandbox here), docker (a container the Docker Engine
+                       creates with the same baseline) or swarm (a one-replica Swarm service on
+                       this node). Default: sandbox.runtime (bwrap).
+  --image IMAGE        The container image (docker and swarm runtimes): approved by digest in
                        sandbox.docker.images.
   --agent ID           The agent this run is for (default: the invoking user's name).
   --profile NAME       Sandbox profile (default, strict, vm-runner, or one from the config).
@@ -165,12 +166,15 @@ export const command: Command = {
     }
 
     const runtime = values.runtime ?? config.sandbox.runtime;
-    if (runtime !== 'bwrap' && runtime !== 'docker')
-      throw usageError(`--runtime must be bwrap or docker, not "${runtime}"`, USAGE);
-    if (runtime === 'docker' && values.image === undefined)
-      throw usageError('--runtime docker needs --image (approved by digest in sandbox.docker.images)', USAGE);
+    if (runtime !== 'bwrap' && runtime !== 'docker' && runtime !== 'swarm')
+      throw usageError(`--runtime must be bwrap, docker or swarm, not "${runtime}"`, USAGE);
+    if (runtime !== 'bwrap' && values.image === undefined)
+      throw usageError(
+        `--runtime ${runtime} needs --image (approved by digest in sandbox.docker.images)`,
+        USAGE,
+      );
     if (runtime === 'bwrap' && values.image !== undefined)
-      throw usageError('--image is for --runtime docker', USAGE);
+      throw usageError('--image is for --runtime docker or swarm', USAGE);
 
     const sandbox = SandboxService.create(config.sandbox);
     if (sandbox.problem)
@@ -180,7 +184,7 @@ export const command: Command = {
       );
     const profile = values.profile ?? 'default';
     // Approved before anything is prepared: an image off the list starts nothing.
-    const image = runtime === 'docker' ? await sandbox.approveImage(values.image!) : undefined;
+    const image = runtime !== 'bwrap' ? await sandbox.approveImage(values.image!) : undefined;
     const runner = processIdentity(process.pid)!;
     let spec = sandbox.prepare({
       runner,
@@ -211,9 +215,13 @@ export const command: Command = {
     const wantToken = !values['no-token'];
     // A container is planned in full and put through admission (the checks `rampart check` and
     // the Docker plugin apply) before anything exists; the verdict goes on the run's record.
-    const plan = image
-      ? sandbox.dockerPlan(spec, image, { seccompExtra: sandbox.profileSyscalls(profile), token: wantToken })
-      : undefined;
+    const seccompExtra = sandbox.profileSyscalls(profile);
+    const plan =
+      image && runtime === 'swarm'
+        ? await sandbox.swarmPlan(spec, image, { seccompExtra, token: wantToken, bridge: bridgeFor(sandbox) })
+        : image
+          ? sandbox.dockerPlan(spec, image, { seccompExtra, token: wantToken })
+          : undefined;
     // Loaded only for a container run: a bwrap run's start does not pay for the admission engine.
     const admission = plan
       ? await Promise.all([import('../../admission/container.js'), import('../../admission/engine.js')])
@@ -272,18 +280,16 @@ export const command: Command = {
     });
     let registrationError: Error | undefined;
     registered.catch((e: unknown) => (registrationError = e instanceof Error ? e : new Error(String(e))));
-    spec = {
-      ...spec,
-      gate: registered,
-      ...(wantToken
-        ? {
-            token: registered.then((b) => {
-              if (!b.token) throw new RampartError('RAMPART_E_INTERNAL', 'the control plane issued no token');
-              return Buffer.from(b.token);
-            }),
-          }
-        : {}),
-    };
+    const token = wantToken
+      ? registered.then((b) => {
+          if (!b.token) throw new RampartError('RAMPART_E_INTERNAL', 'the control plane issued no token');
+          return Buffer.from(b.token);
+        })
+      : undefined;
+    // A refused registration is reported once, below; the runtime may not be waiting on the token
+    // yet when it is refused (a Swarm service takes a second to reach its gate).
+    token?.catch(() => undefined);
+    spec = { ...spec, gate: registered, ...(token ? { token } : {}) };
 
     // Starting the sandbox blocks this event loop for milliseconds (spawning bwrap); the request is
     // put on the wire first, so the control plane records the run meanwhile.
@@ -297,9 +303,12 @@ export const command: Command = {
     // Engine keeps nothing of it); a bwrap run keeps the terminal itself, for interactive agents.
     // Made while the container is being created (the Engine's time, not this process's).
     const output = plan ? redactedOutput() : undefined;
-    const started = plan
-      ? sandbox.startDocker(spec, plan, output)
-      : sandbox.start(spec, sandbox.profileSyscalls(profile));
+    const started =
+      plan && runtime === 'swarm'
+        ? sandbox.startSwarm(spec, plan, output)
+        : plan
+          ? sandbox.startDocker(spec, plan, output)
+          : sandbox.start(spec, seccompExtra);
     const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -369,3 +378,10 @@ export const command: Command = {
     return 128 + (SIGNAL_NUMBERS[result.signal ?? ''] ?? Number(/\d+/.exec(result.signal ?? '')?.[0] ?? 9));
   },
 };
+
+/** The bridge binary: a Swarm task's gate, which it needs with or without network. */
+function bridgeFor(sandbox: SandboxService): string {
+  const files = sandbox.egressFiles();
+  if ('problem' in files) throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', files.problem);
+  return files.bridge;
+}

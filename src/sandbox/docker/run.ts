@@ -14,16 +14,16 @@ import { chownSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, write
 import { join } from 'node:path';
 import { messageOf } from '../../core/errors.js';
 import { RunCgroup, type CgroupHost } from '../cgroup.js';
-import { PassThrough, type Writable } from 'node:stream';
+import type { PassThrough, Writable } from 'node:stream';
 import {
   endGroup,
   SandboxStartError,
-  signalName,
   validSecretName,
   type EndReason,
   type RunResult,
   type RunSpec,
 } from '../runner.js';
+import { attachOutput, exitResult } from './common.js';
 import type { Engine } from './engine.js';
 
 /** What every Docker run on this host shares. */
@@ -129,22 +129,25 @@ export class DockerRun {
       );
       container = made.Id;
       // Piped: the caller reads run.stdout and run.stderr (as a bwrap child's pipes).
-      const given = await output;
-      const out = given?.stdout ?? (spec.stdio === 'inherit' ? process.stdout : new PassThrough());
-      const err = given?.stderr ?? (spec.stdio === 'inherit' ? process.stderr : new PassThrough());
-      const { ended } = await engine.attach(container, out, err);
-      if (out !== process.stdout && err !== process.stderr) void ended.then(() => (out.end(), err.end()));
+      const attached = await attachOutput(engine, container, spec, output);
       const id = container;
       const started = (async () => {
         const [, tok] = await Promise.all([spec.gate, spec.token]);
         if (token && tok) writeFileSync(token, tok);
         await engine.expect([204, 304], 'POST', `/containers/${id}/start`);
       })();
-      const run = new DockerRun(spec.id, id, cgroup, host, files.dir, started, ended, spec.timeoutMs);
-      if (out instanceof PassThrough && err instanceof PassThrough) {
-        run.stdout = out;
-        run.stderr = err;
-      }
+      const run = new DockerRun(
+        spec.id,
+        id,
+        cgroup,
+        host,
+        files.dir,
+        started,
+        attached.ended,
+        spec.timeoutMs,
+      );
+      run.stdout = attached.stdout;
+      run.stderr = attached.stderr;
       try {
         await started;
       } catch (e) {
@@ -227,16 +230,7 @@ export class DockerRun {
       await this.cleaned;
       throw startError;
     }
-    // As under bwrap: a command killed by signal N is reported as exit 128+N.
-    const bySignal = code !== null && code > 128 && code < 160;
-    return {
-      id: this.id,
-      exitCode: bySignal ? null : code,
-      signal: bySignal ? signalName(code! - 128) : null,
-      reason: this.endReason,
-      durationMs: monotonicMs() - this.startedAt,
-      stats,
-    };
+    return exitResult(this.id, code, this.endReason, monotonicMs() - this.startedAt, stats);
   }
 }
 

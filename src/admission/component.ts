@@ -20,6 +20,8 @@ export interface AdmissionComponentDeps {
   readonly onRecordFailure: (error: string) => void;
   /** Serve the Docker plugin (a proxy-only replica does not). */
   readonly dockerPlugin: boolean;
+  /** The key Rampart's own containers and services are signed with (core/provenance.ts). */
+  readonly provisionKey?: Buffer;
 }
 
 export interface AdmissionComponent extends Component {
@@ -37,6 +39,7 @@ export async function startAdmission(deps: AdmissionComponentDeps): Promise<Admi
     clock: deps.clock,
     secretValue: deps.secretValue,
     onRecordFailure: deps.onRecordFailure,
+    ...(deps.provisionKey ? { provisionKey: deps.provisionKey } : {}),
   });
   const plugin: DockerPlugin | undefined =
     s.dockerPluginSocket !== undefined && deps.dockerPlugin

@@ -12,7 +12,8 @@ import { severityRank, type Auditor, type ComponentHealth, type Severity } from 
 import { checkAll, type AdmissionPolicy, type CheckedFinding } from './engine.js';
 import { hardenEdits, toJsonPatch } from './harden.js';
 import type { Workload } from './model.js';
-import { fromDockerCreate, fromServiceSpec } from './formats/engine.js';
+import { fromDockerCreate, fromServiceSpec, runClaim } from './formats/engine.js';
+import { LABEL_RUN, LABEL_SIGNATURE, verifyBody } from '../core/provenance.js';
 import { AUTHZ_REQUEST, CONTAINER_UPDATE, EXEC_CONFIG } from './formats/engine-types.js';
 import { decodeEngineBody, parseJsonPairs, type PNode } from './formats/gojson.js';
 import { fromKubernetes } from './formats/kubernetes.js';
@@ -28,6 +29,11 @@ export interface AdmissionServiceOptions {
   /** The redaction rules' verdict on an environment value (the label), for no-secrets-in-env. */
   readonly secretValue?: (value: string) => string | undefined;
   readonly onRecordFailure: (error: string) => void;
+  /**
+   * The provisioning key: a container or service that claims to be a Rampart run is admitted
+   * only with a valid signature by it (core/provenance.ts); without the key, no claim is.
+   */
+  readonly provisionKey?: Buffer;
 }
 
 export interface Verdict {
@@ -69,6 +75,8 @@ export interface DockerAuthzResponse {
 
 export class AdmissionService {
   private readonly records: RecordBacklog;
+  /** Signatures of Rampart's bodies already admitted, until they expire (no replay). */
+  private readonly seenSignatures = new Map<string, number>();
   /** Decisions by verdict (Kubernetes and Docker together); `observe` takes their latency. */
   readonly stats = { decisions: { allow: 0, deny: 0, error: 0 } };
   observe: (seconds: number) => void = () => undefined;
@@ -220,14 +228,20 @@ export class AdmissionService {
         if (kind === 'exec') answer = execAnswer(body, target);
         else if (kind === 'update') answer = updateAnswer(body, target);
         else {
-          const name = new URLSearchParams(req.uri.split('?')[1] ?? '').get('name') ?? undefined;
-          const workload =
-            kind === 'container'
-              ? fromDockerCreate(body, target, name ?? 'container')
-              : fromServiceSpec(body, target);
-          const v = this.review([workload]);
-          details = { ...details, ...summary(v) };
-          answer = v.allowed ? { Allow: true } : { Allow: false, Msg: denial(v.denied) };
+          const claim = this.provenance(req.body, body, kind);
+          if (claim) {
+            details = { ...details, ...claim.details };
+            answer = claim.answer;
+          } else {
+            const name = new URLSearchParams(req.uri.split('?')[1] ?? '').get('name') ?? undefined;
+            const workload =
+              kind === 'container'
+                ? fromDockerCreate(body, target, name ?? 'container')
+                : fromServiceSpec(body, target);
+            const v = this.review([workload]);
+            details = { ...details, ...summary(v) };
+            answer = v.allowed ? { Allow: true } : { Allow: false, Msg: denial(v.denied) };
+          }
         }
       }
     } catch (e) {
@@ -254,6 +268,35 @@ export class AdmissionService {
       },
       started,
     );
+  }
+
+  /**
+   * A body that claims to be a Rampart run is judged by its signature alone: valid, unexpired
+   * and never seen before, it is the configuration Rampart's own admission gate passed; anything
+   * else claiming to be a run is denied. Undefined for a body that makes no claim.
+   */
+  private provenance(
+    raw: Buffer,
+    body: PNode,
+    kind: 'container' | 'service',
+  ): { answer: DockerAuthzResponse; details: Record<string, unknown> } | undefined {
+    const now = this.opts.clock.now();
+    const claim = runClaim(body, kind, { run: LABEL_RUN, signature: LABEL_SIGNATURE });
+    const p = verifyBody(raw, claim, this.opts.provisionKey, now);
+    if (p.verdict === 'unclaimed') return undefined;
+    if (p.verdict === 'invalid')
+      return {
+        answer: { Allow: false, Msg: `rampart: denied: ${p.reason}` },
+        details: { provenance: 'invalid', reason: p.reason },
+      };
+    for (const [sig, expires] of this.seenSignatures) if (expires < now) this.seenSignatures.delete(sig);
+    if (this.seenSignatures.has(p.signature))
+      return {
+        answer: { Allow: false, Msg: `rampart: denied: run ${p.run}: a signed body is good for one create` },
+        details: { provenance: 'replayed', run: p.run },
+      };
+    this.seenSignatures.set(p.signature, p.expiresMs);
+    return { answer: { Allow: true }, details: { provenance: 'rampart', run: p.run } };
   }
 
   /** The answer, once its record is queued (or written, when durable or failing); a record that cannot be written is an error. */

@@ -114,7 +114,11 @@ export class SandboxService {
     readonly problem: string | undefined,
   ) {
     this.uids = new UidPool(join(opts.workspacesDir, '.uids'), opts.uids);
-    this.docker = new DockerRuntime({ ...opts.docker, installation: opts.cgroupParent });
+    this.docker = new DockerRuntime({
+      ...opts.docker,
+      installation: opts.cgroupParent,
+      dataDir: opts.dataDir,
+    });
     this.swarm = new SwarmRuntime(this.docker);
   }
 

@@ -13,6 +13,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { Component } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
+import { ensureProvisionKey } from '../core/provenance.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
@@ -224,6 +225,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         onRecordFailure: (error) =>
           logger.error({ error }, 'admission records cannot be written; answers now wait for them'),
         dockerPlugin: role === 'full',
+        // The key `rampart run` signs its containers and services with (core/provenance.ts).
+        provisionKey: ensureProvisionKey(config.dataDir),
       }),
     );
 

@@ -6,14 +6,15 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type Server } from '../support/cli.js';
+import { provisionKeyPath, readProvisionKey, signBody } from '../../src/core/provenance.js';
+import { rampartAsync, startServer, type Server } from '../support/cli.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
-import { tempDir, type TempDir } from '../support/tmp.js';
+import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 
-const skip = dockerSkip();
+const skip = dockerSkip() || sandboxSkip();
 const IMAGE = 'rampart-test/busybox:1';
 const HARDENED = [
   '--read-only',
@@ -38,24 +39,30 @@ const HARDENED = [
 ];
 
 describe('Docker authorization plugin with a real dockerd', { skip }, () => {
-  let dir: TempDir;
+  let cp: ReturnType<typeof sandboxControlPlaneDir>;
   let server: Server;
   let d: Dockerd;
+  let image = '';
   const name = `rampart-test-${randomBytes(4).toString('hex')}`;
   const socket = `/run/docker/plugins/${name}.sock`;
 
   before(async () => {
-    dir = tempDir();
     mkdirSync('/run/docker/plugins', { recursive: true });
-    writeFileSync(join(dir.dir, 'rampart.yaml'), `admission:\n  docker_plugin:\n    socket: ${socket}\n`);
-    server = await startServer(['--listen', '127.0.0.1:0'], { cwd: dir.dir });
+    cp = sandboxControlPlaneDir(`admission:\n  docker_plugin:\n    socket: ${socket}\n`);
+    server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     d = await startDockerd({ authzPlugin: name });
-    await importBusybox(d, IMAGE);
+    image = await importBusybox(d, IMAGE);
+    // `rampart run`'s configuration: the control plane's, with this Engine and its image.
+    const config = readFileSync(join(cp.dir.dir, 'rampart.yaml'), 'utf8').replace(
+      'sandbox:\n',
+      `sandbox:\n  docker:\n    socket: ${d.socket}\n    images: ["${image}"]\n`,
+    );
+    writeFileSync(join(cp.dir.dir, 'run.yaml'), config);
   });
   after(async () => {
     await d?.stop();
     await server?.stop();
-    dir?.cleanup();
+    cp?.cleanup();
   });
 
   it('lets everyday requests through: info, version, _ping, images', async () => {
@@ -113,6 +120,60 @@ describe('Docker authorization plugin with a real dockerd', { skip }, () => {
     const update = await d.api('POST', `/containers/${id}/update`, '{"pidslimit":-1}');
     assert.equal(update.status, 403, update.body);
     await d.docker(['rm', '-f', id]);
+  });
+
+  it("admits the containers `rampart run` makes (signed by the control plane's key), though they bind host paths", async () => {
+    const r = await rampartAsync(
+      [
+        'run',
+        '-c',
+        'run.yaml',
+        '--runtime',
+        'docker',
+        '--image',
+        IMAGE,
+        '--no-network',
+        '--',
+        '/bin/busybox',
+        'echo',
+        'admitted',
+      ],
+      { cwd: cp.dir.dir },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'admitted\n');
+  });
+
+  it('refuses a body that claims to be a run unless signed, unaltered and new', async () => {
+    const key = readProvisionKey(provisionKeyPath(join(cp.dir.dir, '.rampart')));
+    const labels: Record<string, string> = { 'io.rampart.run': 'run_claimed' };
+    const body = {
+      Image: image,
+      User: '1000:1000',
+      Labels: labels,
+      HostConfig: { Binds: ['/etc:/host-etc:ro'] },
+    };
+    // Unsigned: a run label is a claim, and a claim needs Rampart's signature.
+    const unsigned = await d.api('POST', '/containers/create', JSON.stringify(body));
+    assert.equal(unsigned.status, 403, unsigned.body);
+    assert.match(unsigned.body, /without a Rampart signature/);
+    // Signed by another key.
+    const forged = signBody(body, labels, randomBytes(32), Date.now()).toString();
+    assert.match((await d.api('POST', '/containers/create', forged)).body, /does not match/);
+    // Signed, then one setting changed on the way: the bytes are what is signed.
+    const signed = signBody(body, labels, key, Date.now()).toString();
+    const altered = signed.replace('"User":"1000:1000"', '"User":"0:0"');
+    assert.match((await d.api('POST', '/containers/create', altered)).body, /does not match/);
+    // Signed and unaltered: admitted once (its host bind included), refused when replayed.
+    const first = await d.api('POST', '/containers/create', signed);
+    assert.equal(first.status, 201, first.body);
+    const replay = await d.api('POST', '/containers/create', signed);
+    assert.equal(replay.status, 403, replay.body);
+    assert.match(replay.body, /good for one create/);
+    // An expired signature is refused.
+    const old = signBody(body, labels, key, Date.now() - 600_000).toString();
+    assert.match((await d.api('POST', '/containers/create', old)).body, /expired/);
+    await d.api('DELETE', `/containers/${(JSON.parse(first.body) as { Id: string }).Id}?force=1`);
   });
 
   it('with the control plane gone, the Engine refuses every request (fail closed)', async () => {

@@ -175,6 +175,34 @@ function engineEnv(n: LNode | undefined): EnvVar[] {
   });
 }
 
+/**
+ * Rampart's run label and signature label as the Engine decodes them (keys in any case, the last
+ * of repeated keys): a container's Labels, or a service's and its ContainerSpec's (a service
+ * claims a run if either does; the signature is the service's own).
+ */
+export function runClaim(
+  body: PNode,
+  kind: 'container' | 'service',
+  keys: { readonly run: string; readonly signature: string },
+): { run?: string; signature?: string } {
+  const label = (labels: LNode | undefined, key: string): string | undefined => str(get(labels, key));
+  if (kind === 'container') {
+    const labels = get(decodeEngineBody(CONTAINER_CREATE, body, 'the container-create body'), 'Labels');
+    return defined({ run: label(labels, keys.run), signature: label(labels, keys.signature) });
+  }
+  const m = decodeEngineBody(SERVICE_SPEC, body, 'the ServiceSpec');
+  const own = get(m, 'Labels');
+  const task = get(m, 'TaskTemplate', 'ContainerSpec', 'Labels');
+  return defined({
+    run: label(own, keys.run) ?? label(task, keys.run),
+    signature: label(own, keys.signature) ?? label(task, keys.signature),
+  });
+}
+
+function defined<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Docker Engine: Swarm ServiceSpec (POST /services/create, /services/{id}/update)
 

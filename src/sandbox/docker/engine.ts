@@ -35,7 +35,10 @@ export class Engine {
     return this.opts.socket;
   }
 
-  /** One request; resolves with the status and the parsed JSON body (or the text, or undefined). */
+  /**
+   * One request; resolves with the status and the parsed JSON body (or the text, or undefined).
+   * `body`: sent as JSON, or as it is when a Buffer.
+   */
   call<T = unknown>(
     method: string,
     path: string,
@@ -43,7 +46,9 @@ export class Engine {
     opts: { timeoutMs?: number | null } = {},
   ): Promise<{ status: number; body: T }> {
     return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      // A Buffer is sent as it is: a signed body's bytes are what its signature covers.
+      const payload =
+        body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
       const req = request(
         {
           socketPath: this.opts.socket,

@@ -3,7 +3,8 @@
 // files), image approval by digest, and the plan of a run's container. The run's lifecycle is
 // docker/run.ts; SandboxService starts it like a bwrap run.
 
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { provisionKeyPath, readProvisionKey, signBody } from '../../core/provenance.js';
 import { RampartError } from '../../core/errors.js';
 import type { RunSpec } from '../runner.js';
 import { dockerSeccompProfile } from '../seccomp.js';
@@ -32,6 +33,8 @@ export class DockerRuntime {
       readonly images: readonly string[];
       /** The installation's cgroup parent's name. */
       readonly installation: string;
+      /** The control plane's data directory, where its provisioning key is. */
+      readonly dataDir: string;
     },
   ) {}
 
@@ -109,6 +112,16 @@ export class DockerRuntime {
         'RAMPART_E_SANDBOX_UNAVAILABLE',
         `${FILES_ROOT} is not a tmpfs: secrets and tokens of Docker runs are kept only in memory`,
       );
-    return { engine, installation: this.opts.installation, filesRoot: FILES_ROOT };
+    // With the control plane's provisioning key, every create body is signed, so the Docker
+    // authorization plugin knows it for Rampart's (core/provenance.ts). Without one (no control
+    // plane has run with this data directory) bodies go unsigned, and the plugin refuses them.
+    const keyFile = provisionKeyPath(this.opts.dataDir);
+    const key = existsSync(keyFile) ? readProvisionKey(keyFile) : undefined;
+    return {
+      engine,
+      installation: this.opts.installation,
+      filesRoot: FILES_ROOT,
+      sign: (body, labels) => (key ? signBody(body, labels, key, Date.now()) : body),
+    };
   }
 }

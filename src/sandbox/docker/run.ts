@@ -35,6 +35,11 @@ export interface DockerHost {
   readonly graceMs: number;
   /** A tmpfs directory where runs' secret and token files are kept while they run. */
   readonly filesRoot: string;
+  /** The body as sent: signed with the provisioning key when there is one (labels: where). */
+  readonly sign: (
+    body: Record<string, unknown>,
+    labels: Record<string, string>,
+  ) => Buffer | Record<string, unknown>;
 }
 
 const TMPFS_MAGIC = 0x01021994;
@@ -125,7 +130,7 @@ export class DockerRun {
         [201],
         'POST',
         `/containers/create?name=rampart-${spec.id}`,
-        body,
+        host.sign(body, body['Labels'] as Record<string, string>),
       );
       container = made.Id;
       // Piped: the caller reads run.stdout and run.stderr (as a bwrap child's pipes).

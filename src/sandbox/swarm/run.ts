@@ -51,6 +51,11 @@ export interface SwarmHost {
   readonly graceMs: number;
   /** A tmpfs directory for runs' tokens and gates. */
   readonly filesRoot: string;
+  /** The body as sent: signed with the provisioning key when there is one (docker/host.ts). */
+  readonly sign: (
+    body: Record<string, unknown>,
+    labels: Record<string, string>,
+  ) => Buffer | Record<string, unknown>;
   /** How long a task may take to reach its gate (image on the node, network, secrets). */
   readonly startTimeoutMs: number;
 }
@@ -131,11 +136,12 @@ export class SwarmRun {
         networkSpec(spec.id, host.installation),
       );
       made.network = net.Id;
+      const signed = withIds(body, secrets, net.Id);
       const svc = await engine.expect<{ ID: string }>(
         [201],
         'POST',
         '/services/create',
-        withIds(body, secrets, net.Id),
+        host.sign(signed, signed['Labels'] as Record<string, string>),
       );
       made.service = svc.ID;
       const task = await reachGate(engine, serviceName(spec.id), host.startTimeoutMs);

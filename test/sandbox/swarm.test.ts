@@ -16,7 +16,7 @@ import { RampartError } from '../../src/core/errors.js';
 import { dockerSeccompProfile } from '../../src/sandbox/seccomp.js';
 import { checkSeccompDefault } from '../../src/sandbox/swarm/host.js';
 import { verifyProcess } from '../../src/sandbox/swarm/run.js';
-import { rampartAsync, startServer, type Server } from '../support/cli.js';
+import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { conformance } from '../support/conformance.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
@@ -36,7 +36,10 @@ const skip = sandboxSkip() || dockerSkip();
 let engine: Promise<{ d: Dockerd; image: string }> | undefined;
 function swarm(): Promise<{ d: Dockerd; image: string }> {
   return (engine ??= (async () => {
-    const d = await startDockerd({ swarm: { seccompProfile: dockerSeccompProfile() } });
+    // The node's profile as an operator gets it (docs/runtimes.md): `rampart harden --seccomp-profile`.
+    const profile = rampart(['harden', '--seccomp-profile'], { cwd: '/' });
+    if (profile.code !== 0) throw new Error(profile.stderr);
+    const d = await startDockerd({ swarm: { seccompProfile: profile.stdout } });
     try {
       return { d, image: await importBusybox(d) };
     } catch (e) {

@@ -9,11 +9,16 @@
 // limits, and kill and quarantine from another process's service (the control plane's path).
 
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { SandboxHarness } from './sandbox.js';
+
+const PROBE_SOURCE = fileURLToPath(new URL('../../../test/support/probe.c', import.meta.url));
 
 const sh = (script: string): string[] => ['/bin/busybox', 'sh', '-c', script];
 
@@ -38,8 +43,12 @@ export function conformance(rt: Runtime): void {
     let stop: () => Promise<void>;
     let server: Server;
     let port: number;
+    let probe: string;
     before(async () => {
       ({ harness: h, stop } = await rt.setup());
+      // The syscall probe (probe.c), static so it runs in any image; never run it outside a run.
+      probe = join(h.dir.dir, 'probe');
+      execFileSync('cc', ['-static', '-O1', '-o', probe, PROBE_SOURCE]);
       // A service on the host's loopback that no run may reach.
       server = createServer((_q, r) => r.end('HOST-SERVICE-ANSWERED'));
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -103,6 +112,30 @@ export function conformance(rt: Runtime): void {
       });
       assert.ok(!r.stdout.includes('HOST-SERVICE-ANSWERED'), r.stdout);
       assert.match(r.stdout, /done\n$/);
+    });
+
+    it('cannot ptrace, mount, unshare, setns, load modules, use keyctl, bpf, perf, io_uring or chroot', async () => {
+      const ws = h.workspace();
+      copyFileSync(probe, join(ws, 'probe'));
+      chmodSync(join(ws, 'probe'), 0o755);
+      const r = await h.run({ workspace: ws, command: ['/workspace/probe'] });
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines.length, 13, r.stdout + r.stderr);
+      for (const l of lines) {
+        const [name, rc, errno] = l.split(' ');
+        assert.equal(rc, '-1', `${name} succeeded`);
+        assert.equal(errno, '1', `${name}: errno ${errno}, not EPERM`);
+      }
+    });
+
+    it("cannot read the host's files: root's, Rampart's data, the Engine's socket", async () => {
+      writeFileSync(join(h.dataDir, 'host-secret'), 'HOST-SECRET', { mode: 0o600 });
+      const r = await h.run({
+        command: sh(
+          `for p in /etc/shadow /root ${h.dataDir}/host-secret /var/run/docker.sock /run/docker.sock; do cat $p 2>/dev/null | busybox grep -q . && echo READ $p; done; echo done`,
+        ),
+      });
+      assert.equal(r.stdout, 'done\n');
     });
 
     it('cannot mount, unshare or enter another namespace', async () => {

@@ -23,9 +23,11 @@ import { lineColumn, offsetOf } from '../../core/text.js';
 import { writeFileAtomic } from '../../core/secretfile.js';
 import { isSeverity, severityRank } from '../../core/types.js';
 import { Redactor } from '../../redact/engine.js';
+import { dockerSeccompProfile } from '../../sandbox/seccomp.js';
 import { parse, usageError, type Command } from '../io.js';
 
 const USAGE = `usage: rampart harden [options] FILE
+       rampart harden --seccomp-profile [-o FILE]
 
 Apply the fixes that need no human decision to a Compose or Swarm stack file, a Kubernetes
 manifest or a Docker Engine container-create body: drop ALL capabilities, read-only root
@@ -49,6 +51,8 @@ secrets in the environment, images, ...) is listed on stderr as check findings.
                        (an address written in the file is otherwise left: someone chose it).
   --kvm-group GID      Group that may open /dev/kvm on the hosts that run a VM runner (default:
                        the group of /dev/kvm here, when it is open to a group).
+  --seccomp-profile    Print Rampart's seccomp profile as Docker JSON (no FILE): the file a Swarm
+                       node's daemon.json names as "seccomp-profile" for the swarm runtime.
 
 Exit status: 0 nothing left at or above --fail-on, 1 findings remain (or --check and changes
 needed), 2 unreadable or invalid input.`;
@@ -83,11 +87,20 @@ export const command: Command = {
         pids: { type: 'string' },
         'bind-consoles': { type: 'string' },
         'kvm-group': { type: 'string' },
+        'seccomp-profile': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       USAGE,
       true,
     );
+    if (values['seccomp-profile']) {
+      if (positionals.length > 0 || values.write || values.check)
+        throw usageError('--seccomp-profile takes no FILE, --write or --check', USAGE);
+      const profile = dockerSeccompProfile() + '\n';
+      if (values.output !== undefined) writeFileAtomic(resolve(io.cwd, values.output), profile, 0o644);
+      else io.stdout.write(profile);
+      return 0;
+    }
     if (positionals.length !== 1) throw usageError('give exactly one file to harden', USAGE);
     if ([values.output !== undefined, values.write, values.check].filter(Boolean).length > 1)
       throw usageError('--output, --write and --check exclude each other', USAGE);

@@ -165,9 +165,11 @@ export class SandboxService {
     // Degraded, not failing: a control plane that is not a sandbox host still decides, issues and
     // audits; runs are refused here (RAMPART_E_SANDBOX_UNAVAILABLE) and this says why.
     if (this.problem) return { status: 'degraded', detail: `sandboxes cannot run here: ${this.problem}` };
+    // AppArmor is said to be missing where it is, rather than claimed for container runs.
+    const apparmor = existsSync('/sys/kernel/security/apparmor') ? 'available' : 'not available on this host';
     return {
       status: 'ok',
-      detail: `${this.local.size} run(s) in this process, cgroup ${this.host!.cgroups.version}`,
+      detail: `${this.local.size} run(s) in this process, cgroup ${this.host!.cgroups.version}, AppArmor ${apparmor}`,
     };
   }
 
@@ -582,6 +584,8 @@ export class SandboxService {
    * not): every task, at once, then the directory once the kernel has reaped them.
    */
   sweep(id: string): void {
+    // A container or service the runner made is left on the Engine: removed too (best effort).
+    if (RUN_ID_RE.test(id)) void this.swarm.sweep(id, this.opts.cgroupParent).catch(() => undefined);
     const g = this.group(id);
     if (!g) return;
     g.killAll();

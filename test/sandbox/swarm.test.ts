@@ -16,7 +16,7 @@ import { RampartError } from '../../src/core/errors.js';
 import { dockerSeccompProfile } from '../../src/sandbox/seccomp.js';
 import { checkSeccompDefault } from '../../src/sandbox/swarm/host.js';
 import { verifyProcess } from '../../src/sandbox/swarm/run.js';
-import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
+import { BIN, rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { conformance } from '../support/conformance.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
@@ -239,6 +239,7 @@ describe('rampart run --runtime swarm', { skip }, () => {
     );
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     admin = api(server.url, adminToken(cp.dir.dir));
+    writeFileSync(join(cp.dir.dir, 'api.secret'), 'SWEPT-SECRET', { mode: 0o600 });
   });
   after(async () => {
     origin?.close();
@@ -275,5 +276,50 @@ describe('rampart run --runtime swarm', { skip }, () => {
     assert.deepEqual(started.details.data.admission, [{ check: 'healthcheck', severity: 'info' }]);
     const left = await d.docker(['service', 'ls', '-q', '--filter', 'label=io.rampart.run']);
     assert.equal(left.stdout.trim(), '');
+  });
+
+  it('leaves nothing on the swarm when its runner is killed: the control plane sweeps it', async () => {
+    const runner = spawn(
+      process.execPath,
+      [
+        BIN,
+        'run',
+        '--image',
+        'rampart-test/busybox:1',
+        '--agent',
+        'orphaned',
+        '--secret',
+        'api=api.secret',
+        '--',
+        '/bin/busybox',
+        'sh',
+        '-c',
+        'echo up; busybox sleep 60',
+      ],
+      { cwd: cp.dir.dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    await new Promise<void>((r) =>
+      runner.stdout.on('data', (c: Buffer) => c.toString().includes('up') && r()),
+    );
+    const service = await d.docker([
+      'service',
+      'ls',
+      '--filter',
+      'label=io.rampart.agent=orphaned',
+      '--format',
+      '{{.Name}}',
+    ]);
+    const runId = service.stdout.trim().replace(/^rampart-/, '');
+    assert.match(runId, /^run_/);
+    const labelled = async (kind: string): Promise<string> =>
+      (await d.docker([kind, 'ls', '-q', '--filter', `label=io.rampart.run=${runId}`])).stdout.trim();
+    for (const kind of ['service', 'secret', 'network']) assert.notEqual(await labelled(kind), '', kind);
+    runner.kill('SIGKILL');
+    for (const kind of ['service', 'secret', 'network'])
+      await eventually(
+        async () => ((await labelled(kind)) === '' ? true : undefined),
+        `the run's ${kind} to be swept`,
+        30_000,
+      );
   });
 });

@@ -85,6 +85,11 @@ export class DockerRuntime {
     return r.body.Id;
   }
 
+  /** The Engine's socket. */
+  get socket(): string {
+    return this.opts.socket;
+  }
+
   /** What Docker runs share; the Engine must keep cgroups the way kill and quarantine reach them. */
   host(): Promise<Omit<DockerHost, 'cgroups' | 'graceMs'>> {
     return (this.ready ??= this.check());

@@ -4,7 +4,7 @@
 // the file the daemon names and compared with the profile Rampart compiles. (no-new-privileges,
 // which the Engine does not report, is checked on every task's process: swarm/run.ts.)
 
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { RampartError } from '../../core/errors.js';
 import type { RunSpec } from '../runner.js';
@@ -12,7 +12,8 @@ import { dockerSeccompProfile } from '../seccomp.js';
 import type { DockerRuntime } from '../docker/host.js';
 import { runFiles } from '../docker/run.js';
 import { serviceSpec } from './spec.js';
-import type { SwarmHost } from './run.js';
+import { removeAll, type SwarmHost } from './run.js';
+import { LABEL_INSTALLATION, LABEL_RUN } from '../docker/body.js';
 
 /** A run's service on the Swarm runtime, planned before anything exists. */
 export interface SwarmPlan {
@@ -66,6 +67,39 @@ export class SwarmRuntime {
     // A node found unfit is asked again next time (it may have been fixed meanwhile).
     ready.catch(() => (this.ready = undefined));
     return ready;
+  }
+
+  /**
+   * Removes what a run whose runner died left on the Engine: its container (docker) or its
+   * service, network and secrets (swarm), found by the run's and this installation's labels.
+   * Best effort, and only where an Engine is: a bwrap-only host has nothing to sweep.
+   */
+  async sweep(runId: string, installation: string): Promise<void> {
+    if (!existsSync(this.docker.socket)) return;
+    const engine = (await this.docker.host().catch(() => undefined))?.engine;
+    if (!engine) return;
+    const filter = encodeURIComponent(
+      JSON.stringify({ label: [`${LABEL_RUN}=${runId}`, `${LABEL_INSTALLATION}=${installation}`] }),
+    );
+    const ids = async (path: string, key: 'ID' | 'Id'): Promise<string[]> => {
+      const r = await engine.call<Record<string, string>[]>('GET', `${path}?all=1&filters=${filter}`);
+      return r.status === 200 && Array.isArray(r.body) ? r.body.map((x) => x[key]!).filter(Boolean) : [];
+    };
+    const [services, containers, networks, secrets] = await Promise.all([
+      ids('/services', 'ID'),
+      ids('/containers/json', 'Id'),
+      ids('/networks', 'Id'),
+      ids('/secrets', 'ID'),
+    ]);
+    for (const c of containers)
+      await engine.call('DELETE', `/containers/${c}?force=1&v=1`).catch(() => undefined);
+    for (const service of services)
+      await removeAll(
+        engine,
+        { service, secrets: [], ...(networks[0] ? { network: networks[0] } : {}) },
+        () => undefined,
+      );
+    await removeAll(engine, { secrets, ...(networks[0] ? { network: networks[0] } : {}) }, () => undefined);
   }
 
   private async check(): Promise<Omit<SwarmHost, 'cgroups' | 'graceMs'> & { node: string }> {

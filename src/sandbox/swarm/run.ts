@@ -358,7 +358,7 @@ function release(gate: string): void {
  * Removes what a run made in the swarm: the service first (its task's container goes with it),
  * then the network and secrets, which the Engine refuses while a task still holds them.
  */
-async function removeAll(
+export async function removeAll(
   engine: Engine,
   made: { secrets: string[]; network?: string; service?: string; container?: string },
   files: () => void,

@@ -49,7 +49,16 @@ export async function startAdmission(deps: AdmissionComponentDeps): Promise<Admi
     name: 'admission',
     service,
     routes: admissionRoutes(service),
-    health: () => service.health(),
+    health: () => {
+      const h = service.health();
+      // The plugin is part of the Engine's availability: said where an operator looks.
+      return plugin
+        ? {
+            ...h,
+            detail: `${h.detail}; Docker plugin on ${plugin.socket} (dockerd refuses every request while it is down)`,
+          }
+        : h;
+    },
     metrics: [
       {
         kind: 'counter',

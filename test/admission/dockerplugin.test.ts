@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { provisionKeyPath, readProvisionKey, signBody } from '../../src/core/provenance.js';
 import { rampartAsync, startServer, type Server } from '../support/cli.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
+import { adminToken, api } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 
 const skip = dockerSkip() || sandboxSkip();
@@ -71,6 +72,15 @@ describe('Docker authorization plugin with a real dockerd', { skip }, () => {
       assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
     }
     assert.equal((await d.api('HEAD', '/_ping')).status, 200);
+  });
+
+  it("says in the control plane's health that dockerd depends on it", async () => {
+    const admin = api(server.url, adminToken(cp.dir.dir));
+    const h = (await admin('GET', '/v1/health')).json as { components: Record<string, { detail: string }> };
+    assert.match(
+      h.components['admission']!.detail,
+      /Docker plugin on .*refuses every request while it is down/,
+    );
   });
 
   it('admits a hardened create and refuses `docker create --privileged`', async () => {

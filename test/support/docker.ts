@@ -97,6 +97,8 @@ export async function startDockerd(
       p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      // A CLI that exits before reading its input is an answer (its code), not a crash.
+      p.stdin.on('error', () => undefined);
       p.stdin.end(o.input ?? '');
     });
   const api: Dockerd['api'] = async (method, path, body) => {

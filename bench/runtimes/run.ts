@@ -15,6 +15,7 @@ import { BIN, startServer } from '../../test/support/cli.js';
 import { importBusybox, startDockerd } from '../../test/support/docker.js';
 import { adminToken, api } from '../../test/support/http.js';
 import { sandboxControlPlaneDir } from '../../test/support/sandbox.js';
+import { mean, pct, row } from './stats.js';
 
 const { values } = parseArgs({
   options: { n: { type: 'string', default: '20' }, containers: { type: 'string', default: '50' } },
@@ -27,9 +28,6 @@ interface RunRow {
   readonly agent: string;
   readonly status: string;
 }
-
-const pct = (ms: number[], p: number): number => [...ms].sort((a, b) => a - b)[Math.floor(ms.length * p)]!;
-const mean = (ms: number[]): number => ms.reduce((a, b) => a + b, 0) / ms.length;
 
 function exec(cmd: string, args: string[], cwd?: string): Promise<number> {
   const t0 = performance.now();
@@ -95,10 +93,6 @@ try {
   console.log(`\n## Start to exit of \`true\`, ${N} runs each (after 3 warm-up runs)\n`);
   console.log('| Command | mean | p50 | p90 |');
   console.log('| --- | --- | --- | --- |');
-  const row = (name: string, ms: number[]): void =>
-    console.log(
-      `| ${name} | ${mean(ms).toFixed(0)} ms | ${pct(ms, 0.5).toFixed(0)} ms | ${pct(ms, 0.9).toFixed(0)} ms |`,
-    );
   row('`node -e 0`', bare);
   row('`docker run --rm --network none IMAGE true` (Docker CLI 28 against Engine 20.10)', dockerCli);
   row('`rampart run --runtime docker --image IMAGE -- true`', rampartDocker);

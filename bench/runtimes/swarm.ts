@@ -16,12 +16,10 @@ import { parseArgs } from 'node:util';
 import { BIN, rampart, startServer } from '../../test/support/cli.js';
 import { importBusybox, startDockerd } from '../../test/support/docker.js';
 import { sandboxControlPlaneDir } from '../../test/support/sandbox.js';
+import { mean, row } from './stats.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '10' } } });
 const N = Number(values.n);
-
-const pct = (ms: number[], p: number): number => [...ms].sort((a, b) => a - b)[Math.floor(ms.length * p)]!;
-const mean = (ms: number[]): number => ms.reduce((a, b) => a + b, 0) / ms.length;
 
 function exec(cmd: string, args: string[], cwd?: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -94,10 +92,6 @@ try {
   console.log(`\n## Swarm: start to exit of \`true\`, ${N} runs each (after 2 warm-up runs)\n`);
   console.log('| Command | mean | p50 | p90 |');
   console.log('| --- | --- | --- | --- |');
-  const row = (name: string, ms: number[]): void =>
-    console.log(
-      `| ${name} | ${mean(ms).toFixed(0)} ms | ${pct(ms, 0.5).toFixed(0)} ms | ${pct(ms, 0.9).toFixed(0)} ms |`,
-    );
   row('`node -e 0`', bare);
   row(
     '`docker network create --internal` + `docker service create` … until complete, `service rm`, `network rm`',

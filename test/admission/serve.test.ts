@@ -9,6 +9,8 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { provisionKeyPath, readProvisionKey, signBody } from '../../src/core/provenance.js';
+import { serviceSpec } from '../../src/sandbox/swarm/spec.js';
 import fastJsonPatch from 'fast-json-patch';
 import { startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
@@ -301,6 +303,49 @@ describe('admission served: Kubernetes webhooks and the Docker authorization plu
     const bad = await authz('POST', '/v1.45/containers%E0%A4%A/create', priv);
     assert.equal(bad.Allow, false);
     assert.match(bad.Msg, /not a valid URI path/);
+  });
+
+  it("admits a Swarm service Rampart signed, and no other that claims to be a run's", async () => {
+    const key = readProvisionKey(provisionKeyPath(join(dir.dir, '.rampart')));
+    const spec = {
+      id: 'run_svc1',
+      agent: 'a',
+      command: ['/bin/true'],
+      workspace: '/srv/ws/run_svc1',
+      uid: 2_100_000_001,
+      limits: { memory: 256 << 20, pids: 64, cpus: 1 },
+      timeoutMs: 60_000,
+      devices: [],
+      readOnly: [],
+      secrets: new Map(),
+      env: {},
+      stdio: 'pipe' as const,
+    };
+    const body = serviceSpec(spec, {
+      image: 'sha256:' + 'a'.repeat(64),
+      installation: 'rampart',
+      node: 'n1',
+      network: 'net1',
+      secrets: [],
+      files: { gate: '/dev/shm/rampart-run_svc1/gate', bridge: '/opt/rampart/dist/rampart-bridge' },
+      deviceGroups: [],
+    });
+    const send = (bytes: Buffer): Promise<Json> =>
+      plugin('/AuthZPlugin.AuthZReq', {
+        RequestMethod: 'POST',
+        RequestURI: '/v1.41/services/create',
+        RequestBody: bytes.toString('base64'),
+      });
+    const signed = signBody(body, body['Labels'] as Record<string, string>, key, Date.now());
+    assert.equal((await send(signed)).Allow, true);
+    // The task's ContainerSpec alone claiming the run is a claim too, and unsigned.
+    const { Labels: _, ...unlabelled } = body;
+    const claim = await send(Buffer.from(JSON.stringify(unlabelled)));
+    assert.equal(claim.Allow, false);
+    assert.match(claim.Msg, /without a Rampart signature/);
+    const altered = await send(Buffer.from(signed.toString().replace('"ReadOnly":true', '"ReadOnly":false')));
+    assert.equal(altered.Allow, false);
+    assert.match(altered.Msg, /does not match/);
   });
 
   it('denies a body that is not JSON', async () => {

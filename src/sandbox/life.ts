@@ -89,7 +89,7 @@ export class RunLife {
         continue;
       }
       this.stats.reconciled++;
-      this.deps.sandbox.restore({ ...r, status: 'running' });
+      this.deps.sandbox.records.restore({ ...r, status: 'running' });
       this.state.set(r.id, r);
       if (!stillRunning(r.runner)) await this.runnerGone(r);
       else if (r.network)
@@ -127,7 +127,7 @@ export class RunLife {
       this.stats.runnersLost++;
       // Whatever the runner left in the run's cgroup dies with it.
       this.deps.sandbox.sweep(r.id);
-      this.deps.sandbox.ended(r.id, { reason: 'runner_died' }, new Date().toISOString());
+      this.deps.sandbox.records.ended(r.id, { reason: 'runner_died' }, new Date().toISOString());
       this.deps.channels?.close(r.id);
       const revoked = this.deps.revoke(r.id, 'the runner of the run died', 'component:sandbox');
       const recorded = this.deps.bus.publish({

@@ -184,7 +184,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   const { sandbox, identity, bus, channels, life } = deps;
   /** Killing a run that has ended says so, and how it ended, instead of "no such run". */
   const notEnded = (id: string): void => {
-    const rec = sandbox.record(id);
+    const rec = sandbox.records.get(id);
     if (rec && rec.status !== 'running')
       throw new RampartError(
         'RAMPART_E_CONFLICT',
@@ -198,9 +198,9 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
     status: 'killed' | 'quarantined',
     why: string,
     by: string,
-    evidence?: Parameters<SandboxService['mark']>[2],
+    evidence?: Parameters<SandboxService['records']['mark']>[2],
   ): Promise<unknown> => {
-    sandbox.mark(id, status, evidence, { actor: by, reason: why });
+    sandbox.records.mark(id, status, evidence, { actor: by, reason: why });
     count(deps.stats.ended, status);
     closeChannel(id);
     return Promise.all([revokeRun(id, why, by), life.ended(id, status)]);
@@ -242,7 +242,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
               capabilities: b.capabilities ?? [],
             })
           : undefined;
-        const record = sandbox.register({
+        const record = sandbox.records.register({
           id: b.id,
           agent: b.agent,
           profile: b.profile,
@@ -300,7 +300,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
           try {
             await channels.open(b.id, b.agent, b.uid);
           } catch (e) {
-            sandbox.ended(b.id, { reason: 'error' }, new Date().toISOString());
+            sandbox.records.ended(b.id, { reason: 'error' }, new Date().toISOString());
             await Promise.allSettled([started, recorded, kept]);
             await life.ended(b.id, 'error');
             if (issued) await revokeRun(b.id, 'the run did not start', actor).catch(() => undefined);
@@ -327,7 +327,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       handler: async (req) => {
         const { id } = req.params;
         const b = req.body;
-        const rec = sandbox.ended(id, { ...b }, new Date().toISOString());
+        const rec = sandbox.records.ended(id, { ...b }, new Date().toISOString());
         closeChannel(id);
         const kept = life.ended(id, b.reason);
         const agent = rec?.agent ?? '?';
@@ -368,7 +368,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
         );
         await Promise.all([revoked, kept, ...published]);
         // The runner tells its own terminal how the run ended when it was not by itself.
-        const now = sandbox.record(id);
+        const now = sandbox.records.get(id);
         return {
           id,
           recorded: true,
@@ -441,7 +441,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       handler: async (req) => {
         const { id } = req.params;
         notEnded(id);
-        const evidence = await sandbox.quarantine(id, sandbox.record(id)?.workspace);
+        const evidence = await sandbox.quarantine(id, sandbox.records.get(id)?.workspace);
         if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
         const by = req.principal!.actor;
         const reason = req.body?.reason ?? 'quarantined by an operator';

@@ -6,20 +6,8 @@
 // It refuses to run anything it cannot confine (no bwrap, no cgroup controllers, no seccomp
 // filter for this architecture): health says why, and start() throws. Never a run without limits.
 
-import { execFileSync } from 'node:child_process';
 import { urandomHex } from '../core/ids.js';
-import {
-  accessSync,
-  chmodSync,
-  chownSync,
-  constants,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  realpathSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +31,8 @@ import { DockerRun } from './docker/run.js';
 import { SwarmRuntime, type SwarmPlan } from './swarm/host.js';
 import { SwarmRun } from './swarm/run.js';
 import { UidPool } from './uids.js';
+import { RunRegistry, type RunRecord } from './records.js';
+import { RUN_ID_RE, Workspaces } from './workspaces.js';
 
 export type SandboxOptions = SandboxSettings;
 
@@ -74,28 +64,6 @@ type LocalRun = RunningSandbox | DockerRun | SwarmRun;
 const BUILTIN_HIDE = ['/etc/ssh', '/etc/ssl/private', '/etc/rampart'];
 
 const AGENT_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
-const RUN_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-
-/** What the control plane knows of a run (registered by whoever started it). */
-export interface RunRecord {
-  readonly id: string;
-  readonly agent: string;
-  readonly profile: string;
-  readonly workspace: string;
-  readonly command: string;
-  readonly startedAt: string;
-  readonly startedBy: string;
-  status: 'running' | 'ended' | 'killed' | 'quarantined';
-  endedAt?: string;
-  result?: Record<string, unknown>;
-  evidence?: Evidence;
-  /** Who ended it by force (kill, quarantine, the kill switch), and why they said. */
-  endedBy?: string;
-  endReason?: string;
-}
-
-/** Ended runs kept for `rampart runs`; the audit log has every one. */
-const KEEP_ENDED = 1000;
 
 export class SandboxService {
   private readonly local = new Map<string, LocalRun>();
@@ -103,7 +71,9 @@ export class SandboxService {
   private readonly docker: DockerRuntime;
   /** The Swarm runtime's (swarm/host.ts), on the same Engine. */
   private readonly swarm: SwarmRuntime;
-  private readonly records = new Map<string, RunRecord>();
+  /** The runs this control plane knows of (records.ts). */
+  readonly records = new RunRegistry();
+  private readonly workspaces: Workspaces;
   /** Host uids for runs, one per live run (uids.ts). */
   readonly uids: UidPool;
 
@@ -114,6 +84,7 @@ export class SandboxService {
     readonly problem: string | undefined,
   ) {
     this.uids = new UidPool(join(opts.workspacesDir, '.uids'), opts.uids);
+    this.workspaces = new Workspaces(opts);
     this.docker = new DockerRuntime({
       ...opts.docker,
       installation: opts.cgroupParent,
@@ -224,7 +195,7 @@ export class SandboxService {
     const uid = this.uids.acquire(id, runner);
     let workspace: string;
     try {
-      workspace = this.workspaceFor(id, req.workspace, uid);
+      workspace = this.workspaces.workspaceFor(id, req.workspace, uid);
     } catch (e) {
       this.uids.release(uid);
       throw e;
@@ -247,114 +218,19 @@ export class SandboxService {
     };
   }
 
-  /**
-   * The host directory of a run's egress channel, created if needed: root-owned, mode 0711, so
-   * the sandbox user can reach the socket the proxy puts in it and nothing else. Under the
-   * workspaces directory (whose parents the sandbox user can already search, and which no sandbox
-   * sees); a leading dot keeps it apart from run ids.
-   */
+  /** A run's egress channel directory on the host (workspaces.ts). */
   channelDir(id: string): string {
-    if (!RUN_ID_RE.test(id)) throw new RampartError('RAMPART_E_RUN_INVALID', `invalid run id "${id}"`);
-    const base = join(this.opts.workspacesDir, '.egress');
-    const dir = join(base, id);
-    mkdirSync(dir, { recursive: true, mode: 0o711 });
-    for (const d of [base, dir]) {
-      const st = lstatSync(d);
-      // Someone else's directory (or a symlink) here could redirect the proxy's socket.
-      if (!st.isDirectory() || st.uid !== process.getuid?.())
-        throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', `${d} is not a directory owned by this user`);
-    }
-    return dir;
+    return this.workspaces.channelDir(id);
   }
 
-  /**
-   * What a run with network access binds in, from next to the bundle this code runs from: the
-   * egress bridge (dist/rampart-bridge), without which the run is refused, and the Node preload
-   * that points fetch() at the proxy (dist/egress-preload.cjs), used when it is there. Both are in
-   * one directory, so whether the sandbox user can reach them is checked once.
-   */
+  /** The egress bridge and Node preload a run with network binds in (workspaces.ts). */
   egressFiles(): { bridge: string; preload?: string } | { problem: string } {
-    const bridge = fileURLToPath(new URL('./rampart-bridge', import.meta.url));
-    const preload = fileURLToPath(new URL('./egress-preload.cjs', import.meta.url));
-    if (!existsSync(bridge))
-      return { problem: `the egress bridge ${bridge} is missing (build it: npm run build)` };
-    // Run uids own nothing but their workspace: what "others" may search, they may.
-    const stranger = this.opts.uids.first;
-    const blocked = untraversable(bridge, stranger, stranger);
-    if (blocked)
-      return {
-        problem: `the egress bridge ${bridge} cannot be reached by run uids: ${blocked} is not searchable by others`,
-      };
-    return existsSync(preload) ? { bridge, preload } : { bridge };
+    return this.workspaces.egressFiles();
   }
 
   /** Removes a run's channel directory (the socket is the proxy's to close). */
   removeChannelDir(id: string): void {
-    if (RUN_ID_RE.test(id))
-      rmSync(join(this.opts.workspacesDir, '.egress', id), { recursive: true, force: true });
-  }
-
-  /** The workspace: the one given (handed to the sandbox user), or a fresh one. */
-  private workspaceFor(id: string, given: string | undefined, uid: number): string {
-    if (given === undefined) {
-      const dir = join(this.opts.workspacesDir, id);
-      mkdirSync(this.opts.workspacesDir, { recursive: true, mode: 0o711 });
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      chownSync(dir, uid, uid);
-      return dir;
-    }
-    // Judge the path the bind will use, not the one written: every symlink resolved, so a link
-    // into Rampart's own directories is seen for what it is (and the run binds the real path).
-    let dir: string;
-    try {
-      dir = realpathSync(resolve(given));
-    } catch {
-      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${given} does not exist`);
-    }
-    const shown = dir === resolve(given) ? dir : `${given} (resolves to ${dir})`;
-    const own = this.ownDirs();
-    if (dir === '/' || own.some((o) => o === dir || o.startsWith(dir + '/')))
-      throw new RampartError(
-        'RAMPART_E_RUN_INVALID',
-        `workspace ${shown} would expose Rampart's own directories`,
-      );
-    if (own.some((o) => dir.startsWith(o + '/')))
-      throw new RampartError(
-        'RAMPART_E_RUN_INVALID',
-        `workspace ${given} resolves to ${dir}, inside Rampart's own directories (data, evidence, run channels)`,
-      );
-    const st = statSync(dir);
-    if (!st.isDirectory())
-      throw new RampartError('RAMPART_E_RUN_INVALID', `workspace ${shown} is not a directory`);
-    const blocked = untraversable(dir, uid, uid);
-    if (blocked)
-      throw new RampartError(
-        'RAMPART_E_RUN_INVALID',
-        `workspace ${dir} cannot be reached by the run's uid: ${blocked} is not searchable by others`,
-      );
-    // The run's uid owns its workspace, and no other uid may enter it.
-    if (st.uid !== uid) execFileSync('chown', ['-R', '--', `${uid}:${uid}`, dir]);
-    chmodSync(dir, 0o700);
-    return dir;
-  }
-
-  /**
-   * Rampart's own directories, resolved: no workspace may be one of them, inside one, or above
-   * one. The workspaces directory itself is here, but not the workspaces in it.
-   */
-  private ownDirs(): string[] {
-    const real = (p: string): string => {
-      try {
-        return realpathSync(p);
-      } catch {
-        return resolve(p);
-      }
-    };
-    return [
-      real(this.opts.dataDir),
-      real(this.opts.evidenceDir),
-      real(join(this.opts.workspacesDir, '.egress')),
-    ];
+    this.workspaces.removeChannelDir(id);
   }
 
   /** Starts a run in this process. */
@@ -560,25 +436,6 @@ export class SandboxService {
     return this.host;
   }
 
-  register(r: Omit<RunRecord, 'status'>): RunRecord {
-    if (this.records.get(r.id)?.status === 'running')
-      throw new RampartError('RAMPART_E_CONFLICT', `run ${r.id} is already running`);
-    const rec: RunRecord = { ...r, status: 'running' };
-    this.records.set(r.id, rec);
-    if (this.records.size > KEEP_ENDED * 2) {
-      for (const [id, old] of this.records) {
-        if (this.records.size <= KEEP_ENDED) break;
-        if (old.status !== 'running') this.records.delete(id);
-      }
-    }
-    return rec;
-  }
-
-  /** Takes back a run known from the store (the control plane restarted while it ran). */
-  restore(r: RunRecord): void {
-    this.records.set(r.id, { ...r });
-  }
-
   /**
    * Kills whatever is left in a run's cgroup and removes the group (its runner is gone and will
    * not): every task, at once, then the directory once the kernel has reaped them.
@@ -596,90 +453,18 @@ export class SandboxService {
     tryRemove(200);
   }
 
-  record(id: string): RunRecord | undefined {
-    return this.records.get(id);
-  }
-
-  ended(id: string, result: Record<string, unknown>, at: string): RunRecord | undefined {
-    const rec = this.records.get(id);
-    if (!rec) return undefined;
-    if (rec.status === 'running') rec.status = 'ended';
-    rec.endedAt = at;
-    rec.result = result;
-    return rec;
-  }
-
-  mark(
-    id: string,
-    status: 'killed' | 'quarantined',
-    evidence?: Evidence,
-    by?: { readonly actor: string; readonly reason: string },
-  ): void {
-    const rec = this.records.get(id);
-    if (!rec) return;
-    rec.status = status;
-    if (evidence) rec.evidence = evidence;
-    if (by) {
-      rec.endedBy = by.actor;
-      rec.endReason = by.reason;
-    }
-  }
-
   /**
-   * Every known run, newest first. Runs with a cgroup on this host that nobody registered (the
-   * control plane restarted while they ran) are listed too, as far as the cgroup tells.
+   * Every known run, newest first, with runs that have a cgroup here but no record (the control
+   * plane restarted while they ran) as far as the cgroup tells (records.ts).
    */
   list(): RunRecord[] {
-    const live = new Set(this.running());
-    const now = Date.now();
-    // A registered run with no cgroup is either about to start (registration comes first) or
-    // gone without reporting its end (its runner crashed): the latter once it is old enough.
-    const out: RunRecord[] = [...this.records.values()].map((r) =>
-      r.status === 'running' &&
-      !live.has(r.id) &&
-      !this.local.has(r.id) &&
-      now - Date.parse(r.startedAt) > 10_000
-        ? { ...r, status: 'ended' }
-        : r,
-    );
-    for (const id of live) {
-      if (!this.records.has(id))
-        out.push({
-          id,
-          agent: '?',
-          profile: '?',
-          workspace: '?',
-          command: '?',
-          startedAt: '?',
-          startedBy: '?',
-          status: 'running',
-        });
-    }
-    return out.reverse();
+    return this.records.list(new Set(this.running()), (id) => this.local.has(id));
   }
 
   /** Waits for every run started here to end (shutdown). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.local.values()].map((r) => r.done));
   }
-}
-
-/** The first ancestor of `dir` that uid/gid may not search (bwrap, running as them, must). */
-function untraversable(dir: string, uid: number, gid: number): string | undefined {
-  let p = dirname(dir);
-  const chain: string[] = [];
-  for (;;) {
-    chain.unshift(p);
-    const up = dirname(p);
-    if (up === p) break;
-    p = up;
-  }
-  for (const d of chain) {
-    const st = statSync(d);
-    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) return d;
-  }
-  return undefined;
 }
 
 /** Why this host cannot confine runs, or the cgroup host when it can. */
@@ -694,4 +479,4 @@ function hostProblem(opts: SandboxOptions): CgroupHost | string {
   return detectCgroups(opts.cgroupParent);
 }
 
-export type { RunResult, RunSpec, Evidence, EgressChannel, SwarmPlan };
+export type { RunResult, RunSpec, Evidence, EgressChannel, SwarmPlan, RunRecord };

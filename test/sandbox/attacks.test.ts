@@ -402,11 +402,11 @@ except OSError as e: print('dns', e.errno)
       startedAt: new Date().toISOString(),
       startedBy: 'admin',
     };
-    h.svc.register(rec);
+    h.svc.records.register(rec);
     try {
-      assert.throws(() => h.svc.register(rec), { code: 'RAMPART_E_CONFLICT', status: 409 });
+      assert.throws(() => h.svc.records.register(rec), { code: 'RAMPART_E_CONFLICT', status: 409 });
     } finally {
-      h.svc.ended('twice', { reason: 'exit' }, new Date().toISOString());
+      h.svc.records.ended('twice', { reason: 'exit' }, new Date().toISOString());
     }
   });
 

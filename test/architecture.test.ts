@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from './support/cli.js';
 
-const COMPONENTS = ['redact', 'policy', 'identity', 'admission', 'sandbox', 'egress'];
+const COMPONENTS = ['redact', 'policy', 'identity', 'admission', 'sandbox', 'egress', 'secrets'];
 
 /**
  * module -> npm packages it may import (node: built-ins are free). A runtime dependency is one

@@ -73,3 +73,17 @@ export function usageError(message: string, usage: string): RampartError {
 export function writeLine(stream: NodeJS.WritableStream, line: string): void {
   stream.write(line + '\n');
 }
+
+/** All of stdin, refused past `max` bytes (`what` names it in the error): a CLI's bounded input. */
+export async function readStdin(stream: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    const b = typeof c === 'string' ? Buffer.from(c) : (c);
+    size += b.length;
+    if (size > max)
+      throw new RampartError('RAMPART_E_USAGE', `stdin is larger than ${what} may be (${max} bytes)`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}

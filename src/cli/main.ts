@@ -20,6 +20,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   check: { summary: 'Check Compose, Swarm, Kubernetes and Docker specs against the hardening baseline' },
   harden: { summary: 'Apply the hardening baseline to a spec, keeping comments; list what is left' },
   token: { summary: 'Issue, verify and revoke workload tokens; rotate signing keys' },
+  secret: { summary: 'Put, get, list and remove sealed secrets (values from files, never argv)' },
   entity: { summary: 'Put, get, list and remove policy entities (agents, teams, namespaces, ...)' },
   egress: { summary: 'Egress proxy status, bans and the kill switch' },
   run: { summary: 'Run a command in a sandbox (namespaces, seccomp, cgroup limits, deadline)' },

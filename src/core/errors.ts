@@ -130,6 +130,11 @@ export const ERRORS = {
     exit: 2,
     title: 'The container runtime (the Docker Engine) cannot be reached, or refused what Rampart asked',
   },
+  RAMPART_E_SECRETS_KEK: {
+    status: 500,
+    exit: 2,
+    title: "The secrets' key-encryption key is missing, malformed, or does not open what the store holds",
+  },
   RAMPART_E_IMAGE_NOT_ALLOWED: {
     status: 403,
     exit: 2,

@@ -15,5 +15,7 @@ export const SCOPES = [
   'egress:control',
   'tokens:issue',
   'tokens:revoke',
+  'secrets:read',
+  'secrets:write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -104,6 +104,22 @@ const START_SCHEMA = {
       },
     },
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    // Where each secret file came from: an operator's file, or a vault (by reference, read for the
+    // run's agent as policy decided), with its version and fingerprint. Never a value.
+    secrets: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'source'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 128 },
+          source: { type: 'string', minLength: 1, maxLength: 300 },
+          fingerprint: { type: 'string', maxLength: 100 },
+        },
+      },
+    },
     uid: { type: 'integer', minimum: 1 },
     runner: {
       type: 'object',
@@ -147,6 +163,7 @@ interface StartBody {
   runtime?: 'bwrap' | 'docker';
   image?: string;
   admission?: { check: string; severity: string }[];
+  secrets?: { name: string; source: string; fingerprint?: string }[];
   capabilities?: string[];
   uid: number;
   runner: { pid: number; start: string };
@@ -266,6 +283,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
             runtime: b.runtime ?? 'bwrap',
             ...(b.image ? { image: b.image } : {}),
             ...(b.admission ? { admission: b.admission } : {}),
+            ...(b.secrets ? { secrets: b.secrets } : {}),
             limits: {
               memory: b.limits.memory,
               pids: b.limits.pids,

@@ -14,6 +14,7 @@ import type { Component } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
 import { ensureProvisionKey } from '../core/provenance.js';
+import { startSecrets } from '../secrets/component.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
@@ -227,6 +228,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         dockerPlugin: role === 'full',
         // The key `rampart run` signs its containers and services with (core/provenance.ts).
         provisionKey: ensureProvisionKey(config.dataDir),
+      }),
+    );
+
+    // Secrets: sealed in the store with the data directory's KEK; policy decides every agent read.
+    started(
+      await startSecrets({
+        dataDir: config.dataDir,
+        store: store.secrets,
+        auditor: audit.log,
+        clock,
+        decide: async (agent, vault, name, context) => {
+          const d = await policy.service.decide(
+            {
+              principal: { type: 'agent', id: agent },
+              action: 'secret.read',
+              resource: { type: 'secret', id: name, vault },
+              context,
+            },
+            { actor: `agent:${agent}`, path: 'secrets' },
+          );
+          return { allow: d.allow, reason: d.reasons.join('; ') };
+        },
       }),
     );
 

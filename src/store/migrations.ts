@@ -111,6 +111,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX runs_host_status ON runs (host, status);
     `,
   },
+  {
+    version: 6,
+    name: 'secrets, sealed and versioned',
+    sqlite: `
+      CREATE TABLE secrets (
+        vault TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL, sealed TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        PRIMARY KEY (vault, name, version)
+      ) WITHOUT ROWID;
+    `,
+    postgres: `
+      CREATE TABLE secrets (
+        vault TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL, sealed TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        PRIMARY KEY (vault, name, version)
+      );
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

@@ -1,7 +1,14 @@
 // Row shapes shared by the SQLite and PostgreSQL stores: both keep entity attributes and parents
 // as JSON text so the two stores return byte-identical records (the conformance suite checks it).
 
-import type { EntityRecord, RevocationKind, RevocationRecord, SigningKeyRecord, StoredRun } from './types.js';
+import type {
+  EntityRecord,
+  RevocationKind,
+  RevocationRecord,
+  SigningKeyRecord,
+  StoredRun,
+  StoredSecret,
+} from './types.js';
 
 export interface EntityRow {
   type: string;
@@ -87,4 +94,28 @@ export function runOf(r: RunRow | undefined): StoredRun | undefined {
       record: r.record,
     }
   );
+}
+
+export interface SecretRow {
+  vault: string;
+  name: string;
+  version: number | string;
+  created_at: number | string;
+  created_by: string;
+  sealed: string;
+  fingerprint: string;
+}
+
+export function secretOf(r: SecretRow | undefined): StoredSecret | undefined {
+  return r
+    ? {
+        vault: r.vault,
+        name: r.name,
+        version: Number(r.version),
+        createdAt: Number(r.created_at),
+        createdBy: r.created_by,
+        sealed: r.sealed,
+        fingerprint: r.fingerprint,
+      }
+    : undefined;
 }

@@ -10,6 +10,7 @@ export interface Store {
   readonly entities: EntityStore;
   readonly identity: IdentityStore;
   readonly runs: RunStore;
+  readonly secrets: SecretStore;
   /** Change notifications between replicas (PostgreSQL LISTEN/NOTIFY; in-process for SQLite). */
   readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
@@ -213,4 +214,40 @@ export interface RunStore {
   get(id: string): Promise<StoredRun | undefined>;
   /** Runs of a host with a status, oldest first, at most `limit`. */
   list(q: { host?: string; status?: string; limit: number }): Promise<StoredRun[]>;
+}
+
+/**
+ * One version of a secret as stored: sealed by the secrets component (its envelope's shape is
+ * the component's), with an HMAC fingerprint of the value for records. Never the value itself.
+ */
+export interface StoredSecret {
+  readonly vault: string;
+  readonly name: string;
+  readonly version: number;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  readonly createdBy: string;
+  readonly sealed: string;
+  readonly fingerprint: string;
+}
+
+/** Seals a value for the version the store is about to give it. */
+export type SealVersion = (version: number) => { readonly sealed: string; readonly fingerprint: string };
+
+export interface SecretStore {
+  /**
+   * Adds the next version of a secret (1 for a new one) atomically across replicas; `make` is
+   * given that version first, so what is sealed can be bound to it. Resolves with the version.
+   */
+  add(vault: string, name: string, make: SealVersion, createdAt: number, createdBy: string): Promise<number>;
+  /** One version, or the latest when none is given. */
+  get(vault: string, name: string, version?: number): Promise<StoredSecret | undefined>;
+  /** Every version of a secret, newest first. */
+  versions(vault: string, name: string): Promise<StoredSecret[]>;
+  /** The latest version of every secret (of one vault, if given), by vault and name. */
+  list(vault?: string): Promise<StoredSecret[]>;
+  /** Removes every version of a secret; resolves with how many there were. */
+  remove(vault: string, name: string): Promise<number>;
+  /** How many secret versions are stored (all vaults). */
+  count(): Promise<number>;
 }

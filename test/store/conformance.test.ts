@@ -242,6 +242,54 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(await store.meta.get('k'), 'v3');
     });
 
+    it('versions sealed secrets: each add the next version, latest by default, concurrent adds distinct', async () => {
+      const add = (vault: string, name: string, tag: string): Promise<number> =>
+        store.secrets.add(
+          vault,
+          name,
+          (v) => ({ sealed: `${tag}@${v}`, fingerprint: `fp-${tag}` }),
+          1_000,
+          'admin',
+        );
+      assert.equal(await add('ci', 'gh', 'a'), 1);
+      assert.equal(await add('ci', 'gh', 'b'), 2);
+      assert.equal(await add('ci', 'aws', 'c'), 1);
+      assert.equal(await add('prod', 'db', 'd'), 1);
+      assert.deepEqual(await store.secrets.get('ci', 'gh'), {
+        vault: 'ci',
+        name: 'gh',
+        version: 2,
+        createdAt: 1_000,
+        createdBy: 'admin',
+        sealed: 'b@2',
+        fingerprint: 'fp-b',
+      });
+      assert.equal((await store.secrets.get('ci', 'gh', 1))?.sealed, 'a@1');
+      assert.equal(await store.secrets.get('ci', 'gh', 9), undefined);
+      assert.deepEqual(
+        (await store.secrets.versions('ci', 'gh')).map((x) => x.version),
+        [2, 1],
+      );
+      assert.deepEqual(
+        (await store.secrets.list()).map((x) => `${x.vault}/${x.name}@${x.version}`),
+        ['ci/aws@1', 'ci/gh@2', 'prod/db@1'],
+      );
+      assert.deepEqual(
+        (await store.secrets.list('prod')).map((x) => x.name),
+        ['db'],
+      );
+      // Concurrent adds to one secret each get their own version.
+      const many = await Promise.all(Array.from({ length: 8 }, (_, i) => add('ci', 'race', String(i))));
+      assert.deepEqual(
+        [...many].sort((a, b) => a - b),
+        [1, 2, 3, 4, 5, 6, 7, 8],
+      );
+      assert.equal(await store.secrets.count(), 12);
+      assert.equal(await store.secrets.remove('ci', 'gh'), 2);
+      assert.equal(await store.secrets.get('ci', 'gh'), undefined);
+      assert.equal(await store.secrets.remove('ci', 'gh'), 0);
+    });
+
     it('keeps runs by id and lists them by host and status, oldest first', async () => {
       const run = (id: string, host: string, status: string, startedAt: number) => ({
         id,

@@ -33,6 +33,9 @@ filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit cod
   --workspace DIR      Directory bound read-write at /workspace (handed to the sandbox user).
                        Default: a fresh one under the data directory.
   --secret NAME=FILE   A secret file (mode 0600 or 0400) placed at /run/secrets/NAME, mode 0400.
+  --secret NAME=vault:VAULT/SECRET
+                       The same from the secrets broker, read for the run's agent as policy
+                       decides (secret.read); a denial fails the run.
   --cap NAME           A capability for the run's workload token (/run/rampart/token).
   --memory SIZE        Tighten the profile's memory limit (e.g. 512m).
   --pids N             Tighten the profile's process limit.
@@ -157,12 +160,26 @@ export const command: Command = {
       return n;
     };
     const secrets = new Map<string, Buffer>();
+    // Where each came from, for the run's record: a file, or a vault (read once the run has an id).
+    const sources: { name: string; source: string; fingerprint?: string }[] = [];
+    const fromVaults: { name: string; vault: string; secret: string }[] = [];
     for (const s of values.secret ?? []) {
       const eq = s.indexOf('=');
       const name = s.slice(0, eq);
-      if (eq <= 0 || !validSecretName(name)) throw usageError(`--secret "${s}" is not NAME=FILE`, USAGE);
-      if (secrets.has(name)) throw usageError(`--secret ${name} given twice`, USAGE);
-      secrets.set(name, readSecretFile(resolve(io.cwd, s.slice(eq + 1)), { purpose: `--secret ${name}` }));
+      if (eq <= 0 || !validSecretName(name))
+        throw usageError(`--secret "${s}" is not NAME=FILE or NAME=vault:VAULT/SECRET`, USAGE);
+      if (sources.some((x) => x.name === name)) throw usageError(`--secret ${name} given twice`, USAGE);
+      const value = s.slice(eq + 1);
+      const vault = /^vault:([^/\s]+)\/([^/\s]+)$/.exec(value);
+      if (value.startsWith('vault:') && !vault)
+        throw usageError(`--secret ${name}: a vault reference is vault:VAULT/SECRET, not "${value}"`, USAGE);
+      if (vault) {
+        fromVaults.push({ name, vault: vault[1]!, secret: vault[2]! });
+        sources.push({ name, source: value });
+      } else {
+        secrets.set(name, readSecretFile(resolve(io.cwd, value), { purpose: `--secret ${name}` }));
+        sources.push({ name, source: 'file' });
+      }
     }
 
     const runtime = values.runtime ?? config.sandbox.runtime;
@@ -201,6 +218,28 @@ export const command: Command = {
     });
 
     const api = connect(config.dataDir);
+    // Secrets by reference: read for the run's agent, which policy decides (secret.read) before
+    // anything runs; a denial ends here with the policy's reason.
+    try {
+      for (const ref of fromVaults) {
+        const r = await api.call<{ value_base64: string; version: number; fingerprint: string }>(
+          'POST',
+          `/v1/secrets/${encodeURIComponent(ref.vault)}/${encodeURIComponent(ref.secret)}/read`,
+          { agent: spec.agent, run: spec.id },
+        );
+        if (r.status !== 200) throw apiError(r.status, r.body);
+        secrets.set(ref.name, Buffer.from(r.body.value_base64, 'base64'));
+        const i = sources.findIndex((x) => x.name === ref.name);
+        sources[i] = {
+          ...sources[i]!,
+          source: `${sources[i]!.source}@${r.body.version}`,
+          fingerprint: r.body.fingerprint,
+        };
+      }
+    } catch (e) {
+      sandbox.uids.release(spec.uid);
+      throw e;
+    }
     // The egress channel: a directory bound into the sandbox now, where the control plane puts
     // the proxy's socket for this run while it registers it (before the command may start).
     const network = !values['no-network'] && findControlPlane(config.dataDir)?.egress !== undefined;
@@ -269,6 +308,7 @@ export const command: Command = {
         ? { admission: verdict.findings.map((f) => ({ check: f.check, severity: f.severity })) }
         : {}),
       ...(values.cap ? { capabilities: values.cap } : {}),
+      ...(sources.length > 0 ? { secrets: sources } : {}),
       // The run's own uid, and who holds it: the control plane watches this process and ends
       // the run itself if it dies.
       uid: spec.uid,

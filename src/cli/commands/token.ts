@@ -5,11 +5,10 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { RampartError } from '../../core/errors.js';
 import { readSecretText, writeSecretFile } from '../../core/secretfile.js';
 import { parseDuration } from '../../core/units.js';
 import { apiError, connect } from '../client.js';
-import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
+import { COMMON_OPTIONS, parse, readStdin, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart token <subcommand> [options]
@@ -115,7 +114,7 @@ async function verify(argv: readonly string[], io: Io): Promise<number> {
   if (positionals.length > 1) throw usageError('give one token file, or none to read stdin', USAGE);
   const token =
     positionals.length === 0 || positionals[0] === '-'
-      ? (await readAll(io.stdin)).trim()
+      ? (await readStdin(io.stdin, 65_536, 'a token')).toString('utf8').trim()
       : readSecretText(resolve(io.cwd, positionals[0]!), { purpose: 'workload token' });
   if (token === '') throw usageError('no token on stdin', USAGE);
   const res = await api(values, io).call<{ active: boolean; kind?: string; reason?: string }>(
@@ -168,16 +167,4 @@ async function simple(argv: readonly string[], io: Io, method: string, path: str
   if (res.status !== 200) throw apiError(res.status, res.body);
   io.stdout.write(JSON.stringify(res.body, null, 2) + '\n');
   return 0;
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of stream) {
-    const b = typeof c === 'string' ? Buffer.from(c) : c;
-    size += b.length;
-    if (size > 65_536) throw new RampartError('RAMPART_E_USAGE', 'stdin is larger than any token');
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,6 +1,7 @@
 // The secrets API. Values travel base64 in JSON bodies, never in a URL: PUT to store a new
-// version, POST .../read to get one (as an operator with secrets:read, or for an agent, which
-// policy decides), and listings that say everything of a secret but its value.
+// version, POST .../read to get one (an operator with secrets:read, as itself or for an agent),
+// POST /v1/agent/secrets/... for an agent with its own workload token (policy decides every read
+// for an agent), and listings that say everything of a secret but its value.
 
 import { route, type Route } from '../core/component.js';
 import { RampartError } from '../core/errors.js';
@@ -40,9 +41,8 @@ export function secretsRoutes(svc: SecretsService): Route<never, never, never>[]
     route<{ agent?: string; run?: string; version?: number }, Params>({
       method: 'POST',
       url: '/v1/secrets/:vault/:name/read',
-      // An operator (secrets:read) reads as themself or for an agent; an agent, with its workload
-      // token, only for itself and its run. Policy decides every read for an agent.
-      scope: 'any',
+      // An operator reads as itself, or for an agent (and its run), which policy then decides.
+      scope: 'secrets:read',
       schema: {
         params: PARAMS,
         body: {
@@ -56,20 +56,42 @@ export function secretsRoutes(svc: SecretsService): Route<never, never, never>[]
         },
       },
       handler: async (req) => {
-        const p = req.principal!;
         const body = req.body ?? {};
-        const w = p.workload;
-        if (w && (body.agent !== undefined || body.run !== undefined))
-          throw new RampartError('RAMPART_E_FORBIDDEN', 'an agent reads secrets for itself and its run only');
-        if (!w && !p.scopes.has('secrets:read') && !p.scopes.has('admin'))
-          throw new RampartError('RAMPART_E_FORBIDDEN', 'reading a secret needs the secrets:read scope');
-        const agent = w ? w.sub : body.agent;
-        const run = w ? w.run : body.run;
+        if (body.run !== undefined && body.agent === undefined)
+          throw new RampartError(
+            'RAMPART_E_BAD_REQUEST',
+            'run goes with agent: a read for a run is for its agent',
+          );
         const { info, value } = await svc.read(req.params.vault, req.params.name, {
-          actor: p.actor,
-          ...(agent !== undefined ? { agent } : {}),
-          ...(run !== undefined ? { run } : {}),
+          actor: req.principal!.actor,
+          ...(body.agent !== undefined ? { agent: body.agent } : {}),
+          ...(body.run !== undefined ? { run: body.run } : {}),
           ...(body.version !== undefined ? { version: body.version } : {}),
+        });
+        return { ...info, value_base64: value.toString('base64') };
+      },
+    }),
+    route<{ version?: number }, Params>({
+      method: 'POST',
+      url: '/v1/agent/secrets/:vault/:name',
+      // An agent, with its workload token, for itself and its run: policy decides.
+      scope: 'agent',
+      schema: {
+        params: PARAMS,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { version: { type: 'integer', minimum: 1 } },
+        },
+      },
+      handler: async (req) => {
+        const w = req.principal!.workload!;
+        const version = req.body?.version;
+        const { info, value } = await svc.read(req.params.vault, req.params.name, {
+          actor: req.principal!.actor,
+          agent: w.sub,
+          run: w.run,
+          ...(version !== undefined ? { version } : {}),
         });
         return { ...info, value_base64: value.toString('base64') };
       },

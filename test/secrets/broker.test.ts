@@ -109,6 +109,32 @@ describe('the secrets broker', { skip: sandboxSkip() }, () => {
     );
   });
 
+  it('lets an agent read with its own workload token, for itself only, as policy decides', async () => {
+    const issue = async (agent: string): Promise<Api> => {
+      const r = await admin('POST', '/v1/tokens', { agent, namespace: 'ci', capabilities: [] });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      return api(server.url, (r.json as { token: string }).token);
+    };
+    const builder = await issue('builder');
+    const mine = await builder('POST', '/v1/agent/secrets/ci/gh', {});
+    assert.equal(mine.status, 200, JSON.stringify(mine.json));
+    assert.equal(
+      Buffer.from((mine.json as { value_base64: string }).value_base64, 'base64').toString(),
+      'second-value',
+    );
+    // For itself only: another agent named in the body is not who it reads for.
+    await builder('POST', '/v1/agent/secrets/ci/gh', { agent: 'other' });
+    const recs = ((await admin('GET', '/v1/audit/records?limit=1000')).json as { records: Json[] }).records;
+    const reads = recs.filter((r) => r.action === 'secret.read' && r.actor === 'agent:builder');
+    assert.ok(reads.length >= 2 && reads.every((r) => r.details.agent === 'builder'), JSON.stringify(reads));
+    // And not through the operators' route.
+    assert.equal((await builder('POST', '/v1/secrets/ci/gh/read', {})).status, 403);
+    const stranger = await issue('stranger');
+    const refused = await stranger('POST', '/v1/agent/secrets/ci/gh', {});
+    assert.equal(refused.status, 403);
+    assert.match(JSON.stringify(refused.json), /agent stranger may not read secret ci\/gh/);
+  });
+
   it('delivers a secret by reference into a run, as its agent may, and refuses an agent that may not', async () => {
     const ok = await rampartAsync(
       [

@@ -79,7 +79,7 @@ export async function readStdin(stream: NodeJS.ReadableStream, max: number, what
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of stream) {
-    const b = typeof c === 'string' ? Buffer.from(c) : (c);
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
     size += b.length;
     if (size > max)
       throw new RampartError('RAMPART_E_USAGE', `stdin is larger than ${what} may be (${max} bytes)`);

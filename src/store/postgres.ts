@@ -20,10 +20,8 @@ import type {
   RevocationRecord,
   RunStore,
   SecretStore,
-  SealVersion,
   SignerRecord,
   StoredRun,
-  StoredSecret,
   SigningKeyRecord,
   MetaStore,
   Notifications,
@@ -31,17 +29,16 @@ import type {
   Store,
 } from './types.js';
 import { buildBatch } from './batch.js';
+import { PostgresSecrets } from './postgres-secrets.js';
 import {
   entityOf,
   keyOf,
   revocationOf,
   runOf,
-  secretOf,
   type EntityRow,
   type KeyRow,
   type RevocationRow,
   type RunRow,
-  type SecretRow,
 } from './rows.js';
 
 const INT8_OID = 20;
@@ -161,7 +158,7 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
   }
 }
 
-async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -580,72 +577,5 @@ class PostgresRuns implements RunStore {
       [q.host ?? null, q.status ?? null, q.limit],
     );
     return res.rows.map((r) => runOf(r)!);
-  }
-}
-
-class PostgresSecrets implements SecretStore {
-  constructor(private readonly pool: pg.Pool) {}
-
-  add(vault: string, name: string, make: SealVersion, createdAt: number, createdBy: string): Promise<number> {
-    return inTransaction(this.pool, async (c) => {
-      // One writer per secret across replicas: the next version is the lock holder's to take.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`secret:${vault}/${name}`]);
-      const max = await c.query<{ v: number | null }>(
-        'SELECT MAX(version) AS v FROM secrets WHERE vault = $1 AND name = $2',
-        [vault, name],
-      );
-      const v = (max.rows[0]?.v ?? 0) + 1;
-      const { sealed, fingerprint } = make(v);
-      await c.query(
-        'INSERT INTO secrets (vault, name, version, created_at, created_by, sealed, fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-        [vault, name, v, createdAt, createdBy, sealed, fingerprint],
-      );
-      return v;
-    });
-  }
-
-  async get(vault: string, name: string, version?: number): Promise<StoredSecret | undefined> {
-    const res =
-      version === undefined
-        ? await this.pool.query<SecretRow>(
-            'SELECT * FROM secrets WHERE vault = $1 AND name = $2 ORDER BY version DESC LIMIT 1',
-            [vault, name],
-          )
-        : await this.pool.query<SecretRow>(
-            'SELECT * FROM secrets WHERE vault = $1 AND name = $2 AND version = $3',
-            [vault, name, version],
-          );
-    return secretOf(res.rows[0]);
-  }
-
-  async versions(vault: string, name: string): Promise<StoredSecret[]> {
-    const res = await this.pool.query<SecretRow>(
-      'SELECT * FROM secrets WHERE vault = $1 AND name = $2 ORDER BY version DESC',
-      [vault, name],
-    );
-    return res.rows.map((r) => secretOf(r)!);
-  }
-
-  async list(vault?: string): Promise<StoredSecret[]> {
-    const res = await this.pool.query<SecretRow>(
-      `SELECT s.* FROM secrets s WHERE ($1::text IS NULL OR s.vault = $1) AND s.version =
-       (SELECT MAX(version) FROM secrets t WHERE t.vault = s.vault AND t.name = s.name)
-       ORDER BY s.vault COLLATE "C", s.name COLLATE "C"`,
-      [vault ?? null],
-    );
-    return res.rows.map((r) => secretOf(r)!);
-  }
-
-  async remove(vault: string, name: string): Promise<number> {
-    return (
-      (await this.pool.query('DELETE FROM secrets WHERE vault = $1 AND name = $2', [vault, name])).rowCount ??
-      0
-    );
-  }
-
-  async count(): Promise<number> {
-    return Number(
-      (await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM secrets')).rows[0]?.n ?? 0,
-    );
   }
 }

@@ -34,6 +34,8 @@ export interface ApiClient {
    * Resolves when the server ends it; a status other than 200 rejects with the server's error.
    */
   stream(path: string, headers: Record<string, string>, onText: (text: string) => void): Promise<void>;
+  /** Drops the connection and whatever is in flight on it (a long poll the caller no longer wants). */
+  close(): void;
 }
 
 /** The control plane recorded in the data directory, or undefined when none is running. */
@@ -94,6 +96,7 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
     base.protocol === 'http:'
       ? new HttpConnection(base.hostname.replace(/^\[|\]$/g, ''), Number(base.port || 80))
       : undefined;
+  const inFlight = new Set<{ destroy(): void; once(e: 'close', f: () => void): unknown }>();
   const send = <T>(method: string, path: string, body?: unknown) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = {
@@ -117,6 +120,8 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
       method,
       headers: { ...headers, ...(payload ? { 'content-length': String(payload.length) } : {}) },
     });
+    inFlight.add(req);
+    req.once('close', () => inFlight.delete(req));
     // Settles either way: a request that fails is reported by the response.
     const sent = new Promise<void>((resolve) => {
       req.once('finish', resolve);
@@ -169,6 +174,10 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
     send,
     stream,
     call: <T>(method: string, path: string, body?: unknown) => send<T>(method, path, body).response,
+    close: () => {
+      plain?.close();
+      for (const r of inFlight) r.destroy();
+    },
   };
 }
 

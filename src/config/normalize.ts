@@ -11,6 +11,7 @@ import type { SandboxProfile } from '../core/settings.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import type { Locating } from '../core/yaml.js';
 import { exhaustive, type Infer } from './infer.js';
+import { secretsConfig } from './secrets.js';
 import type { configSchema } from './schema.js';
 import {
   MAX_TOKEN_TTL_MS,
@@ -28,10 +29,10 @@ import {
 /** The configuration as the schema accepts it, defaults filled in: derived from the schema. */
 export type RawConfig = Infer<typeof configSchema>;
 type RawProfile = RawConfig['sandbox']['profiles'][string];
-type Path = (string | number)[];
+export type Path = (string | number)[];
 
 /** What every section's normalizer needs: unit parsers that report, paths, positions. */
-interface Ctx {
+export interface Ctx {
   ms(path: Path, value: string, min?: number): number;
   bytes(path: Path, value: string): number;
   /** A path from the file, resolved against its directory. */
@@ -64,6 +65,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     sandbox,
     egress,
     admission,
+    secrets,
     logging,
     ...rest
   } = raw;
@@ -98,6 +100,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     sandbox: sandboxConfig(sandbox, identity.max_run_lifetime, ctx),
     egress: egressConfig(egress, ctx),
     admission: admissionConfig(admission, ctx),
+    secrets: secretsConfig(secrets, ctx),
     logging: loggingConfig(logging),
   };
 }

@@ -6,6 +6,7 @@ import type { Scope } from '../core/scopes.js';
 import type {
   AdmissionSettings,
   EgressSettings,
+  SecretsSettings,
   IdentitySettings,
   SandboxProfile,
   SandboxSettings,
@@ -99,6 +100,7 @@ export interface Config {
   readonly identity: IdentityConfig;
   readonly sandbox: SandboxConfig;
   readonly egress: EgressConfig;
+  readonly secrets: SecretsSettings;
   readonly admission: AdmissionConfig;
   readonly logging: { readonly level: string };
 }

@@ -135,6 +135,16 @@ export const ERRORS = {
     exit: 2,
     title: "The secrets' key-encryption key is missing, malformed, or does not open what the store holds",
   },
+  RAMPART_E_LEASE: {
+    status: 410,
+    exit: 1,
+    title: "The lease has ended (revoked, expired or past its max TTL), or is not this caller's",
+  },
+  RAMPART_E_SECRETS_ENGINE: {
+    status: 503,
+    exit: 1,
+    title: 'A dynamic secrets engine could not issue, renew or revoke a credential',
+  },
   RAMPART_E_IMAGE_NOT_ALLOWED: {
     status: 403,
     exit: 2,

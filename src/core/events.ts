@@ -137,6 +137,35 @@ export interface EventMap {
   };
   /** The kill switch: every run on the host killed at once. */
   'sandbox.destroyed_all': { runs: string[]; by: string; ms: number; reason?: string };
+  /** Leases ended: their credentials taken back (roles dropped), their files removed from runs. */
+  'secrets.leases_revoked': {
+    /** What was asked: lease:ID, run:ID, agent:ID, vault:NAME, all, expired or retry. */
+    selector: string;
+    reason: string;
+    by: string;
+    count: number;
+    /** The first 100 lease ids and runs. */
+    leases: string[];
+    runs: string[];
+  };
+  /** A lease's credential could not be taken back: it stays "revoking", retried with backoff. */
+  'secrets.lease_revoke_failed': {
+    lease: string;
+    vault: string;
+    name: string;
+    engine: string;
+    attempts: number;
+    error: string;
+  };
+  /** A secret got a new version by rotation (scheduled, asked for, or "a leak is suspected"). */
+  'secrets.rotated': {
+    vault: string;
+    name: string;
+    version: number;
+    fingerprint: string;
+    by: string;
+    why: 'scheduled' | 'requested';
+  };
 }
 
 export type EventType = keyof EventMap;
@@ -220,6 +249,15 @@ export const EVENT_CATALOGUE = {
     summary: 'An address or range was banned or unbanned at the proxy.',
     severities: ['medium'],
   },
+  'secrets.leases_revoked': {
+    summary: "Leases ended: credentials taken back, runs' files removed.",
+    severities: ['info'],
+  },
+  'secrets.lease_revoke_failed': {
+    summary: 'A credential could not be taken back; its lease stays revoking, retried.',
+    severities: ['high'],
+  },
+  'secrets.rotated': { summary: 'A secret got a new version by rotation.', severities: ['info'] },
 } as const satisfies Record<EventType, EventSpec>;
 
 /** Throws TypeError for a type outside the catalogue or a severity its type does not carry. */

@@ -76,3 +76,40 @@ export interface AdmissionSettings {
   readonly decisionLog: 'async' | 'durable';
   readonly dockerPluginSocket: string | undefined;
 }
+
+/** The secrets broker's configuration (config `secrets`), durations in ms. */
+export interface SecretsSettings {
+  readonly leaseTtlMs: number;
+  readonly leaseMaxTtlMs: number;
+  readonly sweepIntervalMs: number;
+  readonly revokeTimeoutMs: number;
+  readonly postgres: readonly PostgresEngineSettings[];
+  readonly rotation: readonly RotationSettings[];
+}
+
+export interface PostgresEngineSettings {
+  readonly vault: string;
+  /** Secret file with the admin connection URL. */
+  readonly connectionFile: string;
+  readonly deliverHost?: string;
+  readonly roles: readonly PostgresRoleSettings[];
+}
+
+export interface PostgresRoleSettings {
+  readonly name: string;
+  readonly creation: string;
+  readonly revocation?: string;
+  readonly ttlMs: number;
+  readonly maxTtlMs: number;
+}
+
+export interface RotationSettings {
+  readonly vault: string;
+  readonly name: string;
+  /** Undefined: only when asked. */
+  readonly everyMs?: number;
+  readonly length: number;
+  readonly rotator:
+    | { readonly kind: 'command'; readonly command: readonly string[] }
+    | { readonly kind: 'postgres'; readonly role: string; readonly connectionFile: string };
+}

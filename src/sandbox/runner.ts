@@ -18,10 +18,13 @@
 // on the host can read.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
 import { messageOf } from '../core/errors.js';
+import { FILES_ROOT, makeSecretsDir, runFiles, validSecretName } from './secretfiles.js';
+
+export { validSecretName };
 
 /** Environment variables copied from the caller when set: none can carry a secret. */
 export const ENV_ALLOWLIST = ['TERM', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'COLORTERM', 'NO_COLOR'] as const;
@@ -126,12 +129,6 @@ export class SandboxStartError extends Error {
   override readonly name = 'SandboxStartError';
 }
 
-const SECRET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function validSecretName(name: string): boolean {
-  return SECRET_NAME_RE.test(name) && name !== '.' && name !== '..';
-}
-
 /** File descriptors bwrap is given: the seccomp program, its options, the gate, then one per file. */
 const FD_SECCOMP = 3;
 const FD_ARGS = 4;
@@ -187,12 +184,10 @@ export function bwrapArgs(
   // /run exists only when there is something to put in it: a fresh tmpfs (no host socket can
   // be there) holding the secrets and the token as files, then made read-only.
   const hasRun = spec.secrets.size > 0 || spec.token !== undefined || spec.egress !== undefined;
-  if (hasRun) a.push('--tmpfs', '/run', '--dir', SECRETS_DIR);
-  for (const [name, content] of spec.secrets) {
-    if (!validSecretName(name)) throw new TypeError(`invalid secret name "${name}"`);
-    a.push('--perms', '0400', '--file', String(FD_FILES + files.length), `${SECRETS_DIR}/${name}`);
-    files.push(content);
-  }
+  if (hasRun) a.push('--tmpfs', '/run');
+  // The secrets: the host directory start() filled (secretfiles.ts), bound read-only, so a
+  // renewed or rotated value can replace its file while the run goes on.
+  if (spec.secrets.size > 0) a.push('--ro-bind', runFiles(FILES_ROOT, spec.id).secrets, SECRETS_DIR);
   if (spec.token || spec.egress) a.push('--dir', '/run/rampart');
   if (spec.token) {
     a.push('--perms', '0400', '--file', String(FD_FILES + files.length), TOKEN_PATH);
@@ -290,9 +285,14 @@ export class RunningSandbox {
   /** Starts the run; resolves once the gate has opened and the command may run. */
   static async start(host: SandboxHost, spec: RunSpec): Promise<RunningSandbox> {
     const cgroup = RunCgroup.create(host.cgroups, spec.id, spec.limits);
+    const files = runFiles(FILES_ROOT, spec.id);
     let child: ChildProcess;
     let options: string[];
     try {
+      if (spec.secrets.size > 0) {
+        mkdirSync(files.dir, { mode: 0o711 });
+        makeSecretsDir(files.secrets, spec.uid, spec.secrets);
+      }
       const built = bwrapArgs(host, spec);
       options = built.options;
       // Devices are checked by group: the sandbox process takes the device's group (kvm).
@@ -315,6 +315,7 @@ export class RunningSandbox {
         else void f.then((b) => pipe.end(b)).catch(() => pipe.destroy());
       });
     } catch (e) {
+      rmSync(files.dir, { recursive: true, force: true });
       cgroup.remove();
       throw e;
     }
@@ -389,6 +390,8 @@ export class RunningSandbox {
     // command's status, often while its pid 1 is still being torn down; a task in the exit path
     // is not waited for here, and the group is removed once the kernel has reaped it.
     await sweep(this.cgroup);
+    // The secret files go with the run (nothing of it can read them any more).
+    rmSync(runFiles(FILES_ROOT, this.id).dir, { recursive: true, force: true });
     const stats = this.cgroup.stats();
     this.cleaned = removeWhenEmpty(this.cgroup);
     if (startError) throw startError;

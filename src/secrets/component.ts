@@ -1,58 +1,210 @@
 // The secrets component's door: sealed, versioned secrets in the store (the KEK from the data
-// directory), every read for an agent decided by policy, every operation on record; its routes,
-// health, metrics and stop. Leases, dynamic credentials, rotation and honeytokens are not built
-// yet (docs/secrets.md says what is).
+// directory), every delivery to an agent decided by policy and under a lease, dynamic PostgreSQL
+// credentials, rotation; its routes, health, metrics, event subscriptions and stop.
+//
+// Leases end with their run: the component subscribes to sandbox.run_ended (durably: a restart
+// resumes where it stopped) and revokes the run's leases, and to identity.revoked, so an agent
+// or run whose tokens are revoked loses its secrets too. A timer sweeps expired leases in bounded
+// batches (yielding between them, so the API is never held) and retries failed revocations.
 
-import type { Component } from '../core/component.js';
+import type { Component, Subscription } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
-import type { Auditor } from '../core/types.js';
-import type { SecretStore } from '../store/types.js';
+import type { EventPublisher } from '../core/events.js';
+import { messageOf } from '../core/errors.js';
+import type { SecretsSettings } from '../core/settings.js';
+import type { Auditor, ComponentHealth } from '../core/types.js';
+import type { LeaseStore, MetaStore, SecretStore } from '../store/types.js';
+import type { DynamicEngine } from './engine.js';
+import { PostgresEngine } from './engines/postgres.js';
+import { leaseRoutes } from './lease-routes.js';
+import { LeaseService } from './leases.js';
+import { Refresher, Waiters } from './refresh.js';
+import { Rotations } from './rotation.js';
 import { secretsRoutes } from './routes.js';
 import { Sealer } from './seal.js';
 import { SecretsService, type SecretDecider } from './service.js';
 
 export interface SecretsComponentDeps {
   readonly dataDir: string;
+  readonly settings: SecretsSettings;
   readonly store: SecretStore;
+  readonly leases: LeaseStore;
+  readonly meta: MetaStore;
   readonly auditor: Auditor;
+  readonly bus: EventPublisher;
   readonly clock: Clock;
   /** The policy decision point's secret.read (throwing denies). */
   readonly decide: SecretDecider;
+  /** Engines by vault, instead of those the settings describe (tests). */
+  readonly engines?: ReadonlyMap<string, DynamicEngine>;
+  readonly onError?: (what: string, error: unknown) => void;
 }
 
 export interface SecretsComponent extends Component {
   readonly service: SecretsService;
+  readonly leases: LeaseService;
+  /** One sweep: expired leases revoked in batches, failed revocations retried (tests, benches). */
+  sweep(): Promise<void>;
 }
+
+/** Expired leases claimed per batch; the sweep yields to the event loop between batches. */
+const SWEEP_BATCH = 250;
+const ROTATION_CHECK_MS = 10_000;
 
 /**
  * Starts it. The KEK file is made on first start, while the store holds no secret; once it does,
  * a missing or wrong KEK refuses to start (RAMPART_E_SECRETS_KEK), found by opening one secret.
  */
 export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsComponent> {
+  const now = (): number => deps.clock.now();
+  const onError = deps.onError ?? (() => undefined);
   const sealer = Sealer.load(deps.dataDir, { create: (await deps.store.count()) === 0 });
   const service = new SecretsService({
     store: deps.store,
     sealer,
     auditor: deps.auditor,
     decide: deps.decide,
-    now: () => deps.clock.now(),
+    now,
   });
   await service.check();
+  const engines =
+    deps.engines ?? new Map(deps.settings.postgres.map((e) => [e.vault, new PostgresEngine(e)]));
+  const leases = new LeaseService({
+    store: deps.leases,
+    secrets: service,
+    engines,
+    bus: deps.bus,
+    auditor: deps.auditor,
+    now,
+    ttl: deps.settings.leaseTtlMs,
+    maxTtl: deps.settings.leaseMaxTtlMs,
+    revokeTimeout: deps.settings.revokeTimeoutMs,
+  });
+  const rotations = new Rotations({
+    secrets: service,
+    bus: deps.bus,
+    settings: deps.settings.rotation,
+    claimSlot: async (key) => (await deps.meta.setIfAbsent(key, String(now()))) === undefined,
+    now,
+  });
+  const waiters = new Waiters();
+  const refresher = new Refresher(leases, service, waiters, now);
+
+  let counts = { active: 0, revoking: 0, failing: 0 };
+  let engineProblem: string | undefined;
+  let sweeping: Promise<void> | undefined;
+  let stopped = false;
+  const sweepOnce = async (): Promise<void> => {
+    // Bounded batches with a turn of the event loop between them: 30,000 expired leases are
+    // cleaned without any request waiting behind the sweep for more than one batch.
+    while (!stopped && (await leases.sweepExpired(SWEEP_BATCH)) === SWEEP_BATCH)
+      await new Promise((r) => setImmediate(r));
+    while (!stopped && (await leases.retry(SWEEP_BATCH)) === SWEEP_BATCH)
+      await new Promise((r) => setImmediate(r));
+    counts = await leases.counts();
+  };
+  const sweep = (): Promise<void> =>
+    (sweeping ??= sweepOnce()
+      .catch((e) => onError('lease sweep', e))
+      .finally(() => (sweeping = undefined)));
+  const sweepTimer = setInterval(() => void sweep(), deps.settings.sweepIntervalMs);
+  sweepTimer.unref();
+  const rotationTimer = setInterval(() => {
+    void rotations.due().catch((e) => onError('scheduled rotation', e));
+    void Promise.all([...engines.values()].map((e) => e.check()))
+      .then(() => (engineProblem = undefined))
+      .catch((e) => (engineProblem = messageOf(e)));
+  }, ROTATION_CHECK_MS);
+  rotationTimer.unref();
+
+  const subscriptions: Subscription[] = [
+    {
+      name: 'secrets.run-ended',
+      types: ['sandbox.run_ended'],
+      from: 'stored',
+      handle: async (e) => {
+        const d = e.event.data as { run: string; reason: string };
+        await leases.revoke({ run: d.run }, `run ended (${d.reason})`, 'rampart');
+      },
+    },
+    {
+      name: 'secrets.tokens-revoked',
+      types: ['identity.revoked'],
+      from: 'stored',
+      handle: async (e) => {
+        const d = e.event.data as { kind: string; value: string };
+        const why = `its tokens were revoked (${d.kind} ${d.value})`;
+        if (d.kind === 'agent') await leases.revoke({ agent: d.value }, why, 'rampart');
+        else if (d.kind === 'run') await leases.revoke({ run: d.value }, why, 'rampart');
+        else if (d.kind === 'all') await leases.revoke({ all: true }, why, 'rampart');
+      },
+    },
+    {
+      // A rotation or revocation on any replica: waiting refreshes answer now.
+      name: 'secrets.wake',
+      types: ['secrets.rotated', 'secrets.leases_revoked'],
+      handle: () => waiters.wake(),
+    },
+  ];
+
   return {
     name: 'secrets',
     service,
-    routes: secretsRoutes(service),
-    health: () => ({ status: 'ok', detail: `sealed with key-encryption key "${sealer.current}"` }),
+    leases,
+    sweep,
+    routes: [
+      ...secretsRoutes(service, leases),
+      ...leaseRoutes({ leases, secrets: service, refresher, rotations }),
+    ],
+    health: async (): Promise<ComponentHealth> => {
+      counts = await leases.counts();
+      if (counts.failing > 0)
+        return {
+          status: 'degraded',
+          detail: `${counts.failing} lease(s) could not be revoked and are retried (rampart lease ls --state revoking)`,
+        };
+      if (engineProblem)
+        return { status: 'degraded', detail: `a dynamic secrets engine is unreachable: ${engineProblem}` };
+      return {
+        status: 'ok',
+        detail: `sealed with key-encryption key "${sealer.current}"; ${counts.active} active lease(s)`,
+      };
+    },
     metrics: [
       {
         kind: 'counter',
         name: 'rampart_secrets_operations_total',
         help: 'Secret operations: versions put, values read, reads denied by policy.',
-        read: () => ({ ...service.stats }),
+        read: () => ({
+          ...service.stats,
+          rotated: rotations.stats.rotated,
+          rotation_failed: rotations.stats.failed,
+        }),
         label: 'operation',
       },
+      {
+        kind: 'counter',
+        name: 'rampart_secrets_lease_operations_total',
+        help: 'Leases issued, renewed, revoked and expired, and revocation attempts that failed.',
+        read: () => ({ ...leases.stats }),
+        label: 'operation',
+      },
+      {
+        kind: 'gauge',
+        name: 'rampart_secrets_leases',
+        help: 'Leases by state (as of the last sweep or health check).',
+        read: () => ({ ...counts }),
+        label: 'state',
+      },
     ],
-    subscriptions: [],
-    stop: () => Promise.resolve(),
+    subscriptions,
+    stop: async () => {
+      stopped = true;
+      clearInterval(sweepTimer);
+      clearInterval(rotationTimer);
+      waiters.wake();
+      await sweeping;
+      await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    },
   };
 }

@@ -5,6 +5,7 @@
 
 import { route, type Route } from '../core/component.js';
 import { RampartError } from '../core/errors.js';
+import type { Delivery, LeaseService } from './leases.js';
 import type { SecretsService } from './service.js';
 
 type Params = { vault: string; name: string };
@@ -15,7 +16,7 @@ const PARAMS = {
   properties: { vault: { type: 'string' }, name: { type: 'string' } },
 };
 
-export function secretsRoutes(svc: SecretsService): Route<never, never, never>[] {
+export function secretsRoutes(svc: SecretsService, leases: LeaseService): Route<never, never, never>[] {
   return [
     route<{ value_base64: string }, Params>({
       method: 'PUT',
@@ -62,10 +63,31 @@ export function secretsRoutes(svc: SecretsService): Route<never, never, never>[]
             'RAMPART_E_BAD_REQUEST',
             'run goes with agent: a read for a run is for its agent',
           );
-        const { info, value } = await svc.read(req.params.vault, req.params.name, {
+        const { vault, name } = req.params;
+        if (body.agent !== undefined) {
+          // A delivery to an agent: the latest version (or a new credential) under a lease.
+          if (body.version !== undefined)
+            throw new RampartError(
+              'RAMPART_E_BAD_REQUEST',
+              'a delivery to an agent is the latest version: no version',
+            );
+          return delivered(
+            await leases.issue({
+              vault,
+              name,
+              agent: body.agent,
+              ...(body.run !== undefined ? { run: body.run } : {}),
+              actor: req.principal!.actor,
+            }),
+          );
+        }
+        if (leases.engineOf(vault) !== undefined)
+          throw new RampartError(
+            'RAMPART_E_BAD_REQUEST',
+            `vault ${vault} issues credentials to agents under a lease: give the agent they are for`,
+          );
+        const { info, value } = await svc.read(vault, name, {
           actor: req.principal!.actor,
-          ...(body.agent !== undefined ? { agent: body.agent } : {}),
-          ...(body.run !== undefined ? { run: body.run } : {}),
           ...(body.version !== undefined ? { version: body.version } : {}),
         });
         return { ...info, value_base64: value.toString('base64') };
@@ -86,14 +108,20 @@ export function secretsRoutes(svc: SecretsService): Route<never, never, never>[]
       },
       handler: async (req) => {
         const w = req.principal!.workload!;
-        const version = req.body?.version;
-        const { info, value } = await svc.read(req.params.vault, req.params.name, {
-          actor: req.principal!.actor,
-          agent: w.sub,
-          run: w.run,
-          ...(version !== undefined ? { version } : {}),
-        });
-        return { ...info, value_base64: value.toString('base64') };
+        if (req.body?.version !== undefined)
+          throw new RampartError(
+            'RAMPART_E_BAD_REQUEST',
+            'a delivery to an agent is the latest version: no version',
+          );
+        return delivered(
+          await leases.issue({
+            vault: req.params.vault,
+            name: req.params.name,
+            agent: w.sub,
+            run: w.run,
+            actor: req.principal!.actor,
+          }),
+        );
       },
     }),
     route<unknown, Record<string, string>, { vault?: string }>({
@@ -126,4 +154,16 @@ export function secretsRoutes(svc: SecretsService): Route<never, never, never>[]
       }),
     }),
   ];
+}
+
+/** What a delivery answers: the value, its version and fingerprint, and the lease it is under. */
+function delivered(d: Delivery): Record<string, unknown> {
+  return {
+    vault: d.lease.vault,
+    name: d.lease.name,
+    version: d.lease.version,
+    fingerprint: d.fingerprint,
+    lease: d.lease,
+    value_base64: d.value.toString('base64'),
+  };
 }

@@ -82,33 +82,11 @@ export class SecretsService {
   async read(
     vault: string,
     name: string,
-    opts: { actor: string; agent?: string; run?: string; version?: number },
+    opts: ReadOptions & { version?: number },
   ): Promise<{ info: SecretInfo; value: Buffer }> {
     checkNames(vault, name);
-    const target = `secret:${vault}/${name}`;
-    const details = { ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.run ? { run: opts.run } : {}) };
-    if (opts.agent !== undefined) {
-      let d: { allow: boolean; reason: string };
-      try {
-        d = await this.deps.decide(opts.agent, vault, name, opts.run ? { run: opts.run } : {});
-      } catch (e) {
-        d = { allow: false, reason: `the policy decision failed: ${(e as Error).message}` };
-      }
-      if (!d.allow) {
-        this.stats.denied++;
-        await this.deps.auditor.record({
-          actor: opts.actor,
-          action: 'secret.read',
-          target,
-          outcome: 'denied',
-          details: { ...details, reason: d.reason },
-        });
-        throw new RampartError(
-          'RAMPART_E_FORBIDDEN',
-          `agent ${opts.agent} may not read secret ${vault}/${name}: ${d.reason || 'denied by policy'}`,
-        );
-      }
-    }
+    const details = detailsOf(opts);
+    if (opts.agent !== undefined) await this.authorize(vault, name, { ...opts, agent: opts.agent });
     const row = await this.deps.store.get(vault, name, opts.version);
     if (!row)
       throw new RampartError(
@@ -120,11 +98,43 @@ export class SecretsService {
     await this.deps.auditor.record({
       actor: opts.actor,
       action: 'secret.read',
-      target,
+      target: `secret:${vault}/${name}`,
       outcome: 'success',
       details: { ...details, version: row.version, fingerprint: row.fingerprint },
     });
     return { info: info(row), value };
+  }
+
+  /**
+   * Asks policy whether `opts.agent` may read VAULT/NAME (secret.read), for every delivery: a
+   * stored secret's read, a dynamic credential's issue, a lease renewed onto a new version. A
+   * denial (or a decision that failed) is on record and throws RAMPART_E_FORBIDDEN.
+   */
+  async authorize(vault: string, name: string, opts: ReadOptions & { agent: string }): Promise<void> {
+    let d: { allow: boolean; reason: string };
+    try {
+      d = await this.deps.decide(opts.agent, vault, name, opts.run ? { run: opts.run } : {});
+    } catch (e) {
+      d = { allow: false, reason: `the policy decision failed: ${(e as Error).message}` };
+    }
+    if (d.allow) return;
+    this.stats.denied++;
+    await this.deps.auditor.record({
+      actor: opts.actor,
+      action: 'secret.read',
+      target: `secret:${vault}/${name}`,
+      outcome: 'denied',
+      details: { ...detailsOf(opts), reason: d.reason },
+    });
+    throw new RampartError(
+      'RAMPART_E_FORBIDDEN',
+      `agent ${opts.agent} may not read secret ${vault}/${name}: ${d.reason || 'denied by policy'}`,
+    );
+  }
+
+  /** The latest version's number, or undefined when there is no such secret (no value read). */
+  async latest(vault: string, name: string): Promise<number | undefined> {
+    return (await this.deps.store.get(vault, name))?.version;
   }
 
   async list(vault?: string): Promise<SecretInfo[]> {
@@ -169,7 +179,23 @@ function aad(vault: string, name: string, version: number): string {
   return `${vault}/${name}#${version}`;
 }
 
-function checkNames(vault: string, name: string): void {
+/** Who reads, for whom, and under which lease (recorded with the read). */
+export interface ReadOptions {
+  readonly actor: string;
+  readonly agent?: string;
+  readonly run?: string;
+  readonly lease?: string;
+}
+
+function detailsOf(opts: ReadOptions): Record<string, string> {
+  return {
+    ...(opts.agent ? { agent: opts.agent } : {}),
+    ...(opts.run ? { run: opts.run } : {}),
+    ...(opts.lease ? { lease: opts.lease } : {}),
+  };
+}
+
+export function checkNames(vault: string, name: string): void {
   for (const [what, v] of [
     ['vault', vault],
     ['secret name', name],

@@ -235,9 +235,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     started(
       await startSecrets({
         dataDir: config.dataDir,
+        settings: config.secrets,
         store: store.secrets,
+        leases: store.leases,
+        meta: store.meta,
         auditor: audit.log,
+        bus,
         clock,
+        onError: (what, e) => logger.error({ err: messageOf(e) }, `secrets: ${what} failed`),
         decide: async (agent, vault, name, context) => {
           const d = await policy.service.decide(
             {

@@ -129,6 +129,36 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'leases on delivered secrets',
+    sqlite: `
+      CREATE TABLE leases (
+        id TEXT PRIMARY KEY, vault TEXT NOT NULL, name TEXT NOT NULL, engine TEXT NOT NULL,
+        version INTEGER, agent TEXT NOT NULL, run TEXT, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+        max_expires_at INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER, last_error TEXT, reason TEXT, handle TEXT NOT NULL, fingerprint TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX leases_run ON leases (run);
+      CREATE INDEX leases_agent ON leases (agent);
+      CREATE INDEX leases_vault ON leases (vault);
+      CREATE INDEX leases_expiry ON leases (state, expires_at);
+      CREATE INDEX leases_retry ON leases (state, next_attempt_at);
+    `,
+    postgres: `
+      CREATE TABLE leases (
+        id TEXT PRIMARY KEY, vault TEXT NOT NULL, name TEXT NOT NULL, engine TEXT NOT NULL,
+        version INTEGER, agent TEXT NOT NULL, run TEXT, issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+        max_expires_at BIGINT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+        next_attempt_at BIGINT, last_error TEXT, reason TEXT, handle TEXT NOT NULL, fingerprint TEXT NOT NULL
+      );
+      CREATE INDEX leases_run ON leases (run);
+      CREATE INDEX leases_agent ON leases (agent);
+      CREATE INDEX leases_vault ON leases (vault);
+      CREATE INDEX leases_expiry ON leases (state, expires_at);
+      CREATE INDEX leases_retry ON leases (state, next_attempt_at);
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

@@ -19,6 +19,7 @@ import type {
   IdentityStore,
   RevocationRecord,
   RunStore,
+  LeaseStore,
   SecretStore,
   SignerRecord,
   StoredRun,
@@ -29,6 +30,7 @@ import type {
   Store,
 } from './types.js';
 import { buildBatch } from './batch.js';
+import { PostgresLeases } from './postgres-leases.js';
 import { PostgresSecrets } from './postgres-secrets.js';
 import {
   entityOf,
@@ -183,6 +185,7 @@ class PostgresStore implements Store {
   readonly identity: IdentityStore;
   readonly runs: RunStore;
   readonly secrets: SecretStore;
+  readonly leases: LeaseStore;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -194,6 +197,7 @@ class PostgresStore implements Store {
     this.identity = new PostgresIdentity(pool);
     this.runs = new PostgresRuns(pool);
     this.secrets = new PostgresSecrets(pool);
+    this.leases = new PostgresLeases(pool);
   }
 
   async ping(): Promise<void> {

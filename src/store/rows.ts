@@ -7,6 +7,7 @@ import type {
   RevocationRecord,
   SigningKeyRecord,
   StoredRun,
+  StoredLease,
   StoredSecret,
 } from './types.js';
 
@@ -118,4 +119,89 @@ export function secretOf(r: SecretRow | undefined): StoredSecret | undefined {
         fingerprint: r.fingerprint,
       }
     : undefined;
+}
+
+export interface LeaseRow {
+  id: string;
+  vault: string;
+  name: string;
+  engine: string;
+  version: number | string | null;
+  agent: string;
+  run: string | null;
+  issued_at: number | string;
+  expires_at: number | string;
+  max_expires_at: number | string;
+  state: string;
+  attempts: number | string;
+  next_attempt_at: number | string | null;
+  last_error: string | null;
+  reason: string | null;
+  handle: string;
+  fingerprint: string;
+}
+
+export function leaseOf(r: LeaseRow): StoredLease {
+  return {
+    id: r.id,
+    vault: r.vault,
+    name: r.name,
+    engine: r.engine,
+    version: r.version === null ? null : Number(r.version),
+    agent: r.agent,
+    run: r.run,
+    issuedAt: Number(r.issued_at),
+    expiresAt: Number(r.expires_at),
+    maxExpiresAt: Number(r.max_expires_at),
+    state: r.state === 'revoking' ? 'revoking' : 'active',
+    attempts: Number(r.attempts),
+    nextAttemptAt: r.next_attempt_at === null ? null : Number(r.next_attempt_at),
+    lastError: r.last_error,
+    reason: r.reason,
+    handle: r.handle,
+    fingerprint: r.fingerprint,
+  };
+}
+
+/** The columns of a lease, in the order both stores insert them. */
+export const LEASE_COLUMNS = [
+  'id',
+  'vault',
+  'name',
+  'engine',
+  'version',
+  'agent',
+  'run',
+  'issued_at',
+  'expires_at',
+  'max_expires_at',
+  'state',
+  'attempts',
+  'next_attempt_at',
+  'last_error',
+  'reason',
+  'handle',
+  'fingerprint',
+] as const;
+
+export function leaseValues(l: StoredLease): unknown[] {
+  return [
+    l.id,
+    l.vault,
+    l.name,
+    l.engine,
+    l.version,
+    l.agent,
+    l.run,
+    l.issuedAt,
+    l.expiresAt,
+    l.maxExpiresAt,
+    l.state,
+    l.attempts,
+    l.nextAttemptAt,
+    l.lastError,
+    l.reason,
+    l.handle,
+    l.fingerprint,
+  ];
 }

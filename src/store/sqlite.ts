@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildBatch } from './batch.js';
+import { SqliteLeases } from './sqlite-leases.js';
 import { SqliteSecrets } from './sqlite-secrets.js';
 import {
   entityOf,
@@ -30,6 +31,7 @@ import type {
   CheckpointRow,
   EntityRecord,
   RunStore,
+  LeaseStore,
   SecretStore,
   SignerRecord,
   StoredRun,
@@ -117,6 +119,7 @@ class SqliteStore implements Store {
   readonly identity: IdentityStore;
   readonly runs: RunStore;
   readonly secrets: SecretStore;
+  readonly leases: LeaseStore;
   readonly notifications: Notifications;
 
   constructor(
@@ -129,6 +132,7 @@ class SqliteStore implements Store {
     this.identity = new SqliteIdentity(db);
     this.runs = new SqliteRuns(db);
     this.secrets = new SqliteSecrets(db);
+    this.leases = new SqliteLeases(db);
     this.notifications = new LocalNotifications();
   }
 

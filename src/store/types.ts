@@ -11,6 +11,7 @@ export interface Store {
   readonly identity: IdentityStore;
   readonly runs: RunStore;
   readonly secrets: SecretStore;
+  readonly leases: LeaseStore;
   /** Change notifications between replicas (PostgreSQL LISTEN/NOTIFY; in-process for SQLite). */
   readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
@@ -250,4 +251,75 @@ export interface SecretStore {
   remove(vault: string, name: string): Promise<number>;
   /** How many secret versions are stored (all vaults). */
   count(): Promise<number>;
+}
+
+/** A lease on a delivered secret (the secrets broker's leases.ts). Never holds a value. */
+export interface StoredLease {
+  readonly id: string;
+  readonly vault: string;
+  readonly name: string;
+  /** The engine that issued it and revokes it: "static", "postgres", ... */
+  readonly engine: string;
+  /** The version delivered (stored secrets), null for dynamic credentials. */
+  readonly version: number | null;
+  readonly agent: string;
+  readonly run: string | null;
+  /** Epoch ms. */
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** Renewals never go past this. */
+  readonly maxExpiresAt: number;
+  readonly state: 'active' | 'revoking';
+  /** Revocation attempts that failed so far. */
+  readonly attempts: number;
+  /** When a claimed revocation may be taken up again (by any replica), epoch ms. */
+  readonly nextAttemptAt: number | null;
+  readonly lastError: string | null;
+  /** Why it is being revoked. */
+  readonly reason: string | null;
+  /** What the engine needs to revoke it (JSON: a role name, ...), never a credential. */
+  readonly handle: string;
+  /** The delivered value's HMAC fingerprint. */
+  readonly fingerprint: string;
+}
+
+/** Which leases: one, a run's, an agent's, a vault's, or every one. */
+export type LeaseSelector =
+  | { readonly id: string }
+  | { readonly run: string }
+  | { readonly agent: string }
+  | { readonly vault: string }
+  | { readonly all: true };
+
+export interface LeaseFilter {
+  readonly run?: string;
+  readonly agent?: string;
+  readonly vault?: string;
+  readonly state?: 'active' | 'revoking';
+}
+
+export interface LeaseStore {
+  insert(lease: StoredLease): Promise<void>;
+  get(id: string): Promise<StoredLease | undefined>;
+  /** Leases by issue time, oldest first, at most `limit`. */
+  list(filter: LeaseFilter, limit: number): Promise<StoredLease[]>;
+  /**
+   * An active lease's new expiry (and the version now delivered): resolves with it, or undefined
+   * when it is not active (revoked, being revoked, or never was).
+   */
+  renew(id: string, expiresAt: number, version?: number): Promise<StoredLease | undefined>;
+  /**
+   * Moves the active leases a selector matches to "revoking" with a reason, claimed by the caller
+   * until `retryAt`, and resolves with them: each is claimed by one caller, across replicas.
+   */
+  claim(selector: LeaseSelector, reason: string, retryAt: number): Promise<StoredLease[]>;
+  /** The same for active leases expired at `now`, soonest first, at most `limit`. */
+  claimExpired(now: number, limit: number, retryAt: number): Promise<StoredLease[]>;
+  /** Revoking leases whose claim ran out (a failed attempt, a replica that died), claimed again. */
+  claimRetries(now: number, limit: number, retryAt: number): Promise<StoredLease[]>;
+  /** A revocation attempt failed: counted, with its error and the next attempt's time. */
+  failed(id: string, nextAttemptAt: number, error: string): Promise<void>;
+  /** Revoked: removed (the audit log keeps their story). */
+  remove(ids: readonly string[]): Promise<void>;
+  counts(): Promise<{ active: number; revoking: number; failing: number }>;
 }

@@ -31,6 +31,7 @@ it('infers every section of the configuration from the schema', () => {
   is<Equal<Raw['identity']['rate_limits']['egress']['per_token'], { rate: number; burst: number }>>();
   is<Equal<Raw['sandbox']['profiles'][string]['devices'], ('/dev/kvm' | '/dev/net/tun')[] | undefined>>();
   is<Equal<Raw['egress']['mode'], 'enforce' | 'report'>>();
+  is<Equal<Raw['secrets']['postgres'][number]['roles'][number]['ttl'], string>>();
   is<Equal<Raw['admission']['deny_on'], 'info' | 'low' | 'medium' | 'high' | 'critical'>>();
   is<
     Equal<
@@ -45,6 +46,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'sandbox'
       | 'egress'
       | 'admission'
+      | 'secrets'
       | 'logging'
     >
   >();

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { CompactRange, leafHash } from '../../src/core/merkle.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { PreparedEntry, Store } from '../../src/store/types.js';
+import type { PreparedEntry, Store, StoredLease } from '../../src/store/types.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import Database from 'better-sqlite3';
 import { dropSchema, newSchema, pgConfig, pgExec, skipPg } from '../support/pg.js';
@@ -288,6 +288,99 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(await store.secrets.remove('ci', 'gh'), 2);
       assert.equal(await store.secrets.get('ci', 'gh'), undefined);
       assert.equal(await store.secrets.remove('ci', 'gh'), 0);
+    });
+
+    it('keeps leases: renews active ones, claims each once by selector, expiry and retry', async () => {
+      const lease = (id: string, over: Partial<StoredLease> = {}): StoredLease => ({
+        id,
+        vault: 'ci',
+        name: 'gh',
+        engine: 'static',
+        version: 1,
+        agent: 'a1',
+        run: 'r1',
+        issuedAt: 100,
+        expiresAt: 1_000,
+        maxExpiresAt: 5_000,
+        state: 'active',
+        attempts: 0,
+        nextAttemptAt: null,
+        lastError: null,
+        reason: null,
+        handle: '{}',
+        fingerprint: 'fp',
+        ...over,
+      });
+      await store.leases.insert(lease('l1'));
+      await store.leases.insert(lease('l2', { run: 'r2', issuedAt: 101 }));
+      await store.leases.insert(lease('l3', { agent: 'a2', run: null, vault: 'prod', issuedAt: 102 }));
+      await store.leases.insert(
+        lease('l4', { expiresAt: 50, issuedAt: 103, engine: 'postgres', version: null }),
+      );
+      await store.leases.insert(lease('l5', { expiresAt: 60, issuedAt: 104 }));
+      assert.deepEqual(
+        await store.leases.get('l4'),
+        lease('l4', { expiresAt: 50, issuedAt: 103, engine: 'postgres', version: null }),
+      );
+      assert.deepEqual(
+        (await store.leases.list({}, 10)).map((l) => l.id),
+        ['l1', 'l2', 'l3', 'l4', 'l5'],
+      );
+      assert.deepEqual(
+        (await store.leases.list({ run: 'r1' }, 2)).map((l) => l.id),
+        ['l1', 'l4'],
+      );
+      assert.equal((await store.leases.renew('l1', 2_000, 3))?.expiresAt, 2_000);
+      assert.equal((await store.leases.get('l1'))?.version, 3);
+      assert.equal((await store.leases.renew('l1', 2_500))?.version, 3);
+      assert.equal(await store.leases.renew('nope', 2_000), undefined);
+
+      // Expired ones, soonest first, bounded; claimed once.
+      const expired = await store.leases.claimExpired(100, 1, 900);
+      assert.deepEqual(
+        expired.map((l) => [l.id, l.state, l.reason, l.nextAttemptAt]),
+        [['l4', 'revoking', 'expired', 900]],
+      );
+      assert.deepEqual(
+        (await store.leases.claimExpired(100, 10, 9_000)).map((l) => l.id),
+        ['l5'],
+      );
+      assert.deepEqual(await store.leases.claimExpired(100, 10, 9_000), []);
+      // A revoking lease cannot be renewed, nor claimed again by a selector.
+      assert.equal(await store.leases.renew('l4', 9_000), undefined);
+      assert.deepEqual(
+        (await store.leases.claim({ run: 'r1' }, 'run ended', 9_000)).map((l) => [l.id, l.reason]),
+        [['l1', 'run ended']],
+      );
+      // A failed attempt is counted; its retry is claimed when due, and not before.
+      await store.leases.failed('l4', 1_200, 'connection refused');
+      assert.deepEqual(await store.leases.claimRetries(1_100, 10, 1_500), []);
+      const retry = await store.leases.claimRetries(1_300, 10, 1_500);
+      assert.deepEqual(
+        retry.map((l) => [l.id, l.attempts, l.lastError, l.nextAttemptAt]),
+        [['l4', 1, 'connection refused', 1_500]],
+      );
+      assert.deepEqual(await store.leases.counts(), { active: 2, revoking: 3, failing: 1 });
+      assert.deepEqual(
+        (await store.leases.list({ state: 'revoking' }, 10)).map((l) => l.id),
+        ['l1', 'l4', 'l5'],
+      );
+      // Concurrent claims of everything: each lease goes to one of them.
+      const both = await Promise.all([
+        store.leases.claim({ all: true }, 'all', 900),
+        store.leases.claim({ all: true }, 'all', 900),
+      ]);
+      assert.deepEqual(
+        both
+          .flat()
+          .map((l) => l.id)
+          .sort(),
+        ['l2', 'l3'],
+      );
+      assert.deepEqual(await store.leases.claim({ vault: 'prod' }, 'x', 900), []);
+      await store.leases.remove(['l1', 'l2', 'l3', 'l4', 'l5']);
+      assert.deepEqual(await store.leases.counts(), { active: 0, revoking: 0, failing: 0 });
+      await store.leases.remove([]);
     });
 
     it('keeps runs by id and lists them by host and status, oldest first', async () => {

@@ -13,6 +13,9 @@ import type { RedactStream } from '../../redact/stream.js';
 import { severityRank } from '../../core/types.js';
 import { SandboxService } from '../../sandbox/service.js';
 import { validSecretName, type RunResult } from '../../sandbox/runner.js';
+import { LeaseKeeper, type HeldLease } from '../../sandbox/leasekeeper.js';
+import { FILES_ROOT, runFiles } from '../../sandbox/secretfiles.js';
+import type { RefreshAnswer } from '../../core/leases.js';
 import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command } from '../io.js';
 import { loadConfig, parseConfig } from '../../config/load.js';
@@ -218,25 +221,39 @@ export const command: Command = {
     });
 
     const api = connect(config.dataDir);
-    // Secrets by reference: read for the run's agent, which policy decides (secret.read) before
-    // anything runs; a denial ends here with the policy's reason.
+    // Secrets by reference: delivered for the run's agent under a lease each, which policy decides
+    // (secret.read) before anything runs; a denial ends here with the policy's reason.
+    const held: HeldLease[] = [];
+    // Leases taken for a run that then never starts end now, not at their expiry.
+    const dropLeases = async (): Promise<void> => {
+      if (held.length > 0)
+        await api
+          .call('POST', '/v1/leases/revoke', { run: spec.id, reason: 'the run did not start' })
+          .catch(() => undefined);
+    };
     try {
       for (const ref of fromVaults) {
-        const r = await api.call<{ value_base64: string; version: number; fingerprint: string }>(
-          'POST',
-          `/v1/secrets/${encodeURIComponent(ref.vault)}/${encodeURIComponent(ref.secret)}/read`,
-          { agent: spec.agent, run: spec.id },
-        );
+        const r = await api.call<{
+          value_base64: string;
+          version: number | null;
+          fingerprint: string;
+          lease: { id: string };
+        }>('POST', `/v1/secrets/${encodeURIComponent(ref.vault)}/${encodeURIComponent(ref.secret)}/read`, {
+          agent: spec.agent,
+          run: spec.id,
+        });
         if (r.status !== 200) throw apiError(r.status, r.body);
         secrets.set(ref.name, Buffer.from(r.body.value_base64, 'base64'));
+        held.push({ id: r.body.lease.id, file: ref.name, version: r.body.version });
         const i = sources.findIndex((x) => x.name === ref.name);
         sources[i] = {
           ...sources[i]!,
-          source: `${sources[i]!.source}@${r.body.version}`,
+          source: `${sources[i]!.source}${r.body.version === null ? '' : `@${r.body.version}`}`,
           fingerprint: r.body.fingerprint,
         };
       }
     } catch (e) {
+      await dropLeases();
       sandbox.uids.release(spec.uid);
       throw e;
     }
@@ -275,6 +292,7 @@ export const command: Command = {
         })
       : undefined;
     if (verdict && !verdict.allowed) {
+      await dropLeases();
       sandbox.uids.release(spec.uid);
       if (network) sandbox.removeChannelDir(spec.id);
       throw new RampartError(
@@ -352,8 +370,24 @@ export const command: Command = {
     const onSignal = (): void => void started.then((r) => r.stop('killed')).catch(() => undefined);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    let keeper: LeaseKeeper | undefined;
+    // The leases' own connection: its long poll must not hold up the run's other requests.
+    const leaseApi = held.length > 0 ? connect(config.dataDir) : undefined;
     try {
       const run = await started;
+      if (leaseApi)
+        keeper = new LeaseKeeper({
+          run: spec.id,
+          dir: runtime === 'swarm' ? undefined : runFiles(FILES_ROOT, spec.id).secrets,
+          uid: spec.uid,
+          leases: held,
+          refresh: async (body) => {
+            const r = await leaseApi.call<{ leases: RefreshAnswer[] }>('POST', '/v1/leases/refresh', body);
+            if (r.status !== 200) throw apiError(r.status, r.body);
+            return r.body.leases;
+          },
+          say: (line) => io.stderr.write(`rampart: run ${spec.id}: ${line}\n`),
+        });
       result = await run.done;
       cleaned = run.cleaned;
     } catch (e) {
@@ -361,11 +395,14 @@ export const command: Command = {
       // Not registered: there is no run to report the end of; the registration error says why.
       await registered.catch(() => undefined);
       if (registrationError !== undefined) {
+        await dropLeases();
         if (network) sandbox.removeChannelDir(spec.id);
         sandbox.uids.release(spec.uid);
         throw registrationError;
       }
     } finally {
+      keeper?.stop();
+      leaseApi?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

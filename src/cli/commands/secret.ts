@@ -1,4 +1,4 @@
-// rampart secret put | get | ls | versions | rm
+// rampart secret put | get | ls | versions | rm | rotate
 //
 // Values are secrets: `put` reads one from a file (mode 0600 or 0400) or stdin, never from the
 // command line; `get` writes one to a file it creates with mode 0600, never to stdout.
@@ -24,6 +24,11 @@ const USAGE = `usage: rampart secret <subcommand> [options]
       List a secret's versions.
   rm VAULT/NAME
       Remove a secret and every version of it.
+  rotate VAULT/NAME | --all
+      Rotate a secret now with its rotator (secrets.rotation): a new version, made valid
+      upstream, delivered into running runs. --all, when a leak is suspected: every secret with
+      a rotator, every dynamic credential revoked, and a list of the secrets left to rotate by
+      hand (exit 1 while any is left or any rotation failed).
 
 Common options: --config FILE, --data DIR.`;
 
@@ -45,6 +50,8 @@ export const command: Command = {
         return versions(rest, io);
       case 'rm':
         return remove(rest, io);
+      case 'rotate':
+        return rotate(rest, io);
       default:
         throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
     }
@@ -152,6 +159,27 @@ async function remove(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, COMMON_OPTIONS, USAGE, true);
   if (positionals.length !== 1) throw usageError('give one VAULT/NAME', USAGE);
   const res = await api(values, io).call('DELETE', `/v1/secrets/${ref(positionals[0])}`);
+  if (res.status !== 200) throw apiError(res.status, res.body);
+  io.stdout.write(JSON.stringify(res.body) + '\n');
+  return 0;
+}
+
+async function rotate(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { ...COMMON_OPTIONS, all: { type: 'boolean' } }, USAGE, true);
+  if (values.all === true) {
+    if (positionals.length > 0) throw usageError('--all rotates every secret: give no VAULT/NAME', USAGE);
+    const res = await api(values, io).call<{ failed: unknown[]; manual: string[] }>(
+      'POST',
+      '/v1/secrets/rotate-all',
+    );
+    if (res.status !== 200) throw apiError(res.status, res.body);
+    io.stdout.write(JSON.stringify(res.body, null, 2) + '\n');
+    for (const m of res.body.manual)
+      io.stderr.write(`rampart: ${m} has no rotator: rotate it upstream, then rampart secret put ${m}\n`);
+    return res.body.failed.length > 0 || res.body.manual.length > 0 ? 1 : 0;
+  }
+  if (positionals.length !== 1) throw usageError('give one VAULT/NAME, or --all', USAGE);
+  const res = await api(values, io).call('POST', `/v1/secrets/${ref(positionals[0])}/rotate`);
   if (res.status !== 200) throw apiError(res.status, res.body);
   io.stdout.write(JSON.stringify(res.body) + '\n');
   return 0;

@@ -10,10 +10,8 @@ import type { RunSpec } from '../runner.js';
 import { dockerSeccompProfile } from '../seccomp.js';
 import { containerBody } from './body.js';
 import type { Engine } from './engine.js';
-import { onTmpfs, runFiles, type DockerHost } from './run.js';
-
-/** Where Docker runs' secret and token files are kept while they run (a tmpfs). */
-const FILES_ROOT = '/dev/shm';
+import { FILES_ROOT, runFiles } from '../secretfiles.js';
+import { onTmpfs, type DockerHost } from './run.js';
 
 /** A run's container on the Docker runtime, planned before it is created. */
 export interface DockerPlan {

@@ -15,14 +15,8 @@ import { join } from 'node:path';
 import { messageOf } from '../../core/errors.js';
 import { RunCgroup, type CgroupHost } from '../cgroup.js';
 import type { PassThrough, Writable } from 'node:stream';
-import {
-  endGroup,
-  SandboxStartError,
-  validSecretName,
-  type EndReason,
-  type RunResult,
-  type RunSpec,
-} from '../runner.js';
+import { endGroup, SandboxStartError, type EndReason, type RunResult, type RunSpec } from '../runner.js';
+import { makeSecretsDir, runFiles } from '../secretfiles.js';
 import { attachOutput, exitResult } from './common.js';
 import type { Engine } from './engine.js';
 
@@ -43,11 +37,6 @@ export interface DockerHost {
 }
 
 const TMPFS_MAGIC = 0x01021994;
-/** Where a run's secret files and token are kept on the host while it runs (a tmpfs). */
-export function runFiles(filesRoot: string, runId: string): { dir: string; secrets: string; token: string } {
-  const dir = join(filesRoot, `rampart-${runId}`);
-  return { dir, secrets: join(dir, 'secrets'), token: join(dir, 'token') };
-}
 
 /** How often a run's limit counters are read while it lives (see finish). */
 const SAMPLE_MS = 100;
@@ -112,13 +101,7 @@ export class DockerRun {
     };
     try {
       mkdirSync(files.dir, { mode: 0o700 });
-      mkdirSync(files.secrets, { mode: 0o500 });
-      for (const [name, content] of spec.secrets) {
-        if (!validSecretName(name)) throw new TypeError(`invalid secret name "${name}"`);
-        writeFileSync(join(files.secrets, name), content, { mode: 0o400 });
-        chownSync(join(files.secrets, name), spec.uid, spec.uid);
-      }
-      chownSync(files.secrets, spec.uid, spec.uid);
+      makeSecretsDir(files.secrets, spec.uid, spec.secrets);
       // The bind needs the file to exist; it stays empty until the token arrives, before start.
       const token = spec.token ? files.token : undefined;
       if (token) {

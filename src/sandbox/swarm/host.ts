@@ -10,7 +10,7 @@ import { RampartError } from '../../core/errors.js';
 import type { RunSpec } from '../runner.js';
 import { dockerSeccompProfile } from '../seccomp.js';
 import type { DockerRuntime } from '../docker/host.js';
-import { runFiles } from '../docker/run.js';
+import { runFiles } from '../secretfiles.js';
 import { serviceSpec } from './spec.js';
 import { removeAll, type SwarmHost } from './run.js';
 import { LABEL_INSTALLATION, LABEL_RUN } from '../docker/body.js';

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import type { PassThrough, Writable } from 'node:stream';
 import { RampartError } from '../../core/errors.js';
 import { RunCgroup, type CgroupHost } from '../cgroup.js';
-import { runFiles } from '../docker/run.js';
+import { runFiles } from '../secretfiles.js';
 import { attachOutput, exitResult } from '../docker/common.js';
 import type { Engine } from '../docker/engine.js';
 import {

@@ -51,7 +51,7 @@ export function leaseRoutes(deps: {
       },
       handler: async (req) => {
         const { limit, ...filter } = req.query;
-        return { leases: await leases.list(filter, limit ?? 1000), ...(await leases.counts()) };
+        return { leases: await leases.list(filter, limit ?? 1000) };
       },
     }),
     route<unknown, { id: string }>({

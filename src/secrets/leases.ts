@@ -209,15 +209,42 @@ export class LeaseService {
     return this.finish(claimed, reason, by, describe(selector));
   }
 
-  /** Expired leases, at most `limit`, revoked; resolves with how many there were. */
-  async sweepExpired(limit: number): Promise<number> {
-    const now = this.deps.now();
-    const claimed = await this.deps.store.claimExpired(now, limit, now + CLAIM_MS);
-    if (claimed.length > 0) {
-      this.stats.expired += claimed.length;
-      await this.finish(claimed, 'expired', 'rampart', 'expired');
+  /**
+   * Revokes every expired lease, `batch` at a time, pausing after each batch as long as it took
+   * (a request waits behind one batch at most, and the sweep takes half the event loop at most), and says so in one event per thousand (30,000
+   * expired leases are 30 records, not 30,000). Resolves with how many there were.
+   */
+  async sweepExpired(batch: number, stop: () => boolean = () => false): Promise<number> {
+    const tally = newTally('expired', 'expired', 'rampart');
+    let total = 0;
+    // Stored secrets' leases first: one statement (one commit) per batch ends them. Then dynamic
+    // credentials: claimed, taken back by their engine, removed.
+    for (const kind of ['static', 'dynamic'] as const) {
+      for (;;) {
+        const started = performance.now();
+        const now = this.deps.now();
+        let n: number;
+        if (kind === 'static') {
+          const gone = await this.deps.store.removeExpiredStatic(now, batch);
+          n = gone.length;
+          this.stats.revoked += n;
+          addTo(tally, gone);
+        } else {
+          const claimed = await this.deps.store.claimExpired(now, batch, now + CLAIM_MS);
+          n = claimed.length;
+          if (n > 0) await this.finish(claimed, 'expired', 'rampart', 'expired', tally);
+        }
+        total += n;
+        this.stats.expired += n;
+        if (tally.count >= 1000) await this.publishRevoked(tally);
+        if (n < batch || stop()) break;
+        // At most half of the event loop: a request takes several turns of it (policy, the store,
+        // the audit writer), and a sweep that took every other turn would sit in front of each.
+        await new Promise((r) => setTimeout(r, Math.max(1, 2 * (performance.now() - started))));
+      }
     }
-    return claimed.length;
+    await this.publishRevoked(tally);
+    return total;
   }
 
   /** Revocations that failed (or whose replica died), tried again when due. */
@@ -259,6 +286,10 @@ export class LeaseService {
     return this.deps.store.counts();
   }
 
+  revoking(): Promise<{ revoking: number; failing: number }> {
+    return this.deps.store.revoking();
+  }
+
   /**
    * Takes back each claimed lease's credential (a few at a time), removes the revoked ones, and
    * keeps the rest "revoking" with their error and next attempt. One event says what was revoked;
@@ -269,6 +300,7 @@ export class LeaseService {
     reason: string,
     by: string,
     selector: string,
+    into?: Tally,
   ): Promise<{ revoked: number; failed: number }> {
     const done: StoredLease[] = [];
     let failed = 0;
@@ -294,23 +326,36 @@ export class LeaseService {
     if (done.length > 0) {
       await this.deps.store.remove(done.map((l) => l.id));
       this.stats.revoked += done.length;
-      const runs = [...new Set(done.map((l) => l.run).filter((r): r is string => r !== null))];
-      await this.deps.bus.publish({
-        type: 'secrets.leases_revoked',
-        severity: 'info',
-        source: 'secrets',
-        ...(runs.length === 1 ? { subject: { run: runs[0]!, agent: done[0]!.agent } } : {}),
-        data: {
-          selector,
-          reason: done[0]!.reason ?? reason,
-          by,
-          count: done.length,
-          leases: done.slice(0, 100).map((l) => l.id),
-          runs: runs.slice(0, 100),
-        },
-      });
+      const tally = into ?? newTally(selector, done[0]!.reason ?? reason, by);
+      addTo(tally, done);
+      if (!into) await this.publishRevoked(tally);
     }
     return { revoked: done.length, failed };
+  }
+
+  /** One event for what a tally holds (then empties it). */
+  private async publishRevoked(t: Tally): Promise<void> {
+    if (t.count === 0) return;
+    const runs = [...t.runs];
+    const event = {
+      selector: t.selector,
+      reason: t.reason,
+      by: t.by,
+      count: t.count,
+      leases: t.leases.splice(0),
+      runs,
+    };
+    const agent = t.agents.size === 1 ? [...t.agents][0]! : undefined;
+    t.count = 0;
+    t.runs.clear();
+    t.agents.clear();
+    await this.deps.bus.publish({
+      type: 'secrets.leases_revoked',
+      severity: 'info',
+      source: 'secrets',
+      ...(runs.length === 1 && agent ? { subject: { run: runs[0]!, agent } } : {}),
+      data: event,
+    });
   }
 
   private async failed(lease: StoredLease, error: string): Promise<void> {
@@ -358,6 +403,30 @@ export class LeaseService {
       fingerprint,
     };
   }
+}
+
+/** What one leases_revoked event will say: counts, and the first 100 leases and runs. */
+interface Tally {
+  readonly selector: string;
+  readonly reason: string;
+  readonly by: string;
+  count: number;
+  readonly leases: string[];
+  readonly runs: Set<string>;
+  readonly agents: Set<string>;
+}
+
+function addTo(tally: Tally, leases: readonly StoredLease[]): void {
+  tally.count += leases.length;
+  for (const l of leases) {
+    if (tally.leases.length < 100) tally.leases.push(l.id);
+    if (l.run !== null && tally.runs.size < 100) tally.runs.add(l.run);
+    tally.agents.add(l.agent);
+  }
+}
+
+function newTally(selector: string, reason: string, by: string): Tally {
+  return { selector, reason, by, count: 0, leases: [], runs: new Set(), agents: new Set() };
 }
 
 function describe(s: LeaseSelector): string {

@@ -139,9 +139,9 @@ export const MIGRATIONS: readonly Migration[] = [
         max_expires_at INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
         next_attempt_at INTEGER, last_error TEXT, reason TEXT, handle TEXT NOT NULL, fingerprint TEXT NOT NULL
       ) WITHOUT ROWID;
-      CREATE INDEX leases_run ON leases (run);
-      CREATE INDEX leases_agent ON leases (agent);
-      CREATE INDEX leases_vault ON leases (vault);
+      CREATE INDEX leases_run ON leases (run, issued_at);
+      CREATE INDEX leases_agent ON leases (agent, issued_at);
+      CREATE INDEX leases_vault ON leases (vault, issued_at);
       CREATE INDEX leases_expiry ON leases (state, expires_at);
       CREATE INDEX leases_retry ON leases (state, next_attempt_at);
     `,
@@ -152,9 +152,9 @@ export const MIGRATIONS: readonly Migration[] = [
         max_expires_at BIGINT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
         next_attempt_at BIGINT, last_error TEXT, reason TEXT, handle TEXT NOT NULL, fingerprint TEXT NOT NULL
       );
-      CREATE INDEX leases_run ON leases (run);
-      CREATE INDEX leases_agent ON leases (agent);
-      CREATE INDEX leases_vault ON leases (vault);
+      CREATE INDEX leases_run ON leases (run, issued_at);
+      CREATE INDEX leases_agent ON leases (agent, issued_at);
+      CREATE INDEX leases_vault ON leases (vault, issued_at);
       CREATE INDEX leases_expiry ON leases (state, expires_at);
       CREATE INDEX leases_retry ON leases (state, next_attempt_at);
     `,

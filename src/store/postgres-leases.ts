@@ -63,6 +63,16 @@ export class PostgresLeases implements LeaseStore {
     return res.rows.map(leaseOf);
   }
 
+  async removeExpiredStatic(now: number, limit: number): Promise<StoredLease[]> {
+    const res = await this.pool.query<LeaseRow>(
+      `DELETE FROM leases WHERE id IN
+       (SELECT id FROM leases WHERE state = 'active' AND expires_at <= $1 AND engine = 'static'
+        ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *`,
+      [now, limit],
+    );
+    return res.rows.map(leaseOf);
+  }
+
   async claimRetries(now: number, limit: number, retryAt: number): Promise<StoredLease[]> {
     const res = await this.pool.query<LeaseRow>(
       `UPDATE leases SET next_attempt_at = $3 WHERE id IN
@@ -82,6 +92,16 @@ export class PostgresLeases implements LeaseStore {
 
   async remove(ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.pool.query('DELETE FROM leases WHERE id = ANY($1::text[])', [ids]);
+  }
+
+  async revoking(): Promise<{ revoking: number; failing: number }> {
+    const r = (
+      await this.pool.query<{ revoking: string; failing: string }>(
+        `SELECT COUNT(*) AS revoking, COUNT(*) FILTER (WHERE attempts > 0) AS failing
+         FROM leases WHERE state = 'revoking'`,
+      )
+    ).rows[0]!;
+    return { revoking: Number(r.revoking), failing: Number(r.failing) };
   }
 
   async counts(): Promise<{ active: number; revoking: number; failing: number }> {

@@ -13,7 +13,16 @@ const CLAIM = "UPDATE leases SET state = 'revoking', reason = @reason, next_atte
 export class SqliteLeases implements LeaseStore {
   private readonly stmts;
 
-  constructor(db: DB) {
+  /**
+   * `db`: the leases' own connection, synchronous = NORMAL and no automatic checkpoint: every
+   * secret delivered writes a lease, and on the main connection (FULL) each would wait for an
+   * fsync on the event loop. In WAL mode a NORMAL commit is made durable by the next FULL one
+   * (the audit writer commits continually, on its own thread, and checkpoints there): a delivery's
+   * own record follows its lease or precedes it by a millisecond. What a power cut could lose is
+   * a removal (swept again) or a lease made that instant, whose credential's own expiry (VALID
+   * UNTIL, the run's end) still ends it.
+   */
+  constructor(private readonly db: DB) {
     this.stmts = {
       insert: db.prepare(
         `INSERT INTO leases (${LEASE_COLUMNS.join(', ')}) VALUES (${LEASE_COLUMNS.map(() => '?').join(', ')})`,
@@ -39,6 +48,10 @@ export class SqliteLeases implements LeaseStore {
         `${CLAIM} WHERE id IN (SELECT id FROM leases WHERE state = 'active' AND expires_at <= @now
          ORDER BY expires_at LIMIT @limit) RETURNING *`,
       ),
+      expiredStatic: db.prepare(
+        `DELETE FROM leases WHERE id IN (SELECT id FROM leases WHERE state = 'active' AND expires_at <= @now
+         AND engine = 'static' ORDER BY expires_at LIMIT @limit) RETURNING *`,
+      ),
       retries: db.prepare(
         `UPDATE leases SET next_attempt_at = @retryAt WHERE id IN (SELECT id FROM leases
          WHERE state = 'revoking' AND next_attempt_at <= @now ORDER BY next_attempt_at LIMIT @limit) RETURNING *`,
@@ -47,9 +60,11 @@ export class SqliteLeases implements LeaseStore {
         'UPDATE leases SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
       ),
       remove: db.prepare('DELETE FROM leases WHERE id = ?'),
-      counts: db.prepare(
-        `SELECT SUM(state = 'active') AS active, SUM(state = 'revoking') AS revoking,
-         SUM(state = 'revoking' AND attempts > 0) AS failing FROM leases`,
+      // By state through the (state, ...) index: a count of 60,000 leases is 5 ms, not the 18 ms
+      // of a scan of the table. Failing ones are among the few "revoking".
+      counts: db.prepare('SELECT state, COUNT(*) AS n FROM leases GROUP BY state'),
+      failing: db.prepare(
+        "SELECT COUNT(*) AS revoking, SUM(attempts > 0) AS failing FROM leases WHERE state = 'revoking'",
       ),
     };
     this.removeMany = db.transaction((ids: readonly string[]) => {
@@ -102,6 +117,10 @@ export class SqliteLeases implements LeaseStore {
     );
   }
 
+  removeExpiredStatic(now: number, limit: number): Promise<StoredLease[]> {
+    return wrap(() => (this.stmts.expiredStatic.all({ now, limit }) as LeaseRow[]).map(leaseOf));
+  }
+
   claimRetries(now: number, limit: number, retryAt: number): Promise<StoredLease[]> {
     return wrap(() => (this.stmts.retries.all({ now, limit, retryAt }) as LeaseRow[]).map(leaseOf));
   }
@@ -114,11 +133,26 @@ export class SqliteLeases implements LeaseStore {
     return wrap(() => this.removeMany(ids));
   }
 
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
   counts(): Promise<{ active: number; revoking: number; failing: number }> {
     return wrap(() => {
-      const r = this.stmts.counts.get() as Record<'active' | 'revoking' | 'failing', number | null>;
-      return { active: r.active ?? 0, revoking: r.revoking ?? 0, failing: r.failing ?? 0 };
+      const by = new Map(
+        (this.stmts.counts.all() as { state: string; n: number }[]).map((r) => [r.state, r.n]),
+      );
+      return { active: by.get('active') ?? 0, ...this.trouble() };
     });
+  }
+
+  revoking(): Promise<{ revoking: number; failing: number }> {
+    return wrap(() => this.trouble());
+  }
+
+  private trouble(): { revoking: number; failing: number } {
+    const r = this.stmts.failing.get() as { revoking: number; failing: number | null };
+    return { revoking: r.revoking, failing: r.failing ?? 0 };
   }
 }
 

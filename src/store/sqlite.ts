@@ -82,6 +82,15 @@ export function openSqliteStore(opts: SqliteOptions): Store {
   return new SqliteStore(db, opts.readonly ? undefined : opts.file);
 }
 
+/** The leases' own connection (sqlite-leases.ts says why it is NORMAL, without checkpoints). */
+function leasesConnection(file: string): DB {
+  const db = new Database(file, { fileMustExist: true });
+  db.pragma('busy_timeout = 10000');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('wal_autocheckpoint = 0');
+  return db;
+}
+
 function migrate(db: DB): void {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
@@ -124,7 +133,7 @@ class SqliteStore implements Store {
 
   constructor(
     private readonly db: DB,
-    file: string | undefined,
+    private readonly file: string | undefined,
   ) {
     this.audit = new SqliteAudit(db, file);
     this.meta = new SqliteMeta(db);
@@ -132,7 +141,7 @@ class SqliteStore implements Store {
     this.identity = new SqliteIdentity(db);
     this.runs = new SqliteRuns(db);
     this.secrets = new SqliteSecrets(db);
-    this.leases = new SqliteLeases(db);
+    this.leases = file === undefined ? new SqliteLeases(db) : new SqliteLeases(leasesConnection(file));
     this.notifications = new LocalNotifications();
   }
 
@@ -154,6 +163,7 @@ class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await (this.audit as SqliteAudit).closeWriter();
+    if (this.leases instanceof SqliteLeases && this.file !== undefined) this.leases.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -315,11 +315,19 @@ export interface LeaseStore {
   claim(selector: LeaseSelector, reason: string, retryAt: number): Promise<StoredLease[]>;
   /** The same for active leases expired at `now`, soonest first, at most `limit`. */
   claimExpired(now: number, limit: number, retryAt: number): Promise<StoredLease[]>;
+  /**
+   * Removes active stored-secret ("static") leases expired at `now`, soonest first, at most
+   * `limit`, and resolves with them: nothing upstream to take back, so one statement ends them.
+   */
+  removeExpiredStatic(now: number, limit: number): Promise<StoredLease[]>;
   /** Revoking leases whose claim ran out (a failed attempt, a replica that died), claimed again. */
   claimRetries(now: number, limit: number, retryAt: number): Promise<StoredLease[]>;
   /** A revocation attempt failed: counted, with its error and the next attempt's time. */
   failed(id: string, nextAttemptAt: number, error: string): Promise<void>;
   /** Revoked: removed (the audit log keeps their story). */
   remove(ids: readonly string[]): Promise<void>;
+  /** Leases by state (a count over the table: for metrics now and then, not per request). */
   counts(): Promise<{ active: number; revoking: number; failing: number }>;
+  /** Leases being revoked, and those whose revocation failed at least once (cheap: few rows). */
+  revoking(): Promise<{ revoking: number; failing: number }>;
 }

@@ -361,6 +361,7 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
         [['l4', 1, 'connection refused', 1_500]],
       );
       assert.deepEqual(await store.leases.counts(), { active: 2, revoking: 3, failing: 1 });
+      assert.deepEqual(await store.leases.revoking(), { revoking: 3, failing: 1 });
       assert.deepEqual(
         (await store.leases.list({ state: 'revoking' }, 10)).map((l) => l.id),
         ['l1', 'l4', 'l5'],
@@ -378,7 +379,21 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
         ['l2', 'l3'],
       );
       assert.deepEqual(await store.leases.claim({ vault: 'prod' }, 'x', 900), []);
-      await store.leases.remove(['l1', 'l2', 'l3', 'l4', 'l5']);
+      // Expired stored-secret leases end in one statement; dynamic ones are left to be claimed.
+      await store.leases.insert(lease('s1', { expiresAt: 10, issuedAt: 105 }));
+      await store.leases.insert(lease('s2', { expiresAt: 20, issuedAt: 106 }));
+      await store.leases.insert(lease('d1', { expiresAt: 5, issuedAt: 107, engine: 'postgres' }));
+      assert.deepEqual(
+        (await store.leases.removeExpiredStatic(100, 1)).map((l) => l.id),
+        ['s1'],
+      );
+      assert.deepEqual(
+        (await store.leases.removeExpiredStatic(100, 10)).map((l) => l.id),
+        ['s2'],
+      );
+      assert.equal((await store.leases.get('d1'))?.state, 'active');
+      assert.deepEqual(await store.leases.revoking(), { revoking: 5, failing: 1 });
+      await store.leases.remove(['l1', 'l2', 'l3', 'l4', 'l5', 'd1']);
       assert.deepEqual(await store.leases.counts(), { active: 0, revoking: 0, failing: 0 });
       await store.leases.remove([]);
     });

@@ -22,6 +22,9 @@ interface Role {
   readonly revocation?: Template;
 }
 
+/** The advisory lock every role change takes ("rampart roles" as a 64-bit key). */
+const ROLES_LOCK = '7077658032958010739';
+
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /** Letters and digits only: it goes into SQL and URLs without quoting. Rejection sampling: no bias. */
@@ -88,7 +91,7 @@ export class PostgresEngine implements DynamicEngine {
     const password = randomAlnum(32);
     const sql = role.creation.render({ name, password, expiration: new Date(req.expiresAt).toISOString() });
     try {
-      await this.pool.query(sql);
+      await this.serialized((c) => c.query(sql));
     } catch (e) {
       // Half of a creation may have run: take it back before saying no.
       await this.revoke(JSON.stringify({ role: name, template: req.name })).catch(() => undefined);
@@ -104,7 +107,9 @@ export class PostgresEngine implements DynamicEngine {
   async renew(handle: string, expiresAt: number): Promise<void> {
     const { role } = parseHandle(handle);
     try {
-      await this.pool.query(`ALTER ROLE "${role}" VALID UNTIL '${new Date(expiresAt).toISOString()}'`);
+      await this.serialized((c) =>
+        c.query(`ALTER ROLE "${role}" VALID UNTIL '${new Date(expiresAt).toISOString()}'`),
+      );
     } catch (e) {
       throw new RampartError(
         'RAMPART_E_SECRETS_ENGINE',
@@ -115,8 +120,7 @@ export class PostgresEngine implements DynamicEngine {
 
   async revoke(handle: string): Promise<void> {
     const { role, template } = parseHandle(handle);
-    const client = await this.pool.connect();
-    try {
+    await this.serialized(async (client) => {
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
       if (exists.rowCount === 0) return;
       // No new session from here on; then the template's own steps; then the open ones cut.
@@ -127,6 +131,28 @@ export class PostgresEngine implements DynamicEngine {
       await client.query(`REASSIGN OWNED BY "${role}" TO CURRENT_USER`);
       await client.query(`DROP OWNED BY "${role}"`);
       await client.query(`DROP ROLE IF EXISTS "${role}"`);
+    });
+  }
+
+  /**
+   * One transaction, one at a time across every replica (an advisory lock): two roles granted
+   * on the same table, made or dropped at once, update that table's privileges concurrently, and
+   * PostgreSQL fails one of them ("tuple concurrently updated"). Serialized, none fails; a role
+   * takes a few milliseconds either way. A failure rolls everything back: no half-made role.
+   */
+  private async serialized<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [ROLES_LOCK]);
+        const out = await fn(client);
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
     } finally {
       client.release();
     }

@@ -159,7 +159,7 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     leases,
     sweep,
     routes: [
-      ...secretsRoutes(service, leases),
+      ...secretsRoutes(service, leases, () => Sealer.load(deps.dataDir, { create: false })),
       ...leaseRoutes({ leases, secrets: service, refresher, rotations }),
     ],
     health: async (): Promise<ComponentHealth> => {
@@ -173,7 +173,7 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
         return { status: 'degraded', detail: `a dynamic secrets engine is unreachable: ${engineProblem}` };
       return {
         status: 'ok',
-        detail: `sealed with key-encryption key "${sealer.current}"`,
+        detail: `sealed with key-encryption key "${service.kek}"`,
       };
     },
     metrics: [

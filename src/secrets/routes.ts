@@ -6,6 +6,7 @@
 import { route, type Route } from '../core/component.js';
 import { RampartError } from '../core/errors.js';
 import type { Delivery, LeaseService } from './leases.js';
+import type { Sealer } from './seal.js';
 import type { SecretsService } from './service.js';
 
 type Params = { vault: string; name: string };
@@ -16,8 +17,20 @@ const PARAMS = {
   properties: { vault: { type: 'string' }, name: { type: 'string' } },
 };
 
-export function secretsRoutes(svc: SecretsService, leases: LeaseService): Route<never, never, never>[] {
+export function secretsRoutes(
+  svc: SecretsService,
+  leases: LeaseService,
+  loadKek: () => Sealer,
+): Route<never, never, never>[] {
   return [
+    route({
+      method: 'POST',
+      url: '/v1/secrets/rewrap',
+      // After a new first line in the KEK file (rampart secret rewrap --new-kek): every version
+      // moved onto it, while requests are served.
+      scope: 'secrets:write',
+      handler: async (req) => svc.rewrap(loadKek, req.principal!.actor),
+    }),
     route<{ value_base64: string }, Params>({
       method: 'PUT',
       url: '/v1/secrets/:vault/:name',

@@ -92,6 +92,40 @@ export class Sealer {
     return JSON.stringify(env);
   }
 
+  /**
+   * The same value's envelope with its data key wrapped by the current KEK (the value's own
+   * ciphertext is kept), or undefined when the current KEK wraps it already.
+   */
+  rewrap(sealed: string, aad: string): string | undefined {
+    const env = JSON.parse(sealed) as Envelope;
+    if (env.kek === this.current) return undefined;
+    const old = this.byId.get(env.kek);
+    if (!old)
+      throw new RampartError(
+        'RAMPART_E_SECRETS_KEK',
+        `the sealed secret ${aad} was wrapped by key-encryption key "${env.kek}", which the KEK file does not hold`,
+      );
+    let dataKey: Buffer;
+    try {
+      dataKey = ungcm(old, env.wk, `rampart data key|${aad}`);
+    } catch {
+      throw new RampartError(
+        'RAMPART_E_SECRETS_KEK',
+        `the sealed secret ${aad} does not open with "${env.kek}"`,
+      );
+    }
+    try {
+      const next: Envelope = {
+        ...env,
+        kek: this.current,
+        wk: gcm(this.keys[0]!.key, dataKey, `rampart data key|${aad}`),
+      };
+      return JSON.stringify(next);
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
   /** The value; a coded error when it does not open (another KEK, another row, tampering). */
   open(sealed: string, aad: string): Buffer {
     let env: Envelope;
@@ -137,4 +171,19 @@ function ungcm(key: Buffer, text: string, aad: string): Buffer {
   d.setAAD(Buffer.from(aad));
   d.setAuthTag(raw.subarray(raw.length - 16));
   return Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]);
+}
+
+/**
+ * Adds a new current key to the KEK file (a new first line, written atomically, 0600): new
+ * versions are wrapped by it from the next load; `rampart secret rewrap` moves the older ones
+ * onto it. Resolves with its id.
+ */
+export function addKek(dataDir: string): string {
+  const file = kekPath(dataDir);
+  const text = readSecretText(file, { purpose: 'secrets key-encryption key' });
+  const ids = new Set(text.split('\n').map((l) => l.trim().split(' ')[0]));
+  let n = ids.size + 1;
+  while (ids.has(`k${n}`)) n++;
+  writeSecretFile(file, `k${n} ${randomBytes(32).toString('hex')}\n${text}`, 0o600, { replace: true });
+  return `k${n}`;
 }

@@ -42,8 +42,51 @@ export interface SecretsDeps {
 
 export class SecretsService {
   readonly stats = { put: 0, read: 0, denied: 0 };
+  private sealer: Sealer;
 
-  constructor(private readonly deps: SecretsDeps) {}
+  constructor(private readonly deps: SecretsDeps) {
+    this.sealer = deps.sealer;
+  }
+
+  /** The current key-encryption key's id. */
+  get kek(): string {
+    return this.sealer.current;
+  }
+
+  /**
+   * Loads the KEK file again (a new first line is the new current key) and moves every version
+   * wrapped by another key onto it, a page at a time, each by compare-and-set (a version written
+   * meanwhile is not overwritten). Requests keep being served throughout: no downtime.
+   */
+  async rewrap(
+    load: () => Sealer,
+    actor: string,
+  ): Promise<{ kek: string; rewrapped: number; current: number }> {
+    this.sealer = load();
+    let after: { vault: string; name: string; version: number } | undefined;
+    let rewrapped = 0;
+    let current = 0;
+    for (;;) {
+      const page = await this.deps.store.page(after, 200);
+      for (const row of page) {
+        const next = this.sealer.rewrap(row.sealed, aad(row.vault, row.name, row.version));
+        if (next === undefined) current++;
+        else if (await this.deps.store.reseal(row.vault, row.name, row.version, row.sealed, next))
+          rewrapped++;
+      }
+      if (page.length < 200) break;
+      const last = page[page.length - 1]!;
+      after = { vault: last.vault, name: last.name, version: last.version };
+    }
+    await this.deps.auditor.record({
+      actor,
+      action: 'secret.rewrap',
+      target: 'secrets',
+      outcome: 'success',
+      details: { kek: this.sealer.current, rewrapped, current },
+    });
+    return { kek: this.sealer.current, rewrapped, current };
+  }
 
   /** Adds a new version; resolves with what is said of it. */
   async put(vault: string, name: string, value: Buffer, actor: string): Promise<SecretInfo> {
@@ -59,7 +102,7 @@ export class SecretsService {
     const version = await this.deps.store.add(
       vault,
       name,
-      (v) => ({ sealed: this.deps.sealer.seal(value, aad(vault, name, v)), fingerprint }),
+      (v) => ({ sealed: this.sealer.seal(value, aad(vault, name, v)), fingerprint }),
       this.deps.now(),
       actor,
     );
@@ -93,7 +136,7 @@ export class SecretsService {
         'RAMPART_E_NOT_FOUND',
         `no secret ${vault}/${name}${opts.version === undefined ? '' : ` version ${opts.version}`}`,
       );
-    const value = this.deps.sealer.open(row.sealed, aad(vault, name, row.version));
+    const value = this.sealer.open(row.sealed, aad(vault, name, row.version));
     this.stats.read++;
     await this.deps.auditor.record({
       actor: opts.actor,
@@ -170,7 +213,7 @@ export class SecretsService {
    */
   async check(): Promise<void> {
     const first = (await this.deps.store.list())[0];
-    if (first) this.deps.sealer.open(first.sealed, aad(first.vault, first.name, first.version));
+    if (first) this.sealer.open(first.sealed, aad(first.vault, first.name, first.version));
   }
 }
 

@@ -71,4 +71,25 @@ export class PostgresSecrets implements SecretStore {
       (await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM secrets')).rows[0]?.n ?? 0,
     );
   }
+
+  async page(
+    after: { vault: string; name: string; version: number } | undefined,
+    limit: number,
+  ): Promise<StoredSecret[]> {
+    const from = after ?? { vault: '', name: '', version: 0 };
+    const res = await this.pool.query<SecretRow>(
+      `SELECT * FROM secrets WHERE (vault COLLATE "C", name COLLATE "C", version) > ($1 COLLATE "C", $2 COLLATE "C", $3)
+       ORDER BY vault COLLATE "C", name COLLATE "C", version LIMIT $4`,
+      [from.vault, from.name, from.version, limit],
+    );
+    return res.rows.map((r) => secretOf(r)!);
+  }
+
+  async reseal(vault: string, name: string, version: number, from: string, to: string): Promise<boolean> {
+    const res = await this.pool.query(
+      'UPDATE secrets SET sealed = $1 WHERE vault = $2 AND name = $3 AND version = $4 AND sealed = $5',
+      [to, vault, name, version, from],
+    );
+    return res.rowCount === 1;
+  }
 }

@@ -27,6 +27,12 @@ export class SqliteSecrets implements SecretStore {
       ),
       remove: db.prepare('DELETE FROM secrets WHERE vault = ? AND name = ?'),
       count: db.prepare('SELECT COUNT(*) AS n FROM secrets'),
+      page: db.prepare(
+        'SELECT * FROM secrets WHERE (vault, name, version) > (@vault, @name, @version) ORDER BY vault, name, version LIMIT @limit',
+      ),
+      reseal: db.prepare(
+        'UPDATE secrets SET sealed = ? WHERE vault = ? AND name = ? AND version = ? AND sealed = ?',
+      ),
     };
     this.addTx = db.transaction(
       (key: { vault: string; name: string }, make: SealVersion, at: number, by: string) => {
@@ -65,6 +71,18 @@ export class SqliteSecrets implements SecretStore {
 
   remove(vault: string, name: string): Promise<number> {
     return wrap(() => this.stmts.remove.run(vault, name).changes);
+  }
+
+  page(
+    after: { vault: string; name: string; version: number } | undefined,
+    limit: number,
+  ): Promise<StoredSecret[]> {
+    const from = after ?? { vault: '', name: '', version: 0 };
+    return wrap(() => (this.stmts.page.all({ ...from, limit }) as SecretRow[]).map((r) => secretOf(r)!));
+  }
+
+  reseal(vault: string, name: string, version: number, from: string, to: string): Promise<boolean> {
+    return wrap(() => this.stmts.reseal.run(to, vault, name, version, from).changes === 1);
   }
 
   count(): Promise<number> {

@@ -251,6 +251,13 @@ export interface SecretStore {
   remove(vault: string, name: string): Promise<number>;
   /** How many secret versions are stored (all vaults). */
   count(): Promise<number>;
+  /** Every version, by vault, name and version, after `after` (exclusive), at most `limit`. */
+  page(
+    after: { vault: string; name: string; version: number } | undefined,
+    limit: number,
+  ): Promise<StoredSecret[]>;
+  /** Replaces a version's envelope if it is still `from` (a re-wrap); resolves with whether it did. */
+  reseal(vault: string, name: string, version: number, from: string, to: string): Promise<boolean>;
 }
 
 /** A lease on a delivered secret (the secrets broker's leases.ts). Never holds a value. */

@@ -179,6 +179,38 @@ describe('the secrets broker', { skip: sandboxSkip() }, () => {
     assert.ok(!no.stdout.includes('RAN'));
   });
 
+  it('moves every version onto a new key-encryption key while serving, and then needs only it', async () => {
+    const kek = join(dir, '.rampart', 'keys', 'secrets.kek');
+    const r = rampart(['secret', 'rewrap', '--new-kek'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { kek: string; rewrapped: number; current: number };
+    assert.equal(out.kek, 'k2');
+    assert.ok(out.rewrapped >= 2, r.stdout);
+    assert.equal(out.current, 0);
+    const lines = readFileSync(kek, 'utf8').trim().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.split(' ')[0]),
+      ['k2', 'k1'],
+    );
+    assert.equal(statSync(kek).mode & 0o777, 0o600);
+    // A second run has nothing left to move.
+    const again = JSON.parse(rampart(['secret', 'rewrap'], { cwd: dir }).stdout) as { rewrapped: number };
+    assert.equal(again.rewrapped, 0);
+    // The old key removed, a restart opens everything with the new one alone.
+    writeFileSync(kek, lines[0] + '\n', { mode: 0o600 });
+    await server.stop();
+    server = await startServer(['--listen', '127.0.0.1:0'], { cwd: dir });
+    admin = api(server.url, adminToken(dir));
+    const got = rampart(['secret', 'get', 'ci/gh', '--version', '1', '-o', 'after-rewrap.value'], {
+      cwd: dir,
+    });
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(readFileSync(join(dir, 'after-rewrap.value'), 'utf8'), VALUE);
+    const recs = ((await admin('GET', '/v1/audit/records?limit=1000')).json as { records: Json[] }).records;
+    assert.ok(recs.some((x) => x.action === 'secret.rewrap' && x.details.kek === 'k2'));
+    assert.ok(!JSON.stringify(recs).includes(lines[0]!.split(' ')[1]!), 'no key on record');
+  });
+
   it('refuses to start without the KEK that sealed what the store holds', async () => {
     await server.stop();
     const kek = join(dir, '.rampart', 'keys', 'secrets.kek');

@@ -285,6 +285,18 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
         [1, 2, 3, 4, 5, 6, 7, 8],
       );
       assert.equal(await store.secrets.count(), 12);
+      // Every version in order, a page at a time; a re-wrap is compare-and-set.
+      const first = await store.secrets.page(undefined, 3);
+      assert.deepEqual(
+        first.map((x) => `${x.vault}/${x.name}@${x.version}`),
+        ['ci/aws@1', 'ci/gh@1', 'ci/gh@2'],
+      );
+      const rest = await store.secrets.page({ vault: 'ci', name: 'gh', version: 2 }, 100);
+      assert.equal(rest.length, 9);
+      assert.equal(rest[rest.length - 1]!.vault, 'prod');
+      assert.equal(await store.secrets.reseal('ci', 'gh', 1, 'a@1', 'A@1'), true);
+      assert.equal(await store.secrets.reseal('ci', 'gh', 1, 'a@1', 'B@1'), false);
+      assert.equal((await store.secrets.get('ci', 'gh', 1))?.sealed, 'A@1');
       assert.equal(await store.secrets.remove('ci', 'gh'), 2);
       assert.equal(await store.secrets.get('ci', 'gh'), undefined);
       assert.equal(await store.secrets.remove('ci', 'gh'), 0);

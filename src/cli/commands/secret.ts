@@ -1,4 +1,4 @@
-// rampart secret put | get | ls | versions | rm | rotate
+// rampart secret put | get | ls | versions | rm | rotate | rewrap
 //
 // Values are secrets: `put` reads one from a file (mode 0600 or 0400) or stdin, never from the
 // command line; `get` writes one to a file it creates with mode 0600, never to stdout.
@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readSecretFile, writeSecretFile } from '../../core/secretfile.js';
+import { addKek } from '../../secrets/seal.js';
 import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, readStdin, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
@@ -29,6 +30,11 @@ const USAGE = `usage: rampart secret <subcommand> [options]
       upstream, delivered into running runs. --all, when a leak is suspected: every secret with
       a rotator, every dynamic credential revoked, and a list of the secrets left to rotate by
       hand (exit 1 while any is left or any rotation failed).
+  rewrap [--new-kek]
+      Move every version onto the current key-encryption key (the first line of
+      <data_dir>/keys/secrets.kek), with no downtime. --new-kek first adds a new current key to
+      this data directory's KEK file (copy the file to every replica before you rewrap; remove
+      the old line once rewrap reports nothing left on it).
 
 Common options: --config FILE, --data DIR.`;
 
@@ -52,6 +58,8 @@ export const command: Command = {
         return remove(rest, io);
       case 'rotate':
         return rotate(rest, io);
+      case 'rewrap':
+        return rewrap(rest, io);
       default:
         throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
     }
@@ -180,6 +188,23 @@ async function rotate(argv: readonly string[], io: Io): Promise<number> {
   }
   if (positionals.length !== 1) throw usageError('give one VAULT/NAME, or --all', USAGE);
   const res = await api(values, io).call('POST', `/v1/secrets/${ref(positionals[0])}/rotate`);
+  if (res.status !== 200) throw apiError(res.status, res.body);
+  io.stdout.write(JSON.stringify(res.body) + '\n');
+  return 0;
+}
+
+async function rewrap(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { ...COMMON_OPTIONS, 'new-kek': { type: 'boolean' } },
+    USAGE,
+    true,
+  );
+  if (positionals.length > 0) throw usageError(`unexpected "${positionals[0]}"`, USAGE);
+  const config = localConfig(values, io.cwd);
+  if (values['new-kek'] === true)
+    io.stderr.write(`rampart: added key-encryption key "${addKek(config.dataDir)}"\n`);
+  const res = await connect(config.dataDir).call('POST', '/v1/secrets/rewrap');
   if (res.status !== 200) throw apiError(res.status, res.body);
   io.stdout.write(JSON.stringify(res.body) + '\n');
   return 0;

@@ -587,6 +587,63 @@ export const configSchema = root({
         },
       },
     },
+    github: {
+      type: 'array',
+      default: [],
+      description:
+        'GitHub App installation tokens: each entry is a vault whose names are repositories (vault:VAULT/NAME gives a token for that one repository, lasting at most 55 minutes).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['vault', 'app_id', 'private_key_file', 'repositories'],
+        properties: {
+          vault: {
+            type: 'string',
+            pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+            description: 'The vault these tokens are asked for by.',
+          },
+          app_id: { type: 'integer', minimum: 1, description: "The GitHub App's id (the JWT's iss)." },
+          private_key_file: path("Secret file (0600) holding the app's RSA private key (PEM)."),
+          api_url: {
+            type: 'string',
+            pattern: '^https://',
+            description: 'The REST API base (GitHub Enterprise: https://HOST/api/v3).',
+            default: 'https://api.github.com',
+          },
+          ca_file: path("PEM bundle to verify the API's certificate with. Default: the system's."),
+          repositories: {
+            type: 'array',
+            minItems: 1,
+            description: 'What each name gives: one repository of one installation, with these permissions.',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'installation_id', 'repository', 'permissions'],
+              properties: {
+                name: {
+                  type: 'string',
+                  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+                  description: 'The name in vault:VAULT/NAME.',
+                },
+                installation_id: { type: 'integer', minimum: 1, description: "The app's installation id." },
+                repository: {
+                  type: 'string',
+                  pattern: '^[A-Za-z0-9._-]{1,100}$',
+                  description: 'The one repository the token is for (its name, without the owner).',
+                },
+                permissions: {
+                  type: 'object',
+                  minProperties: 1,
+                  propertyNames: { pattern: '^[a-z_]{1,64}$' },
+                  additionalProperties: { enum: ['read', 'write'] },
+                  description: 'Permissions asked for, such as {contents: write, pull_requests: write}.',
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     rotation: {
       type: 'array',
       default: [],

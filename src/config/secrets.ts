@@ -1,7 +1,12 @@
 // The `secrets` section: lease lifetimes, dynamic PostgreSQL engines and rotations. Templates are
 // compiled here, at load, so a malformed one is refused with its position before anything runs.
 
-import type { PostgresEngineSettings, RotationSettings, SecretsSettings } from '../core/settings.js';
+import type {
+  GithubEngineSettings,
+  PostgresEngineSettings,
+  RotationSettings,
+  SecretsSettings,
+} from '../core/settings.js';
 import { compileTemplate } from '../core/template.js';
 import type { Ctx, RawConfig } from './normalize.js';
 import { exhaustive } from './infer.js';
@@ -9,7 +14,8 @@ import { exhaustive } from './infer.js';
 type Raw = RawConfig['secrets'];
 
 export function secretsConfig(raw: Raw, c: Ctx): SecretsSettings {
-  const { lease_ttl, lease_max_ttl, sweep_interval, revoke_timeout, postgres, rotation, ...rest } = raw;
+  const { lease_ttl, lease_max_ttl, sweep_interval, revoke_timeout, postgres, github, rotation, ...rest } =
+    raw;
   exhaustive(rest);
   const vaults = new Set<string>();
   return {
@@ -22,6 +28,12 @@ export function secretsConfig(raw: Raw, c: Ctx): SecretsSettings {
         c.problem(['secrets', 'postgres', i, 'vault'], `vault ${e.vault} is served twice`);
       vaults.add(e.vault);
       return postgresEngine(e, i, c);
+    }),
+    github: github.map((e, i) => {
+      if (vaults.has(e.vault))
+        c.problem(['secrets', 'github', i, 'vault'], `vault ${e.vault} is served twice`);
+      vaults.add(e.vault);
+      return githubEngine(e, i, c);
     }),
     rotation: rotation.map((r, i) => rotationOf(r, i, c)),
   };
@@ -48,6 +60,27 @@ function postgresEngine(raw: Raw['postgres'][number], i: number, c: Ctx): Postgr
       if (maxTtlMs < ttlMs)
         c.problem([...at, 'max_ttl'], `max_ttl (${max_ttl}) is shorter than ttl (${ttl})`);
       return { name, creation, ...(revocation ? { revocation } : {}), ttlMs, maxTtlMs };
+    }),
+  };
+}
+
+function githubEngine(raw: Raw['github'][number], i: number, c: Ctx): GithubEngineSettings {
+  const { vault, app_id, private_key_file, api_url, ca_file, repositories, ...rest } = raw;
+  exhaustive(rest);
+  const names = new Set<string>();
+  return {
+    vault,
+    appId: app_id,
+    privateKeyFile: c.abs(private_key_file),
+    apiUrl: api_url,
+    ...(ca_file ? { caFile: c.abs(ca_file) } : {}),
+    repositories: repositories.map((r, j) => {
+      const { name, installation_id, repository, permissions, ...more } = r;
+      exhaustive(more);
+      if (names.has(name))
+        c.problem(['secrets', 'github', i, 'repositories', j, 'name'], `${name} is given twice`);
+      names.add(name);
+      return { name, installationId: installation_id, repository, permissions };
     }),
   };
 }

@@ -84,6 +84,7 @@ export interface SecretsSettings {
   readonly sweepIntervalMs: number;
   readonly revokeTimeoutMs: number;
   readonly postgres: readonly PostgresEngineSettings[];
+  readonly github: readonly GithubEngineSettings[];
   readonly rotation: readonly RotationSettings[];
 }
 
@@ -112,4 +113,20 @@ export interface RotationSettings {
   readonly rotator:
     | { readonly kind: 'command'; readonly command: readonly string[] }
     | { readonly kind: 'postgres'; readonly role: string; readonly connectionFile: string };
+}
+
+export interface GithubEngineSettings {
+  readonly vault: string;
+  readonly appId: number;
+  /** Secret file with the app's RSA private key (PEM). */
+  readonly privateKeyFile: string;
+  readonly apiUrl: string;
+  /** PEM bundle the API's certificate is verified with (a GitHub Enterprise or test server). */
+  readonly caFile?: string;
+  readonly repositories: readonly {
+    readonly name: string;
+    readonly installationId: number;
+    readonly repository: string;
+    readonly permissions: Readonly<Record<string, 'read' | 'write'>>;
+  }[];
 }

@@ -17,6 +17,7 @@ import type { SecretsSettings } from '../core/settings.js';
 import type { Auditor, ComponentHealth } from '../core/types.js';
 import type { LeaseStore, MetaStore, SecretStore } from '../store/types.js';
 import type { DynamicEngine } from './engine.js';
+import { GithubEngine } from './engines/github.js';
 import { PostgresEngine } from './engines/postgres.js';
 import { leaseRoutes } from './lease-routes.js';
 import { LeaseService } from './leases.js';
@@ -69,8 +70,17 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     now,
   });
   await service.check();
-  const engines =
-    deps.engines ?? new Map(deps.settings.postgres.map((e) => [e.vault, new PostgresEngine(e)]));
+  // Through the service: after a rewrap, handles are sealed with the current key.
+  const handles = {
+    seal: (v: Buffer, a: string) => service.sealHandle(v, a),
+    open: (s: string, a: string) => service.openHandle(s, a),
+  };
+  const engines: ReadonlyMap<string, DynamicEngine> =
+    deps.engines ??
+    new Map<string, DynamicEngine>([
+      ...deps.settings.postgres.map((e) => [e.vault, new PostgresEngine(e)] as const),
+      ...deps.settings.github.map((e) => [e.vault, new GithubEngine(e, handles, now)] as const),
+    ]);
   const leases = new LeaseService({
     store: deps.leases,
     secrets: service,

@@ -48,6 +48,15 @@ export class SecretsService {
     this.sealer = deps.sealer;
   }
 
+  /** Seals a credential kept with a lease (a GitHub token, for its revocation) under the KEK. */
+  sealHandle(value: Buffer, aad: string): string {
+    return this.sealer.seal(value, aad);
+  }
+
+  openHandle(sealed: string, aad: string): Buffer {
+    return this.sealer.open(sealed, aad);
+  }
+
   /** The current key-encryption key's id. */
   get kek(): string {
     return this.sealer.current;

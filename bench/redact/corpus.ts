@@ -6,7 +6,7 @@
 // Every generated secret is random: none is, or was ever, a real credential.
 
 import { generateKeyPairSync } from 'node:crypto';
-import { base62, crc32 } from '../../src/redact/validate.js';
+import { base62, crc32 } from '../../src/core/checksum.js';
 
 export interface Sample {
   /** Secret family being tested (github-classic, aws-secret-key, pem-rsa, ...), or "decoy:<what>". */

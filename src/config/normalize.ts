@@ -324,6 +324,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
     devices: [],
     readOnly: [],
     syscalls: [],
+    honeytokens: [],
   },
   strict: {
     memoryBytes: 512 * 1024 ** 2,
@@ -333,6 +334,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
     devices: [],
     readOnly: [],
     syscalls: [],
+    honeytokens: [],
   },
   'vm-runner': {
     memoryBytes: 4 * 1024 ** 3,
@@ -342,13 +344,14 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
     devices: ['/dev/kvm'],
     readOnly: [],
     syscalls: [],
+    honeytokens: [],
   },
 };
 
 function sandboxProfiles(raw: Record<string, RawProfile>, c: Ctx): Record<string, SandboxProfile> {
   const out: Record<string, SandboxProfile> = { ...BUILTIN_PROFILES };
   for (const [name, p] of Object.entries(raw)) {
-    const { memory, pids, cpus, timeout, devices, read_only, syscalls, ...rest } = p;
+    const { memory, pids, cpus, timeout, devices, read_only, syscalls, honeytokens, ...rest } = p;
     exhaustive(rest);
     const base = BUILTIN_PROFILES[name] ?? BUILTIN_PROFILES['default']!;
     let memoryBytes = base.memoryBytes;
@@ -369,6 +372,7 @@ function sandboxProfiles(raw: Record<string, RawProfile>, c: Ctx): Record<string
       devices: devices ?? base.devices,
       readOnly: read_only ?? base.readOnly,
       syscalls: syscalls ?? base.syscalls,
+      honeytokens: honeytokens ?? base.honeytokens,
     };
   }
   return out;

@@ -448,6 +448,13 @@ export const configSchema = root({
             uniqueItems: true,
             description: 'Syscalls allowed on top of the built-in list (never the always-denied ones).',
           },
+          honeytokens: {
+            type: 'array',
+            items: { enum: ['aws', 'github', 'database'] },
+            uniqueItems: true,
+            description:
+              "Decoy credentials planted in each run's home (bwrap runtime): aws (~/.aws/credentials), github (~/.git-credentials), database (~/.pgpass and DATABASE_URL in ~/.env). Their use anywhere Rampart sees is a critical event naming the run.",
+          },
         },
         { description: 'A named sandbox profile; keys left out take the built-in default profile value.' },
       ),

@@ -157,6 +157,18 @@ export interface EventMap {
     attempts: number;
     error: string;
   };
+  /** A planted decoy credential was seen: the run it was planted in is compromised. */
+  'secrets.honeytoken_used': {
+    kind: string;
+    /** The run and agent it was planted for. */
+    run: string;
+    agent: string;
+    fingerprint: string;
+    /** Where it was seen: "egress request from run ...", "an audit record", "a log line". */
+    where: string;
+    /** The run that sent it, when it came through the egress proxy. */
+    usedBy?: { agent: string; run: string };
+  };
   /** A secret got a new version by rotation (scheduled, asked for, or "a leak is suspected"). */
   'secrets.rotated': {
     vault: string;
@@ -258,6 +270,10 @@ export const EVENT_CATALOGUE = {
     severities: ['high'],
   },
   'secrets.rotated': { summary: 'A secret got a new version by rotation.', severities: ['info'] },
+  'secrets.honeytoken_used': {
+    summary: 'A planted decoy credential was used: the run it was planted in is compromised.',
+    severities: ['critical'],
+  },
 } as const satisfies Record<EventType, EventSpec>;
 
 /** Throws TypeError for a type outside the catalogue or a severity its type does not carry. */

@@ -25,7 +25,11 @@ export interface SandboxProfile {
   readonly devices: readonly string[];
   readonly readOnly: readonly string[];
   readonly syscalls: readonly string[];
+  /** Decoy credentials planted in the run's home. */
+  readonly honeytokens: readonly HoneytokenKind[];
 }
+
+export type HoneytokenKind = 'aws' | 'github' | 'database';
 
 export type RuntimeName = 'bwrap' | 'docker' | 'swarm';
 

@@ -23,6 +23,8 @@ export interface EgressComponentDeps {
   readonly verify: (token: string) => { readonly claims: WorkloadClaims } | string;
   /** Milliseconds an agent must wait before another connection (identity's rate limits). */
   readonly rateLimit: (claims: WorkloadClaims) => number;
+  /** Looks at what a connection says of itself (the secrets component's honeytoken scan). */
+  readonly inspect?: (caller: { agent: string; run: string }, text: string) => void;
   /** The policy decision point's egress.connect, when it is asked. Throwing denies. */
   readonly decide?: (
     caller: EgressCaller,
@@ -93,6 +95,7 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
         return claims ? deps.rateLimit(claims) : 0;
       },
       ...(config.askPolicy && deps.decide ? { decide: deps.decide } : {}),
+      ...(deps.inspect ? { inspect: deps.inspect } : {}),
       record: (r: ConnectionRecord) => {
         byAgent.add(r.agent);
         byHost.add(`${r.host}:${r.port}`);

@@ -73,7 +73,7 @@ export class Exchanges {
       caller = this.gate.identify(req.proxyAuthorization, channel);
       const p = plainTarget(req.uri);
       target = p.target;
-      const admitted = await this.gate.admit(caller, target);
+      const admitted = await this.gate.admit(caller, target, said(p.path, req.headers));
       const request = originRequest(req.method, p.path, p.host, originHeaders(req.headers));
       await this.exchange({ method: 'HTTP', caller, target, admitted, started }, client, req.method, request);
     } catch (e) {
@@ -196,10 +196,10 @@ export class Exchanges {
       caller = this.gate.identify(req.headers['proxy-authorization'], channel);
       const p = plainTarget(req.url ?? '');
       target = p.target;
-      const admitted = await this.gate.admit(caller, target);
       const raw: [string, string][] = [];
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
         raw.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+      const admitted = await this.gate.admit(caller, target, said(p.path, raw));
       const headers = [['host', p.host], ...originHeaders(raw)].flat();
       let up = 0;
       let down = 0;
@@ -332,4 +332,9 @@ export class RelayAnswer implements ClientEnd {
     this.answering.delete(this.id);
     return true;
   }
+}
+
+/** What a plain request says besides its host: its path and its header values. */
+function said(path: string, headers: readonly (readonly [string, string])[]): string {
+  return [path, ...headers.map(([, v]) => v)].join('\n');
 }

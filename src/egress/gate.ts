@@ -86,8 +86,12 @@ export class Gate {
     return who;
   }
 
-  /** Everything up to and including the address check; returns where to connect. */
-  async admit(caller: EgressCaller, t: Target): Promise<Admitted> {
+  /**
+   * Everything up to and including the address check; returns where to connect. `said`: what a
+   * plain request carries besides its host (its path and header values), for inspection.
+   */
+  async admit(caller: EgressCaller, t: Target, said?: string): Promise<Admitted> {
+    this.opts.deps.inspect?.(caller, said === undefined ? t.host : `${t.host}\n${said}`);
     if (this.killed) throw new Refusal(503, 'deny', 'egress is switched off (kill switch)');
     const wait = this.opts.deps.rateLimit?.(caller) ?? 0;
     if (wait > 0) throw new Refusal(429, 'deny', `rate limit: retry in ${Math.ceil(wait / 1000)} s`);

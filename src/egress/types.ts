@@ -58,6 +58,11 @@ export interface EgressDeps {
   readonly rateLimit?: (caller: EgressCaller) => number;
   /** Every connection, allowed or not, once it ends. Must not throw. */
   readonly record: (r: ConnectionRecord) => void;
+  /**
+   * What a connection says of itself before it is decided: the host (every connection), and a
+   * plain request's path and header values. For the honeytoken scan; must not throw.
+   */
+  readonly inspect?: (caller: EgressCaller, text: string) => void;
   /** Every DNS lookup. */
   readonly onLookup?: (caller: EgressCaller, host: string, addresses: string[] | Error) => void;
   readonly resolve?: (host: string) => Promise<{ address: string; family: number }[]>;

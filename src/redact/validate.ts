@@ -1,33 +1,7 @@
 // Validation and scoring helpers for candidate secrets: checksums, structure checks, entropy and
 // the placeholder allowlist. All pure and linear in the candidate's length.
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(s: string): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < s.length; i++) c = CRC_TABLE[(c ^ s.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-export function base62(n: number, width: number): string {
-  let out = '';
-  let v = n;
-  do {
-    out = BASE62[v % 62]! + out;
-    v = Math.floor(v / 62);
-  } while (v > 0);
-  return out.padStart(width, '0');
-}
+import { base62, crc32 } from '../core/checksum.js';
 
 /**
  * GitHub (ghp_, gho_, ghu_, ghs_, ghr_) and npm (npm_) tokens end in six base62 digits of the

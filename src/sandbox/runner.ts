@@ -80,6 +80,8 @@ export interface RunSpec {
   readonly readOnly: readonly string[];
   /** Secret files under /run/secrets (mode 0400, owned by the sandbox user). */
   readonly secrets: ReadonlyMap<string, Buffer>;
+  /** Files planted in the run's home (honeytokens), by path under it (mode 0600). */
+  readonly homeFiles?: ReadonlyMap<string, Buffer>;
   /** The workload token, written to /run/rampart/token (a promise: written when it arrives). */
   readonly token?: Buffer | Promise<Buffer>;
   /**
@@ -176,11 +178,24 @@ export function bwrapArgs(
   // their configuration there, and some refuse a home under /tmp (Codex will not put its
   // helpers in a temporary directory).
   a.push('--perms', '0700', '--tmpfs', HOME);
+  const files: (Buffer | Promise<Buffer>)[] = [];
+  const dirs = new Set<string>();
+  for (const [path, content] of spec.homeFiles ?? []) {
+    const parts = path.split('/');
+    if (parts.some((p) => !/^[A-Za-z0-9._-]{1,64}$/.test(p) || p === '.' || p === '..'))
+      throw new TypeError(`invalid home file "${path}"`);
+    for (let i = 1; i < parts.length; i++) {
+      const d = `${HOME}/${parts.slice(0, i).join('/')}`;
+      if (!dirs.has(d)) a.push('--perms', '0700', '--dir', d);
+      dirs.add(d);
+    }
+    a.push('--perms', '0600', '--file', String(FD_FILES + files.length), `${HOME}/${path}`);
+    files.push(content);
+  }
   // After the tmpfs mounts, so a profile's read-only path under /tmp is not covered by the run's
   // own /tmp (bwrap applies its options in order).
   for (const p of spec.readOnly) a.push('--ro-bind', p, p);
   a.push('--bind', spec.workspace, WORKSPACE, '--chdir', WORKSPACE);
-  const files: (Buffer | Promise<Buffer>)[] = [];
   // /run exists only when there is something to put in it: a fresh tmpfs (no host socket can
   // be there) holding the secrets and the token as files, then made read-only.
   const hasRun = spec.secrets.size > 0 || spec.token !== undefined || spec.egress !== undefined;

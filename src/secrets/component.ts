@@ -15,11 +15,12 @@ import type { EventPublisher } from '../core/events.js';
 import { messageOf } from '../core/errors.js';
 import type { SecretsSettings } from '../core/settings.js';
 import type { Auditor, ComponentHealth } from '../core/types.js';
-import type { LeaseStore, MetaStore, SecretStore } from '../store/types.js';
+import type { HoneytokenStore, LeaseStore, MetaStore, SecretStore } from '../store/types.js';
 import type { DynamicEngine } from './engine.js';
 import { GithubEngine } from './engines/github.js';
 import { PostgresEngine } from './engines/postgres.js';
-import { leaseRoutes } from './lease-routes.js';
+import { honeytokenRoute, leaseRoutes } from './lease-routes.js';
+import { Honeytokens } from './honeytokens.js';
 import { LeaseService } from './leases.js';
 import { Refresher, Waiters } from './refresh.js';
 import { Rotations } from './rotation.js';
@@ -32,6 +33,7 @@ export interface SecretsComponentDeps {
   readonly settings: SecretsSettings;
   readonly store: SecretStore;
   readonly leases: LeaseStore;
+  readonly honeytokens: HoneytokenStore;
   readonly meta: MetaStore;
   readonly auditor: Auditor;
   readonly bus: EventPublisher;
@@ -48,6 +50,8 @@ export interface SecretsComponent extends Component {
   readonly leases: LeaseService;
   /** One sweep: expired leases revoked in batches, failed revocations retried (tests, benches). */
   sweep(): Promise<void>;
+  /** Looks for planted decoys in text seen elsewhere (egress requests, records, log lines). */
+  scan(text: string, where: string, by?: { agent: string; run: string }): void;
 }
 
 /** Expired leases ended per batch (one commit); the sweep pauses between batches. */
@@ -99,6 +103,13 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     claimSlot: async (key) => (await deps.meta.setIfAbsent(key, String(now()))) === undefined,
     now,
   });
+  const honeytokens = new Honeytokens({
+    store: deps.honeytokens,
+    fingerprint: (v) => deps.auditor.fingerprint(v),
+    bus: deps.bus,
+    now,
+  });
+  await honeytokens.refresh();
   const waiters = new Waiters();
   const refresher = new Refresher(leases, service, waiters, now);
 
@@ -120,6 +131,12 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
       .finally(() => (sweeping = undefined)));
   const sweepTimer = setInterval(() => void sweep(), deps.settings.sweepIntervalMs);
   sweepTimer.unref();
+  // Decoys other replicas planted are learnt within 5 s.
+  const honeyTimer = setInterval(
+    () => void honeytokens.refresh().catch((e) => onError('honeytoken refresh', e)),
+    5000,
+  );
+  honeyTimer.unref();
   const rotationTimer = setInterval(() => {
     void rotations.due().catch((e) => onError('scheduled rotation', e));
     // The active count is a count over the table: now and then for the gauge, never per request.
@@ -168,9 +185,11 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     service,
     leases,
     sweep,
+    scan: (text, where, by) => void honeytokens.scan(text, where, by),
     routes: [
       ...secretsRoutes(service, leases, () => Sealer.load(deps.dataDir, { create: false })),
       ...leaseRoutes({ leases, secrets: service, refresher, rotations }),
+      honeytokenRoute(honeytokens),
     ],
     health: async (): Promise<ComponentHealth> => {
       counts = { ...counts, ...(await leases.revoking()) };
@@ -202,7 +221,11 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
         kind: 'counter',
         name: 'rampart_secrets_lease_operations_total',
         help: 'Leases issued, renewed, revoked and expired, and revocation attempts that failed.',
-        read: () => ({ ...leases.stats }),
+        read: () => ({
+          ...leases.stats,
+          honeytokens_planted: honeytokens.stats.planted,
+          honeytokens_used: honeytokens.stats.used,
+        }),
         label: 'operation',
       },
       {
@@ -218,6 +241,7 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
       stopped = true;
       clearInterval(sweepTimer);
       clearInterval(rotationTimer);
+      clearInterval(honeyTimer);
       waiters.wake();
       await sweeping;
       await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));

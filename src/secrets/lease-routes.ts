@@ -4,7 +4,9 @@
 
 import { route, type Route } from '../core/component.js';
 import { RampartError } from '../core/errors.js';
+import type { HoneytokenKind } from '../core/settings.js';
 import type { LeaseSelector } from '../store/types.js';
+import type { Honeytokens } from './honeytokens.js';
 import type { LeaseService } from './leases.js';
 import type { Refresher, RefreshItem } from './refresh.js';
 import type { Rotations } from './rotation.js';
@@ -187,4 +189,37 @@ export function leaseRoutes(deps: {
       },
     }),
   ];
+}
+
+/** Decoys for a run, planted by its runner in the run's home (the profile says which). */
+export function honeytokenRoute(honeytokens: Honeytokens): Route<never, never, never> {
+  return route<{ run: string; agent: string; kinds: HoneytokenKind[] }>({
+    method: 'POST',
+    url: '/v1/honeytokens',
+    // The runner that registers the run plants them.
+    scope: 'runs:write',
+    schema: {
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['run', 'agent', 'kinds'],
+        properties: {
+          run: NAME,
+          agent: NAME,
+          kinds: {
+            type: 'array',
+            minItems: 1,
+            uniqueItems: true,
+            items: { enum: ['aws', 'github', 'database'] },
+          },
+        },
+      },
+    },
+    handler: async (req) => ({
+      files: (await honeytokens.plant(req.body.run, req.body.agent, req.body.kinds)).map((f) => ({
+        path: f.path,
+        content_base64: Buffer.from(f.content).toString('base64'),
+      })),
+    }),
+  });
 }

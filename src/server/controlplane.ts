@@ -79,9 +79,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   prepareDataDir(config.dataDir);
   // One redaction engine for everything that leaves the process: every log line, every audit record.
   const redactor = new Redactor();
+  // Planted decoys are looked for in what passes redaction (log lines, audit records) and in what
+  // egress requests say: the secrets component, which knows them, is bound here once it starts.
+  let lookForDecoys: ((text: string, where: string, by?: { agent: string; run: string }) => void) | undefined;
   const logger = createLogger({
     level: config.logging.level,
-    redactLine: (line) => redactor.redact(line).text,
+    redactLine: (line) => {
+      lookForDecoys?.(line, 'a log line');
+      return redactor.redact(line).text;
+    },
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   });
 
@@ -122,7 +128,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         dataDir: config.dataDir,
         certifier,
         settings: config.audit,
-        sanitize: (details) => redactValue(redactor, details) as Record<string, unknown>,
+        sanitize: (details) => {
+          if (lookForDecoys) lookForDecoys(JSON.stringify(details), 'an audit record');
+          return redactValue(redactor, details) as Record<string, unknown>;
+        },
       }),
     );
     // Events: recorded by the bus, delivered by the stream from the log, in its order, from
@@ -188,6 +197,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
               return r.ok ? { claims: r.claims } : `${r.kind}: ${r.reason}`;
             },
             rateLimit: (claims) => identity.service.rateLimit('egress', claims),
+            inspect: (caller, text) =>
+              lookForDecoys?.(text, `an egress request of run ${caller.run}`, {
+                agent: caller.agent,
+                run: caller.run,
+              }),
             decide: async (caller, host, port) => {
               const d = await policy.service.decide(
                 {
@@ -232,12 +246,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
 
     // Secrets: sealed in the store with the data directory's KEK; policy decides every agent read.
-    started(
+    const secrets = started(
       await startSecrets({
         dataDir: config.dataDir,
         settings: config.secrets,
         store: store.secrets,
         leases: store.leases,
+        honeytokens: store.honeytokens,
         meta: store.meta,
         auditor: audit.log,
         bus,
@@ -257,6 +272,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         },
       }),
     );
+    lookForDecoys = (text, where, by) => secrets.scan(text, where, by);
+    cleanups.push(() => {
+      lookForDecoys = undefined;
+      return Promise.resolve();
+    });
 
     const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients, (t) =>
       identity.service.verify(t),

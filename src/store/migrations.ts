@@ -159,6 +159,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX leases_retry ON leases (state, next_attempt_at);
     `,
   },
+  {
+    version: 8,
+    name: 'honeytokens, by fingerprint',
+    sqlite: `
+      CREATE TABLE honeytokens (
+        fingerprint TEXT PRIMARY KEY, kind TEXT NOT NULL, run TEXT NOT NULL, agent TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+    postgres: `
+      CREATE TABLE honeytokens (
+        fingerprint TEXT PRIMARY KEY, kind TEXT NOT NULL, run TEXT NOT NULL, agent TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Frontier hashes are stored concatenated: 32 bytes each. */

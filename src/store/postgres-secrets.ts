@@ -4,7 +4,7 @@
 import type pg from 'pg';
 import { inTransaction } from './postgres.js';
 import { secretOf, type SecretRow } from './rows.js';
-import type { SealVersion, SecretStore, StoredSecret } from './types.js';
+import type { HoneytokenStore, SealVersion, SecretStore, StoredHoneytoken, StoredSecret } from './types.js';
 
 export class PostgresSecrets implements SecretStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -91,5 +91,37 @@ export class PostgresSecrets implements SecretStore {
       [to, vault, name, version, from],
     );
     return res.rowCount === 1;
+  }
+}
+
+/** Planted decoys by fingerprint (types.ts HoneytokenStore). */
+export class PostgresHoneytokens implements HoneytokenStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async add(tokens: readonly StoredHoneytoken[]): Promise<void> {
+    await inTransaction(this.pool, async (c) => {
+      for (const t of tokens)
+        await c.query(
+          'INSERT INTO honeytokens (fingerprint, kind, run, agent, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+          [t.fingerprint, t.kind, t.run, t.agent, t.createdAt],
+        );
+    });
+  }
+
+  async since(since: number): Promise<StoredHoneytoken[]> {
+    const res = await this.pool.query<{
+      fingerprint: string;
+      kind: string;
+      run: string;
+      agent: string;
+      created_at: string;
+    }>('SELECT * FROM honeytokens WHERE created_at >= $1 ORDER BY created_at', [since]);
+    return res.rows.map((r) => ({
+      fingerprint: r.fingerprint,
+      kind: r.kind,
+      run: r.run,
+      agent: r.agent,
+      createdAt: Number(r.created_at),
+    }));
   }
 }

@@ -19,6 +19,7 @@ import type {
   IdentityStore,
   RevocationRecord,
   RunStore,
+  HoneytokenStore,
   LeaseStore,
   SecretStore,
   SignerRecord,
@@ -31,7 +32,7 @@ import type {
 } from './types.js';
 import { buildBatch } from './batch.js';
 import { PostgresLeases } from './postgres-leases.js';
-import { PostgresSecrets } from './postgres-secrets.js';
+import { PostgresHoneytokens, PostgresSecrets } from './postgres-secrets.js';
 import {
   entityOf,
   keyOf,
@@ -186,6 +187,7 @@ class PostgresStore implements Store {
   readonly runs: RunStore;
   readonly secrets: SecretStore;
   readonly leases: LeaseStore;
+  readonly honeytokens: HoneytokenStore;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -197,6 +199,7 @@ class PostgresStore implements Store {
     this.identity = new PostgresIdentity(pool);
     this.runs = new PostgresRuns(pool);
     this.secrets = new PostgresSecrets(pool);
+    this.honeytokens = new PostgresHoneytokens(pool);
     this.leases = new PostgresLeases(pool);
   }
 

@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3';
 import { secretOf, type SecretRow } from './rows.js';
 import { wrap } from './sqlite.js';
-import type { SealVersion, SecretStore, StoredSecret } from './types.js';
+import type { HoneytokenStore, SealVersion, SecretStore, StoredHoneytoken, StoredSecret } from './types.js';
 
 type DB = Database.Database;
 
@@ -87,5 +87,46 @@ export class SqliteSecrets implements SecretStore {
 
   count(): Promise<number> {
     return wrap(() => (this.stmts.count.get() as { n: number }).n);
+  }
+}
+
+/** Planted decoys by fingerprint (types.ts HoneytokenStore). */
+export class SqliteHoneytokens implements HoneytokenStore {
+  private readonly insert;
+  private readonly after;
+  private readonly addMany;
+
+  constructor(db: DB) {
+    this.insert = db.prepare(
+      'INSERT OR IGNORE INTO honeytokens (fingerprint, kind, run, agent, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.after = db.prepare('SELECT * FROM honeytokens WHERE created_at >= ? ORDER BY created_at');
+    this.addMany = db.transaction((tokens: readonly StoredHoneytoken[]) => {
+      for (const t of tokens) this.insert.run(t.fingerprint, t.kind, t.run, t.agent, t.createdAt);
+    });
+  }
+
+  add(tokens: readonly StoredHoneytoken[]): Promise<void> {
+    return wrap(() => this.addMany(tokens));
+  }
+
+  since(since: number): Promise<StoredHoneytoken[]> {
+    return wrap(() =>
+      (
+        this.after.all(since) as {
+          fingerprint: string;
+          kind: string;
+          run: string;
+          agent: string;
+          created_at: number;
+        }[]
+      ).map((r) => ({
+        fingerprint: r.fingerprint,
+        kind: r.kind,
+        run: r.run,
+        agent: r.agent,
+        createdAt: Number(r.created_at),
+      })),
+    );
   }
 }

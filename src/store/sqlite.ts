@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildBatch } from './batch.js';
 import { SqliteLeases } from './sqlite-leases.js';
-import { SqliteSecrets } from './sqlite-secrets.js';
+import { SqliteHoneytokens, SqliteSecrets } from './sqlite-secrets.js';
 import {
   entityOf,
   keyOf,
@@ -31,6 +31,7 @@ import type {
   CheckpointRow,
   EntityRecord,
   RunStore,
+  HoneytokenStore,
   LeaseStore,
   SecretStore,
   SignerRecord,
@@ -129,6 +130,7 @@ class SqliteStore implements Store {
   readonly runs: RunStore;
   readonly secrets: SecretStore;
   readonly leases: LeaseStore;
+  readonly honeytokens: HoneytokenStore;
   readonly notifications: Notifications;
 
   constructor(
@@ -141,6 +143,7 @@ class SqliteStore implements Store {
     this.identity = new SqliteIdentity(db);
     this.runs = new SqliteRuns(db);
     this.secrets = new SqliteSecrets(db);
+    this.honeytokens = new SqliteHoneytokens(db);
     this.leases = file === undefined ? new SqliteLeases(db) : new SqliteLeases(leasesConnection(file));
     this.notifications = new LocalNotifications();
   }

@@ -12,6 +12,7 @@ export interface Store {
   readonly runs: RunStore;
   readonly secrets: SecretStore;
   readonly leases: LeaseStore;
+  readonly honeytokens: HoneytokenStore;
   /** Change notifications between replicas (PostgreSQL LISTEN/NOTIFY; in-process for SQLite). */
   readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
@@ -337,4 +338,20 @@ export interface LeaseStore {
   counts(): Promise<{ active: number; revoking: number; failing: number }>;
   /** Leases being revoked, and those whose revocation failed at least once (cheap: few rows). */
   revoking(): Promise<{ revoking: number; failing: number }>;
+}
+
+/** A planted decoy credential, by its value's HMAC fingerprint (never the value). */
+export interface StoredHoneytoken {
+  readonly fingerprint: string;
+  readonly kind: string;
+  readonly run: string;
+  readonly agent: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+}
+
+export interface HoneytokenStore {
+  add(tokens: readonly StoredHoneytoken[]): Promise<void>;
+  /** Those registered since `since` (epoch ms, inclusive), oldest first. */
+  since(since: number): Promise<StoredHoneytoken[]>;
 }

@@ -3,7 +3,7 @@
 
 import { generateKeyPairSync } from 'node:crypto';
 import type { Gen } from '../../bench/redact/corpus.js';
-import { base62, crc32 } from '../../src/redact/validate.js';
+import { base62, crc32 } from '../../src/core/checksum.js';
 
 export interface Example {
   readonly text: string;

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { Gen, prng } from '../../bench/redact/corpus.js';
 import { Redactor } from '../../src/redact/engine.js';
 import { RULES } from '../../src/redact/rules.js';
-import { checksumToken, crc32, entropy, base62 } from '../../src/redact/validate.js';
+import { base62, crc32 } from '../../src/core/checksum.js';
+import { checksumToken, entropy } from '../../src/redact/validate.js';
 import { EXAMPLES, render } from './examples.js';
 
 const redactor = new Redactor();

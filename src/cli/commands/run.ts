@@ -257,6 +257,32 @@ export const command: Command = {
       sandbox.uids.release(spec.uid);
       throw e;
     }
+    // Decoys the profile plants in the run's home (bwrap), registered before the run starts.
+    const decoys = config.sandbox.profiles[profile]?.honeytokens ?? [];
+    if (decoys.length > 0 && runtime !== 'bwrap')
+      io.stderr.write(
+        `rampart: honeytokens are planted on the bwrap runtime only; run ${spec.id} has none\n`,
+      );
+    else if (decoys.length > 0) {
+      const r = await api.call<{ files: { path: string; content_base64: string }[] }>(
+        'POST',
+        '/v1/honeytokens',
+        {
+          run: spec.id,
+          agent: spec.agent,
+          kinds: decoys,
+        },
+      );
+      if (r.status !== 200) {
+        await dropLeases();
+        sandbox.uids.release(spec.uid);
+        throw apiError(r.status, r.body);
+      }
+      spec = {
+        ...spec,
+        homeFiles: new Map(r.body.files.map((f) => [f.path, Buffer.from(f.content_base64, 'base64')])),
+      };
+    }
     // The egress channel: a directory bound into the sandbox now, where the control plane puts
     // the proxy's socket for this run while it registers it (before the command may start).
     const network = !values['no-network'] && findControlPlane(config.dataDir)?.egress !== undefined;

@@ -9,6 +9,7 @@
 // Start-up never waits for expired leases (Vault's restart stalled behind 30k of them,
 // vault#2312): those that expired while no control plane ran go at the first sweep.
 
+import { randomUUID } from 'node:crypto';
 import type { Component, Subscription } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
 import type { EventPublisher } from '../core/events.js';
@@ -56,7 +57,8 @@ export interface SecretsComponent extends Component {
 
 /** Expired leases ended per batch (one commit); the sweep pauses between batches. */
 const SWEEP_BATCH = 25;
-const ROTATION_CHECK_MS = 10_000;
+/** How often scheduled rotations and engines are checked: every 10 s, or a quarter of the shortest period. */
+const CHECK_MS = 10_000;
 
 /**
  * Starts it. The KEK file is made on first start, while the store holds no secret; once it does,
@@ -100,7 +102,10 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     secrets: service,
     bus: deps.bus,
     settings: deps.settings.rotation,
-    claimSlot: async (key) => (await deps.meta.setIfAbsent(key, String(now()))) === undefined,
+    claimSlot: async (key) => {
+      const mine = randomUUID();
+      return (await deps.meta.setIfAbsent(key, mine)) === mine;
+    },
     now,
   });
   const honeytokens = new Honeytokens({
@@ -147,7 +152,7 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     void Promise.all([...engines.values()].map((e) => e.check()))
       .then(() => (engineProblem = undefined))
       .catch((e) => (engineProblem = messageOf(e)));
-  }, ROTATION_CHECK_MS);
+  }, checkEvery(deps.settings));
   rotationTimer.unref();
 
   const subscriptions: Subscription[] = [
@@ -247,4 +252,9 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
       await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
     },
   };
+}
+
+function checkEvery(settings: SecretsSettings): number {
+  const periods = settings.rotation.map((r) => r.everyMs).filter((x): x is number => x !== undefined);
+  return Math.max(250, Math.min(CHECK_MS, ...periods.map((p) => p / 4)));
 }

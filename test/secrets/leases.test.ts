@@ -97,6 +97,10 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
         '    - secret: ci/api',
         '      rotator:',
         `        command: [sh, -c, 'cat > "$0"', ROTATED]`,
+        '    - secret: ci/sched',
+        '      every: 2s',
+        '      rotator:',
+        "        command: [sh, -c, 'cat > /dev/null']",
         '    - secret: ci/broken',
         '      rotator:',
         `        command: [sh, -c, 'echo upstream said no >&2; exit 3']`,
@@ -123,7 +127,7 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
         200,
       );
     writeFileSync(join(dir, 'v1'), 'first-value', { mode: 0o600 });
-    for (const s of ['ci/api', 'ci/broken', 'ci/plain'])
+    for (const s of ['ci/api', 'ci/broken', 'ci/plain', 'ci/sched'])
       assert.equal(rampart(['secret', 'put', s, 'v1'], { cwd: dir }).code, 0);
   });
   after(async () => {
@@ -339,9 +343,10 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
     assert.equal(all.code, 1, all.stderr);
     const report = JSON.parse(all.stdout);
     assert.deepEqual(
-      report.rotated.map((r: Json) => `${r.vault}/${r.name}@${r.version}`),
-      ['ci/api@3'],
+      report.rotated.map((r: Json) => `${r.vault}/${r.name}`),
+      ['ci/api', 'ci/sched'],
     );
+    assert.equal(report.rotated[0].version, 3);
     assert.deepEqual(
       report.failed.map((f: Json) => f.secret),
       ['ci/broken'],
@@ -350,6 +355,21 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
     assert.deepEqual(report.manual, ['ci/plain']);
     assert.match(all.stderr, /ci\/plain has no rotator/);
     assert.deepEqual(await roles(), []);
+  });
+
+  it('rotates a secret on its schedule', async () => {
+    const scheduled = await eventually(
+      async () =>
+        ((await admin('GET', '/v1/audit/records?limit=3000')).json as { records: Json[] }).records.find(
+          (r) =>
+            r.action === 'event.secrets.rotated' &&
+            r.details.data.name === 'sched' &&
+            r.details.data.why === 'scheduled',
+        ),
+      'a scheduled rotation',
+      8000,
+    );
+    assert.equal(scheduled.details.data.by, 'rampart');
   });
 
   it("revokes an agent's leases with its tokens, and refuses a malformed template at load with its position", async () => {

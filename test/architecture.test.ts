@@ -26,6 +26,8 @@ const PACKAGES: Record<string, readonly string[]> = {
   redact: ['ignore'],
   // The in-sandbox preload is bundled with undici (a devDependency) into one file.
   sandbox: ['undici'],
+  // The dynamic PostgreSQL engine and the PostgreSQL rotator speak to the database themselves.
+  secrets: ['pg'],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

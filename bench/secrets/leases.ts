@@ -266,7 +266,7 @@ try {
     }
   }
   c.close();
-  header(`${EXPIRED} expired leases swept at once, an agent reading a secret meanwhile`);
+  header(`${EXPIRED} expired leases swept after a restart, an agent reading a secret meanwhile`);
   row('secret read, nothing to sweep', idle);
   row(`secret read while ${EXPIRED} expired leases are swept`, during);
   console.log(

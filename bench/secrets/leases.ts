@@ -18,7 +18,6 @@
 
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
@@ -28,6 +27,7 @@ import { adminToken, api, type Api } from '../../test/support/http.js';
 import { startPgCluster } from '../../test/support/pgcluster.js';
 import { sandboxControlPlaneDir } from '../../test/support/sandbox.js';
 import { mean, pct } from '../runtimes/stats.js';
+import { caller } from './http.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,45 +79,6 @@ const dba = new pg.Client({ connectionString: cluster.adminUrl });
 await dba.connect();
 await dba.query('CREATE TABLE t (x int)');
 let server: Server | undefined;
-
-/** One keep-alive connection, one request at a time, timed. */
-function caller(
-  base: string,
-  token: string,
-): { call: (method: string, path: string, body?: string) => Promise<number>; close: () => void } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const url = new URL(base);
-  const call = (method: string, path: string, body?: string): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      const req = request(
-        {
-          agent,
-          host: url.hostname,
-          port: url.port,
-          method,
-          path,
-          headers: {
-            authorization: `Bearer ${token}`,
-            ...(body
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-              : {}),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () =>
-            res.statusCode === 200
-              ? resolve(performance.now() - t0)
-              : reject(new Error(`${path}: ${res.statusCode}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
-  return { call, close: () => agent.destroy() };
-}
 
 async function agentToken(admin: Api, agent: string): Promise<string> {
   const r = await admin('POST', '/v1/tokens', { agent, namespace: 'bench', capabilities: [] });

@@ -10,7 +10,6 @@
 // unsealed, and the read is recorded (the audit log's group commit) before the answer.
 
 import { writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Sealer } from '../../src/secrets/seal.js';
@@ -18,6 +17,7 @@ import { rampart, startServer } from '../../test/support/cli.js';
 import { adminToken, api } from '../../test/support/http.js';
 import { tempDir } from '../../test/support/tmp.js';
 import { mean, pct } from '../runtimes/stats.js';
+import { caller } from './http.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '5000' } } });
 const N = Number(values.n);
@@ -43,37 +43,7 @@ try {
   if (issued.status !== 200) throw new Error(`token: ${issued.status} ${JSON.stringify(issued.json)}`);
   const token = (issued.json as { token: string }).token;
 
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const url = new URL(server.url);
-  const call = (method: string, path: string, body?: string): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      const req = request(
-        {
-          agent,
-          host: url.hostname,
-          port: url.port,
-          method,
-          path,
-          headers: {
-            authorization: `Bearer ${token}`,
-            ...(body
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-              : {}),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () =>
-            res.statusCode === 200
-              ? resolve(performance.now() - t0)
-              : reject(new Error(`${path}: ${res.statusCode}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+  const { call, close } = caller(server.url, token);
   const series = async (fn: () => Promise<number>): Promise<number[]> => {
     for (let i = 0; i < 500; i++) await fn();
     const out: number[] = [];
@@ -89,7 +59,7 @@ try {
   }
   const health = await series(() => call('GET', '/v1/whoami'));
   const reads = await series(() => call('POST', '/v1/agent/secrets/ci/token', '{}'));
-  agent.destroy();
+  close();
 
   // The cryptography alone: unwrap the data key and open the value, in this process.
   const sealer = Sealer.load(join(dir.dir, '.rampart'), { create: false });

@@ -45,6 +45,14 @@ function api(values: { config?: string | undefined; data?: string | undefined },
   return connect(localConfig(values, io.cwd).dataDir);
 }
 
+/** The options that pick leases by what they belong to. */
+const SELECT_OPTIONS = {
+  ...COMMON_OPTIONS,
+  run: { type: 'string' },
+  agent: { type: 'string' },
+  vault: { type: 'string' },
+} as const;
+
 function leaseId(arg: string | undefined): string {
   if (!/^lease_[0-9a-f]{24}$/.test(arg ?? ''))
     throw usageError(`"${arg ?? ''}" is not a lease id (lease_ and 24 hex digits)`, USAGE);
@@ -54,14 +62,7 @@ function leaseId(arg: string | undefined): string {
 async function list(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    {
-      ...COMMON_OPTIONS,
-      run: { type: 'string' },
-      agent: { type: 'string' },
-      vault: { type: 'string' },
-      state: { type: 'string' },
-      limit: { type: 'string' },
-    },
+    { ...SELECT_OPTIONS, state: { type: 'string' }, limit: { type: 'string' } },
     USAGE,
     true,
   );
@@ -105,14 +106,7 @@ async function renew(argv: readonly string[], io: Io): Promise<number> {
 async function revoke(argv: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    {
-      ...COMMON_OPTIONS,
-      run: { type: 'string' },
-      agent: { type: 'string' },
-      vault: { type: 'string' },
-      all: { type: 'boolean' },
-      reason: { type: 'string' },
-    },
+    { ...SELECT_OPTIONS, all: { type: 'boolean' }, reason: { type: 'string' } },
     USAGE,
     true,
   );

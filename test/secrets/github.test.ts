@@ -7,86 +7,16 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rampartAsync, startServer, type Server } from '../support/cli.js';
-import { adminToken, api, type Api, type Json } from '../support/http.js';
+import { adminToken, api, type Api } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { eventually } from '../support/wait.js';
-
-interface Seen {
-  jwt: { header: Json; claims: Json; verified: boolean; at: number }[];
-  issued: { token: string; installation: string; body: Json }[];
-  revoked: string[];
-}
-
-/** The installation-token endpoint as GitHub documents it, strict about the app's JWT. */
-function fakeGithub(cert: Buffer, key: Buffer, appPublicKey: string, seen: Seen): HttpsServer {
-  return createServer({ cert, key }, (req, res) => {
-    let body = '';
-    req.setEncoding('utf8').on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      const auth = req.headers.authorization ?? '';
-      const reply = (status: number, json?: unknown): void => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(json === undefined ? '' : JSON.stringify(json));
-      };
-      const appAuth = (): boolean => {
-        const m = /^Bearer ([^.]+)\.([^.]+)\.([^.]+)$/.exec(auth);
-        if (!m) return false;
-        const header = JSON.parse(Buffer.from(m[1]!, 'base64url').toString());
-        const claims = JSON.parse(Buffer.from(m[2]!, 'base64url').toString());
-        const verified = verify(
-          'RSA-SHA256',
-          Buffer.from(`${m[1]}.${m[2]}`),
-          appPublicKey,
-          Buffer.from(m[3]!, 'base64url'),
-        );
-        const now = Math.floor(Date.now() / 1000);
-        seen.jwt.push({ header, claims, verified, at: now });
-        return (
-          verified &&
-          header.alg === 'RS256' &&
-          claims.iss === '4242' &&
-          claims.iat <= now &&
-          claims.exp > now &&
-          claims.exp - now <= 600 &&
-          claims.exp - claims.iat <= 660
-        );
-      };
-      const tokenAuth = /^token (.+)$/.exec(auth)?.[1];
-      const access = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(req.url ?? '');
-      if (req.method === 'GET' && req.url === '/app')
-        return appAuth() ? reply(200, { id: 4242 }) : reply(401);
-      if (req.method === 'POST' && access) {
-        if (!appAuth()) return reply(401, { message: 'A JSON web token could not be decoded' });
-        const asked = JSON.parse(body) as { repositories: string[]; permissions: Record<string, string> };
-        const token = `ghs_${randomBytes(18).toString('hex')}`;
-        seen.issued.push({ token, installation: access[1]!, body: asked });
-        // Installation 78 is misconfigured: it hands out every repository, with admin.
-        const greedy = access[1] === '78';
-        return reply(201, {
-          token,
-          expires_at: new Date(Date.now() + 3_600_000).toISOString(),
-          permissions: greedy ? { ...asked.permissions, administration: 'write' } : asked.permissions,
-          repositories: (greedy ? [...asked.repositories, 'infra'] : asked.repositories).map((name) => ({
-            name,
-          })),
-        });
-      }
-      if (req.method === 'DELETE' && req.url === '/installation/token' && tokenAuth) {
-        if (!seen.issued.some((i) => i.token === tokenAuth) || seen.revoked.includes(tokenAuth))
-          return reply(401);
-        seen.revoked.push(tokenAuth);
-        return reply(204);
-      }
-      reply(404, { message: 'Not Found' });
-    });
-  });
-}
+import { fakeGithub, type Seen } from '../support/github.js';
 
 describe('GitHub App installation tokens', { skip: sandboxSkip() }, () => {
   let cp: ReturnType<typeof sandboxControlPlaneDir>;

@@ -72,7 +72,9 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
     cluster = await startPgCluster();
     dba = new pg.Client({ connectionString: cluster.adminUrl });
     await dba.connect();
-    await dba.query('CREATE TABLE t (x int); INSERT INTO t VALUES (42)');
+    await dba.query(
+      "CREATE TABLE t (x int); INSERT INTO t VALUES (42); CREATE ROLE app LOGIN PASSWORD 'first-value'",
+    );
     cp = sandboxControlPlaneDir(
       [
         'secrets:',
@@ -101,6 +103,8 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
         '      every: 2s',
         '      rotator:',
         "        command: [sh, -c, 'cat > /dev/null']",
+        '    - secret: ci/app',
+        '      rotator: { postgres_role: app, connection_file: pg-admin.url }',
         '    - secret: ci/broken',
         '      rotator:',
         `        command: [sh, -c, 'echo upstream said no >&2; exit 3']`,
@@ -127,7 +131,7 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
         200,
       );
     writeFileSync(join(dir, 'v1'), 'first-value', { mode: 0o600 });
-    for (const s of ['ci/api', 'ci/broken', 'ci/plain', 'ci/sched'])
+    for (const s of ['ci/api', 'ci/app', 'ci/broken', 'ci/plain', 'ci/sched'])
       assert.equal(rampart(['secret', 'put', s, 'v1'], { cwd: dir }).code, 0);
   });
   after(async () => {
@@ -344,7 +348,7 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
     const report = JSON.parse(all.stdout);
     assert.deepEqual(
       report.rotated.map((r: Json) => `${r.vault}/${r.name}`),
-      ['ci/api', 'ci/sched'],
+      ['ci/api', 'ci/sched', 'ci/app'],
     );
     assert.equal(report.rotated[0].version, 3);
     assert.deepEqual(
@@ -355,6 +359,27 @@ describe('leases, dynamic PostgreSQL credentials and rotation', { skip }, () => 
     assert.deepEqual(report.manual, ['ci/plain']);
     assert.match(all.stderr, /ci\/plain has no rotator/);
     assert.deepEqual(await roles(), []);
+  });
+
+  it("rotates a PostgreSQL role's password: the new one logs in, the old one no longer does", async () => {
+    const url = (password: string): string => {
+      const u = new URL(cluster.adminUrl);
+      u.username = 'app';
+      u.password = password;
+      return u.toString();
+    };
+    const current = (): string => {
+      assert.equal(rampart(['secret', 'get', 'ci/app', '-o', 'app.out', '--force'], { cwd: dir }).code, 0);
+      return readFileSync(join(dir, 'app.out'), 'utf8');
+    };
+    const old = current();
+    assert.equal(await connects(url(old)), true);
+    const r = rampart(['secret', 'rotate', 'ci/app'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const fresh = current();
+    assert.match(fresh, /^[A-Za-z0-9]{32}$/);
+    assert.equal(await connects(url(fresh)), true);
+    assert.equal(await connects(url(old)), '28P01');
   });
 
   it('rotates a secret on its schedule', async () => {

@@ -453,7 +453,7 @@ export const configSchema = root({
             items: { enum: ['aws', 'github', 'database'] },
             uniqueItems: true,
             description:
-              "Decoy credentials planted in each run's home (bwrap runtime): aws (~/.aws/credentials), github (~/.git-credentials), database (~/.pgpass and DATABASE_URL in ~/.env). Their use anywhere Rampart sees is a critical event naming the run.",
+              "Decoy credentials planted in each run's home (bwrap and docker runtimes): aws (~/.aws/credentials), github (~/.git-credentials), database (~/.pgpass and DATABASE_URL in ~/.env). Their use anywhere Rampart sees is a critical event naming the run.",
           },
         },
         { description: 'A named sandbox profile; keys left out take the built-in default profile value.' },

@@ -22,7 +22,7 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
 import { messageOf } from '../core/errors.js';
-import { FILES_ROOT, makeSecretsDir, runFiles, validSecretName } from './secretfiles.js';
+import { FILES_ROOT, homePath, makeSecretsDir, runFiles, validSecretName } from './secretfiles.js';
 
 export { validSecretName };
 
@@ -181,9 +181,7 @@ export function bwrapArgs(
   const files: (Buffer | Promise<Buffer>)[] = [];
   const dirs = new Set<string>();
   for (const [path, content] of spec.homeFiles ?? []) {
-    const parts = path.split('/');
-    if (parts.some((p) => !/^[A-Za-z0-9._-]{1,64}$/.test(p) || p === '.' || p === '..'))
-      throw new TypeError(`invalid home file "${path}"`);
+    const parts = homePath(path);
     for (let i = 1; i < parts.length; i++) {
       const d = `${HOME}/${parts.slice(0, i).join('/')}`;
       if (!dirs.has(d)) a.push('--perms', '0700', '--dir', d);

@@ -18,9 +18,38 @@ export function validSecretName(name: string): boolean {
 export const FILES_ROOT = '/dev/shm';
 
 /** A run's directory of files on the host, and its secrets directory in it. */
-export function runFiles(filesRoot: string, runId: string): { dir: string; secrets: string; token: string } {
+export function runFiles(
+  filesRoot: string,
+  runId: string,
+): { dir: string; secrets: string; token: string; home: string } {
   const dir = join(filesRoot, `rampart-${runId}`);
-  return { dir, secrets: join(dir, 'secrets'), token: join(dir, 'token') };
+  return { dir, secrets: join(dir, 'secrets'), token: join(dir, 'token'), home: join(dir, 'home') };
+}
+
+/** A home file's path, checked: relative, plain names, no dot-dot. Throws TypeError. */
+export function homePath(path: string): string[] {
+  const parts = path.split('/');
+  if (parts.some((p) => !/^[A-Za-z0-9._-]{1,64}$/.test(p) || p === '.' || p === '..'))
+    throw new TypeError(`invalid home file "${path}"`);
+  return parts;
+}
+
+/**
+ * Writes the files planted in a run's home (honeytokens) under `dir` for binding one by one
+ * (the Docker runtime): directories 0700 and files 0600, the run's.
+ */
+export function makeHomeFiles(dir: string, uid: number, files: ReadonlyMap<string, Buffer>): void {
+  for (const [path, content] of files) {
+    const parts = homePath(path);
+    let at = dir;
+    for (const p of [undefined, ...parts.slice(0, -1)]) {
+      if (p !== undefined) at = join(at, p);
+      mkdirSync(at, { recursive: true, mode: 0o700 });
+      chownSync(at, uid, uid);
+    }
+    writeFileSync(join(dir, path), content, { mode: 0o600, flag: 'wx' });
+    chownSync(join(dir, path), uid, uid);
+  }
 }
 
 /** Makes a run's secrets directory (0500, the run's) with its files. */

@@ -48,6 +48,8 @@ export interface RunRequest {
   readonly cpus?: number;
   readonly timeoutMs?: number;
   readonly secrets?: ReadonlyMap<string, Buffer>;
+  /** Files planted in the run's home (honeytokens), by path under it. */
+  readonly homeFiles?: ReadonlyMap<string, Buffer>;
   readonly token?: Buffer;
   readonly env?: Readonly<Record<string, string>>;
   readonly stdio?: 'inherit' | 'pipe';
@@ -211,6 +213,7 @@ export class SandboxService {
       devices: profile.devices,
       readOnly: profile.readOnly,
       secrets: req.secrets ?? new Map(),
+      ...(req.homeFiles ? { homeFiles: req.homeFiles } : {}),
       ...(req.token ? { token: req.token } : {}),
       env: req.env ?? {},
       stdio: req.stdio ?? 'pipe',

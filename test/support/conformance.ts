@@ -104,6 +104,24 @@ export function conformance(rt: Runtime): void {
       assert.equal(r.stdout, '400\n400\nSECRET-VALUE-123\nTOKEN-VALUE-456\n/run/rampart/token\n0\n0\n');
     });
 
+    it(
+      'finds files planted in its home (honeytokens) as its own 0600 files',
+      { skip: rt.name === 'swarm' && 'not planted on swarm' },
+      async () => {
+        const r = await h.run({
+          command: sh('busybox stat -c "%a %u" ~/.aws/credentials ~/.aws ~/.env; busybox id -u; cat ~/.env'),
+          homeFiles: new Map([
+            ['.aws/credentials', Buffer.from('[default]\naws_access_key_id = AKIADECOY\n')],
+            ['.env', Buffer.from('DATABASE_URL=decoy')],
+          ]),
+        });
+        const lines = r.stdout.trim().split('\n');
+        const uid = lines[3]!;
+        assert.deepEqual(lines.slice(0, 3), [`600 ${uid}`, `700 ${uid}`, `600 ${uid}`]);
+        assert.equal(lines[4], 'DATABASE_URL=decoy');
+      },
+    );
+
     it("has no network without an egress channel: not even the host's loopback", async () => {
       const r = await h.run({
         command: sh(

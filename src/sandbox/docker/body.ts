@@ -36,6 +36,8 @@ export interface RunFiles {
   readonly secrets: string;
   /** The workload token file, bound at /run/rampart/token. */
   readonly token?: string;
+  /** Directory of the files planted in the run's home (honeytokens), each bound under HOME. */
+  readonly home: string;
 }
 
 export interface BodyOptions {
@@ -68,6 +70,10 @@ export function containerBody(spec: RunSpec, o: BodyOptions): Record<string, unk
   if (spec.egress)
     binds.push(`${spec.egress.dir}:${EGRESS_DIR}:ro`, `${spec.egress.bridge}:${DOCKER_BRIDGE}:ro`);
   for (const p of spec.readOnly) binds.push(`${p}:${p}:ro`);
+  // Under the home's tmpfs (the Engine mounts a parent before what is under it), each top entry
+  // whole: a directory keeps its own mode and owner (the Engine would make a bare one root's).
+  const tops = new Set([...(spec.homeFiles?.keys() ?? [])].map((p) => p.split('/')[0]!));
+  for (const top of tops) binds.push(`${o.files.home}/${top}:${HOME}/${top}:ro`);
   const wrapper = spec.egress
     ? [DOCKER_BRIDGE, String(EGRESS_PORT), `${EGRESS_DIR}/${EGRESS_SOCKET}`, '--']
     : [];

@@ -47,7 +47,7 @@ export class DockerRuntime {
       cgroupParent: `/${this.opts.installation}/${spec.id}`,
       seccomp: dockerSeccompProfile({ allow: opts.seccompExtra ?? [] }),
       installation: this.opts.installation,
-      files: { secrets: files.secrets, ...(opts.token ? { token: files.token } : {}) },
+      files: { secrets: files.secrets, home: files.home, ...(opts.token ? { token: files.token } : {}) },
       deviceGroups: [...new Set(spec.devices.map((d) => statSync(d).gid))],
     });
     return { image, body };

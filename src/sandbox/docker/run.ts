@@ -16,7 +16,7 @@ import { messageOf } from '../../core/errors.js';
 import { RunCgroup, type CgroupHost } from '../cgroup.js';
 import type { PassThrough, Writable } from 'node:stream';
 import { endGroup, SandboxStartError, type EndReason, type RunResult, type RunSpec } from '../runner.js';
-import { makeSecretsDir, runFiles } from '../secretfiles.js';
+import { makeHomeFiles, makeSecretsDir, runFiles } from '../secretfiles.js';
 import { attachOutput, exitResult } from './common.js';
 import type { Engine } from './engine.js';
 
@@ -102,6 +102,7 @@ export class DockerRun {
     try {
       mkdirSync(files.dir, { mode: 0o700 });
       makeSecretsDir(files.secrets, spec.uid, spec.secrets);
+      if (spec.homeFiles) makeHomeFiles(files.home, spec.uid, spec.homeFiles);
       // The bind needs the file to exist; it stays empty until the token arrives, before start.
       const token = spec.token ? files.token : undefined;
       if (token) {

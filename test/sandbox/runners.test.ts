@@ -54,9 +54,15 @@ describe('runs and their runners', { skip }, () => {
 
   const ws = (id: string): string => join(cp.dir.dir, 'ws', id);
 
-  /** A run that copies its own token into its workspace (for the test to use it), then waits. */
+  /**
+   * A run that copies its own token into its workspace (for the test to use it), then waits. The
+   * copy is renamed into place: `cp` alone creates the file before it writes it, and a test that
+   * read the empty file in between sent no token and saw 401.
+   */
   const runWithToken = async (agent: string): Promise<{ runner: ChildProcess; run: Json; token: string }> => {
-    const runner = startRun(cp.dir.dir, agent, 'cp /run/rampart/token /workspace/token; sleep 60');
+    const script =
+      'cp /run/rampart/token /workspace/.token && mv /workspace/.token /workspace/token; sleep 60';
+    const runner = startRun(cp.dir.dir, agent, script);
     children.push(runner);
     const run = await runOf(agent);
     const file = join(ws(run.id), 'token');

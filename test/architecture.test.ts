@@ -20,6 +20,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   config: ['ajv'],
   store: ['pg', 'better-sqlite3'],
   log: ['pino'],
+  cel: ['@marcbachmann/cel-js'],
   identity: ['jose'],
   policy: ['@marcbachmann/cel-js', 'yaml'],
   admission: ['@marcbachmann/cel-js', 'yaml'],
@@ -45,7 +46,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   audit: ['core', 'store'],
   events: ['core', 'store-types'],
   log: ['core'],
-  ...Object.fromEntries(COMPONENTS.map((c) => [c, ['core', 'store-types']])),
+  cel: [],
+  ...Object.fromEntries(COMPONENTS.map((c) => [c, ['core', 'store-types', 'cel']])),
   server: ['*'],
   cli: ['*'],
 };

@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { RampartError, RampartErrorList } from '../../src/core/errors.js';
-import { cidrContains, glob, hostMatches, nestedQuantifier } from '../../src/policy/cel.js';
+import { nestedQuantifier } from '../../src/cel/analyze.js';
+import { cidrContains, glob, hostMatches } from '../../src/cel/functions.js';
 import { loadPolicySet, policySetVersion } from '../../src/policy/load.js';
 import { tempDir } from '../support/tmp.js';
 

@@ -13,6 +13,7 @@ import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rampartAsync } from '../support/cli.js';
+import { KVM_DEVICE, kvmSkip } from '../support/kvm.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
 
@@ -24,6 +25,12 @@ function composeSkip(): string | false {
   const why = existsSync('/usr/bin/docker-compose') ? false : 'docker-compose is not installed';
   if (why && process.env['CI'] === 'true') throw new Error(`CI=true but ${why}`);
   return why ? `VM runner tests skipped: ${why}` : false;
+}
+
+/** The runner opens a real KVM device: a machine whose kernel has none cannot run it. */
+function kvmDeviceSkip(): string | false {
+  const why = kvmSkip();
+  return why ? `opening the device needs KVM: ${why}` : false;
 }
 
 describe('a hardened VM runner runs under docker-compose', { skip: composeSkip() }, () => {
@@ -43,7 +50,7 @@ describe('a hardened VM runner runs under docker-compose', { skip: composeSkip()
     });
   const kvm = (name: string, mode: number): string => {
     const p = join(dir.dir, name);
-    const made = spawnSync('mknod', [p, 'c', '10', '232']);
+    const made = spawnSync('mknod', [p, 'c', String(KVM_DEVICE.major), String(KVM_DEVICE.minor)]);
     assert.equal(made.status, 0, String(made.stderr));
     chownSync(p, 0, KVM_GROUP);
     chmodSync(p, mode);
@@ -75,27 +82,31 @@ describe('a hardened VM runner runs under docker-compose', { skip: composeSkip()
     dir.cleanup();
   });
 
-  it('opens /dev/kvm as its non-root user and writes its pid and temporary files', async () => {
-    writeFileSync(join(dir.dir, 'vm.yml'), runner(kvm('kvm', 0o660)));
-    const h = await rampartAsync(['harden', '--profile', 'vm-runner', '-o', 'hardened.yml', 'vm.yml'], {
-      cwd: dir.dir,
-    });
-    assert.match(h.stderr, new RegExp(`fixed run-as-non-root: vm-runner: group_add ${KVM_GROUP}`));
-    assert.match(h.stderr, /fixed read-only-rootfs: vm-runner: tmpfs \/run/);
-    const config = await compose(['-f', 'hardened.yml', 'config', '-q']);
-    assert.equal(config.code, 0, config.out);
-    const up = await compose(['-f', 'hardened.yml', 'up', '--exit-code-from', 'vm-runner']);
-    assert.equal(up.code, 0, up.out);
-    assert.match(up.out, /RUNNER-OK/);
-    // And it is the hardened runner that ran: non-root, read-only, nothing added.
-    const inspect = await d.docker([
-      'inspect',
-      '--format',
-      '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}}',
-      'rampartvm_vm-runner_1',
-    ]);
-    assert.equal(inspect.stdout.trim(), '65532:65532 true [ALL] 256');
-  });
+  it(
+    'opens /dev/kvm as its non-root user and writes its pid and temporary files',
+    { skip: kvmDeviceSkip() },
+    async () => {
+      writeFileSync(join(dir.dir, 'vm.yml'), runner(kvm('kvm', 0o660)));
+      const h = await rampartAsync(['harden', '--profile', 'vm-runner', '-o', 'hardened.yml', 'vm.yml'], {
+        cwd: dir.dir,
+      });
+      assert.match(h.stderr, new RegExp(`fixed run-as-non-root: vm-runner: group_add ${KVM_GROUP}`));
+      assert.match(h.stderr, /fixed read-only-rootfs: vm-runner: tmpfs \/run/);
+      const config = await compose(['-f', 'hardened.yml', 'config', '-q']);
+      assert.equal(config.code, 0, config.out);
+      const up = await compose(['-f', 'hardened.yml', 'up', '--exit-code-from', 'vm-runner']);
+      assert.equal(up.code, 0, up.out);
+      assert.match(up.out, /RUNNER-OK/);
+      // And it is the hardened runner that ran: non-root, read-only, nothing added.
+      const inspect = await d.docker([
+        'inspect',
+        '--format',
+        '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}}',
+        'rampartvm_vm-runner_1',
+      ]);
+      assert.equal(inspect.stdout.trim(), '65532:65532 true [ALL] 256');
+    },
+  );
 
   it('says what to give it when the device is open to no group on this host', async () => {
     writeFileSync(join(dir.dir, 'closed.yml'), runner(kvm('kvm-closed', 0o600)));

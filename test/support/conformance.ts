@@ -10,12 +10,13 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { kvmSkip } from './kvm.js';
 import type { SandboxHarness } from './sandbox.js';
 
 const PROBE_SOURCE = fileURLToPath(new URL('../../../test/support/probe.c', import.meta.url));
@@ -24,12 +25,6 @@ const sh = (script: string): string[] => ['/bin/busybox', 'sh', '-c', script];
 
 /** A group id no account here uses, for /dev/kvm while the test runs. */
 const KVM_TEST_GID = 4244;
-
-function kvmSkip(): string | false {
-  if (existsSync('/dev/kvm')) return false;
-  if (process.env['CI'] === 'true') throw new Error('CI=true but this machine has no /dev/kvm');
-  return 'no /dev/kvm on this machine';
-}
 
 export interface Runtime {
   readonly name: 'bwrap' | 'docker' | 'swarm';

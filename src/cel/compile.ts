@@ -11,8 +11,8 @@
 // type error), so CEL's error-absorbing `&&`/`||` reduce to JavaScript's short-circuit operators,
 // and each remaining operator means the same in both languages. Anything outside the subset
 // (maps, comprehensions, doubles, string ordering, string size) returns undefined and the rule
-// runs on cel-js. test/policy/compile.test.ts checks the two agree
-// on generated expressions and inputs.
+// runs on cel-js. test/policy/compile.test.ts checks the two agree on generated expressions and
+// inputs.
 
 import type { ASTNode } from '@marcbachmann/cel-js';
 import { cidrContains, glob, hostMatches } from './functions.js';

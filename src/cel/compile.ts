@@ -15,7 +15,7 @@
 // inputs.
 
 import type { ASTNode } from '@marcbachmann/cel-js';
-import { cidrContains, glob, hostMatches } from './functions.js';
+import { base64Blob, cidrContains, glob, globAny, hostMatches, randomLooking } from './functions.js';
 
 export type Kind = 'string' | 'int' | 'bool' | 'list<string>';
 // The variables are whatever the caller evaluates against; the schema is what makes them typed.
@@ -50,7 +50,10 @@ const FUNCTIONS: Record<string, { args: readonly Kind[]; fn: (...a: never[]) => 
     fn: (h: string, ps: string[]) => ps.some((p) => hostMatches(h, p)),
   },
   glob: { args: ['string', 'string'], fn: glob },
+  globAny: { args: ['string', 'list<string>'], fn: globAny },
   cidrContains: { args: ['string', 'string'], fn: cidrContains },
+  randomLooking: { args: ['string'], fn: randomLooking },
+  base64Blob: { args: ['string'], fn: base64Blob },
 };
 
 export function constant(kind: Kind, value: unknown): Typed {
@@ -157,8 +160,9 @@ export function compileTyped(n: ASTNode, schema: CompileSchema): Typed | undefin
       if (!f || args.length !== f.args.length) return undefined;
       const compiled = args.map(compile);
       if (!compiled.every((t, i) => t?.kind === f.args[i])) return undefined;
-      const [f0, f1] = compiled.map((t) => t!.fn) as [Fn, Fn];
+      const [f0, f1] = compiled.map((t) => t!.fn) as [Fn, Fn | undefined];
       const call = f.fn as (...a: unknown[]) => boolean;
+      if (!f1) return { kind: 'bool', fn: (v) => call(f0(v)) };
       return { kind: 'bool', fn: (v) => call(f0(v), f1(v)) };
     }
     case 'rcall':

@@ -34,6 +34,11 @@ export function glob(s: string, pattern: string): boolean {
   return pi === pattern.length;
 }
 
+/** Whether `s` matches any of the globs. */
+export function globAny(s: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => glob(s, p));
+}
+
 function parseIPv4(s: string): number[] | undefined {
   const parts = s.split('.');
   if (parts.length !== 4) return undefined;
@@ -91,4 +96,44 @@ export function cidrContains(cidr: string, ip: string): boolean {
   const bits = bitsText === undefined ? a.length : Number(bitsText);
   if (!Number.isInteger(bits) || bits < 0 || bits > a.length) return false;
   return a.slice(0, bits) === b.slice(0, bits);
+}
+
+/** Shannon entropy of `s` in bits per character. */
+function entropy(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/**
+ * Whether a host name has a label that looks generated rather than chosen: data smuggled out in
+ * DNS names, or a domain-generation algorithm. A label counts when it is long (32+ characters:
+ * a hex or base32 chunk) or when it is 16+ characters, mixes letters and digits, and has the
+ * entropy of random text (3.5+ bits per character). The registrable part (the last two labels)
+ * is left out: "a1b2c3d4e5f6g7h8.example.com" is suspect, "github.com" never.
+ */
+export function randomLooking(host: string): boolean {
+  const labels = host.toLowerCase().replace(/\.$/, '').split('.');
+  for (const l of labels.slice(0, Math.max(0, labels.length - 2))) {
+    if (l.length >= 32) return true;
+    if (l.length >= 16 && /[a-z]/.test(l) && /\d/.test(l) && entropy(l) >= 3.5) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a request target (path and query) carries a base64 or base64url blob: 40+ characters
+ * of that alphabet in one run, with both letter cases and a digit (prose and paths rarely do).
+ */
+export function base64Blob(target: string): boolean {
+  for (const m of target.matchAll(/[A-Za-z0-9+/_-]{40,}={0,2}/g)) {
+    const s = m[0];
+    if (/[a-z]/.test(s) && /[A-Z]/.test(s) && /\d/.test(s)) return true;
+  }
+  return false;
 }

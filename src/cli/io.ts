@@ -2,7 +2,13 @@
 // globals) so commands run the same in tests as from a shell.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { RampartError, messageOf } from '../core/errors.js';
+import {
+  RampartError,
+  formatLocation,
+  isRampartError,
+  messageOf,
+  type RampartErrorList,
+} from '../core/errors.js';
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
@@ -86,4 +92,19 @@ export async function readStdin(stream: NodeJS.ReadableStream, max: number, what
     chunks.push(b);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * The problems of a set that does not load (policies, detection rules), printed like a compiler's
+ * (file:line:col: error CODE: message) on stdout, with the count on stderr; returns exit code 1.
+ * Anything but a RampartError is rethrown.
+ */
+export function printLoadProblems(io: Io, e: unknown, what: string): number {
+  if (!isRampartError(e)) throw e;
+  // A list of problems, or one (and the class may come from another bundle: no instanceof).
+  const list = (e as Partial<RampartErrorList>).errors ?? [e];
+  for (const p of list)
+    io.stdout.write(`${p.location ? formatLocation(p.location) + ': ' : ''}error ${p.code}: ${p.message}\n`);
+  io.stderr.write(`rampart: ${list.length} problem(s); the ${what} does not load\n`);
+  return 1;
 }

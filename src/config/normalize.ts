@@ -20,6 +20,7 @@ import {
   type Config,
   type EgressConfig,
   type IdentityConfig,
+  type DetectConfig,
   type PolicyConfig,
   type SandboxConfig,
   type ServerConfig,
@@ -66,6 +67,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     egress,
     admission,
     secrets,
+    detect,
     logging,
     ...rest
   } = raw;
@@ -96,6 +98,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     store: storeConfig(store, ctx),
     audit: auditConfig(audit, ctx),
     policy: policyConfig(policy, ctx),
+    detect: detectConfig(detect, ctx),
     identity: identityConfig(identity, ctx),
     sandbox: sandboxConfig(sandbox, identity.max_run_lifetime, ctx),
     egress: egressConfig(egress, ctx),
@@ -190,6 +193,20 @@ function auditConfig(raw: RawConfig['audit'], c: Ctx): AuditConfig {
     checkpointEvery: checkpoint_every,
     maxBatch: max_batch,
     trustedKeys: trusted_keys.map((k) => c.abs(k)),
+  };
+}
+
+function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
+  const { enabled, rules, include_shipped, watch, dedup_window, ...rest } = raw;
+  exhaustive(rest);
+  if (!include_shipped && (rules ?? []).length === 0)
+    c.problem(['detect', 'rules'], 'detect.rules: name a rules directory, or keep include_shipped');
+  return {
+    enabled,
+    rules: (rules ?? []).map((d) => c.abs(d)),
+    includeShipped: include_shipped,
+    watch,
+    dedupMs: c.ms(['detect', 'dedup_window'], dedup_window, 0),
   };
 }
 

@@ -474,6 +474,34 @@ export const configSchema = root({
       ),
     }),
   }),
+  detect: obj({
+    enabled: {
+      type: 'boolean',
+      description:
+        'Run the detection rules on this replica. Replicas sharing PostgreSQL each read every event: enable detection on one of them, or each detects everything.',
+      default: true,
+    },
+    rules: {
+      type: 'array',
+      items: path('A rules directory (YAML rule files; *.test.yaml are tests).'),
+      description:
+        "Rules directories, loaded in order, so a later one can override an earlier one's rules. Default: the rule set shipped with Rampart. List it first to keep it and add your own: [<shipped>, ./rules].",
+    },
+    include_shipped: {
+      type: 'boolean',
+      description: 'Load the shipped rule set before the directories in `rules`.',
+      default: true,
+    },
+    watch: {
+      type: 'boolean',
+      description: 'Reload the rules when a directory changes (and poll them every 5 s).',
+      default: true,
+    },
+    dedup_window: duration(
+      'Repeats of one rule on one run within this window are counted on the first detection, then summarized once when the window ends.',
+      '60s',
+    ),
+  }),
   logging: obj({
     level: {
       type: 'string',

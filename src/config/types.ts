@@ -102,7 +102,17 @@ export interface Config {
   readonly egress: EgressConfig;
   readonly secrets: SecretsSettings;
   readonly admission: AdmissionConfig;
+  readonly detect: DetectConfig;
   readonly logging: { readonly level: string };
 }
 
 export type AdmissionConfig = AdmissionSettings;
+
+export interface DetectConfig {
+  readonly enabled: boolean;
+  /** Rules directories after the shipped set (when includeShipped). */
+  readonly rules: readonly string[];
+  readonly includeShipped: boolean;
+  readonly watch: boolean;
+  readonly dedupMs: number;
+}

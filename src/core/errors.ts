@@ -83,6 +83,16 @@ export const ERRORS = {
     exit: 1,
     title: 'A policy test did not get the decision it expects',
   },
+  RAMPART_E_RULES_INVALID: {
+    status: 422,
+    exit: 1,
+    title: 'A detection rule set does not load: a file, a list, a macro or a rule is invalid',
+  },
+  RAMPART_E_RULES_TEST_FAILED: {
+    status: 422,
+    exit: 1,
+    title: 'A detection rule test did not get the detections it expects',
+  },
   RAMPART_E_ENTITY_INVALID: {
     status: 400,
     exit: 2,

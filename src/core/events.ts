@@ -9,6 +9,16 @@
 
 import type { Outcome, Severity } from './types.js';
 
+/** What every kernel telemetry event carries: the run, and the process in it. */
+export interface TelemetryBase {
+  run: string;
+  agent: string;
+  pid: number;
+  ppid: number;
+  /** The kernel's task name (15 characters at most). */
+  comm: string;
+}
+
 export interface EventMap {
   /** A request reached the API without valid credentials. */
   'auth.rejected': {
@@ -86,6 +96,8 @@ export interface EventMap {
     signal: string | null;
     durationMs: number;
     peakMemory: number;
+    /** Processes still running when the command had exited (then killed): bwrap runs. */
+    leftover?: number;
   };
   /** A run hit a limit: memory, pids or its deadline. */
   'sandbox.limit_hit': {
@@ -119,6 +131,10 @@ export interface EventMap {
     host: string;
     port: number;
     address?: string;
+    /** How the caller came: its run's channel, or a workload token over TCP. */
+    via?: 'token' | 'channel';
+    /** A plain request's path and query (first 2048 characters, redacted on record). */
+    target?: string;
     decision: string;
     rule?: string;
     reason: string;
@@ -177,6 +193,64 @@ export interface EventMap {
     fingerprint: string;
     by: string;
     why: 'scheduled' | 'requested';
+  };
+  /** A process started in a run (kernel telemetry): argv passed through redaction. */
+  'process.exec': TelemetryBase & {
+    exe: string;
+    argv: string[];
+    cwd: string;
+    uid: number;
+    /** What fd 0 was at exec: socket, pipe, tty, file or "". */
+    stdin: string;
+    pexe?: string;
+    pcomm?: string;
+    /** Its executable was written in this run by a process that had made a network connection. */
+    downloaded?: boolean;
+  };
+  /** A process of a run exited (kernel telemetry). */
+  'process.exit': TelemetryBase & { exitCode: number; signal: number };
+  /** A run's process opened a path that matters (kernel telemetry; see detect.telemetry.files). */
+  'file.open': TelemetryBase & { path: string; flags: string[] };
+  /** A run's process connected a socket (kernel telemetry): the address it asked for. */
+  'net.connect': TelemetryBase & { address: string; port: number; family: 'inet' | 'inet6' | 'unix' };
+  /** A run's process made a syscall its sandbox refuses (seccomp's errno, seen by the kernel). */
+  'syscall.denied': TelemetryBase & { syscall: string; nr: number; errno: number };
+  /** A detection rule matched: on record before anything acts on it. */
+  'detect.detection': {
+    rule: string;
+    priority: Severity;
+    output: string;
+    tags: string[];
+    run: string;
+    agent: string;
+    namespace: string;
+    /** Record numbers of the events that triggered it (the first 20). */
+    events: number[];
+    /** Matches counted on this detection: 1 at first, the window's total on a repeat summary. */
+    count: number;
+    /** A summary of repeats within the dedup window, after the first detection. */
+    repeat?: boolean;
+    /** For baselines: what was new, and how much history it is new against. */
+    baseline?: { kind: string; value: string; runs: number };
+  };
+  /** A detection rule set became the one matching. */
+  'detect.rules_activated': {
+    version: string;
+    previous: string;
+    dirs: string[];
+    files: number;
+    rules: number;
+    enabled: number;
+  };
+  /** A rules change did not load; the previous set keeps matching. */
+  'detect.rules_load_failed': { dirs: string[]; serving: string; errors: string[] };
+  /** Kernel telemetry lost events (counted in the kernel or in the reader), or went down or up. */
+  'detect.telemetry': {
+    state: 'up' | 'degraded' | 'dropped';
+    reason: string;
+    /** Events lost since the last report, and in all. */
+    dropped?: number;
+    droppedTotal?: number;
   };
 }
 
@@ -273,6 +347,30 @@ export const EVENT_CATALOGUE = {
   'secrets.honeytoken_used': {
     summary: 'A planted decoy credential was used: the run it was planted in is compromised.',
     severities: ['critical'],
+  },
+  'process.exec': { summary: 'A process started in a run (kernel telemetry).', severities: ['info'] },
+  'process.exit': { summary: 'A process of a run exited (kernel telemetry).', severities: ['info'] },
+  'file.open': { summary: 'A run opened a path that matters (kernel telemetry).', severities: ['info'] },
+  'net.connect': { summary: 'A run connected a socket (kernel telemetry).', severities: ['info'] },
+  'syscall.denied': {
+    summary: 'A run made a syscall its sandbox refuses (kernel telemetry).',
+    severities: ['medium'],
+  },
+  'detect.detection': {
+    summary: "A detection rule matched; its severity is the rule's priority.",
+    severities: ['info', 'low', 'medium', 'high', 'critical'],
+  },
+  'detect.rules_activated': {
+    summary: 'A detection rule set became the one matching.',
+    severities: ['info'],
+  },
+  'detect.rules_load_failed': {
+    summary: 'A rules change did not load; the previous set keeps matching.',
+    severities: ['high'],
+  },
+  'detect.telemetry': {
+    summary: 'Kernel telemetry came up (info), went down or lost events (high).',
+    severities: ['info', 'high'],
   },
 } as const satisfies Record<EventType, EventSpec>;
 

@@ -113,6 +113,8 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
               host: r.host,
               port: r.port,
               ...(r.address ? { address: r.address } : {}),
+              ...(r.via ? { via: r.via } : {}),
+              ...(r.target !== undefined ? { target: r.target } : {}),
               decision: r.decision,
               ...(r.rule ? { rule: r.rule } : {}),
               reason: r.reason,

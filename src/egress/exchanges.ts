@@ -69,17 +69,24 @@ export class Exchanges {
     const started = performance.now();
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
+    let path: string | undefined;
     try {
       caller = this.gate.identify(req.proxyAuthorization, channel);
       const p = plainTarget(req.uri);
       target = p.target;
+      path = p.path;
       const admitted = await this.gate.admit(caller, target, said(p.path, req.headers));
       const request = originRequest(req.method, p.path, p.host, originHeaders(req.headers));
-      await this.exchange({ method: 'HTTP', caller, target, admitted, started }, client, req.method, request);
+      await this.exchange(
+        { method: 'HTTP', caller, target, admitted, started, path },
+        client,
+        req.method,
+        request,
+      );
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', messageOf(e));
       client.end(refusal(r));
-      this.gate.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
+      this.gate.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started, path);
     }
   }
 
@@ -192,10 +199,12 @@ export class Exchanges {
     const started = performance.now();
     let caller: EgressCaller | undefined;
     let target: Target | undefined;
+    let path: string | undefined;
     try {
       caller = this.gate.identify(req.headers['proxy-authorization'], channel);
       const p = plainTarget(req.url ?? '');
       target = p.target;
+      path = p.path;
       const raw: [string, string][] = [];
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
         raw.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
@@ -217,7 +226,7 @@ export class Exchanges {
         agent: this.pools.for(caller.run),
       });
       const c = caller;
-      const passage: Passage = { method: 'HTTP', caller: c, target, admitted, started };
+      const passage: Passage = { method: 'HTTP', caller: c, target, admitted, started, path: p.path };
       this.gate.hold(res, { run: c.run, address: admitted.address, cut: () => res.destroy() }, c.agent);
       upstream.on('response', (ur) => {
         const out: Record<string, string | string[]> = {};
@@ -247,7 +256,7 @@ export class Exchanges {
         ...(r.status === 407 ? { 'proxy-authenticate': 'Bearer realm="rampart"' } : {}),
       });
       res.end(r.message + '\n');
-      this.gate.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started);
+      this.gate.refused('HTTP', caller, target?.host ?? '?', target?.port, r, started, path);
     }
   }
 }

@@ -179,6 +179,8 @@ export class Gate {
       {
         agent: caller.agent,
         run: caller.run,
+        via: caller.via,
+        ...(p.path !== undefined ? { target: p.path.slice(0, 2048) } : {}),
         method,
         host: target.host,
         port: target.port,
@@ -206,11 +208,14 @@ export class Gate {
     port: number | undefined,
     r: Refusal,
     started: number,
+    path?: string,
   ): void {
     this.finish(
       {
         agent: caller?.agent ?? '?',
         run: caller?.run ?? '?',
+        ...(caller ? { via: caller.via } : {}),
+        ...(path !== undefined ? { target: path.slice(0, 2048) } : {}),
         method,
         host,
         port: port ?? 0,

@@ -36,6 +36,10 @@ export interface ConnectionRecord {
   readonly host: string;
   readonly port: number;
   readonly address?: string;
+  /** How the caller came: its run's channel, or a token over TCP. */
+  readonly via?: 'token' | 'channel';
+  /** A plain request's path and query (the first 2048 characters). */
+  readonly target?: string;
   readonly decision: EgressDecision;
   readonly rule?: string;
   readonly reason: string;
@@ -136,6 +140,8 @@ export interface Passage {
   readonly target: Target;
   readonly admitted: Admitted;
   readonly started: number;
+  /** A plain request's target (path and query), for the record. */
+  readonly path?: string;
 }
 
 export interface Target {

@@ -10,6 +10,8 @@ export interface PolicyComponent extends Component {
   readonly service: PolicyService;
   /** The namespace a registered agent belongs to (attribute, or its namespace parent). */
   agentNamespace(agent: string): string | undefined;
+  /** A registered agent's namespace and capabilities (its own, its teams', inherited), as rules see them. */
+  agentFacts(agent: string): { namespace: string; capabilities: readonly string[] } | undefined;
 }
 
 export async function startPolicy(opts: PolicyServiceOptions): Promise<PolicyComponent> {
@@ -23,6 +25,11 @@ export async function startPolicy(opts: PolicyServiceOptions): Promise<PolicyCom
       const ns = e.attributes['namespace'];
       if (typeof ns === 'string' && ns !== '') return ns;
       return e.parents.find((p) => p.startsWith('namespace:'))?.slice('namespace:'.length);
+    },
+    agentFacts(agent) {
+      if (!service.getEntity('agent', agent)) return undefined;
+      const p = service.engine.entities.principal({ type: 'agent', id: agent });
+      return { namespace: p.namespace, capabilities: p.capabilities };
     },
     routes: policyRoutes(service, opts.auditor),
     health: () => service.health(),

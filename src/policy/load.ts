@@ -4,8 +4,9 @@
 // file:line:col; one bad file rejects the whole set (the previous set keeps serving).
 
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { yamlFiles } from '../core/files.js';
 import type { Environment } from '@marcbachmann/cel-js';
 import { RampartError, RampartErrorList, type SourceLocation, messageOf } from '../core/errors.js';
 import { parseLocated } from '../core/yaml.js';
@@ -63,23 +64,7 @@ const TYPE_RE = /^[a-z][a-z0-9_-]{0,31}$/;
  * Policy files under `dir`, sorted, as relative paths with forward slashes: every *.yaml outside
  * `tests/` directories that is not a *.test.yaml. With `test`, the *.test.yaml files instead.
  */
-export function policyFiles(dir: string, test = false): string[] {
-  const out: string[] = [];
-  const walk = (d: string, inTests: boolean): void => {
-    for (const name of readdirSync(d).sort()) {
-      if (name.startsWith('.')) continue;
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p, inTests || name === 'tests');
-      else if (/\.ya?ml$/.test(name)) {
-        const isTest = /\.test\.ya?ml$/.test(name);
-        if (test ? isTest : !isTest && !inTests) out.push(relative(dir, p).split(sep).join('/'));
-      }
-    }
-  };
-  walk(dir, false);
-  return out;
-}
+export const policyFiles = yamlFiles;
 
 /** The version a directory's policies would load as, without compiling them (cheap: for polling). */
 export function policySetVersion(dir: string): string {

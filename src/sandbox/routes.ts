@@ -146,6 +146,7 @@ const END_SCHEMA = {
     memory_limit_hit: { type: 'boolean' },
     oom_killed: { type: 'boolean' },
     pids_limit_hit: { type: 'boolean' },
+    leftover: { type: 'integer', minimum: 0 },
     // The end of a container run's output, redacted by its runner (kept with the run's record).
     output_tail: { type: 'string', maxLength: 16384 },
   },
@@ -178,6 +179,7 @@ interface EndBody {
   memory_limit_hit?: boolean;
   oom_killed?: boolean;
   pids_limit_hit?: boolean;
+  leftover?: number;
   output_tail?: string;
 }
 
@@ -381,6 +383,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
               signal: b.signal,
               durationMs: Math.round(b.duration_ms),
               peakMemory: b.peak_memory,
+              ...(b.leftover !== undefined ? { leftover: b.leftover } : {}),
             },
           }),
         );

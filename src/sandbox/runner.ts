@@ -125,6 +125,11 @@ export interface RunResult {
   readonly reason: EndReason;
   readonly durationMs: number;
   readonly stats: CgroupStats;
+  /**
+   * Processes of the run still alive when its command had exited (a daemon left to outlive the
+   * run), counted before they were killed: a detection (process-left-behind).
+   */
+  readonly leftover?: number;
 }
 
 export class SandboxStartError extends Error {
@@ -402,6 +407,7 @@ export class RunningSandbox {
     // task in its group can run again. bwrap's outer process exits as soon as it has the
     // command's status, often while its pid 1 is still being torn down; a task in the exit path
     // is not waited for here, and the group is removed once the kernel has reaped it.
+    const leftover = this.cgroup.liveTasks().filter((t) => t.comm !== 'bwrap').length;
     await sweep(this.cgroup);
     // The secret files go with the run (nothing of it can read them any more).
     rmSync(runFiles(FILES_ROOT, this.id).dir, { recursive: true, force: true });
@@ -417,6 +423,7 @@ export class RunningSandbox {
       reason: this.endReason,
       durationMs: monotonicMs() - this.startedAt,
       stats,
+      leftover,
     };
   }
 }

@@ -17,6 +17,7 @@ import { ensureProvisionKey } from '../core/provenance.js';
 import { startSecrets } from '../secrets/component.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
+import { startDetect } from '../detect/component.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
 import { startEvents } from '../events/component.js';
@@ -273,6 +274,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
     lookForDecoys = (text, where, by) => secrets.scan(text, where, by);
+
+    // Detection: rules over every recorded event, from where this replica's cursor stopped.
+    if (role === 'full' && config.detect.enabled)
+      started(
+        await startDetect({
+          dirs: [
+            ...(config.detect.includeShipped ? [join(packageRoot(), 'rules', 'default')] : []),
+            ...config.detect.rules,
+          ],
+          watch: config.detect.watch,
+          dedupMs: config.detect.dedupMs,
+          bus,
+          log: logger,
+          auditor: audit.log,
+          agentFacts: (agent) => policy.agentFacts(agent),
+        }),
+      );
     cleanups.push(() => {
       lookForDecoys = undefined;
       return Promise.resolve();

@@ -32,6 +32,7 @@ it('infers every section of the configuration from the schema', () => {
   is<Equal<Raw['sandbox']['profiles'][string]['devices'], ('/dev/kvm' | '/dev/net/tun')[] | undefined>>();
   is<Equal<Raw['egress']['mode'], 'enforce' | 'report'>>();
   is<Equal<Raw['secrets']['postgres'][number]['roles'][number]['ttl'], string>>();
+  is<Equal<Raw['detect']['rules'], string[] | undefined>>();
   is<Equal<Raw['admission']['deny_on'], 'info' | 'low' | 'medium' | 'high' | 'critical'>>();
   is<
     Equal<
@@ -47,6 +48,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'egress'
       | 'admission'
       | 'secrets'
+      | 'detect'
       | 'logging'
     >
   >();

@@ -3,13 +3,7 @@
 import { parse as parseYamlText } from 'yaml';
 import { findDeepNesting, nestingMessage } from '../../core/nesting.js';
 import { join, resolve } from 'node:path';
-import {
-  RampartError,
-  isRampartError,
-  formatLocation,
-  type RampartErrorList,
-  messageOf,
-} from '../../core/errors.js';
+import { RampartError, formatLocation, messageOf } from '../../core/errors.js';
 import { readTextFile } from '../../core/files.js';
 import { packageRoot } from '../../core/paths.js';
 import { parseDecisionInput } from '../../policy/input.js';
@@ -17,7 +11,7 @@ import { loadPolicySet } from '../../policy/load.js';
 import type { Decision, DecisionInput } from '../../policy/model.js';
 import { engineWith, readEntities, runPolicyTests, type FixtureEntity } from '../../policy/testing.js';
 import { apiError, connect } from '../client.js';
-import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
+import { COMMON_OPTIONS, parse, printLoadProblems, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart policy <subcommand> [options]
@@ -79,16 +73,7 @@ function dirArg(positionals: readonly string[], io: Io): string {
   return positionals[0] === undefined ? defaultDir() : resolve(io.cwd, positionals[0]);
 }
 
-/** Policy load errors are findings of `check`, printed like a compiler's. */
-function printProblems(io: Io, e: unknown): number {
-  if (!isRampartError(e)) throw e;
-  // A list of problems, or one (and the class may come from another bundle: no instanceof).
-  const list = (e as Partial<RampartErrorList>).errors ?? [e];
-  for (const p of list)
-    io.stdout.write(`${p.location ? formatLocation(p.location) + ': ' : ''}error ${p.code}: ${p.message}\n`);
-  io.stderr.write(`rampart: ${list.length} problem(s); the policy set does not load\n`);
-  return 1;
-}
+const printProblems = (io: Io, e: unknown): number => printLoadProblems(io, e, 'policy set');
 
 async function check(argv: readonly string[], io: Io): Promise<number> {
   const { positionals } = parse(argv, {}, USAGE, true);

@@ -444,6 +444,7 @@ export const command: Command = {
       memory_limit_hit: result?.stats.memoryLimitHit ?? false,
       oom_killed: result?.stats.oomKilled ?? false,
       pids_limit_hit: result?.stats.pidsLimitHit ?? false,
+      ...(result?.leftover !== undefined ? { leftover: result.leftover } : {}),
       ...(output ? { output_tail: (await output).tail() } : {}),
     });
     await report.sent;

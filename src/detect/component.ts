@@ -1,0 +1,116 @@
+// The detection component's door: rules over every recorded event (a durable subscription that
+// resumes where it stopped, so a restart misses nothing), detections published as events, the
+// rule set's routes (status, reload), health and metrics.
+
+import { audited } from '../core/audited.js';
+import { route, type Component } from '../core/component.js';
+import type { Auditor } from '../core/types.js';
+import { DetectService, type DetectServiceOptions } from './service.js';
+
+export interface DetectComponent extends Component {
+  readonly service: DetectService;
+}
+
+export interface DetectOptions extends DetectServiceOptions {
+  readonly auditor: Auditor;
+}
+
+export async function startDetect(opts: DetectOptions): Promise<DetectComponent> {
+  const service = await DetectService.start(opts);
+  return {
+    name: 'detect',
+    service,
+    routes: [
+      route({
+        method: 'GET',
+        url: '/v1/detect/rules',
+        scope: 'audit:read',
+        handler: async () => {
+          const set = service.set;
+          return {
+            version: set.version,
+            dirs: set.dirs,
+            files: set.files,
+            lists: set.lists,
+            macros: set.macros,
+            rules: set.rules.map((r) => ({
+              name: r.name,
+              priority: r.priority,
+              enabled: r.enabled,
+              tags: r.tags,
+              types: r.types ? [...r.types] : ['*'],
+              exceptions: r.exceptions.map((e) => e.name),
+              threshold: r.threshold ?? null,
+              compiled: r.native,
+              location: `${r.location.file}:${r.location.line}:${r.location.column}`,
+            })),
+          };
+        },
+      }),
+      route({
+        method: 'POST',
+        url: '/v1/detect/reload',
+        scope: 'policy:write',
+        handler: async (req) =>
+          audited(
+            opts.auditor,
+            req.principal!.actor,
+            { action: 'detect.reload', target: service.set.version },
+            () => service.reload(),
+          ),
+      }),
+    ],
+    health: () => service.health(),
+    metrics: [
+      {
+        kind: 'counter',
+        name: 'rampart_detect_events_total',
+        help: 'Events the rules ran over.',
+        read: () => service.stats.events,
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_detect_detections_total',
+        help: 'Detections made (first matches and repeat summaries).',
+        read: () => service.stats.detections,
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_detect_matches_total',
+        help: 'Rule matches by what became of them: a detection, counted on an open one, excepted.',
+        label: 'fate',
+        read: () => {
+          const s = service.stats;
+          return { detected: s.matches - s.deduplicated, deduplicated: s.deduplicated, excepted: s.excepted };
+        },
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_detect_rule_errors_total',
+        help: 'Rule evaluations that threw (a bug; the other rules still ran).',
+        read: () => service.stats.errors,
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_detect_unrecorded_total',
+        help: 'Detections the audit log refused: lost, and health fails until one is recorded again.',
+        read: () => service.publishFailures,
+      },
+      {
+        kind: 'gauge',
+        name: 'rampart_detect_rules',
+        help: 'Enabled rules in the active set.',
+        read: () => service.set.rules.filter((r) => r.enabled).length,
+      },
+      {
+        kind: 'histogram',
+        name: 'rampart_detect_latency_seconds',
+        help: 'From an event on record to its detection on record.',
+        buckets: [0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+        attach: (observe) => service.attachLatency(observe),
+      },
+    ],
+    subscriptions: [{ name: 'detect', types: '*', from: 'stored', handle: (e) => service.handle(e) }],
+    stop: () => service.stop(),
+  };
+}

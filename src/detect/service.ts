@@ -1,0 +1,230 @@
+// The detection service: the active rule set (hot-reloaded, every activation on record with its
+// hash), the engine that reads every event after it is on record, and the publishing of what it
+// finds. A detection is published (durably, on record) before the handler returns, so whatever
+// acts on it (response, incidents) acts on a recorded detection, in the log's order.
+
+import { watch, type FSWatcher } from 'node:fs';
+import { RampartErrorList, isRampartError, messageOf } from '../core/errors.js';
+import type { EventPublisher, StreamEvent } from '../core/events.js';
+import type { ComponentHealth } from '../core/types.js';
+import {
+  DetectionEngine,
+  zeroStats,
+  type Detection,
+  type EngineOptions,
+  type EngineStats,
+} from './engine.js';
+import { loadRuleSet, ruleSetVersion, type RuleSet } from './load.js';
+
+export interface DetectLog {
+  info(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
+export interface DetectServiceOptions {
+  readonly dirs: readonly string[];
+  readonly watch: boolean;
+  readonly dedupMs: number;
+  readonly bus: EventPublisher;
+  readonly log: DetectLog;
+  readonly agentFacts?: EngineOptions['agentFacts'];
+  readonly now?: () => number;
+}
+
+export class DetectService {
+  private engine: DetectionEngine;
+  private readonly watchers: FSWatcher[] = [];
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private lastError: string | undefined;
+  /** Counters of engines replaced by a reload, so metrics never go backwards. */
+  private readonly past: EngineStats = zeroStats();
+  /** Detections that could not be published (the audit log refused): counted; health fails until one is. */
+  publishFailures = 0;
+  private failingSince: string | undefined;
+  private observeLatency: ((s: number) => void) | undefined;
+
+  private constructor(
+    private readonly opts: DetectServiceOptions,
+    set: RuleSet,
+  ) {
+    this.engine = this.engineFor(set);
+  }
+
+  /** Loads the rules (a set that does not load refuses the start: no detection is not an option). */
+  static async start(opts: DetectServiceOptions): Promise<DetectService> {
+    const svc = new DetectService(opts, loadRuleSet(opts.dirs));
+    await svc.announce(svc.set, '');
+    const flush = setInterval(() => void svc.publish(svc.engine.flush(svc.now())), 1000);
+    flush.unref();
+    svc.timers.push(flush);
+    if (opts.watch) svc.startWatching();
+    return svc;
+  }
+
+  get set(): RuleSet {
+    return this.engine.set;
+  }
+
+  get stats(): EngineStats {
+    const s = this.engine.stats;
+    const p = this.past;
+    return {
+      events: p.events + s.events,
+      matches: p.matches + s.matches,
+      detections: p.detections + s.detections,
+      deduplicated: p.deduplicated + s.deduplicated,
+      excepted: p.excepted + s.excepted,
+      errors: p.errors + s.errors,
+    };
+  }
+
+  attachLatency(observe: (seconds: number) => void): void {
+    this.observeLatency = observe;
+  }
+
+  /** The subscription's handler: every event after it is on record, in order. */
+  async handle(se: StreamEvent): Promise<void> {
+    // Detections are not fed back: a rule over detections would feed itself.
+    if (se.event.type === 'detect.detection') return;
+    const found = this.engine.process(se);
+    if (found.length > 0) await this.publish(found, Date.parse(se.time));
+  }
+
+  async reload(): Promise<{ version: string; changed: boolean }> {
+    const serving = this.set.version;
+    if (ruleSetVersion(this.opts.dirs) === serving) return { version: serving, changed: false };
+    let next: RuleSet;
+    try {
+      next = loadRuleSet(this.opts.dirs);
+    } catch (e) {
+      const errors =
+        e instanceof RampartErrorList
+          ? e.errors.map((x) => x.describe())
+          : [isRampartError(e) ? e.describe() : messageOf(e)];
+      this.lastError = errors[0];
+      await this.opts.bus.publish({
+        type: 'detect.rules_load_failed',
+        severity: 'high',
+        source: 'detect',
+        outcome: 'failure',
+        data: { dirs: [...this.opts.dirs], serving, errors: errors.slice(0, 50) },
+      });
+      throw e;
+    }
+    // The old engine's open windows are summarized before it goes, so no repeat is lost.
+    await this.publish(this.engine.drain());
+    const old = this.engine.stats;
+    for (const k of Object.keys(old) as (keyof EngineStats)[]) this.past[k] += old[k];
+    await this.announce(next, serving);
+    this.engine = this.engineFor(next);
+    this.lastError = undefined;
+    return { version: next.version, changed: true };
+  }
+
+  health(): ComponentHealth {
+    if (this.failingSince)
+      return {
+        status: 'failing',
+        detail: `detections cannot be recorded since ${this.failingSince} (${this.publishFailures} lost)`,
+      };
+    const enabled = this.set.rules.filter((r) => r.enabled).length;
+    if (this.lastError)
+      return {
+        status: 'degraded',
+        detail: `serving ${this.set.version}; the last change did not load: ${this.lastError}`,
+      };
+    return { status: 'ok', detail: `${this.set.version}: ${enabled} rules` };
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.watchers) w.close();
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    for (const t of this.timers) clearInterval(t);
+    await this.publish(this.engine.drain()).catch(() => undefined);
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  private engineFor(set: RuleSet): DetectionEngine {
+    return new DetectionEngine(set, {
+      dedupMs: this.opts.dedupMs,
+      ...(this.opts.agentFacts ? { agentFacts: this.opts.agentFacts } : {}),
+    });
+  }
+
+  private async announce(set: RuleSet, previous: string): Promise<void> {
+    const enabled = set.rules.filter((r) => r.enabled).length;
+    await this.opts.bus.publish({
+      type: 'detect.rules_activated',
+      severity: 'info',
+      source: 'detect',
+      data: {
+        version: set.version,
+        previous,
+        dirs: [...set.dirs],
+        files: set.files.length,
+        rules: set.rules.length,
+        enabled,
+      },
+    });
+    this.opts.log.info({ version: set.version, previous, rules: enabled }, 'detection rules activated');
+  }
+
+  private async publish(found: readonly Detection[], eventTime?: number): Promise<void> {
+    for (const d of found) {
+      try {
+        await this.opts.bus.publish({
+          type: 'detect.detection',
+          severity: d.priority,
+          source: 'detect',
+          subject: { ...(d.agent ? { agent: d.agent } : {}), ...(d.run ? { run: d.run } : {}) },
+          data: {
+            rule: d.rule,
+            priority: d.priority,
+            output: d.output,
+            tags: [...d.tags],
+            run: d.run,
+            agent: d.agent,
+            namespace: d.namespace,
+            events: [...d.events],
+            count: d.count,
+            ...(d.repeat ? { repeat: true } : {}),
+            ...(d.baseline ? { baseline: d.baseline } : {}),
+          },
+        });
+        this.failingSince = undefined;
+        if (eventTime !== undefined) this.observeLatency?.(Math.max(0, this.now() - eventTime) / 1000);
+      } catch (e) {
+        this.publishFailures++;
+        this.failingSince ??= new Date(this.now()).toISOString();
+        this.opts.log.error(
+          { err: messageOf(e), rule: d.rule, run: d.run },
+          'a detection could not be recorded',
+        );
+      }
+    }
+  }
+
+  private startWatching(): void {
+    const schedule = (): void => {
+      if (this.reloadTimer) clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => void this.reload().catch(() => undefined), 150);
+      this.reloadTimer.unref();
+    };
+    for (const d of this.opts.dirs)
+      try {
+        const w = watch(d, { recursive: true, persistent: false }, schedule);
+        w.on('error', () => undefined);
+        this.watchers.push(w);
+      } catch {
+        // Polled below.
+      }
+    // A watcher can miss changes (replaced directories, network file systems): poll the hash too.
+    const poll = setInterval(() => void this.reload().catch(() => undefined), 5000);
+    poll.unref();
+    this.timers.push(poll);
+  }
+}

@@ -9,7 +9,7 @@
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -105,6 +105,85 @@ try {
     ],
     { stdio: 'inherit' },
   );
+}
+
+// Kernel telemetry (src/detect/telemetry/): the eBPF programs, compiled against this kernel's BTF
+// (CO-RE: they load on other kernels with BTF too), embedded in their loader as a libbpf skeleton,
+// the loader linked with libbpf statically. Optional: without clang, bpftool, libbpf's headers or
+// BTF, the build says so and detection runs on the events Rampart records itself (health says
+// telemetry is unavailable, and why).
+{
+  const bpfDir = join(root, 'build', 'bpf');
+  const src = join(root, 'src', 'detect', 'telemetry');
+  const missing = [
+    ['clang', ['--version']],
+    ['bpftool', ['version']],
+  ].filter(([cmd, args]) => {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (!existsSync('/usr/include/bpf/libbpf.h')) missing.push(['libbpf-dev']);
+  if (!existsSync('/sys/kernel/btf/vmlinux')) missing.push(['/sys/kernel/btf/vmlinux']);
+  if (missing.length > 0) {
+    console.error(`build: kernel telemetry not built (missing ${missing.map((m) => m[0]).join(', ')})`);
+  } else {
+    mkdirSync(bpfDir, { recursive: true });
+    writeFileSync(
+      join(bpfDir, 'vmlinux.h'),
+      execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], {
+        maxBuffer: 256 << 20,
+      }),
+    );
+    const arch = process.arch === 'arm64' ? 'arm64' : 'x86';
+    execFileSync(
+      'clang',
+      [
+        '-g',
+        '-O2',
+        '-target',
+        'bpf',
+        `-D__TARGET_ARCH_${arch}`,
+        '-I',
+        bpfDir,
+        '-I',
+        src,
+        '-c',
+        join(src, 'probe.bpf.c'),
+        '-o',
+        join(bpfDir, 'probe.bpf.o'),
+      ],
+      { stdio: 'inherit' },
+    );
+    writeFileSync(
+      join(bpfDir, 'probe.skel.h'),
+      execFileSync('bpftool', ['gen', 'skeleton', join(bpfDir, 'probe.bpf.o'), 'name', 'probe_bpf'], {
+        maxBuffer: 256 << 20,
+      }),
+    );
+    execFileSync(
+      cc,
+      [
+        ...bridgeFlags,
+        '-I',
+        bpfDir,
+        '-I',
+        src,
+        '-o',
+        join(dist, 'rampart-telemetry'),
+        join(src, 'loader.c'),
+        '-Wl,-Bstatic',
+        '-lbpf',
+        '-lelf',
+        '-lz',
+        '-Wl,-Bdynamic',
+      ],
+      { stdio: 'inherit' },
+    );
+  }
 }
 
 // The default seccomp programs, precompiled (src/sandbox/seccomp.ts, defaultSeccomp): from the

@@ -197,7 +197,7 @@ function auditConfig(raw: RawConfig['audit'], c: Ctx): AuditConfig {
 }
 
 function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
-  const { enabled, rules, include_shipped, watch, dedup_window, ...rest } = raw;
+  const { enabled, rules, include_shipped, watch, dedup_window, telemetry, ...rest } = raw;
   exhaustive(rest);
   if (!include_shipped && (rules ?? []).length === 0)
     c.problem(['detect', 'rules'], 'detect.rules: name a rules directory, or keep include_shipped');
@@ -207,6 +207,7 @@ function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
     includeShipped: include_shipped,
     watch,
     dedupMs: c.ms(['detect', 'dedup_window'], dedup_window, 0),
+    telemetry,
   };
 }
 
@@ -342,6 +343,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
     readOnly: [],
     syscalls: [],
     honeytokens: [],
+    telemetry: 'optional',
   },
   strict: {
     memoryBytes: 512 * 1024 ** 2,
@@ -352,6 +354,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
     readOnly: [],
     syscalls: [],
     honeytokens: [],
+    telemetry: 'optional',
   },
   'vm-runner': {
     memoryBytes: 4 * 1024 ** 3,
@@ -362,13 +365,14 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfile>> = {
     readOnly: [],
     syscalls: [],
     honeytokens: [],
+    telemetry: 'optional',
   },
 };
 
 function sandboxProfiles(raw: Record<string, RawProfile>, c: Ctx): Record<string, SandboxProfile> {
   const out: Record<string, SandboxProfile> = { ...BUILTIN_PROFILES };
   for (const [name, p] of Object.entries(raw)) {
-    const { memory, pids, cpus, timeout, devices, read_only, syscalls, honeytokens, ...rest } = p;
+    const { memory, pids, cpus, timeout, devices, read_only, syscalls, honeytokens, telemetry, ...rest } = p;
     exhaustive(rest);
     const base = BUILTIN_PROFILES[name] ?? BUILTIN_PROFILES['default']!;
     let memoryBytes = base.memoryBytes;
@@ -390,6 +394,7 @@ function sandboxProfiles(raw: Record<string, RawProfile>, c: Ctx): Record<string
       readOnly: read_only ?? base.readOnly,
       syscalls: syscalls ?? base.syscalls,
       honeytokens: honeytokens ?? base.honeytokens,
+      telemetry: telemetry ?? base.telemetry,
     };
   }
   return out;

@@ -371,6 +371,11 @@ export const configSchema = root({
             uniqueItems: true,
             description: 'Syscalls allowed on top of the built-in list (never the always-denied ones).',
           },
+          telemetry: {
+            enum: ['optional', 'required'],
+            description:
+              'required: a run of this profile starts only while kernel telemetry watches runs (detect.telemetry); otherwise its registration is refused with the reason. Default: optional.',
+          },
           honeytokens: {
             type: 'array',
             items: { enum: ['aws', 'github', 'database'] },
@@ -496,6 +501,12 @@ export const configSchema = root({
       type: 'boolean',
       description: 'Reload the rules when a directory changes (and poll them every 5 s).',
       default: true,
+    },
+    telemetry: {
+      enum: ['auto', 'off'],
+      description:
+        "Kernel telemetry from inside runs (eBPF: process exec and exit, file opens, connects, refused syscalls). auto: loaded when the control plane starts; when it cannot be, detection's health is degraded with the reason and runs still start (a profile with telemetry: required refuses them).",
+      default: 'auto',
     },
     dedup_window: duration(
       'Repeats of one rule on one run within this window are counted on the first detection, then summarized once when the window ends.',

@@ -115,4 +115,5 @@ export interface DetectConfig {
   readonly includeShipped: boolean;
   readonly watch: boolean;
   readonly dedupMs: number;
+  readonly telemetry: 'auto' | 'off';
 }

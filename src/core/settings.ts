@@ -27,6 +27,8 @@ export interface SandboxProfile {
   readonly syscalls: readonly string[];
   /** Decoy credentials planted in the run's home. */
   readonly honeytokens: readonly HoneytokenKind[];
+  /** required: a run starts only while kernel telemetry watches runs (detect.telemetry). */
+  readonly telemetry: 'optional' | 'required';
 }
 
 export type HoneytokenKind = 'aws' | 'github' | 'database';

@@ -6,20 +6,60 @@ import { audited } from '../core/audited.js';
 import { route, type Component } from '../core/component.js';
 import type { Auditor } from '../core/types.js';
 import { DetectService, type DetectServiceOptions } from './service.js';
+import { Telemetry, type TelemetryDeps } from './telemetry.js';
+
+/** Syscalls whose refusal kernel telemetry reports: the ones only an escape needs. */
+const ESCAPE_SYSCALLS = [
+  'mount',
+  'umount2',
+  'unshare',
+  'setns',
+  'pivot_root',
+  'chroot',
+  'ptrace',
+  'process_vm_readv',
+  'process_vm_writev',
+  'bpf',
+  'keyctl',
+  'add_key',
+  'request_key',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'kexec_load',
+  'kexec_file_load',
+  'open_by_handle_at',
+  'perf_event_open',
+  'userfaultfd',
+  'reboot',
+  'swapon',
+  'acct',
+  'iopl',
+  'ioperm',
+];
 
 export interface DetectComponent extends Component {
   readonly service: DetectService;
+  /** Kernel telemetry, when asked for (it may be degraded: see its health). */
+  readonly telemetry: Telemetry | undefined;
 }
 
 export interface DetectOptions extends DetectServiceOptions {
   readonly auditor: Auditor;
+  /** Kernel telemetry from the runs (undefined: off). */
+  readonly telemetry?: Pick<TelemetryDeps, 'binary' | 'target' | 'runOf'>;
 }
 
 export async function startDetect(opts: DetectOptions): Promise<DetectComponent> {
   const service = await DetectService.start(opts);
+  const telemetry =
+    opts.telemetry &&
+    new Telemetry({ ...opts.telemetry, bus: opts.bus, log: opts.log, deny: ESCAPE_SYSCALLS });
+  await telemetry?.start();
   return {
     name: 'detect',
     service,
+    telemetry,
     routes: [
       route({
         method: 'GET',
@@ -60,7 +100,15 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
           ),
       }),
     ],
-    health: () => service.health(),
+    health: () => {
+      const rules = service.health();
+      const kernel = telemetry?.health();
+      if (!kernel || kernel.status === 'ok' || rules.status === 'failing')
+        return kernel
+          ? { ...rules, detail: `${rules.detail ?? ''}; telemetry: ${kernel.detail ?? 'ok'}` }
+          : rules;
+      return { status: 'degraded', detail: `${rules.detail ?? ''}; telemetry: ${kernel.detail ?? ''}` };
+    },
     metrics: [
       {
         kind: 'counter',
@@ -103,6 +151,33 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
         read: () => service.set.rules.filter((r) => r.enabled).length,
       },
       {
+        kind: 'counter',
+        name: 'rampart_detect_telemetry_events_total',
+        help: 'Kernel telemetry events read from the loader.',
+        read: () => telemetry?.stats.events ?? 0,
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_detect_telemetry_dropped_total',
+        help: 'Kernel telemetry events lost: in the kernel (ring buffer full) or here (too many in flight, or not recorded).',
+        label: 'where',
+        read: () => ({
+          kernel: telemetry?.stats.droppedKernel ?? 0,
+          reader: telemetry?.stats.droppedReader ?? 0,
+        }),
+      },
+      {
+        kind: 'counter',
+        name: 'rampart_detect_telemetry_skipped_total',
+        help: 'Kernel telemetry events left out on purpose: reads of paths that do not matter, events of runs already gone, paths not readable at entry.',
+        label: 'why',
+        read: () => ({
+          filtered: telemetry?.stats.filtered ?? 0,
+          unknown_run: telemetry?.stats.unknownRun ?? 0,
+          unreadable_path: telemetry?.stats.unreadablePaths ?? 0,
+        }),
+      },
+      {
         kind: 'histogram',
         name: 'rampart_detect_latency_seconds',
         help: 'From an event on record to its detection on record.',
@@ -111,6 +186,9 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
       },
     ],
     subscriptions: [{ name: 'detect', types: '*', from: 'stored', handle: (e) => service.handle(e) }],
-    stop: () => service.stop(),
+    stop: async () => {
+      telemetry?.stop();
+      await service.stop();
+    },
   };
 }

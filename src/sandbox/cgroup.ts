@@ -3,7 +3,8 @@
 // v2 (unified hierarchy, /sys/fs/cgroup/cgroup.controllers present): one directory per run with
 // memory.max, pids.max, cpu.max, cgroup.freeze and cgroup.kill.
 // v1 (our machines): one directory per run in each of the memory, pids, cpu and freezer
-// hierarchies. memory.limit_in_bytes (and memsw where swap accounting is on, so the limit cannot
+// hierarchies, and in the cgroup2 hierarchy a hybrid host mounts at unified/ (no controllers:
+// it gives every task of the run a cgroup2 id that names the run, for kernel telemetry). memory.limit_in_bytes (and memsw where swap accounting is on, so the limit cannot
 // be escaped into swap), pids.max, cpu.cfs_quota_us/cfs_period_us, freezer.state.
 //
 // The cgroup is also how a run is found and ended from another process: `rampart kill` and the
@@ -162,6 +163,10 @@ export function detectCgroups(name: string, root = '/sys/fs/cgroup'): CgroupHost
       if (!existsSync(join(mount, 'cgroup.procs'))) return `cgroup v1 controller "${c}" is not mounted`;
       parents[c] = join(mount, name);
     }
+    // A hybrid host also mounts cgroup2 (at unified/): runs are placed there too, with no
+    // controllers, so that the kernel's cgroup2 id of every task names its run (kernel telemetry
+    // filters on it: detect/telemetry/probe.bpf.c).
+    if (existsSync(join(root, 'unified', 'cgroup.procs'))) parents['unified'] = join(root, 'unified', name);
     return { version: 'v1', parents };
   } catch (e) {
     return `cgroups are not usable: ${messageOf(e)}`;

@@ -27,6 +27,8 @@ export interface SandboxComponentDeps {
   readonly egress?: ChannelListener;
   /** Reconcile this host's runs now (not in a proxy-only replica). */
   readonly reconcile: boolean;
+  /** Why kernel telemetry is not watching runs (undefined: it is), for profiles that require it. */
+  readonly telemetryDown?: () => string | undefined;
 }
 
 export interface SandboxComponent extends Component {
@@ -70,6 +72,7 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
       agentNamespace: deps.agentNamespace,
       stats,
       ...(channels ? { channels } : {}),
+      ...(deps.telemetryDown ? { telemetryDown: deps.telemetryDown } : {}),
     }),
     health: () => service.health(),
     metrics: [

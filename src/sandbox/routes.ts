@@ -39,6 +39,8 @@ export interface RunRouteDeps {
   /** Per-run egress channels, when the control plane runs the egress proxy. */
   readonly channels?: RunChannels;
   readonly stats: RunStats;
+  /** Why kernel telemetry is not watching runs, or undefined when it is (profiles that require it). */
+  readonly telemetryDown?: () => string | undefined;
 }
 
 /** What /metrics says of runs: the routes count, the component reports. */
@@ -239,6 +241,16 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
         const t0 = performance.now();
         const b = req.body;
         const actor = req.principal!.actor;
+        // A profile that requires kernel telemetry runs only while it watches (fail closed: no
+        // telemetry component at all is "not watching").
+        if (sandbox.profile(b.profile)?.telemetry === 'required') {
+          const down = deps.telemetryDown ? deps.telemetryDown() : 'detection is not running';
+          if (down !== undefined)
+            throw new RampartError(
+              'RAMPART_E_SANDBOX_UNAVAILABLE',
+              `profile ${b.profile} requires kernel telemetry, which is not watching runs: ${down}`,
+            );
+        }
         // The run's uid is the one its runner took from the pool for this run, and no other.
         const lease = sandbox.uids.lease(b.uid);
         if (

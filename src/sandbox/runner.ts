@@ -18,7 +18,7 @@
 // on the host can read.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
 import { messageOf } from '../core/errors.js';
@@ -407,7 +407,9 @@ export class RunningSandbox {
     // task in its group can run again. bwrap's outer process exits as soon as it has the
     // command's status, often while its pid 1 is still being torn down; a task in the exit path
     // is not waited for here, and the group is removed once the kernel has reaped it.
-    const leftover = this.cgroup.liveTasks().filter((t) => t.comm !== 'bwrap').length;
+    // Rampart's own processes are no leftovers: bwrap's, and the egress bridge's relay (which
+    // outlives the command by design). Told apart by the executable, which a process cannot rename.
+    const leftover = this.cgroup.liveTasks().filter((t) => !RAMPART_EXES.test(exeOf(t.pid))).length;
     await sweep(this.cgroup);
     // The secret files go with the run (nothing of it can read them any more).
     rmSync(runFiles(FILES_ROOT, this.id).dir, { recursive: true, force: true });
@@ -425,6 +427,17 @@ export class RunningSandbox {
       stats,
       leftover,
     };
+  }
+}
+
+/** The executables of Rampart's own processes in a run: bubblewrap and the egress bridge. */
+const RAMPART_EXES = /(?:^|\/)(?:bwrap|rampart\/bridge)$/;
+
+function exeOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
   }
 }
 

@@ -7,13 +7,13 @@
 // filter for this architecture): health says why, and start() throws. Never a run without limits.
 
 import { urandomHex } from '../core/ids.js';
-import { accessSync, constants, existsSync, lstatSync } from 'node:fs';
-import { dirname, join, resolve, basename } from 'node:path';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve, basename, relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { RampartError, messageOf } from '../core/errors.js';
 import { processIdentity, type ProcessIdentity } from '../core/process.js';
-import type { SandboxSettings } from '../core/settings.js';
+import type { SandboxProfile, SandboxSettings } from '../core/settings.js';
 import type { ComponentHealth } from '../core/types.js';
 import { detectCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
 import { captureEvidence, type Evidence } from './evidence.js';
@@ -75,6 +75,8 @@ export class SandboxService {
   private readonly swarm: SwarmRuntime;
   /** The runs this control plane knows of (records.ts). */
   readonly records = new RunRegistry();
+  /** cgroup2 id (the run's group's inode) -> run id, refreshed when an id is not in it. */
+  private readonly byCgroupId = new Map<string, string>();
   private readonly workspaces: Workspaces;
   /** Host uids for runs, one per live run (uids.ts). */
   readonly uids: UidPool;
@@ -144,6 +146,11 @@ export class SandboxService {
       status: 'ok',
       detail: `${this.local.size} run(s) in this process, cgroup ${this.host!.cgroups.version}, AppArmor ${apparmor}`,
     };
+  }
+
+  /** A profile by name, as configured. */
+  profile(name: string): SandboxProfile | undefined {
+    return Object.hasOwn(this.opts.profiles, name) ? this.opts.profiles[name] : undefined;
   }
 
   profileNames(): string[] {
@@ -468,6 +475,36 @@ export class SandboxService {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.local.values()].map((r) => r.done));
   }
+
+  /**
+   * This installation's runs' cgroup2 parent, for kernel telemetry, or why there is none (no
+   * sandbox host, or a v1 host without a cgroup2 mount).
+   */
+  telemetryTarget(): TelemetryTarget | string {
+    if (!this.host) return 'this host runs no sandboxes';
+    const dir = this.host.cgroups.parents['unified'];
+    if (!dir) return 'cgroup v1 without a cgroup2 mount (/sys/fs/cgroup/unified): runs have no cgroup2 group';
+    const root = this.host.cgroups.version === 'v2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
+    return { name: basename(dir), dir, level: relative(root, dir).split('/').length };
+  }
+
+  /** The run whose cgroup2 group has this id (a directory's inode under the parent), if any. */
+  runByCgroupId(id: string): { run: string; agent: string } | undefined {
+    let run = this.byCgroupId.get(id);
+    const dir = this.host?.cgroups.parents['unified'];
+    if (run === undefined && dir) {
+      this.byCgroupId.clear();
+      try {
+        for (const e of readdirSync(dir, { withFileTypes: true }))
+          if (e.isDirectory()) this.byCgroupId.set(String(statSync(join(dir, e.name)).ino), e.name);
+      } catch {
+        // No parent (no run yet): nothing to name.
+      }
+      run = this.byCgroupId.get(id);
+    }
+    if (run === undefined) return undefined;
+    return { run, agent: this.records.get(run)?.agent ?? '' };
+  }
 }
 
 /** Why this host cannot confine runs, or the cgroup host when it can. */
@@ -483,3 +520,11 @@ function hostProblem(opts: SandboxOptions): CgroupHost | string {
 }
 
 export type { RunResult, RunSpec, Evidence, EgressChannel, SwarmPlan, RunRecord };
+
+/** Where kernel telemetry finds this installation's runs: their cgroup2 parent group. */
+export interface TelemetryTarget {
+  /** The parent group's name (its directory's) and its depth below the cgroup2 root. */
+  readonly name: string;
+  readonly level: number;
+  readonly dir: string;
+}

@@ -17,7 +17,7 @@ import { ensureProvisionKey } from '../core/provenance.js';
 import { startSecrets } from '../secrets/component.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
-import { startDetect } from '../detect/component.js';
+import { startDetect, type DetectComponent } from '../detect/component.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
 import { startEvents } from '../events/component.js';
@@ -187,6 +187,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
     // The egress proxy: built (rules compiled, config errors raised) before anything listens.
+    let detect: DetectComponent | undefined;
     const egress: EgressComponent | undefined = config.egress.enabled
       ? started(
           startEgress({
@@ -229,6 +230,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         agentNamespace,
         ...(egress ? { egress } : {}),
         reconcile: role === 'full',
+        // Detection starts later (it reads the sandbox's runs); asked when a run registers.
+        telemetryDown: () => {
+          if (!detect) return 'detection is not running on this control plane';
+          return detect.telemetry ? detect.telemetry.notWatching() : 'detect.telemetry is off';
+        },
       }),
     );
     // Admission: the same checks as `rampart check`, served to Kubernetes and Docker.
@@ -277,7 +283,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     // Detection: rules over every recorded event, from where this replica's cursor stopped.
     if (role === 'full' && config.detect.enabled)
-      started(
+      detect = started(
         await startDetect({
           dirs: [
             ...(config.detect.includeShipped ? [join(packageRoot(), 'rules', 'default')] : []),
@@ -289,6 +295,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           log: logger,
           auditor: audit.log,
           agentFacts: (agent) => policy.agentFacts(agent),
+          ...(config.detect.telemetry === 'auto'
+            ? {
+                telemetry: {
+                  binary: join(packageRoot(), 'dist', 'rampart-telemetry'),
+                  target: sandbox.service.telemetryTarget(),
+                  runOf: (id: string) => sandbox.service.runByCgroupId(id),
+                },
+              }
+            : {}),
         }),
       );
     cleanups.push(() => {

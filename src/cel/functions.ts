@@ -10,6 +10,36 @@ export function hostMatches(host: string, pattern: string): boolean {
   return h === p;
 }
 
+/** hostMatches with the pattern prepared once: what compiled rules call with a constant pattern. */
+export function compileHostPattern(pattern: string): (host: string) => boolean {
+  const p = pattern.toLowerCase().replace(/\.$/, '');
+  if (p.startsWith('*.')) {
+    const suffix = p.slice(1);
+    return (host) => {
+      const h = host.toLowerCase().replace(/\.$/, '');
+      return h.endsWith(suffix) && h.length > suffix.length;
+    };
+  }
+  return (host) => host.toLowerCase().replace(/\.$/, '') === p;
+}
+
+/**
+ * glob with the pattern prepared once. The shapes rules use most ("LIT", "*LIT", "LIT*", "*LIT*",
+ * with no other * or ?) become one string test; anything else runs the general matcher. Same
+ * answers as glob() (test/cel/functions.test.ts checks the two on generated patterns).
+ */
+export function compileGlob(pattern: string): (s: string) => boolean {
+  const lead = pattern.startsWith('*');
+  const trail = pattern.length > 1 && pattern.endsWith('*');
+  const lit = pattern.slice(lead ? 1 : 0, trail ? -1 : undefined);
+  if (pattern === '*') return () => true;
+  if (lit.includes('*') || lit.includes('?')) return (s) => glob(s, pattern);
+  if (lead && trail) return (s) => s.includes(lit);
+  if (lead) return (s) => s.endsWith(lit);
+  if (trail) return (s) => s.startsWith(lit);
+  return (s) => s === lit;
+}
+
 /** Glob with * and ?, linear-time (no backtracking blow-up). */
 export function glob(s: string, pattern: string): boolean {
   let si = 0;
@@ -17,12 +47,13 @@ export function glob(s: string, pattern: string): boolean {
   let star = -1;
   let mark = 0;
   while (si < s.length) {
-    if (pi < pattern.length && (pattern[pi] === '?' || pattern[pi] === s[si])) {
-      si++;
-      pi++;
-    } else if (pi < pattern.length && pattern[pi] === '*') {
+    // A * in the pattern is a wildcard even where the text has a literal *: checked first.
+    if (pi < pattern.length && pattern[pi] === '*') {
       star = pi++;
       mark = si;
+    } else if (pi < pattern.length && (pattern[pi] === '?' || pattern[pi] === s[si])) {
+      si++;
+      pi++;
     } else if (star >= 0) {
       pi = star + 1;
       si = ++mark;

@@ -5,7 +5,8 @@
 
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { COST_BUDGET, analyze } from '../cel/analyze.js';
-import { compileTyped, constant, type Typed } from '../cel/compile.js';
+import { compileTyped, constant, type CompileSchema, type Typed } from '../cel/compile.js';
+import { generateExpression } from '../cel/generate.js';
 import { base64Blob, cidrContains, glob, globAny, hostMatches, randomLooking } from '../cel/functions.js';
 import { CLASSES, FIELDS, fieldType, fieldValue, type DetectInput } from './fields.js';
 
@@ -101,17 +102,19 @@ export function checkCondition(
     return [
       { message: `may cost ${cost} steps (budget ${COST_BUDGET}); nest fewer comprehensions`, offset: 0 },
     ];
-  const typed = compileTyped(parsed.ast, {
+  const schema: CompileSchema = {
     objects: FIELDS,
     id: (name) => {
       const n = named.get(name);
       if (!n) return undefined;
       return n.kind === 'list' ? constant('list<string>', n.items) : n.typed;
     },
-  });
+  };
+  const typed = compileTyped(parsed.ast, schema);
   const types = typesOf(parsed.ast, named);
   if (typed?.kind === 'bool') {
-    const fn = typed.fn as Evaluate;
+    // One generated function per condition (cel/generate.ts); the closures where it cannot be.
+    const fn = (generateExpression(parsed.ast, schema) ?? typed.fn) as Evaluate;
     return { ast: parsed.ast, evaluate: fn, native: true, types };
   }
   // Outside the subset: cel-js, with lists as values and macros as getters over the same event.

@@ -10,7 +10,7 @@
 
 import type { StreamEvent } from '../core/events.js';
 import type { Severity } from '../core/types.js';
-import { fieldValue, inputOf, type DetectInput, type RunFacts } from './fields.js';
+import { InputBuffer, fieldValue, inputOf, type DetectInput, type RunFacts } from './fields.js';
 import type { Rule, RuleSet } from './load.js';
 
 export interface Detection {
@@ -77,7 +77,7 @@ interface RunState {
   /** Paths written by a process that had connected. */
   readonly fetched: Set<string>;
   /** What each live pid last executed: fills proc.* on its other events, and its children's pname. */
-  readonly procs: Map<number, { exe: string; name: string; args: string[]; cwd: string }>;
+  readonly procs: Map<number, { exe: string; name: string; args: readonly string[]; cwd: string }>;
 }
 
 export class DetectionEngine {
@@ -87,6 +87,11 @@ export class DetectionEngine {
   private readonly windows = new Map<string, Window>();
   private readonly counts = new Map<string, number[]>();
   private readonly runs = new Map<string, RunState>();
+  private readonly buffer = new InputBuffer();
+  /** The earliest end of an open dedup window (flush has nothing to do before it). */
+  private nextUntil = Number.POSITIVE_INFINITY;
+  private second = '';
+  private secondMs = 0;
 
   constructor(
     readonly set: RuleSet,
@@ -112,8 +117,8 @@ export class DetectionEngine {
   /** The detections this event makes now (first matches, and summaries of windows it closed). */
   process(se: StreamEvent): Detection[] {
     this.stats.events++;
-    const now = Date.parse(se.time);
-    const out = this.windows.size > 0 ? this.flush(now) : [];
+    const now = this.timeOf(se.time);
+    const out = now >= this.nextUntil ? this.flush(now) : [];
     const input = this.inputFor(se);
     const typed = this.byType.get(se.event.type);
     if (typed) for (const r of typed) this.try(r, input, se.seq, now, out);
@@ -122,14 +127,39 @@ export class DetectionEngine {
     return out;
   }
 
+  /**
+   * A record's time in ms. Records of one second share their first 19 characters
+   * (2026-01-01T00:00:00): that part is parsed once per second, the milliseconds each time.
+   */
+  private timeOf(iso: string): number {
+    if (this.second !== '' && iso.length === 24 && iso.charCodeAt(19) === 46 && iso.startsWith(this.second)) {
+      const a = iso.charCodeAt(20) - 48;
+      const b = iso.charCodeAt(21) - 48;
+      const c = iso.charCodeAt(22) - 48;
+      if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)
+        return this.secondMs + a * 100 + b * 10 + c;
+    }
+    const t = Date.parse(iso);
+    // Only a UTC time with milliseconds ("...T00:00:00.000Z") takes the fast path next time.
+    const utc = iso.length === 24 && iso.endsWith('Z') && Number.isFinite(t);
+    this.second = utc ? iso.slice(0, 19) : '';
+    this.secondMs = utc ? t - (((t % 1000) + 1000) % 1000) : 0;
+    return t;
+  }
+
   /** Summaries of the dedup windows that ended by `now` (ms) with repeats in them. */
   flush(now: number): Detection[] {
     const out: Detection[] = [];
+    let next = Number.POSITIVE_INFINITY;
     for (const [key, w] of this.windows) {
-      if (w.until > now) continue;
+      if (w.until > now) {
+        if (w.until < next) next = w.until;
+        continue;
+      }
       this.windows.delete(key);
       if (w.count > 1) out.push({ ...w.first, events: w.seqs, count: w.count, repeat: true });
     }
+    this.nextUntil = next;
     this.stats.detections += out.length;
     return out;
   }
@@ -174,7 +204,9 @@ export class DetectionEngine {
       events: [seq],
       count: 1,
     };
-    this.windows.set(key, { rule: r, first: d, until: now + this.opts.dedupMs, count: 1, seqs: [seq] });
+    const until = now + this.opts.dedupMs;
+    this.windows.set(key, { rule: r, first: d, until, count: 1, seqs: [seq] });
+    if (until < this.nextUntil) this.nextUntil = until;
     this.stats.detections++;
     out.push(d);
   }
@@ -212,7 +244,7 @@ export class DetectionEngine {
       if (a)
         facts = { agent, namespace: a.namespace, capabilities: a.capabilities, runtime: '', profile: '' };
     }
-    const input = inputOf(se, facts);
+    const input = inputOf(se, facts, this.buffer);
     if (state) this.follow(state, e.type, input);
     return input;
   }
@@ -240,10 +272,10 @@ export class DetectionEngine {
 
   /** A run's own history: who connected, what they wrote, and whether an exec runs it. */
   private follow(state: RunState, type: string, input: DetectInput): void {
-    const pid = Number(input.proc.pid);
     const p = input.proc;
-    if (p.pid !== 0n) {
-      const parent = state.procs.get(Number(p.ppid));
+    const pid = p.pidNumber;
+    if (pid !== 0) {
+      const parent = state.procs.get(p.ppidNumber);
       if (parent && p.pexe === '') {
         p.pexe = parent.exe;
         p.pname = parent.name;
@@ -255,7 +287,6 @@ export class DetectionEngine {
       } else if (known && p.exe === '') {
         p.exe = known.exe;
         p.args = known.args;
-        p.cmdline = known.args.join(' ');
         if (p.cwd === '') p.cwd = known.cwd;
       }
       if (type === 'process.exit') state.procs.delete(pid);

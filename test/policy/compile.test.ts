@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Principal, Resource, createPolicyEnvironment } from '../../src/policy/cel.js';
-import { compileExpression } from '../../src/policy/compile.js';
+import { compileClosure, compileExpression } from '../../src/policy/compile.js';
 import { extractGuards } from '../../src/policy/cel.js';
 
 const WORDS = [
@@ -109,6 +109,7 @@ describe('CEL closure compiler', () => {
         compiled++;
         const vars = { principal: p, action, resource: r, context: {} };
         assert.equal(fn(vars), parsed(vars), expr);
+        assert.equal(compileClosure(parsed.ast)!(vars), parsed(vars), expr);
       }),
       { numRuns: 3000 },
     );

@@ -15,6 +15,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   audit: { summary: 'Verify, read, export and prove the audit log' },
   events: { summary: 'Security events on record, and the live stream (--follow)' },
   policy: { summary: 'Check, test, evaluate and diff policy sets' },
+  baseline: { summary: "Show or reset what detection has learned of an agent's runs" },
   rules: { summary: 'Check, test and evaluate detection rules; reload them in the control plane' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },

@@ -197,7 +197,8 @@ function auditConfig(raw: RawConfig['audit'], c: Ctx): AuditConfig {
 }
 
 function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
-  const { enabled, rules, include_shipped, watch, dedup_window, telemetry, ...rest } = raw;
+  const { enabled, rules, include_shipped, watch, dedup_window, telemetry, baselines, blocklist, ...rest } =
+    raw;
   exhaustive(rest);
   if (!include_shipped && (rules ?? []).length === 0)
     c.problem(['detect', 'rules'], 'detect.rules: name a rules directory, or keep include_shipped');
@@ -208,6 +209,8 @@ function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
     watch,
     dedupMs: c.ms(['detect', 'dedup_window'], dedup_window, 0),
     telemetry,
+    baselines: { enabled: baselines.enabled, learningRuns: baselines.learning_runs },
+    blocklist: blocklist.map((f) => c.abs(f)),
   };
 }
 

@@ -502,6 +502,29 @@ export const configSchema = root({
       description: 'Reload the rules when a directory changes (and poll them every 5 s).',
       default: true,
     },
+    baselines: obj({
+      enabled: {
+        type: 'boolean',
+        description:
+          "Learn each agent's egress destinations, executables, directories outside its workspace and bytes out per run, and report what is new after the learning period.",
+        default: true,
+      },
+      learning_runs: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 100000,
+        description:
+          'Finished runs of an agent during which its baseline is learned and nothing is reported.',
+        default: 20,
+      },
+    }),
+    blocklist: {
+      type: 'array',
+      items: path('A feed file: a hosts file, or one domain, address or CIDR per line (# comments).'),
+      default: [],
+      description:
+        'Known malicious destinations: a connection or lookup to one (or to a subdomain of a listed domain) is a detection. Re-read when a file changes.',
+    },
     telemetry: {
       enum: ['auto', 'off'],
       description:

@@ -116,4 +116,6 @@ export interface DetectConfig {
   readonly watch: boolean;
   readonly dedupMs: number;
   readonly telemetry: 'auto' | 'off';
+  readonly baselines: { readonly enabled: boolean; readonly learningRuns: number };
+  readonly blocklist: readonly string[];
 }

@@ -5,6 +5,10 @@
 import { audited } from '../core/audited.js';
 import { route, type Component } from '../core/component.js';
 import type { Auditor } from '../core/types.js';
+import { messageOf } from '../core/errors.js';
+import { RampartError } from '../core/errors.js';
+import { Baselines, type BaselineStore } from './baselines.js';
+import { Blocklist } from './blocklist.js';
 import { DetectService, type DetectServiceOptions } from './service.js';
 import { Telemetry, type TelemetryDeps } from './telemetry.js';
 
@@ -44,14 +48,28 @@ export interface DetectComponent extends Component {
   readonly telemetry: Telemetry | undefined;
 }
 
-export interface DetectOptions extends DetectServiceOptions {
+export interface DetectOptions extends Omit<DetectServiceOptions, 'baselines' | 'blocklist'> {
   readonly auditor: Auditor;
+  /** Where baselines are kept (the store's meta; shared by replicas). Undefined: no baselines. */
+  readonly baselineStore?: BaselineStore;
+  /** Finished runs of an agent before what is new is reported. */
+  readonly learningRuns?: number;
+  /** Blocklist feed files. */
+  readonly blocklistFiles?: readonly string[];
   /** Kernel telemetry from the runs (undefined: off). */
   readonly telemetry?: Pick<TelemetryDeps, 'binary' | 'target' | 'runOf'>;
 }
 
 export async function startDetect(opts: DetectOptions): Promise<DetectComponent> {
-  const service = await DetectService.start(opts);
+  const baselines =
+    opts.baselineStore &&
+    new Baselines({
+      store: opts.baselineStore,
+      learningRuns: opts.learningRuns ?? 20,
+      onError: (e) => opts.log.error({ err: messageOf(e) }, 'a baseline could not be saved'),
+    });
+  const blocklist = new Blocklist(opts.blocklistFiles ?? []);
+  const service = await DetectService.start({ ...opts, ...(baselines ? { baselines } : {}), blocklist });
   const telemetry =
     opts.telemetry &&
     new Telemetry({ ...opts.telemetry, bus: opts.bus, log: opts.log, deny: ESCAPE_SYSCALLS });
@@ -85,6 +103,34 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
               location: `${r.location.file}:${r.location.line}:${r.location.column}`,
             })),
           };
+        },
+      }),
+      route<unknown, { agent: string }>({
+        method: 'GET',
+        url: '/v1/detect/baselines/:agent',
+        scope: 'audit:read',
+        handler: async (req) => {
+          const b = baselines && (await baselines.show(req.params.agent));
+          if (!b) throw new RampartError('RAMPART_E_NOT_FOUND', `no baseline for agent ${req.params.agent}`);
+          return { agent: req.params.agent, learningRuns: opts.learningRuns ?? 20, ...b };
+        },
+      }),
+      route<unknown, { agent: string }>({
+        method: 'POST',
+        url: '/v1/detect/baselines/:agent/reset',
+        scope: 'policy:write',
+        handler: async (req) => {
+          if (!baselines) throw new RampartError('RAMPART_E_NOT_FOUND', 'baselines are off');
+          const agent = req.params.agent;
+          return audited(
+            opts.auditor,
+            req.principal!.actor,
+            { action: 'detect.baseline_reset', target: agent },
+            async () => {
+              await baselines.reset(agent, new Date().toISOString());
+              return { agent, reset: true };
+            },
+          );
         },
       }),
       route({
@@ -143,6 +189,12 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
         name: 'rampart_detect_unrecorded_total',
         help: 'Detections the audit log refused: lost, and health fails until one is recorded again.',
         read: () => service.publishFailures,
+      },
+      {
+        kind: 'gauge',
+        name: 'rampart_detect_blocklist_entries',
+        help: 'Domains, addresses and ranges on the blocklist.',
+        read: () => blocklist.size,
       },
       {
         kind: 'gauge',

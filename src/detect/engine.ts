@@ -76,6 +76,10 @@ interface RunState {
   readonly connected: Set<number>;
   /** Paths written by a process that had connected. */
   readonly fetched: Set<string>;
+  /** The run's first process (the bridge, then the command it becomes): its exit is the command's. */
+  commandPid: number;
+  /** Processes still alive (exec'd, not exited) when the command exited, as telemetry saw it. */
+  leftover: number;
   /** What each live pid last executed: fills proc.* on its other events, and its children's pname. */
   readonly procs: Map<number, { exe: string; name: string; args: readonly string[]; cwd: string }>;
 }
@@ -246,6 +250,12 @@ export class DetectionEngine {
     }
     const input = inputOf(se, facts, this.buffer);
     if (state) this.follow(state, e.type, input);
+    // A run's end says how many processes its runner found left behind; telemetry may have seen
+    // more (the runner looks after the sandbox's teardown has begun): the larger count is used.
+    if (e.type === 'sandbox.run_ended' && state && state.leftover > 0) {
+      const recorded = typeof d['leftover'] === 'number' ? d['leftover'] : 0;
+      if (state.leftover > recorded) this.buffer.input.data = { ...d, leftover: state.leftover };
+    }
     return input;
   }
 
@@ -264,6 +274,8 @@ export class DetectionEngine {
       connected: new Set(),
       fetched: new Set(),
       procs: new Map(),
+      commandPid: 0,
+      leftover: 0,
     };
     this.runs.set(run, state);
     if (this.runs.size > (this.opts.maxRuns ?? 10_000)) this.runs.delete(this.runs.keys().next().value!);
@@ -289,7 +301,13 @@ export class DetectionEngine {
         p.args = known.args;
         if (p.cwd === '') p.cwd = known.cwd;
       }
-      if (type === 'process.exit') state.procs.delete(pid);
+      if (type === 'process.exec' && state.commandPid === 0) state.commandPid = pid;
+      if (type === 'process.exit') {
+        state.procs.delete(pid);
+        // The kernel reports the command's exit before the namespace's teardown kills what is
+        // left, so what is still alive now was left behind (Rampart's own bridge never execs).
+        if (pid === state.commandPid) state.leftover = state.procs.size;
+      }
     }
     if (type === 'net.connect') {
       if (state.connected.size < MAX_TRACKED) state.connected.add(pid);

@@ -14,6 +14,8 @@ import {
   type EngineOptions,
   type EngineStats,
 } from './engine.js';
+import type { Baselines } from './baselines.js';
+import type { Blocklist } from './blocklist.js';
 import { loadRuleSet, ruleSetVersion, type RuleSet } from './load.js';
 
 export interface DetectLog {
@@ -29,6 +31,10 @@ export interface DetectServiceOptions {
   readonly log: DetectLog;
   readonly agentFacts?: EngineOptions['agentFacts'];
   readonly now?: () => number;
+  /** What is new for an agent after its learning period (baselines.ts). */
+  readonly baselines?: Baselines;
+  /** Known malicious destinations (blocklist.ts). */
+  readonly blocklist?: Blocklist;
 }
 
 export class DetectService {
@@ -88,6 +94,8 @@ export class DetectService {
     // Detections are not fed back: a rule over detections would feed itself.
     if (se.event.type === 'detect.detection') return;
     const found = this.engine.process(se);
+    if (this.opts.blocklist) found.push(...this.opts.blocklist.check(se));
+    if (this.opts.baselines) found.push(...(await this.opts.baselines.observe(se)));
     if (found.length > 0) await this.publish(found, Date.parse(se.time));
   }
 
@@ -129,6 +137,8 @@ export class DetectService {
         detail: `detections cannot be recorded since ${this.failingSince} (${this.publishFailures} lost)`,
       };
     const enabled = this.set.rules.filter((r) => r.enabled).length;
+    const feed = this.opts.blocklist?.error;
+    if (feed) return { status: 'degraded', detail: `serving ${this.set.version}; ${feed}` };
     if (this.lastError)
       return {
         status: 'degraded',
@@ -142,6 +152,8 @@ export class DetectService {
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
     for (const t of this.timers) clearInterval(t);
     await this.publish(this.engine.drain()).catch(() => undefined);
+    this.opts.blocklist?.stop();
+    await this.opts.baselines?.stop();
   }
 
   private now(): number {

@@ -295,6 +295,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           log: logger,
           auditor: audit.log,
           agentFacts: (agent) => policy.agentFacts(agent),
+          ...(config.detect.baselines.enabled
+            ? { baselineStore: store.meta, learningRuns: config.detect.baselines.learningRuns }
+            : {}),
+          blocklistFiles: config.detect.blocklist,
           ...(config.detect.telemetry === 'auto'
             ? {
                 telemetry: {

@@ -56,6 +56,22 @@ describe('rampart run --runtime docker', { skip }, () => {
       },
     );
 
+  it('is watched by kernel telemetry like any run: a read of /etc/shadow in the container is detected', async () => {
+    const r = await run(['--agent', 'watched-box'], 'cat /etc/shadow > /dev/null 2>&1; true');
+    assert.equal(r.code, 0, r.stderr);
+    const d = await eventually(async () => {
+      const recs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] })
+        .records;
+      return recs.find(
+        (x) =>
+          x.action === 'event.detect.detection' &&
+          x.details.data.rule === 'shadow-file-read' &&
+          x.details.data.agent === 'watched-box',
+      );
+    }, 'the detection from inside the container');
+    assert.match(d.details.data.output, /^cat read \/etc\/shadow in run run_/);
+  });
+
   it('runs in a container, on record with its runtime and image', async () => {
     const r = await run(['--agent', 'boxed'], 'echo hello from $(busybox hostname); exit 4');
     assert.equal(r.code, 4, r.stderr);

@@ -278,6 +278,36 @@ describe('rampart run --runtime swarm', { skip }, () => {
     assert.equal(left.stdout.trim(), '');
   });
 
+  it('is watched by kernel telemetry like any run: a read of /etc/shadow in the task is detected', async () => {
+    const r = await rampartAsync(
+      [
+        'run',
+        '--image',
+        'rampart-test/busybox:1',
+        '--agent',
+        'swarm-watched',
+        '--',
+        '/bin/busybox',
+        'sh',
+        '-c',
+        'busybox cat /etc/shadow > /dev/null 2>&1; true',
+      ],
+      { cwd: cp.dir.dir },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const d = await eventually(async () => {
+      const recs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] })
+        .records;
+      return recs.find(
+        (x) =>
+          x.action === 'event.detect.detection' &&
+          x.details.data.rule === 'shadow-file-read' &&
+          x.details.data.agent === 'swarm-watched',
+      );
+    }, 'the detection from inside the task');
+    assert.match(d.details.data.output, /read \/etc\/shadow in run run_/);
+  });
+
   it('leaves nothing on the swarm when its runner is killed: the control plane sweeps it', async () => {
     const runner = spawn(
       process.execPath,

@@ -209,7 +209,12 @@ function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
     watch,
     dedupMs: c.ms(['detect', 'dedup_window'], dedup_window, 0),
     telemetry,
-    baselines: { enabled: baselines.enabled, learningRuns: baselines.learning_runs },
+    baselines: {
+      enabled: baselines.enabled,
+      learningRuns: baselines.learning_runs,
+      learningDays: baselines.learning_days,
+      by: baselines.by,
+    },
     blocklist: blocklist.map((f) => c.abs(f)),
   };
 }

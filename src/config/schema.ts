@@ -514,8 +514,25 @@ export const configSchema = root({
         minimum: 1,
         maximum: 100000,
         description:
-          'Finished runs of an agent during which its baseline is learned and nothing is reported.',
+          'Finished runs of a scope (an agent, profile or namespace) during which its baseline is learned and nothing is reported.',
         default: 20,
+      },
+      learning_days: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 365,
+        description:
+          "Days since a scope's first run during which nothing is reported either (0: the runs alone decide).",
+        default: 0,
+      },
+      by: {
+        type: 'array',
+        items: { enum: ['agent', 'profile', 'namespace'] },
+        uniqueItems: true,
+        minItems: 1,
+        description:
+          'What baselines are kept for: each agent, and each run profile and agent namespace when listed.',
+        default: ['agent'],
       },
     }),
     blocklist: {

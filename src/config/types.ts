@@ -116,6 +116,11 @@ export interface DetectConfig {
   readonly watch: boolean;
   readonly dedupMs: number;
   readonly telemetry: 'auto' | 'off';
-  readonly baselines: { readonly enabled: boolean; readonly learningRuns: number };
+  readonly baselines: {
+    readonly enabled: boolean;
+    readonly learningRuns: number;
+    readonly learningDays: number;
+    readonly by: readonly ('agent' | 'profile' | 'namespace')[];
+  };
   readonly blocklist: readonly string[];
 }

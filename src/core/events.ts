@@ -98,6 +98,8 @@ export interface EventMap {
     peakMemory: number;
     /** Processes still running when the command had exited (then killed): bwrap runs. */
     leftover?: number;
+    /** CPU time the run used, where its cgroup2 group accounts it. */
+    cpuMs?: number;
   };
   /** A run hit a limit: memory, pids or its deadline. */
   'sandbox.limit_hit': {

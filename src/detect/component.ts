@@ -7,7 +7,7 @@ import { route, type Component } from '../core/component.js';
 import type { Auditor } from '../core/types.js';
 import { messageOf } from '../core/errors.js';
 import { RampartError } from '../core/errors.js';
-import { Baselines, type BaselineStore } from './baselines.js';
+import { Baselines, type BaselineScope, type BaselineStore } from './baselines.js';
 import { Blocklist } from './blocklist.js';
 import { DetectService, type DetectServiceOptions } from './service.js';
 import { Telemetry, type TelemetryDeps } from './telemetry.js';
@@ -52,12 +52,26 @@ export interface DetectOptions extends Omit<DetectServiceOptions, 'baselines' | 
   readonly auditor: Auditor;
   /** Where baselines are kept (the store's meta; shared by replicas). Undefined: no baselines. */
   readonly baselineStore?: BaselineStore;
-  /** Finished runs of an agent before what is new is reported. */
+  /** Finished runs (and days) of a scope before what is new is reported. */
   readonly learningRuns?: number;
+  readonly learningDays?: number;
+  /** What baselines are kept for: agents, and profiles and namespaces when asked. */
+  readonly baselineBy?: readonly BaselineScope[];
   /** Blocklist feed files. */
   readonly blocklistFiles?: readonly string[];
   /** Kernel telemetry from the runs (undefined: off). */
   readonly telemetry?: Pick<TelemetryDeps, 'binary' | 'target' | 'runOf'>;
+}
+
+/** "a1" is the agent a1; "profile:ci" and "namespace:team-a" name those scopes. */
+function scopeOf(param: string): string {
+  if (/^(agent|profile|namespace):./.test(param)) return param;
+  if (param.includes(':'))
+    throw new RampartError(
+      'RAMPART_E_BAD_REQUEST',
+      `a baseline is of an agent, profile:NAME or namespace:NAME, not ${param}`,
+    );
+  return `agent:${param}`;
 }
 
 export async function startDetect(opts: DetectOptions): Promise<DetectComponent> {
@@ -66,6 +80,9 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
     new Baselines({
       store: opts.baselineStore,
       learningRuns: opts.learningRuns ?? 20,
+      learningDays: opts.learningDays ?? 0,
+      by: opts.baselineBy ?? ['agent'],
+      namespaceOf: (agent) => opts.agentFacts?.(agent)?.namespace || undefined,
       onError: (e) => opts.log.error({ err: messageOf(e) }, 'a baseline could not be saved'),
     });
   const blocklist = new Blocklist(opts.blocklistFiles ?? []);
@@ -105,30 +122,31 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
           };
         },
       }),
-      route<unknown, { agent: string }>({
+      route<unknown, { scope: string }>({
         method: 'GET',
-        url: '/v1/detect/baselines/:agent',
+        url: '/v1/detect/baselines/:scope',
         scope: 'audit:read',
         handler: async (req) => {
-          const b = baselines && (await baselines.show(req.params.agent));
-          if (!b) throw new RampartError('RAMPART_E_NOT_FOUND', `no baseline for agent ${req.params.agent}`);
-          return { agent: req.params.agent, learningRuns: opts.learningRuns ?? 20, ...b };
+          const scope = scopeOf(req.params.scope);
+          const b = baselines && (await baselines.show(scope));
+          if (!b) throw new RampartError('RAMPART_E_NOT_FOUND', `no baseline for ${scope.replace(':', ' ')}`);
+          return { scope, learningRuns: opts.learningRuns ?? 20, learningDays: opts.learningDays ?? 0, ...b };
         },
       }),
-      route<unknown, { agent: string }>({
+      route<unknown, { scope: string }>({
         method: 'POST',
-        url: '/v1/detect/baselines/:agent/reset',
+        url: '/v1/detect/baselines/:scope/reset',
         scope: 'policy:write',
         handler: async (req) => {
           if (!baselines) throw new RampartError('RAMPART_E_NOT_FOUND', 'baselines are off');
-          const agent = req.params.agent;
+          const scope = scopeOf(req.params.scope);
           return audited(
             opts.auditor,
             req.principal!.actor,
-            { action: 'detect.baseline_reset', target: agent },
+            { action: 'detect.baseline_reset', target: scope },
             async () => {
-              await baselines.reset(agent, new Date().toISOString());
-              return { agent, reset: true };
+              await baselines.reset(scope, new Date().toISOString());
+              return { scope, reset: true };
             },
           );
         },

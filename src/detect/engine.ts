@@ -59,6 +59,7 @@ export const zeroStats = (): EngineStats => ({
 });
 
 const MAX_SEQS = 20;
+const NO_DETECTIONS: readonly Detection[] = Object.freeze([]);
 /** Per run: paths written by a process that had connected, for download-then-execute. */
 const MAX_TRACKED = 4096;
 
@@ -111,24 +112,37 @@ export class DetectionEngine {
           this.byType.set(t, list);
         }
     }
+    for (const list of this.byType.values()) list.push(...this.anyType);
   }
 
   /** Rules that run on events of `type`. */
   rulesFor(type: string): number {
-    return (this.byType.get(type)?.length ?? 0) + this.anyType.length;
+    return (this.byType.get(type) ?? this.anyType).length;
   }
 
   /** The detections this event makes now (first matches, and summaries of windows it closed). */
-  process(se: StreamEvent): Detection[] {
+  process(se: StreamEvent): readonly Detection[] {
     this.stats.events++;
     const now = this.timeOf(se.time);
-    const out = now >= this.nextUntil ? this.flush(now) : [];
+    // Most events make no detection: no array is made for them.
+    let out: Detection[] | undefined = now >= this.nextUntil ? this.flush(now) : undefined;
     const input = this.inputFor(se);
-    const typed = this.byType.get(se.event.type);
-    if (typed) for (const r of typed) this.try(r, input, se.seq, now, out);
-    for (const r of this.anyType) this.try(r, input, se.seq, now, out);
+    // Each type's list holds the rules indexed under it, then those that can match any type.
+    for (const r of this.byType.get(se.event.type) ?? this.anyType) {
+      // The common case, inline: the rule does not match.
+      let hit: boolean;
+      try {
+        hit = r.evaluate(input);
+      } catch {
+        this.stats.errors++;
+        continue;
+      }
+      if (!hit) continue;
+      const d = this.matched(r, input, se.seq, now);
+      if (d) (out ??= []).push(d);
+    }
     if (se.event.type === 'sandbox.run_ended') this.runs.delete(input.evt.run);
-    return out;
+    return out ?? NO_DETECTIONS;
   }
 
   /**
@@ -173,21 +187,14 @@ export class DetectionEngine {
     return this.flush(Number.POSITIVE_INFINITY);
   }
 
-  private try(r: Rule, input: DetectInput, seq: number, now: number, out: Detection[]): void {
-    let hit: boolean;
-    try {
-      hit = r.evaluate(input);
-    } catch {
-      this.stats.errors++;
-      return;
-    }
-    if (!hit) return;
+  /** A rule that matched: a new detection, or undefined (excepted, below its threshold, counted on one). */
+  private matched(r: Rule, input: DetectInput, seq: number, now: number): Detection | undefined {
     for (const e of r.exceptions)
       if (e.matches(input)) {
         this.stats.excepted++;
-        return;
+        return undefined;
       }
-    if (r.threshold && !this.reached(r, input, now)) return;
+    if (r.threshold && !this.reached(r, input, now)) return undefined;
     this.stats.matches++;
     const key = `${r.name}\0${input.evt.run || input.evt.agent}`;
     const w = this.windows.get(key);
@@ -195,7 +202,7 @@ export class DetectionEngine {
       w.count++;
       if (w.seqs.length < MAX_SEQS) w.seqs.push(seq);
       this.stats.deduplicated++;
-      return;
+      return undefined;
     }
     const d: Detection = {
       rule: r.name,
@@ -212,7 +219,7 @@ export class DetectionEngine {
     this.windows.set(key, { rule: r, first: d, until, count: 1, seqs: [seq] });
     if (until < this.nextUntil) this.nextUntil = until;
     this.stats.detections++;
-    out.push(d);
+    return d;
   }
 
   /** Counts this match under the rule's threshold key; true once the window holds `count`. */

@@ -321,16 +321,27 @@ export function inputOf(
   if (e.type === 'net.connect' || e.type === 'egress.connection') {
     const net = buffer.net;
     out.net = net;
-    net.host = str(d['host']);
     net.portNumber = int(d['port']);
     net.address = str(d['address']);
-    net.method = str(d['method']);
-    net.target = str(d['target']);
-    net.decision = str(d['decision']);
-    net.reason = str(d['reason']);
-    net.via = str(d['via']);
-    net.bytesUpNumber = int(d['bytesUp']);
-    net.family = str(d['family']);
+    if (e.type === 'net.connect') {
+      net.family = str(d['family']);
+      net.host = '';
+      net.method = '';
+      net.target = '';
+      net.decision = '';
+      net.reason = '';
+      net.via = '';
+      net.bytesUpNumber = 0;
+    } else {
+      net.family = '';
+      net.host = str(d['host']);
+      net.method = str(d['method']);
+      net.target = str(d['target']);
+      net.decision = str(d['decision']);
+      net.reason = str(d['reason']);
+      net.via = str(d['via']);
+      net.bytesUpNumber = int(d['bytesUp']);
+    }
   } else out.net = NO_NET;
   if (e.type === 'syscall.denied') {
     const syscall = buffer.syscall;

@@ -93,7 +93,7 @@ export class DetectService {
   async handle(se: StreamEvent): Promise<void> {
     // Detections are not fed back: a rule over detections would feed itself.
     if (se.event.type === 'detect.detection') return;
-    const found = this.engine.process(se);
+    const found = [...this.engine.process(se)];
     if (this.opts.blocklist) found.push(...this.opts.blocklist.check(se));
     if (this.opts.baselines) found.push(...(await this.opts.baselines.observe(se)));
     if (found.length > 0) await this.publish(found, Date.parse(se.time));

@@ -30,6 +30,8 @@ export interface CgroupStats {
   readonly oomKilled: boolean;
   /** A fork was refused by pids.max. */
   readonly pidsLimitHit: boolean;
+  /** CPU time the group used, in microseconds (cgroup2's cpu.stat; 0 without a cgroup2 group). */
+  readonly cpuMicros: number;
 }
 
 export type CgroupVersion = 'v1' | 'v2';
@@ -380,6 +382,7 @@ export class RunCgroup {
         memoryLimitHit: (events.get('max') ?? 0) > 0 || (events.get('oom') ?? 0) > 0,
         oomKilled: (events.get('oom_kill') ?? 0) > 0,
         pidsLimitHit: (pidEvents.get('max') ?? 0) > 0,
+        cpuMicros: readKeyed(join(d, 'cpu.stat')).get('usage_usec') ?? 0,
       };
     }
     // v1 counts failures and kills where the limit was hit: the run's own group, or a group below
@@ -392,6 +395,10 @@ export class RunCgroup {
       oomKilled: oomKills > 0,
       pidsLimitHit:
         sum(subtree(this.dirs['pids']!), (d) => readKeyed(join(d, 'pids.events')).get('max') ?? 0) > 0,
+      // cgroup2 keeps a CPU account for every group, controllers or not.
+      cpuMicros: this.dirs['unified']
+        ? (readKeyed(join(this.dirs['unified'], 'cpu.stat')).get('usage_usec') ?? 0)
+        : 0,
     };
   }
 

@@ -149,6 +149,7 @@ const END_SCHEMA = {
     oom_killed: { type: 'boolean' },
     pids_limit_hit: { type: 'boolean' },
     leftover: { type: 'integer', minimum: 0 },
+    cpu_ms: { type: 'number', minimum: 0 },
     // The end of a container run's output, redacted by its runner (kept with the run's record).
     output_tail: { type: 'string', maxLength: 16384 },
   },
@@ -182,6 +183,7 @@ interface EndBody {
   oom_killed?: boolean;
   pids_limit_hit?: boolean;
   leftover?: number;
+  cpu_ms?: number;
   output_tail?: string;
 }
 
@@ -396,6 +398,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
               durationMs: Math.round(b.duration_ms),
               peakMemory: b.peak_memory,
               ...(b.leftover !== undefined ? { leftover: b.leftover } : {}),
+              ...(b.cpu_ms !== undefined ? { cpuMs: Math.round(b.cpu_ms) } : {}),
             },
           }),
         );

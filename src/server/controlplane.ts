@@ -296,7 +296,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           auditor: audit.log,
           agentFacts: (agent) => policy.agentFacts(agent),
           ...(config.detect.baselines.enabled
-            ? { baselineStore: store.meta, learningRuns: config.detect.baselines.learningRuns }
+            ? {
+                baselineStore: store.meta,
+                learningRuns: config.detect.baselines.learningRuns,
+                learningDays: config.detect.baselines.learningDays,
+                baselineBy: config.detect.baselines.by,
+              }
             : {}),
           blocklistFiles: config.detect.blocklist,
           ...(config.detect.telemetry === 'auto'

@@ -4,25 +4,30 @@ import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
 
-const USAGE = `usage: rampart baseline <subcommand> AGENT [--config FILE] [--data DIR] [--json]
+const USAGE = `usage: rampart baseline <subcommand> SCOPE [--config FILE] [--data DIR] [--json]
 
-  show AGENT
-      What the running control plane has learned of AGENT's runs: runs learned from, egress
-      destinations, executables, directories outside the workspace, most bytes out in one run.
-      Exit 1 when it has no baseline for AGENT.
-  reset AGENT
-      Forget AGENT's baseline (recorded in the audit log): it learns again from its next runs,
-      reporting nothing new until its learning period is over.`;
+  show SCOPE
+      What the running control plane has learned of SCOPE's runs: runs learned from, egress
+      destinations, executables, directories outside the workspace, and the most bytes out, CPU
+      time and egress requests in a minute of one run. Exit 1 when it has no such baseline.
+  reset SCOPE
+      Forget SCOPE's baseline (recorded in the audit log): it learns again from its next runs,
+      reporting nothing new until its learning period is over.
+
+SCOPE is an agent, or profile:NAME or namespace:NAME (with detect.baselines.by).`;
 
 interface Shown {
-  agent: string;
+  scope: string;
   learningRuns: number;
+  learningDays: number;
   runs: number;
   since: string;
   egress: string[];
   exec: string[];
   files: string[];
   bytesOutMax: number;
+  cpuMsMax: number;
+  requestsPerMinuteMax: number;
 }
 
 export const command: Command = {
@@ -37,13 +42,13 @@ export const command: Command = {
     );
     if (sub !== 'show' && sub !== 'reset')
       throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
-    if (positionals.length !== 1) throw usageError('give one agent', USAGE);
+    if (positionals.length !== 1) throw usageError('give one agent, profile:NAME or namespace:NAME', USAGE);
     const agent = encodeURIComponent(positionals[0]!);
     const api = connect(localConfig(values, io.cwd).dataDir);
     if (sub === 'reset') {
       const res = await api.call('POST', `/v1/detect/baselines/${agent}/reset`);
       if (res.status !== 200) throw apiError(res.status, res.body);
-      io.stdout.write(`reset: the baseline of agent ${positionals[0]} is learned again from its next runs\n`);
+      io.stdout.write(`reset: the baseline of ${positionals[0]} is learned again from its next runs\n`);
       return 0;
     }
     const res = await api.call<Shown>('GET', `/v1/detect/baselines/${agent}`);
@@ -61,8 +66,10 @@ function show(b: Shown, json: boolean, io: Io): number {
     b.runs < b.learningRuns
       ? ` (learning: ${b.learningRuns - b.runs} more run(s) before anything new is reported)`
       : '';
-  io.stdout.write(`agent ${b.agent}: ${b.runs} run(s) since ${b.since}${learning}\n`);
-  io.stdout.write(`most bytes out in one run: ${b.bytesOutMax}\n`);
+  io.stdout.write(`${b.scope.replace(':', ' ')}: ${b.runs} run(s) since ${b.since}${learning}\n`);
+  io.stdout.write(
+    `most in one run: ${b.bytesOutMax} bytes out, ${b.cpuMsMax} ms of CPU, ${b.requestsPerMinuteMax} egress requests in a minute\n`,
+  );
   for (const [title, list] of [
     ['egress destinations', b.egress],
     ['executables', b.exec],

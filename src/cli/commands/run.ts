@@ -445,6 +445,7 @@ export const command: Command = {
       oom_killed: result?.stats.oomKilled ?? false,
       pids_limit_hit: result?.stats.pidsLimitHit ?? false,
       ...(result?.leftover !== undefined ? { leftover: result.leftover } : {}),
+      ...(result && result.stats.cpuMicros > 0 ? { cpu_ms: result.stats.cpuMicros / 1000 } : {}),
       ...(output ? { output_tail: (await output).tail() } : {}),
     });
     await report.sent;

@@ -204,6 +204,7 @@ export class DockerRun {
     const oomKilled = own.oomKilled || this.seen.oomKilled || state?.body.State?.OOMKilled === true;
     const stats = {
       peakMemory: own.peakMemory,
+      cpuMicros: own.cpuMicros,
       oomKilled,
       memoryLimitHit: own.memoryLimitHit || this.seen.memoryLimitHit || oomKilled,
       pidsLimitHit: own.pidsLimitHit || this.seen.pidsLimitHit,

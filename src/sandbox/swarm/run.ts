@@ -214,6 +214,7 @@ export class SwarmRun {
     const own = this.cgroup.stats();
     const stats = {
       peakMemory: own.peakMemory,
+      cpuMicros: own.cpuMicros,
       oomKilled: own.oomKilled,
       memoryLimitHit: own.memoryLimitHit || own.oomKilled,
       pidsLimitHit: own.pidsLimitHit,

@@ -18,7 +18,12 @@ describe('honeytokens', { skip: sandboxSkip() }, () => {
   let admin: Api;
 
   before(async () => {
-    cp = sandboxControlPlaneDir('  profiles:\n    decoy:\n      honeytokens: [aws, github, database]\n');
+    // Kernel telemetry off: with it, the decoy in the command line of the process that sends it is
+    // on record (and raises the one alarm a minute) before the proxy sees the request; this test
+    // is about the proxy's sight of it.
+    cp = sandboxControlPlaneDir(
+      '  profiles:\n    decoy:\n      honeytokens: [aws, github, database]\ndetect:\n  telemetry: off\n',
+    );
     dir = cp.dir.dir;
     server = await startServer(['--listen', '127.0.0.1:0', '--egress-listen', '127.0.0.1:0'], { cwd: dir });
     admin = api(server.url, adminToken(dir));

@@ -15,6 +15,7 @@ import type { Detection } from '../../src/detect/engine.js';
 import { BIN, rampart, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
+import { detection as detectionOf } from '../support/detections.js';
 import { eventually } from '../support/wait.js';
 
 const skip = sandboxSkip();
@@ -92,16 +93,7 @@ describe('baselines and the blocklist in the control plane', { skip }, () => {
     });
     assert.equal(r.status, 0, r.stderr);
   };
-  const detection = (rule: string, agent: string): Promise<Json> =>
-    eventually(async () => {
-      const rs = (await admin('GET', '/v1/audit/records?limit=10000')).json.records as Json[];
-      return rs.find(
-        (x) =>
-          x.action === 'event.detect.detection' &&
-          x.details.data.rule === rule &&
-          x.details.data.agent === agent,
-      )?.details.data;
-    }, `${rule} for ${agent}`);
+  const detection = (rule: string, agent: string): Promise<Json> => detectionOf(admin, rule, agent);
   const none = async (rule: string, agent: string): Promise<boolean> => {
     const rs = (await admin('GET', '/v1/audit/records?limit=10000')).json.records as Json[];
     return !rs.some(

@@ -13,6 +13,7 @@ import { rampart, rampartAsync, startServer, type Server } from '../support/cli.
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
+import { detection } from '../support/detections.js';
 import { eventually } from '../support/wait.js';
 
 const skip = sandboxSkip() || dockerSkip();
@@ -59,17 +60,8 @@ describe('rampart run --runtime docker', { skip }, () => {
   it('is watched by kernel telemetry like any run: a read of /etc/shadow in the container is detected', async () => {
     const r = await run(['--agent', 'watched-box'], 'cat /etc/shadow > /dev/null 2>&1; true');
     assert.equal(r.code, 0, r.stderr);
-    const d = await eventually(async () => {
-      const recs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] })
-        .records;
-      return recs.find(
-        (x) =>
-          x.action === 'event.detect.detection' &&
-          x.details.data.rule === 'shadow-file-read' &&
-          x.details.data.agent === 'watched-box',
-      );
-    }, 'the detection from inside the container');
-    assert.match(d.details.data.output, /^cat read \/etc\/shadow in run run_/);
+    const d = await detection(admin, 'shadow-file-read', 'watched-box');
+    assert.match(d.output, /^cat read \/etc\/shadow in run run_/);
   });
 
   it('runs in a container, on record with its runtime and image', async () => {

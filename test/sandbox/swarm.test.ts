@@ -27,6 +27,7 @@ import {
   type SandboxHarness,
 } from '../support/sandbox.js';
 import { tempDir } from '../support/tmp.js';
+import { detection } from '../support/detections.js';
 import { eventually } from '../support/wait.js';
 
 const sh = (script: string): string[] => ['/bin/busybox', 'sh', '-c', script];
@@ -295,17 +296,8 @@ describe('rampart run --runtime swarm', { skip }, () => {
       { cwd: cp.dir.dir },
     );
     assert.equal(r.code, 0, r.stderr);
-    const d = await eventually(async () => {
-      const recs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] })
-        .records;
-      return recs.find(
-        (x) =>
-          x.action === 'event.detect.detection' &&
-          x.details.data.rule === 'shadow-file-read' &&
-          x.details.data.agent === 'swarm-watched',
-      );
-    }, 'the detection from inside the task');
-    assert.match(d.details.data.output, /read \/etc\/shadow in run run_/);
+    const d = await detection(admin, 'shadow-file-read', 'swarm-watched');
+    assert.match(d.output, /read \/etc\/shadow in run run_/);
   });
 
   it('leaves nothing on the swarm when its runner is killed: the control plane sweeps it', async () => {

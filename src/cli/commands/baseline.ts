@@ -1,5 +1,6 @@
 // rampart baseline show | reset AGENT
 
+import type { Baseline } from '../../detect/baselines.js';
 import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
@@ -16,19 +17,8 @@ const USAGE = `usage: rampart baseline <subcommand> SCOPE [--config FILE] [--dat
 
 SCOPE is an agent, or profile:NAME or namespace:NAME (with detect.baselines.by).`;
 
-interface Shown {
-  scope: string;
-  learningRuns: number;
-  learningDays: number;
-  runs: number;
-  since: string;
-  egress: string[];
-  exec: string[];
-  files: string[];
-  bytesOutMax: number;
-  cpuMsMax: number;
-  requestsPerMinuteMax: number;
-}
+/** A baseline as the control plane shows it. */
+type Shown = Baseline & { scope: string; learningRuns: number; learningDays: number };
 
 export const command: Command = {
   usage: USAGE,

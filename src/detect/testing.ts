@@ -60,8 +60,8 @@ export function eventsFromText(text: string, file: string): StreamEvent[] {
 
 /**
  * One event of a test or an events file: {type, data, run, agent, severity, at}. Recorded events
- * (`rampart events tail --json`, the live stream) have {seq, time, type, severity, source,
- * subject, data} and are taken as they are.
+ * (`rampart events --format json`, the live stream) have {seq, time, type, severity, source,
+ * subject?, outcome, data} and are taken as they are.
  */
 function fixtureEvent(raw: unknown, i: number, where: string, defaultTime: number): StreamEvent {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
@@ -70,7 +70,7 @@ function fixtureEvent(raw: unknown, i: number, where: string, defaultTime: numbe
   const type = o['type'];
   const spec = typeof type === 'string' ? (EVENT_CATALOGUE as Record<string, EventSpec>)[type] : undefined;
   if (!spec) throw new Error(`${where}: type ${JSON.stringify(type)} is not an event type (docs/events.md)`);
-  if ('seq' in o && 'subject' in o) {
+  if (typeof o['seq'] === 'number' && typeof o['time'] === 'string') {
     const subject = o['subject'] as BusEvent['subject'];
     return {
       seq: Number(o['seq']),

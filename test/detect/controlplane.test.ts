@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type Server } from '../support/cli.js';
+import { rampart, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/wait.js';
@@ -77,6 +77,24 @@ describe('detection in the control plane', () => {
     const source = d.rs.find((x) => x.seq === seq);
     assert.equal(source.action, 'event.identity.revoked');
     assert.ok(seq < d.det.seq, 'the detection is recorded after its event');
+  });
+
+  it('evaluates the events on record offline: rampart events --format json into rampart rules eval', () => {
+    const events = rampart(['events', '--format', 'json'], { cwd: t.dir });
+    assert.equal(events.code, 0, events.stderr);
+    writeFileSync(join(t.dir, 'recorded.jsonl'), events.stdout);
+    const r = rampart(['rules', 'eval', '--events', 'recorded.jsonl', site], { cwd: t.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const found = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { rule: string; output: string });
+    assert.ok(
+      found.some(
+        (d) => d.rule === 'agent-tokens-revoked' && d.output === 'tokens of agent a1 revoked by admin: drill',
+      ),
+      r.stdout,
+    );
   });
 
   it('hot-reloads a change on record, and refuses a broken one while the previous set serves', async () => {

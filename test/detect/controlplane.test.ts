@@ -97,6 +97,25 @@ describe('detection in the control plane', () => {
     );
   });
 
+  it('counts in /metrics, and reloads on demand from the CLI', async () => {
+    const m = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${adminToken(t.dir)}` },
+    });
+    const text = await m.text();
+    for (const line of [
+      /^rampart_detect_events_total [1-9]\d*$/m,
+      /^rampart_detect_detections_total [1-9]\d*$/m,
+      /^rampart_detect_matches_total\{fate="excepted"\} 0$/m,
+      /^rampart_detect_rule_errors_total 0$/m,
+      /^rampart_detect_rules 39$/m,
+      /^rampart_detect_latency_seconds_bucket\{le="0.005"\} \d+$/m,
+    ])
+      assert.match(text, line);
+    const r = rampart(['rules', 'reload'], { cwd: t.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^unchanged: rules version r-[0-9a-f]{16}$/m);
+  });
+
   it('hot-reloads a change on record, and refuses a broken one while the previous set serves', async () => {
     const before = (await admin('GET', '/v1/detect/rules')).json.version;
     writeFileSync(join(site, 'site.yaml'), SITE_RULE('high'));

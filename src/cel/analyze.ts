@@ -102,3 +102,9 @@ export function nestedQuantifier(pattern: string): boolean {
   }
   return false;
 }
+
+/** The first line of a cel-js error (the rest is a source excerpt; callers point at file:line:col). */
+export function celMessage(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return (m.split('\n')[0] ?? m).replace(/^(?:TypeError|ParseError):\s*/, '');
+}

@@ -65,7 +65,12 @@ export class Blocklist {
   /** Re-reads the files when one changed. */
   reload(): void {
     try {
-      const stamps = this.files.map((f) => `${f}:${statSync(f).mtimeMs}:${statSync(f).size}`).join('|');
+      const stamps = this.files
+        .map((f) => {
+          const st = statSync(f);
+          return `${f}:${st.mtimeMs}:${st.size}`;
+        })
+        .join('|');
       if (stamps === this.stamps) return;
       const merged = { domains: new Set<string>(), addresses: new Set<string>(), ranges: [] as string[] };
       for (const f of this.files) {

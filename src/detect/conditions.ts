@@ -4,7 +4,7 @@
 // calling a closure.
 
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
-import { COST_BUDGET, analyze } from '../cel/analyze.js';
+import { COST_BUDGET, analyze, celMessage } from '../cel/analyze.js';
 import { compileTyped, constant, type CompileSchema, type Typed } from '../cel/compile.js';
 import { generateExpression } from '../cel/generate.js';
 import { base64Blob, cidrContains, glob, globAny, hostMatches, randomLooking } from '../cel/functions.js';
@@ -66,12 +66,6 @@ export interface CheckedCondition {
 export interface ConditionProblem {
   readonly message: string;
   readonly offset: number;
-}
-
-/** The first line of a cel-js error (the rest is an excerpt; we point at file:line:col instead). */
-export function celMessage(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return (m.split('\n')[0] ?? m).replace(/^(?:TypeError|ParseError):\s*/, '');
 }
 
 /**

@@ -93,9 +93,11 @@ export class DetectService {
   async handle(se: StreamEvent): Promise<void> {
     // Detections are not fed back: a rule over detections would feed itself.
     if (se.event.type === 'detect.detection') return;
-    const found = [...this.engine.process(se)];
-    if (this.opts.blocklist) found.push(...this.opts.blocklist.check(se));
-    if (this.opts.baselines) found.push(...(await this.opts.baselines.observe(se)));
+    const found = [
+      ...this.engine.process(se),
+      ...(this.opts.blocklist?.check(se) ?? []),
+      ...(this.opts.baselines ? await this.opts.baselines.observe(se) : []),
+    ];
     if (found.length > 0) await this.publish(found, Date.parse(se.time));
   }
 

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { yamlFiles } from '../core/files.js';
+import { celMessage } from '../cel/analyze.js';
 import type { Environment } from '@marcbachmann/cel-js';
 import { RampartError, RampartErrorList, type SourceLocation, messageOf } from '../core/errors.js';
 import { parseLocated } from '../core/yaml.js';
@@ -267,12 +268,6 @@ export function compileFile(
     }
   });
   return out;
-}
-
-/** The first line of a cel-js error (the rest is a source excerpt we replace with file:line:col). */
-function celMessage(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return (m.split('\n')[0] ?? m).replace(/^(?:TypeError|ParseError):\s*/, '');
 }
 
 /** The declared set intersected with the one value the expression requires, if any. */

@@ -69,6 +69,9 @@ function parseHead(block: string): Head | undefined {
 export function parseConnect(block: string): ConnectRequest | undefined {
   const h = parseHead(block);
   if (!h || h.method !== 'CONNECT' || h.target.length > 1024 || !AUTHORITY.test(h.target)) return undefined;
+  // llhttp refuses a second "@" in an authority ("double @ in url"); so does the front door, so
+  // that no head means one thing here and another to node:http.
+  if (h.target.indexOf('@') !== h.target.lastIndexOf('@')) return undefined;
   // A CONNECT has no content (RFC 9110, 9.3.6): one that claims a body is refused, not tunnelled,
   // so no parser downstream can read its first tunnel bytes as something else.
   for (const [name] of h.headers) if (BODY.has(name.toLowerCase())) return undefined;

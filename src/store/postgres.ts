@@ -355,6 +355,19 @@ class PostgresMeta implements MetaStore {
       [key, value],
     );
   }
+
+  async delete(key: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM meta WHERE key = $1', [key])).rowCount ?? 0) > 0;
+  }
+
+  async list(prefix: string): Promise<[string, string][]> {
+    // starts_with, not LIKE: a prefix may hold "%" or "_".
+    const r = await this.pool.query<{ key: string; value: string }>(
+      'SELECT key, value FROM meta WHERE starts_with(key, $1) ORDER BY key COLLATE "C"',
+      [prefix],
+    );
+    return r.rows.map((x) => [x.key, x.value]);
+  }
 }
 
 class PostgresEntities implements EntityStore {

@@ -380,6 +380,21 @@ class SqliteMeta implements MetaStore {
         .run(key, value);
     });
   }
+
+  delete(key: string): Promise<boolean> {
+    return wrap(() => this.db.prepare('DELETE FROM meta WHERE key = ?').run(key).changes > 0);
+  }
+
+  list(prefix: string): Promise<[string, string][]> {
+    // substr, not LIKE: a prefix may hold "%" or "_". The meta table is small.
+    return wrap(() =>
+      (
+        this.db
+          .prepare('SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key')
+          .all(prefix.length, prefix) as { key: string; value: string }[]
+      ).map((r) => [r.key, r.value]),
+    );
+  }
 }
 
 class SqliteEntities implements EntityStore {

@@ -98,6 +98,10 @@ export interface MetaStore {
   /** Sets key to value only when absent; returns the value now stored. */
   setIfAbsent(key: string, value: string): Promise<string>;
   set(key: string, value: string): Promise<void>;
+  /** Removes a key; true when it was there. */
+  delete(key: string): Promise<boolean>;
+  /** Every key starting with `prefix` (a literal, no wildcards), with its value, in key order. */
+  list(prefix: string): Promise<[string, string][]>;
 }
 
 /** A policy entity: an agent, team, namespace, vault, secret, task or capability. */

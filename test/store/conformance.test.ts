@@ -242,6 +242,23 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(await store.meta.get('k'), 'v3');
     });
 
+    it('lists meta keys by a literal prefix and deletes them', async () => {
+      await store.meta.set('respond.block.a', '1');
+      await store.meta.set('respond.block.b_c', '2');
+      await store.meta.set('respond.blockx', '3');
+      await store.meta.set('respond.block%', '4');
+      assert.deepEqual(await store.meta.list('respond.block.'), [
+        ['respond.block.a', '1'],
+        ['respond.block.b_c', '2'],
+      ]);
+      // "%" and "_" in a prefix are literal.
+      assert.deepEqual(await store.meta.list('respond.block%'), [['respond.block%', '4']]);
+      assert.deepEqual(await store.meta.list('respond.block._'), []);
+      assert.equal(await store.meta.delete('respond.block.a'), true);
+      assert.equal(await store.meta.delete('respond.block.a'), false);
+      assert.deepEqual(await store.meta.list('respond.block.'), [['respond.block.b_c', '2']]);
+    });
+
     it('versions sealed secrets: each add the next version, latest by default, concurrent adds distinct', async () => {
       const add = (vault: string, name: string, tag: string): Promise<number> =>
         store.secrets.add(

@@ -110,7 +110,9 @@ describe('baselines and the blocklist in the control plane', { skip }, () => {
     writeFileSync(feed, '0.0.0.0 evil.example\n');
     writeFileSync(
       join(cp.dir.dir, 'rampart.yaml'),
-      `${(await import('node:fs')).readFileSync(join(cp.dir.dir, 'rampart.yaml'), 'utf8')}detect:\n  telemetry: off\n  baselines:\n    learning_runs: 2\n    by: [agent, profile]\n  blocklist: [feed.hosts]\n`,
+      `${(await import('node:fs')).readFileSync(join(cp.dir.dir, 'rampart.yaml'), 'utf8')}detect:\n  telemetry: off\n  baselines:\n    learning_runs: 2\n    by: [agent, profile]\n  blocklist: [feed.hosts]\n` +
+        // Detection is what is checked here; the shipped playbooks would freeze the runs.
+        'respond:\n  enabled: false\n',
     );
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     admin = api(server.url, adminToken(cp.dir.dir));

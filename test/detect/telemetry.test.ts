@@ -42,7 +42,9 @@ nsenter --version > /dev/null
 echo aGk= | base64 -d > /dev/null
 python3 -c "
 import os, socket
-a, b = socket.socketpair(); os.dup2(a.fileno(), 0); os.execv('/bin/sh', ['sh', '-c', 'true'])"
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+os.dup2(c.fileno(), 0); os.execv('/bin/sh', ['sh', '-c', 'true'])"
 python3 -c "
 import os, socket
 s = socket.socket()
@@ -87,7 +89,9 @@ describe('shipped rules from real runs (kernel telemetry)', { skip }, () => {
 
   before(async () => {
     cp = sandboxControlPlaneDir(
-      '  profiles:\n    watched:\n      telemetry: required\n    decoy:\n      honeytokens: [aws]\nauth:\n  refusal_window: 3s\n',
+      // Playbooks off: the runs here do every bad thing in turn, and a frozen run does no more.
+      '  profiles:\n    watched:\n      telemetry: required\n    decoy:\n      honeytokens: [aws]\nauth:\n  refusal_window: 3s\n' +
+        'respond:\n  enabled: false\n',
     );
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     admin = api(server.url, adminToken(cp.dir.dir));

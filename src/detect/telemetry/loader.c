@@ -87,7 +87,8 @@ static void header(const char *t, const struct header *h) {
 static const char *file_kind(__u32 mode) {
   switch (mode & 0170000) {
     case 0140000:
-      return "socket";
+      // The family, above the mode (probe.bpf.c): AF_UNIX is a local socketpair or socket.
+      return (mode >> 16) == 1 ? "unix-socket" : "socket";
     case 0010000:
       return "pipe";
     case 0020000:

@@ -212,8 +212,16 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx) {
   e->stdin_mode = 0;
   struct file **fds = BPF_CORE_READ(t, files, fdt, fd);
   struct file *f0 = 0;
-  if (fds && bpf_probe_read_kernel(&f0, sizeof(f0), &fds[0]) == 0 && f0)
+  if (fds && bpf_probe_read_kernel(&f0, sizeof(f0), &fds[0]) == 0 && f0) {
     e->stdin_mode = BPF_CORE_READ(f0, f_inode, i_mode);
+    // A socket's family goes above the mode: a shell reading a TCP connection is a reverse
+    // shell; one reading a unix socketpair is a program started by Node, systemd or an IDE.
+    if ((e->stdin_mode & 0170000) == 0140000) {
+      struct socket *so = (struct socket *)BPF_CORE_READ(f0, private_data);
+      __u16 family = so ? BPF_CORE_READ(so, sk, __sk_common.skc_family) : 0;
+      e->stdin_mode |= (__u32)family << 16;
+    }
+  }
   bpf_ringbuf_submit(e, wakeup_flags());
   return 0;
 }

@@ -8,7 +8,17 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from './support/cli.js';
 
-const COMPONENTS = ['redact', 'policy', 'identity', 'admission', 'sandbox', 'egress', 'secrets', 'detect'];
+const COMPONENTS = [
+  'redact',
+  'policy',
+  'identity',
+  'admission',
+  'sandbox',
+  'egress',
+  'secrets',
+  'detect',
+  'respond',
+];
 
 /**
  * module -> npm packages it may import (node: built-ins are free). A runtime dependency is one
@@ -30,6 +40,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   // The dynamic PostgreSQL engine and the PostgreSQL rotator speak to the database themselves.
   secrets: ['pg'],
   detect: ['@marcbachmann/cel-js'],
+  respond: [],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

@@ -30,7 +30,8 @@ interface AuditRecord {
 const pct = (xs: number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
-const cp = sandboxControlPlaneDir('detect:\n  dedup_window: 0s\n');
+// Playbooks off: every read here would freeze the run (the credential-access playbook).
+const cp = sandboxControlPlaneDir('detect:\n  dedup_window: 0s\nrespond:\n  enabled: false\n');
 const server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
 try {
   const admin = api(server.url, adminToken(cp.dir.dir));

@@ -65,7 +65,7 @@ const svc = SandboxService.create({
   bwrap: '/usr/bin/bwrap',
   cgroupParent: 'rampart-bench',
   uids: { first: 2_100_500_000, count: 1000 },
-  evidence: { maxBytes: 1 << 30, maxFileBytes: 256 << 20, timeoutMs: 60_000 },
+  evidence: { maxBytes: 1 << 30, maxFileBytes: 256 << 20, timeoutMs: 60_000, maxMemoryBytes: 512 << 20 },
   gracePeriodMs: 1000,
   workspacesDir: workspaces,
   dataDir: join(dir.dir, '.rampart'),

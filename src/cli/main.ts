@@ -17,6 +17,8 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   policy: { summary: 'Check, test, evaluate and diff policy sets' },
   baseline: { summary: "Show or reset what detection has learned of an agent's runs" },
   rules: { summary: 'Check, test and evaluate detection rules; reload them in the control plane' },
+  playbooks: { summary: 'Check response playbooks, list their actions; reload them in the control plane' },
+  respond: { summary: 'Freeze, thaw, cut egress, block agents, sever external traffic, by hand' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
   check: { summary: 'Check Compose, Swarm, Kubernetes and Docker specs against the hardening baseline' },

@@ -21,6 +21,7 @@ import {
   type EgressConfig,
   type IdentityConfig,
   type DetectConfig,
+  type RespondConfig,
   type PolicyConfig,
   type SandboxConfig,
   type ServerConfig,
@@ -68,6 +69,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     admission,
     secrets,
     detect,
+    respond,
     logging,
     ...rest
   } = raw;
@@ -99,6 +101,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     audit: auditConfig(audit, ctx),
     policy: policyConfig(policy, ctx),
     detect: detectConfig(detect, ctx),
+    respond: respondConfig(respond, ctx),
     identity: identityConfig(identity, ctx),
     sandbox: sandboxConfig(sandbox, identity.max_run_lifetime, ctx),
     egress: egressConfig(egress, ctx),
@@ -219,6 +222,31 @@ function detectConfig(raw: RawConfig['detect'], c: Ctx): DetectConfig {
   };
 }
 
+function respondConfig(raw: RawConfig['respond'], c: Ctx): RespondConfig {
+  const { enabled, playbooks, include_shipped, watch, dry_run, breaker, ...rest } = raw;
+  exhaustive(rest);
+  const { window, per_playbook, per_action, per_agent, ...more } = breaker;
+  exhaustive(more);
+  if (!include_shipped && (playbooks ?? []).length === 0)
+    c.problem(
+      ['respond', 'playbooks'],
+      'respond.playbooks: name a playbooks directory, or keep include_shipped',
+    );
+  return {
+    enabled,
+    playbooks: (playbooks ?? []).map((d) => c.abs(d)),
+    includeShipped: include_shipped,
+    watch,
+    dryRun: dry_run,
+    breaker: {
+      windowMs: c.ms(['respond', 'breaker', 'window'], window, 1000),
+      perPlaybook: per_playbook,
+      perAction: per_action,
+      perAgent: per_agent,
+    },
+  };
+}
+
 function policyConfig(raw: RawConfig['policy'], c: Ctx): PolicyConfig {
   const { dir, watch, cache_size, decision_log, opa, ...rest } = raw;
   exhaustive(rest);
@@ -304,7 +332,7 @@ function sandboxConfig(raw: RawConfig['sandbox'], maxRunLifetime: string, c: Ctx
     ...rest
   } = raw;
   exhaustive(rest);
-  const { max_bytes, max_file, timeout, ...more } = evidence;
+  const { max_bytes, max_file, timeout, max_memory, ...more } = evidence;
   exhaustive(more);
   const { socket, images, ...moreDocker } = docker;
   exhaustive(moreDocker);
@@ -318,6 +346,9 @@ function sandboxConfig(raw: RawConfig['sandbox'], maxRunLifetime: string, c: Ctx
       maxBytes: c.bytes(['sandbox', 'evidence', 'max_bytes'], max_bytes),
       maxFileBytes: c.bytes(['sandbox', 'evidence', 'max_file'], max_file),
       timeoutMs: c.ms(['sandbox', 'evidence', 'timeout'], timeout, 1000),
+      maxMemoryBytes: /^0+\s*[a-zA-Z]*$/.test(max_memory)
+        ? 0
+        : c.bytes(['sandbox', 'evidence', 'max_memory'], max_memory),
     },
     gracePeriodMs: c.ms(['sandbox', 'grace_period'], grace_period),
     workspacesDir: c.abs(workspaces_dir),

@@ -328,6 +328,10 @@ export const configSchema = root({
           '256m',
         ),
         timeout: duration('Longest a quarantine spends capturing; what is left is listed as skipped.', '60s'),
+        max_memory: size(
+          "Most bytes of the frozen processes' memory a quarantine keeps, as ELF core images hashed into the manifest (0: none). Mappings past it are listed as omitted.",
+          '512m',
+        ),
       },
       { description: 'Bounds on what a quarantine captures (it never blocks the API while it does).' },
     ),
@@ -551,6 +555,67 @@ export const configSchema = root({
     dedup_window: duration(
       'Repeats of one rule on one run within this window are counted on the first detection, then summarized once when the window ends.',
       '60s',
+    ),
+  }),
+  respond: obj({
+    enabled: {
+      type: 'boolean',
+      description:
+        'Run the playbooks on detections on this replica (the one with detect.enabled). Every replica carries out orders for its own runs and applies blocks, bans and sever-external whatever this says.',
+      default: true,
+    },
+    playbooks: {
+      type: 'array',
+      items: path('A playbooks directory (YAML playbook files).'),
+      description:
+        'Playbook directories, loaded after the shipped set (when include_shipped); a playbook with the name of an earlier one replaces it.',
+    },
+    include_shipped: {
+      type: 'boolean',
+      description: 'Load the shipped playbooks (playbooks/default) before the directories in `playbooks`.',
+      default: true,
+    },
+    watch: {
+      type: 'boolean',
+      description: 'Reload the playbooks when a directory changes (and poll them every 5 s).',
+      default: true,
+    },
+    dry_run: {
+      type: 'boolean',
+      description:
+        'Every playbook records what it would have done (respond.action, outcome dry_run) and does nothing.',
+      default: false,
+    },
+    breaker: obj(
+      {
+        window: duration('The circuit breaker counts actions over this sliding window.', '60s'),
+        per_playbook: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000000,
+          description: 'Actions one playbook may take in a window (containment of its own runs aside).',
+          default: 20,
+        },
+        per_action: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000000,
+          description:
+            'Times one action (kill, quarantine, ...) may be taken in a window, by every playbook together.',
+          default: 50,
+        },
+        per_agent: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000000,
+          description: "Actions on one agent's runs in a window.",
+          default: 10,
+        },
+      },
+      {
+        description:
+          'Limits on automatic actions. Past one, that scope trips: its destructive actions (kill, quarantine, rotate, sever, destroy) stop and its runs are frozen instead, one critical respond.breaker event says so, and it stays tripped until a person resets it.',
+      },
     ),
   }),
   logging: obj({

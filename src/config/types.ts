@@ -8,6 +8,7 @@ import type {
   EgressSettings,
   SecretsSettings,
   IdentitySettings,
+  RespondSettings,
   SandboxProfile,
   SandboxSettings,
 } from '../core/settings.js';
@@ -103,10 +104,13 @@ export interface Config {
   readonly secrets: SecretsSettings;
   readonly admission: AdmissionConfig;
   readonly detect: DetectConfig;
+  readonly respond: RespondConfig;
   readonly logging: { readonly level: string };
 }
 
 export type AdmissionConfig = AdmissionSettings;
+
+export type RespondConfig = RespondSettings;
 
 export interface DetectConfig {
   readonly enabled: boolean;

@@ -83,6 +83,21 @@ export const ERRORS = {
     exit: 1,
     title: 'A policy test did not get the decision it expects',
   },
+  RAMPART_E_PLAYBOOKS_INVALID: {
+    status: 422,
+    exit: 1,
+    title: 'A response playbook set does not load: a file, a match or an action is invalid',
+  },
+  RAMPART_E_ACTION_FAILED: {
+    status: 502,
+    exit: 1,
+    title: 'A response action failed: what it acts on did not do it',
+  },
+  RAMPART_E_AGENT_BLOCKED: {
+    status: 403,
+    exit: 1,
+    title: 'The agent is blocked by the response engine until a person releases it',
+  },
   RAMPART_E_RULES_INVALID: {
     status: 422,
     exit: 1,
@@ -262,4 +277,10 @@ export function isRampartError(e: unknown): e is RampartError {
 export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/** Every problem an error carries, each as "file:line:col: CODE: message" (a load's list, or one). */
+export function describeProblems(e: unknown): string[] {
+  if (e instanceof RampartErrorList) return e.errors.map((x) => x.describe());
+  return [isRampartError(e) ? e.describe() : messageOf(e)];
 }

@@ -234,6 +234,8 @@ export interface EventMap {
     repeat?: boolean;
     /** For baselines: what was new, and how much history it is new against. */
     baseline?: { kind: string; value: string; runs: number };
+    /** What the triggering event said (process, file, destination), for playbooks. */
+    fields?: Record<string, string>;
   };
   /** A detection rule set became the one matching. */
   'detect.rules_activated': {
@@ -254,6 +256,65 @@ export interface EventMap {
     dropped?: number;
     droppedTotal?: number;
   };
+  /**
+   * A response action was taken (or would have been, in a dry run), by a playbook on a detection
+   * or by a person. Recorded after the action: containment never waits on the record.
+   */
+  'respond.action': {
+    action: string;
+    /** done, gone (its target was gone), failed, dry_run, ordered (to the replica that keeps the run), replaced (by a freeze: the breaker). */
+    outcome: 'done' | 'gone' | 'failed' | 'dry_run' | 'ordered' | 'replaced';
+    target: string;
+    by: string;
+    reason: string;
+    playbook?: string;
+    rule?: string;
+    /** The detection's record number. */
+    detection?: number;
+    run?: string;
+    agent?: string;
+    /** Milliseconds the action took, and from the detection's record to its end. */
+    ms: number;
+    sinceDetectionMs?: number;
+    error?: string;
+    /** What it became: the stricter action run because it failed (fail_closed). */
+    fallback?: string;
+    /** The order's id, when the replica keeping the run carried it out. */
+    order?: string;
+    parameters?: Record<string, unknown>;
+    detail?: Record<string, unknown>;
+  };
+  /** For the notification channels: a playbook's notify, an escalation, a failed action handed to people. */
+  'respond.notify': {
+    message: string;
+    playbook?: string;
+    rule?: string;
+    detection?: number;
+    run?: string;
+    agent?: string;
+    output?: string;
+  };
+  /** The circuit breaker tripped for a scope (critical), or a person reset it (medium). */
+  'respond.breaker': {
+    scope: string;
+    state: 'tripped' | 'reset';
+    limit?: number;
+    windowMs?: number;
+    by: string;
+    reason: string;
+    /** Actions stopped or frozen instead since the trip (on reset). */
+    suppressed?: number;
+  };
+  /** A playbook set became the one answering detections. */
+  'respond.playbooks_activated': {
+    version: string;
+    previous: string;
+    dirs: string[];
+    files: number;
+    playbooks: number;
+  };
+  /** A playbooks change did not load; the previous set keeps answering. */
+  'respond.playbooks_load_failed': { dirs: string[]; serving: string; errors: string[] };
 }
 
 export type EventType = keyof EventMap;
@@ -373,6 +434,26 @@ export const EVENT_CATALOGUE = {
   'detect.telemetry': {
     summary: 'Kernel telemetry came up (info), went down or lost events (high).',
     severities: ['info', 'high'],
+  },
+  'respond.action': {
+    summary: 'A response action was taken, by a playbook or a person; recorded after it acted.',
+    severities: ['info', 'medium', 'high', 'critical'],
+  },
+  'respond.notify': {
+    summary: "A playbook's notification, an escalation, or a failed action handed to people.",
+    severities: ['info', 'low', 'medium', 'high', 'critical'],
+  },
+  'respond.breaker': {
+    summary: 'The circuit breaker tripped for a scope (critical) or was reset by a person (medium).',
+    severities: ['medium', 'critical'],
+  },
+  'respond.playbooks_activated': {
+    summary: 'A response playbook set became the one answering detections.',
+    severities: ['info'],
+  },
+  'respond.playbooks_load_failed': {
+    summary: 'A playbooks change did not load; the previous set keeps answering.',
+    severities: ['high'],
   },
 } as const satisfies Record<EventType, EventSpec>;
 

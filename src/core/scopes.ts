@@ -17,5 +17,6 @@ export const SCOPES = [
   'tokens:revoke',
   'secrets:read',
   'secrets:write',
+  'respond:write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

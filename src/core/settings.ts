@@ -48,7 +48,12 @@ export interface SandboxSettings {
   /** Host uids runs take theirs from (gid = uid): one per live run. */
   readonly uids: { readonly first: number; readonly count: number };
   /** Bounds on a quarantine's capture. */
-  readonly evidence: { readonly maxBytes: number; readonly maxFileBytes: number; readonly timeoutMs: number };
+  readonly evidence: {
+    readonly maxBytes: number;
+    readonly maxFileBytes: number;
+    readonly timeoutMs: number;
+    readonly maxMemoryBytes: number;
+  };
   readonly gracePeriodMs: number;
   readonly workspacesDir: string;
   readonly hide: readonly string[];
@@ -135,4 +140,22 @@ export interface GithubEngineSettings {
     readonly repository: string;
     readonly permissions: Readonly<Record<string, 'read' | 'write'>>;
   }[];
+}
+
+/** The response engine (respond component). */
+export interface RespondSettings {
+  /** Run playbooks on detections on this replica (the one that detects). */
+  readonly enabled: boolean;
+  /** Playbook directories after the shipped set (when includeShipped). */
+  readonly playbooks: readonly string[];
+  readonly includeShipped: boolean;
+  readonly watch: boolean;
+  /** Every playbook only records what it would do. */
+  readonly dryRun: boolean;
+  readonly breaker: {
+    readonly windowMs: number;
+    readonly perPlaybook: number;
+    readonly perAction: number;
+    readonly perAgent: number;
+  };
 }

@@ -61,6 +61,11 @@ const PRIORITY: Record<BaselineKind, Severity> = {
   cpu: 'low',
   requests: 'medium',
 };
+/** The rule names baseline detections carry. */
+export const BASELINE_RULES: readonly string[] = Object.keys(PRIORITY).map(
+  (k) => `baseline-new-${k.replace('_', '-')}`,
+);
+
 const WHAT: Record<ValueKind, string> = { egress: 'connection to', exec: 'run of', files: 'open under' };
 /** Per-run figures: the field kept, the unit, and the floor below which nothing is reported. */
 const RUN_FIGURES: Record<

@@ -12,6 +12,9 @@ import type { StreamEvent } from '../core/events.js';
 import { messageOf } from '../core/errors.js';
 import type { Detection } from './engine.js';
 
+/** The rule name blocklist detections carry. */
+export const BLOCKLIST_RULE = 'blocklist-destination';
+
 export interface BlocklistEntries {
   readonly domains: ReadonlySet<string>;
   readonly addresses: ReadonlySet<string>;
@@ -122,7 +125,7 @@ export class Blocklist {
     const agent = e.subject?.agent ?? '';
     return [
       {
-        rule: 'blocklist-destination',
+        rule: BLOCKLIST_RULE,
         priority: 'high',
         output: `run ${run} (agent ${agent}) ${e.type === 'net.connect' ? 'connected to' : 'asked the proxy for'} ${host || address}, on the blocklist as ${hit}`,
         tags: ['T1071', 'blocklist'],

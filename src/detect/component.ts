@@ -7,8 +7,8 @@ import { route, type Component } from '../core/component.js';
 import type { Auditor } from '../core/types.js';
 import { messageOf } from '../core/errors.js';
 import { RampartError } from '../core/errors.js';
-import { Baselines, type BaselineScope, type BaselineStore } from './baselines.js';
-import { Blocklist } from './blocklist.js';
+import { BASELINE_RULES, Baselines, type BaselineScope, type BaselineStore } from './baselines.js';
+import { BLOCKLIST_RULE, Blocklist } from './blocklist.js';
 import { DetectService, type DetectServiceOptions } from './service.js';
 import { Telemetry, type TelemetryDeps } from './telemetry.js';
 
@@ -46,6 +46,8 @@ export interface DetectComponent extends Component {
   readonly service: DetectService;
   /** Kernel telemetry, when asked for (it may be degraded: see its health). */
   readonly telemetry: Telemetry | undefined;
+  /** Every rule name a detection can carry now: the rule set's, the blocklist's and baselines'. */
+  ruleNames(): Set<string>;
 }
 
 export interface DetectOptions extends Omit<DetectServiceOptions, 'baselines' | 'blocklist'> {
@@ -95,6 +97,7 @@ export async function startDetect(opts: DetectOptions): Promise<DetectComponent>
     name: 'detect',
     service,
     telemetry,
+    ruleNames: () => new Set([...service.set.rules.map((r) => r.name), BLOCKLIST_RULE, ...BASELINE_RULES]),
     routes: [
       route({
         method: 'GET',

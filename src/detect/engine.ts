@@ -26,6 +26,36 @@ export interface Detection {
   readonly count: number;
   readonly repeat?: boolean;
   readonly baseline?: { kind: string; value: string; runs: number };
+  /** What the triggering event said, for those who act on it (playbooks match these). */
+  readonly fields?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The fields a detection carries from its triggering event (those it has): what response
+ * playbooks match on and act on (the destination to ban, the process). Fixed, so a playbook's
+ * field names can be checked at load.
+ */
+export const DETECTION_FIELDS = [
+  'evt.type',
+  'proc.name',
+  'proc.exe',
+  'proc.cmdline',
+  'file.path',
+  'net.host',
+  'net.address',
+  'net.port',
+  'syscall.name',
+] as const;
+
+/** The triggering event's DETECTION_FIELDS that are not their type's zero, as strings. */
+export function detectionFields(input: DetectInput): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of DETECTION_FIELDS) {
+    const v = fieldValue(input, f);
+    if (typeof v === 'string' && v !== '') out[f] = v;
+    else if ((typeof v === 'number' && v !== 0) || (typeof v === 'bigint' && v !== 0n)) out[f] = String(v);
+  }
+  return out;
 }
 
 export interface EngineOptions {
@@ -214,6 +244,7 @@ export class DetectionEngine {
       namespace: input.evt.namespace,
       events: [seq],
       count: 1,
+      fields: detectionFields(input),
     };
     const until = now + this.opts.dedupMs;
     this.windows.set(key, { rule: r, first: d, until, count: 1, seqs: [seq] });

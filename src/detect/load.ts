@@ -5,11 +5,8 @@
 // output fields, exception fields and values, and the priority. One problem anywhere rejects the
 // whole set, and the previous set keeps serving.
 
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Environment } from '@marcbachmann/cel-js';
-import { yamlFiles } from '../core/files.js';
+import { dirSetVersion, readDirSet } from '../core/dirset.js';
 import { RampartError, RampartErrorList, type SourceLocation, messageOf } from '../core/errors.js';
 import { isSeverity, type Severity } from '../core/types.js';
 import { parseDuration } from '../core/units.js';
@@ -93,47 +90,23 @@ const OVERRIDABLE = {
 
 /** The version a set of directories would load as (cheap: for polling). */
 export function ruleSetVersion(dirs: readonly string[]): string {
-  const hash = createHash('sha256');
-  for (const dir of dirs)
-    for (const rel of yamlFiles(dir))
-      hash
-        .update(`${dir}\0${rel}\0`)
-        .update(readFileSync(join(dir, rel)))
-        .update('\0');
-  return `r-${hash.digest('hex').slice(0, 16)}`;
+  return dirSetVersion(dirs, 'r-');
 }
 
 /** Loads the rules of `dirs`, in order. Throws RampartErrorList with every problem. */
 export function loadRuleSet(dirs: readonly string[], base: Environment = createDetectEnvironment()): RuleSet {
   const problems: RampartError[] = [];
   const state: LoadState = { env: base.clone(), named: new Map(), rules: new Map(), problems };
-  const hash = createHash('sha256');
-  const files: string[] = [];
-  for (const dir of dirs) {
-    let rels: string[];
-    try {
-      rels = yamlFiles(dir);
-    } catch (e) {
-      throw new RampartError(
-        'RAMPART_E_RULES_INVALID',
-        `rules directory ${dir} cannot be read: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`,
-      );
-    }
-    for (const rel of rels) {
-      const text = readFileSync(join(dir, rel), 'utf8');
-      hash.update(`${dir}\0${rel}\0`).update(text).update('\0');
-      const file = join(dir, rel);
-      files.push(file);
-      loadFile(text, file, state);
-    }
-  }
+  const read = readDirSet(dirs, 'r-', 'RAMPART_E_RULES_INVALID', 'rules');
+  const files = read.files.map((f) => f.file);
+  for (const f of read.files) loadFile(f.text, f.file, state);
   if (problems.length > 0) throw new RampartErrorList(problems);
   if (files.length === 0)
     throw new RampartError('RAMPART_E_RULES_INVALID', `no rule files (*.yaml) in ${dirs.join(', ')}`);
   let lists = 0;
   for (const n of state.named.values()) if (n.kind === 'list') lists++;
   return {
-    version: `r-${hash.digest('hex').slice(0, 16)}`,
+    version: read.version,
     dirs,
     files,
     rules: [...state.rules.values()],

@@ -3,10 +3,10 @@
 // finds. A detection is published (durably, on record) before the handler returns, so whatever
 // acts on it (response, incidents) acts on a recorded detection, in the log's order.
 
-import { watch, type FSWatcher } from 'node:fs';
-import { RampartErrorList, isRampartError, messageOf } from '../core/errors.js';
+import { describeProblems, messageOf } from '../core/errors.js';
 import type { EventPublisher, StreamEvent } from '../core/events.js';
 import type { ComponentHealth } from '../core/types.js';
+import { watchDirs } from '../core/dirset.js';
 import {
   DetectionEngine,
   zeroStats,
@@ -39,8 +39,7 @@ export interface DetectServiceOptions {
 
 export class DetectService {
   private engine: DetectionEngine;
-  private readonly watchers: FSWatcher[] = [];
-  private reloadTimer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastError: string | undefined;
   /** Counters of engines replaced by a reload, so metrics never go backwards. */
@@ -108,10 +107,7 @@ export class DetectService {
     try {
       next = loadRuleSet(this.opts.dirs);
     } catch (e) {
-      const errors =
-        e instanceof RampartErrorList
-          ? e.errors.map((x) => x.describe())
-          : [isRampartError(e) ? e.describe() : messageOf(e)];
+      const errors = describeProblems(e);
       this.lastError = errors[0];
       await this.opts.bus.publish({
         type: 'detect.rules_load_failed',
@@ -150,8 +146,7 @@ export class DetectService {
   }
 
   async stop(): Promise<void> {
-    for (const w of this.watchers) w.close();
-    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.unwatch?.();
     for (const t of this.timers) clearInterval(t);
     await this.publish(this.engine.drain()).catch(() => undefined);
     this.opts.blocklist?.stop();
@@ -207,6 +202,7 @@ export class DetectService {
             count: d.count,
             ...(d.repeat ? { repeat: true } : {}),
             ...(d.baseline ? { baseline: d.baseline } : {}),
+            ...(d.fields && Object.keys(d.fields).length > 0 ? { fields: { ...d.fields } } : {}),
           },
         });
         this.failingSince = undefined;
@@ -223,22 +219,6 @@ export class DetectService {
   }
 
   private startWatching(): void {
-    const schedule = (): void => {
-      if (this.reloadTimer) clearTimeout(this.reloadTimer);
-      this.reloadTimer = setTimeout(() => void this.reload().catch(() => undefined), 150);
-      this.reloadTimer.unref();
-    };
-    for (const d of this.opts.dirs)
-      try {
-        const w = watch(d, { recursive: true, persistent: false }, schedule);
-        w.on('error', () => undefined);
-        this.watchers.push(w);
-      } catch {
-        // Polled below.
-      }
-    // A watcher can miss changes (replaced directories, network file systems): poll the hash too.
-    const poll = setInterval(() => void this.reload().catch(() => undefined), 5000);
-    poll.unref();
-    this.timers.push(poll);
+    this.unwatch = watchDirs(this.opts.dirs, () => void this.reload().catch(() => undefined));
   }
 }

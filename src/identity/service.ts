@@ -34,6 +34,8 @@ export interface IdentityOptions extends IdentitySettings {
   readonly log: Log;
   /** The installation key: the root of trust for every replica's signing keys. */
   readonly certifier: Certifier;
+  /** Why an agent may get no token now (the response engine's block), or undefined. */
+  readonly blocked?: (agent: string) => string | undefined;
 }
 
 export interface IssueRequest {
@@ -244,6 +246,7 @@ export class IdentityService {
   }
 
   async issue(req: IssueRequest): Promise<Issued> {
+    this.notBlocked(req.agent);
     const problems = this.issueProblems(req);
     if (problems.length > 0) throw new RampartErrorList(problems);
     const ttl = req.ttlMs ?? this.opts.tokenTtlMs;
@@ -264,6 +267,7 @@ export class IdentityService {
    * agent, namespace and capabilities, never past the run's hard end.
    */
   async refresh(current: WorkloadClaims, actor: string): Promise<Issued> {
+    this.notBlocked(current.sub);
     const now = Math.floor(this.opts.clock.now() / 1000);
     const end = current.rst + Math.floor(this.opts.maxRunLifetimeMs / 1000);
     if (now >= end) {
@@ -288,6 +292,12 @@ export class IdentityService {
       announce: false,
     });
     return issued;
+  }
+
+  /** A blocked agent gets no token, new or refreshed, until a person releases it. */
+  private notBlocked(agent: string): void {
+    const why = this.opts.blocked?.(agent);
+    if (why !== undefined) throw new RampartError('RAMPART_E_AGENT_BLOCKED', why);
   }
 
   private async sign(c: Omit<WorkloadClaims, 'iss' | 'aud' | 'jti' | 'nbf'>): Promise<Issued> {

@@ -307,22 +307,48 @@ export class RunCgroup {
     return out;
   }
 
+  /**
+   * Freezes the group. On a hybrid host the run's cgroup2 group is frozen too: v1's freezer can
+   * stall in FREEZING on tasks it cannot stop (some io_uring and vfork waits), v2's cannot.
+   */
   freeze(): void {
-    if (this.host.version === 'v2') write(join(this.dirs['unified']!, 'cgroup.freeze'), 1);
-    else write(join(this.dirs['freezer']!, 'freezer.state'), 'FROZEN');
+    if (this.host.version === 'v1') write(join(this.dirs['freezer']!, 'freezer.state'), 'FROZEN');
+    this.unified('cgroup.freeze', 1);
   }
 
   thaw(): void {
-    if (this.host.version === 'v2') write(join(this.dirs['unified']!, 'cgroup.freeze'), 0);
-    else write(join(this.dirs['freezer']!, 'freezer.state'), 'THAWED');
+    if (this.host.version === 'v1') write(join(this.dirs['freezer']!, 'freezer.state'), 'THAWED');
+    this.unified('cgroup.freeze', 0);
+  }
+
+  /** Writes a cgroup2 file of the run's group: v2, or a hybrid host's unified group when it is there. */
+  private unified(file: string, value: number): void {
+    const d = this.dirs['unified'];
+    if (!d) return;
+    if (this.host.version === 'v2') return write(join(d, file), value);
+    try {
+      write(join(d, file), value);
+    } catch {
+      // A hybrid host's unified group is a companion; the v1 freezer is the one that counts.
+    }
   }
 
   frozen(): boolean {
-    if (this.host.version === 'v2') return readNum(join(this.dirs['unified']!, 'cgroup.freeze')) === 1;
+    // Effectively frozen, not asked to be: v2's cgroup.events says "frozen 1" once every task has
+    // stopped (cgroup.freeze is only the request); v1 goes FREEZING, then FROZEN.
+    const v2 = (): boolean => {
+      const d = this.dirs['unified'];
+      try {
+        return d !== undefined && /^frozen 1$/m.test(readFileSync(join(d, 'cgroup.events'), 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    if (this.host.version === 'v2') return v2();
     try {
-      return readFileSync(join(this.dirs['freezer']!, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+      return readFileSync(join(this.dirs['freezer']!, 'freezer.state'), 'utf8').trim() === 'FROZEN' || v2();
     } catch {
-      return false;
+      return v2();
     }
   }
 

@@ -10,6 +10,7 @@ import type { SandboxSettings } from '../core/settings.js';
 import type { Auditor, Log } from '../core/types.js';
 import type { RunStore } from '../store/types.js';
 import { join } from 'node:path';
+import { RunControl } from './control.js';
 import { RunLife } from './life.js';
 import { EGRESS_SOCKET } from './runner.js';
 import { runRoutes, runStats, type RunChannels, type RunTokens } from './routes.js';
@@ -29,11 +30,15 @@ export interface SandboxComponentDeps {
   readonly reconcile: boolean;
   /** Why kernel telemetry is not watching runs (undefined: it is), for profiles that require it. */
   readonly telemetryDown?: () => string | undefined;
+  /** Why an agent may start no run now (the response engine's block), or undefined. */
+  readonly agentBlocked?: (agent: string) => string | undefined;
 }
 
 export interface SandboxComponent extends Component {
   readonly service: SandboxService;
   readonly life: RunLife;
+  /** Kill, quarantine, freeze, thaw, cut a run's egress, the kill switch (routes and playbooks). */
+  readonly control: RunControl;
 }
 
 export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxComponent> {
@@ -59,10 +64,19 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
     ...(channels ? { channels } : {}),
   });
   if (deps.reconcile) await life.reconcile();
+  const control = new RunControl({
+    sandbox: service,
+    life,
+    identity: deps.tokens,
+    bus: deps.events,
+    stats,
+    ...(channels ? { channels } : {}),
+  });
   return {
     name: 'sandbox',
     service,
     life,
+    control,
     routes: runRoutes({
       sandbox: service,
       life,
@@ -71,6 +85,8 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
       auditor: deps.auditor,
       agentNamespace: deps.agentNamespace,
       stats,
+      control,
+      ...(deps.agentBlocked ? { agentBlocked: deps.agentBlocked } : {}),
       ...(channels ? { channels } : {}),
       ...(deps.telemetryDown ? { telemetryDown: deps.telemetryDown } : {}),
     }),

@@ -17,6 +17,7 @@ import { createReadStream, mkdirSync, readdirSync, readFileSync, readlinkSync } 
 import { lstat, opendir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { RunCgroup } from './cgroup.js';
+import { writeCore, type MemoryImage } from './core.js';
 
 export interface Evidence {
   readonly archive: string;
@@ -28,6 +29,9 @@ export interface Evidence {
   readonly skipped: number;
   /** True when the capture stopped at its time bound. */
   readonly incomplete: boolean;
+  /** Memory images (ELF cores) of the frozen processes, each hashed in the manifest. */
+  readonly cores: number;
+  readonly memoryBytes: number;
 }
 
 export interface EvidenceLimits {
@@ -37,6 +41,8 @@ export interface EvidenceLimits {
   readonly maxFileBytes: number;
   /** The whole capture, walk, hashes and archive. */
   readonly timeoutMs: number;
+  /** Most bytes of process memory kept as core images (0: no memory images). */
+  readonly maxMemoryBytes: number;
 }
 
 interface ProcessRecord {
@@ -199,10 +205,13 @@ export async function captureEvidence(opts: {
   const stage = join(opts.dir, `.${opts.runId}.stage`);
   mkdirSync(stage, { recursive: true, mode: 0o700 });
   try {
-    await writeFile(join(stage, 'manifest.json'), JSON.stringify(manifest, null, 2), { mode: 0o600 });
+    const memory = await cores(pids, stage, opts.limits.maxMemoryBytes, deadline);
+    await writeFile(join(stage, 'manifest.json'), JSON.stringify({ ...manifest, memory }, null, 2), {
+      mode: 0o600,
+    });
     await writeFile(join(stage, 'files'), files.listed.map((f) => f + '\0').join(''), { mode: 0o600 });
     const archive = join(opts.dir, `${opts.runId}-${capturedAt.replace(/[:.]/g, '')}.tar.gz`);
-    const args = ['--sparse', '-czf', archive, '-C', stage, 'manifest.json'];
+    const args = ['--sparse', '-czf', archive, '-C', stage, 'manifest.json', ...memory.map((m) => m.file)];
     if (opts.workspace)
       args.push('-C', join(opts.workspace, '..'), '--no-recursion', '--null', '-T', join(stage, 'files'));
     const tarOk = await tar(args, deadline);
@@ -224,11 +233,36 @@ export async function captureEvidence(opts: {
       processes: processes.length,
       kept: files.kept.length,
       skipped: files.skipped.length,
-      incomplete: files.truncated || !tarOk || deadline.aborted,
+      incomplete: files.truncated || !tarOk || deadline.aborted || memory.some((m) => m.omitted > 0),
+      cores: memory.length,
+      memoryBytes: memory.reduce((n, m) => n + m.bytes, 0),
     };
   } finally {
     await rm(stage, { recursive: true, force: true });
   }
+}
+
+/** Core images of the frozen processes, one after another within one budget. */
+async function cores(
+  pids: readonly number[],
+  stage: string,
+  budget: number,
+  deadline: AbortSignal,
+): Promise<MemoryImage[]> {
+  const out: MemoryImage[] = [];
+  if (budget <= 0) return out;
+  let left = budget;
+  for (const pid of pids) {
+    const file = `core.${pid}`;
+    try {
+      const image = await writeCore(pid, join(stage, file), left, deadline);
+      left -= image.bytes;
+      out.push({ ...image, file });
+    } catch {
+      // Gone meanwhile (a task exiting when frozen): nothing to image.
+    }
+  }
+  return out;
 }
 
 /** Runs tar without blocking; stopped at the deadline (false: the archive is cut short). */

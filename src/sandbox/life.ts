@@ -72,6 +72,21 @@ export class RunLife {
     }
   }
 
+  /** Whether this control plane keeps the run (registered here, or taken back at start-up). */
+  has(id: string): boolean {
+    return this.state.has(id);
+  }
+
+  /** How the store says a run is (running, or how it ended), whichever replica keeps it. */
+  async storedStatus(id: string): Promise<string | undefined> {
+    return (await this.deps.runs.get(id))?.status;
+  }
+
+  /** The runs this control plane keeps. */
+  list(): { run: string; agent: string }[] {
+    return [...this.state.values()].map((r) => ({ run: r.id, agent: r.agent }));
+  }
+
   uidOf(id: string): number | undefined {
     return this.state.get(id)?.uid;
   }

@@ -8,6 +8,7 @@ import { route, type Route } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { Auditor } from '../core/types.js';
+import type { RunControl } from './control.js';
 import type { RunLife } from './life.js';
 import type { SandboxService } from './service.js';
 
@@ -39,6 +40,10 @@ export interface RunRouteDeps {
   /** Per-run egress channels, when the control plane runs the egress proxy. */
   readonly channels?: RunChannels;
   readonly stats: RunStats;
+  /** Kill, quarantine and the kill switch: the same code path as the response engine's. */
+  readonly control: RunControl;
+  /** Why an agent may not start runs now (blocked by the response engine), or undefined. */
+  readonly agentBlocked?: (agent: string) => string | undefined;
   /** Why kernel telemetry is not watching runs, or undefined when it is (profiles that require it). */
   readonly telemetryDown?: () => string | undefined;
 }
@@ -204,31 +209,7 @@ const DESTROY_SCHEMA = {
 
 export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
   const routes: Route<never, never, never>[] = [];
-  const { sandbox, identity, bus, channels, life } = deps;
-  /** Killing a run that has ended says so, and how it ended, instead of "no such run". */
-  const notEnded = (id: string): void => {
-    const rec = sandbox.records.get(id);
-    if (rec && rec.status !== 'running')
-      throw new RampartError(
-        'RAMPART_E_CONFLICT',
-        `run ${id} has already ended (${rec.status}${rec.endedBy ? ` by ${rec.endedBy}` : ''}${rec.endedAt ? ` at ${rec.endedAt}` : ''})`,
-      );
-  };
-  const closeChannel = (id: string): void => channels?.close(id);
-  /** What every forced end does once the processes are gone: status, egress cut, tokens revoked. */
-  const settle = (
-    id: string,
-    status: 'killed' | 'quarantined',
-    why: string,
-    by: string,
-    evidence?: Parameters<SandboxService['records']['mark']>[2],
-  ): Promise<unknown> => {
-    sandbox.records.mark(id, status, evidence, { actor: by, reason: why });
-    count(deps.stats.ended, status);
-    closeChannel(id);
-    return Promise.all([revokeRun(id, why, by), life.ended(id, status)]);
-  };
-
+  const { sandbox, identity, bus, channels, life, control } = deps;
   const revokeRun = (id: string, why: string, actor: string): Promise<unknown> =>
     // Routine: a run's tokens end with it. The run's own end event says how it ended.
     identity.revoke('run', id, why, actor, { severity: 'info' }).catch(() => undefined);
@@ -243,6 +224,9 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
         const t0 = performance.now();
         const b = req.body;
         const actor = req.principal!.actor;
+        // A blocked agent starts nothing until a person releases it.
+        const blocked = deps.agentBlocked?.(b.agent);
+        if (blocked !== undefined) throw new RampartError('RAMPART_E_AGENT_BLOCKED', blocked);
         // A profile that requires kernel telemetry runs only while it watches (fail closed: no
         // telemetry component at all is "not watching").
         if (sandbox.profile(b.profile)?.telemetry === 'required') {
@@ -362,7 +346,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
         const { id } = req.params;
         const b = req.body;
         const rec = sandbox.records.ended(id, { ...b }, new Date().toISOString());
-        closeChannel(id);
+        channels?.close(id);
         const kept = life.ended(id, b.reason);
         const agent = rec?.agent ?? '?';
         const revoked = revokeRun(id, 'run ended', req.principal!.actor);
@@ -451,18 +435,12 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       schema: { body: REASON_SCHEMA, params: { type: 'object', properties: { id: ID } } },
       handler: async (req) => {
         const { id } = req.params;
-        notEnded(id);
-        if (!sandbox.kill(id)) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
-        const by = req.principal!.actor;
+        control.notEnded(id);
         const reason = req.body?.reason ?? 'killed by an operator';
-        await settle(id, 'killed', reason, by);
-        await bus.publish({
-          type: 'sandbox.killed',
-          severity: 'medium',
-          source: 'sandbox',
-          subject: { run: id },
-          data: { run: id, by, reason },
-        });
+        const forced = control.kill(id, reason, req.principal!.actor);
+        if (forced.outcome === 'gone')
+          throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
+        await forced.recorded;
         return { id, killed: true };
       },
     }),
@@ -476,20 +454,13 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       schema: { body: REASON_SCHEMA, params: { type: 'object', properties: { id: ID } } },
       handler: async (req) => {
         const { id } = req.params;
-        notEnded(id);
-        const evidence = await sandbox.quarantine(id, sandbox.records.get(id)?.workspace);
-        if (!evidence) throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
-        const by = req.principal!.actor;
+        control.notEnded(id);
         const reason = req.body?.reason ?? 'quarantined by an operator';
-        await settle(id, 'quarantined', reason, by, evidence);
-        await bus.publish({
-          type: 'sandbox.quarantined',
-          severity: 'critical',
-          source: 'sandbox',
-          subject: { run: id },
-          data: { run: id, by, reason, ...evidence },
-        });
-        return { id, evidence };
+        const forced = await control.quarantine(id, reason, req.principal!.actor);
+        if (forced.outcome === 'gone')
+          throw new RampartError('RAMPART_E_RUN_NOT_FOUND', `no run ${id} on this host`);
+        await forced.recorded;
+        return { id, evidence: forced.result };
       },
     }),
   );
@@ -501,21 +472,10 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
       scope: 'runs:kill',
       schema: { body: DESTROY_SCHEMA },
       handler: async (req) => {
-        const t0 = performance.now();
-        const all = req.body?.host_wide ? sandbox.destroyHostWide() : sandbox.destroyAll();
-        // This installation's runs are settled here; another's are ended by their own control plane.
-        const runs = all.filter((id) => !id.includes('/'));
-        const ms = performance.now() - t0;
-        const by = req.principal!.actor;
         const reason = req.body?.reason ?? 'the kill switch';
-        await Promise.all(runs.map((id) => settle(id, 'killed', reason, by)));
-        await bus.publish({
-          type: 'sandbox.destroyed_all',
-          severity: 'critical',
-          source: 'sandbox',
-          data: { runs, by, reason, ms: Math.round(ms * 10) / 10 },
-        });
-        return { destroyed: all, ms };
+        const d = control.destroyAll(reason, req.principal!.actor, req.body?.host_wide === true);
+        await d.recorded;
+        return { destroyed: d.ids, ms: d.ms };
       },
     }),
   );

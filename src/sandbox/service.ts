@@ -354,7 +354,11 @@ export class SandboxService {
    * Freezes a run, captures evidence (processes, open files, connections, the workspace) into an
    * archive, then kills it. The workspace path comes from the caller (the control plane's record).
    */
-  async quarantine(id: string, workspace: string | undefined): Promise<Evidence | undefined> {
+  async quarantine(
+    id: string,
+    workspace: string | undefined,
+    opts: { memory?: boolean } = {},
+  ): Promise<Evidence | undefined> {
     const g = this.group(id);
     if (!g) return undefined;
     g.freeze();
@@ -366,7 +370,7 @@ export class SandboxService {
         cgroup: g,
         workspace,
         dir: this.opts.evidenceDir,
-        limits: this.opts.evidence,
+        limits: opts.memory === false ? { ...this.opts.evidence, maxMemoryBytes: 0 } : this.opts.evidence,
       });
     } finally {
       // Containment does not wait on the evidence: a capture that fails still ends the run.
@@ -375,6 +379,38 @@ export class SandboxService {
       else g.killAll();
     }
     return evidence;
+  }
+
+  /**
+   * Freezes a run's cgroup (every process stops where it is; nothing is lost, and thaw resumes
+   * it). Resolves once the kernel reports the group frozen: false when the run has no cgroup here.
+   */
+  async freeze(id: string, timeoutMs = 2_000): Promise<boolean> {
+    const g = this.group(id);
+    if (!g) return false;
+    g.freeze();
+    // v1's freezer goes FREEZING, then FROZEN once every task has stopped; v2's cgroup.events
+    // says frozen 1. Both are polled: there is no event to wait on.
+    const until = performance.now() + timeoutMs;
+    while (!g.frozen()) {
+      if (g.pids().length === 0) return true;
+      if (performance.now() > until) throw new Error(`run ${id} did not freeze within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return true;
+  }
+
+  /** Thaws a frozen run; false when it has no cgroup here. */
+  thaw(id: string): boolean {
+    const g = this.group(id);
+    if (!g) return false;
+    g.thaw();
+    return true;
+  }
+
+  /** Whether the run's cgroup is frozen; undefined when it has none here. */
+  frozen(id: string): boolean | undefined {
+    return this.group(id)?.frozen();
   }
 
   /** The kill switch: every run on this host, SIGKILL, no grace. Returns the run ids. */

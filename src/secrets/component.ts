@@ -53,6 +53,8 @@ export interface SecretsComponent extends Component {
   sweep(): Promise<void>;
   /** Looks for planted decoys in text seen elsewhere (egress requests, records, log lines). */
   scan(text: string, where: string, by?: { agent: string; run: string }): void;
+  /** Rotates one secret now with its rotator (the response engine's rotate_secrets). */
+  rotate(vault: string, name: string, by: string): Promise<unknown>;
 }
 
 /** Expired leases ended per batch (one commit); the sweep pauses between batches. */
@@ -191,6 +193,7 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     leases,
     sweep,
     scan: (text, where, by) => void honeytokens.scan(text, where, by),
+    rotate: (vault, name, by) => rotations.rotate(vault, name, by, 'requested'),
     routes: [
       ...secretsRoutes(service, leases, () => Sealer.load(deps.dataDir, { create: false })),
       ...leaseRoutes({ leases, secrets: service, refresher, rotations }),

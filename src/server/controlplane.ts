@@ -18,6 +18,8 @@ import { startSecrets } from '../secrets/component.js';
 import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
 import { startDetect, type DetectComponent } from '../detect/component.js';
+import { DETECTION_FIELDS } from '../detect/engine.js';
+import { startRespond, type RespondComponent } from '../respond/component.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
 import { startEvents } from '../events/component.js';
@@ -173,6 +175,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
     const agentNamespace = (agent: string): string | undefined => policy.agentNamespace(agent);
+    // Blocks are the response engine's; it starts last, before anything is served.
+    const late: { respond?: RespondComponent } = {};
+    const agentBlocked = (agent: string): string | undefined => late.respond?.blocked(agent);
+
     const identity = started(
       await startIdentity({
         store,
@@ -183,6 +189,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         log: logger,
         auditor: audit.log,
         agentNamespace,
+        blocked: agentBlocked,
         ...config.identity,
       }),
     );
@@ -230,6 +237,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         agentNamespace,
         ...(egress ? { egress } : {}),
         reconcile: role === 'full',
+        agentBlocked,
         // Detection starts later (it reads the sandbox's runs); asked when a run registers.
         telemetryDown: () => {
           if (!detect) return 'detection is not running on this control plane';
@@ -319,6 +327,49 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       lookForDecoys = undefined;
       return Promise.resolve();
     });
+
+    // Response: every replica applies the shared containment to its proxy and carries out orders
+    // for its runs; the replica that detects runs the playbooks.
+    late.respond = started(
+      await startRespond({
+        settings: { ...config.respond, enabled: config.respond.enabled && detect !== undefined },
+        dirs: [
+          ...(config.respond.includeShipped ? [join(packageRoot(), 'playbooks', 'default')] : []),
+          ...config.respond.playbooks,
+        ],
+        meta: store.meta,
+        notifications: store.notifications,
+        bus,
+        auditor: audit.log,
+        log: logger,
+        actuators: {
+          runs: sandbox.control,
+          revokeTokens: (kind, id, why, by) =>
+            identity.service.revoke(kind, id, why, by, { severity: 'high' }),
+          secrets: {
+            revoke: (selector, reason, by) => secrets.leases.revoke(selector, reason, by),
+            rotate: (vault, name, by) => secrets.rotate(vault, name, by),
+          },
+        },
+        ...(egress
+          ? {
+              egress: {
+                sever: (on: boolean) => void egress.proxy.setKillSwitch(on),
+                ban: (target: string) => {
+                  egress.guard.ban(target);
+                  egress.proxy.enforceGuard();
+                },
+                unban: (target: string) => void egress.guard.unban(target),
+              },
+            }
+          : {}),
+        // Playbooks are checked against the rules this replica serves (none checked without).
+        load: () => ({
+          ...(detect ? { rules: detect.ruleNames() } : {}),
+          fields: DETECTION_FIELDS,
+        }),
+      }),
+    );
 
     const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients, (t) =>
       identity.service.verify(t),

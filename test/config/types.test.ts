@@ -49,6 +49,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'admission'
       | 'secrets'
       | 'detect'
+      | 'respond'
       | 'logging'
     >
   >();

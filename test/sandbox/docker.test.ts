@@ -6,8 +6,10 @@
 // from another process. The conformance suite (conformance.test.ts) holds the rest.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
@@ -57,11 +59,29 @@ describe('rampart run --runtime docker', { skip }, () => {
       },
     );
 
-  it('is watched by kernel telemetry like any run: a read of /etc/shadow in the container is detected', async () => {
-    const r = await run(['--agent', 'watched-box'], 'cat /etc/shadow > /dev/null 2>&1; true');
-    assert.equal(r.code, 0, r.stderr);
+  it('is watched and contained like any run: a read of /etc/shadow in the container is detected and the container frozen', async () => {
+    const r = run(['--agent', 'watched-box'], 'cat /etc/shadow > /dev/null 2>&1; sleep 30');
     const d = await detection(admin, 'shadow-file-read', 'watched-box');
     assert.match(d.output, /^cat read \/etc\/shadow in run run_/);
+    // The shipped credential-access playbook freezes the run: its container with it (the
+    // container lives in the run's cgroup), checked from outside.
+    const run_ = d.run as string;
+    const frozen = await eventually(async () => {
+      const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] }).records;
+      return rs.find(
+        (x) =>
+          x.action === 'event.respond.action' &&
+          x.details.data.action === 'freeze' &&
+          x.details.data.run === run_,
+      )?.details.data;
+    }, 'the freeze on record');
+    assert.equal(frozen.outcome, 'done');
+    assert.equal(
+      readFileSync(join('/sys/fs/cgroup/freezer', cp.cgroupParent, run_, 'freezer.state'), 'utf8').trim(),
+      'FROZEN',
+    );
+    assert.equal((await rampartAsync(['kill', run_], { cwd: cp.dir.dir })).code, 0);
+    assert.notEqual((await r).code, 0);
   });
 
   it('runs in a container, on record with its runtime and image', async () => {

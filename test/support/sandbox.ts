@@ -72,7 +72,7 @@ export function sandboxHarness(docker?: DockerRuntimeOptions): SandboxHarness {
     bwrap: '/usr/bin/bwrap',
     cgroupParent,
     uids: testUids(),
-    evidence: { maxBytes: 1 << 30, maxFileBytes: 256 << 20, timeoutMs: 60_000 },
+    evidence: { maxBytes: 1 << 30, maxFileBytes: 256 << 20, timeoutMs: 60_000, maxMemoryBytes: 512 << 20 },
     gracePeriodMs: 200,
     workspacesDir: workspaces,
     dataDir,

@@ -10,9 +10,8 @@ import { parseDecisionInput } from '../../policy/input.js';
 import { loadPolicySet } from '../../policy/load.js';
 import type { Decision, DecisionInput } from '../../policy/model.js';
 import { engineWith, readEntities, runPolicyTests, type FixtureEntity } from '../../policy/testing.js';
-import { apiError, connect } from '../client.js';
-import { COMMON_OPTIONS, parse, printLoadProblems, usageError, type Command, type Io } from '../io.js';
-import { localConfig } from '../local.js';
+import { parse, printLoadProblems, usageError, type Command, type Io } from '../io.js';
+import { reloadSet } from '../local.js';
 
 const USAGE = `usage: rampart policy <subcommand> [options]
 
@@ -57,15 +56,8 @@ export const command: Command = {
 
 const defaultDir = (): string => join(packageRoot(), 'policies', 'default');
 
-async function reload(argv: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(argv, COMMON_OPTIONS, USAGE);
-  const res = await connect(localConfig(values, io.cwd).dataDir).call<{ version: string; changed: boolean }>(
-    'POST',
-    '/v1/policies/reload',
-  );
-  if (res.status !== 200) throw apiError(res.status, res.body);
-  io.stdout.write(`${res.body.changed ? 'activated' : 'unchanged'}: policy version ${res.body.version}\n`);
-  return 0;
+function reload(argv: readonly string[], io: Io): Promise<number> {
+  return reloadSet(argv, io, USAGE, '/v1/policies/reload', 'policy');
 }
 
 function dirArg(positionals: readonly string[], io: Io): string {

@@ -8,9 +8,8 @@ import { parseDuration } from '../../core/units.js';
 import { DetectionEngine } from '../../detect/engine.js';
 import { loadRuleSet, type RuleSet } from '../../detect/load.js';
 import { coverage, eventsFromText, runRuleTests } from '../../detect/testing.js';
-import { apiError, connect } from '../client.js';
-import { COMMON_OPTIONS, parse, printLoadProblems, usageError, type Command, type Io } from '../io.js';
-import { localConfig } from '../local.js';
+import { parse, printLoadProblems, usageError, type Command, type Io } from '../io.js';
+import { reloadSet } from '../local.js';
 
 const USAGE = `usage: rampart rules <subcommand> [options]
 
@@ -178,13 +177,6 @@ async function evaluate(argv: readonly string[], io: Io): Promise<number> {
   return 0;
 }
 
-async function reload(argv: readonly string[], io: Io): Promise<number> {
-  const { values } = parse(argv, COMMON_OPTIONS, USAGE);
-  const res = await connect(localConfig(values, io.cwd).dataDir).call<{ version: string; changed: boolean }>(
-    'POST',
-    '/v1/detect/reload',
-  );
-  if (res.status !== 200) throw apiError(res.status, res.body);
-  io.stdout.write(`${res.body.changed ? 'activated' : 'unchanged'}: rules version ${res.body.version}\n`);
-  return 0;
+function reload(argv: readonly string[], io: Io): Promise<number> {
+  return reloadSet(argv, io, USAGE, '/v1/detect/reload', 'rules');
 }

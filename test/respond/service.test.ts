@@ -44,6 +44,8 @@ describe('the response engine', () => {
       dryRun?: boolean;
       fail?: Set<string>;
       elsewhere?: Set<string>;
+      /** Event types the audit log refuses to record. */
+      unrecorded?: Set<string>;
     } = {},
   ): Promise<Harness> {
     const t = tempDir();
@@ -53,7 +55,10 @@ describe('the response engine', () => {
     const calls: string[] = [];
     const orders: Order[] = [];
     const bus: EventPublisher = {
-      publish: async (e) => void events.push(e),
+      publish: async (e) => {
+        if (opts.unrecorded?.has(e.type)) throw new Error('the audit log refused the record');
+        events.push(e);
+      },
     };
     const act = (what: string, run: string): 'done' | 'gone' => {
       calls.push(`${what} ${run}`);
@@ -68,7 +73,10 @@ describe('the response engine', () => {
       kill: (run) => ({ outcome: act('kill', run), recorded: Promise.resolve() }),
       quarantine: async (run) => ({ outcome: act('quarantine', run), recorded: Promise.resolve() }),
       cutEgress: (run) => act('cut_egress', run),
-      destroyAll: () => ({ ids: [], recorded: Promise.resolve() }),
+      destroyAll: () => {
+        calls.push('destroy_all');
+        return { ids: ['r1', 'r2'], recorded: Promise.resolve() };
+      },
     };
     const state = await ContainmentState.open({
       meta: store.meta,
@@ -87,6 +95,16 @@ describe('the response engine', () => {
         runs,
         revokeTokens: async (kind, id) => void calls.push(`revoke_tokens ${kind}:${id}`),
         order: async (o) => void orders.push(o),
+        secrets: {
+          revoke: async (selector) => {
+            calls.push(`revoke_secrets ${JSON.stringify(selector)}`);
+            return { revoked: 2, failed: 0 };
+          },
+          rotate: async (vault, name) => {
+            calls.push(`rotate ${vault}/${name}`);
+            if (name === 'no-rotator') throw new Error(`no rotator for ${vault}/${name}`);
+          },
+        },
       },
       state,
       bus,
@@ -283,5 +301,52 @@ describe('the response engine', () => {
     // An order for a run this replica does not keep is left to the one that does.
     await h.svc.order(h.orders[0]!);
     assert.deepEqual(h.calls, ['revoke_tokens run:run-far']);
+  });
+
+  it('revokes and rotates secrets through the broker, and says which rotation failed; destroy_all ends every run', async () => {
+    const h = await harness(
+      [
+        '- playbook: leak',
+        '  match: {rules: [r]}',
+        '  actions:',
+        '    - action: revoke_secrets',
+        '      parameters: {scope: agent}',
+        '    - action: rotate_secrets',
+        '      parameters: {secrets: [ci/npm, ci/no-rotator]}',
+        '    - destroy_all',
+      ].join('\n'),
+    );
+    await h.detect(1, 'r', 'run-s', 'leaky');
+    await until(() => actionsOf(h).length >= 3, 'the actions on record');
+    await h.settle();
+    assert.deepEqual(h.calls, [
+      'revoke_secrets {"agent":"leaky"}',
+      'rotate ci/npm',
+      'rotate ci/no-rotator',
+      'destroy_all',
+    ]);
+    const recorded = actionsOf(h);
+    assert.deepEqual(
+      recorded.map((a) => [a.action, a.outcome]),
+      [
+        ['revoke_secrets', 'done'],
+        ['rotate_secrets', 'failed'],
+        ['destroy_all', 'done'],
+      ],
+    );
+    assert.match(String(recorded[1]!.error), /ci\/no-rotator: no rotator for ci\/no-rotator/);
+  });
+
+  it('contains when the audit log refuses the action records, and says so loudly', async () => {
+    const h = await harness('- playbook: p\n  match: {rules: [r]}\n  actions: [freeze, cut_egress]\n', {
+      unrecorded: new Set(['respond.action']),
+    });
+    await h.detect(1, 'r', 'run-l');
+    await until(() => h.svc.stats.recordFailures >= 2, 'the lost records counted');
+    await h.settle();
+    assert.deepEqual(h.calls, ['freeze run-l', 'cut_egress run-l']);
+    const health = h.svc.health();
+    assert.equal(health.status, 'degraded');
+    assert.match(health.detail ?? '', /ACTIONS TAKEN WITHOUT A RECORD: 2/);
   });
 });

@@ -210,7 +210,11 @@ export class RespondService {
     void next.finally(() => {
       this.inFlight--;
       if (this.chains.get(key) === next) this.chains.delete(key);
-      if (this.inFlight < MAX_IN_FLIGHT / 2) this.drained?.();
+      const drained = this.drained;
+      if (drained && this.inFlight < MAX_IN_FLIGHT / 2) {
+        this.drained = undefined;
+        drained();
+      }
     });
     if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (this.drained = r));
   }
@@ -241,6 +245,8 @@ export class RespondService {
         continue;
       }
       if (dry) {
+        // Remembered like a step taken, so a dry run records what a real one would do: once.
+        if (doneKey) this.remember(doneKey);
         await this.executor.record(step.action, 'dry_run', this.targetOf(step.action, ctx), ctx, {
           ms: 0,
           params: step.params,

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as Server_ } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -236,9 +236,7 @@ describe('rampart run --runtime swarm', { skip }, () => {
     port = (origin.address() as AddressInfo).port;
     cp = sandboxControlPlaneDir(
       `  runtime: swarm\n  docker:\n    socket: ${d.socket}\n    images: ["${image}"]\n` +
-        `egress:\n  allow_ranges: [127.0.0.2/32]\n  allow: ['127.0.0.2:${port}']\n` +
-        // Detection, not containment, is what these runs check (docker.test.ts freezes one).
-        'respond:\n  enabled: false\n',
+        `egress:\n  allow_ranges: [127.0.0.2/32]\n  allow: ['127.0.0.2:${port}']\n`,
     );
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     admin = api(server.url, adminToken(cp.dir.dir));
@@ -281,8 +279,8 @@ describe('rampart run --runtime swarm', { skip }, () => {
     assert.equal(left.stdout.trim(), '');
   });
 
-  it('is watched by kernel telemetry like any run: a read of /etc/shadow in the task is detected', async () => {
-    const r = await rampartAsync(
+  it('is watched and contained like any run: a read of /etc/shadow in the task is detected and the task frozen', async () => {
+    const r = rampartAsync(
       [
         'run',
         '--image',
@@ -293,13 +291,31 @@ describe('rampart run --runtime swarm', { skip }, () => {
         '/bin/busybox',
         'sh',
         '-c',
-        'busybox cat /etc/shadow > /dev/null 2>&1; true',
+        'busybox cat /etc/shadow > /dev/null 2>&1; busybox sleep 30',
       ],
       { cwd: cp.dir.dir },
     );
-    assert.equal(r.code, 0, r.stderr);
-    const d = await detection(admin, 'shadow-file-read', 'swarm-watched');
+    const d = await detection(admin, 'shadow-file-read', 'swarm-watched', 15_000);
     assert.match(d.output, /read \/etc\/shadow in run run_/);
+    // The shipped credential-access playbook freezes the run: the task's process is in the run's
+    // cgroup, so the freezer holds it, checked from outside.
+    const run = d.run as string;
+    const frozen = await eventually(async () => {
+      const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] }).records;
+      return rs.find(
+        (x) =>
+          x.action === 'event.respond.action' &&
+          x.details.data.action === 'freeze' &&
+          x.details.data.run === run,
+      )?.details.data;
+    }, 'the freeze on record');
+    assert.equal(frozen.outcome, 'done');
+    assert.equal(
+      readFileSync(join('/sys/fs/cgroup/freezer', cp.cgroupParent, run, 'freezer.state'), 'utf8').trim(),
+      'FROZEN',
+    );
+    assert.equal((await rampartAsync(['kill', run], { cwd: cp.dir.dir })).code, 0);
+    assert.notEqual((await r).code, 0);
   });
 
   it('leaves nothing on the swarm when its runner is killed: the control plane sweeps it', async () => {

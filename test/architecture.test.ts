@@ -18,6 +18,7 @@ const COMPONENTS = [
   'secrets',
   'detect',
   'respond',
+  'notify',
 ];
 
 /**
@@ -41,6 +42,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   secrets: ['pg'],
   detect: ['@marcbachmann/cel-js'],
   respond: [],
+  notify: ['nodemailer'],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

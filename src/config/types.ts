@@ -9,6 +9,7 @@ import type {
   SecretsSettings,
   IdentitySettings,
   RespondSettings,
+  NotifySettings,
   SandboxProfile,
   SandboxSettings,
 } from '../core/settings.js';
@@ -105,6 +106,7 @@ export interface Config {
   readonly admission: AdmissionConfig;
   readonly detect: DetectConfig;
   readonly respond: RespondConfig;
+  readonly notify: NotifySettings;
   readonly logging: { readonly level: string };
 }
 

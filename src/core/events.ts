@@ -305,6 +305,16 @@ export interface EventMap {
     /** Actions stopped or frozen instead since the trip (on reset). */
     suppressed?: number;
   };
+  /** A notification could not be delivered after every try (its channel's health says so too). */
+  'notify.delivery_failed': {
+    channel: string;
+    kind: string;
+    /** The event it was about: its type and record number. */
+    about: string;
+    seq: number;
+    attempts: number;
+    error: string;
+  };
   /** A playbook set became the one answering detections. */
   'respond.playbooks_activated': {
     version: string;
@@ -446,6 +456,10 @@ export const EVENT_CATALOGUE = {
   'respond.breaker': {
     summary: 'The circuit breaker tripped for a scope (critical) or was reset by a person (medium).',
     severities: ['medium', 'critical'],
+  },
+  'notify.delivery_failed': {
+    summary: 'A notification could not be delivered after every try.',
+    severities: ['high'],
   },
   'respond.playbooks_activated': {
     summary: 'A response playbook set became the one answering detections.',

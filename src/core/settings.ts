@@ -159,3 +159,31 @@ export interface RespondSettings {
     readonly perAgent: number;
   };
 }
+
+/** One notification channel (notify component); secrets are paths, read when it starts. */
+export interface NotifyChannelSettings {
+  readonly name: string;
+  readonly type: 'webhook' | 'slack' | 'pagerduty' | 'email';
+  readonly url: string | undefined;
+  readonly urlFile: string | undefined;
+  readonly secretFile: string | undefined;
+  readonly minSeverity: 'info' | 'low' | 'medium' | 'high' | 'critical';
+  readonly types: readonly string[];
+  readonly smtp:
+    | {
+        readonly host: string;
+        readonly port: number;
+        readonly tls: 'starttls' | 'tls' | 'none';
+        readonly user: string | undefined;
+        readonly passwordFile: string | undefined;
+        readonly from: string;
+        readonly to: readonly string[];
+      }
+    | undefined;
+}
+
+export interface NotifySettings {
+  readonly channels: readonly NotifyChannelSettings[];
+  readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly timeoutMs: number };
+  readonly queue: number;
+}

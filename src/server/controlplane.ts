@@ -19,6 +19,7 @@ import { packageRoot } from '../core/paths.js';
 import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretfile.js';
 import { startDetect, type DetectComponent } from '../detect/component.js';
 import { DETECTION_FIELDS } from '../detect/engine.js';
+import { startNotify } from '../notify/component.js';
 import { startRespond, type RespondComponent } from '../respond/component.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
@@ -368,6 +369,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           ...(detect ? { rules: detect.ruleNames() } : {}),
           fields: DETECTION_FIELDS,
         }),
+      }),
+    );
+
+    // Notifications: what people must act on, to the channels in the configuration.
+    started(
+      startNotify({
+        settings: config.notify,
+        bus,
+        log: logger,
+        readSecret: (path, purpose) => readSecretText(path, { purpose }),
       }),
     );
 

@@ -50,6 +50,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'secrets'
       | 'detect'
       | 'respond'
+      | 'notify'
       | 'logging'
     >
   >();

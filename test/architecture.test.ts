@@ -19,6 +19,7 @@ const COMPONENTS = [
   'detect',
   'respond',
   'notify',
+  'sinks',
 ];
 
 /**
@@ -43,6 +44,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   detect: ['@marcbachmann/cel-js'],
   respond: [],
   notify: ['nodemailer'],
+  sinks: [],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

@@ -7,7 +7,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import { RampartError } from '../core/errors.js';
 import type { RateClass } from '../core/ratelimit.js';
-import type { NotifyChannelSettings, NotifySettings, SandboxProfile } from '../core/settings.js';
+import type {
+  NotifyChannelSettings,
+  NotifySettings,
+  SandboxProfile,
+  SinkSettings,
+  SinksSettings,
+} from '../core/settings.js';
 import { EVENT_CATALOGUE } from '../core/events.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import type { Locating } from '../core/yaml.js';
@@ -72,6 +78,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     detect,
     respond,
     notify,
+    sinks,
     logging,
     ...rest
   } = raw;
@@ -105,6 +112,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     detect: detectConfig(detect, ctx),
     respond: respondConfig(respond, ctx),
     notify: notifyConfig(notify, ctx),
+    sinks: sinksConfig(sinks, ctx),
     identity: identityConfig(identity, ctx),
     sandbox: sandboxConfig(sandbox, identity.max_run_lifetime, ctx),
     egress: egressConfig(egress, ctx),
@@ -295,6 +303,46 @@ function notifyConfig(raw: RawConfig['notify'], c: Ctx): NotifySettings {
       timeoutMs: c.ms(['notify', 'retry', 'timeout'], timeout, 100),
     },
     queue,
+  };
+}
+
+function sinksConfig(raw: RawConfig['sinks'], c: Ctx): SinksSettings {
+  const { outputs, max_lag, ...rest } = raw;
+  exhaustive(rest);
+  const names = new Set<string>();
+  return {
+    maxLag: max_lag,
+    outputs: outputs.map((o, i): SinkSettings => {
+      const { name, type, address, tls, url, token_file, index, batch, ...more } = o;
+      exhaustive(more);
+      const bad = (key: string, message: string): void =>
+        c.problem(['sinks', 'outputs', i, key], `sinks.outputs[${i}] (${name}): ${message}`);
+      if (names.has(name)) bad('name', `a second output named ${name}`);
+      names.add(name);
+      if (type === 'syslog') {
+        if (!address) bad('address', 'a syslog output needs address: host:port');
+        if (url) bad('url', 'a syslog output has an address, not a url');
+      } else {
+        if (!url) bad('url', `a ${type} output needs url`);
+        if (address || tls) bad(address ? 'address' : 'tls', `address and tls are for syslog, not ${type}`);
+        if (type === 'splunk' && !token_file) bad('token_file', 'a Splunk HEC output needs token_file');
+      }
+      const at = address?.lastIndexOf(':') ?? -1;
+      return {
+        name,
+        type,
+        host: address ? address.slice(0, at).replace(/^\[|\]$/g, '') : '',
+        port: address ? Number(address.slice(at + 1)) : 0,
+        tls: tls && {
+          caFile: tls.ca_file === undefined ? undefined : c.abs(tls.ca_file),
+          serverName: tls.server_name,
+        },
+        url: (url ?? '').replace(/\/+$/, ''),
+        tokenFile: token_file === undefined ? undefined : c.abs(token_file),
+        index,
+        batch,
+      };
+    }),
   };
 }
 

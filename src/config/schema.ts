@@ -708,6 +708,73 @@ export const configSchema = root({
       description: 'Messages waiting per channel; past it the oldest is dropped and counted.',
     },
   }),
+  sinks: obj({
+    outputs: {
+      type: 'array',
+      default: [],
+      description:
+        'Where every audit record is also streamed, so history lives off the host: syslog (RFC 5424, TCP or TLS), Splunk HEC, Elasticsearch bulk; and a witness that receives every signed checkpoint. Each output reads the log from its own stored cursor: nothing is lost while it is down, nothing waits on it.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'type'],
+        properties: {
+          name: {
+            type: 'string',
+            pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+            description: 'Output name, in health, metrics and its stored cursor.',
+          },
+          type: {
+            enum: ['syslog', 'splunk', 'elasticsearch', 'witness'],
+            description:
+              'syslog: RFC 5424 messages with octet-counting framing (RFC 6587) over TCP or TLS; splunk: the HTTP Event Collector; elasticsearch: the _bulk API (each record indexed by its sequence number, so a retry never duplicates); witness: each new signed checkpoint POSTed as text.',
+          },
+          address: {
+            type: 'string',
+            pattern: '^(?:\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):\\d{1,5}$',
+            description: 'syslog: host:port of the collector.',
+          },
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'syslog: TLS, verifying the collector with this CA (and its name).',
+            properties: {
+              ca_file: path('PEM CA bundle that signs the collector certificate.'),
+              server_name: { type: 'string', minLength: 1, description: 'Name to verify (default: the host).' },
+            },
+          },
+          url: {
+            type: 'string',
+            pattern: '^https?://',
+            description: 'splunk, elasticsearch, witness: the base URL (the witness: where to POST).',
+          },
+          token_file: path(
+            'Secret file: the Splunk HEC token, the Elasticsearch API key, or the witness bearer token (mode 0600).',
+          ),
+          index: {
+            type: 'string',
+            pattern: '^[a-z0-9][a-z0-9._-]{0,254}$',
+            default: 'rampart-audit',
+            description: 'elasticsearch: the index.',
+          },
+          batch: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 10000,
+            default: 500,
+            description: 'Records sent at once.',
+          },
+        },
+      },
+    },
+    max_lag: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000000,
+      default: 10000,
+      description: "Records an output may be behind the log before its health says so (the log is its buffer: nothing is dropped).",
+    },
+  }),
   logging: obj({
     level: {
       type: 'string',

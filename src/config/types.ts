@@ -10,6 +10,7 @@ import type {
   IdentitySettings,
   RespondSettings,
   NotifySettings,
+  SinksSettings,
   SandboxProfile,
   SandboxSettings,
 } from '../core/settings.js';
@@ -107,6 +108,7 @@ export interface Config {
   readonly detect: DetectConfig;
   readonly respond: RespondConfig;
   readonly notify: NotifySettings;
+  readonly sinks: SinksSettings;
   readonly logging: { readonly level: string };
 }
 

@@ -187,3 +187,21 @@ export interface NotifySettings {
   readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly timeoutMs: number };
   readonly queue: number;
 }
+
+/** One output of the audit log to a collector (sinks component); secrets are paths. */
+export interface SinkSettings {
+  readonly name: string;
+  readonly type: 'syslog' | 'splunk' | 'elasticsearch' | 'witness';
+  readonly host: string;
+  readonly port: number;
+  readonly tls: { readonly caFile: string | undefined; readonly serverName: string | undefined } | undefined;
+  readonly url: string;
+  readonly tokenFile: string | undefined;
+  readonly index: string;
+  readonly batch: number;
+}
+
+export interface SinksSettings {
+  readonly outputs: readonly SinkSettings[];
+  readonly maxLag: number;
+}

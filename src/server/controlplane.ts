@@ -20,6 +20,8 @@ import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretf
 import { startDetect, type DetectComponent } from '../detect/component.js';
 import { DETECTION_FIELDS } from '../detect/engine.js';
 import { startNotify } from '../notify/component.js';
+import { startSinks } from '../sinks/component.js';
+import { EVENTS_CHANNEL } from '../events/stream.js';
 import { startRespond, type RespondComponent } from '../respond/component.js';
 import { startEgress, type EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
@@ -371,6 +373,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         }),
       }),
     );
+
+    // The log off the host: every record to the SIEM's collectors, checkpoints to a witness.
+    if (role === 'full')
+      started(
+        await startSinks({
+          settings: config.sinks,
+          audit: store.audit,
+          meta: store.meta,
+          wake: (fn) => store.notifications.subscribe(EVENTS_CHANNEL, fn),
+          installation: audit.installation,
+          readSecret: (path, purpose) => readSecretText(path, { purpose }),
+          log: logger,
+        }),
+      );
 
     // Notifications: what people must act on, to the channels in the configuration.
     started(

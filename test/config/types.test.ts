@@ -51,6 +51,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'detect'
       | 'respond'
       | 'notify'
+      | 'sinks'
       | 'logging'
     >
   >();

@@ -740,7 +740,11 @@ export const configSchema = root({
             description: 'syslog: TLS, verifying the collector with this CA (and its name).',
             properties: {
               ca_file: path('PEM CA bundle that signs the collector certificate.'),
-              server_name: { type: 'string', minLength: 1, description: 'Name to verify (default: the host).' },
+              server_name: {
+                type: 'string',
+                minLength: 1,
+                description: 'Name to verify (default: the host).',
+              },
             },
           },
           url: {
@@ -772,7 +776,8 @@ export const configSchema = root({
       minimum: 1,
       maximum: 100000000,
       default: 10000,
-      description: "Records an output may be behind the log before its health says so (the log is its buffer: nothing is dropped).",
+      description:
+        'Records an output may be behind the log before its health says so (the log is its buffer: nothing is dropped).',
     },
   }),
   logging: obj({

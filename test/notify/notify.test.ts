@@ -8,45 +8,30 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
 import { rampart, startServer, type Server } from '../support/cli.js';
-import { adminToken, api, type Api, type Json } from '../support/http.js';
+import { adminToken, api, startReceiver, type Api, type Json, type Received } from '../support/http.js';
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/wait.js';
 
-interface Received {
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
 describe('notifications to real receivers', () => {
   const dir = tempDir();
-  let http: HttpServer;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let smtp: SMTPServer;
   let server: Server;
   let admin: Api;
-  const got: Received[] = [];
+  const got = (): Received[] => receiver.got;
   const mail: { from: string; to: string[]; text: string }[] = [];
   const KEY = 'whsec-0123456789abcdef0123456789abcdef';
   const ROUTING = 'pd-routing-key-0123456789abcdef';
   let slackUrl = '';
 
   before(async () => {
-    http = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        got.push({ path: req.url ?? '', headers: req.headers, body });
-        res.writeHead(req.url === '/pagerduty' ? 202 : 200).end('{}');
-      });
-    });
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    const port = (http.address() as AddressInfo).port;
+    receiver = await startReceiver((path) => ({ status: path === '/pagerduty' ? 202 : 200, body: '{}' }));
+    const port = new URL(receiver.url).port;
     smtp = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
@@ -98,7 +83,7 @@ describe('notifications to real receivers', () => {
   });
   after(async () => {
     await server?.stop();
-    await new Promise((r) => http?.close(r));
+    await receiver?.close();
     await new Promise<void>((r) => (smtp ? smtp.close(() => r()) : r()));
     dir.cleanup();
   });
@@ -108,12 +93,12 @@ describe('notifications to real receivers', () => {
     assert.equal(r.status, 200, JSON.stringify(r.json));
     await eventually(
       async () =>
-        got.filter((g) => !g.body.includes('delivery_failed')).length >= 3 && mail.length >= 1
+        got().filter((g) => !g.body.includes('delivery_failed')).length >= 3 && mail.length >= 1
           ? true
           : undefined,
       'the deliveries',
     );
-    const hook = got.find((g) => g.path === '/hook')!;
+    const hook = got().find((g) => g.path === '/hook')!;
     const body = JSON.parse(hook.body);
     assert.equal(body.type, 'respond.action');
     assert.equal(body.data.action, 'block_agent');
@@ -126,11 +111,11 @@ describe('notifications to real receivers', () => {
     assert.ok(Math.abs(Number(t) - Date.now() / 1000) < 60);
     assert.equal(hook.headers['x-rampart-event'], 'respond.action');
 
-    const slack = got.find((g) => g.path.startsWith('/slack/'))!;
+    const slack = got().find((g) => g.path.startsWith('/slack/'))!;
     assert.deepEqual(Object.keys(JSON.parse(slack.body)), ['text']);
     assert.match(JSON.parse(slack.body).text, /INC-12 triage/);
 
-    const pd = JSON.parse(got.find((g) => g.path === '/pagerduty')!.body);
+    const pd = JSON.parse(got().find((g) => g.path === '/pagerduty')!.body);
     assert.equal(pd.routing_key, ROUTING);
     assert.equal(pd.event_action, 'trigger');
     assert.equal(pd.dedup_key, 'rampart:suspect:respond.action');
@@ -151,7 +136,9 @@ describe('notifications to real receivers', () => {
     assert.match(failed.error, /^channel dead: no answer \(ECONNREFUSED\)$/);
     await eventually(
       async () =>
-        got.some((g) => g.path === '/hook' && g.body.includes('"notify.delivery_failed"')) ? true : undefined,
+        got().some((g) => g.path === '/hook' && g.body.includes('"notify.delivery_failed"'))
+          ? true
+          : undefined,
       'the failure told to the working channels',
     );
     const health = (await admin('GET', '/v1/health')).json.components.notify;

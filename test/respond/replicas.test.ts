@@ -56,14 +56,18 @@ describe('containment across replicas', { skip }, () => {
     children.push(c);
     const d = await detection(a.admin, 'exfiltration-random-hostname', 'far', 10_000);
     const run = d.run as string;
-    const done = await eventually(async () => {
-      const rs = (await records(a)).filter(
-        (x) => x.action === 'event.respond.action' && x.details.data.run === run,
-      );
-      const byB = rs.filter((x) => x.details.data.order);
-      const revoked = rs.some((x) => x.details.data.action === 'revoke_tokens');
-      return byB.length >= 2 && revoked ? rs.map((x) => x.details.data) : undefined;
-    }, 'the orders carried out by B');
+    const done = await eventually(
+      async () => {
+        const rs = (await records(a)).filter(
+          (x) => x.action === 'event.respond.action' && x.details.data.run === run,
+        );
+        const byB = rs.filter((x) => x.details.data.order);
+        const revoked = rs.some((x) => x.details.data.action === 'revoke_tokens');
+        return byB.length >= 2 && revoked ? rs.map((x) => x.details.data) : undefined;
+      },
+      'the orders carried out by B',
+      15_000,
+    );
     const ordered = done
       .filter((x) => x.outcome === 'ordered')
       .map((x) => x.action)

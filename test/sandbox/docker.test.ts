@@ -6,16 +6,14 @@
 // from another process. The conformance suite (conformance.test.ts) holds the rest.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rampart, rampartAsync, startServer, type Server } from '../support/cli.js';
 import { dockerSkip, importBusybox, startDockerd, type Dockerd } from '../support/docker.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
-import { detection } from '../support/detections.js';
+import { detection, freezerState, responseAction } from '../support/detections.js';
 import { eventually } from '../support/wait.js';
 
 const skip = sandboxSkip() || dockerSkip();
@@ -66,20 +64,9 @@ describe('rampart run --runtime docker', { skip }, () => {
     // The shipped credential-access playbook freezes the run: its container with it (the
     // container lives in the run's cgroup), checked from outside.
     const run_ = d.run as string;
-    const frozen = await eventually(async () => {
-      const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] }).records;
-      return rs.find(
-        (x) =>
-          x.action === 'event.respond.action' &&
-          x.details.data.action === 'freeze' &&
-          x.details.data.run === run_,
-      )?.details.data;
-    }, 'the freeze on record');
-    assert.equal(frozen.outcome, 'done');
-    assert.equal(
-      readFileSync(join('/sys/fs/cgroup/freezer', cp.cgroupParent, run_, 'freezer.state'), 'utf8').trim(),
-      'FROZEN',
-    );
+    const frozen = await responseAction(admin, run_, 'freeze');
+    assert.equal(frozen.playbook, 'credential-access');
+    assert.equal(freezerState(cp.cgroupParent, run_), 'FROZEN');
     assert.equal((await rampartAsync(['kill', run_], { cwd: cp.dir.dir })).code, 0);
     assert.notEqual((await r).code, 0);
   });

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server as Server_ } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +27,7 @@ import {
   type SandboxHarness,
 } from '../support/sandbox.js';
 import { tempDir } from '../support/tmp.js';
-import { detection } from '../support/detections.js';
+import { detection, freezerState, responseAction } from '../support/detections.js';
 import { eventually } from '../support/wait.js';
 
 const sh = (script: string): string[] => ['/bin/busybox', 'sh', '-c', script];
@@ -300,20 +300,9 @@ describe('rampart run --runtime swarm', { skip }, () => {
     // The shipped credential-access playbook freezes the run: the task's process is in the run's
     // cgroup, so the freezer holds it, checked from outside.
     const run = d.run as string;
-    const frozen = await eventually(async () => {
-      const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] }).records;
-      return rs.find(
-        (x) =>
-          x.action === 'event.respond.action' &&
-          x.details.data.action === 'freeze' &&
-          x.details.data.run === run,
-      )?.details.data;
-    }, 'the freeze on record');
-    assert.equal(frozen.outcome, 'done');
-    assert.equal(
-      readFileSync(join('/sys/fs/cgroup/freezer', cp.cgroupParent, run, 'freezer.state'), 'utf8').trim(),
-      'FROZEN',
-    );
+    const frozen = await responseAction(admin, run, 'freeze');
+    assert.equal(frozen.playbook, 'credential-access');
+    assert.equal(freezerState(cp.cgroupParent, run), 'FROZEN');
     assert.equal((await rampartAsync(['kill', run], { cwd: cp.dir.dir })).code, 0);
     assert.notEqual((await r).code, 0);
   });

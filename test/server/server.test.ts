@@ -7,6 +7,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { rampart, startServer, type Server } from '../support/cli.js';
+import { selfSignedCert } from '../support/tls.js';
 import { tempDir } from '../support/tmp.js';
 
 async function get(
@@ -215,33 +216,12 @@ describe('rampart up with TLS', () => {
   it('serves HTTPS from key and certificate files', async (ctx) => {
     const t = tempDir();
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-keyout',
-          join(t.dir, 'tls.key'),
-          '-out',
-          join(t.dir, 'tls.crt'),
-        ],
-        { stdio: 'ignore' },
-      );
+      selfSignedCert(t.dir, 'localhost');
     } catch {
       ctx.skip('openssl is not installed');
       t.cleanup();
       return;
     }
-    chmodSync(join(t.dir, 'tls.key'), 0o600);
     writeFileSync(
       join(t.dir, 'rampart.yaml'),
       'server:\n  tls:\n    cert_file: tls.crt\n    key_file: tls.key\n',

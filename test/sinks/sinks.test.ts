@@ -5,15 +5,15 @@
 // catches up with nothing missing.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createServer as tlsServer } from 'node:tls';
 import { startServer, type Server } from '../support/cli.js';
-import { adminToken, api, type Api, type Json } from '../support/http.js';
+import { adminToken, api, startReceiver, type Api, type Json, type Received } from '../support/http.js';
+import { selfSignedCert } from '../support/tls.js';
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/wait.js';
 
@@ -54,7 +54,8 @@ describe('audit sinks to real collectors', { skip }, () => {
   let rsyslog: ChildProcess;
   let server: Server;
   let admin: Api;
-  const http: { path: string; headers: IncomingMessage['headers']; body: string }[] = [];
+  let web: Awaited<ReturnType<typeof startReceiver>>;
+  const http = (): Received[] => web.got;
   let elasticDown = true;
   let tlsData = Buffer.alloc(0);
   const closers: (() => void)[] = [];
@@ -89,53 +90,23 @@ describe('audit sinks to real collectors', { skip }, () => {
       'rsyslog listening',
     );
 
-    const web = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        if (req.url === '/es/_bulk' && elasticDown) {
-          res.writeHead(503).end('{}');
-          return;
-        }
-        http.push({ path: req.url ?? '', headers: req.headers, body });
-        res.end(
-          req.url === '/hec/services/collector/event'
-            ? '{"text":"Success","code":0}'
-            : req.url === '/es/_bulk'
-              ? '{"errors":false,"items":[]}'
-              : 'ok',
-        );
-      });
-    });
-    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
-    closers.push(() => web.close());
-    const webPort = (web.address() as AddressInfo).port;
+    web = await startReceiver((path) =>
+      path === '/es/_bulk' && elasticDown
+        ? { status: 503, body: '{}' }
+        : {
+            status: 200,
+            body:
+              path === '/hec/services/collector/event'
+                ? '{"text":"Success","code":0}'
+                : path === '/es/_bulk'
+                  ? '{"errors":false,"items":[]}'
+                  : 'ok',
+          },
+    );
+    const webPort = new URL(web.url).port;
 
     // A TLS collector with a certificate for "collector.test", signed by itself (the CA file).
-    const gen = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=collector.test',
-        '-addext',
-        'subjectAltName=DNS:collector.test',
-        '-keyout',
-        join(dir.dir, 'tls.key'),
-        '-out',
-        join(dir.dir, 'tls.crt'),
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(gen.status, 0, gen.stderr);
+    selfSignedCert(dir.dir, 'collector.test');
     const tls = tlsServer(
       { key: readFileSync(join(dir.dir, 'tls.key')), cert: readFileSync(join(dir.dir, 'tls.crt')) },
       (s) => s.on('data', (d: Buffer) => (tlsData = Buffer.concat([tlsData, d]))),
@@ -169,6 +140,7 @@ describe('audit sinks to real collectors', { skip }, () => {
     await server?.stop();
     rsyslog?.kill('SIGTERM');
     for (const c of closers) c();
+    await web?.close();
     dir.cleanup();
   });
 
@@ -180,11 +152,15 @@ describe('audit sinks to real collectors', { skip }, () => {
       await admin('POST', '/v1/respond/block-agent', { agent: `a${i}`, reason: 'sink test' });
     await admin('POST', '/v1/audit/checkpoints');
     const head = (await records()).length;
-    const lines = await eventually(() => {
-      const f = join(dir.dir, 'syslog.out');
-      const ls = existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : [];
-      return Promise.resolve(ls.length >= head ? ls : undefined);
-    }, `${head} records in rsyslog's file`);
+    const lines = await eventually(
+      () => {
+        const f = join(dir.dir, 'syslog.out');
+        const ls = existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : [];
+        return Promise.resolve(ls.length >= head ? ls : undefined);
+      },
+      `${head} records in rsyslog's file`,
+      15_000,
+    );
     const all = await records();
     for (const r of all) {
       const line = lines.find((l) => l.includes(`seq="${r.seq}"`));
@@ -209,7 +185,7 @@ describe('audit sinks to real collectors', { skip }, () => {
       'the TLS collector',
     );
     assert.match(tlsFrames[0]!, /^<\d+>1 /);
-    const hec = http.filter((h) => h.path === '/hec/services/collector/event');
+    const hec = http().filter((h) => h.path === '/hec/services/collector/event');
     assert.equal(hec[0]!.headers.authorization, 'Splunk hec-token-0123456789abcdef');
     const hecEvents = hec.flatMap((h) =>
       h.body
@@ -220,7 +196,7 @@ describe('audit sinks to real collectors', { skip }, () => {
     assert.ok(hecEvents.length >= head);
     assert.equal(hecEvents[0].sourcetype, 'rampart:audit');
     const witness = await eventually(
-      () => Promise.resolve(http.find((h) => h.path === '/witness')),
+      () => Promise.resolve(http().find((h) => h.path === '/witness')),
       'a checkpoint at the witness',
     );
     // A C2SP signed note: origin, size, root hash, Rampart's extension lines, then the signature.
@@ -236,7 +212,7 @@ describe('audit sinks to real collectors', { skip }, () => {
     elasticDown = false;
     const head = (await records()).length;
     const ids = await eventually(() => {
-      const bulk = http.filter((h) => h.path === '/es/_bulk');
+      const bulk = http().filter((h) => h.path === '/es/_bulk');
       const got = bulk.flatMap((b) =>
         b.body
           .trim()

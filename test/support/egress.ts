@@ -2,7 +2,10 @@
 // through by an explicit allow-range and an allow rule for its port, every record handed to
 // `record`.
 
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
+import { join } from 'node:path';
 import { AddressGuard } from '../../src/egress/address.js';
 import { HostMatcher } from '../../src/egress/hosts.js';
 import { EgressProxy, type ConnectionRecord, type EgressOptions } from '../../src/egress/proxy.js';
@@ -51,4 +54,20 @@ export async function cameToRest(count: () => number): Promise<boolean> {
     last = count();
   }
   return quiet === 3;
+}
+
+/**
+ * Uses a run's token from outside the run, as a thief would: curl through the control plane's
+ * egress proxy (its TCP listener, from `dir`'s discovery file) with the token as
+ * Proxy-Authorization, from a 0600 header file (never argv).
+ */
+export function useTokenFromOutside(dir: string, token: string, url = 'http://stolen.example/'): void {
+  const egress = (
+    JSON.parse(readFileSync(join(dir, '.rampart', 'control-plane.json'), 'utf8')) as { egress: string }
+  ).egress;
+  const header = join(dir, 'stolen.header');
+  writeFileSync(header, `Proxy-Authorization: Bearer ${token}\n`, { mode: 0o600 });
+  spawnSync('curl', ['-s', '-o', '/dev/null', '-x', egress, '--proxy-header', `@${header}`, url], {
+    timeout: 10_000,
+  });
 }

@@ -32,6 +32,7 @@ import type {
 } from './types.js';
 import { buildBatch } from './batch.js';
 import { PostgresLeases } from './postgres-leases.js';
+import { PostgresMeta } from './postgres-meta.js';
 import { PostgresHoneytokens, PostgresSecrets } from './postgres-secrets.js';
 import {
   entityOf,
@@ -329,44 +330,6 @@ class PostgresAudit implements AuditStore {
   async signers(): Promise<SignerRecord[]> {
     return (await this.pool.query<SignerRecord>('SELECT name, vkey, cert FROM audit_signers ORDER BY name'))
       .rows;
-  }
-}
-
-class PostgresMeta implements MetaStore {
-  constructor(private readonly pool: pg.Pool) {}
-
-  async get(key: string): Promise<string | undefined> {
-    return (await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])).rows[0]
-      ?.value;
-  }
-
-  async setIfAbsent(key: string, value: string): Promise<string> {
-    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
-      key,
-      value,
-    ]);
-    return (await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key])).rows[0]!
-      .value;
-  }
-
-  async set(key: string, value: string): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      [key, value],
-    );
-  }
-
-  async delete(key: string): Promise<boolean> {
-    return ((await this.pool.query('DELETE FROM meta WHERE key = $1', [key])).rowCount ?? 0) > 0;
-  }
-
-  async list(prefix: string): Promise<[string, string][]> {
-    // starts_with, not LIKE: a prefix may hold "%" or "_".
-    const r = await this.pool.query<{ key: string; value: string }>(
-      'SELECT key, value FROM meta WHERE starts_with(key, $1) ORDER BY key COLLATE "C"',
-      [prefix],
-    );
-    return r.rows.map((x) => [x.key, x.value]);
   }
 }
 

@@ -29,7 +29,10 @@ describe('sandbox traffic through the egress channel', { skip }, () => {
     origin = createServer((req, res) => res.end(`origin saw ${req.method} ${req.url}`));
     await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
     port = (origin.address() as AddressInfo).port;
-    cp = sandboxControlPlaneDir(`egress:\n  allow_ranges: [127.0.0.2/32]\n  allow: ['127.0.0.2:${port}']\n`);
+    // Playbooks off: these runs go around the proxy on purpose, and a freeze would race their end.
+    cp = sandboxControlPlaneDir(
+      `egress:\n  allow_ranges: [127.0.0.2/32]\n  allow: ['127.0.0.2:${port}']\nrespond:\n  enabled: false\n`,
+    );
     dir = cp.dir;
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: dir.dir });
     admin = api(server.url, adminToken(dir.dir));

@@ -21,8 +21,11 @@ describe('honeytokens', { skip: sandboxSkip() }, () => {
     // Kernel telemetry off: with it, the decoy in the command line of the process that sends it is
     // on record (and raises the one alarm a minute) before the proxy sees the request; this test
     // is about the proxy's sight of it.
+    // Playbooks off too: the honeytoken-used playbook would freeze the run mid-script (that is
+    // test/respond/contain.test.ts's to check).
     cp = sandboxControlPlaneDir(
-      '  profiles:\n    decoy:\n      honeytokens: [aws, github, database]\ndetect:\n  telemetry: off\n',
+      '  profiles:\n    decoy:\n      honeytokens: [aws, github, database]\ndetect:\n  telemetry: off\n' +
+        'respond:\n  enabled: false\n',
     );
     dir = cp.dir.dir;
     server = await startServer(['--listen', '127.0.0.1:0', '--egress-listen', '127.0.0.1:0'], { cwd: dir });

@@ -14,7 +14,7 @@ import { detection, freezerState, responseAction } from '../support/detections.j
 import { useTokenFromOutside } from '../support/egress.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
-import { eventually, until } from '../support/wait.js';
+import { eventually, exited, until } from '../support/wait.js';
 
 const TELEMETRY = join(ROOT, 'dist', 'rampart-telemetry');
 const skip =
@@ -95,8 +95,9 @@ describe('shipped playbooks contain real runs', { skip }, () => {
     assert.match(h.components.detect.detail, /telemetry: 8 programs attached/);
   });
   after(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    // Every run ended first, then its runner given the time to remove its cgroup.
     spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
+    await exited(children);
     await server?.stop();
     cp.cleanup();
   });

@@ -15,7 +15,7 @@ import type { Json } from '../support/http.js';
 import { skipPg } from '../support/pg.js';
 import { sandboxReplicas, type Replica } from '../support/replicas.js';
 import { sandboxSkip } from '../support/sandbox.js';
-import { eventually } from '../support/wait.js';
+import { eventually, exited } from '../support/wait.js';
 
 const skip = skipPg || sandboxSkip();
 
@@ -30,8 +30,8 @@ describe('containment across replicas', { skip }, () => {
     ({ a, b } = r);
   });
   after(async () => {
-    for (const c of children) c.kill('SIGKILL');
     if (r) spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: r.b.dir.dir, timeout: 20_000 });
+    await exited(children);
     await r?.cleanup();
   });
 

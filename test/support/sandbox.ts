@@ -182,8 +182,21 @@ function removeCgroupParent(name: string): void {
     // no cgroups here
   }
   for (const c of [...controllers, '']) {
+    const parent = join('/sys/fs/cgroup', c, name);
+    // Run groups a killed runner had no time to remove go first: an empty group can be removed.
     try {
-      rmdirSync(join('/sys/fs/cgroup', c, name));
+      for (const e of readdirSync(parent, { withFileTypes: true }))
+        if (e.isDirectory())
+          try {
+            rmdirSync(join(parent, e.name));
+          } catch {
+            // still holds tasks
+          }
+    } catch {
+      // not this layout, or already gone
+    }
+    try {
+      rmdirSync(parent);
     } catch {
       // not this layout, or already gone
     }

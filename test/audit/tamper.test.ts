@@ -126,6 +126,8 @@ const sqliteEngine = (() => {
   const pristine = (): Promise<string> =>
     (template ??= (async () => {
       const t = tempDir('rampart-tamper-template-');
+      // Shared by every case of this file: removed when the test process ends.
+      process.once('exit', () => t.cleanup());
       const store = openSqliteStore({ file: join(t.dir, 'r.db') });
       await populate(store, t.dir);
       await store.close();

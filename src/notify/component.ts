@@ -20,11 +20,7 @@ export interface NotifyDeps {
   readonly readSecret: ReadSecret;
 }
 
-export interface NotifyComponent extends Component {
-  readonly channels: readonly Dispatcher[];
-}
-
-export function startNotify(deps: NotifyDeps): NotifyComponent {
+export function startNotify(deps: NotifyDeps): Component {
   const { settings, bus, log } = deps;
   const latency: ((s: number) => void)[] = [];
   const routes = settings.channels.map((ch) => {
@@ -79,7 +75,6 @@ export function startNotify(deps: NotifyDeps): NotifyComponent {
 
   return {
     name: 'notify',
-    channels: routes.map((r) => r.dispatcher),
     routes: [],
     health: () => {
       if (routes.length === 0) return { status: 'ok', detail: 'no channels configured' };

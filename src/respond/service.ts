@@ -8,8 +8,8 @@
 // and the subscription waits only when too many detections are in flight (back-pressure).
 
 import { describeProblems, messageOf } from '../core/errors.js';
-import type { EventPublisher, StreamEvent } from '../core/events.js';
-import type { ComponentHealth, Log, Severity } from '../core/types.js';
+import type { EventMap, EventPublisher, StreamEvent } from '../core/events.js';
+import type { ComponentHealth, Log } from '../core/types.js';
 import { watchDirs } from '../core/dirset.js';
 import { ACTIONS, type ActionName, type Params } from './actions.js';
 import { Breaker, scopesOf, type BreakerLimits } from './breaker.js';
@@ -165,16 +165,7 @@ export class RespondService {
   /** The subscription's handler: a detection, after it is on record. */
   async handle(se: StreamEvent): Promise<void> {
     if (se.event.type !== 'detect.detection') return;
-    const d = se.event.data as StreamEvent['event']['data'] & {
-      rule: string;
-      priority: Severity;
-      tags: string[];
-      run: string;
-      agent: string;
-      output: string;
-      count: number;
-      fields?: Record<string, string>;
-    };
+    const d = se.event.data as EventMap['detect.detection'];
     this.stats.detections++;
     const view = { rule: d.rule, priority: d.priority, tags: d.tags, fields: d.fields ?? {} };
     const matched = this.current.playbooks.filter((p) => p.enabled && p.matches(view));

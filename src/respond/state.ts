@@ -75,10 +75,8 @@ export class ContainmentState {
     await this.write('respond.severed', mark);
   }
 
-  async setBlocked(agent: string, mark: Mark | undefined): Promise<boolean> {
-    const was = this.current.blocked.has(agent);
+  async setBlocked(agent: string, mark: Mark | undefined): Promise<void> {
     await this.write(`respond.block.${agent}`, mark);
-    return was;
   }
 
   async setBan(target: string, ban: Ban | undefined): Promise<void> {

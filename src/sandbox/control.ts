@@ -60,11 +60,6 @@ export class RunControl {
     return (await this.deps.life.storedStatus(id)) === 'running' ? 'elsewhere' : 'gone';
   }
 
-  /** Runs this control plane keeps, with their agents. */
-  running(): { run: string; agent: string }[] {
-    return this.deps.life.list();
-  }
-
   /** SIGKILL, no grace: a compromised run gets no time to clean up. */
   kill(id: string, reason: string, by: string, graceMs?: number): Forced {
     if (!this.deps.sandbox.kill(id, graceMs)) return { outcome: 'gone', recorded: Promise.resolve() };

@@ -82,11 +82,6 @@ export class RunLife {
     return (await this.deps.runs.get(id))?.status;
   }
 
-  /** The runs this control plane keeps. */
-  list(): { run: string; agent: string }[] {
-    return [...this.state.values()].map((r) => ({ run: r.id, agent: r.agent }));
-  }
-
   uidOf(id: string): number | undefined {
     return this.state.get(id)?.uid;
   }

@@ -59,22 +59,25 @@ describe('shipped playbooks contain real runs', { skip }, () => {
     });
     return { code: r.status, out: r.stdout + r.stderr };
   };
-  /** Starts a run in the background; resolves with its id once it is registered. */
-  const start = async (agent: string, script: string, extra: string[] = []): Promise<string> => {
+  /** Starts a run in the background; resolves with its id once it is registered (its runner says so). */
+  const start = (agent: string, script: string, extra: string[] = []): Promise<string> => {
     const c = spawn(process.execPath, [BIN, 'run', '--agent', agent, ...extra, '--', 'sh', '-c', script], {
       cwd: cp.dir.dir,
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(c);
-    return eventually(
-      async () => {
-        const runs = (await admin('GET', '/v1/runs')).json.runs as Json[];
-        // Any status: a run can be contained (and ended) before this first looks.
-        return runs.find((x) => x.agent === agent)?.id as string | undefined;
-      },
-      `the run of ${agent}`,
-      15_000,
-    );
+    return new Promise((resolve, reject) => {
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`the run of ${agent} did not start: ${err}`)), 30_000);
+      c.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        const m = /^rampart: run (\S+) \(agent /m.exec(err);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    });
   };
   const freezer = (run: string): string => freezerState(cp.cgroupParent, run);
   const channel = (run: string): string => join(cp.dir.dir, 'ws', '.egress', run, 'proxy.sock');

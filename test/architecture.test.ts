@@ -20,6 +20,8 @@ const COMPONENTS = [
   'respond',
   'notify',
   'sinks',
+  'incidents',
+  'breakglass',
 ];
 
 /**
@@ -45,6 +47,9 @@ const PACKAGES: Record<string, readonly string[]> = {
   respond: [],
   notify: ['nodemailer'],
   sinks: [],
+  // Runbooks' front matter.
+  incidents: ['yaml'],
+  breakglass: [],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

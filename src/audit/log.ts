@@ -31,6 +31,9 @@ import {
   frontierNodes,
   inclusionRanges,
   resolveRanges,
+  decompose,
+  foldRange,
+  type NodeRef,
 } from '../core/merkle.js';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'denied', 'failure', 'error'];
@@ -366,6 +369,95 @@ export class AuditLog implements Auditor {
     };
   }
 
+  /**
+   * Inclusion proofs for many records against one checkpoint (signed first if the latest does not
+   * cover them all), every tree node they need read in one query: how an incident's timeline of
+   * thousands of records gets its proofs in one pass. Proofs of nearby records share most of
+   * their nodes, so each node is read, and turned into hex, once. Seqs come back in the order
+   * given.
+   */
+  async inclusionProofs(seqs: readonly number[]): Promise<{
+    checkpoint: string;
+    treeSize: number;
+    proofs: { seq: number; leafHash: string; proof: string[] }[];
+  }> {
+    const head = await this.opts.store.audit.head();
+    let max = -1;
+    for (const seq of seqs) {
+      if (!Number.isSafeInteger(seq) || seq < 0 || seq >= head.size)
+        throw new RampartError(
+          'RAMPART_E_AUDIT_PROOF_RANGE',
+          `record ${seq} does not exist (the log has ${head.size} records)`,
+        );
+      if (seq > max) max = seq;
+    }
+    let cp = await this.opts.store.audit.latestCheckpoint();
+    if (!cp || cp.size <= max) cp = { id: 0, ...(await this.checkpoint(true)) };
+    const size = (await this.openNote(cp.note)).size;
+    // Each node needed gets a slot (its key: level and index in one number; indices stay below
+    // 2^40, levels below 2^12); proofs refer to slots, so shared nodes are read and hexed once.
+    const SPAN = 2 ** 40;
+    const slotOf = new Map<number, number>();
+    const refs: NodeRef[] = [];
+    const want = (level: number, index: number): number => {
+      const k = level * SPAN + index;
+      let slot = slotOf.get(k);
+      if (slot === undefined) {
+        slot = refs.length;
+        slotOf.set(k, slot);
+        refs.push({ level, index });
+      }
+      return slot;
+    };
+    // RFC 9162's PATH(m, D[n]) walked top-down without building ranges: each step is one stored
+    // node, except on the tree's ragged right edge, where it folds several.
+    const path: number[] = [];
+    const plans = seqs.map((seq) => {
+      path.length = 0;
+      let m = seq;
+      let start = 0;
+      let end = size;
+      while (end - start > 1) {
+        const k = largestPowerOfTwoBelow(end - start);
+        if (m < k) {
+          path.push(start + k, end);
+          end = start + k;
+        } else {
+          path.push(start, start + k);
+          m -= k;
+          start += k;
+        }
+      }
+      const steps: (number | number[])[] = [];
+      for (let j = path.length - 2; j >= 0; j -= 2) {
+        const a = path[j]!;
+        const n = path[j + 1]! - a;
+        steps.push(
+          (n & (n - 1)) === 0 && n <= 2 ** 30 && a % n === 0
+            ? want(31 - Math.clz32(n), a / n)
+            : decompose(a, a + n).map((r) => want(r.level, r.index)),
+        );
+      }
+      return { leaf: want(0, seq), steps };
+    });
+    const hashes = await this.opts.store.audit.nodes(refs);
+    const missing = hashes.findIndex((h) => h === undefined);
+    if (missing >= 0 || hashes.length !== refs.length) {
+      const r = refs[Math.max(0, missing)]!;
+      throw new Error(`tree node ${r.level}/${r.index} is missing from the store`);
+    }
+    const hex: (string | undefined)[] = new Array<string | undefined>(refs.length);
+    const hexOf = (slot: number): string => (hex[slot] ??= hashes[slot]!.toString('hex'));
+    const proofs = plans.map((p, j) => ({
+      seq: seqs[j]!,
+      leafHash: hexOf(p.leaf),
+      proof: p.steps.map((st) =>
+        typeof st === 'number' ? hexOf(st) : foldRange(st.map((slot) => hashes[slot]!)).toString('hex'),
+      ),
+    }));
+    return { checkpoint: cp.note, treeSize: size, proofs };
+  }
+
   /** Opens a checkpoint note: signed by this replica, a configured key, or a certified replica. */
   private async openNote(note: string): Promise<VerifiedCheckpoint> {
     try {
@@ -402,6 +494,14 @@ export class AuditLog implements Auditor {
     await this.checkpointing;
     await this.checkpoint(true);
   }
+}
+
+/** The largest power of two below n (n >= 2): where RFC 9162 splits a tree of n leaves. */
+function largestPowerOfTwoBelow(n: number): number {
+  if (n <= 2 ** 31) return 2 ** (31 - Math.clz32(n - 1));
+  let k = 2 ** 31;
+  while (k * 2 < n) k *= 2;
+  return k;
 }
 
 /**

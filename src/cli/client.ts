@@ -59,7 +59,11 @@ export function findControlPlane(dataDir: string): { url: string; pid: number; e
   };
 }
 
-export function connect(dataDir: string, urlOverride?: string): ApiClient {
+/**
+ * A client of the control plane for `dataDir`, with the admin token, or with a person's own token
+ * (`tokenFile`: what break-glass and approvals need, never a shared credential).
+ */
+export function connect(dataDir: string, urlOverride?: string, tokenFile?: string): ApiClient {
   const found = urlOverride ?? findControlPlane(dataDir)?.url;
   if (!found) {
     throw new RampartError(
@@ -71,7 +75,10 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
     );
   }
   const url = found;
-  const token = readSecretText(adminTokenPath(dataDir), { purpose: 'admin token' });
+  const token =
+    tokenFile === undefined
+      ? readSecretText(adminTokenPath(dataDir), { purpose: 'admin token' })
+      : readSecretText(tokenFile, { purpose: '--token-file' });
   const base = new URL(url);
   const unreachable = (why: string): RampartError =>
     new RampartError(
@@ -182,6 +189,19 @@ export function connect(dataDir: string, urlOverride?: string): ApiClient {
 }
 
 /** Turns an error body from the API into the same coded error the server raised. */
+/** One call whose answer must be `ok` (200): its body, or the control plane's coded error. */
+export async function expectOk<T>(
+  api: ApiClient,
+  method: string,
+  path: string,
+  body?: unknown,
+  ok = 200,
+): Promise<T> {
+  const res = await api.call<T>(method, path, body);
+  if (res.status !== ok) throw apiError(res.status, res.body);
+  return res.body;
+}
+
 export function apiError(status: number, body: unknown): RampartError {
   const e = (body as { error?: { code?: string; message?: string; problems?: unknown } } | undefined)?.error;
   const codeOf = (c: unknown): ErrorCode =>

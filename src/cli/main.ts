@@ -19,6 +19,8 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   rules: { summary: 'Check, test and evaluate detection rules; reload them in the control plane' },
   playbooks: { summary: 'Check response playbooks, list their actions; reload them in the control plane' },
   respond: { summary: 'Freeze, thaw, cut egress, block agents, sever external traffic, by hand' },
+  incident: { summary: 'List, acknowledge, work and resolve incidents; timelines and verifiable reports' },
+  breakglass: { summary: 'Ask for, approve and use time-boxed elevated access, loudly' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },
   check: { summary: 'Check Compose, Swarm, Kubernetes and Docker specs against the hardening baseline' },

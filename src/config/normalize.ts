@@ -12,6 +12,7 @@ import { parseDuration, parseSize } from '../core/units.js';
 import type { Locating } from '../core/yaml.js';
 import { exhaustive, type Infer } from './infer.js';
 import { notifyConfig, sinksConfig } from './outputs.js';
+import { breakglassConfig, incidentsConfig } from './people.js';
 import { secretsConfig } from './secrets.js';
 import type { configSchema } from './schema.js';
 import {
@@ -71,6 +72,8 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     secrets,
     detect,
     respond,
+    incidents,
+    breakglass,
     notify,
     sinks,
     logging,
@@ -105,6 +108,12 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     policy: policyConfig(policy, ctx),
     detect: detectConfig(detect, ctx),
     respond: respondConfig(respond, ctx),
+    incidents: incidentsConfig(incidents, ctx),
+    breakglass: breakglassConfig(
+      breakglass,
+      auth.clients.map((c) => c.name),
+      ctx,
+    ),
     notify: notifyConfig(notify, ctx),
     sinks: sinksConfig(sinks, ctx),
     identity: identityConfig(identity, ctx),

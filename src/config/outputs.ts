@@ -16,6 +16,9 @@ export const NOTIFY_DEFAULT_TYPES = [
   'respond.playbooks_load_failed',
   'detect.telemetry',
   'notify.delivery_failed',
+  'incident.opened',
+  'incident.acknowledged',
+  'incident.resolved',
 ] as const;
 
 export function notifyConfig(raw: RawConfig['notify'], c: Ctx): NotifySettings {
@@ -23,7 +26,7 @@ export function notifyConfig(raw: RawConfig['notify'], c: Ctx): NotifySettings {
   exhaustive(rest);
   const names = new Set<string>();
   const out = channels.map((ch, i): NotifyChannelSettings => {
-    const { name, type, url, url_file, secret_file, min_severity, types, smtp, ...more } = ch;
+    const { name, type, url, url_file, secret_file, min_severity, types, tags, phases, smtp, ...more } = ch;
     exhaustive(more);
     const at = ['notify', 'channels', i];
     const bad = (key: string, message: string): void =>
@@ -56,6 +59,8 @@ export function notifyConfig(raw: RawConfig['notify'], c: Ctx): NotifySettings {
       secretFile: secret_file === undefined ? undefined : c.abs(secret_file),
       minSeverity: min_severity,
       types: types ?? [...NOTIFY_DEFAULT_TYPES],
+      tags: tags ?? [],
+      phases: phases ?? [],
       smtp: smtp && {
         host: smtp.host,
         port: smtp.port,

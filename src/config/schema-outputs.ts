@@ -44,7 +44,23 @@ export const notifySchema = obj({
           uniqueItems: true,
           items: { type: 'string', pattern: '^[a-z_]+\\.[a-z_]+$' },
           description:
-            'Event types sent. Default: respond.notify, respond.breaker, health.changed, detect.rules_load_failed, respond.playbooks_load_failed, detect.telemetry and notify.delivery_failed.',
+            'Event types sent. Default: respond.notify, respond.breaker, health.changed, detect.rules_load_failed, respond.playbooks_load_failed, detect.telemetry, notify.delivery_failed, incident.opened, incident.acknowledged and incident.resolved. Break-glass events go to every channel whatever this says.',
+        },
+        tags: {
+          type: 'array',
+          uniqueItems: true,
+          items: { type: 'string', minLength: 1, maxLength: 64 },
+          description:
+            "Only events that carry one of these tags (detections, playbook notifications and incidents carry their rules' tags): a team hears of its own. Default: every event. Break-glass always goes to every channel.",
+        },
+        phases: {
+          type: 'array',
+          uniqueItems: true,
+          items: {
+            enum: ['detection', 'analysis', 'containment', 'eradication', 'recovery', 'lessons_learned'],
+          },
+          description:
+            'Incident events only while the incident is in one of these phases. Default: every phase.',
         },
         smtp: {
           type: 'object',

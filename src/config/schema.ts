@@ -7,6 +7,7 @@ import { SCOPES } from '../core/scopes.js';
 import { duration, limits, obj, path, root, size } from './schema-parts.js';
 import { detectSchema, respondSchema } from './schema-detect.js';
 import { notifySchema, sinksSchema } from './schema-outputs.js';
+import { breakglassSchema, incidentsSchema } from './schema-people.js';
 import { secretsSchema } from './schema-secrets.js';
 
 export { SCOPES, type Scope } from '../core/scopes.js';
@@ -487,6 +488,8 @@ export const configSchema = root({
   }),
   detect: detectSchema,
   respond: respondSchema,
+  incidents: incidentsSchema,
+  breakglass: breakglassSchema,
   notify: notifySchema,
   sinks: sinksSchema,
   logging: obj({

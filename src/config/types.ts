@@ -9,6 +9,8 @@ import type {
   SecretsSettings,
   IdentitySettings,
   RespondSettings,
+  IncidentsSettings,
+  BreakglassSettings,
   NotifySettings,
   SinksSettings,
   SandboxProfile,
@@ -107,6 +109,8 @@ export interface Config {
   readonly admission: AdmissionConfig;
   readonly detect: DetectConfig;
   readonly respond: RespondConfig;
+  readonly incidents: IncidentsSettings;
+  readonly breakglass: BreakglassSettings;
   readonly notify: NotifySettings;
   readonly sinks: SinksSettings;
   readonly logging: { readonly level: string };

@@ -22,6 +22,8 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope | 'agent'>;
   /** For workload tokens: the verified claims. */
   readonly workload?: WorkloadClaims;
+  /** For break-glass credentials: the grant's id (its actor says so too). */
+  readonly breakglass?: string;
 }
 
 /** What a route may require: a client scope, "agent" (a workload token), or "any" valid credential. */

@@ -98,6 +98,16 @@ export const ERRORS = {
     exit: 1,
     title: 'The agent is blocked by the response engine until a person releases it',
   },
+  RAMPART_E_RUNBOOKS_INVALID: {
+    status: 422,
+    exit: 1,
+    title: 'A runbook does not load: its front matter or its tasks are invalid',
+  },
+  RAMPART_E_BREAKGLASS_REFUSED: {
+    status: 403,
+    exit: 1,
+    title: 'Break-glass refused: not an approver, approving your own request, or not a personal credential',
+  },
   RAMPART_E_RULES_INVALID: {
     status: 422,
     exit: 1,

@@ -293,6 +293,8 @@ export interface EventMap {
     run?: string;
     agent?: string;
     output?: string;
+    /** The detection's rule tags. */
+    tags?: string[];
   };
   /** The circuit breaker tripped for a scope (critical), or a person reset it (medium). */
   'respond.breaker': {
@@ -315,6 +317,77 @@ export interface EventMap {
     attempts: number;
     error: string;
   };
+  /** An incident was opened: from a detection, a playbook's action, a breaker, a break-glass request, or by hand. */
+  'incident.opened': {
+    id: string;
+    title: string;
+    kind: string;
+    by: string;
+    runs: string[];
+    agents: string[];
+    rules: string[];
+    tags: string[];
+    phase: string;
+  };
+  /** A person acknowledged an incident (PagerDuty: acknowledge). */
+  'incident.acknowledged': { id: string; title: string; by: string; tags: string[]; phase: string };
+  /** An incident changed: assigned, a note, a phase, a verdict, a task, its severity raised, reopened. */
+  'incident.changed': {
+    id: string;
+    title: string;
+    by: string;
+    change: 'assign' | 'note' | 'phase' | 'verdict' | 'task' | 'severity' | 'reopen';
+    from?: string;
+    to?: string;
+    tags: string[];
+    phase: string;
+  };
+  /** An incident was resolved (PagerDuty: resolve). */
+  'incident.resolved': {
+    id: string;
+    title: string;
+    by: string;
+    verdict?: string;
+    tags: string[];
+    phase: string;
+    /** From the detection to resolution. */
+    durationMs: number;
+  };
+  /** Someone asked for break-glass access. */
+  'breakglass.requested': {
+    id: string;
+    requester: string;
+    scopes: string[];
+    reason: string;
+    ttlMs: number;
+    emergency: boolean;
+    required: number;
+  };
+  /** An approver approved (or, with emergency, the requester): active once enough have. */
+  'breakglass.approved': {
+    id: string;
+    requester: string;
+    by: string;
+    approvals: string[];
+    required: number;
+    active: boolean;
+    emergency: boolean;
+    expiresAt?: string;
+  };
+  /** An approver denied a request: it is closed. */
+  'breakglass.denied': { id: string; requester: string; by: string; reason: string };
+  /** A break-glass credential was used (its first use, then a count per minute). */
+  'breakglass.used': { id: string; requester: string; uses: number; method: string; route: string };
+  /** Break-glass access ended: expired, revoked, or a pending request lapsed. */
+  'breakglass.ended': {
+    id: string;
+    requester: string;
+    why: 'expired' | 'revoked' | 'lapsed';
+    by: string;
+    uses: number;
+  };
+  /** The post-use review of a break-glass access was recorded (its incident may now be resolved). */
+  'breakglass.reviewed': { id: string; requester: string; by: string; text: string };
   /** A playbook set became the one answering detections. */
   'respond.playbooks_activated': {
     version: string;
@@ -460,6 +533,37 @@ export const EVENT_CATALOGUE = {
   'notify.delivery_failed': {
     summary: 'A notification could not be delivered after every try.',
     severities: ['high'],
+  },
+  'incident.opened': {
+    summary: "An incident was opened; its severity is the incident's.",
+    severities: ['low', 'medium', 'high', 'critical'],
+  },
+  'incident.acknowledged': {
+    summary: 'A person acknowledged an incident.',
+    severities: ['low', 'medium', 'high', 'critical'],
+  },
+  'incident.changed': {
+    summary: 'An incident was assigned, noted, moved to a phase, judged, raised in severity or reopened.',
+    severities: ['low', 'medium', 'high', 'critical'],
+  },
+  'incident.resolved': {
+    summary: 'An incident was resolved.',
+    severities: ['low', 'medium', 'high', 'critical'],
+  },
+  'breakglass.requested': { summary: 'Someone asked for break-glass access.', severities: ['critical'] },
+  'breakglass.approved': {
+    summary: 'A break-glass request was approved (active once enough approvers have).',
+    severities: ['critical'],
+  },
+  'breakglass.denied': { summary: 'A break-glass request was denied.', severities: ['high'] },
+  'breakglass.used': { summary: 'A break-glass credential was used.', severities: ['critical'] },
+  'breakglass.ended': {
+    summary: 'Break-glass access ended: expired, revoked, or a request lapsed.',
+    severities: ['high'],
+  },
+  'breakglass.reviewed': {
+    summary: "A break-glass access's post-use review was recorded.",
+    severities: ['medium'],
   },
   'respond.playbooks_activated': {
     summary: 'A response playbook set became the one answering detections.',

@@ -18,5 +18,6 @@ export const SCOPES = [
   'secrets:read',
   'secrets:write',
   'respond:write',
+  'incidents:write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

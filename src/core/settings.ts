@@ -169,6 +169,10 @@ export interface NotifyChannelSettings {
   readonly secretFile: string | undefined;
   readonly minSeverity: 'info' | 'low' | 'medium' | 'high' | 'critical';
   readonly types: readonly string[];
+  /** Only events carrying one of these tags (detections, notifications, incidents); empty: all. */
+  readonly tags: readonly string[];
+  /** Incident events only in these phases; empty: all. */
+  readonly phases: readonly string[];
   readonly smtp:
     | {
         readonly host: string;
@@ -204,4 +208,33 @@ export interface SinkSettings {
 export interface SinksSettings {
   readonly outputs: readonly SinkSettings[];
   readonly maxLag: number;
+}
+
+export interface IncidentsSettings {
+  readonly enabled: boolean;
+  /** What groups detections into one incident: the same run, the same agent, or both. */
+  readonly groupBy: readonly ('run' | 'agent')[];
+  /** A detection joins an open incident whose last activity is at most this old. */
+  readonly windowMs: number;
+  /** Detections below this open no incident (they still join an open one). */
+  readonly minSeverity: 'info' | 'low' | 'medium' | 'high' | 'critical';
+  readonly runbooks: readonly string[];
+  readonly includeShipped: boolean;
+  /** How far before the first event a timeline starts, and the most records it holds. */
+  readonly timelineLeadMs: number;
+  readonly timelineMax: number;
+}
+
+export interface BreakglassSettings {
+  /** Client names (auth.clients) whose personal credentials may approve. */
+  readonly approvers: readonly string[];
+  /** Approvals needed (K of the N approvers). */
+  readonly required: number;
+  /** Scopes a request may ask for. */
+  readonly scopes: readonly string[];
+  readonly maxTtlMs: number;
+  /** A request nobody approves in this time lapses. */
+  readonly pendingMs: number;
+  /** Whether a requester may approve their own request in an emergency. */
+  readonly allowEmergency: boolean;
 }

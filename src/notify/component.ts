@@ -13,6 +13,15 @@ import { severityRank, type Log } from '../core/types.js';
 import { senderFor, type ReadSecret } from './channels.js';
 import { Dispatcher } from './dispatcher.js';
 
+const BREAKGLASS = [
+  'breakglass.requested',
+  'breakglass.approved',
+  'breakglass.denied',
+  'breakglass.used',
+  'breakglass.ended',
+  'breakglass.reviewed',
+] as const satisfies readonly EventType[];
+
 export interface NotifyDeps {
   readonly settings: NotifySettings;
   readonly bus: EventPublisher;
@@ -46,13 +55,34 @@ export function startNotify(deps: NotifyDeps): Component {
           .catch(() => undefined);
       },
     });
-    return { ch, dispatcher, types: new Set(ch.types), min: severityRank(ch.minSeverity) };
+    return {
+      ch,
+      dispatcher,
+      types: new Set(ch.types),
+      min: severityRank(ch.minSeverity),
+      tags: ch.tags.length > 0 ? new Set(ch.tags) : undefined,
+      phases: ch.phases.length > 0 ? new Set(ch.phases) : undefined,
+    };
   });
-  const types = [...new Set(settings.channels.flatMap((c) => c.types))] as EventType[];
+  const types =
+    routes.length > 0
+      ? ([...new Set([...settings.channels.flatMap((c) => c.types), ...BREAKGLASS])] as EventType[])
+      : [];
+
+  /** Tags and phase filter what carries them: a channel with tags hears only events with one of them. */
+  const routed = (r: (typeof routes)[number], se: StreamEvent): boolean => {
+    const d = se.event.data as { tags?: unknown; phase?: unknown };
+    if (r.tags && !(Array.isArray(d.tags) && d.tags.some((t) => r.tags!.has(String(t))))) return false;
+    if (r.phases && typeof d.phase === 'string' && !r.phases.has(d.phase)) return false;
+    return true;
+  };
 
   const handle = (se: StreamEvent): void => {
+    // Break-glass is loud: every step goes to every channel, whatever it is set to hear.
+    const loud = (BREAKGLASS as readonly string[]).includes(se.event.type);
     for (const r of routes) {
-      if (!r.types.has(se.event.type) || severityRank(se.event.severity) < r.min) continue;
+      if (!loud && (!r.types.has(se.event.type) || severityRank(se.event.severity) < r.min || !routed(r, se)))
+        continue;
       const d = se.event.data as { channel?: string };
       if (se.event.type === 'notify.delivery_failed' && d.channel === r.ch.name) continue;
       r.dispatcher.enqueue(se);

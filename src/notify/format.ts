@@ -14,7 +14,11 @@ export function summary(se: StreamEvent): string {
   const what =
     e.type === 'health.changed'
       ? `${str('component') ?? '?'} is ${str('to') ?? '?'} (was ${str('from') ?? '?'})${str('detail') ? `: ${str('detail')}` : ''}`
-      : (str('message') ?? str('output') ?? str('reason') ?? str('error') ?? str('rule') ?? '');
+      : e.type.startsWith('incident.')
+        ? `${str('id') ?? '?'} ${str('title') ?? ''}${str('change') ? ` (${str('change')}${str('to') ? ` to ${str('to')}` : ''})` : ''}${str('by') ? ` by ${str('by')}` : ''}`
+        : e.type.startsWith('breakglass.')
+          ? `${str('id') ?? '?'} of ${str('requester') ?? '?'}${str('by') ? ` by ${str('by')}` : ''}${str('reason') ? `: ${str('reason')}` : ''}${str('why') ? `: ${str('why')}` : ''}`
+          : (str('message') ?? str('output') ?? str('reason') ?? str('error') ?? str('rule') ?? '');
   const where = [
     e.subject?.agent ? `agent ${e.subject.agent}` : undefined,
     e.subject?.run ? `run ${e.subject.run}` : undefined,
@@ -61,23 +65,33 @@ const PD_SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> =
 };
 
 /**
- * PagerDuty Events API v2. One alert per thing going wrong: a health change keys on the
- * component (and resolves it when it is ok again), anything else on the run (or agent) and the
- * rule or event type, so repeats on one run are one page, not a page each.
+ * PagerDuty Events API v2. One alert per thing going wrong: an incident keys on its id (opened
+ * and changed trigger, acknowledged acknowledges, resolved resolves), a health change on the
+ * component (resolved when it is ok again), anything else on the run (or agent) and the rule or
+ * event type, so repeats on one run are one page, not a page each.
  */
 export function pagerDutyBody(se: StreamEvent, routingKey: string): string {
   const e = se.event;
   const d = e.data as Record<string, unknown>;
   const health = e.type === 'health.changed';
-  const dedup = health
-    ? `rampart:health:${String(d['component'])}`
-    : `rampart:${e.subject?.run ?? e.subject?.agent ?? 'installation'}:${typeof d['rule'] === 'string' ? d['rule'] : e.type}`;
-  const resolve = health && d['to'] === 'ok';
+  const incident = e.type.startsWith('incident.');
+  // An incident is one alert through its life: trigger, acknowledge, resolve on one dedup_key.
+  const dedup = incident
+    ? `rampart:incident:${String(d['id'])}`
+    : health
+      ? `rampart:health:${String(d['component'])}`
+      : `rampart:${e.subject?.run ?? e.subject?.agent ?? 'installation'}:${typeof d['rule'] === 'string' ? d['rule'] : e.type}`;
+  const action =
+    (health && d['to'] === 'ok') || e.type === 'incident.resolved'
+      ? 'resolve'
+      : e.type === 'incident.acknowledged'
+        ? 'acknowledge'
+        : 'trigger';
   return JSON.stringify({
     routing_key: routingKey,
-    event_action: resolve ? 'resolve' : 'trigger',
+    event_action: action,
     dedup_key: dedup,
-    ...(resolve
+    ...(action !== 'trigger'
       ? {}
       : {
           payload: {

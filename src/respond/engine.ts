@@ -76,6 +76,8 @@ export interface ActionContext {
   readonly rule?: string;
   readonly priority?: Severity;
   readonly output?: string;
+  /** The detection's rule tags (notification channels route on them). */
+  readonly tags?: readonly string[];
   readonly detection?: number;
   readonly detectionAt?: number;
   readonly fields?: Readonly<Record<string, string>>;
@@ -143,6 +145,7 @@ export class Executor {
             message: typeof params['message'] === 'string' ? params['message'] : ctx.reason,
             ...this.about(ctx),
             ...(ctx.output ? { output: ctx.output } : {}),
+            ...(ctx.tags && ctx.tags.length > 0 ? { tags: [...ctx.tags] } : {}),
           },
         });
         return { outcome: 'done', target: 'people' };

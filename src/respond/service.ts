@@ -183,6 +183,7 @@ export class RespondService {
           rule: d.rule,
           priority: d.priority,
           output: d.output,
+          tags: d.tags,
           detection: se.seq,
           detectionAt: Number.isFinite(at) ? at : this.now(),
           fields: d.fields ?? {},

@@ -20,6 +20,8 @@ import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretf
 import { startDetect, type DetectComponent } from '../detect/component.js';
 import { DETECTION_FIELDS } from '../detect/engine.js';
 import { startNotify } from '../notify/component.js';
+import { loadRunbooks, startIncidents } from '../incidents/component.js';
+import { startBreakglass, type BreakglassComponent } from '../breakglass/component.js';
 import { startSinks } from '../sinks/component.js';
 import { EVENTS_CHANNEL } from '../events/stream.js';
 import { startRespond, type RespondComponent } from '../respond/component.js';
@@ -375,6 +377,45 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
 
+    // Incidents: where people take over (every replica may group: changes are compare-and-set).
+    // Break-glass: the loud way past a credential's scopes, checked on every request.
+    let breakglass: BreakglassComponent | undefined;
+    if (role === 'full') {
+      started(
+        await startIncidents({
+          settings: config.incidents,
+          runbooks: loadRunbooks(
+            [
+              ...(config.incidents.includeShipped ? [join(packageRoot(), 'runbooks', 'default')] : []),
+              ...config.incidents.runbooks,
+            ],
+            detect?.ruleNames(),
+          ),
+          meta: store.meta,
+          notifications: store.notifications,
+          audit: {
+            size: async () => (await store.audit.head()).size,
+            records: (from, limit) => store.audit.records(from, limit),
+            search: (from, end, needles, limit) => store.audit.search(from, end, needles, limit),
+            proofs: (seqs) => audit.log.inclusionProofs(seqs),
+          },
+          bus,
+          auditor: audit.log,
+          log: logger,
+        }),
+      );
+      breakglass = started(
+        await startBreakglass({
+          settings: config.breakglass,
+          meta: store.meta,
+          notifications: store.notifications,
+          bus,
+          auditor: audit.log,
+          log: logger,
+        }),
+      );
+    }
+
     // The log off the host: every record to the SIEM's collectors, checkpoints to a witness.
     if (role === 'full')
       started(
@@ -399,8 +440,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
 
-    const auth = new Authenticator(loadOrCreateAdminToken(config.dataDir), config.auth.clients, (t) =>
-      identity.service.verify(t),
+    const auth = new Authenticator(
+      loadOrCreateAdminToken(config.dataDir),
+      config.auth.clients,
+      (t) => identity.service.verify(t),
+      breakglass && ((d) => breakglass.authenticate(d)),
     );
     const metrics = createMetrics();
     const health = new HealthRegistry();
@@ -459,6 +503,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       fingerprint: (credential) => audit.log.fingerprint(credential),
       rateLimit: (cls, claims) => identity.service.rateLimit(cls, claims),
       https: tls,
+      breakglassUsed: breakglass && ((p, method, route) => breakglass.used(p, method, route)),
     });
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
     for (const c of components) {
@@ -505,8 +550,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         0o644,
       );
 
+    // Every second, so a component that fails pages at once; one report at a time, so changes
+    // are computed in order even when a check is slow.
+    let checking = false;
     const healthTimer = setInterval(() => {
+      if (checking) return;
+      checking = true;
       void health.report().then((r) => {
+        checking = false;
         for (const c of health.changes(r)) {
           bus
             .publish({
@@ -518,7 +569,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
             .catch(() => undefined);
         }
       });
-    }, 5000);
+    }, 1000);
     healthTimer.unref();
 
     await bus.publish({

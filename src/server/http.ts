@@ -50,6 +50,8 @@ export interface HttpDeps {
   /** Refusals recorded once per source and reason and window, then counted (refusals.ts). */
   readonly refusals: RefusalLog;
   readonly https?: { key: Buffer; cert: Buffer } | undefined;
+  /** Told of every request a break-glass credential makes (counted, and the first one announced). */
+  readonly breakglassUsed?: ((p: Principal, method: string, route: string) => void) | undefined;
 }
 
 export function createHttpApp(deps: HttpDeps): FastifyInstance {
@@ -93,6 +95,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     const scope = cfg.scope ?? 'admin';
     if (!('reason' in result) && allows(result, scope)) {
       req.principal = result;
+      if (result.breakglass) deps.breakglassUsed?.(result, req.method, req.routeOptions.url ?? req.url);
       if (result.workload && deps.rateLimit) {
         const wait = deps.rateLimit(cfg.rateClass ?? 'api', result.workload);
         if (wait > 0) {

@@ -28,6 +28,21 @@ export class PostgresMeta implements MetaStore {
     );
   }
 
+  async compareAndSet(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    const r =
+      expected === undefined
+        ? await this.pool.query(
+            'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+            [key, value],
+          )
+        : await this.pool.query('UPDATE meta SET value = $1 WHERE key = $2 AND value = $3', [
+            value,
+            key,
+            expected,
+          ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async delete(key: string): Promise<boolean> {
     return ((await this.pool.query('DELETE FROM meta WHERE key = $1', [key])).rowCount ?? 0) > 0;
   }

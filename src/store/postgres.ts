@@ -260,6 +260,21 @@ class PostgresAudit implements AuditStore {
     return readHead(this.pool, false);
   }
 
+  async search(
+    from: number,
+    end: number,
+    needles: readonly string[],
+    limit: number,
+  ): Promise<AuditRecordRow[]> {
+    if (needles.length === 0) return [];
+    return (
+      await this.pool.query<AuditRecordRow>(
+        'SELECT seq, entry FROM audit_records WHERE seq >= $1 AND seq < $2 AND EXISTS (SELECT 1 FROM unnest($3::text[]) n WHERE strpos(entry, n) > 0) ORDER BY seq LIMIT $4',
+        [from, end, needles, limit],
+      )
+    ).rows;
+  }
+
   async records(from: number, limit: number): Promise<AuditRecordRow[]> {
     return (
       await this.pool.query<AuditRecordRow>(

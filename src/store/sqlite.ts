@@ -65,6 +65,9 @@ export function openSqliteStore(opts: SqliteOptions): Store {
     }
     db = new Database(opts.file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     db.pragma('busy_timeout = 10000');
+    // 64 MiB of page cache instead of 2: timelines, exports and verification read the log in
+    // long ranges, a third faster when its pages stay cached (bench/incidents/timeline.ts).
+    db.pragma('cache_size = -65536');
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -171,6 +174,9 @@ class SqliteStore implements Store {
   }
 }
 
+/** A tree node's level and index packed in one number for batch lookups (indices stay below 2^40). */
+const NODE_SPAN = 2 ** 40;
+
 /** better-sqlite3 is synchronous; the interface is not. Errors become rejections, never throws. */
 export function wrap<T>(fn: () => T): Promise<T> {
   try {
@@ -192,6 +198,8 @@ function writerScript(): string {
 
 class SqliteAudit implements AuditStore {
   private readonly stmts;
+  /** search() statements by their number of needles. */
+  private readonly searches = new Map<number, Database.Statement>();
   private writer: Worker | undefined;
   private readonly pending = new Map<
     number,
@@ -211,6 +219,9 @@ class SqliteAudit implements AuditStore {
       insNode: db.prepare('INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       records: db.prepare('SELECT seq, entry FROM audit_records WHERE seq >= ? ORDER BY seq LIMIT ?'),
       node: db.prepare('SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?'),
+      nodesMany: db.prepare(
+        `SELECT j.key, n.hash FROM json_each(?) j JOIN audit_nodes n ON n.level = (j.value / ${NODE_SPAN}) AND n.idx = (j.value % ${NODE_SPAN})`,
+      ),
       leaves: db.prepare(
         'SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= ? ORDER BY idx LIMIT ?',
       ),
@@ -304,10 +315,35 @@ class SqliteAudit implements AuditStore {
     return wrap(() => this.stmts.records.all(from, limit) as AuditRecordRow[]);
   }
 
+  search(from: number, end: number, needles: readonly string[], limit: number): Promise<AuditRecordRow[]> {
+    if (needles.length === 0) return Promise.resolve([]);
+    return wrap(() => {
+      // One instr() per needle, the statement kept per count: a json_each of the needles would be
+      // parsed again for every record.
+      let st = this.searches.get(needles.length);
+      if (!st) {
+        const any = needles.map(() => 'instr(entry, ?) > 0').join(' OR ');
+        st = this.db.prepare(
+          `SELECT seq, entry FROM audit_records WHERE seq >= ? AND seq < ? AND (${any}) ORDER BY seq LIMIT ?`,
+        );
+        this.searches.set(needles.length, st);
+      }
+      return st.all(from, end, ...needles, limit) as AuditRecordRow[];
+    });
+  }
+
   nodes(keys: readonly { level: number; index: number }[]): Promise<(Buffer | undefined)[]> {
-    return wrap(() =>
-      keys.map((k) => (this.stmts.node.get(k.level, k.index) as { hash: Buffer } | undefined)?.hash),
-    );
+    return wrap(() => {
+      if (keys.length < 64)
+        return keys.map((k) => (this.stmts.node.get(k.level, k.index) as { hash: Buffer } | undefined)?.hash);
+      // Many at once (a timeline's proofs): one statement over the keys as a JSON array, each
+      // key level and index in one number, is two to three times faster than a lookup each.
+      const out: (Buffer | undefined)[] = new Array<Buffer | undefined>(keys.length);
+      const packed = JSON.stringify(keys.map((k) => k.level * NODE_SPAN + k.index));
+      for (const [i, hash] of this.stmts.nodesMany.raw(true).iterate(packed) as Iterable<[number, Buffer]>)
+        out[i] = hash;
+      return out;
+    });
   }
 
   leaves(from: number, limit: number): Promise<{ index: number; hash: Buffer }[]> {
@@ -379,6 +415,18 @@ class SqliteMeta implements MetaStore {
         )
         .run(key, value);
     });
+  }
+
+  compareAndSet(key: string, expected: string | undefined, value: string): Promise<boolean> {
+    return wrap(
+      () =>
+        (expected === undefined
+          ? this.db
+              .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
+              .run(key, value)
+          : this.db.prepare('UPDATE meta SET value = ? WHERE key = ? AND value = ?').run(value, key, expected)
+        ).changes > 0,
+    );
   }
 
   delete(key: string): Promise<boolean> {

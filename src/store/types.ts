@@ -74,6 +74,12 @@ export interface AuditStore {
   head(): Promise<AuditHead>;
   /** Records with seq >= from, ascending, at most `limit`. */
   records(from: number, limit: number): Promise<AuditRecordRow[]>;
+  /**
+   * Records with from <= seq < end whose stored text contains at least one of `needles` (literal
+   * substrings), ascending, at most `limit`: the database does the reading, so finding a run's
+   * records in a log of millions does not ship every record to the caller.
+   */
+  search(from: number, end: number, needles: readonly string[], limit: number): Promise<AuditRecordRow[]>;
   /** Stored hashes for the given nodes; undefined where none is stored. */
   nodes(keys: readonly { level: number; index: number }[]): Promise<(Buffer | undefined)[]>;
   /** Stored leaf hashes (level 0) for seq >= from, ascending, at most `limit`, with their index. */
@@ -98,6 +104,11 @@ export interface MetaStore {
   /** Sets key to value only when absent; returns the value now stored. */
   setIfAbsent(key: string, value: string): Promise<string>;
   set(key: string, value: string): Promise<void>;
+  /**
+   * Sets key to `value` only if it still holds `expected` (absent when undefined); true when it
+   * did. Read, change, compare-and-set: how a record several replicas update stays whole.
+   */
+  compareAndSet(key: string, expected: string | undefined, value: string): Promise<boolean>;
   /** Removes a key; true when it was there. */
   delete(key: string): Promise<boolean>;
   /** Every key starting with `prefix` (a literal, no wildcards), with its value, in key order. */

@@ -65,6 +65,26 @@ describe('configuration', () => {
     assert.ok(errs.some((e) => e.code === 'RAMPART_E_CONFIG_UNKNOWN_KEY' && e.location?.line === 8));
   });
 
+  it('checks break-glass approvers against the clients, and K against N, at their lines', () => {
+    const errs = problems(
+      [
+        'auth:',
+        '  clients:',
+        '    - {name: bob, token_file: /etc/rampart/bob.token, scopes: [audit:read]}',
+        'breakglass:',
+        '  approvers: [bob, mallory]',
+        '  required: 3',
+      ].join('\n'),
+    );
+    assert.equal(errs.length, 2);
+    assert.match(errs[0]!.message, /^breakglass.approvers\[1\]: "mallory" is not a client in auth.clients/);
+    assert.deepEqual(errs[0]!.location, { file: 'rampart.yaml', line: 5, column: 20 });
+    assert.match(errs[1]!.message, /^breakglass.required: 3 approvals can never be given by 2 approver/);
+    assert.equal(errs[1]!.location?.line, 6);
+    const [w] = problems('incidents:\n  window: soon\n');
+    assert.deepEqual(w!.location, { file: 'rampart.yaml', line: 2, column: 11 });
+  });
+
   it('names YAML syntax errors with their position', () => {
     const [e] = problems('server:\n  listen: [1, 2\n');
     assert.equal(e!.code, 'RAMPART_E_CONFIG_PARSE');

@@ -50,6 +50,8 @@ it('infers every section of the configuration from the schema', () => {
       | 'secrets'
       | 'detect'
       | 'respond'
+      | 'incidents'
+      | 'breakglass'
       | 'notify'
       | 'sinks'
       | 'logging'

@@ -108,6 +108,30 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
         assert.equal(nameOf(rows[i]!.entry).slice(0, -1), nameOf(rows[i + 1]!.entry).slice(0, -1));
     });
 
+    it('searches records for literal substrings within a range of record numbers', async () => {
+      const texts = [
+        '{"run":"r-1"}',
+        '{"run":"r-2"}',
+        '{"a":"%_"}',
+        '{"run":"r-1","x":1}',
+        '{"agent":"r-1"}',
+      ];
+      const { first } = await store.audit.append(texts.map((t) => ({ before: t, after: '' })));
+      const seqs = async (from: number, end: number, needles: string[], limit = 100) =>
+        (await store.audit.search(first + from, first + end, needles, limit)).map((r) => r.seq - first);
+      assert.deepEqual(await seqs(0, 5, ['"r-1"']), [0, 3, 4]);
+      assert.deepEqual(await seqs(0, 5, ['"r-1"', '"r-2"']), [0, 1, 3, 4]);
+      assert.deepEqual(await seqs(1, 4, ['"r-1"']), [3]);
+      assert.deepEqual(await seqs(0, 5, ['"r-1"'], 2), [0, 3]);
+      // Literal: no wildcard meaning for % or _.
+      assert.deepEqual(await seqs(0, 5, ['%_']), [2]);
+      assert.deepEqual(await seqs(0, 5, ['r_1']), []);
+      assert.deepEqual(await seqs(0, 5, []), []);
+      const rows = await store.audit.search(first, first + 1, ['"r-1"'], 10);
+      // Stored as before + seq + after.
+      assert.equal(rows[0]!.entry, `${texts[0]}${first}`);
+    });
+
     it('adds checkpoints in order and lets build decline', async () => {
       const first = await store.audit.addCheckpoint((latest, head) => {
         assert.equal(latest, undefined);
@@ -240,6 +264,23 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(await store.meta.setIfAbsent('k', 'v2'), 'v1');
       await store.meta.set('k', 'v3');
       assert.equal(await store.meta.get('k'), 'v3');
+    });
+
+    it('compares and sets meta values: one writer of each version wins', async () => {
+      assert.equal(await store.meta.compareAndSet('cas', undefined, 'a'), true);
+      assert.equal(await store.meta.compareAndSet('cas', undefined, 'b'), false);
+      assert.equal(await store.meta.compareAndSet('cas', 'x', 'b'), false);
+      assert.equal(await store.meta.get('cas'), 'a');
+      // Two writers read "a" at once: exactly one of them moves it on.
+      const won = await Promise.all([
+        store.meta.compareAndSet('cas', 'a', 'b'),
+        store.meta.compareAndSet('cas', 'a', 'c'),
+      ]);
+      assert.deepEqual(
+        won.filter((w) => w),
+        [true],
+      );
+      assert.equal(await store.meta.get('cas'), won[0] ? 'b' : 'c');
     });
 
     it('lists meta keys by a literal prefix and deletes them', async () => {

@@ -3,10 +3,17 @@
 import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readTextFile } from '../../core/files.js';
-import { loadTrustedVerifiers, parseVkey, witnessPath, type NoteVerifier } from '../../audit/checkpoint.js';
+import {
+  loadTrustedVerifiers,
+  openCheckpoint,
+  parseVkey,
+  witnessPath,
+  type NoteVerifier,
+} from '../../audit/checkpoint.js';
 import { HASH_SIZE, leafHash } from '../../core/merkle.js';
 import { MemoryTree, checkProofDocument, type ProofDocument } from '../../audit/proofs.js';
 import { verifyLog, type VerifyReport } from '../../audit/verify.js';
+import { checkReport, extractReport } from '../../incidents/component.js';
 import { loadInstallationVerifier } from '../../core/installation.js';
 import { RampartError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
@@ -35,7 +42,9 @@ const USAGE = `usage: rampart audit <subcommand> [options]
   checkpoint [--data DIR]
       Ask the running control plane to sign a checkpoint now; prints it.
   verify-proof FILE [--key FILE]... [--data DIR]
-      Check a proof document (from the API or an export line) offline.
+      Check a proof document (from the API or an export line) offline, or an incident report
+      (rampart incident report, any format): every record against the signed checkpoint, and the
+      report's text against its records.
 
 --key FILE adds a trusted verifier key (the .vkey beside a replica's checkpoint key); the data
 directory's own key, audit.trusted_keys and keys certified by the installation key are always
@@ -358,6 +367,20 @@ async function verifyProof(argv: readonly string[], io: Io): Promise<number> {
   } else {
     const config = localConfig(values, io.cwd);
     verifiers = verifiersFor(config.dataDir, config.audit.trustedKeys, []);
+  }
+  if (extractReport(text)) {
+    // An incident report (JSON, Markdown or HTML): its records, their proofs, and its text.
+    try {
+      const ok = checkReport(text, (note) => openCheckpoint(note, verifiers));
+      io.stdout.write(
+        `ok: the report's ${ok.records} record(s) are in the tree of size ${ok.treeSize} signed by ${ok.signedBy} at ${ok.time}, and its text is what they say\n`,
+      );
+      return 0;
+    } catch (e) {
+      if (!(e instanceof RampartError)) throw e;
+      io.stdout.write(`FAILED: ${e.message}\n`);
+      return 1;
+    }
   }
   let failures = 0;
   const lines = text.split('\n').filter((l) => l.trim() !== '');

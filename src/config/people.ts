@@ -1,0 +1,52 @@
+// The `incidents` and `breakglass` sections: durations to milliseconds, paths made absolute,
+// approvers checked against the clients they must be, every problem named with its key path.
+
+import type { BreakglassSettings, IncidentsSettings } from '../core/settings.js';
+import { exhaustive } from './infer.js';
+import type { Ctx, RawConfig } from './normalize.js';
+
+export function incidentsConfig(raw: RawConfig['incidents'], c: Ctx): IncidentsSettings {
+  const { enabled, group_by, window, min_severity, runbooks, include_shipped, timeline, ...rest } = raw;
+  exhaustive(rest);
+  const { lead, max_records, ...more } = timeline;
+  exhaustive(more);
+  return {
+    enabled,
+    groupBy: group_by,
+    windowMs: c.ms(['incidents', 'window'], window, 1000),
+    minSeverity: min_severity,
+    runbooks: (runbooks ?? []).map((d) => c.abs(d)),
+    includeShipped: include_shipped,
+    timelineLeadMs: c.ms(['incidents', 'timeline', 'lead'], lead),
+    timelineMax: max_records,
+  };
+}
+
+export function breakglassConfig(
+  raw: RawConfig['breakglass'],
+  clients: readonly string[],
+  c: Ctx,
+): BreakglassSettings {
+  const { approvers, required, scopes, max_ttl, pending, emergency, ...rest } = raw;
+  exhaustive(rest);
+  approvers.forEach((a, i) => {
+    if (!clients.includes(a))
+      c.problem(
+        ['breakglass', 'approvers', i],
+        `breakglass.approvers[${i}]: "${a}" is not a client in auth.clients (an approver needs a credential of their own)`,
+      );
+  });
+  if (approvers.length > 0 && required > approvers.length)
+    c.problem(
+      ['breakglass', 'required'],
+      `breakglass.required: ${required} approvals can never be given by ${approvers.length} approver(s)`,
+    );
+  return {
+    approvers,
+    required,
+    scopes,
+    maxTtlMs: c.ms(['breakglass', 'max_ttl'], max_ttl, 1000),
+    pendingMs: c.ms(['breakglass', 'pending'], pending, 1000),
+    allowEmergency: emergency,
+  };
+}

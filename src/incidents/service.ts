@@ -1,0 +1,618 @@
+// The incidents service: what recorded events do to incidents (a detection opens one or joins the
+// open incident of its run or agent; a playbook's action joins it, and its first containment
+// stops the time-to-contain clock; a quarantine adds its archive as evidence; a tripped breaker
+// or a break-glass request opens a critical one), and what people do (open, acknowledge, assign,
+// note, move through the phases, judge, resolve, reopen, tick off tasks).
+//
+// Every replica may run it. Events are applied by record number (an incident remembers the last
+// it applied) and by the event's own time, so every replica computes the same change, the
+// store's compare-and-set keeps one, and only the replica whose write landed announces it.
+
+import { RampartError } from '../core/errors.js';
+import type { EventMap, EventPublisher, EventType, StreamEvent } from '../core/events.js';
+import type { IncidentsSettings } from '../core/settings.js';
+import type { Auditor, Log, Severity } from '../core/types.js';
+import type { IncidentBook } from './book.js';
+import {
+  CONTAINING,
+  addTo,
+  atLeast,
+  between,
+  emptyObservables,
+  higher,
+  keep,
+  statsOf,
+  type Incident,
+  type IncidentKind,
+  type IncidentStats,
+  type Phase,
+  type Verdict,
+} from './model.js';
+import type { RunbookSet } from './runbooks.js';
+
+export interface IncidentsServiceOptions {
+  readonly settings: IncidentsSettings;
+  readonly book: IncidentBook;
+  readonly runbooks: RunbookSet;
+  readonly bus: EventPublisher;
+  readonly auditor: Auditor;
+  /** The time of a record (a detection's first triggering event), or undefined. */
+  readonly recordTime: (seq: number) => Promise<string | undefined>;
+  /** This replica, unique: who created an incident announces it. */
+  readonly replica: string;
+  readonly log: Log;
+  readonly now?: () => number;
+}
+
+/** The event types the service follows. */
+export const FOLLOWED: readonly EventType[] = [
+  'detect.detection',
+  'respond.action',
+  'respond.breaker',
+  'sandbox.quarantined',
+  'breakglass.requested',
+  'breakglass.approved',
+  'breakglass.denied',
+  'breakglass.used',
+  'breakglass.ended',
+  'breakglass.reviewed',
+];
+
+const INCIDENT_SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
+
+/** Incidents are never "info": the least is low. */
+function incidentSeverity(s: Severity): Severity {
+  return INCIDENT_SEVERITIES.includes(s) ? s : 'low';
+}
+
+export class IncidentsService {
+  readonly stats = { applied: 0, opened: 0, joined: 0, failures: 0 };
+  private lastError: { at: string; error: string } | undefined;
+
+  constructor(private readonly o: IncidentsServiceOptions) {}
+
+  private get now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  all(): Incident[] {
+    return this.o.book.all();
+  }
+
+  get(id: string): Incident {
+    const i = this.o.book.get(id);
+    if (!i) throw new RampartError('RAMPART_E_NOT_FOUND', `no incident ${id}`);
+    return i;
+  }
+
+  /** The incident, from the store when this replica has not seen it yet. */
+  async find(id: string): Promise<Incident> {
+    const i = await this.o.book.find(id);
+    if (!i) throw new RampartError('RAMPART_E_NOT_FOUND', `no incident ${id}`);
+    return i;
+  }
+
+  statsSince(since: number): IncidentStats {
+    return statsOf(this.o.book.all(), since);
+  }
+
+  health(): { status: 'ok' | 'degraded'; detail: string } {
+    if (this.lastError)
+      return {
+        status: 'degraded',
+        detail: `an event could not be applied to incidents at ${this.lastError.at}: ${this.lastError.error}`,
+      };
+    const open = this.o.book.all().filter((i) => i.status !== 'resolved').length;
+    return { status: 'ok', detail: `${open} open incident(s)` };
+  }
+
+  /** A recorded event. Errors are counted and in health; the stream goes on. */
+  async handle(se: StreamEvent): Promise<void> {
+    try {
+      await this.apply(se);
+      this.stats.applied++;
+      this.lastError = undefined;
+    } catch (e) {
+      this.stats.failures++;
+      this.lastError = { at: new Date(this.now).toISOString(), error: (e as Error).message };
+      this.o.log.error(
+        { err: (e as Error).message, seq: se.seq, type: se.event.type },
+        'incident update failed',
+      );
+    }
+  }
+
+  private async apply(se: StreamEvent): Promise<void> {
+    const t = se.event.type;
+    if (t === 'detect.detection') return this.detection(se, se.event.data as EventMap['detect.detection']);
+    if (t === 'respond.action') return this.action(se, se.event.data as EventMap['respond.action']);
+    if (t === 'sandbox.quarantined') {
+      const d = se.event.data as EventMap['sandbox.quarantined'];
+      const id = await this.openFor([`run:${d.run}`], se.time);
+      if (!id) return;
+      await this.change(id, se, (i) => {
+        if (i.evidence.some((e) => e.sha256 === d.sha256)) return false;
+        keep(i.evidence, {
+          seq: se.seq,
+          kind: 'quarantine',
+          run: d.run,
+          archive: d.archive,
+          sha256: d.sha256,
+          bytes: d.bytes,
+        });
+        addTo(i.observables.files, d.sha256);
+        return true;
+      });
+      return;
+    }
+    if (t === 'respond.breaker') {
+      const d = se.event.data as EventMap['respond.breaker'];
+      if (d.state !== 'tripped') return;
+      await this.openOrJoin(se, {
+        keys: [`breaker:${d.scope}`],
+        kind: 'breaker',
+        title: `circuit breaker tripped: ${d.scope}`,
+        severity: 'critical',
+        firstEvent: se.time,
+      });
+      return;
+    }
+    if (t.startsWith('breakglass.')) return this.breakglass(se);
+  }
+
+  private groupKeys(run: string | undefined, agent: string | undefined): string[] {
+    const keys: string[] = [];
+    if (run && this.o.settings.groupBy.includes('run')) keys.push(`run:${run}`);
+    if (agent && this.o.settings.groupBy.includes('agent')) keys.push(`agent:${agent}`);
+    return keys;
+  }
+
+  /** The open incident answering for one of `keys` whose last activity is within the window of `time`. */
+  private async openFor(keys: readonly string[], time: string): Promise<string | undefined> {
+    for (const k of keys) {
+      const id = await this.o.book.owner(k);
+      if (!id) continue;
+      const i = await this.o.book.find(id);
+      if (!i || i.status === 'resolved') continue;
+      const idle = between(i.times.lastActivity, time);
+      if (idle === undefined || idle <= this.o.settings.windowMs) return id;
+    }
+    return undefined;
+  }
+
+  private async detection(se: StreamEvent, d: EventMap['detect.detection']): Promise<void> {
+    const keys = this.groupKeys(d.run, d.agent);
+    const existing = await this.openFor(keys, se.time);
+    const join = (i: Incident): void => {
+      keep(i.detections, {
+        seq: se.seq,
+        time: se.time,
+        rule: d.rule,
+        priority: d.priority,
+        count: d.count,
+        output: d.output.slice(0, 500),
+      });
+      i.detectionCount += d.repeat ? Math.max(0, d.count - 1) : d.count;
+      addTo(i.observables.agents, d.agent);
+      addTo(i.observables.runs, d.run);
+      addTo(i.observables.destinations, d.fields?.['net.host']);
+      addTo(i.observables.destinations, d.fields?.['net.address']);
+      for (const tag of d.tags) addTo(i.tags, tag);
+      for (const k of keys) addTo(i.keys, k);
+      for (const r of this.o.runbooks.forDetection(d.rule, d.tags)) {
+        if (i.runbooks.includes(r.name)) continue;
+        i.runbooks.push(r.name);
+        for (const text of r.tasks) i.tasks.push({ runbook: r.name, text, done: false });
+      }
+      i.times.lastActivity = se.time;
+    };
+    if (existing) {
+      const before = this.o.book.get(existing)?.severity;
+      const r = await this.change(existing, se, (i) => {
+        join(i);
+        i.severity = higher(i.severity, incidentSeverity(d.priority));
+        return true;
+      });
+      this.stats.joined++;
+      if (r?.changed && before && r.incident.severity !== before)
+        await this.announce('incident.changed', r.incident, 'rampart', {
+          change: 'severity',
+          from: before,
+          to: r.incident.severity,
+        });
+      return;
+    }
+    if (!atLeast(d.priority, this.o.settings.minSeverity) || d.repeat) return;
+    const firstEvent = d.events.length > 0 ? await this.o.recordTime(d.events[0]!) : undefined;
+    await this.openOrJoin(se, {
+      keys,
+      kind: 'detection',
+      title: `${d.rule}: ${d.output}`.slice(0, 200),
+      severity: incidentSeverity(d.priority),
+      firstEvent: firstEvent ?? se.time,
+      build: join,
+    });
+  }
+
+  private async action(se: StreamEvent, d: EventMap['respond.action']): Promise<void> {
+    // The incident its detection opened, else its run's or agent's.
+    let id: string | undefined;
+    if (d.detection !== undefined && this.o.book.get(`INC-${d.detection}`)) id = `INC-${d.detection}`;
+    id ??= await this.openFor(this.groupKeys(d.run, d.agent), se.time);
+    const ref = {
+      seq: se.seq,
+      time: se.time,
+      action: d.action,
+      outcome: d.outcome,
+      target: d.target,
+      by: d.by,
+      ...(d.playbook ? { playbook: d.playbook } : {}),
+    };
+    const add = (i: Incident): void => {
+      keep(i.actions, ref);
+      addTo(i.observables.runs, d.run);
+      addTo(i.observables.agents, d.agent);
+      i.times.lastActivity = se.time;
+      if (CONTAINING.has(d.action) && (d.outcome === 'done' || d.outcome === 'gone') && !i.times.contained) {
+        i.times.contained = se.time;
+        if (i.phase === 'detection' || i.phase === 'analysis') {
+          i.history.push({ at: se.time, by: 'rampart', change: 'phase', from: i.phase, to: 'containment' });
+          i.phase = 'containment';
+        }
+      }
+    };
+    if (id) {
+      await this.change(id, se, (i) => {
+        add(i);
+        return true;
+      });
+      return;
+    }
+    // A playbook acting on its own (a rate limit, a breaker's freeze) opens one; a person's does not.
+    if (!d.playbook || d.outcome === 'dry_run') return;
+    await this.openOrJoin(se, {
+      keys: this.groupKeys(d.run, d.agent),
+      kind: 'action',
+      title: `${d.playbook}: ${d.action} ${d.target} (${d.outcome})`.slice(0, 200),
+      severity: d.outcome === 'failed' ? 'high' : 'medium',
+      firstEvent: se.time,
+      build: add,
+    });
+  }
+
+  private async breakglass(se: StreamEvent): Promise<void> {
+    const d = se.event.data as { id: string; requester: string; by?: string } & Record<string, unknown>;
+    const key = `breakglass:${d.id}`;
+    if (se.event.type === 'breakglass.requested') {
+      const r = se.event.data as EventMap['breakglass.requested'];
+      await this.openOrJoin(se, {
+        keys: [key],
+        kind: 'breakglass',
+        title:
+          `break-glass ${r.emergency ? 'EMERGENCY ' : ''}request by ${r.requester}: ${r.scopes.join(', ')}: ${r.reason}`.slice(
+            0,
+            200,
+          ),
+        severity: 'critical',
+        firstEvent: se.time,
+        build: (i) => {
+          i.breakglass = { id: d.id, reviewed: false };
+          addTo(i.tags, 'breakglass');
+        },
+      });
+      return;
+    }
+    const id = await this.o.book.owner(key);
+    if (!id) return;
+    await this.change(id, se, (i) => {
+      // Nothing was used when a request was denied or lapsed: there is nothing to review.
+      const unused =
+        se.event.type === 'breakglass.denied' ||
+        (se.event.type === 'breakglass.ended' && d['why'] === 'lapsed');
+      if ((se.event.type === 'breakglass.reviewed' || unused) && i.breakglass) i.breakglass.reviewed = true;
+      keep(i.notes, {
+        at: se.time,
+        by: d.by ?? d.requester,
+        text: `${se.event.type}${se.event.type === 'breakglass.reviewed' ? `: ${String(d['text'])}` : ''}`,
+      });
+      i.times.lastActivity = se.time;
+      return true;
+    });
+  }
+
+  /** Opens an incident for `keys` unless an open one answers for them (then joins it). */
+  private async openOrJoin(
+    se: StreamEvent,
+    o: {
+      keys: string[];
+      kind: IncidentKind;
+      title: string;
+      severity: Severity;
+      firstEvent: string;
+      build?: (i: Incident) => void;
+    },
+  ): Promise<void> {
+    const existing = await this.openFor(o.keys, se.time);
+    if (existing) {
+      await this.change(existing, se, (i) => {
+        o.build?.(i);
+        i.times.lastActivity = se.time;
+        return true;
+      });
+      return;
+    }
+    const incident = this.blank(`INC-${se.seq}`, o.kind, o.title, o.severity, se.time, o.firstEvent, o.keys);
+    incident.seq = se.seq;
+    o.build?.(incident);
+    const r = await this.o.book.create(incident);
+    if (!r.created) return;
+    this.stats.opened++;
+    await this.announceOpened(r.incident, 'rampart');
+  }
+
+  private blank(
+    id: string,
+    kind: IncidentKind,
+    title: string,
+    severity: Severity,
+    opened: string,
+    firstEvent: string,
+    keys: string[],
+  ): Incident {
+    return {
+      id,
+      seq: -1,
+      creator: this.o.replica,
+      kind,
+      title,
+      severity,
+      status: 'open',
+      phase: 'detection',
+      tags: [],
+      observables: emptyObservables(),
+      detections: [],
+      detectionCount: 0,
+      actions: [],
+      evidence: [],
+      tasks: [],
+      runbooks: [],
+      notes: [],
+      history: [],
+      keys: [...keys],
+      times: { firstEvent, opened, lastActivity: opened },
+    };
+  }
+
+  /** Applies a recorded event's change once: an incident that has seen this record (or a later one) is left as it is. */
+  private change(id: string, se: StreamEvent, fn: (i: Incident) => boolean) {
+    return this.o.book.update(id, (i) => {
+      if (i.seq >= se.seq) return false;
+      if (!fn(i)) return false;
+      i.seq = se.seq;
+      return true;
+    });
+  }
+
+  private async announceOpened(i: Incident, by: string): Promise<void> {
+    await this.o.bus.publish({
+      type: 'incident.opened',
+      severity: i.severity,
+      source: 'incidents',
+      ...subjectOf(i),
+      data: {
+        id: i.id,
+        title: i.title,
+        kind: i.kind,
+        by,
+        runs: i.observables.runs.slice(0, 20),
+        agents: i.observables.agents.slice(0, 20),
+        rules: [...new Set(i.detections.map((x) => x.rule))],
+        tags: i.tags,
+        phase: i.phase,
+      },
+    });
+  }
+
+  private async announce(
+    type: 'incident.changed',
+    i: Incident,
+    by: string,
+    c: { change: EventMap['incident.changed']['change']; from?: string; to?: string },
+  ): Promise<void> {
+    await this.o.bus.publish({
+      type,
+      severity: i.severity,
+      source: 'incidents',
+      ...subjectOf(i),
+      data: { id: i.id, title: i.title, by, ...c, tags: i.tags, phase: i.phase },
+    });
+  }
+
+  // --- people ------------------------------------------------------------------------------
+
+  /** Opens an incident by hand; its id is its opening record's number. */
+  async open(
+    by: string,
+    o: { title: string; severity: Severity; runs?: string[]; agents?: string[]; note?: string },
+  ): Promise<Incident> {
+    const receipt = await this.o.auditor.record({
+      actor: by,
+      action: 'incident.open',
+      target: '-',
+      outcome: 'success',
+      details: { title: o.title, severity: o.severity },
+    });
+    const keys = [
+      ...(o.runs ?? []).flatMap((r) => this.groupKeys(r, undefined)),
+      ...(o.agents ?? []).flatMap((a) => this.groupKeys(undefined, a)),
+    ];
+    const i = this.blank(
+      `INC-${receipt.seq}`,
+      'manual',
+      o.title,
+      incidentSeverity(o.severity),
+      receipt.time,
+      receipt.time,
+      keys,
+    );
+    i.seq = receipt.seq;
+    for (const r of o.runs ?? []) addTo(i.observables.runs, r);
+    for (const a of o.agents ?? []) addTo(i.observables.agents, a);
+    if (o.note) i.notes.push({ at: receipt.time, by, text: o.note });
+    const r = await this.o.book.create(i);
+    await this.announceOpened(r.incident, by);
+    return r.incident;
+  }
+
+  private async person(
+    id: string,
+    by: string,
+    fn: (
+      i: Incident,
+      at: string,
+    ) =>
+      | { change: EventMap['incident.changed']['change'] | 'ack' | 'resolve'; from?: string; to?: string }
+      | undefined,
+  ): Promise<Incident> {
+    await this.find(id);
+    let what: ReturnType<typeof fn>;
+    const at = new Date(this.now).toISOString();
+    const r = await this.o.book.update(id, (i) => {
+      what = fn(i, at);
+      if (!what) return false;
+      i.history.push({
+        at,
+        by,
+        change: what.change,
+        ...(what.from ? { from: what.from } : {}),
+        ...(what.to ? { to: what.to } : {}),
+      });
+      return true;
+    });
+    if (!r) throw new RampartError('RAMPART_E_NOT_FOUND', `no incident ${id}`);
+    const i = r.incident;
+    if (!r.changed || !what) return i;
+    if (what.change === 'ack')
+      await this.o.bus.publish({
+        type: 'incident.acknowledged',
+        severity: i.severity,
+        source: 'incidents',
+        ...subjectOf(i),
+        data: { id, title: i.title, by, tags: i.tags, phase: i.phase },
+      });
+    else if (what.change === 'resolve') {
+      await Promise.all(i.keys.map((k) => this.o.book.release(k, id)));
+      await this.o.bus.publish({
+        type: 'incident.resolved',
+        severity: i.severity,
+        source: 'incidents',
+        ...subjectOf(i),
+        data: {
+          id,
+          title: i.title,
+          by,
+          ...(i.verdict ? { verdict: i.verdict.value } : {}),
+          tags: i.tags,
+          phase: i.phase,
+          durationMs: between(i.times.opened, i.times.resolved) ?? 0,
+        },
+      });
+    } else {
+      if (what.change === 'reopen') await Promise.all(i.keys.map((k) => this.o.book.claim(k, id)));
+      await this.announce('incident.changed', i, by, {
+        change: what.change,
+        ...(what.from ? { from: what.from } : {}),
+        ...(what.to ? { to: what.to } : {}),
+      });
+    }
+    return i;
+  }
+
+  ack(id: string, by: string): Promise<Incident> {
+    return this.person(id, by, (i, at) => {
+      if (i.status !== 'open') return undefined;
+      i.status = 'acknowledged';
+      i.times.acknowledged ??= at;
+      i.assignee ??= by;
+      return { change: 'ack', to: 'acknowledged' };
+    });
+  }
+
+  assign(id: string, to: string, by: string): Promise<Incident> {
+    return this.person(id, by, (i) => {
+      if (i.assignee === to) return undefined;
+      const from = i.assignee;
+      i.assignee = to;
+      return { change: 'assign', ...(from ? { from } : {}), to };
+    });
+  }
+
+  note(id: string, text: string, by: string): Promise<Incident> {
+    return this.person(id, by, (i, at) => {
+      keep(i.notes, { at, by, text });
+      return { change: 'note' };
+    });
+  }
+
+  phase(id: string, phase: Phase, by: string): Promise<Incident> {
+    return this.person(id, by, (i) => {
+      if (i.phase === phase) return undefined;
+      const from = i.phase;
+      i.phase = phase;
+      return { change: 'phase', from, to: phase };
+    });
+  }
+
+  verdict(id: string, value: Verdict, by: string, reason?: string): Promise<Incident> {
+    return this.person(id, by, (i, at) => {
+      const from = i.verdict?.value;
+      i.verdict = { value, by, at, ...(reason ? { reason } : {}) };
+      return { change: 'verdict', ...(from ? { from } : {}), to: value };
+    });
+  }
+
+  task(id: string, index: number, done: boolean, by: string): Promise<Incident> {
+    return this.person(id, by, (i, at) => {
+      const t = i.tasks[index];
+      if (!t) throw new RampartError('RAMPART_E_BAD_REQUEST', `incident ${id} has no task ${index}`);
+      if (t.done === done) return undefined;
+      t.done = done;
+      t.by = by;
+      t.at = at;
+      return { change: 'task', to: `${index}:${done ? 'done' : 'open'}` };
+    });
+  }
+
+  resolve(id: string, by: string, o: { verdict?: Verdict; note?: string } = {}): Promise<Incident> {
+    return this.person(id, by, (i, at) => {
+      if (i.status === 'resolved') return undefined;
+      if (i.breakglass && !i.breakglass.reviewed)
+        throw new RampartError(
+          'RAMPART_E_CONFLICT',
+          `incident ${id} is a break-glass access: record its review first (rampart breakglass review ${i.breakglass.id})`,
+        );
+      if (o.verdict) i.verdict = { value: o.verdict, by, at };
+      if (o.note) keep(i.notes, { at, by, text: o.note });
+      i.status = 'resolved';
+      i.times.resolved = at;
+      return { change: 'resolve', to: 'resolved' };
+    });
+  }
+
+  reopen(id: string, by: string): Promise<Incident> {
+    return this.person(id, by, (i, at) => {
+      if (i.status !== 'resolved') return undefined;
+      i.status = i.times.acknowledged ? 'acknowledged' : 'open';
+      delete i.times.resolved;
+      i.times.lastActivity = at;
+      return { change: 'reopen', to: i.status };
+    });
+  }
+}
+
+function subjectOf(i: Incident): { subject?: { run?: string; agent?: string } } {
+  const run = i.observables.runs.length === 1 ? i.observables.runs[0] : undefined;
+  const agent = i.observables.agents.length === 1 ? i.observables.agents[0] : undefined;
+  if (!run && !agent) return {};
+  return { subject: { ...(run ? { run } : {}), ...(agent ? { agent } : {}) } };
+}

@@ -28,6 +28,8 @@ export interface BreakglassComponent extends Component {
   readonly service: BreakglassService;
   /** The principal of an active break-glass credential (by its SHA-256), or undefined. */
   authenticate(digest: Buffer): Principal | undefined;
+  /** The break-glass override in force for an agent's decision of `action`, if any. */
+  override(agent: string, action: string): { id: string; by: string } | undefined;
   /** A request was made with a break-glass credential. */
   used(principal: Principal, method: string, route: string): void;
 }
@@ -38,6 +40,7 @@ export async function startBreakglass(deps: BreakglassDeps): Promise<BreakglassC
     name: 'breakglass',
     service,
     authenticate: (digest) => service.authenticate(digest),
+    override: (agent, action) => service.override(agent, action),
     used: (p, method, route) => {
       if (p.breakglass) service.used(p.breakglass, method, route);
     },

@@ -34,19 +34,38 @@ export function breakglassRoutes(service: BreakglassService, auditor: Auditor): 
       schema: { params: ID },
       handler: async (req) => service.get(req.params.id),
     }),
-    route<{ scopes: Scope[]; reason: string; ttl: string; emergency?: boolean }>({
+    route<{
+      scopes?: Scope[];
+      override?: { agent: string; actions: string[] };
+      reason: string;
+      ttl: string;
+      emergency?: boolean;
+    }>({
       method: 'POST',
       url: '/v1/breakglass',
       scope: 'any',
       schema: {
         body: closed(
           {
-            scopes: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...SCOPES] } },
+            scopes: { type: 'array', uniqueItems: true, items: { enum: [...SCOPES] } },
+            override: closed(
+              {
+                agent: { type: 'string', minLength: 1, maxLength: 128 },
+                actions: {
+                  type: 'array',
+                  minItems: 1,
+                  maxItems: 50,
+                  uniqueItems: true,
+                  items: { type: 'string', pattern: '^(\\*|[a-z][a-z0-9_.-]{0,63})$' },
+                },
+              },
+              ['agent', 'actions'],
+            ),
             reason: { type: 'string', minLength: 10, maxLength: 2000 },
             ttl: { type: 'string', minLength: 2, maxLength: 16 },
             emergency: { type: 'boolean' },
           },
-          ['scopes', 'reason', 'ttl'],
+          ['reason', 'ttl'],
         ),
       },
       handler: async (req, reply) => {
@@ -57,7 +76,8 @@ export function breakglassRoutes(service: BreakglassService, auditor: Auditor): 
             `ttl: "${req.body.ttl}" is not a duration like 30m`,
           );
         const g = await service.request(req.principal!, {
-          scopes: req.body.scopes,
+          scopes: req.body.scopes ?? [],
+          ...(req.body.override ? { override: req.body.override } : {}),
           reason: req.body.reason,
           ttlMs,
           emergency: req.body.emergency === true,

@@ -25,6 +25,8 @@ export interface Grant {
   /** The requester, as audited: "client:<name>". */
   readonly requester: string;
   readonly scopes: readonly Scope[];
+  /** A policy override: the agent's denied decisions of these actions ("*": any) are allowed. */
+  readonly override?: { readonly agent: string; readonly actions: readonly string[] };
   readonly reason: string;
   readonly ttlMs: number;
   readonly emergency: boolean;
@@ -155,7 +157,7 @@ export class BreakglassService {
         detail: `BREAK-GLASS ACTIVE: ${on
           .map(
             (g) =>
-              `${g.id} for ${g.requester} (${g.scopes.join(', ')}) until ${new Date(g.expiresAt!).toISOString()}${g.emergency ? ', emergency self-approval' : ''}`,
+              `${g.id} for ${g.requester} (${[...g.scopes, ...(g.override ? [`override of ${g.override.actions.join(', ')} for agent ${g.override.agent}`] : [])].join(', ')}) until ${new Date(g.expiresAt!).toISOString()}${g.emergency ? ', emergency self-approval' : ''}`,
           )
           .join('; ')}`,
       };
@@ -173,6 +175,19 @@ export class BreakglassService {
     const g = this.active.get(digest.toString('hex'));
     if (!g || g.status !== 'active' || (g.expiresAt ?? 0) <= this.now) return undefined;
     return { actor: `breakglass:${g.id}:${g.requester}`, scopes: new Set(g.scopes), breakglass: g.id };
+  }
+
+  /** The active override covering an agent's decision of `action`, counted as a use. */
+  override(agent: string, action: string): { id: string; by: string } | undefined {
+    const t = this.now;
+    for (const { grant: g } of this.grants.values()) {
+      if (g.status !== 'active' || (g.expiresAt ?? 0) <= t || !g.override || g.override.agent !== agent)
+        continue;
+      if (!g.override.actions.includes(action) && !g.override.actions.includes('*')) continue;
+      this.used(g.id, 'decide', action);
+      return { id: g.id, by: g.requester };
+    }
+    return undefined;
   }
 
   /** A request made with a break-glass credential: the first is told at once, the rest counted. */
@@ -250,7 +265,13 @@ export class BreakglassService {
 
   async request(
     p: Principal,
-    r: { scopes: Scope[]; reason: string; ttlMs: number; emergency: boolean },
+    r: {
+      scopes: Scope[];
+      override?: { agent: string; actions: string[] };
+      reason: string;
+      ttlMs: number;
+      emergency: boolean;
+    },
   ): Promise<Grant> {
     const s = this.o.settings;
     const requester = this.personal(p, 'ask for break-glass');
@@ -258,6 +279,9 @@ export class BreakglassService {
       throw refused('emergency self-approval is switched off (breakglass.emergency)');
     if (!r.emergency && s.approvers.length === 0)
       throw refused('break-glass has no approvers (breakglass.approvers); only --emergency is possible');
+    if (r.scopes.length === 0 && !r.override)
+      throw new RampartError('RAMPART_E_BAD_REQUEST', 'ask for scopes, a policy override, or both');
+    if (r.override && !s.overrides) throw refused('policy overrides are switched off (breakglass.overrides)');
     const outside = r.scopes.filter((x) => !s.scopes.includes(x));
     if (outside.length > 0) throw refused(`scope(s) ${outside.join(', ')} are not in breakglass.scopes`);
     if (r.ttlMs > s.maxTtlMs)
@@ -274,6 +298,7 @@ export class BreakglassService {
       id: `BG-${randomBytes(5).toString('hex').toUpperCase()}`,
       requester,
       scopes: r.scopes,
+      ...(r.override ? { override: r.override } : {}),
       reason: r.reason,
       ttlMs: r.ttlMs,
       emergency: r.emergency,
@@ -287,6 +312,7 @@ export class BreakglassService {
       id: g.id,
       requester,
       scopes: [...g.scopes],
+      ...(g.override ? { override: { agent: g.override.agent, actions: [...g.override.actions] } } : {}),
       reason: g.reason,
       ttlMs: g.ttlMs,
       emergency: g.emergency,
@@ -363,6 +389,8 @@ export class BreakglassService {
       if (p.actor !== g.requester) throw refused(`only ${g.requester} may fetch the credential of ${id}`);
       if (g.status !== 'active' || (g.expiresAt ?? 0) <= this.now)
         throw conflict(`break-glass ${id} is ${g.status}, not active`);
+      if (g.scopes.length === 0)
+        throw conflict(`break-glass ${id} is a policy override: it has no credential`);
       if (g.digest)
         throw conflict(`the credential of ${id} was fetched already (revoke it and ask again if it is lost)`);
       g.digest = digest;

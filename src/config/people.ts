@@ -27,7 +27,7 @@ export function breakglassConfig(
   clients: readonly string[],
   c: Ctx,
 ): BreakglassSettings {
-  const { approvers, required, scopes, max_ttl, pending, emergency, ...rest } = raw;
+  const { approvers, required, scopes, max_ttl, pending, emergency, overrides, ...rest } = raw;
   exhaustive(rest);
   approvers.forEach((a, i) => {
     if (!clients.includes(a))
@@ -48,5 +48,6 @@ export function breakglassConfig(
     maxTtlMs: c.ms(['breakglass', 'max_ttl'], max_ttl, 1000),
     pendingMs: c.ms(['breakglass', 'pending'], pending, 1000),
     allowEmergency: emergency,
+    overrides,
   };
 }

@@ -85,6 +85,12 @@ export const breakglassSchema = obj({
   },
   max_ttl: duration('Longest access a request may ask for; its clock starts at approval.', '1h'),
   pending: duration('A request nobody approves within this lapses.', '30m'),
+  overrides: {
+    type: 'boolean',
+    default: true,
+    description:
+      "Whether a request may ask for a policy override: an agent's denied decisions of the listed actions allowed for the grant's time, each tagged and on record. It never turns a policy error into an allow.",
+  },
   emergency: {
     type: 'boolean',
     default: true,

@@ -358,6 +358,8 @@ export interface EventMap {
     id: string;
     requester: string;
     scopes: string[];
+    /** A policy override: the agent's denied decisions of these actions are allowed. */
+    override?: { agent: string; actions: string[] };
     reason: string;
     ttlMs: number;
     emergency: boolean;

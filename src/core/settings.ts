@@ -237,4 +237,6 @@ export interface BreakglassSettings {
   readonly pendingMs: number;
   /** Whether a requester may approve their own request in an emergency. */
   readonly allowEmergency: boolean;
+  /** Whether a request may ask for a policy override. */
+  readonly overrides: boolean;
 }

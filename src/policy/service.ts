@@ -33,6 +33,11 @@ export interface PolicyServiceOptions {
   readonly version: string;
   readonly opa?:
     { url: string; path: string; timeoutMs: number; retryMs: number; token?: string | undefined } | undefined;
+  /**
+   * A break-glass policy override in force for this input (the break-glass component), or
+   * undefined: a deny it covers becomes an allow, tagged with the grant and always on record.
+   */
+  readonly override?: (input: DecisionInput) => { readonly id: string; readonly by: string } | undefined;
 }
 
 export interface DecideMeta {
@@ -314,7 +319,23 @@ export class PolicyService {
       }
     }
     decision ??= this.engine.decide(input);
-    const mode = meta.log ?? this.opts.decisionLog;
+    let mode = meta.log ?? this.opts.decisionLog;
+    // A break-glass override turns a deny into an allow, never an error (a policy that cannot be
+    // evaluated stays closed), and the decision is on record before it is answered, whatever
+    // the decision log's setting.
+    if (decision.outcome === 'deny') {
+      const o = this.opts.override?.(input);
+      if (o) {
+        decision = {
+          ...decision,
+          allow: true,
+          outcome: 'allow',
+          rule: `breakglass:${o.id}`,
+          reasons: [`allowed by break-glass ${o.id} of ${o.by}`, ...decision.reasons],
+        };
+        mode = 'durable';
+      }
+    }
     if (mode === 'off') return decision;
     await this.records.submit(() => this.logDecision(input, decision, meta), mode === 'durable');
     return decision;

@@ -155,6 +155,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
     const { bus, stream } = events;
+    // Break-glass starts late (it records through the bus and keeps state in the store); policy
+    // asks it about overrides from its first decision, and finds none until it has started.
+    let breakglassLater: BreakglassComponent | undefined;
     const policy = started(
       await startPolicy({
         dir: config.policy.dir ?? join(packageRoot(), 'policies', 'default'),
@@ -168,6 +171,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         clock,
         installation: audit.installation,
         version: VERSION,
+        // Break-glass starts later; until it has, there is no override (a deny stays a deny).
+        override: (input) =>
+          input.principal.type === 'agent'
+            ? breakglassLater?.override(input.principal.id, input.action)
+            : undefined,
         opa: config.policy.opa && {
           url: config.policy.opa.url,
           path: config.policy.opa.path,
@@ -379,7 +387,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     // Incidents: where people take over (every replica may group: changes are compare-and-set).
     // Break-glass: the loud way past a credential's scopes, checked on every request.
-    let breakglass: BreakglassComponent | undefined;
     if (role === 'full') {
       started(
         await startIncidents({
@@ -404,7 +411,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           log: logger,
         }),
       );
-      breakglass = started(
+      breakglassLater = started(
         await startBreakglass({
           settings: config.breakglass,
           meta: store.meta,
@@ -440,6 +447,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
 
+    const breakglass = breakglassLater;
     const auth = new Authenticator(
       loadOrCreateAdminToken(config.dataDir),
       config.auth.clients,

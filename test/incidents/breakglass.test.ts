@@ -226,4 +226,55 @@ describe('break-glass', () => {
     assert.equal((await admin('POST', `/v1/breakglass/${id}/revoke`)).status, 200);
     assert.equal((await admin('GET', '/v1/runs', undefined, credential)).status, 401);
   });
+
+  it("a policy override: the agent's denied decisions of those actions allowed, tagged and on record, until revoked", async () => {
+    const input = (action: string, agent = 'ovr-agent') => ({
+      principal: { type: 'agent', id: agent },
+      action,
+      resource: { type: 'task', id: 'deploy' },
+      context: {},
+    });
+    const before = await admin('POST', '/v1/decide', input('task.run'));
+    assert.equal(before.json.allow, false);
+
+    const asked = await cli(
+      'alice',
+      'request',
+      '--override-agent',
+      'ovr-agent',
+      '--override-action',
+      'task.run',
+      '--reason',
+      'hotfix deploy, INC-9',
+      '--ttl',
+      '5m',
+      '--json',
+    );
+    assert.equal(asked.code, 0, asked.stderr);
+    const id = (JSON.parse(asked.stdout) as { id: string }).id;
+    assert.equal((await cli('bob', 'approve', id)).code, 0);
+    assert.equal((await cli('carol', 'approve', id)).code, 0);
+    // There is nothing to fetch: the override acts on decisions.
+    assert.match(
+      (await cli('alice', 'credential', id, '--out', join(dir.dir, 'o'))).stderr,
+      /policy override: it has no credential/,
+    );
+
+    const during = (await admin('POST', '/v1/decide', input('task.run'))).json;
+    assert.equal(during.allow, true);
+    assert.equal(during.rule, `breakglass:${id}`);
+    assert.match(during.reasons[0], new RegExp(`^allowed by break-glass ${id} of client:alice`));
+    // Only that agent, only those actions.
+    assert.equal((await admin('POST', '/v1/decide', input('secret.read'))).json.allow, false);
+    assert.equal((await admin('POST', '/v1/decide', input('task.run', 'someone-else'))).json.allow, false);
+    const rs = await records();
+    assert.ok(
+      rs.some((r) => r.action === 'policy.decision' && JSON.stringify(r).includes(`breakglass:${id}`)),
+    );
+    const h = (await admin('GET', '/v1/health')).json;
+    assert.match(h.components.breakglass.detail, /override of task.run for agent ovr-agent/);
+
+    assert.equal((await cli('bob', 'revoke', id)).code, 0);
+    assert.equal((await admin('POST', '/v1/decide', input('task.run'))).json.allow, false);
+  });
 });

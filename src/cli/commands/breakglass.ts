@@ -10,7 +10,10 @@ import { localConfig } from '../local.js';
 const USAGE = `usage: rampart breakglass <subcommand> --token-file FILE [options]
 
   request --scope S [--scope S]... --reason TEXT --ttl 30m [--emergency] [--wait --out FILE]
-                          Ask for scopes for a time (its clock starts at approval). With
+  request --override-agent AGENT --override-action ACTION... --reason TEXT --ttl 30m
+                          Ask for scopes, or for a policy override (the agent's denied decisions
+                          of those actions allowed; * for any), for a time (its clock starts at
+                          approval). With
                           --emergency you approve it yourself: allowed, critical on every
                           channel, and its incident stays open until someone reviews it.
                           --wait waits for approval and writes the credential to --out.
@@ -32,6 +35,7 @@ interface Grant {
   requester: string;
   status: string;
   scopes: string[];
+  override?: { agent: string; actions: string[] };
   approvals: { by: string }[];
   required: number;
   expiresAt?: number;
@@ -44,6 +48,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'token-file': { type: 'string' },
   scope: { type: 'string', multiple: true },
+  'override-agent': { type: 'string' },
+  'override-action': { type: 'string', multiple: true },
   reason: { type: 'string' },
   ttl: { type: 'string' },
   emergency: { type: 'boolean' },
@@ -53,7 +59,7 @@ const OPTIONS = {
 } as const;
 
 const line = (g: Grant): string =>
-  `${g.id} ${g.status.padEnd(8)} ${g.requester} ${g.scopes.join(',')} ${g.approvals.length}/${g.required}${g.expiresAt ? ` until ${new Date(g.expiresAt).toISOString()}` : ''}${g.emergency ? ' EMERGENCY' : ''}  ${g.reason}`;
+  `${g.id} ${g.status.padEnd(8)} ${g.requester} ${[...g.scopes, ...(g.override ? [`override:${g.override.agent}:${g.override.actions.join('|')}`] : [])].join(',')} ${g.approvals.length}/${g.required}${g.expiresAt ? ` until ${new Date(g.expiresAt).toISOString()}` : ''}${g.emergency ? ' EMERGENCY' : ''}  ${g.reason}`;
 
 export const command: Command = {
   usage: USAGE,
@@ -83,14 +89,20 @@ export const command: Command = {
     switch (sub) {
       case 'request': {
         if (pos.length > 0) throw usageError('request takes no argument', USAGE);
-        if (!values.scope || !values.reason || !values.ttl)
-          throw usageError('request needs --scope, --reason and --ttl', USAGE);
-        if (values.wait && !values.out) throw usageError('--wait needs --out FILE for the credential', USAGE);
+        const agent = values['override-agent'];
+        const actions = values['override-action'];
+        if ((!values.scope && !agent) || !values.reason || !values.ttl)
+          throw usageError('request needs --scope or --override-agent, and --reason and --ttl', USAGE);
+        if ((agent === undefined) !== (actions === undefined))
+          throw usageError('--override-agent and --override-action go together', USAGE);
+        if (values.wait && !values.out && values.scope)
+          throw usageError('--wait needs --out FILE for the credential', USAGE);
         let g = await call<Grant>(
           'POST',
           '/v1/breakglass',
           {
-            scopes: values.scope,
+            scopes: values.scope ?? [],
+            ...(agent && actions ? { override: { agent, actions } } : {}),
             reason: values.reason,
             ttl: values.ttl,
             emergency: values.emergency === true,
@@ -107,6 +119,7 @@ export const command: Command = {
           show(g);
           return 1;
         }
+        if (g.scopes.length === 0) return show(g);
         return fetchCredential(g.id, values.out!);
       }
       case 'ls': {

@@ -27,6 +27,8 @@ export interface IncidentsDeps {
   readonly meta: MetaStore;
   readonly notifications: Notifications;
   readonly audit: AuditAccess;
+  /** The host that keeps a run (the store's run registry). */
+  readonly runHost?: (run: string) => Promise<string | undefined>;
   readonly bus: EventPublisher;
   readonly auditor: Auditor;
   readonly log: Log;
@@ -53,6 +55,7 @@ export async function startIncidents(deps: IncidentsDeps): Promise<IncidentsComp
       const [row] = await deps.audit.records(seq, 1);
       return row ? (JSON.parse(row.entry) as { time: string }).time : undefined;
     },
+    ...(deps.runHost ? { runHost: deps.runHost } : {}),
     replica: randomBytes(8).toString('hex'),
     log: deps.log,
     now,

@@ -38,6 +38,8 @@ export interface IncidentsServiceOptions {
   readonly auditor: Auditor;
   /** The time of a record (a detection's first triggering event), or undefined. */
   readonly recordTime: (seq: number) => Promise<string | undefined>;
+  /** The host (installation and machine) that keeps a run, for the observables. */
+  readonly runHost?: (run: string) => Promise<string | undefined>;
   /** This replica, unique: who created an incident announces it. */
   readonly replica: string;
   readonly log: Log;
@@ -47,6 +49,7 @@ export interface IncidentsServiceOptions {
 /** The event types the service follows. */
 export const FOLLOWED: readonly EventType[] = [
   'detect.detection',
+  'auth.rejected',
   'respond.action',
   'respond.breaker',
   'sandbox.quarantined',
@@ -158,6 +161,26 @@ export class IncidentsService {
       return;
     }
     if (t.startsWith('breakglass.')) return this.breakglass(se);
+    if (t === 'auth.rejected') {
+      // A token of an incident's agent refused (revoked, replayed, used elsewhere): its id is an observable.
+      const d = se.event.data as EventMap['auth.rejected'];
+      if (!d.sub || !d.jti) return;
+      const id = await this.openFor(this.groupKeys(undefined, d.sub), se.time);
+      if (id) await this.change(id, se, (i) => addTo(i.observables.tokens, d.jti));
+    }
+  }
+
+  /** The host of a run, remembered (a run never moves). */
+  private readonly hosts = new Map<string, string>();
+  private async hostOf(run: string | undefined): Promise<string | undefined> {
+    if (!run || !this.o.runHost) return undefined;
+    let h = this.hosts.get(run);
+    if (h === undefined) {
+      h = (await this.o.runHost(run).catch(() => undefined)) ?? '';
+      if (this.hosts.size >= 10_000) this.hosts.delete(this.hosts.keys().next().value!);
+      this.hosts.set(run, h);
+    }
+    return h || undefined;
   }
 
   private groupKeys(run: string | undefined, agent: string | undefined): string[] {
@@ -183,7 +206,9 @@ export class IncidentsService {
   private async detection(se: StreamEvent, d: EventMap['detect.detection']): Promise<void> {
     const keys = this.groupKeys(d.run, d.agent);
     const existing = await this.openFor(keys, se.time);
+    const host = await this.hostOf(d.run);
     const join = (i: Incident): void => {
+      addTo(i.observables.hosts, host);
       keep(i.detections, {
         seq: se.seq,
         time: se.time,
@@ -248,8 +273,10 @@ export class IncidentsService {
       by: d.by,
       ...(d.playbook ? { playbook: d.playbook } : {}),
     };
+    const host = await this.hostOf(d.run);
     const add = (i: Incident): void => {
       keep(i.actions, ref);
+      addTo(i.observables.hosts, host);
       addTo(i.observables.runs, d.run);
       addTo(i.observables.agents, d.agent);
       i.times.lastActivity = se.time;

@@ -406,6 +406,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
             search: (from, end, needles, limit) => store.audit.search(from, end, needles, limit),
             proofs: (seqs) => audit.log.inclusionProofs(seqs),
           },
+          runHost: async (run) => (await store.runs.get(run))?.host,
           bus,
           auditor: audit.log,
           log: logger,

@@ -59,6 +59,7 @@ async function replica(store: Store, settings: IncidentsSettings = SETTINGS): Pr
     },
     // The triggering event was recorded 40 ms before the detection.
     recordTime: async (s) => new Date(T0 + s * 1000 - 40).toISOString(),
+    runHost: async (run) => (run.startsWith('r') ? 'host-a' : undefined),
     replica: Math.random().toString(36),
     log,
     now: () => T0 + 10_000_000,
@@ -171,6 +172,24 @@ for (const [name, make, skip] of stores) {
       assert.deepEqual(first.observables.runs, ['r1', 'r2']);
       assert.equal(first.detectionCount, 3);
       assert.deepEqual(first.observables.destinations, ['evil.example']);
+      assert.deepEqual(first.observables.hosts, ['host-a']);
+      // A refused token of the incident's agent is an observable.
+      await r.svc.handle(
+        ev(
+          'auth.rejected',
+          {
+            route: '/v1/runs',
+            method: 'POST',
+            reason: 'revoked',
+            remote: '10.0.0.9',
+            sub: 'a1',
+            jti: 'jti-77',
+          },
+          T0 + 2500,
+          'medium',
+        ),
+      );
+      assert.deepEqual(r.svc.get(first.id).observables.tokens, ['jti-77']);
       assert.deepEqual(first.runbooks.sort(), ['credential-access', 'execution']);
       assert.ok(first.tasks.length >= 10, 'runbook tasks attached');
       assert.equal(r.events.filter((e) => e.type === 'incident.opened').length, 2);

@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCheckpoint } from '../../src/audit/checkpoint.js';
-import { emptyObservables, type Incident } from '../../src/incidents/model.js';
+import { blankIncident } from '../../src/incidents/model.js';
 import { checkReport, makeReport, renderMarkdown } from '../../src/incidents/report.js';
 import { buildTimeline, type AuditAccess } from '../../src/incidents/timeline.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
@@ -60,28 +60,9 @@ async function bench(name: string, store: Store, dir: string): Promise<void> {
     await Promise.all(batch);
   }
   const loadMs = Date.now() - t0;
-  const incident: Incident = {
-    id: 'INC-1',
-    seq: 1,
-    creator: 'bench',
-    kind: 'detection',
-    title: 'bench',
-    severity: 'high',
-    status: 'open',
-    phase: 'containment',
-    tags: [],
-    observables: { ...emptyObservables(), runs: ['r-incident'], agents: ['a-incident'] },
-    detections: [],
-    detectionCount: 0,
-    actions: [],
-    evidence: [],
-    tasks: [],
-    runbooks: [],
-    notes: [],
-    history: [],
-    keys: [],
-    times: { firstEvent: started, opened: started, lastActivity: started },
-  };
+  const incident = blankIncident('bench', 'INC-1', 'detection', 'bench', 'high', started, started, []);
+  incident.observables.runs.push('r-incident');
+  incident.observables.agents.push('a-incident');
   const audit: AuditAccess = {
     size: async () => (await store.audit.head()).size,
     records: (from, limit) => store.audit.records(from, limit),

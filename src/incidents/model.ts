@@ -161,6 +161,11 @@ export function keep<T>(list: T[], item: T): void {
 
 const RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
+/** Incidents are never "info": the least is low. */
+export function incidentSeverity(s: Severity): Severity {
+  return s === 'info' ? 'low' : s;
+}
+
 export function higher(a: Severity, b: Severity): Severity {
   return RANK[b] > RANK[a] ? b : a;
 }
@@ -264,4 +269,39 @@ export function statsOf(incidents: Iterable<Incident>, since: number): IncidentS
   put('accuracy', judged > 0 ? (verdicts.true_positive + verdicts.benign_true_positive) / judged : undefined);
   put('closureRate', opened > 0 ? resolved / opened : undefined);
   return out as unknown as IncidentStats;
+}
+
+/** A new incident, before anything has joined it. */
+export function blankIncident(
+  creator: string,
+  id: string,
+  kind: IncidentKind,
+  title: string,
+  severity: Severity,
+  opened: string,
+  firstEvent: string,
+  keys: readonly string[],
+): Incident {
+  return {
+    id,
+    seq: -1,
+    creator,
+    kind,
+    title,
+    severity,
+    status: 'open',
+    phase: 'detection',
+    tags: [],
+    observables: emptyObservables(),
+    detections: [],
+    detectionCount: 0,
+    actions: [],
+    evidence: [],
+    tasks: [],
+    runbooks: [],
+    notes: [],
+    history: [],
+    keys: [...keys],
+    times: { firstEvent, opened, lastActivity: opened },
+  };
 }

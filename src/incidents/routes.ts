@@ -125,7 +125,8 @@ export function incidentRoutes(deps: IncidentRouteDeps): Route<never, never, nev
           ['title', 'severity'],
         ),
       },
-      handler: async (req, reply) => reply.code(201).send(await service.open(req.principal!.actor, req.body)),
+      handler: async (req, reply) =>
+        reply.code(201).send(await service.desk.open(req.principal!.actor, req.body)),
     }),
     route<unknown, unknown, { since?: string }>({
       method: 'GET',
@@ -172,27 +173,27 @@ export function incidentRoutes(deps: IncidentRouteDeps): Route<never, never, nev
         return reply.type('application/json').send(JSON.stringify(report));
       },
     }),
-    change('ack', 'ack', undefined, (id, _b, by) => service.ack(id, by)),
+    change('ack', 'ack', undefined, (id, _b, by) => service.desk.ack(id, by)),
     change<{ to: string }>(
       'assign',
       'assign',
       closed({ to: { type: 'string', minLength: 1, maxLength: 128 } }, ['to']),
-      (id, b, by) => service.assign(id, b.to, by),
+      (id, b, by) => service.desk.assign(id, b.to, by),
     ),
     change<{ text: string }>('notes', 'note', closed({ text: TEXT }, ['text']), (id, b, by) =>
-      service.note(id, b.text, by),
+      service.desk.note(id, b.text, by),
     ),
     change<{ phase: Phase }>(
       'phase',
       'phase',
       closed({ phase: { enum: [...PHASES] } }, ['phase']),
-      (id, b, by) => service.phase(id, b.phase, by),
+      (id, b, by) => service.desk.phase(id, b.phase, by),
     ),
     change<{ verdict: Verdict; reason?: string }>(
       'verdict',
       'verdict',
       closed({ verdict: { enum: [...VERDICTS] }, reason: TEXT }, ['verdict']),
-      (id, b, by) => service.verdict(id, b.verdict, by, b.reason),
+      (id, b, by) => service.desk.verdict(id, b.verdict, by, b.reason),
     ),
     change<{ task: number; done: boolean }>(
       'tasks',
@@ -201,14 +202,14 @@ export function incidentRoutes(deps: IncidentRouteDeps): Route<never, never, nev
         'task',
         'done',
       ]),
-      (id, b, by) => service.task(id, b.task, b.done, by),
+      (id, b, by) => service.desk.task(id, b.task, b.done, by),
     ),
     change<{ verdict?: Verdict; note?: string }>(
       'resolve',
       'resolve',
       closed({ verdict: { enum: [...VERDICTS] }, note: TEXT }),
-      (id, b, by) => service.resolve(id, by, b ?? {}),
+      (id, b, by) => service.desk.resolve(id, by, b ?? {}),
     ),
-    change('reopen', 'reopen', undefined, (id, _b, by) => service.reopen(id, by)),
+    change('reopen', 'reopen', undefined, (id, _b, by) => service.desk.reopen(id, by)),
   ];
 }

@@ -18,17 +18,18 @@ import {
   addTo,
   atLeast,
   between,
-  emptyObservables,
+  blankIncident,
   higher,
+  incidentSeverity,
   keep,
   statsOf,
   type Incident,
   type IncidentKind,
   type IncidentStats,
-  type Phase,
-  type Verdict,
 } from './model.js';
 import type { RunbookSet } from './runbooks.js';
+import { announceChanged, announceOpened } from './announce.js';
+import { IncidentDesk } from './desk.js';
 
 export interface IncidentsServiceOptions {
   readonly settings: IncidentsSettings;
@@ -61,18 +62,24 @@ export const FOLLOWED: readonly EventType[] = [
   'breakglass.reviewed',
 ];
 
-const INCIDENT_SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
-
-/** Incidents are never "info": the least is low. */
-function incidentSeverity(s: Severity): Severity {
-  return INCIDENT_SEVERITIES.includes(s) ? s : 'low';
-}
-
 export class IncidentsService {
   readonly stats = { applied: 0, opened: 0, joined: 0, failures: 0 };
   private lastError: { at: string; error: string } | undefined;
 
-  constructor(private readonly o: IncidentsServiceOptions) {}
+  /** What people do to incidents. */
+  readonly desk: IncidentDesk;
+
+  constructor(private readonly o: IncidentsServiceOptions) {
+    this.desk = new IncidentDesk({
+      book: o.book,
+      bus: o.bus,
+      auditor: o.auditor,
+      replica: o.replica,
+      groupKeys: (run, agent) => this.groupKeys(run, agent),
+      find: (id) => this.find(id),
+      now: () => this.now,
+    });
+  }
 
   private get now(): number {
     return (this.o.now ?? Date.now)();
@@ -183,7 +190,7 @@ export class IncidentsService {
     return h || undefined;
   }
 
-  private groupKeys(run: string | undefined, agent: string | undefined): string[] {
+  groupKeys(run: string | undefined, agent: string | undefined): string[] {
     const keys: string[] = [];
     if (run && this.o.settings.groupBy.includes('run')) keys.push(`run:${run}`);
     if (agent && this.o.settings.groupBy.includes('agent')) keys.push(`agent:${agent}`);
@@ -240,7 +247,7 @@ export class IncidentsService {
       });
       this.stats.joined++;
       if (r?.changed && before && r.incident.severity !== before)
-        await this.announce('incident.changed', r.incident, 'rampart', {
+        await announceChanged(this.o.bus, r.incident, 'rampart', {
           change: 'severity',
           from: before,
           to: r.incident.severity,
@@ -368,46 +375,22 @@ export class IncidentsService {
       });
       return;
     }
-    const incident = this.blank(`INC-${se.seq}`, o.kind, o.title, o.severity, se.time, o.firstEvent, o.keys);
+    const incident = blankIncident(
+      this.o.replica,
+      `INC-${se.seq}`,
+      o.kind,
+      o.title,
+      o.severity,
+      se.time,
+      o.firstEvent,
+      o.keys,
+    );
     incident.seq = se.seq;
     o.build?.(incident);
     const r = await this.o.book.create(incident);
     if (!r.created) return;
     this.stats.opened++;
-    await this.announceOpened(r.incident, 'rampart');
-  }
-
-  private blank(
-    id: string,
-    kind: IncidentKind,
-    title: string,
-    severity: Severity,
-    opened: string,
-    firstEvent: string,
-    keys: string[],
-  ): Incident {
-    return {
-      id,
-      seq: -1,
-      creator: this.o.replica,
-      kind,
-      title,
-      severity,
-      status: 'open',
-      phase: 'detection',
-      tags: [],
-      observables: emptyObservables(),
-      detections: [],
-      detectionCount: 0,
-      actions: [],
-      evidence: [],
-      tasks: [],
-      runbooks: [],
-      notes: [],
-      history: [],
-      keys: [...keys],
-      times: { firstEvent, opened, lastActivity: opened },
-    };
+    await announceOpened(this.o.bus, r.incident, 'rampart');
   }
 
   /** Applies a recorded event's change once: an incident that has seen this record (or a later one) is left as it is. */
@@ -419,227 +402,4 @@ export class IncidentsService {
       return true;
     });
   }
-
-  private async announceOpened(i: Incident, by: string): Promise<void> {
-    await this.o.bus.publish({
-      type: 'incident.opened',
-      severity: i.severity,
-      source: 'incidents',
-      ...subjectOf(i),
-      data: {
-        id: i.id,
-        title: i.title,
-        kind: i.kind,
-        by,
-        runs: i.observables.runs.slice(0, 20),
-        agents: i.observables.agents.slice(0, 20),
-        rules: [...new Set(i.detections.map((x) => x.rule))],
-        tags: i.tags,
-        phase: i.phase,
-      },
-    });
-  }
-
-  private async announce(
-    type: 'incident.changed',
-    i: Incident,
-    by: string,
-    c: { change: EventMap['incident.changed']['change']; from?: string; to?: string },
-  ): Promise<void> {
-    await this.o.bus.publish({
-      type,
-      severity: i.severity,
-      source: 'incidents',
-      ...subjectOf(i),
-      data: { id: i.id, title: i.title, by, ...c, tags: i.tags, phase: i.phase },
-    });
-  }
-
-  // --- people ------------------------------------------------------------------------------
-
-  /** Opens an incident by hand; its id is its opening record's number. */
-  async open(
-    by: string,
-    o: { title: string; severity: Severity; runs?: string[]; agents?: string[]; note?: string },
-  ): Promise<Incident> {
-    const receipt = await this.o.auditor.record({
-      actor: by,
-      action: 'incident.open',
-      target: '-',
-      outcome: 'success',
-      details: { title: o.title, severity: o.severity },
-    });
-    const keys = [
-      ...(o.runs ?? []).flatMap((r) => this.groupKeys(r, undefined)),
-      ...(o.agents ?? []).flatMap((a) => this.groupKeys(undefined, a)),
-    ];
-    const i = this.blank(
-      `INC-${receipt.seq}`,
-      'manual',
-      o.title,
-      incidentSeverity(o.severity),
-      receipt.time,
-      receipt.time,
-      keys,
-    );
-    i.seq = receipt.seq;
-    for (const r of o.runs ?? []) addTo(i.observables.runs, r);
-    for (const a of o.agents ?? []) addTo(i.observables.agents, a);
-    if (o.note) i.notes.push({ at: receipt.time, by, text: o.note });
-    const r = await this.o.book.create(i);
-    await this.announceOpened(r.incident, by);
-    return r.incident;
-  }
-
-  private async person(
-    id: string,
-    by: string,
-    fn: (
-      i: Incident,
-      at: string,
-    ) =>
-      | { change: EventMap['incident.changed']['change'] | 'ack' | 'resolve'; from?: string; to?: string }
-      | undefined,
-  ): Promise<Incident> {
-    await this.find(id);
-    let what: ReturnType<typeof fn>;
-    const at = new Date(this.now).toISOString();
-    const r = await this.o.book.update(id, (i) => {
-      what = fn(i, at);
-      if (!what) return false;
-      i.history.push({
-        at,
-        by,
-        change: what.change,
-        ...(what.from ? { from: what.from } : {}),
-        ...(what.to ? { to: what.to } : {}),
-      });
-      return true;
-    });
-    if (!r) throw new RampartError('RAMPART_E_NOT_FOUND', `no incident ${id}`);
-    const i = r.incident;
-    if (!r.changed || !what) return i;
-    if (what.change === 'ack')
-      await this.o.bus.publish({
-        type: 'incident.acknowledged',
-        severity: i.severity,
-        source: 'incidents',
-        ...subjectOf(i),
-        data: { id, title: i.title, by, tags: i.tags, phase: i.phase },
-      });
-    else if (what.change === 'resolve') {
-      await Promise.all(i.keys.map((k) => this.o.book.release(k, id)));
-      await this.o.bus.publish({
-        type: 'incident.resolved',
-        severity: i.severity,
-        source: 'incidents',
-        ...subjectOf(i),
-        data: {
-          id,
-          title: i.title,
-          by,
-          ...(i.verdict ? { verdict: i.verdict.value } : {}),
-          tags: i.tags,
-          phase: i.phase,
-          durationMs: between(i.times.opened, i.times.resolved) ?? 0,
-        },
-      });
-    } else {
-      if (what.change === 'reopen') await Promise.all(i.keys.map((k) => this.o.book.claim(k, id)));
-      await this.announce('incident.changed', i, by, {
-        change: what.change,
-        ...(what.from ? { from: what.from } : {}),
-        ...(what.to ? { to: what.to } : {}),
-      });
-    }
-    return i;
-  }
-
-  ack(id: string, by: string): Promise<Incident> {
-    return this.person(id, by, (i, at) => {
-      if (i.status !== 'open') return undefined;
-      i.status = 'acknowledged';
-      i.times.acknowledged ??= at;
-      i.assignee ??= by;
-      return { change: 'ack', to: 'acknowledged' };
-    });
-  }
-
-  assign(id: string, to: string, by: string): Promise<Incident> {
-    return this.person(id, by, (i) => {
-      if (i.assignee === to) return undefined;
-      const from = i.assignee;
-      i.assignee = to;
-      return { change: 'assign', ...(from ? { from } : {}), to };
-    });
-  }
-
-  note(id: string, text: string, by: string): Promise<Incident> {
-    return this.person(id, by, (i, at) => {
-      keep(i.notes, { at, by, text });
-      return { change: 'note' };
-    });
-  }
-
-  phase(id: string, phase: Phase, by: string): Promise<Incident> {
-    return this.person(id, by, (i) => {
-      if (i.phase === phase) return undefined;
-      const from = i.phase;
-      i.phase = phase;
-      return { change: 'phase', from, to: phase };
-    });
-  }
-
-  verdict(id: string, value: Verdict, by: string, reason?: string): Promise<Incident> {
-    return this.person(id, by, (i, at) => {
-      const from = i.verdict?.value;
-      i.verdict = { value, by, at, ...(reason ? { reason } : {}) };
-      return { change: 'verdict', ...(from ? { from } : {}), to: value };
-    });
-  }
-
-  task(id: string, index: number, done: boolean, by: string): Promise<Incident> {
-    return this.person(id, by, (i, at) => {
-      const t = i.tasks[index];
-      if (!t) throw new RampartError('RAMPART_E_BAD_REQUEST', `incident ${id} has no task ${index}`);
-      if (t.done === done) return undefined;
-      t.done = done;
-      t.by = by;
-      t.at = at;
-      return { change: 'task', to: `${index}:${done ? 'done' : 'open'}` };
-    });
-  }
-
-  resolve(id: string, by: string, o: { verdict?: Verdict; note?: string } = {}): Promise<Incident> {
-    return this.person(id, by, (i, at) => {
-      if (i.status === 'resolved') return undefined;
-      if (i.breakglass && !i.breakglass.reviewed)
-        throw new RampartError(
-          'RAMPART_E_CONFLICT',
-          `incident ${id} is a break-glass access: record its review first (rampart breakglass review ${i.breakglass.id})`,
-        );
-      if (o.verdict) i.verdict = { value: o.verdict, by, at };
-      if (o.note) keep(i.notes, { at, by, text: o.note });
-      i.status = 'resolved';
-      i.times.resolved = at;
-      return { change: 'resolve', to: 'resolved' };
-    });
-  }
-
-  reopen(id: string, by: string): Promise<Incident> {
-    return this.person(id, by, (i, at) => {
-      if (i.status !== 'resolved') return undefined;
-      i.status = i.times.acknowledged ? 'acknowledged' : 'open';
-      delete i.times.resolved;
-      i.times.lastActivity = at;
-      return { change: 'reopen', to: i.status };
-    });
-  }
-}
-
-function subjectOf(i: Incident): { subject?: { run?: string; agent?: string } } {
-  const run = i.observables.runs.length === 1 ? i.observables.runs[0] : undefined;
-  const agent = i.observables.agents.length === 1 ? i.observables.agents[0] : undefined;
-  if (!run && !agent) return {};
-  return { subject: { ...(run ? { run } : {}), ...(agent ? { agent } : {}) } };
 }

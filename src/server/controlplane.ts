@@ -20,8 +20,8 @@ import { readSecretFile, readSecretText, writeFileAtomic } from '../core/secretf
 import { startDetect, type DetectComponent } from '../detect/component.js';
 import { DETECTION_FIELDS } from '../detect/engine.js';
 import { startNotify } from '../notify/component.js';
-import { loadRunbooks, startIncidents } from '../incidents/component.js';
-import { startBreakglass, type BreakglassComponent } from '../breakglass/component.js';
+import type { BreakglassComponent } from '../breakglass/component.js';
+import { startPeople } from './people.js';
 import { startSinks } from '../sinks/component.js';
 import { EVENTS_CHANNEL } from '../events/stream.js';
 import { startRespond, type RespondComponent } from '../respond/component.js';
@@ -387,42 +387,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     // Incidents: where people take over (every replica may group: changes are compare-and-set).
     // Break-glass: the loud way past a credential's scopes, checked on every request.
-    if (role === 'full') {
-      started(
-        await startIncidents({
-          settings: config.incidents,
-          runbooks: loadRunbooks(
-            [
-              ...(config.incidents.includeShipped ? [join(packageRoot(), 'runbooks', 'default')] : []),
-              ...config.incidents.runbooks,
-            ],
-            detect?.ruleNames(),
-          ),
-          meta: store.meta,
-          notifications: store.notifications,
-          audit: {
-            size: async () => (await store.audit.head()).size,
-            records: (from, limit) => store.audit.records(from, limit),
-            search: (from, end, needles, limit) => store.audit.search(from, end, needles, limit),
-            proofs: (seqs) => audit.log.inclusionProofs(seqs),
-          },
-          runHost: async (run) => (await store.runs.get(run))?.host,
+    if (role === 'full')
+      breakglassLater = (
+        await startPeople({
+          config,
+          store,
+          audit: audit.log,
           bus,
-          auditor: audit.log,
           log: logger,
-        }),
-      );
-      breakglassLater = started(
-        await startBreakglass({
-          settings: config.breakglass,
-          meta: store.meta,
-          notifications: store.notifications,
-          bus,
-          auditor: audit.log,
-          log: logger,
-        }),
-      );
-    }
+          ruleNames: detect?.ruleNames(),
+          started,
+        })
+      ).breakglass;
 
     // The log off the host: every record to the SIEM's collectors, checkpoints to a witness.
     if (role === 'full')
@@ -559,27 +535,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         0o644,
       );
 
-    // Every second, so a component that fails pages at once; one report at a time, so changes
-    // are computed in order even when a check is slow.
-    let checking = false;
-    const healthTimer = setInterval(() => {
-      if (checking) return;
-      checking = true;
-      void health.report().then((r) => {
-        checking = false;
-        for (const c of health.changes(r)) {
-          bus
-            .publish({
-              type: 'health.changed',
-              severity: c.to === 'ok' ? 'info' : 'high',
-              source: 'server',
-              data: c,
-            })
-            .catch(() => undefined);
-        }
-      });
-    }, 1000);
-    healthTimer.unref();
+    const stopWatching = health.watch(bus, 1000);
 
     await bus.publish({
       type: 'controlplane.lifecycle',
@@ -591,7 +547,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
-        clearInterval(healthTimer);
+        stopWatching();
         // Stop accepting; give in-flight requests the grace period, then cut what is left.
         const force = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
         force.unref();

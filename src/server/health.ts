@@ -4,6 +4,7 @@
 
 import type { ComponentHealth, HealthCheck, HealthStatus } from '../core/types.js';
 import { messageOf } from '../core/errors.js';
+import type { EventPublisher } from '../core/events.js';
 
 const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, failing: 2 };
 const CHECK_TIMEOUT_MS = 2000;
@@ -35,6 +36,33 @@ export class HealthRegistry {
     let status: HealthStatus = 'ok';
     for (const [, h] of entries) if (RANK[h.status] > RANK[status]) status = h.status;
     return { status, components: Object.fromEntries(entries) };
+  }
+
+  /**
+   * Checks every `ms` and publishes health.changed for each change: every second, so a component
+   * that fails pages at once. One report at a time, so changes are computed in order even when a
+   * check is slow. Returns the function that stops it.
+   */
+  watch(bus: EventPublisher, ms: number): () => void {
+    let checking = false;
+    const timer = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      void this.report().then((r) => {
+        checking = false;
+        for (const data of this.changes(r))
+          bus
+            .publish({
+              type: 'health.changed',
+              severity: data.to === 'ok' ? 'info' : 'high',
+              source: 'server',
+              data,
+            })
+            .catch(() => undefined);
+      });
+    }, ms);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Components whose status changed since the last call, for health.changed events. */

@@ -24,6 +24,7 @@ import {
 } from './rows.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
+import { SqliteMeta } from './sqlite-meta.js';
 import type {
   AuditHead,
   AuditRecordRow,
@@ -384,64 +385,6 @@ class SqliteAudit implements AuditStore {
 
   signers(): Promise<SignerRecord[]> {
     return wrap(() => this.stmts.signers.all() as SignerRecord[]);
-  }
-}
-
-class SqliteMeta implements MetaStore {
-  constructor(private readonly db: DB) {}
-
-  get(key: string): Promise<string | undefined> {
-    return wrap(
-      () =>
-        (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
-          ?.value,
-    );
-  }
-
-  setIfAbsent(key: string, value: string): Promise<string> {
-    return wrap(() => {
-      this.db
-        .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
-        .run(key, value);
-      return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
-    });
-  }
-
-  set(key: string, value: string): Promise<void> {
-    return wrap(() => {
-      this.db
-        .prepare(
-          'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-        )
-        .run(key, value);
-    });
-  }
-
-  compareAndSet(key: string, expected: string | undefined, value: string): Promise<boolean> {
-    return wrap(
-      () =>
-        (expected === undefined
-          ? this.db
-              .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
-              .run(key, value)
-          : this.db.prepare('UPDATE meta SET value = ? WHERE key = ? AND value = ?').run(value, key, expected)
-        ).changes > 0,
-    );
-  }
-
-  delete(key: string): Promise<boolean> {
-    return wrap(() => this.db.prepare('DELETE FROM meta WHERE key = ?').run(key).changes > 0);
-  }
-
-  list(prefix: string): Promise<[string, string][]> {
-    // substr, not LIKE: a prefix may hold "%" or "_". The meta table is small.
-    return wrap(() =>
-      (
-        this.db
-          .prepare('SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key')
-          .all(prefix.length, prefix) as { key: string; value: string }[]
-      ).map((r) => [r.key, r.value]),
-    );
   }
 }
 

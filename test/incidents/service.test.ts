@@ -202,7 +202,7 @@ for (const [name, make, skip] of stores) {
 
       // Resolved: the next detection opens a new one.
       const latest = r.svc.all()[0]!;
-      await r.svc.resolve(latest.id, 'client:alice', { verdict: 'true_positive' });
+      await r.svc.desk.resolve(latest.id, 'client:alice', { verdict: 'true_positive' });
       await r.svc.handle(detection('reverse-shell', 'r1', 'a1', T0 + 3_701_000));
       all = r.svc.all();
       assert.equal(all.length, 4);
@@ -346,13 +346,13 @@ for (const [name, make, skip] of stores) {
       );
       assert.deepEqual(i.observables.files, ['ab'.repeat(32)]);
 
-      await r.svc.ack(id, 'client:alice');
-      await r.svc.note(id, 'Lessons learned: pin the agent image', 'client:alice');
-      await r.svc.phase(id, 'eradication', 'client:alice');
-      await r.svc.task(id, 0, true, 'client:alice');
-      await assert.rejects(r.svc.task(id, 999, true, 'client:alice'), /has no task 999/);
-      await r.svc.verdict(id, 'true_positive', 'client:bob', 'confirmed');
-      i = await r.svc.resolve(id, 'client:bob');
+      await r.svc.desk.ack(id, 'client:alice');
+      await r.svc.desk.note(id, 'Lessons learned: pin the agent image', 'client:alice');
+      await r.svc.desk.phase(id, 'eradication', 'client:alice');
+      await r.svc.desk.task(id, 0, true, 'client:alice');
+      await assert.rejects(r.svc.desk.task(id, 999, true, 'client:alice'), /has no task 999/);
+      await r.svc.desk.verdict(id, 'true_positive', 'client:bob', 'confirmed');
+      i = await r.svc.desk.resolve(id, 'client:bob');
       assert.equal(i.status, 'resolved');
       assert.equal(i.assignee, 'client:alice');
       assert.equal(i.tasks[0]!.done, true);
@@ -371,7 +371,7 @@ for (const [name, make, skip] of stores) {
       assert.equal(s.accuracy, 1);
       assert.equal(s.closureRate, 1);
 
-      i = await r.svc.reopen(id, 'client:bob');
+      i = await r.svc.desk.reopen(id, 'client:bob');
       assert.equal(i.status, 'acknowledged');
     });
 
@@ -397,7 +397,7 @@ for (const [name, make, skip] of stores) {
       const [i] = r.svc.all();
       assert.equal(i!.kind, 'breakglass');
       assert.equal(i!.severity, 'critical');
-      await assert.rejects(r.svc.resolve(i!.id, 'client:bob'), /record its review first/);
+      await assert.rejects(r.svc.desk.resolve(i!.id, 'client:bob'), /record its review first/);
       await r.svc.handle(
         ev(
           'breakglass.reviewed',
@@ -406,7 +406,7 @@ for (const [name, make, skip] of stores) {
           'medium',
         ),
       );
-      assert.equal((await r.svc.resolve(i!.id, 'client:bob')).status, 'resolved');
+      assert.equal((await r.svc.desk.resolve(i!.id, 'client:bob')).status, 'resolved');
     });
 
     it('a playbook acting with no detection opens an incident; a person acting does not', async () => {

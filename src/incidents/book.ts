@@ -25,13 +25,24 @@ export class IncidentBook {
   private constructor(
     private readonly meta: MetaStore,
     private readonly notifications: Notifications,
+    private readonly keep: { readonly ms: number; readonly now: () => number },
   ) {}
 
-  /** Loads every incident, and follows other replicas' changes. */
-  static async open(meta: MetaStore, notifications: Notifications): Promise<IncidentBook> {
-    const book = new IncidentBook(meta, notifications);
-    for (const [k, raw] of await meta.list(REC))
-      book.cache.set(k.slice(REC.length), { raw, incident: JSON.parse(raw) as Incident });
+  /**
+   * Loads the incidents worth keeping in memory (open ones, and those resolved within
+   * `keep.ms`: what lists and statistics show), and follows other replicas' changes. Older ones
+   * stay in the store, found by id.
+   */
+  static async open(
+    meta: MetaStore,
+    notifications: Notifications,
+    keep: { readonly ms: number; readonly now: () => number },
+  ): Promise<IncidentBook> {
+    const book = new IncidentBook(meta, notifications, keep);
+    for (const [k, raw] of await meta.list(REC)) {
+      const incident = JSON.parse(raw) as Incident;
+      if (book.current(incident)) book.cache.set(k.slice(REC.length), { raw, incident });
+    }
     book.unlisten = notifications.subscribe(CHANNEL, (id) => void book.reload(id).catch(() => undefined));
     return book;
   }
@@ -40,9 +51,17 @@ export class IncidentBook {
     this.unlisten?.();
   }
 
-  /** Every incident known, newest first. */
+  private current(i: Incident): boolean {
+    return i.status !== 'resolved' || Date.parse(i.times.resolved ?? '') >= this.keep.now() - this.keep.ms;
+  }
+
+  /** Open incidents and those resolved within the kept period, newest first. */
   all(): Incident[] {
-    return [...this.cache.values()].map((c) => c.incident).sort((a, b) => cmpNewest(a, b));
+    const out: Incident[] = [];
+    for (const [id, c] of this.cache)
+      if (this.current(c.incident)) out.push(c.incident);
+      else this.cache.delete(id);
+    return out.sort((a, b) => cmpNewest(a, b));
   }
 
   get(id: string): Incident | undefined {

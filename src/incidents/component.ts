@@ -44,7 +44,7 @@ const METRICS_PERIOD_MS = 30 * 86_400_000;
 
 export async function startIncidents(deps: IncidentsDeps): Promise<IncidentsComponent> {
   const now = deps.now ?? Date.now;
-  const book = await IncidentBook.open(deps.meta, deps.notifications);
+  const book = await IncidentBook.open(deps.meta, deps.notifications, { ms: METRICS_PERIOD_MS, now });
   const service = new IncidentsService({
     settings: deps.settings,
     book,

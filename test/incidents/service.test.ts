@@ -47,7 +47,10 @@ async function replica(store: Store, settings: IncidentsSettings = SETTINGS): Pr
     },
   };
   let seq = 1_000_000;
-  const book = await IncidentBook.open(store.meta, store.notifications);
+  const book = await IncidentBook.open(store.meta, store.notifications, {
+    ms: 30 * 86_400_000,
+    now: () => T0 + 10_000_000,
+  });
   const svc = new IncidentsService({
     settings,
     book,
@@ -207,6 +210,14 @@ for (const [name, make, skip] of stores) {
       all = r.svc.all();
       assert.equal(all.length, 4);
       assert.equal(all.filter((i) => i.status === 'resolved').length, 1);
+      // A month on, the resolved one is no longer kept in memory or listed, and is found by id.
+      const later = await IncidentBook.open(store.meta, store.notifications, {
+        ms: 30 * 86_400_000,
+        now: () => T0 + 10_000_000 + 31 * 86_400_000,
+      });
+      assert.equal(later.all().length, 3);
+      assert.equal((await later.find(latest.id))?.status, 'resolved');
+      later.stop();
     });
 
     it('opens nothing below min_severity, but a low detection joins an open incident', async () => {

@@ -197,9 +197,16 @@ export class BreakglassService {
       u.total++;
       return;
     }
-    this.uses.set(id, { total: 1, told: 1, toldAt: this.now });
+    const u0 = { total: 1, told: 1, toldAt: this.now };
+    this.uses.set(id, u0);
     const g = this.grants.get(id)?.grant;
-    void this.publish('breakglass.used', { id, requester: g?.requester ?? '?', uses: 1, method, route });
+    this.publish('breakglass.used', { id, requester: g?.requester ?? '?', uses: 1, method, route }).catch(
+      (e: unknown) => {
+        // Told again with the minute's count (the use is counted, not forgotten).
+        u0.told = 0;
+        this.o.log.error({ err: (e as Error).message, id }, 'a break-glass use could not be recorded');
+      },
+    );
   }
 
   private async tellUses(): Promise<void> {

@@ -107,7 +107,7 @@ export async function startIncidents(deps: IncidentsDeps): Promise<IncidentsComp
       {
         kind: 'counter',
         name: 'rampart_incidents_update_failures_total',
-        help: 'Recorded events that could not be applied to incidents (health says which).',
+        help: 'Attempts to apply a recorded event to incidents that failed and were retried (health says which record waits).',
         read: () => service.stats.failures,
       },
       gauge(
@@ -144,6 +144,9 @@ export async function startIncidents(deps: IncidentsDeps): Promise<IncidentsComp
     subscriptions: deps.settings.enabled
       ? [{ name: 'incidents', types: FOLLOWED, from: 'stored', handle: (e) => service.handle(e) }]
       : [],
-    stop: async () => book.stop(),
+    stop: async () => {
+      service.stop();
+      book.stop();
+    },
   };
 }

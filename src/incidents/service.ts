@@ -64,7 +64,9 @@ export const FOLLOWED: readonly EventType[] = [
 
 export class IncidentsService {
   readonly stats = { applied: 0, opened: 0, joined: 0, failures: 0 };
-  private lastError: { at: string; error: string } | undefined;
+  private lastError: { seq: number; since: string; error: string } | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
 
   /** What people do to incidents. */
   readonly desk: IncidentDesk;
@@ -110,25 +112,52 @@ export class IncidentsService {
     if (this.lastError)
       return {
         status: 'degraded',
-        detail: `an event could not be applied to incidents at ${this.lastError.at}: ${this.lastError.error}`,
+        detail: `record ${this.lastError.seq} could not be applied to incidents since ${this.lastError.since} (retrying; later events wait): ${this.lastError.error}`,
       };
     const open = this.o.book.all().filter((i) => i.status !== 'resolved').length;
     return { status: 'ok', detail: `${open} open incident(s)` };
   }
 
-  /** A recorded event. Errors are counted and in health; the stream goes on. */
+  /** Stops retrying (the component is stopping). */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /**
+   * A recorded event. A failure (the store unreachable) is retried with backoff until it
+   * applies: later events wait (the stream holds them for this subscriber alone), nothing is
+   * skipped, and health says which record is stuck and why. Applying is idempotent, so a retry
+   * after a partial failure changes nothing twice.
+   */
   async handle(se: StreamEvent): Promise<void> {
-    try {
-      await this.apply(se);
-      this.stats.applied++;
-      this.lastError = undefined;
-    } catch (e) {
-      this.stats.failures++;
-      this.lastError = { at: new Date(this.now).toISOString(), error: (e as Error).message };
-      this.o.log.error(
-        { err: (e as Error).message, seq: se.seq, type: se.event.type },
-        'incident update failed',
-      );
+    for (let wait = 100; !this.stopped; wait = Math.min(wait * 2, 5000)) {
+      try {
+        await this.apply(se);
+        this.stats.applied++;
+        this.lastError = undefined;
+        return;
+      } catch (e) {
+        this.stats.failures++;
+        const error = (e as Error).message;
+        if (this.lastError?.seq !== se.seq)
+          this.o.log.error(
+            { err: error, seq: se.seq, type: se.event.type },
+            'incident update failed; retrying',
+          );
+        this.lastError = {
+          seq: se.seq,
+          since: this.lastError?.seq === se.seq ? this.lastError.since : new Date(this.now).toISOString(),
+          error,
+        };
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, wait);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
     }
   }
 

@@ -18,6 +18,7 @@ import type { Store } from '../../src/store/types.js';
 import { ROOT } from '../support/cli.js';
 import { dropSchema, newSchema, pgConfig, skipPg } from '../support/pg.js';
 import { tempDir } from '../support/tmp.js';
+import { until } from '../support/wait.js';
 
 const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const SETTINGS: IncidentsSettings = {
@@ -418,6 +419,33 @@ for (const [name, make, skip] of stores) {
         ),
       );
       assert.equal((await r.svc.desk.resolve(i!.id, 'client:bob')).status, 'resolved');
+    });
+
+    it('an event that cannot be applied (the store down) is retried until it is, never skipped', async () => {
+      const { store } = await setup();
+      let down = true;
+      const flaky: Store = {
+        ...store,
+        meta: {
+          ...store.meta,
+          get: (k) => store.meta.get(k),
+          list: (p) => store.meta.list(p),
+          set: (k, v) => store.meta.set(k, v),
+          setIfAbsent: (k, v) => store.meta.setIfAbsent(k, v),
+          delete: (k) => store.meta.delete(k),
+          compareAndSet: (k, e, v) =>
+            down ? Promise.reject(new Error('connection refused')) : store.meta.compareAndSet(k, e, v),
+        },
+      };
+      const r = await replica(flaky);
+      const handled = r.svc.handle(detection('reverse-shell', 'f1', 'af', T0));
+      await until(() => r.svc.health().status === 'degraded', 'health to say the record waits');
+      assert.match(r.svc.health().detail, /could not be applied to incidents since .*: connection refused/);
+      down = false;
+      await handled;
+      assert.equal(r.svc.all().length, 1);
+      assert.equal(r.svc.health().status, 'ok');
+      assert.ok(r.svc.stats.failures >= 1);
     });
 
     it('a playbook acting with no detection opens an incident; a person acting does not', async () => {

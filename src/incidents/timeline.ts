@@ -117,7 +117,10 @@ export async function buildTimeline(
   const rows: { row: AuditRecordRow; e: Entry }[] = [];
   let truncated = false;
   scan: for (let at = await firstAt(audit, size, from); at < end;) {
-    const page = await audit.search(at, end, needles, PAGE);
+    // As many as could still fit, plus one to know there are more: usually one query. A page
+    // is at least PAGE, for the candidates the field-by-field check turns away.
+    const limit = Math.max(PAGE, o.max - rows.length + 1);
+    const page = await audit.search(at, end, needles, limit);
     for (const row of page) {
       const e = JSON.parse(row.entry) as Entry;
       if (!about(e)) continue;
@@ -127,7 +130,7 @@ export async function buildTimeline(
       }
       rows.push({ row, e });
     }
-    if (page.length < PAGE) break;
+    if (page.length < limit) break;
     at = page[page.length - 1]!.seq + 1;
   }
   const proven =

@@ -107,6 +107,12 @@ describe('an incident from a real run, to a verified report', { skip }, () => {
     assert.match(withEvidence.evidence[0].sha256, /^[0-9a-f]{64}$/);
     assert.deepEqual(withEvidence.observables.files, [withEvidence.evidence[0].sha256]);
 
+    const shown = await cli('incident', 'show', inc.id);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, new RegExp(`^${inc.id}  HIGH  open  phase containment  \\(detection\\)`));
+    assert.match(shown.stdout, /\nDetections \(\d+\):\n {2}#\d+ \S+ \[high\] shadow-file-read: /);
+    assert.match(shown.stdout, /\nTasks \(rampart incident task ID N\):\n {3}0 \[ \] /);
+    assert.match(shown.stdout, /\nEvidence:\n {2}#\d+ run \S+: \S+ sha256 [0-9a-f]{64}/);
     assert.equal((await cli('incident', 'ack', inc.id)).code, 0);
     assert.equal(
       (await cli('incident', 'note', inc.id, 'Lessons learned: no agent needs /etc/shadow')).code,

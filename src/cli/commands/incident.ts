@@ -42,6 +42,75 @@ interface Summary {
   detections: number;
 }
 
+/** An incident as `show` reads it (GET /v1/incidents/:id; docs/incidents.md has every field). */
+interface Shown {
+  id: string;
+  title: string;
+  severity: string;
+  status: string;
+  phase: string;
+  kind: string;
+  assignee?: string;
+  tags: string[];
+  observables: Record<string, string[]>;
+  detectionCount: number;
+  detections: { seq: number; time: string; rule: string; priority: string; output: string }[];
+  actions: { seq: number; time: string; action: string; target: string; outcome: string; by: string }[];
+  evidence: { seq: number; run: string; archive: string; sha256: string; bytes: number }[];
+  tasks: { text: string; runbook: string; done: boolean; by?: string }[];
+  notes: { at: string; by: string; text: string }[];
+  verdict?: { value: string; by: string; reason?: string };
+  history: { at: string; by: string; change: string; from?: string; to?: string }[];
+  times: Record<string, string>;
+}
+
+/** What a person reads first: where it stands, what happened, what is left to do. */
+function describe(i: Shown): string {
+  const section = (title: string, lines: string[]): string[] =>
+    lines.length === 0 ? [] : ['', `${title}:`, ...lines.map((l) => `  ${l}`)];
+  return [
+    `${i.id}  ${i.severity.toUpperCase()}  ${i.status}  phase ${i.phase}  (${i.kind})`,
+    i.title,
+    `assignee ${i.assignee ?? '-'}; verdict ${i.verdict ? `${i.verdict.value} (${i.verdict.by})` : '-'}; tags ${i.tags.join(', ') || '-'}`,
+    ...section(
+      'Times',
+      Object.entries(i.times).map(([k, v]) => `${k.padEnd(13)} ${v}`),
+    ),
+    ...section(
+      'Observables',
+      Object.entries(i.observables)
+        .filter(([, v]) => v.length > 0)
+        .map(([k, v]) => `${k.padEnd(13)} ${v.join(', ')}`),
+    ),
+    ...section(
+      `Detections (${i.detectionCount})`,
+      i.detections.map((d) => `#${d.seq} ${d.time} [${d.priority}] ${d.rule}: ${d.output}`),
+    ),
+    ...section(
+      'Actions',
+      i.actions.map((a) => `#${a.seq} ${a.time} ${a.action} ${a.target}: ${a.outcome} (${a.by})`),
+    ),
+    ...section(
+      'Evidence',
+      i.evidence.map((e) => `#${e.seq} run ${e.run}: ${e.archive} sha256 ${e.sha256} (${e.bytes} bytes)`),
+    ),
+    ...section(
+      'Tasks (rampart incident task ID N)',
+      i.tasks.map((t, n) => `${String(n).padStart(2)} [${t.done ? 'x' : ' '}] ${t.text} (${t.runbook})`),
+    ),
+    ...section(
+      'Notes',
+      i.notes.map((n) => `${n.at} ${n.by}: ${n.text}`),
+    ),
+    ...section(
+      'History',
+      i.history.map(
+        (h) => `${h.at} ${h.by}: ${h.change}${h.from ? ` from ${h.from}` : ''}${h.to ? ` to ${h.to}` : ''}`,
+      ),
+    ),
+  ].join('\n');
+}
+
 const OPTIONS = {
   ...COMMON_OPTIONS,
   json: { type: 'boolean' },
@@ -109,8 +178,8 @@ export const command: Command = {
       }
       case 'show': {
         const [id] = want(1, 'one incident id');
-        const i = await call<Record<string, unknown>>('GET', `/v1/incidents/${enc(id!)}`);
-        print(i, JSON.stringify(i, null, 2));
+        const i = await call<Shown>('GET', `/v1/incidents/${enc(id!)}`);
+        print(i, describe(i));
         return 0;
       }
       case 'open': {

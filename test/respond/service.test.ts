@@ -194,6 +194,10 @@ describe('the response engine', () => {
     assert.equal(h.calls.filter((c) => c.startsWith('revoke_tokens')).length, 10);
     // notify is not containment: two, then the agent's scope trips.
     assert.equal(h.events.filter((e) => e.type === 'respond.notify').length, 2);
+    // It carries the detection's tags, for channels that route on them.
+    assert.deepEqual((h.events.find((e) => e.type === 'respond.notify')!.data as { tags?: string[] }).tags, [
+      't',
+    ]);
     assert.equal(h.svc.stats.suppressed, 8);
   });
 

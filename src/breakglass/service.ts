@@ -67,6 +67,8 @@ export class BreakglassService {
   private readonly grants = new Map<string, { raw: string; grant: Grant }>();
   /** Active credentials by digest (hex). */
   private active = new Map<string, Grant>();
+  /** Active grants with a policy override. */
+  private overrides: Grant[] = [];
   private readonly uses = new Map<string, { total: number; told: number; toldAt: number }>();
   private unlisten: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -106,11 +108,17 @@ export class BreakglassService {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** Active credentials and overrides, rebuilt on every change: requests and decisions never scan history. */
   private reindex(): void {
     const next = new Map<string, Grant>();
-    for (const { grant } of this.grants.values())
-      if (grant.status === 'active' && grant.digest) next.set(grant.digest, grant);
+    const overrides: Grant[] = [];
+    for (const { grant } of this.grants.values()) {
+      if (grant.status !== 'active') continue;
+      if (grant.digest) next.set(grant.digest, grant);
+      if (grant.override) overrides.push(grant);
+    }
     this.active = next;
+    this.overrides = overrides;
   }
 
   private async reload(id: string): Promise<void> {
@@ -180,7 +188,7 @@ export class BreakglassService {
   /** The active override covering an agent's decision of `action`, counted as a use. */
   override(agent: string, action: string): { id: string; by: string } | undefined {
     const t = this.now;
-    for (const { grant: g } of this.grants.values()) {
+    for (const g of this.overrides) {
       if (g.status !== 'active' || (g.expiresAt ?? 0) <= t || !g.override || g.override.agent !== agent)
         continue;
       if (!g.override.actions.includes(action) && !g.override.actions.includes('*')) continue;

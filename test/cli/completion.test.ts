@@ -59,6 +59,7 @@ describe('shell completion', () => {
 describe('progress of long operations', () => {
   const tree = tempDir();
   for (let i = 0; i < 40; i++) writeFileSync(join(tree.dir, `f${i}.txt`), `line ${i}\n`);
+  after(() => tree.cleanup());
 
   async function scan(tty: boolean, ...extra: string[]): Promise<{ code: number; stderr: string }> {
     const stderr = Object.assign(new PassThrough(), { isTTY: tty });

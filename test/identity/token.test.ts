@@ -19,7 +19,10 @@ describe('workload token verification', () => {
     h = await identityHarness();
     valid = (await h.svc.issue({ agent: 'agent-1', namespace: 'ci', capabilities: ['git.push'] })).token;
   });
-  after(() => h.close());
+  after(async () => {
+    await h.close();
+    h.dir.cleanup();
+  });
 
   it('accepts a token it issued, with the claims it issued', () => {
     const r = h.svc.verify(valid);

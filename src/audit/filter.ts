@@ -1,8 +1,8 @@
 // Which audit records a reader asked for (rampart audit tail): by run, agent, action, outcome and
 // time, matched on the record as stored. Records are found from the end backwards (the newest N
-// that match) or from a time forwards (the first record at or after it found by bisection, since
-// records are appended in time order).
+// that match) or from a time forwards (core/records.ts finds the first record at a time).
 
+import type { RecordSource, StoredEntry as Entry } from '../core/records.js';
 import type { AuditRecordRow } from '../store/types.js';
 
 export interface RecordFilter {
@@ -11,18 +11,6 @@ export interface RecordFilter {
   /** An action, or a prefix ending in `*` (`sandbox.*`, `event.*`). */
   readonly action?: string | undefined;
   readonly outcome?: string | undefined;
-}
-
-interface Entry {
-  time: string;
-  actor: string;
-  action: string;
-  target: string;
-  outcome: string;
-  details?: {
-    subject?: { agent?: string; run?: string };
-    data?: { agent?: unknown; run?: unknown };
-  } & Record<string, unknown>;
 }
 
 export function matcher(f: RecordFilter): (row: AuditRecordRow) => boolean {
@@ -54,27 +42,9 @@ export function recordLine(row: AuditRecordRow): string {
   return `#${row.seq} ${e.time} ${e.actor} ${e.action} ${e.target} ${e.outcome}`;
 }
 
-interface Source {
-  records(from: number, limit: number): Promise<AuditRecordRow[]>;
-}
-
-/** The first record number whose time is at or after `since` (ISO time), by bisection. */
-export async function firstSince(source: Source, size: number, since: string): Promise<number> {
-  let lo = 0;
-  let hi = size;
-  while (lo < hi) {
-    const mid = Math.floor((lo + hi) / 2);
-    const [row] = await source.records(mid, 1);
-    if (!row) break;
-    if ((JSON.parse(row.entry) as Entry).time < since) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** The newest `n` matching records before `end`, oldest first, reading backwards in pages. */
 export async function lastMatching(
-  source: Source,
+  source: RecordSource,
   end: number,
   n: number,
   match: (row: AuditRecordRow) => boolean,

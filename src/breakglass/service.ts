@@ -67,8 +67,8 @@ export class BreakglassService {
   private readonly grants = new Map<string, { raw: string; grant: Grant }>();
   /** Active credentials by digest (hex). */
   private active = new Map<string, Grant>();
-  /** Active grants with a policy override. */
-  private overrides: Grant[] = [];
+  /** Every active grant (credentials fetched or not, overrides). */
+  private live: Grant[] = [];
   private readonly uses = new Map<string, { total: number; told: number; toldAt: number }>();
   private unlisten: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -108,17 +108,17 @@ export class BreakglassService {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Active credentials and overrides, rebuilt on every change: requests and decisions never scan history. */
+  /** Active grants and their credentials, rebuilt on every change: requests, decisions and health never scan history. */
   private reindex(): void {
     const next = new Map<string, Grant>();
-    const overrides: Grant[] = [];
+    const live: Grant[] = [];
     for (const { grant } of this.grants.values()) {
       if (grant.status !== 'active') continue;
       if (grant.digest) next.set(grant.digest, grant);
-      if (grant.override) overrides.push(grant);
+      live.push(grant);
     }
     this.active = next;
-    this.overrides = overrides;
+    this.live = live;
   }
 
   private async reload(id: string): Promise<void> {
@@ -151,10 +151,7 @@ export class BreakglassService {
   /** Active grants now (for health and the banner). */
   activeNow(): Grant[] {
     const t = this.now;
-    return [...this.grants.values()]
-      .map((g) => g.grant)
-      .filter((g) => g.status === 'active' && (g.expiresAt ?? 0) > t)
-      .map(redact);
+    return this.live.filter((g) => (g.expiresAt ?? 0) > t).map(redact);
   }
 
   health(): { status: 'ok' | 'degraded'; detail: string } {
@@ -188,7 +185,7 @@ export class BreakglassService {
   /** The active override covering an agent's decision of `action`, counted as a use. */
   override(agent: string, action: string): { id: string; by: string } | undefined {
     const t = this.now;
-    for (const g of this.overrides) {
+    for (const g of this.live) {
       if (g.status !== 'active' || (g.expiresAt ?? 0) <= t || !g.override || g.override.agent !== agent)
         continue;
       if (!g.override.actions.includes(action) && !g.override.actions.includes('*')) continue;

@@ -64,6 +64,13 @@ export class IncidentBook {
     return out.sort((a, b) => cmpNewest(a, b));
   }
 
+  /** Incidents not resolved (cheap: no sort, for health every second). */
+  openCount(): number {
+    let n = 0;
+    for (const c of this.cache.values()) if (c.incident.status !== 'resolved') n++;
+    return n;
+  }
+
   get(id: string): Incident | undefined {
     return this.cache.get(id)?.incident;
   }

@@ -5,6 +5,7 @@
 // the document again: an edited line anywhere is found, not only an edited record.
 
 import { RampartError } from '../core/errors.js';
+import type { StoredEntry } from '../core/records.js';
 import { leafHash, verifyInclusion } from '../core/merkle.js';
 import { timesOf, type Incident, type IncidentTimes } from './model.js';
 import { summarize, type Timeline } from './timeline.js';
@@ -204,7 +205,7 @@ export function checkReport(text: string, openCheckpoint: (note: string) => Open
   for (const e of report.timeline.entries) {
     const entry = bySeq.get(e.seq);
     if (entry === undefined) throw bad(`timeline line #${e.seq} has no proven record`);
-    const rec = JSON.parse(entry) as Parameters<typeof summarize>[0];
+    const rec = JSON.parse(entry) as StoredEntry;
     if (
       rec.time !== e.time ||
       rec.actor !== e.actor ||

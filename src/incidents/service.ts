@@ -114,8 +114,7 @@ export class IncidentsService {
         status: 'degraded',
         detail: `record ${this.lastError.seq} could not be applied to incidents since ${this.lastError.since} (retrying; later events wait): ${this.lastError.error}`,
       };
-    const open = this.o.book.all().filter((i) => i.status !== 'resolved').length;
-    return { status: 'ok', detail: `${open} open incident(s)` };
+    return { status: 'ok', detail: `${this.o.book.openCount()} open incident(s)` };
   }
 
   /** Stops retrying (the component is stopping). */

@@ -4,6 +4,7 @@
 // after the fact: a report carries the records and proofs, and `rampart audit verify-proof`
 // checks them offline.
 
+import { firstAt, type StoredEntry as Entry } from '../core/records.js';
 import type { AuditRecordRow } from '../store/types.js';
 import type { Incident } from './model.js';
 
@@ -52,37 +53,7 @@ export interface Timeline {
   };
 }
 
-interface Entry {
-  time: string;
-  actor: string;
-  action: string;
-  target: string;
-  outcome: string;
-  details?: {
-    subject?: { agent?: string; run?: string };
-    data?: Record<string, unknown>;
-  } & Record<string, unknown>;
-}
-
 const PAGE = 2000;
-
-/**
- * The first record whose time is at or after `since` (or, with `after`, strictly after it), by
- * bisection over record times (records are appended in time order).
- */
-async function firstAt(audit: AuditAccess, size: number, since: string, after = false): Promise<number> {
-  let lo = 0;
-  let hi = size;
-  while (lo < hi) {
-    const mid = Math.floor((lo + hi) / 2);
-    const [row] = await audit.records(mid, 1);
-    if (!row) break;
-    const t = (JSON.parse(row.entry) as Entry).time;
-    if (t < since || (after && t === since)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 export async function buildTimeline(
   audit: AuditAccess,

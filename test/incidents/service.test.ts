@@ -100,6 +100,28 @@ const detection = (rule: string, run: string, agent: string, at: number, priorit
     priority,
   );
 
+/** A respond.action on a run: a playbook's, or a person's when `by` names one. */
+const action = (
+  run: string,
+  agent: string,
+  at: number,
+  a: Partial<EventMap['respond.action']> & Pick<EventMap['respond.action'], 'action' | 'outcome'>,
+) =>
+  ev(
+    'respond.action',
+    {
+      target: run,
+      by: 'playbook',
+      reason: 'x',
+      ...(a.by && a.by !== 'playbook' ? {} : { playbook: 'p' }),
+      run,
+      agent,
+      ms: 1,
+      ...a,
+    },
+    at,
+  );
+
 const stores: [
   string,
   () => Promise<{ store: Store; again: () => Promise<Store>; close: () => Promise<void> }>,
@@ -258,21 +280,7 @@ for (const [name, make, skip] of stores) {
       const evs = [
         detection('reverse-shell', 'x1', 'ax', T0),
         detection('process-environ-read', 'x1', 'ax', T0 + 500),
-        ev(
-          'respond.action',
-          {
-            action: 'freeze',
-            outcome: 'done',
-            target: 'x1',
-            by: 'playbook',
-            reason: 'r',
-            playbook: 'p',
-            run: 'x1',
-            agent: 'ax',
-            ms: 3,
-          },
-          T0 + 520,
-        ),
+        action('x1', 'ax', T0 + 520, { action: 'freeze', outcome: 'done', ms: 3 }),
       ];
       // Both see every event, in the log's order, at the same time.
       for (const e of evs) await Promise.all([a.svc.handle(e), b.svc.handle(e)]);
@@ -297,41 +305,9 @@ for (const [name, make, skip] of stores) {
       const r = await replica(store);
       const d = detection('reverse-shell', 'c1', 'ac', T0);
       await r.svc.handle(d);
+      await r.svc.handle(action('c1', 'ac', T0 + 5, { action: 'notify', outcome: 'done', detection: d.seq }));
       await r.svc.handle(
-        ev(
-          'respond.action',
-          {
-            action: 'notify',
-            outcome: 'done',
-            target: 'c1',
-            by: 'playbook',
-            reason: 'x',
-            playbook: 'p',
-            detection: d.seq,
-            run: 'c1',
-            agent: 'ac',
-            ms: 1,
-          },
-          T0 + 5,
-        ),
-      );
-      await r.svc.handle(
-        ev(
-          'respond.action',
-          {
-            action: 'quarantine',
-            outcome: 'done',
-            target: 'c1',
-            by: 'playbook',
-            reason: 'x',
-            playbook: 'p',
-            detection: d.seq,
-            run: 'c1',
-            agent: 'ac',
-            ms: 30,
-          },
-          T0 + 44,
-        ),
+        action('c1', 'ac', T0 + 44, { action: 'quarantine', outcome: 'done', detection: d.seq, ms: 30 }),
       );
       await r.svc.handle(
         ev(
@@ -451,40 +427,10 @@ for (const [name, make, skip] of stores) {
     it('a playbook acting with no detection opens an incident; a person acting does not', async () => {
       const { store } = await setup();
       const r = await replica(store);
-      await r.svc.handle(
-        ev(
-          'respond.action',
-          {
-            action: 'kill',
-            outcome: 'done',
-            target: 'p1',
-            by: 'client:ops',
-            reason: 'x',
-            run: 'p1',
-            agent: 'ap',
-            ms: 1,
-          },
-          T0,
-        ),
-      );
+      await r.svc.handle(action('p1', 'ap', T0, { action: 'kill', outcome: 'done', by: 'client:ops' }));
       assert.equal(r.svc.all().length, 0);
       await r.svc.handle(
-        ev(
-          'respond.action',
-          {
-            action: 'freeze',
-            outcome: 'failed',
-            target: 'p1',
-            by: 'playbook',
-            reason: 'x',
-            playbook: 'rate',
-            run: 'p1',
-            agent: 'ap',
-            ms: 1,
-            error: 'no',
-          },
-          T0 + 1,
-        ),
+        action('p1', 'ap', T0 + 1, { action: 'freeze', outcome: 'failed', playbook: 'rate', error: 'no' }),
       );
       const [i] = r.svc.all();
       assert.equal(i!.kind, 'action');

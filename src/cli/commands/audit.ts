@@ -17,7 +17,8 @@ import { checkReport, extractReport } from '../../incidents/component.js';
 import { loadInstallationVerifier } from '../../core/installation.js';
 import { RampartError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
-import { firstSince, lastMatching, matcher, recordLine } from '../../audit/filter.js';
+import { lastMatching, matcher, recordLine } from '../../audit/filter.js';
+import { firstAt } from '../../core/records.js';
 import type { AuditRecordRow } from '../../store/types.js';
 import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
@@ -234,7 +235,7 @@ async function tail(argv: readonly string[], io: Io): Promise<number> {
   try {
     const size = (await store.audit.head()).size;
     let next = size;
-    if (since !== undefined) next = await firstSince(store.audit, size, since);
+    if (since !== undefined) next = await firstAt(store.audit, size, since);
     else for (const r of await lastMatching(store.audit, size, n, match)) print(r);
     for (;;) {
       const rows = await store.audit.records(next, 1000);

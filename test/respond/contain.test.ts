@@ -167,7 +167,19 @@ describe('shipped playbooks contain real runs', { skip }, () => {
       // decide the test (losses are counted and reported by detection's own tests).
       `exec python3 -c "import os, time; m = '${marker}' + 'q' * 17; [os.system('unshare -U true') or time.sleep(0.2) for _ in range(3)]; time.sleep(60)"`,
     );
-    await detection(admin, 'escape-syscall-denied', 'escaper', 10_000);
+    await detection(admin, 'escape-syscall-denied', 'escaper', 20_000).catch(async (e: Error) => {
+      // Where the events went, for a failure on a loaded CI host: the telemetry's counters and
+      // what is on record of the run.
+      const metrics = await fetch(`${server.url}/metrics`, {
+        headers: { authorization: `Bearer ${adminToken(cp.dir.dir)}` },
+      })
+        .then((r) => r.text())
+        .catch((m: Error) => `metrics: ${m.message}`);
+      const counters = metrics.split('\n').filter((l) => l.startsWith('rampart_detect_telemetry'));
+      const rs = ((await admin('GET', '/v1/audit/records?limit=10000')).json as { records: Json[] }).records;
+      const mine = rs.filter((x) => JSON.stringify(x.details).includes(run)).map((x) => x.action);
+      throw new Error(`${e.message}\n${counters.join('\n')}\nrecords of ${run}: ${mine.join(', ')}`);
+    });
     const done = await actions(admin, run, 4, 30_000);
     const q = done.find((a) => a.action === 'quarantine');
     assert.equal(q?.outcome, 'done', JSON.stringify(done));

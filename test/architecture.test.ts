@@ -22,6 +22,7 @@ const COMPONENTS = [
   'sinks',
   'incidents',
   'breakglass',
+  'gitgate',
 ];
 
 /**
@@ -50,6 +51,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   // Runbooks' front matter.
   incidents: ['yaml'],
   breakglass: [],
+  gitgate: [],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

@@ -12,7 +12,7 @@ import { parseDuration, parseSize } from '../core/units.js';
 import type { Locating } from '../core/yaml.js';
 import { exhaustive, type Infer } from './infer.js';
 import { notifyConfig, sinksConfig } from './outputs.js';
-import { breakglassConfig, incidentsConfig } from './people.js';
+import { breakglassConfig, gitgateConfig, incidentsConfig } from './people.js';
 import { secretsConfig } from './secrets.js';
 import type { configSchema } from './schema.js';
 import {
@@ -74,6 +74,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     respond,
     incidents,
     breakglass,
+    gitgate,
     notify,
     sinks,
     logging,
@@ -114,6 +115,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
       auth.clients.map((c) => c.name),
       ctx,
     ),
+    gitgate: gitgateConfig(gitgate, ctx),
     notify: notifyConfig(notify, ctx),
     sinks: sinksConfig(sinks, ctx),
     identity: identityConfig(identity, ctx),

@@ -1,7 +1,7 @@
-// The `incidents` and `breakglass` sections: durations to milliseconds, paths made absolute,
+// The `incidents`, `breakglass` and `gitgate` sections: durations to milliseconds, paths made absolute,
 // approvers checked against the clients they must be, every problem named with its key path.
 
-import type { BreakglassSettings, IncidentsSettings } from '../core/settings.js';
+import type { BreakglassSettings, GitgateSettings, IncidentsSettings } from '../core/settings.js';
 import { exhaustive } from './infer.js';
 import type { Ctx, RawConfig } from './normalize.js';
 
@@ -49,5 +49,51 @@ export function breakglassConfig(
     pendingMs: c.ms(['breakglass', 'pending'], pending, 1000),
     allowEmergency: emergency,
     overrides,
+  };
+}
+
+export function gitgateConfig(raw: RawConfig['gitgate'], c: Ctx): GitgateSettings {
+  const { enabled, git, upstreams, rules, max_push, timeout, ...rest } = raw;
+  exhaustive(rest);
+  const {
+    branch,
+    protected: kept,
+    ci_paths,
+    owner_paths,
+    dependency_paths,
+    max_file_size,
+    max_files,
+    scan_secrets,
+    message_task,
+    ...more
+  } = rules;
+  exhaustive(more);
+  if (!branch.includes('{task}'))
+    c.problem(
+      ['gitgate', 'rules', 'branch'],
+      `gitgate.rules.branch: "${branch}" does not name {task}, so every run could push every other run's branches`,
+    );
+  return {
+    enabled,
+    git,
+    upstreams: upstreams.map((u) => ({
+      repos: u.repos,
+      url: u.url,
+      credential: u.credential,
+      username: u.username,
+    })),
+    rules: {
+      branch,
+      protected: kept,
+      ciPaths: ci_paths,
+      ownerPaths: owner_paths,
+      dependencyPaths: dependency_paths,
+      maxFileSize: c.bytes(['gitgate', 'rules', 'max_file_size'], max_file_size),
+      maxFiles: max_files,
+      scanSecrets: scan_secrets,
+      messageTask: message_task,
+    },
+    maxPush: c.bytes(['gitgate', 'max_push'], max_push),
+    timeoutMs: c.ms(['gitgate', 'timeout'], timeout, 1000),
   };
 }

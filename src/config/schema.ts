@@ -9,6 +9,7 @@ import { detectSchema, respondSchema } from './schema-detect.js';
 import { notifySchema, sinksSchema } from './schema-outputs.js';
 import { breakglassSchema, incidentsSchema } from './schema-people.js';
 import { secretsSchema } from './schema-secrets.js';
+import { gitgateSchema } from './schema-gitgate.js';
 
 export { SCOPES, type Scope } from '../core/scopes.js';
 export { DURATION_PATTERN, SIZE_PATTERN } from './schema-parts.js';
@@ -490,6 +491,7 @@ export const configSchema = root({
   respond: respondSchema,
   incidents: incidentsSchema,
   breakglass: breakglassSchema,
+  gitgate: gitgateSchema,
   notify: notifySchema,
   sinks: sinksSchema,
   logging: obj({

@@ -11,6 +11,7 @@ import type {
   RespondSettings,
   IncidentsSettings,
   BreakglassSettings,
+  GitgateSettings,
   NotifySettings,
   SinksSettings,
   SandboxProfile,
@@ -111,6 +112,7 @@ export interface Config {
   readonly respond: RespondConfig;
   readonly incidents: IncidentsSettings;
   readonly breakglass: BreakglassSettings;
+  readonly gitgate: GitgateSettings;
   readonly notify: NotifySettings;
   readonly sinks: SinksSettings;
   readonly logging: { readonly level: string };

@@ -167,6 +167,15 @@ export const EVENT_CATALOGUE = {
     summary: "A break-glass access's post-use review was recorded.",
     severities: ['medium'],
   },
+  'gitgate.push': {
+    summary:
+      'A push through the git gate: accepted (on record before it goes upstream, info), refused with its violations (medium; high for a credential), or failed (medium).',
+    severities: ['info', 'medium', 'high'],
+  },
+  'gitgate.fetch': {
+    summary: 'A fetch or clone through the git gate (info), or one it refused or could not serve (medium).',
+    severities: ['info', 'medium'],
+  },
   'respond.playbooks_activated': {
     summary: 'A response playbook set became the one answering detections.',
     severities: ['info'],

@@ -390,6 +390,35 @@ export interface EventMap {
   };
   /** The post-use review of a break-glass access was recorded (its incident may now be resolved). */
   'breakglass.reviewed': { id: string; requester: string; by: string; text: string };
+  /**
+   * A push through the git gate: accepted (on record before it goes upstream), refused (with
+   * every violation that stood), or failed (the upstream or the gate's own check failed).
+   */
+  'gitgate.push': {
+    run: string;
+    agent: string;
+    repo: string;
+    task: string;
+    outcome: 'accepted' | 'refused' | 'failed';
+    refs: { ref: string; old: string; new: string }[];
+    /** The pushed commits no upstream ref had (at most 1000). */
+    commits: string[];
+    files: number;
+    /** The paths changed (at most 200). */
+    paths: string[];
+    violations: { rule: string; target: string }[];
+    /** Violations policy waived, with its reason. */
+    waived: { rule: string; reason: string }[];
+    reason?: string;
+  };
+  /** A fetch or clone through the git gate, or one it refused (another repository, no upstream). */
+  'gitgate.fetch': {
+    run: string;
+    agent: string;
+    repo: string;
+    outcome: 'served' | 'refused' | 'failed';
+    reason?: string;
+  };
   /** A playbook set became the one answering detections. */
   'respond.playbooks_activated': {
     version: string;

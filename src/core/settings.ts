@@ -240,3 +240,34 @@ export interface BreakglassSettings {
   /** Whether a request may ask for a policy override. */
   readonly overrides: boolean;
 }
+
+export interface GitgateUpstream {
+  /** ORG/NAME glob. */
+  readonly repos: string;
+  /** With {repo}, {org} and {name} to replace. */
+  readonly url: string;
+  /** vault:VAULT/NAME with the same placeholders, or none (an upstream that needs none). */
+  readonly credential: string | undefined;
+  readonly username: string;
+}
+
+export interface GitgateRules {
+  readonly branch: string;
+  readonly protected: readonly string[];
+  readonly ciPaths: readonly string[];
+  readonly ownerPaths: readonly string[];
+  readonly dependencyPaths: readonly string[];
+  readonly maxFileSize: number;
+  readonly maxFiles: number;
+  readonly scanSecrets: boolean;
+  readonly messageTask: boolean;
+}
+
+export interface GitgateSettings {
+  readonly enabled: boolean;
+  readonly git: string;
+  readonly upstreams: readonly GitgateUpstream[];
+  readonly rules: GitgateRules;
+  readonly maxPush: number;
+  readonly timeoutMs: number;
+}

@@ -14,6 +14,7 @@ import { AddressGuard } from './address.js';
 import { HOST_LISTS, HostMatcher, type HostRule } from './hosts.js';
 import { EgressProxy, type ConnectionRecord, type EgressCaller, type EgressProfile } from './proxy.js';
 import { egressRoutes } from './routes.js';
+import type { InternalRoute } from './types.js';
 
 export interface EgressComponentDeps {
   readonly settings: EgressSettings;
@@ -31,6 +32,8 @@ export interface EgressComponentDeps {
     host: string,
     port: number,
   ) => Promise<{ allow: boolean; reason: string }>;
+  /** Rampart's own services by reserved name (git.rampart.internal); others under it are refused. */
+  readonly route?: (host: string) => InternalRoute | undefined;
 }
 
 export interface EgressComponent extends Component, ChannelListener {
@@ -96,6 +99,7 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
       },
       ...(config.askPolicy && deps.decide ? { decide: deps.decide } : {}),
       ...(deps.inspect ? { inspect: deps.inspect } : {}),
+      ...(deps.route ? { route: deps.route } : {}),
       record: (r: ConnectionRecord) => {
         byAgent.add(r.agent);
         byHost.add(`${r.host}:${r.port}`);

@@ -96,7 +96,7 @@ export class Exchanges {
    */
   private async exchange(p: Passage, client: RelayAnswer, method: string, request: string): Promise<void> {
     const { caller, target, admitted } = p;
-    const key = OriginPool.key(caller.run, admitted.address, target.port);
+    const key = OriginPool.key(caller.run, admitted.address, admitted.port ?? target.port);
     const maxHeaderBytes = this.o.maxHeaderBytes;
     this.gate.hold(
       client,
@@ -150,7 +150,7 @@ export class Exchanges {
     const { address, rule } = admitted;
     const upstream: Socket = netConnect({
       host: address,
-      port: target.port,
+      port: admitted.port ?? target.port,
       allowHalfOpen: true,
       onread: { buffer: this.reads, callback: onread },
     });
@@ -215,7 +215,7 @@ export class Exchanges {
       req.on('data', (c: Buffer) => (up += c.length));
       const upstream = httpRequest({
         host: admitted.address,
-        port: target.port,
+        port: admitted.port ?? target.port,
         method: req.method,
         path: p.path,
         headers,

@@ -6,6 +6,7 @@
 // the open set (which the kill switch, bans and a run's end cut) until it is recorded.
 
 import { lookup } from 'node:dns/promises';
+import { RESERVED_SUFFIX } from '../core/claims.js';
 import { messageOf } from '../core/errors.js';
 import { numericHost, type Address } from './address.js';
 import { connectionOptions, HOP_BY_HOP, type HeaderList } from './http1.js';
@@ -95,6 +96,18 @@ export class Gate {
     if (this.killed) throw new Refusal(503, 'deny', 'egress is switched off (kill switch)');
     const wait = this.opts.deps.rateLimit?.(caller) ?? 0;
     if (wait > 0) throw new Refusal(429, 'deny', `rate limit: retry in ${Math.ceil(wait / 1000)} s`);
+    // Rampart's own names: routed to their listener, or refused; never resolved, never matched
+    // by an allow rule (an operator's `*.internal` cannot reach them by accident).
+    if (t.host === RESERVED_SUFFIX.slice(1) || t.host.endsWith(RESERVED_SUFFIX)) {
+      const r = this.opts.deps.route?.(t.host);
+      if (!r)
+        throw new Refusal(
+          403,
+          'deny',
+          `${t.host} is reserved for Rampart's own services, and none serves it here`,
+        );
+      return { address: r.address, port: r.port, allowedBy: `${t.host} is Rampart's ${r.name}` };
+    }
     const profile = this.opts.deps.profileFor(caller);
     if ((this.perAgent.get(caller.agent) ?? 0) >= profile.maxConnections)
       throw new Refusal(429, 'deny', `agent ${caller.agent} has ${profile.maxConnections} connections open`);

@@ -73,7 +73,7 @@ export class Tunnels {
         cut: () => this.relay.cut(id),
       };
       this.gate.hold(id, tunnel, caller.agent);
-      this.relay.tunnel(id, admitted.address, target.port, this.connectTimeoutMs);
+      this.relay.tunnel(id, admitted.address, admitted.port ?? target.port, this.connectTimeoutMs);
     } catch (e) {
       const r = e instanceof Refusal ? e : new Refusal(500, 'error', messageOf(e));
       this.relay.reject(id, dialect.answer(r));

@@ -58,6 +58,12 @@ export interface EgressDeps {
     host: string,
     port: number,
   ) => Promise<{ allow: boolean; reason: string }>;
+  /**
+   * Rampart's own services under the reserved suffix (git.rampart.internal: the git gate): where
+   * the proxy takes a request for that name, whatever rule or policy says. A reserved name with
+   * no route is refused.
+   */
+  readonly route?: (host: string) => InternalRoute | undefined;
   /** Milliseconds to wait before another connection is allowed (0: go ahead). */
   readonly rateLimit?: (caller: EgressCaller) => number;
   /** Every connection, allowed or not, once it ends. Must not throw. */
@@ -124,8 +130,18 @@ export const SOCKS_DIALECT: Dialect = {
   answer: (r, errno) => socksReply(socksReplyFor(r.status, errno)),
 };
 
+/** Where a reserved name leads: a listener of the control plane's, on loopback. */
+export interface InternalRoute {
+  readonly address: string;
+  readonly port: number;
+  /** What serves it, for records (gitgate). */
+  readonly name: string;
+}
+
 export interface Admitted {
   readonly address: string;
+  /** Set for a reserved name's route: its listener's port, not the request's. */
+  readonly port?: number;
   readonly rule?: HostRule;
   /** Report mode: why it would have been denied. */
   readonly note?: string;

@@ -5,6 +5,7 @@
 // expiry and fingerprint, never the token), and only then returned. If the record cannot be
 // written the caller gets 503 and no token.
 
+import { GIT_BINDING_SCHEMA, type GitBinding } from '../core/claims.js';
 import { route, type ApiRequest, type Route } from '../core/component.js';
 import { RampartError, RampartErrorList } from '../core/errors.js';
 import type { Auditor } from '../core/types.js';
@@ -30,6 +31,7 @@ const ISSUE_SCHEMA = {
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
     // The real ceiling (identity.token_ttl) is the service's to state; this only bounds the number.
     ttl_seconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+    git: GIT_BINDING_SCHEMA,
   },
 } as const;
 
@@ -50,6 +52,7 @@ interface IssueBody {
   namespace?: string;
   capabilities?: string[];
   ttl_seconds?: number;
+  git?: GitBinding;
 }
 
 /** What a token says, as the API shows it (and as RFC 7662 introspection would). */
@@ -65,6 +68,7 @@ function describe(c: WorkloadClaims): Record<string, unknown> {
     issued_at: new Date(c.iat * 1000).toISOString(),
     expires_at: new Date(c.exp * 1000).toISOString(),
     run_started_at: new Date(c.rst * 1000).toISOString(),
+    ...(c.git ? { git: c.git } : {}),
   };
 }
 
@@ -117,6 +121,7 @@ export function identityRoutes(deps: IdentityRouteDeps): Route<never, never, nev
           namespace,
           capabilities: b.capabilities ?? [],
           ttlMs: b.ttl_seconds === undefined ? undefined : b.ttl_seconds * 1000,
+          git: b.git,
         };
         const problems = [
           ...(namespace === undefined
@@ -136,6 +141,7 @@ export function identityRoutes(deps: IdentityRouteDeps): Route<never, never, nev
           namespace,
           capabilities: b.capabilities ?? [],
           ttlMs: b.ttl_seconds === undefined ? undefined : b.ttl_seconds * 1000,
+          git: b.git,
         });
         return onRecord(req, 'token.issue', issued);
       },

@@ -8,6 +8,7 @@
 
 import { hash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { gitBindingProblem, type GitBinding } from '../core/claims.js';
 import type { Clock } from '../core/clock.js';
 import { RampartError, messageOf, RampartErrorList } from '../core/errors.js';
 import type { Certifier } from '../core/installation.js';
@@ -46,6 +47,8 @@ export interface IssueRequest {
   readonly run?: string | undefined;
   /** At most identity.token_ttl. */
   readonly ttlMs?: number | undefined;
+  /** The repository and task the run is bound to (the git gate's scope). */
+  readonly git?: GitBinding | undefined;
 }
 
 export interface Issued {
@@ -237,6 +240,10 @@ export class IdentityService {
       bad(`namespace "${req.namespace}" is not a valid id`);
     if (req.capabilities.length > 64 || !req.capabilities.every((c) => CAP_RE.test(c)))
       bad('capabilities must be at most 64 names of letters, digits and . _ : * / -');
+    if (req.git !== undefined) {
+      const why = gitBindingProblem(req.git);
+      if (why) bad(why);
+    }
     const ttl = req.ttlMs ?? this.opts.tokenTtlMs;
     if (!(ttl >= 1000) || ttl > this.opts.tokenTtlMs)
       bad(
@@ -256,6 +263,7 @@ export class IdentityService {
       run: req.run ?? `run_${randomUUID()}`,
       ns: req.namespace,
       caps: [...new Set(req.capabilities)],
+      ...(req.git ? { git: req.git } : {}),
       rst: now,
       iat: now,
       exp: now + Math.floor(ttl / 1000),
@@ -281,6 +289,7 @@ export class IdentityService {
       run: current.run,
       ns: current.ns,
       caps: current.caps,
+      ...(current.git ? { git: current.git } : {}),
       rst: current.rst,
       iat: now,
       exp: Math.min(end, now + Math.floor(this.opts.tokenTtlMs / 1000)),

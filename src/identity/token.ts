@@ -16,7 +16,7 @@
 
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
-import type { WorkloadClaims } from '../core/claims.js';
+import { gitBindingProblem, type WorkloadClaims } from '../core/claims.js';
 
 export const TOKEN_TYPE = 'rampart+jwt';
 export const ALGORITHM = 'ES256';
@@ -252,6 +252,10 @@ function checkClaims(
   const caps = c['caps'];
   if (!Array.isArray(caps) || !caps.every((x) => typeof x === 'string'))
     return reject('missing_claim', 'the token has no "caps" list', hints);
+  if (c['git'] !== undefined) {
+    const why = gitBindingProblem(c['git']);
+    if (why) return reject('missing_claim', `the token's git binding is malformed: ${why}`, hints);
+  }
   const claims = c as unknown as WorkloadClaims;
   if (claims.iss !== policy.issuer)
     return reject('wrong_issuer', `issuer ${claims.iss} is not ${policy.issuer}`, hints);

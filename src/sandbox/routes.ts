@@ -3,7 +3,7 @@
 // pull the kill switch. Kills act first and are recorded after: a slow audit write must never
 // delay ending a compromised run. A run's tokens are revoked when it ends, however it ends.
 
-import type { WorkloadClaims } from '../core/claims.js';
+import { GIT_BINDING_SCHEMA, type GitBinding, type WorkloadClaims } from '../core/claims.js';
 import { route, type Route } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
@@ -19,6 +19,7 @@ export interface RunTokens {
     run: string;
     namespace: string;
     capabilities: readonly string[];
+    git?: GitBinding | undefined;
   }): Promise<{ token: string; claims: WorkloadClaims; kid: string }>;
   revoke(
     kind: 'run',
@@ -111,6 +112,8 @@ const START_SCHEMA = {
       },
     },
     capabilities: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    // The repository and task the run works on: in its token, so the git gate holds it to them.
+    git: GIT_BINDING_SCHEMA,
     // Where each secret file came from: an operator's file, or a vault (by reference, read for the
     // run's agent as policy decided), with its version and fingerprint. Never a value.
     secrets: {
@@ -174,6 +177,7 @@ interface StartBody {
   admission?: { check: string; severity: string }[];
   secrets?: { name: string; source: string; fingerprint?: string }[];
   capabilities?: string[];
+  git?: GitBinding;
   uid: number;
   runner: { pid: number; start: string };
 }
@@ -257,6 +261,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
               run: b.id,
               namespace: deps.agentNamespace(b.agent) ?? 'default',
               capabilities: b.capabilities ?? [],
+              git: b.git,
             })
           : undefined;
         const record = sandbox.records.register({
@@ -284,6 +289,7 @@ export function runRoutes(deps: RunRouteDeps): Route<never, never, never>[] {
             ...(b.image ? { image: b.image } : {}),
             ...(b.admission ? { admission: b.admission } : {}),
             ...(b.secrets ? { secrets: b.secrets } : {}),
+            ...(b.git ? { git: b.git } : {}),
             limits: {
               memory: b.limits.memory,
               pids: b.limits.pids,

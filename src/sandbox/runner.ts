@@ -21,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
+import { gitClientEnv, type GitBinding } from '../core/claims.js';
 import { messageOf } from '../core/errors.js';
 import { FILES_ROOT, homePath, makeSecretsDir, runFiles, validSecretName } from './secretfiles.js';
 
@@ -92,6 +93,8 @@ export interface RunSpec {
   readonly gate?: Promise<unknown>;
   /** Non-secret variables set inside, on top of the allow-list. */
   readonly env: Readonly<Record<string, string>>;
+  /** The repository and task the run is bound to: its git reaches the gate for them. */
+  readonly git?: GitBinding;
   /**
    * The run's egress channel: a host directory (bound at /run/rampart/egress) where the proxy
    * listens for this run alone, and a Node preload that makes fetch() use the proxy. Without it
@@ -250,6 +253,7 @@ export function runEnv(spec: RunSpec, token: boolean, preload?: string): Record<
     for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy'])
       env[k] = proxy;
     if (preload) env['NODE_OPTIONS'] = `--require ${preload}`;
+    if (spec.git && token) Object.assign(env, gitClientEnv(spec.git, TOKEN_PATH));
   }
   for (const k of ENV_ALLOWLIST) {
     const v = process.env[k];

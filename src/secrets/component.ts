@@ -55,6 +55,12 @@ export interface SecretsComponent extends Component {
   scan(text: string, where: string, by?: { agent: string; run: string }): void;
   /** Rotates one secret now with its rotator (the response engine's rotate_secrets). */
   rotate(vault: string, name: string, by: string): Promise<unknown>;
+  /**
+   * A value the control plane uses on a run's behalf and never hands to it (the git gate's
+   * upstream credential): decided as secret.use for the run's agent and on record as a use; a
+   * dynamic engine's credential is leased to the run, so it ends with it.
+   */
+  use(vault: string, name: string, who: { agent: string; run: string; purpose: string }): Promise<Buffer>;
 }
 
 /** Expired leases ended per batch (one commit); the sweep pauses between batches. */
@@ -194,6 +200,20 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     sweep,
     scan: (text, where, by) => void honeytokens.scan(text, where, by),
     rotate: (vault, name, by) => rotations.rotate(vault, name, by, 'requested'),
+    use: async (vault, name, who) => {
+      const actor = who.purpose;
+      if (engines.has(vault))
+        return (await leases.issue({ vault, name, agent: who.agent, run: who.run, actor, use: who.purpose }))
+          .value;
+      const read = await service.read(vault, name, {
+        actor,
+        agent: who.agent,
+        run: who.run,
+        action: 'secret.use',
+        purpose: who.purpose,
+      });
+      return read.value;
+    },
     routes: [
       ...secretsRoutes(service, leases, () => Sealer.load(deps.dataDir, { create: false })),
       ...leaseRoutes({ leases, secrets: service, refresher, rotations }),

@@ -76,12 +76,20 @@ export class LeaseService {
     agent: string;
     run?: string;
     actor: string;
+    /** secret.use: for the control plane's use on the agent's behalf (what purpose). */
+    use?: string;
   }): Promise<Delivery> {
     checkNames(req.vault, req.name);
     const id = `lease_${randomBytes(12).toString('hex')}`;
     const now = this.deps.now();
     const engine = this.deps.engines.get(req.vault);
-    const who = { actor: req.actor, agent: req.agent, ...(req.run ? { run: req.run } : {}), lease: id };
+    const who = {
+      actor: req.actor,
+      agent: req.agent,
+      ...(req.run ? { run: req.run } : {}),
+      lease: id,
+      ...(req.use ? { action: 'secret.use' as const, purpose: req.use } : {}),
+    };
     let lease: StoredLease;
     let value: Buffer;
     if (!engine) {
@@ -122,7 +130,7 @@ export class LeaseService {
       }
       await this.deps.auditor.record({
         actor: req.actor,
-        action: 'secret.read',
+        action: req.use ? 'secret.use' : 'secret.read',
         target: `secret:${req.vault}/${req.name}`,
         outcome: 'success',
         details: {

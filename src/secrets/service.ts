@@ -20,7 +20,14 @@ export type SecretDecider = (
   vault: string,
   name: string,
   context: Readonly<Record<string, unknown>>,
+  action: SecretAction,
 ) => Promise<{ allow: boolean; reason: string }>;
+
+/**
+ * secret.read: the value goes to the agent. secret.use: the control plane uses it on the agent's
+ * behalf (the git gate's upstream credential), and the agent never sees it.
+ */
+export type SecretAction = 'secret.read' | 'secret.use';
 
 /** What is said of a secret without its value. */
 export interface SecretInfo {
@@ -149,7 +156,7 @@ export class SecretsService {
     this.stats.read++;
     await this.deps.auditor.record({
       actor: opts.actor,
-      action: 'secret.read',
+      action: opts.action ?? 'secret.read',
       target: `secret:${vault}/${name}`,
       outcome: 'success',
       details: { ...details, version: row.version, fingerprint: row.fingerprint },
@@ -165,7 +172,13 @@ export class SecretsService {
   async authorize(vault: string, name: string, opts: ReadOptions & { agent: string }): Promise<void> {
     let d: { allow: boolean; reason: string };
     try {
-      d = await this.deps.decide(opts.agent, vault, name, opts.run ? { run: opts.run } : {});
+      d = await this.deps.decide(
+        opts.agent,
+        vault,
+        name,
+        { ...(opts.run ? { run: opts.run } : {}), ...(opts.purpose ? { purpose: opts.purpose } : {}) },
+        opts.action ?? 'secret.read',
+      );
     } catch (e) {
       d = { allow: false, reason: `the policy decision failed: ${(e as Error).message}` };
     }
@@ -173,14 +186,14 @@ export class SecretsService {
     this.stats.denied++;
     await this.deps.auditor.record({
       actor: opts.actor,
-      action: 'secret.read',
+      action: opts.action ?? 'secret.read',
       target: `secret:${vault}/${name}`,
       outcome: 'denied',
       details: { ...detailsOf(opts), reason: d.reason },
     });
     throw new RampartError(
       'RAMPART_E_FORBIDDEN',
-      `agent ${opts.agent} may not read secret ${vault}/${name}: ${d.reason || 'denied by policy'}`,
+      `agent ${opts.agent} may not ${opts.action === 'secret.use' ? 'use' : 'read'} secret ${vault}/${name}: ${d.reason || 'denied by policy'}`,
     );
   }
 
@@ -237,6 +250,10 @@ export interface ReadOptions {
   readonly agent?: string;
   readonly run?: string;
   readonly lease?: string;
+  /** secret.read unless said (recorded and decided as this action). */
+  readonly action?: SecretAction;
+  /** What it is used for (secret.use), recorded and given to policy as context.purpose. */
+  readonly purpose?: string;
 }
 
 function detailsOf(opts: ReadOptions): Record<string, string> {
@@ -244,6 +261,7 @@ function detailsOf(opts: ReadOptions): Record<string, string> {
     ...(opts.agent ? { agent: opts.agent } : {}),
     ...(opts.run ? { run: opts.run } : {}),
     ...(opts.lease ? { lease: opts.lease } : {}),
+    ...(opts.purpose ? { purpose: opts.purpose } : {}),
   };
 }
 

@@ -22,6 +22,8 @@ import { DETECTION_FIELDS } from '../detect/engine.js';
 import { startNotify } from '../notify/component.js';
 import type { BreakglassComponent } from '../breakglass/component.js';
 import { startPeople } from './people.js';
+import { startGitgateFor } from './gitgate.js';
+import { GIT_GATE_HOST } from '../core/claims.js';
 import { startSinks } from '../sinks/component.js';
 import { EVENTS_CHANNEL } from '../events/stream.js';
 import { startRespond, type RespondComponent } from '../respond/component.js';
@@ -90,6 +92,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const redactor = new Redactor();
   // Planted decoys are looked for in what passes redaction (log lines, audit records) and in what
   // egress requests say: the secrets component, which knows them, is bound here once it starts.
+  let gitRoute: { address: string; port: number; name: string } | undefined;
   let lookForDecoys: ((text: string, where: string, by?: { agent: string; run: string }) => void) | undefined;
   const logger = createLogger({
     level: config.logging.level,
@@ -225,6 +228,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
                 agent: caller.agent,
                 run: caller.run,
               }),
+            // Late: the gate starts after egress, and a name with no route is refused meanwhile.
+            route: (host) => (host === GIT_GATE_HOST ? gitRoute : undefined),
             decide: async (caller, host, port) => {
               const d = await policy.service.decide(
                 {
@@ -287,11 +292,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         bus,
         clock,
         onError: (what, e) => logger.error({ err: messageOf(e) }, `secrets: ${what} failed`),
-        decide: async (agent, vault, name, context) => {
+        decide: async (agent, vault, name, context, action) => {
           const d = await policy.service.decide(
             {
               principal: { type: 'agent', id: agent },
-              action: 'secret.read',
+              action,
               resource: { type: 'secret', id: name, vault },
               context,
             },
@@ -384,6 +389,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         }),
       }),
     );
+
+    // The git gate: agents' pushes checked, then forwarded with a credential only Rampart holds.
+    if (role === 'full') {
+      const gate = await startGitgateFor({
+        config,
+        bus,
+        log: logger,
+        identity: identity.service,
+        policy: policy.service,
+        redactor,
+        secrets,
+        started,
+      });
+      if (gate) gitRoute = { ...gate.address, name: 'git gate' };
+    }
 
     // Incidents: where people take over (every replica may group: changes are compare-and-set).
     // Break-glass: the loud way past a credential's scopes, checked on every request.

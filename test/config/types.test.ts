@@ -33,6 +33,8 @@ it('infers every section of the configuration from the schema', () => {
   is<Equal<Raw['egress']['mode'], 'enforce' | 'report'>>();
   is<Equal<Raw['secrets']['postgres'][number]['roles'][number]['ttl'], string>>();
   is<Equal<Raw['detect']['rules'], string[] | undefined>>();
+  is<Equal<Raw['gitgate']['upstreams'][number]['credential'], string | undefined>>();
+  is<Equal<Raw['gitgate']['rules']['max_files'], number>>();
   is<Equal<Raw['admission']['deny_on'], 'info' | 'low' | 'medium' | 'high' | 'critical'>>();
   is<
     Equal<
@@ -52,6 +54,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'respond'
       | 'incidents'
       | 'breakglass'
+      | 'gitgate'
       | 'notify'
       | 'sinks'
       | 'logging'

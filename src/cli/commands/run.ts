@@ -7,6 +7,7 @@
 import { parseSize, parseDuration } from '../../core/units.js';
 import { RampartError, messageOf } from '../../core/errors.js';
 import { readSecretFile } from '../../core/secretfile.js';
+import { gitBindingProblem, type GitBinding } from '../../core/claims.js';
 import { processIdentity } from '../../core/process.js';
 import { resolve } from 'node:path';
 import type { RedactStream } from '../../redact/stream.js';
@@ -40,6 +41,12 @@ filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit cod
                        The same from the secrets broker, read for the run's agent as policy
                        decides (secret.read); a denial fails the run.
   --cap NAME           A capability for the run's workload token (/run/rampart/token).
+  --repo ORG/NAME      The one repository the run works on: its git reaches it through
+                       Rampart's git gate (http://git.rampart.internal/ORG/NAME.git, and
+                       https://github.com/ORG/NAME.git leads there), which checks every push.
+  --task ID            The task the run works on (with --repo): the branches it may push and
+                       what its commit messages name.
+  --task-path GLOB     A path the task may change (repeatable); a push touching any other fails.
   --memory SIZE        Tighten the profile's memory limit (e.g. 512m).
   --pids N             Tighten the profile's process limit.
   --cpus N             Tighten the profile's CPU limit.
@@ -137,6 +144,9 @@ export const command: Command = {
         workspace: { type: 'string' },
         secret: { type: 'string', multiple: true },
         cap: { type: 'string', multiple: true },
+        repo: { type: 'string' },
+        task: { type: 'string' },
+        'task-path': { type: 'string', multiple: true },
         memory: { type: 'string' },
         pids: { type: 'string' },
         cpus: { type: 'string' },
@@ -185,6 +195,7 @@ export const command: Command = {
       }
     }
 
+    const git = gitBinding(values.repo, values.task, values['task-path']);
     const runtime = values.runtime ?? config.sandbox.runtime;
     if (runtime !== 'bwrap' && runtime !== 'docker' && runtime !== 'swarm')
       throw usageError(`--runtime must be bwrap, docker or swarm, not "${runtime}"`, USAGE);
@@ -219,6 +230,8 @@ export const command: Command = {
       secrets,
       stdio: 'inherit',
     });
+
+    if (git) spec = { ...spec, git };
 
     const api = connect(config.dataDir);
     // Secrets by reference: delivered for the run's agent under a lease each, which policy decides
@@ -352,6 +365,7 @@ export const command: Command = {
         ? { admission: verdict.findings.map((f) => ({ check: f.check, severity: f.severity })) }
         : {}),
       ...(values.cap ? { capabilities: values.cap } : {}),
+      ...(git ? { git } : {}),
       ...(sources.length > 0 ? { secrets: sources } : {}),
       // The run's own uid, and who holds it: the control plane watches this process and ends
       // the run itself if it dies.
@@ -489,4 +503,26 @@ function bridgeFor(sandbox: SandboxService): string {
   const files = sandbox.egressFiles();
   if ('problem' in files) throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', files.problem);
   return files.bridge;
+}
+
+/** The run's repository binding from --repo, --task and --task-path (all or none of the first two). */
+function gitBinding(
+  repo: string | undefined,
+  task: string | undefined,
+  paths: string[] | undefined,
+): GitBinding | undefined {
+  if (repo === undefined && task === undefined) {
+    if (paths) throw usageError('--task-path needs --repo and --task', USAGE);
+    return undefined;
+  }
+  if (repo === undefined || task === undefined)
+    throw usageError('--repo and --task go together: a run is bound to one repository and one task', USAGE);
+  const b: GitBinding = { repo, task, ...(paths ? { paths } : {}) };
+  const why = gitBindingProblem(b);
+  if (why)
+    throw usageError(
+      why.replace('git.repo', '--repo').replace('git.task', '--task').replace('git.paths', '--task-path'),
+      USAGE,
+    );
+  return b;
 }

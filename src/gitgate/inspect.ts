@@ -169,10 +169,10 @@ async function scanBlobs(
     o,
     env,
     order.map((x) => x.sha),
-    (i, body) => {
+    (i, body, truncated) => {
       const entry = order[i]!;
       if (!entry.file) {
-        previous = body;
+        previous = truncated ? undefined : body;
         return;
       }
       const f = entry.file;
@@ -180,6 +180,11 @@ async function scanBlobs(
       previous = undefined;
       const key = `${f.blob}\0${old ? 'o' : ''}`;
       if (!body || scanned.has(key) || isBinary(body)) return;
+      if (truncated) {
+        // Text too large to scan: refused (rules.ts), never passed unscanned.
+        found.push({ path: f.path, commit: f.commit, line: 0, rule: TOO_LARGE });
+        return;
+      }
       scanned.add(key);
       const before = old ? new Set(old.toString('utf8').split('\n')) : undefined;
       const lines = body.toString('utf8').split('\n');
@@ -199,8 +204,15 @@ async function scanBlobs(
   return found;
 }
 
+/** Blobs larger than this are not scanned: binary ones pass, text ones refuse the push. */
+export const SCAN_MAX = 16 * 1024 * 1024;
+/** The finding a text blob too large to scan becomes. */
+export const TOO_LARGE = 'too-large-to-scan';
+/** How much of a blob tells whether it is binary (git's own test: a NUL in the first 8000 bytes). */
+const BINARY_PROBE = 8000;
+
 function isBinary(b: Buffer): boolean {
-  return b.subarray(0, 8000).includes(0);
+  return b.subarray(0, BINARY_PROBE).includes(0);
 }
 
 /** `git cat-file --batch` over `shas`, each body handed over in order (undefined when missing). */
@@ -208,7 +220,7 @@ function streamBlobs(
   o: InspectOptions,
   env: Record<string, string>,
   shas: readonly string[],
-  each: (index: number, body: Buffer | undefined) => void,
+  each: (index: number, body: Buffer | undefined, truncated?: boolean) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(o.git, ['cat-file', '--batch'], {
@@ -231,11 +243,16 @@ function streamBlobs(
         if (body) {
           const need = body.size + 1 - body.have;
           const take = Math.min(need, pending.length);
-          body.parts.push(pending.subarray(0, take));
+          // Past SCAN_MAX only the head is kept (enough to tell a binary file): memory stays
+          // bounded by SCAN_MAX whatever the blob's size.
+          if (body.have < (body.size > SCAN_MAX ? BINARY_PROBE : body.size + 1))
+            body.parts.push(pending.subarray(0, take));
           body.have += take;
           pending = pending.subarray(take);
           if (body.have < body.size + 1) return;
-          each(index++, Buffer.concat(body.parts).subarray(0, body.size));
+          const kept = Buffer.concat(body.parts);
+          const big = body.size > SCAN_MAX;
+          each(index++, kept.subarray(0, big ? BINARY_PROBE : body.size), big);
           body = undefined;
           continue;
         }

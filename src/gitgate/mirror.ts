@@ -26,6 +26,8 @@ const HELPER = '!f() { test "$1" = get && cat <&3; }; f';
 export class Mirrors {
   /** The tail of each repository's queue: fetches and pushes of one repository go one at a time. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** When each mirror was last brought up to date (performance.now()). */
+  private readonly synced = new Map<string, number>();
 
   constructor(
     private readonly o: { readonly git: string; readonly root: string; readonly timeoutMs: number },
@@ -54,8 +56,20 @@ export class Mirrors {
     return next;
   }
 
+  /** How long ago the mirror was brought up to date by this process (Infinity: never). */
+  age(repo: string): number {
+    const at = this.synced.get(repo);
+    return at === undefined ? Infinity : performance.now() - at;
+  }
+
   /** Brings the mirror to the upstream's branches and tags (cloning it the first time). */
   async sync(repo: string, url: string, cred: Credential | undefined): Promise<void> {
+    const started = performance.now();
+    await this.fetchUpstream(repo, url, cred);
+    this.synced.set(repo, started);
+  }
+
+  private async fetchUpstream(repo: string, url: string, cred: Credential | undefined): Promise<void> {
     const dir = this.path(repo);
     if (!existsSync(join(dir, 'HEAD'))) {
       mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });

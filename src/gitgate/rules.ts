@@ -193,11 +193,19 @@ export class PushRules {
         message: `a push changes at most ${this.s.maxFiles} files: split the work into smaller pushes`,
       });
     for (const x of change.secrets)
-      add({
-        rule: 'content.secret',
-        target: `${x.path}:${x.line} (${x.commit.slice(0, 12)})`,
-        message: `a credential (${x.rule}) is added: remove it from every commit of the push (rewrite them), read it from a file under /run/secrets at run time, and have a person rotate it`,
-      });
+      if (x.rule === 'too-large-to-scan')
+        add({
+          rule: 'content.secret',
+          target: `${x.path} (${x.commit.slice(0, 12)})`,
+          message:
+            'a text file too large to scan for credentials: keep generated or large text out of the repository',
+        });
+      else
+        add({
+          rule: 'content.secret',
+          target: `${x.path}:${x.line} (${x.commit.slice(0, 12)})`,
+          message: `a credential (${x.rule}) is added: remove it from every commit of the push (rewrite them), read it from a file under /run/secrets at run time, and have a person rotate it`,
+        });
     if (this.s.messageTask) {
       const mention = taskMention(b.task);
       for (const c of change.commits)

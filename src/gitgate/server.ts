@@ -39,6 +39,9 @@ export interface GateServerDeps {
 const PATH_RE =
   /^\/([A-Za-z0-9_][A-Za-z0-9_.-]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*?)\.git\/(info\/refs|git-upload-pack|git-receive-pack)$/;
 
+/** A push is advertised refs at most this old (a fetch always the upstream's own). */
+const PUSH_SYNC_MS = 30_000;
+
 class HttpRefusal extends Error {
   constructor(
     readonly status: number,
@@ -97,10 +100,13 @@ export class GateServer {
       const upstream = this.d.upstream(repo, who);
       if (typeof upstream === 'string') throw new HttpRefusal(403, `rampart: ${upstream}`);
       if (op === 'info/refs') {
-        // The mirror first has what the upstream has: refs advertised are the upstream's own.
-        await this.d.mirrors.serial(repo, async () =>
-          this.d.mirrors.sync(repo, upstream.url, await upstream.credential()),
-        );
+        // A fetch is served what the upstream has now. A push is advertised the mirror's refs when
+        // they are recent: they only tell the client what it need not send, and the push upstream
+        // is never forced, so an upstream that moved meanwhile refuses it and says so.
+        if (service === 'git-upload-pack' || this.d.mirrors.age(repo) > PUSH_SYNC_MS)
+          await this.d.mirrors.serial(repo, async () =>
+            this.d.mirrors.sync(repo, upstream.url, await upstream.credential()),
+          );
         if (service === 'git-upload-pack') {
           this.d.stats.fetches++;
           void this.fetchEvent(who, repo, 'served');

@@ -157,20 +157,21 @@ export class PushRules {
           rule: 'path.ci',
           target: f.path,
           message:
-            'CI configuration is not changed by agents: leave it out of the push, or ask for the git:path.ci capability',
+            'CI configuration is not changed by agents: leave it out of the push, or ask for the ci.edit capability',
         });
       if (this.owners.match(f.path))
         add({
           rule: 'path.owners',
           target: f.path,
-          message: 'review ownership is not changed by agents: leave it out of the push',
+          message:
+            'review ownership changes only with the codeowners.edit capability: leave it out of the push',
         });
       if (this.deps.match(f.path))
         add({
           rule: 'path.dependencies',
           target: f.path,
           message:
-            'dependencies change only with the git:path.dependencies capability: leave the manifest and lockfile as they are, or ask for it',
+            'dependencies change only with the deps.edit capability: leave the manifest and lockfile as they are, or ask for it',
         });
       if (scope && scope.match(f.path) === undefined)
         add({

@@ -210,10 +210,10 @@ describe('git gate', () => {
     assert.notEqual(r.code, 0);
     assert.match(
       r.out,
-      /rampart: path\.dependencies: package-lock\.json: dependencies change only with the git:path\.dependencies capability/,
+      /rampart: path\.dependencies: package-lock\.json: dependencies change only with the deps\.edit capability/,
     );
     assert.equal(upstreamRefs(upstreamRoot, 'acme/app')['refs/heads/agent/issue-7-deps'], undefined);
-    const capable = await clone('deps-cap', await token({ capabilities: ['git:path.dependencies'] }));
+    const capable = await clone('deps-cap', await token({ capabilities: ['deps.edit'] }));
     git(['checkout', '-q', '-b', 'agent/issue-7-deps'], capable.work, capable.env);
     const c = commit(capable.work, capable.env, { 'package-lock.json': '{}\n' }, 'bump for #7');
     const ok = gitTry(['push', 'origin', 'HEAD'], capable.work, capable.env);

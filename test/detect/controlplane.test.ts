@@ -107,7 +107,7 @@ describe('detection in the control plane', () => {
       /^rampart_detect_detections_total [1-9]\d*$/m,
       /^rampart_detect_matches_total\{fate="excepted"\} 0$/m,
       /^rampart_detect_rule_errors_total 0$/m,
-      /^rampart_detect_rules 39$/m,
+      /^rampart_detect_rules 40$/m,
       /^rampart_detect_latency_seconds_bucket\{le="0.005"\} \d+$/m,
     ])
       assert.match(text, line);

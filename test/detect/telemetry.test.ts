@@ -19,6 +19,8 @@ import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { useTokenFromOutside } from '../support/egress.js';
 import { eventually } from '../support/wait.js';
+import { makeRepo } from '../support/gitupstream.js';
+import { tempDir, type TempDir } from '../support/tmp.js';
 
 const TELEMETRY = join(ROOT, 'dist', 'rampart-telemetry');
 const skip =
@@ -65,6 +67,15 @@ sleep 30 &
 for i in $(seq 1 100); do [ -e /workspace/done ] && break; sleep 0.1; done
 true`;
 
+// A run bound to a repository pushes a cloud key through the git gate (refused, never upstream).
+const GIT = `
+git clone -q "$RAMPART_GIT_REMOTE" /workspace/w && cd /workspace/w || exit 1
+git checkout -q -b agent/issue-1-keys
+printf 'aws_access_key_id = AKIAQYLPMN5HHHFPZAM2\\naws_secret_access_key = 9f3LkQm2Zx8Rt4Vb7Nc1Hd6Jp0Ws5Ye3Ua8Io2Kl\\n' > keys.ini
+git add keys.ini && git -c user.name=a -c user.email=a@example.com commit -qm 'keys for #1'
+git push -q origin HEAD 2>/dev/null && exit 1
+true`;
+
 describe('shipped rules from real runs (kernel telemetry)', { skip }, () => {
   let cp: ReturnType<typeof sandboxControlPlaneDir>;
   let server: Server;
@@ -88,11 +99,16 @@ describe('shipped rules from real runs (kernel telemetry)', { skip }, () => {
     return { code: r.status, out: r.stdout + r.stderr };
   };
 
+  let upstream: TempDir;
+
   before(async () => {
+    upstream = tempDir();
+    makeRepo(join(upstream.dir, 'root'), 'acme/app', join(upstream.dir, 'seed'));
     cp = sandboxControlPlaneDir(
       // Playbooks off: the runs here do every bad thing in turn, and a frozen run does no more.
       '  profiles:\n    watched:\n      telemetry: required\n    decoy:\n      honeytokens: [aws]\nauth:\n  refusal_window: 3s\n' +
-        'respond:\n  enabled: false\n',
+        'respond:\n  enabled: false\n' +
+        `gitgate:\n  upstreams: [{repos: 'acme/*', url: 'file://${join(upstream.dir, 'root')}/{repo}.git'}]\n`,
     );
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     admin = api(server.url, adminToken(cp.dir.dir));
@@ -103,11 +119,14 @@ describe('shipped rules from real runs (kernel telemetry)', { skip }, () => {
   after(async () => {
     await server?.stop();
     cp.cleanup();
+    upstream?.cleanup();
   });
 
   it('runs that read credentials, edit the repository, run tools, escape, bomb and probe', async () => {
     assert.equal(run(['--agent', 'files'], FILES).code, 0);
     assert.equal(run(['--agent', 'exec'], EXECUTION).code, 0);
+    const pushed = run(['--agent', 'pusher', '--repo', 'acme/app', '--task', '1'], GIT);
+    assert.equal(pushed.code, 0, pushed.out);
     // A fork bomb against a small pids limit.
     run(['--agent', 'bomb', '--pids', '16'], 'for i in $(seq 1 40); do sleep 2 & done; wait');
     // Egress probing and exfiltration shapes, a token taken out of its run and used from here,

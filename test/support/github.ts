@@ -14,7 +14,13 @@ export interface Seen {
   revoked: string[];
 }
 
-export function fakeGithub(cert: Buffer, key: Buffer, appPublicKey: string, seen: Seen): HttpsServer {
+export function fakeGithub(
+  cert: Buffer,
+  key: Buffer,
+  appPublicKey: string,
+  seen: Seen,
+  onIssue?: (token: string) => void,
+): HttpsServer {
   return createServer({ cert, key }, (req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (d: string) => (body += d));
@@ -56,6 +62,7 @@ export function fakeGithub(cert: Buffer, key: Buffer, appPublicKey: string, seen
         const asked = JSON.parse(body) as { repositories: string[]; permissions: Record<string, string> };
         const token = `ghs_${randomBytes(18).toString('hex')}`;
         seen.issued.push({ token, installation: access[1]!, body: asked });
+        onIssue?.(token);
         // Installation 78 is misconfigured: it hands out every repository, with admin.
         const greedy = access[1] === '78';
         return reply(201, {

@@ -3,7 +3,7 @@
 // exactly what reached the upstream, and that only the gate's credential got there.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 export interface GitUpstream {
   readonly url: string;
   readonly root: string;
+  /** Accepts one more password (a credential minted while the test runs). */
+  allow(password: string): void;
   /** Requests refused for their credentials, and the users whose requests got through. */
   stats(): Promise<{ refused: number; users: string[] }>;
   close(): Promise<void>;
@@ -122,6 +124,7 @@ export async function startUpstream(root: string, user: string, password: string
     url,
     root,
     stats,
+    allow: (p) => appendFileSync(secret, `\n${p}`),
     close: async () => {
       child.kill();
       await new Promise((r) => child.once('exit', r));
@@ -133,16 +136,16 @@ export async function startUpstream(root: string, user: string, password: string
 export async function serveUpstream(
   root: string,
   user: string,
-  password: string,
+  passwords: () => string[],
 ): Promise<{ url: string; close(): void }> {
-  const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   const state = { refused: 0, users: [] as string[] };
   const server: Server = createServer((req, res) => {
     if (req.url === '/_stats') {
       res.end(JSON.stringify(state));
       return;
     }
-    if (req.headers.authorization !== expected) {
+    const expected = passwords().map((p) => `Basic ${Buffer.from(`${user}:${p}`).toString('base64')}`);
+    if (!expected.includes(req.headers.authorization ?? '')) {
       if (req.headers.authorization) state.refused++;
       res.writeHead(401, { 'www-authenticate': 'Basic realm="upstream"' });
       res.end();

@@ -4,14 +4,12 @@
 // the run's tokens are: the upstream accepts exactly the tokens the engine minted.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type Server } from '../support/cli.js';
-import { fakeGithub, type Seen } from '../support/github.js';
+import { startFakeGithub, type Seen } from '../support/github.js';
 import { gitAsync, makeRepo, startUpstream, upstreamRefs, type GitUpstream } from '../support/gitupstream.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
@@ -32,39 +30,7 @@ describe('git gate: the upstream credential from the GitHub App engine', () => {
     root = join(d, 'upstream');
     makeRepo(root, 'acme/web', join(d, 'seed'));
     upstream = await startUpstream(root, 'x-access-token', 'nothing-until-minted');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(d, 'srv.key'),
-        '-out',
-        join(d, 'srv.crt'),
-      ],
-      { stdio: 'ignore' },
-    );
-    const app = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    writeFileSync(join(d, 'app.pem'), app.privateKey.export({ type: 'pkcs1', format: 'pem' }), {
-      mode: 0o600,
-    });
-    github = fakeGithub(
-      readFileSync(join(d, 'srv.crt')),
-      readFileSync(join(d, 'srv.key')),
-      app.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-      seen,
-      (token) => upstream.allow(token),
-    );
-    await new Promise<void>((r) => github.listen(0, '127.0.0.1', r));
+    github = (await startFakeGithub(d, seen, (token) => upstream.allow(token))).server;
     const port = (github.address() as { port: number }).port;
     writeFileSync(
       join(d, 'rampart.yaml'),

@@ -6,10 +6,8 @@
 // the credential went away upstream).
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import type { Server as HttpsServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -17,7 +15,7 @@ import type { DynamicEngine } from '../../src/secrets/engine.js';
 import { GithubEngine } from '../../src/secrets/engines/github.js';
 import { PostgresEngine } from '../../src/secrets/engines/postgres.js';
 import { Sealer } from '../../src/secrets/seal.js';
-import { fakeGithub, type Seen } from '../support/github.js';
+import { startFakeGithub, type Seen } from '../support/github.js';
 import { pgClusterSkip, startPgCluster } from '../support/pgcluster.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -127,39 +125,8 @@ conformance('postgres', pgClusterSkip(), async () => {
 
 conformance('github', false, async () => {
   const dir = tempDir();
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir.dir, 'srv.key'),
-      '-out',
-      join(dir.dir, 'srv.crt'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const app = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  writeFileSync(join(dir.dir, 'app.pem'), app.privateKey.export({ type: 'pkcs1', format: 'pem' }), {
-    mode: 0o600,
-  });
   const seen: Seen = { jwt: [], issued: [], revoked: [] };
-  const server: HttpsServer = fakeGithub(
-    readFileSync(join(dir.dir, 'srv.crt')),
-    readFileSync(join(dir.dir, 'srv.key')),
-    app.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    seen,
-  );
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const server = (await startFakeGithub(dir.dir, seen)).server;
   const sealer = new Sealer([{ id: 'k1', key: randomBytes(32) }]);
   const engine = new GithubEngine(
     {

@@ -6,8 +6,6 @@
 // never in the store in the clear.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
@@ -16,7 +14,7 @@ import { rampartAsync, startServer, type Server } from '../support/cli.js';
 import { adminToken, api, type Api } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { eventually } from '../support/wait.js';
-import { fakeGithub, type Seen } from '../support/github.js';
+import { startFakeGithub, type Seen } from '../support/github.js';
 
 describe('GitHub App installation tokens', { skip: sandboxSkip() }, () => {
   let cp: ReturnType<typeof sandboxControlPlaneDir>;
@@ -29,38 +27,7 @@ describe('GitHub App installation tokens', { skip: sandboxSkip() }, () => {
   before(async () => {
     cp = sandboxControlPlaneDir();
     dir = cp.dir.dir;
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'srv.key'),
-        '-out',
-        join(dir, 'srv.crt'),
-      ],
-      { stdio: 'ignore' },
-    );
-    const app = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    writeFileSync(join(dir, 'app.pem'), app.privateKey.export({ type: 'pkcs1', format: 'pem' }), {
-      mode: 0o600,
-    });
-    github = fakeGithub(
-      readFileSync(join(dir, 'srv.crt')),
-      readFileSync(join(dir, 'srv.key')),
-      app.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-      seen,
-    );
-    await new Promise<void>((r) => github.listen(0, '127.0.0.1', r));
+    github = (await startFakeGithub(dir, seen)).server;
     const port = (github.address() as { port: number }).port;
     writeFileSync(
       join(dir, 'rampart.yaml'),

@@ -4,7 +4,10 @@
 // DELETE /installation/token with the token, GET /app. Installation 78 is misconfigured: it
 // hands out more than asked. Everything it saw is in `seen`.
 
-import { verify, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, verify, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server as HttpsServer } from 'node:https';
 import type { Json } from './http.js';
 
@@ -83,4 +86,49 @@ export function fakeGithub(
       reply(404, { message: 'Not Found' });
     });
   });
+}
+
+/**
+ * The stand-in, set up in `dir` and listening: its TLS certificate (srv.crt, for an engine's
+ * ca_file) and key, the app's private key (app.pem, mode 0600), on 127.0.0.1.
+ */
+export async function startFakeGithub(
+  dir: string,
+  seen: Seen,
+  onIssue?: (token: string) => void,
+): Promise<{ server: HttpsServer; port: number }> {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'srv.key'),
+      '-out',
+      join(dir, 'srv.crt'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const app = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'app.pem'), app.privateKey.export({ type: 'pkcs1', format: 'pem' }), {
+    mode: 0o600,
+  });
+  const server = fakeGithub(
+    readFileSync(join(dir, 'srv.crt')),
+    readFileSync(join(dir, 'srv.key')),
+    app.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    seen,
+    onIssue,
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as { port: number }).port };
 }

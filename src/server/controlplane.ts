@@ -48,7 +48,7 @@ import { discoveryPath } from './discovery.js';
 import { HealthRegistry } from './health.js';
 import { createHttpApp } from './http.js';
 import { createMetrics } from './metrics.js';
-import { RefusalLog } from './refusals.js';
+import { auditedRefusals } from './refusals.js';
 import { registerCoreRoutes } from './routes/core.js';
 
 export { VERSION } from '../core/version.js';
@@ -464,29 +464,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     };
     // Refused requests: the first per source and reason in a window on record at once, the rest
     // counted into one record at the window's end (a flood of bad tokens cannot fill the disk).
-    const refusals = new RefusalLog({
-      windowMs: config.auth.refusalWindowMs,
-      perSource: config.auth.refusalsPerSource,
-      onSummary: (s) =>
-        void bus
-          .publish({
-            type: 'auth.rejected',
-            severity: 'medium',
-            outcome: 'denied',
-            source: 'server',
-            data: {
-              route: '*',
-              method: '*',
-              reason: `${s.count} more refused request(s) in ${s.windowMs} ms${s.overflow ? ' from sources past the bound of distinct sources' : ''}${s.throttled > 0 ? `, ${s.throttled} of them throttled (429)` : ''}`,
-              remote: s.source,
-              kind: s.reason,
-              count: s.count,
-              throttled: s.throttled,
-              windowMs: s.windowMs,
-            },
-          })
-          .catch((e: unknown) => logger.error({ err: messageOf(e) }, 'could not audit refused requests')),
-    });
+    const refusals = auditedRefusals(config.auth, bus, (e) =>
+      logger.error({ err: messageOf(e) }, 'could not audit refused requests'),
+    );
     cleanups.push(async () => refusals.stop());
     metrics.counter(
       'rampart_auth_refused_total',

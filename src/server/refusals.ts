@@ -11,6 +11,8 @@
 // its record says so. So the records a window adds are at most about 2 x MAX_KEYS, whatever the
 // request rate.
 
+import type { EventPublisher } from '../core/events.js';
+
 export type RefusalVerdict = 'record' | 'count' | 'throttle';
 
 export interface RefusalSummary {
@@ -118,4 +120,38 @@ export class RefusalLog {
     clearInterval(this.timer);
     this.flush();
   }
+}
+
+/**
+ * The control plane's refusal log: each window's summary published as one auth.rejected event
+ * (on record like every other), a failure to record it handed to `onError`.
+ */
+export function auditedRefusals(
+  auth: { readonly refusalWindowMs: number; readonly refusalsPerSource: number },
+  bus: EventPublisher,
+  onError: (e: unknown) => void,
+): RefusalLog {
+  return new RefusalLog({
+    windowMs: auth.refusalWindowMs,
+    perSource: auth.refusalsPerSource,
+    onSummary: (s) =>
+      void bus
+        .publish({
+          type: 'auth.rejected',
+          severity: 'medium',
+          outcome: 'denied',
+          source: 'server',
+          data: {
+            route: '*',
+            method: '*',
+            reason: `${s.count} more refused request(s) in ${s.windowMs} ms${s.overflow ? ' from sources past the bound of distinct sources' : ''}${s.throttled > 0 ? `, ${s.throttled} of them throttled (429)` : ''}`,
+            remote: s.source,
+            kind: s.reason,
+            count: s.count,
+            throttled: s.throttled,
+            windowMs: s.windowMs,
+          },
+        })
+        .catch(onError),
+  });
 }

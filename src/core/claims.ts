@@ -98,3 +98,20 @@ export function gitBindingProblem(g: unknown): string | undefined {
     return 'git.paths must be at most 64 globs of at most 256 characters';
   return undefined;
 }
+
+/**
+ * The workload token an Authorization or Proxy-Authorization header carries: Bearer, or Basic with
+ * the token as password (what curl's --proxy-user and git's credential helpers send).
+ */
+export function tokenFrom(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (!value) return undefined;
+  if (scheme!.toLowerCase() === 'bearer') return value.trim();
+  if (scheme!.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    return i >= 0 ? decoded.slice(i + 1) : undefined;
+  }
+  return undefined;
+}

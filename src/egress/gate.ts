@@ -6,7 +6,7 @@
 // the open set (which the kill switch, bans and a run's end cut) until it is recorded.
 
 import { lookup } from 'node:dns/promises';
-import { RESERVED_SUFFIX } from '../core/claims.js';
+import { RESERVED_SUFFIX, tokenFrom } from '../core/claims.js';
 import { messageOf } from '../core/errors.js';
 import { numericHost, type Address } from './address.js';
 import { connectionOptions, HOP_BY_HOP, type HeaderList } from './http1.js';
@@ -14,7 +14,6 @@ import type { HostRule } from './hosts.js';
 import {
   parseTarget,
   Refusal,
-  tokenFrom,
   type Admitted,
   type ConnectionRecord,
   type EgressCaller,

@@ -180,20 +180,6 @@ export function parseTarget(authority: string, defaultPort?: number): Target | u
   return host ? { host, port, numeric: undefined } : undefined;
 }
 
-export function tokenFrom(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const [scheme, value] = header.split(' ', 2);
-  if (!value) return undefined;
-  if (scheme!.toLowerCase() === 'bearer') return value.trim();
-  // curl --proxy-user agent:TOKEN sends Basic; the password is the token.
-  if (scheme!.toLowerCase() === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    return i >= 0 ? decoded.slice(i + 1) : undefined;
-  }
-  return undefined;
-}
-
 /** The answer to a refusal, on a connection the proxy answers itself. */
 export function refusal(r: Refusal): Buffer {
   const headers = r.status === 407 ? 'proxy-authenticate: Bearer realm="rampart"\r\n' : '';

@@ -21,6 +21,8 @@ export interface GitCall {
   readonly maxOutput?: number;
   /** Extra descriptors (3, 4...): what the child gets there. */
   readonly extra?: readonly ('pipe' | 'ignore')[];
+  /** Given each chunk of stdout as it comes, instead of collecting it (a streaming reader). */
+  readonly onStdout?: (chunk: Buffer) => void;
   /** Called with the child once spawned (to write to its extra descriptors). */
   readonly onSpawn?: (child: ChildProcess) => void;
 }
@@ -59,6 +61,16 @@ export function runGit(c: GitCall): Promise<GitResult> {
       kill(child.pid);
     }, c.timeoutMs);
     child.stdout!.on('data', (b: Buffer) => {
+      if (c.onStdout) {
+        // A reader that throws ends the call with its error, not the process.
+        try {
+          c.onStdout(b);
+        } catch (e) {
+          failure ??= e instanceof Error ? e : new Error(String(e));
+          kill(child.pid);
+        }
+        return;
+      }
       size += b.length;
       if (size > max) {
         failure ??= new Error(`git ${c.args[0]} said more than ${max} bytes`);

@@ -4,10 +4,9 @@
 // they add, streamed through the secret scanner one blob at a time (memory stays bounded by the
 // largest file allowed, whatever the size of the push).
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baseEnv, gitError, kill, runGit } from './git.js';
+import { gitError, runGit } from './git.js';
 import {
   ZERO,
   type ChangedFile,
@@ -216,66 +215,49 @@ function isBinary(b: Buffer): boolean {
 }
 
 /** `git cat-file --batch` over `shas`, each body handed over in order (undefined when missing). */
-function streamBlobs(
+async function streamBlobs(
   o: InspectOptions,
   env: Record<string, string>,
   shas: readonly string[],
   each: (index: number, body: Buffer | undefined, truncated?: boolean) => void,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(o.git, ['cat-file', '--batch'], {
-      env: { ...baseEnv(), ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const timer = setTimeout(() => {
-      kill(child.pid);
-      reject(new Error(`git cat-file took longer than ${o.timeoutMs} ms`));
-    }, o.timeoutMs);
-    let index = 0;
-    let pending: Buffer = Buffer.alloc(0);
-    let body: { size: number; parts: Buffer[]; have: number } | undefined;
-    let err = '';
-    child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-    child.stdout.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      for (;;) {
-        if (body) {
-          const need = body.size + 1 - body.have;
-          const take = Math.min(need, pending.length);
-          // Past SCAN_MAX only the head is kept (enough to tell a binary file): memory stays
-          // bounded by SCAN_MAX whatever the blob's size.
-          if (body.have < (body.size > SCAN_MAX ? BINARY_PROBE : body.size + 1))
-            body.parts.push(pending.subarray(0, take));
-          body.have += take;
-          pending = pending.subarray(take);
-          if (body.have < body.size + 1) return;
-          const kept = Buffer.concat(body.parts);
-          const big = body.size > SCAN_MAX;
-          each(index++, kept.subarray(0, big ? BINARY_PROBE : body.size), big);
-          body = undefined;
-          continue;
-        }
-        const nl = pending.indexOf(10);
-        if (nl < 0) return;
-        const head = pending.subarray(0, nl).toString('latin1').split(' ');
-        pending = pending.subarray(nl + 1);
-        if (head[1] === 'missing' || head.length < 3) each(index++, undefined);
-        else body = { size: Number(head[2]), parts: [], have: 0 };
+  let index = 0;
+  let pending: Buffer = Buffer.alloc(0);
+  let body: { size: number; parts: Buffer[]; have: number } | undefined;
+  const read = (chunk: Buffer): void => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    for (;;) {
+      if (body) {
+        const take = Math.min(body.size + 1 - body.have, pending.length);
+        // Past SCAN_MAX only the head is kept (enough to tell a binary file): memory stays
+        // bounded by SCAN_MAX whatever the blob's size.
+        if (body.have < (body.size > SCAN_MAX ? BINARY_PROBE : body.size + 1))
+          body.parts.push(pending.subarray(0, take));
+        body.have += take;
+        pending = pending.subarray(take);
+        if (body.have < body.size + 1) return;
+        const big = body.size > SCAN_MAX;
+        each(index++, Buffer.concat(body.parts).subarray(0, big ? BINARY_PROBE : body.size), big);
+        body = undefined;
+        continue;
       }
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${o.git}: ${e.message}`));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`git cat-file: ${gitError(err)}`));
-      else resolve();
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(`${shas.join('\n')}\n`);
+      const nl = pending.indexOf(10);
+      if (nl < 0) return;
+      const head = pending.subarray(0, nl).toString('latin1').split(' ');
+      pending = pending.subarray(nl + 1);
+      if (head[1] === 'missing' || head.length < 3) each(index++, undefined);
+      else body = { size: Number(head[2]), parts: [], have: 0 };
+    }
+  };
+  const r = await runGit({
+    git: o.git,
+    args: ['cat-file', '--batch'],
+    env,
+    input: `${shas.join('\n')}\n`,
+    timeoutMs: o.timeoutMs,
+    onStdout: read,
   });
+  if (r.code !== 0) throw new Error(`git cat-file: ${gitError(r.stderr)}`);
 }
 
 /** The mirror's HEAD, which a bare clone takes from the upstream: its default branch. */

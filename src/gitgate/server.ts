@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import type { GitBinding, WorkloadClaims } from '../core/claims.js';
+import { tokenFrom, type GitBinding, type WorkloadClaims } from '../core/claims.js';
 import { messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { Log } from '../core/types.js';
@@ -144,13 +144,7 @@ export class GateServer {
 
   /** The workload token, from Basic (git's credential helper: any user, the token as password) or Bearer. */
   private authenticate(req: IncomingMessage): WorkloadClaims {
-    const h = req.headers.authorization ?? '';
-    let token: string | undefined;
-    if (/^bearer /i.test(h)) token = h.slice(7).trim();
-    else if (/^basic /i.test(h)) {
-      const decoded = Buffer.from(h.slice(6).trim(), 'base64').toString('utf8');
-      token = decoded.slice(decoded.indexOf(':') + 1);
-    }
+    const token = tokenFrom(req.headers.authorization);
     if (!token)
       throw new HttpRefusal(401, "rampart: a workload token is needed (the run's /run/rampart/token)");
     const r = this.d.verify(token);

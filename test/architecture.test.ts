@@ -48,6 +48,8 @@ const PACKAGES: Record<string, readonly string[]> = {
   respond: [],
   notify: ['nodemailer'],
   sinks: [],
+  // The egress CA's certificates (X.509 on WebCrypto); the reflection polyfill its injector needs.
+  egress: ['@peculiar/x509', 'reflect-metadata'],
   // Runbooks' front matter.
   incidents: ['yaml'],
   breakglass: [],

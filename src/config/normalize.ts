@@ -10,6 +10,7 @@ import type { RateClass } from '../core/ratelimit.js';
 import type { SandboxProfile } from '../core/settings.js';
 import { parseDuration, parseSize } from '../core/units.js';
 import type { Locating } from '../core/yaml.js';
+import { injection, pinnedHosts } from './egress.js';
 import { exhaustive, type Infer } from './infer.js';
 import { notifyConfig, sinksConfig } from './outputs.js';
 import { breakglassConfig, gitgateConfig, incidentsConfig } from './people.js';
@@ -468,6 +469,11 @@ function egressConfig(raw: RawConfig['egress'], c: Ctx): EgressConfig {
     max_connections_per_agent,
     connect_timeout,
     idle_timeout,
+    inspect,
+    inject,
+    inspect_max_body,
+    origin_ca_file,
+    hosts,
     ...rest
   } = raw;
   exhaustive(rest);
@@ -483,6 +489,11 @@ function egressConfig(raw: RawConfig['egress'], c: Ctx): EgressConfig {
     maxConnectionsPerAgent: max_connections_per_agent,
     connectTimeoutMs: c.ms(['egress', 'connect_timeout'], connect_timeout, 100),
     idleTimeoutMs: c.ms(['egress', 'idle_timeout'], idle_timeout, 1000),
+    inspect,
+    inject: inject.map((r, i) => injection(r, i, c)),
+    inspectMaxBody: c.bytes(['egress', 'inspect_max_body'], inspect_max_body),
+    originCaFile: origin_ca_file === undefined ? undefined : c.abs(origin_ca_file),
+    hosts: pinnedHosts(hosts, c),
   };
 }
 

@@ -3,6 +3,7 @@
 // Every key has a description and, where it has one, a default; docs/configuration.md documents
 // every key (a test checks that), and load.ts turns the validated tree into the typed, frozen Config.
 
+import { egressInspectionSchema } from './schema-egress.js';
 import { SCOPES } from '../core/scopes.js';
 import { duration, limits, obj, path, root, size } from './schema-parts.js';
 import { detectSchema, respondSchema } from './schema-detect.js';
@@ -457,6 +458,7 @@ export const configSchema = root({
     },
     connect_timeout: duration('Time to connect to a destination.', '10s'),
     idle_timeout: duration('Tunnels idle this long are closed.', '5m'),
+    ...egressInspectionSchema,
   }),
   secrets: secretsSchema,
   admission: obj({

@@ -83,6 +83,15 @@ export const EVENT_CATALOGUE = {
     summary: 'An address or range was banned or unbanned at the proxy.',
     severities: ['medium'],
   },
+  'egress.request': {
+    summary:
+      'A request to an inspected host: sent (info; with its injected credential named), a credential found in it recorded (medium), or refused by policy, inspection or its origin (high).',
+    severities: ['info', 'medium', 'high'],
+  },
+  'egress.ca_rotated': {
+    summary: "The egress CA's key and certificate were replaced; runs started afterwards trust the new one.",
+    severities: ['medium'],
+  },
   'secrets.leases_revoked': {
     summary: "Leases ended: credentials taken back, runs' files removed.",
     severities: ['info'],

@@ -153,6 +153,31 @@ export interface EventMap {
     by: string;
     /** Open tunnels to the banned addresses, cut. */ tunnelsCut: number;
   };
+  /** A request on a connection the proxy inspects (a host marked inspect). */
+  'egress.request': {
+    agent: string;
+    run: string;
+    host: string;
+    method: string;
+    /** Path and query (first 2048 characters, redacted on record). */
+    path: string;
+    status: number;
+    decision: 'allow' | 'deny' | 'error';
+    reason: string;
+    /** The credential the proxy added: the secret's name and fingerprint, never its value. */
+    injected?: { secret: string; fingerprint: string; source: string };
+    /** What outbound inspection found: rule, where (path, header:NAME, body), offset, action. */
+    findings: { rule: string; where: string; offset: number; action: string }[];
+    /** Findings past the twentieth, counted. */
+    findingsNotListed?: number;
+    /** Why the body, or part of it, went uninspected (an unknown encoding, past the bound). */
+    uninspected?: string;
+    bytesUp: number;
+    bytesDown: number;
+    durationMs: number;
+  };
+  /** The egress CA was rotated. */
+  'egress.ca_rotated': { by: string; fingerprint: string; previous: string; notAfter: string };
   /** The kill switch: every run on the host killed at once. */
   'sandbox.destroyed_all': { runs: string[]; by: string; ms: number; reason?: string };
   /** Leases ended: their credentials taken back (roles dropped), their files removed from runs. */

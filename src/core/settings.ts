@@ -78,6 +78,29 @@ export interface EgressSettings {
   readonly maxConnectionsPerAgent: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Host patterns terminated and inspected (the injections' hosts are added by the proxy). */
+  readonly inspect: readonly string[];
+  readonly inject: readonly EgressInjection[];
+  readonly inspectMaxBody: number;
+  readonly originCaFile: string | undefined;
+  /** Names resolved to a fixed address, not through DNS. */
+  readonly hosts: Readonly<Record<string, string>>;
+}
+
+/** A credential the proxy adds to requests to a host (egress.inject[i], a profile expanded). */
+export interface EgressInjection {
+  /** egress.inject[0], for records. */
+  readonly source: string;
+  readonly host: string;
+  readonly pathPrefix: string;
+  /** Lower case. */
+  readonly header: string;
+  readonly scheme: 'bearer' | 'basic' | 'raw';
+  readonly username?: string;
+  /** More headers dropped from the agent's request (lower case). */
+  readonly strip: readonly string[];
+  readonly vault: string;
+  readonly name: string;
 }
 
 export interface AdmissionSettings {

@@ -3,6 +3,7 @@
 // (status, bans, kill switch), health and metrics. It knows no other component: each capability
 // comes as a function.
 
+import { lookup } from 'node:dns/promises';
 import { chmodSync, chownSync, rmSync } from 'node:fs';
 import type { WorkloadClaims } from '../core/claims.js';
 import type { ChannelListener, Component } from '../core/component.js';
@@ -14,6 +15,9 @@ import { AddressGuard } from './address.js';
 import { HOST_LISTS, HostMatcher, type HostRule } from './hosts.js';
 import { EgressProxy, type ConnectionRecord, type EgressCaller, type EgressProfile } from './proxy.js';
 import { egressRoutes } from './routes.js';
+import { inspectionMetrics, recordRequest } from './requests.js';
+import { startInspection, type CredentialSource } from './inspection.js';
+import type { Scanner } from './dlp.js';
 import type { InternalRoute } from './types.js';
 
 export interface EgressComponentDeps {
@@ -34,6 +38,19 @@ export interface EgressComponentDeps {
   ) => Promise<{ allow: boolean; reason: string }>;
   /** Rampart's own services by reserved name (git.rampart.internal); others under it are refused. */
   readonly route?: (host: string) => InternalRoute | undefined;
+  /** Where the CA of inspected hosts lives (DATA/egress/ca). */
+  readonly dataDir: string;
+  /** The redaction engine, for outbound inspection. */
+  readonly scanner: Scanner;
+  /** The secrets broker's secret.use, for injection; absent: every injected request is refused. */
+  readonly credential?: CredentialSource;
+  /** egress.request: methods and paths of inspected hosts. Throwing denies. */
+  readonly decideRequest?: (
+    caller: EgressCaller,
+    host: string,
+    method: string,
+    path: string,
+  ) => Promise<{ allow: boolean; reason: string }>;
 }
 
 export interface EgressComponent extends Component, ChannelListener {
@@ -55,7 +72,7 @@ function boundedCounts(max: number): { add(k: string): void; read(): Record<stri
   };
 }
 
-export function startEgress(deps: EgressComponentDeps): EgressComponent {
+export async function startEgress(deps: EgressComponentDeps): Promise<EgressComponent> {
   const { settings: config, events: bus, log: logger } = deps;
   let guard: AddressGuard;
   let profile: EgressProfile;
@@ -80,8 +97,19 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
   const byHost = boundedCounts(1000);
   const claimsOf = new WeakMap<EgressCaller, WorkloadClaims>();
 
+  const inspection = await startInspection({
+    settings: config,
+    dataDir: deps.dataDir,
+    scanner: deps.scanner,
+    ...(deps.credential ? { credential: deps.credential } : {}),
+    ...(config.askPolicy && deps.decideRequest ? { decide: deps.decideRequest } : {}),
+    ...(deps.inspect ? { seen: deps.inspect } : {}),
+    record: (r) => recordRequest(bus, logger, r),
+  });
+  const pinned = config.hosts;
   const proxy = new EgressProxy({
     guard,
+    ...(inspection ? { interceptor: inspection.interceptor } : {}),
     connectTimeoutMs: config.connectTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     deps: {
@@ -100,6 +128,16 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
       ...(config.askPolicy && deps.decide ? { decide: deps.decide } : {}),
       ...(deps.inspect ? { inspect: deps.inspect } : {}),
       ...(deps.route ? { route: deps.route } : {}),
+      ...(Object.keys(pinned).length > 0
+        ? {
+            resolve: async (host: string) => {
+              const a = pinned[host];
+              return a
+                ? [{ address: a, family: a.includes(':') ? 6 : 4 }]
+                : lookup(host, { all: true, verbatim: true });
+            },
+          }
+        : {}),
       record: (r: ConnectionRecord) => {
         byAgent.add(r.agent);
         byHost.add(`${r.host}:${r.port}`);
@@ -149,7 +187,13 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
     name: 'egress',
     proxy,
     guard,
-    routes: egressRoutes({ proxy, guard, bus, listen: `${config.listen.host}:${config.listen.port}` }),
+    routes: egressRoutes({
+      proxy,
+      guard,
+      bus,
+      listen: `${config.listen.host}:${config.listen.port}`,
+      ...(inspection ? { ca: inspection.ca, interceptor: inspection.interceptor } : {}),
+    }),
     metrics: [
       {
         kind: 'counter',
@@ -183,6 +227,7 @@ export function startEgress(deps: EgressComponentDeps): EgressComponent {
         read: () => byHost.read(),
         label: 'destination',
       },
+      ...inspectionMetrics(inspection),
       {
         kind: 'gauge',
         name: 'rampart_egress_open_tunnels',

@@ -107,6 +107,9 @@ export class Gate {
         );
       return { address: r.address, port: r.port, allowedBy: `${t.host} is Rampart's ${r.name}` };
     }
+    // A plain request would carry to an inspected host what inspection exists to see.
+    if (said !== undefined && this.opts.interceptor?.inspects(t.host, t.port))
+      throw new Refusal(403, 'deny', `${t.host} is inspected: it is reached over HTTPS (CONNECT) only`);
     const profile = this.opts.deps.profileFor(caller);
     if ((this.perAgent.get(caller.agent) ?? 0) >= profile.maxConnections)
       throw new Refusal(429, 'deny', `agent ${caller.agent} has ${profile.maxConnections} connections open`);

@@ -67,6 +67,7 @@ interface Addon {
   send(h: Handle, id: number, bytes: Buffer): boolean;
   end(h: Handle, id: number, last: Buffer): void;
   handoff(h: Handle, id: number): number;
+  take(h: Handle, id: number): [number, Buffer] | null;
   adopt(h: Handle, fd: number, head: Buffer): number;
   close(h: Handle): void;
 }
@@ -192,6 +193,14 @@ export class NativeRelay {
   /** Gives a connection whose head was read to Node: its descriptor, or -1 when it is gone. */
   handoff(id: number): number {
     return this.closed ? -1 : this.addon.handoff(this.handle, id);
+  }
+  /**
+   * A CONNECT being decided, taken over by Node (an inspected host): its descriptor and what the
+   * client sent after the head. undefined when it is gone.
+   */
+  take(id: number): { fd: number; rest: Buffer } | undefined {
+    const t = this.closed ? null : this.addon.take(this.handle, id);
+    return t ? { fd: t[0], rest: t[1] } : undefined;
   }
 
   /** Takes over a connection Node accepted (its descriptor is duplicated); `head` goes first. */

@@ -117,7 +117,7 @@ export class EgressProxy {
         errorResponse(408, `the request head did not arrive within ${this.headersTimeoutMs} ms`),
       ),
     });
-    this.tunnels = new Tunnels(this.gate, this.relay, connectTimeoutMs);
+    this.tunnels = new Tunnels(this.gate, this.relay, connectTimeoutMs, opts.interceptor);
     this.exchanges = new Exchanges(this.gate, this.relay, this.timeouts, {
       maxHeaderBytes: this.maxHeaderBytes,
       connectTimeoutMs,
@@ -153,6 +153,7 @@ export class EgressProxy {
     this.stop(listener);
     for (const [key, o] of this.gate.open) if (o.run === run) this.cut(key, o);
     this.exchanges.drop(run);
+    this.opts.interceptor?.drop(run);
     return true;
   }
 
@@ -205,6 +206,7 @@ export class EgressProxy {
     this.relay.close();
     // Plain answers still being admitted: the relay has closed their connections.
     for (const a of [...this.exchanges.answering.values()]) a.lost();
+    this.opts.interceptor?.close();
     this.timeouts.close();
   }
 

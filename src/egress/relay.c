@@ -1181,6 +1181,32 @@ static napi_value js_handoff(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/**
+ * take(relay, id) -> [descriptor, rest: Buffer] | null: a CONNECT being decided becomes Node's
+ * (the egress proxy terminates TLS for an inspected host), with what the client sent after its
+ * head (a ClientHello sent before the 200, say). null when the connection is gone.
+ */
+static napi_value js_take(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out, fdv, rest;
+  struct relay *r = args(env, info, 2, argv);
+  if (!r) return NULL;
+  struct conn *c = find(r, env, argv[1], deciding);
+  if (!c) {
+    settle(r);
+    napi_get_null(env, &out);
+    return out;
+  }
+  size_t from = c->head_end <= c->len ? c->head_end : c->len;
+  napi_create_buffer_copy(env, c->len - from, c->buf + from, NULL, &rest);
+  int fd = release_client(r, c);
+  settle(r);
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_int32(env, fd, &fdv);
+  napi_set_element(env, out, 0, fdv);
+  napi_set_element(env, out, 1, rest);
+  return out;
+}
+
 /** adopt(relay, fd, head: Buffer) -> id: a connection Node accepted, its descriptor duplicated. */
 static napi_value js_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -1236,6 +1262,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
       {"end", NULL, js_end, NULL, NULL, NULL, napi_default, NULL},
       {"handoff", NULL, js_handoff, NULL, NULL, NULL, napi_default, NULL},
+      {"take", NULL, js_take, NULL, NULL, NULL, napi_default, NULL},
       {"adopt", NULL, js_adopt, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -5,6 +5,8 @@ import { route, type ApiRequest, type Route } from '../core/component.js';
 import { RampartError, messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { AddressGuard } from './address.js';
+import type { CertificateAuthority } from './ca.js';
+import type { Interceptor } from './intercept.js';
 import type { EgressProxy } from './proxy.js';
 
 export interface EgressRouteDeps {
@@ -12,7 +14,13 @@ export interface EgressRouteDeps {
   readonly guard: AddressGuard;
   readonly bus: EventPublisher;
   readonly listen: string;
+  /** Present when hosts are inspected. */
+  readonly ca?: CertificateAuthority;
+  readonly interceptor?: Interceptor;
 }
+
+const NO_CA =
+  'no host is inspected here, so there is no egress CA (egress.inspect and egress.inject in the configuration)';
 
 const TARGET = {
   type: 'object',
@@ -56,7 +64,53 @@ export function egressRoutes(deps: EgressRouteDeps): Route<never, never, never>[
         open_tunnels: proxy.openTunnels,
         bans: guard.bans(),
         stats: proxy.stats,
+        ...(deps.interceptor && deps.ca
+          ? {
+              inspection: {
+                ...deps.interceptor.stats,
+                leaves: deps.ca.stats,
+                ca: deps.ca.certificate.fingerprint,
+              },
+            }
+          : {}),
       }),
+    }),
+    route({
+      method: 'GET',
+      url: '/v1/egress/ca',
+      scope: 'egress:control',
+      handler: async () => {
+        if (!deps.ca) throw new RampartError('RAMPART_E_NOT_FOUND', NO_CA);
+        const c = deps.ca.certificate;
+        return {
+          certificate: c.pem,
+          fingerprint: c.fingerprint,
+          not_after: c.notAfter,
+          leaves: deps.ca.cachedLeaves,
+        };
+      },
+    }),
+    route({
+      method: 'POST',
+      url: '/v1/egress/ca/rotate',
+      scope: 'egress:control',
+      handler: async (req) => {
+        if (!deps.ca) throw new RampartError('RAMPART_E_NOT_FOUND', NO_CA);
+        const previous = deps.ca.certificate.fingerprint;
+        const c = await deps.ca.rotate();
+        await bus.publish({
+          type: 'egress.ca_rotated',
+          severity: 'medium',
+          source: 'egress',
+          data: {
+            by: req.principal?.actor ?? 'unknown',
+            fingerprint: c.fingerprint,
+            previous,
+            notAfter: c.notAfter,
+          },
+        });
+        return { certificate: c.pem, fingerprint: c.fingerprint, not_after: c.notAfter, previous };
+      },
     }),
     route<{ target: string }>({
       method: 'POST',

@@ -6,6 +6,7 @@
 import { messageOf } from '../core/errors.js';
 import type { ConnectRequest } from './front.js';
 import type { Gate } from './gate.js';
+import type { Interceptor } from './intercept.js';
 import { errnoName, type NativeRelay } from './native.js';
 import { parseSocks, SOCKS_REPLY, socksReply, type SocksRefusal, type SocksRequest } from './socks.js';
 import {
@@ -31,7 +32,24 @@ export class Tunnels {
     private readonly gate: Gate,
     private readonly relay: NativeRelay,
     private readonly connectTimeoutMs: number,
+    private readonly interceptor?: Interceptor,
   ) {}
+
+  /**
+   * An admitted CONNECT to an inspected host: the connection is taken from the relay and its TLS
+   * answered here. In the open set until it closes, when it is recorded like a tunnel.
+   */
+  private intercept(id: number, passage: Passage, interceptor: Interceptor): void {
+    const taken = this.relay.take(id);
+    if (!taken) return; // the client left while it was decided
+    const key = {};
+    const agent = passage.caller.agent;
+    const open = interceptor.serve(passage, taken.fd, taken.rest, (up, down, failure) => {
+      this.gate.release(key, agent);
+      this.gate.finishAdmitted(passage, up, down, failure);
+    });
+    this.gate.hold(key, open, agent);
+  }
 
   /** A tunnel cut by the kill switch, a ban or its run's end: its record comes when it closes. */
   cut(id: number, o: Open): void {
@@ -65,6 +83,19 @@ export class Tunnels {
       if (!target) throw new Refusal(400, 'deny', `"${req.target}" is not host:port`);
       const admitted = await this.gate.admit(caller, target);
       const passage: Passage = { method: dialect.method, caller, target, admitted, started };
+      const interceptor = this.interceptor;
+      if (
+        admitted.port === undefined &&
+        interceptor?.inspects(target.numeric?.text ?? target.host, target.port)
+      ) {
+        if (dialect !== CONNECT_DIALECT)
+          throw new Refusal(
+            403,
+            'deny',
+            `${target.host} is inspected: it is reached over HTTP CONNECT, not SOCKS5`,
+          );
+        return this.intercept(id, passage, interceptor);
+      }
       const tunnel: Tunnel = {
         run: caller.run,
         address: admitted.address,

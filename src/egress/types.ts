@@ -6,6 +6,7 @@
 import type { AddressGuard, Address } from './address.js';
 import { numericHost } from './address.js';
 import type { HostMatcher, HostRule } from './hosts.js';
+import type { Interceptor } from './intercept.js';
 import { normalizeHost } from './hosts.js';
 import { errorResponse } from './http1.js';
 import { socksReply, socksReplyFor } from './socks.js';
@@ -81,6 +82,8 @@ export interface EgressDeps {
 export interface EgressOptions {
   readonly guard: AddressGuard;
   readonly deps: EgressDeps;
+  /** Terminates the hosts marked inspect (intercept.ts); without it every tunnel is opaque. */
+  readonly interceptor?: Interceptor;
   readonly maxHeaderBytes?: number;
   readonly headersTimeoutMs?: number;
   readonly connectTimeoutMs?: number;

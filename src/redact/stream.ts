@@ -39,11 +39,19 @@ export interface RedactStreamStats {
 
 export class ChunkRedactor {
   private pending: Buffer = Buffer.alloc(0);
+  /** Input bytes before `pending` (a match's offset in the whole stream is this plus its own). */
+  private consumed = 0;
   readonly stats: RedactStreamStats = { bytesIn: 0, bytesOut: 0, secrets: 0, maxHeld: 0 };
 
+  /**
+   * `rewrite` false: matches are reported and the bytes released unchanged, on the same
+   * schedule (the egress proxy's outbound inspection forwards only what was cleared, and
+   * decides itself what a match means).
+   */
   constructor(
     private readonly redactor: Redactor,
-    private readonly onMatch?: (m: SecretMatch) => void,
+    private readonly onMatch?: (m: SecretMatch, offset: number) => void,
+    private readonly rewrite = true,
   ) {}
 
   /** Takes the next bytes; returns what can be released now (possibly nothing). */
@@ -88,15 +96,18 @@ export class ChunkRedactor {
     };
     for (const m of matches) {
       if (m.start >= hold) break;
-      this.onMatch?.(m);
+      this.onMatch?.(m, this.consumed + m.start);
       this.stats.secrets++;
-      emit(p.subarray(at, m.start));
-      emit(Buffer.from(replacementFor(m), 'latin1'));
-      at = m.end;
+      if (this.rewrite) {
+        emit(p.subarray(at, m.start));
+        emit(Buffer.from(replacementFor(m), 'latin1'));
+        at = m.end;
+      }
       emitEnd = Math.max(emitEnd, m.end);
     }
     emit(p.subarray(at, emitEnd));
     this.pending = p.subarray(emitEnd);
+    this.consumed += emitEnd;
     this.stats.maxHeld = Math.max(this.stats.maxHeld, this.pending.length);
     return out;
   }

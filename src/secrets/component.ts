@@ -60,7 +60,11 @@ export interface SecretsComponent extends Component {
    * upstream credential): decided as secret.use for the run's agent and on record as a use; a
    * dynamic engine's credential is leased to the run, so it ends with it.
    */
-  use(vault: string, name: string, who: { agent: string; run: string; purpose: string }): Promise<Buffer>;
+  use(
+    vault: string,
+    name: string,
+    who: { agent: string; run: string; purpose: string; context?: Readonly<Record<string, string>> },
+  ): Promise<Buffer>;
 }
 
 /** Expired leases ended per batch (one commit); the sweep pauses between batches. */
@@ -203,14 +207,24 @@ export async function startSecrets(deps: SecretsComponentDeps): Promise<SecretsC
     use: async (vault, name, who) => {
       const actor = who.purpose;
       if (engines.has(vault))
-        return (await leases.issue({ vault, name, agent: who.agent, run: who.run, actor, use: who.purpose }))
-          .value;
+        return (
+          await leases.issue({
+            vault,
+            name,
+            agent: who.agent,
+            run: who.run,
+            actor,
+            use: who.purpose,
+            ...(who.context ? { context: who.context } : {}),
+          })
+        ).value;
       const read = await service.read(vault, name, {
         actor,
         agent: who.agent,
         run: who.run,
         action: 'secret.use',
         purpose: who.purpose,
+        ...(who.context ? { context: who.context } : {}),
       });
       return read.value;
     },

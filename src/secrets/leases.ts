@@ -78,6 +78,8 @@ export class LeaseService {
     actor: string;
     /** secret.use: for the control plane's use on the agent's behalf (what purpose). */
     use?: string;
+    /** For policy with a use (the egress proxy's host and path). */
+    context?: Readonly<Record<string, string>>;
   }): Promise<Delivery> {
     checkNames(req.vault, req.name);
     const id = `lease_${randomBytes(12).toString('hex')}`;
@@ -89,6 +91,7 @@ export class LeaseService {
       ...(req.run ? { run: req.run } : {}),
       lease: id,
       ...(req.use ? { action: 'secret.use' as const, purpose: req.use } : {}),
+      ...(req.context ? { context: req.context } : {}),
     };
     let lease: StoredLease;
     let value: Buffer;

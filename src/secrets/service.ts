@@ -176,7 +176,11 @@ export class SecretsService {
         opts.agent,
         vault,
         name,
-        { ...(opts.run ? { run: opts.run } : {}), ...(opts.purpose ? { purpose: opts.purpose } : {}) },
+        {
+          ...opts.context,
+          ...(opts.run ? { run: opts.run } : {}),
+          ...(opts.purpose ? { purpose: opts.purpose } : {}),
+        },
         opts.action ?? 'secret.read',
       );
     } catch (e) {
@@ -254,6 +258,8 @@ export interface ReadOptions {
   readonly action?: SecretAction;
   /** What it is used for (secret.use), recorded and given to policy as context.purpose. */
   readonly purpose?: string;
+  /** More for policy (secret.use by the egress proxy: the host and path prefix), recorded too. */
+  readonly context?: Readonly<Record<string, string>>;
 }
 
 function detailsOf(opts: ReadOptions): Record<string, string> {
@@ -262,6 +268,7 @@ function detailsOf(opts: ReadOptions): Record<string, string> {
     ...(opts.run ? { run: opts.run } : {}),
     ...(opts.lease ? { lease: opts.lease } : {}),
     ...(opts.purpose ? { purpose: opts.purpose } : {}),
+    ...opts.context,
   };
 }
 

@@ -22,12 +22,13 @@ import { DETECTION_FIELDS } from '../detect/engine.js';
 import { startNotify } from '../notify/component.js';
 import type { BreakglassComponent } from '../breakglass/component.js';
 import { startPeople } from './people.js';
+import { startEgressFor, type EgressBindings } from './egress.js';
 import { startGitgateFor } from './gitgate.js';
-import { GIT_GATE_HOST } from '../core/claims.js';
+import type { Shared } from './shared.js';
 import { startSinks } from '../sinks/component.js';
 import { EVENTS_CHANNEL } from '../events/stream.js';
 import { startRespond, type RespondComponent } from '../respond/component.js';
-import { startEgress, type EgressComponent } from '../egress/component.js';
+import type { EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
 import { startEvents } from '../events/component.js';
 import { startIdentity } from '../identity/component.js';
@@ -91,13 +92,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // One redaction engine for everything that leaves the process: every log line, every audit record.
   const redactor = new Redactor();
   // Planted decoys are looked for in what passes redaction (log lines, audit records) and in what
-  // egress requests say: the secrets component, which knows them, is bound here once it starts.
-  let gitRoute: { address: string; port: number; name: string } | undefined;
-  let lookForDecoys: ((text: string, where: string, by?: { agent: string; run: string }) => void) | undefined;
+  // egress requests say: the secrets component, which knows them, is bound here once it starts,
+  // with its secret.use for injected credentials and, later, the git gate's route.
+  const bound: EgressBindings = {};
   const logger = createLogger({
     level: config.logging.level,
     redactLine: (line) => {
-      lookForDecoys?.(line, 'a log line');
+      bound.lookForDecoys?.(line, 'a log line');
       return redactor.redact(line).text;
     },
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
@@ -141,7 +142,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         certifier,
         settings: config.audit,
         sanitize: (details) => {
-          if (lookForDecoys) lookForDecoys(JSON.stringify(details), 'an audit record');
+          bound.lookForDecoys?.(JSON.stringify(details), 'an audit record');
           return redactValue(redactor, details) as Record<string, unknown>;
         },
       }),
@@ -212,39 +213,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
     // The egress proxy: built (rules compiled, config errors raised) before anything listens.
     let detect: DetectComponent | undefined;
-    const egress: EgressComponent | undefined = config.egress.enabled
-      ? started(
-          startEgress({
-            settings: config.egress,
-            events: bus,
-            log: logger,
-            verify: (token) => {
-              const r = identity.service.verify(token);
-              return r.ok ? { claims: r.claims } : `${r.kind}: ${r.reason}`;
-            },
-            rateLimit: (claims) => identity.service.rateLimit('egress', claims),
-            inspect: (caller, text) =>
-              lookForDecoys?.(text, `an egress request of run ${caller.run}`, {
-                agent: caller.agent,
-                run: caller.run,
-              }),
-            // Late: the gate starts after egress, and a name with no route is refused meanwhile.
-            route: (host) => (host === GIT_GATE_HOST ? gitRoute : undefined),
-            decide: async (caller, host, port) => {
-              const d = await policy.service.decide(
-                {
-                  principal: { type: 'agent', id: caller.agent },
-                  action: 'egress.connect',
-                  resource: { type: 'host', id: host, port },
-                  context: { run: caller.run },
-                },
-                { actor: `agent:${caller.agent}`, path: 'egress' },
-              );
-              return { allow: d.allow, reason: d.reasons.join('; ') };
-            },
-          }),
-        )
-      : undefined;
+    const shared: Shared = {
+      config,
+      bus,
+      log: logger,
+      identity: identity.service,
+      policy: policy.service,
+      redactor,
+    };
+    const egressStarted = await startEgressFor({ ...shared, late: bound });
+    const egress: EgressComponent | undefined = egressStarted && started(egressStarted);
     const sandbox = started(
       await startSandbox({
         settings: config.sandbox,
@@ -306,7 +284,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         },
       }),
     );
-    lookForDecoys = (text, where, by) => secrets.scan(text, where, by);
+    bound.lookForDecoys = (text, where, by) => secrets.scan(text, where, by);
+    bound.credential = async (caller, secret, context) => {
+      const value = await secrets.use(secret.vault, secret.name, {
+        agent: caller.agent,
+        run: caller.run,
+        purpose: 'egress',
+        context,
+      });
+      return { value, fingerprint: audit.log.fingerprint(value) };
+    };
 
     // Detection: rules over every recorded event, from where this replica's cursor stopped.
     if (role === 'full' && config.detect.enabled)
@@ -343,7 +330,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         }),
       );
     cleanups.push(() => {
-      lookForDecoys = undefined;
+      bound.lookForDecoys = undefined;
       return Promise.resolve();
     });
 
@@ -392,17 +379,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     // The git gate: agents' pushes checked, then forwarded with a credential only Rampart holds.
     if (role === 'full') {
-      const gate = await startGitgateFor({
-        config,
-        bus,
-        log: logger,
-        identity: identity.service,
-        policy: policy.service,
-        redactor,
-        secrets,
-        started,
-      });
-      if (gate) gitRoute = { ...gate.address, name: 'git gate' };
+      const gate = await startGitgateFor({ ...shared, secrets, started });
+      if (gate) bound.gitRoute = { ...gate.address, name: 'git gate' };
     }
 
     // Incidents: where people take over (every replica may group: changes are compare-and-set).

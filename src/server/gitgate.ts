@@ -3,27 +3,18 @@
 // for the upstream credential. Part of the control plane's composition (controlplane.ts calls
 // it); the egress proxy routes git.rampart.internal to the listener it returns.
 
-import type { Config } from '../config/load.js';
 import type { Component } from '../core/component.js';
-import type { EventPublisher } from '../core/events.js';
-import type { Log } from '../core/types.js';
 import { startGitgate, type GitgateComponent } from '../gitgate/component.js';
-import type { IdentityService } from '../identity/service.js';
-import type { PolicyService } from '../policy/service.js';
-import type { Redactor } from '../redact/engine.js';
 import { scanText } from '../redact/scan.js';
 import type { SecretsComponent } from '../secrets/component.js';
+import type { Shared } from './shared.js';
 
-export async function startGitgateFor(o: {
-  readonly config: Config;
-  readonly bus: EventPublisher;
-  readonly log: Log;
-  readonly identity: IdentityService;
-  readonly policy: PolicyService;
-  readonly redactor: Redactor;
-  readonly secrets: SecretsComponent | undefined;
-  readonly started: <C extends Component>(c: C) => C;
-}): Promise<GitgateComponent | undefined> {
+export async function startGitgateFor(
+  o: Shared & {
+    readonly secrets: SecretsComponent | undefined;
+    readonly started: <C extends Component>(c: C) => C;
+  },
+): Promise<GitgateComponent | undefined> {
   if (!o.config.gitgate.enabled) return undefined;
   const { policy, secrets } = o;
   return o.started(

@@ -1,0 +1,162 @@
+// Outbound inspection: what a request to an inspected host carries (its request line, headers and
+// body) passes through the redaction engine, and a finding is data: the rule, where (path, a
+// header's name, the body) and at which offset, and what was done (blocked or recorded), never
+// the value.
+//
+// What blocks: a credential of a known kind (a GitHub, AWS, Anthropic, Stripe... token: a fixed
+// prefix, often a checksum), a value the proxy itself injects for this run (an origin must never
+// get it back from the agent), and a decoy. What is recorded only: the generic, context-guessed
+// kinds (`password = ...`, a JWT, an Authorization header), because a test fixture in a prompt
+// must not become an outage.
+
+/** A match of the redaction engine, as inspection needs it (no value: it is never recorded). */
+export interface TextMatch {
+  readonly rule: string;
+  readonly kind: string;
+  readonly start: number;
+}
+
+/**
+ * The redaction engine, as the proxy is given it (the server composes it): whole texts, and
+ * streams that release bytes unchanged once cleared, reporting matches with their offsets.
+ */
+export interface Scanner {
+  find(text: string): readonly TextMatch[];
+  stream(onMatch: (m: TextMatch, offset: number) => void): ScanStream;
+}
+
+export interface ScanStream {
+  push(chunk: Buffer): Buffer[];
+  end(): Buffer[];
+}
+
+/** Kinds whose matches are guesses from context, recorded and let through. */
+const RECORDED_KINDS: ReadonlySet<string> = new Set(['generic', 'auth-header', 'url', 'email', 'jwt']);
+
+export interface Finding {
+  readonly rule: string;
+  /** path, header:<name>, or body. */
+  readonly where: string;
+  readonly offset: number;
+  readonly action: 'blocked' | 'recorded';
+}
+
+/** Findings past this are counted, not listed (one request full of fixtures is one record). */
+const MAX_LISTED = 20;
+
+export class Findings {
+  readonly list: Finding[] = [];
+  more = 0;
+  private first: Finding | undefined;
+
+  /** The first finding that blocks (a method: it changes as a body streams). */
+  blocking(): Finding | undefined {
+    return this.first;
+  }
+
+  add(f: Finding): void {
+    if (f.action === 'blocked') this.first ??= f;
+    if (this.list.length < MAX_LISTED) this.list.push(f);
+    else this.more++;
+  }
+}
+
+export function classify(m: TextMatch): 'blocked' | 'recorded' {
+  return RECORDED_KINDS.has(m.kind) ? 'recorded' : 'blocked';
+}
+
+/** Values that block wherever they appear (injected credentials); never recorded themselves. */
+export type Literals = readonly { readonly rule: string; readonly value: string }[];
+
+/** Looks for the literals in text; offsets relative to `base`. */
+export function findLiterals(
+  text: string,
+  literals: Literals,
+  where: string,
+  base: number,
+  out: Findings,
+): void {
+  for (const l of literals) {
+    const at = text.indexOf(l.value);
+    if (at >= 0) out.add({ rule: l.rule, where, offset: base + at, action: 'blocked' });
+  }
+}
+
+/** Inspects a request's line and headers at once (they are whole before anything is sent). */
+export function inspectHead(
+  scanner: Scanner,
+  path: string,
+  headers: readonly [string, string][],
+  literals: Literals,
+  out: Findings,
+): void {
+  const look = (text: string, where: string): void => {
+    for (const m of scanner.find(text))
+      out.add({ rule: m.rule, where, offset: m.start, action: classify(m) });
+    findLiterals(text, literals, where, 0, out);
+  };
+  look(decodeLoosely(path), 'path');
+  for (const [name, value] of headers) look(value, `header:${name.toLowerCase()}`);
+}
+
+/** A path's percent-escapes undone where they decode, so %67hp_ is seen as ghp_. */
+function decodeLoosely(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * A body's inspection as a stream: push bytes, get back those already cleared (unchanged), which
+ * are the only ones that may be forwarded. A line is held until it ends (at most the redaction
+ * engine's MAX_HOLD), so a credential split across chunks is seen whole before any of it leaves.
+ */
+export class BodyInspector {
+  private readonly chunks: ScanStream;
+  /** Bytes released so far (where a literal search resumes). */
+  private released = 0;
+  private tail = '';
+  private readonly longest: number;
+
+  constructor(
+    scanner: Scanner,
+    private readonly literals: Literals,
+    private readonly out: Findings,
+    /** Every released piece, as text, for the decoy scan. */
+    private readonly seen?: (text: string) => void,
+  ) {
+    this.chunks = scanner.stream((m, offset) =>
+      out.add({ rule: m.rule, where: 'body', offset, action: classify(m) }),
+    );
+    this.longest = literals.reduce((n, l) => Math.max(n, l.value.length), 0);
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    return this.look(this.chunks.push(chunk));
+  }
+
+  end(): Buffer[] {
+    return this.look(this.chunks.end());
+  }
+
+  /**
+   * The literals are searched in what is about to be released, with the end of what was
+   * released before (a literal never spans a line, and lines are released whole, but a line
+   * longer than the hold is released in pieces).
+   */
+  private look(parts: Buffer[]): Buffer[] {
+    for (const p of parts) {
+      const text = p.toString('latin1');
+      if (this.literals.length > 0) {
+        const joined = this.tail + text;
+        findLiterals(joined, this.literals, 'body', this.released - this.tail.length, this.out);
+        this.tail = this.longest > 1 ? joined.slice(-(this.longest - 1)) : '';
+      }
+      this.seen?.(text);
+      this.released += p.length;
+    }
+    return parts;
+  }
+}

@@ -35,6 +35,7 @@ export function injection(r: RawInjection, i: number, c: Ctx): EgressInjection {
   const name = (header ?? base?.header ?? 'authorization').toLowerCase();
   return {
     source: `egress.inject[${i}]`,
+    ...(profile ? { profile } : {}),
     host: (h ?? 'invalid.invalid').toLowerCase(),
     pathPrefix: path,
     header: name,

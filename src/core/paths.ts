@@ -23,3 +23,11 @@ export function packageRoot(from: string = fileURLToPath(import.meta.url)): stri
   }
   throw new Error(`cannot find the rampart package root above ${from}`);
 }
+
+/**
+ * Where the egress proxy keeps the CA of inspected hosts (its key, 0600, and its certificate),
+ * under the data directory: the proxy writes it, `rampart run` places the certificate in runs.
+ */
+export function egressCaDir(dataDir: string): string {
+  return join(dataDir, 'egress', 'ca');
+}

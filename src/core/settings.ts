@@ -91,6 +91,8 @@ export interface EgressSettings {
 export interface EgressInjection {
   /** egress.inject[0], for records. */
   readonly source: string;
+  /** The agent profile it came from (claude-code, codex): runs get that agent's placeholder. */
+  readonly profile?: 'claude-code' | 'codex';
   readonly host: string;
   readonly pathPrefix: string;
   /** Lower case. */

@@ -4,8 +4,8 @@
 // a surprise on the first request.
 
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { RampartError, messageOf } from '../core/errors.js';
+import { egressCaDir } from '../core/paths.js';
 import type { EgressInjection, EgressSettings } from '../core/settings.js';
 import { CertificateAuthority } from './ca.js';
 import type { Scanner } from './dlp.js';
@@ -31,8 +31,6 @@ export interface InspectionDeps {
   readonly record: InterceptDeps['record'];
 }
 
-/** Where the CA lives in the data directory. */
-export const caDir = (dataDir: string): string => join(dataDir, 'egress', 'ca');
 
 function writer(r: EgressInjection): (secret: string) => string {
   if (r.scheme === 'bearer') return (s) => `Bearer ${s}`;
@@ -73,7 +71,7 @@ export async function startInspection(
   } catch (e) {
     throw new RampartError('RAMPART_E_CONFIG_INVALID', `egress: ${messageOf(e)}`);
   }
-  const ca = await CertificateAuthority.open(caDir(deps.dataDir));
+  const ca = await CertificateAuthority.open(egressCaDir(deps.dataDir));
   const byName = new Map(settings.inject.map((r) => [r.source, r]));
   const credential = deps.credential;
   const interceptor = new Interceptor({

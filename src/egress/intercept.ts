@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent } from 'node:https';
 import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { rootCertificates, TLSSocket } from 'node:tls';
 import { messageOf } from '../core/errors.js';
 import type { CertificateAuthority } from './ca.js';
@@ -103,6 +104,31 @@ export class Interceptor {
       const passage = this.passages.get(req.socket);
       if (!passage) return void res.destroy();
       void outbound(this.outboundDeps, passage, req, res);
+    });
+    // WebSocket frames are not inspected (nor given a credential): an upgrade to an inspected
+    // host is refused, plainly, and recorded. Clients that have an HTTPS transport (Codex) fall
+    // back to it.
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      const passage = this.passages.get(req.socket);
+      const why = 'a WebSocket to an inspected host cannot be inspected: refused (use HTTPS requests)';
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${why.length + 10}\r\n\r\nrampart: ${why}\n`,
+      );
+      if (passage)
+        this.outboundDeps.record({
+          caller: passage.caller,
+          host: passage.target.host,
+          method: req.method ?? 'GET',
+          path: (req.url ?? '').slice(0, 2048),
+          status: 403,
+          decision: 'deny',
+          reason: why,
+          findings: [],
+          findingsNotListed: 0,
+          bytesUp: 0,
+          bytesDown: 0,
+          durationMs: 0,
+        });
     });
     this.http.on('clientError', (_err, socket) => socket.destroy());
   }

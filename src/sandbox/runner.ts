@@ -18,12 +18,13 @@
 // on the host can read.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { RunCgroup, type CgroupHost, type CgroupStats, type Limits } from './cgroup.js';
 import { gitClientEnv, type GitBinding } from '../core/claims.js';
 import { messageOf } from '../core/errors.js';
 import { FILES_ROOT, homePath, makeSecretsDir, runFiles, validSecretName } from './secretfiles.js';
+import { bundleOnHost, SYSTEM_BUNDLE, trustEnv } from './trust.js';
 
 export { validSecretName };
 
@@ -113,6 +114,8 @@ export interface EgressChannel {
   readonly bridge: string;
   /** A bundled script that sets undici's global dispatcher from HTTP(S)_PROXY (Node's fetch). */
   readonly preload?: string;
+  /** The egress CA is in the channel directory (trust.ts): the run trusts inspected hosts' leaves. */
+  readonly trust?: boolean;
 }
 
 /** Where the egress bridge (src/sandbox/bridge.c) is bound inside. */
@@ -218,6 +221,8 @@ export function bwrapArgs(
     // Read-only: the agent may connect to the socket, never replace it.
     a.push('--ro-bind', spec.egress.dir, EGRESS_DIR, '--ro-bind', spec.egress.bridge, EGRESS_BRIDGE);
     if (spec.egress.preload) a.push('--ro-bind', spec.egress.preload, EGRESS_PRELOAD);
+    if (spec.egress.trust && existsSync(SYSTEM_BUNDLE))
+      a.push('--ro-bind', bundleOnHost(spec.egress.dir), SYSTEM_BUNDLE);
   }
   if (hasRun) a.push('--remount-ro', '/run');
   a.push('--remount-ro', '/');
@@ -254,6 +259,7 @@ export function runEnv(spec: RunSpec, token: boolean, preload?: string): Record<
       env[k] = proxy;
     if (preload) env['NODE_OPTIONS'] = `--require ${preload}`;
     if (spec.git && token) Object.assign(env, gitClientEnv(spec.git, TOKEN_PATH));
+    if (spec.egress.trust) Object.assign(env, trustEnv(EGRESS_DIR));
   }
   for (const k of ENV_ALLOWLIST) {
     const v = process.env[k];

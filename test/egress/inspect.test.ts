@@ -325,6 +325,19 @@ describe('egress inspection: interception, injection, outbound DLP', () => {
     assert.equal(r.code, '421');
   });
 
+  it('refuses a WebSocket upgrade to an inspected host, whose frames it cannot inspect', async () => {
+    const r = await curl(`https://${HOST}:${port}/v1/responses`, {
+      headers: [
+        'connection: Upgrade',
+        'upgrade: websocket',
+        'sec-websocket-version: 13',
+        'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==',
+      ],
+    });
+    assert.equal(r.code, '403');
+    assert.match(r.body, /WebSocket to an inspected host cannot be inspected/);
+  });
+
   it('refuses plain HTTP to an inspected host', async () => {
     const r = await curl(`http://${HOST}:${port}/status`);
     assert.equal(r.code, '403');

@@ -4,8 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Writes `dir`/tls.key (0600) and `dir`/tls.crt for `name` (its CN and DNS SAN); valid a day. */
-export function selfSignedCert(dir: string, name: string): { key: string; cert: string } {
+/**
+ * Writes `dir`/tls.key (0600) and `dir`/tls.crt for `name` (its CN and DNS SAN; more names as
+ * further SANs); valid a day.
+ */
+export function selfSignedCert(dir: string, name: string, ...more: string[]): { key: string; cert: string } {
   const key = join(dir, 'tls.key');
   const cert = join(dir, 'tls.crt');
   execFileSync(
@@ -14,7 +17,7 @@ export function selfSignedCert(dir: string, name: string): { key: string; cert: 
       '-subj',
       `/CN=${name}`,
       '-addext',
-      `subjectAltName=DNS:${name}`,
+      `subjectAltName=${[name, ...more].map((n) => `DNS:${n}`).join(',')}`,
       '-keyout',
       key,
       '-out',

@@ -4,6 +4,7 @@
 // ended it). The run is registered with the control plane first, which records it in the audit
 // log and issues its workload token; with no control plane there is no record, so no run.
 
+import { agentPlaceholders, placeTrust } from '../../sandbox/trust.js';
 import { parseSize, parseDuration } from '../../core/units.js';
 import { RampartError, messageOf } from '../../core/errors.js';
 import { readSecretFile } from '../../core/secretfile.js';
@@ -305,7 +306,21 @@ export const command: Command = {
         throw new RampartError('RAMPART_E_SANDBOX_UNAVAILABLE', files.problem, {
           hint: 'or run with --no-network',
         });
-      spec = { ...spec, egress: { dir: sandbox.channelDir(spec.id), ...files } };
+      const dir = sandbox.channelDir(spec.id);
+      // The egress CA, when the control plane inspects hosts: trusted by the run with no flag.
+      const trust = placeTrust(dir, config.dataDir);
+      spec = { ...spec, egress: { dir, ...files, ...(trust ? { trust } : {}) } };
+      // Agents whose provider key the proxy injects start with a placeholder instead.
+      const placeholders = agentPlaceholders(
+        config.egress.inject.flatMap((r) => (r.profile ? [r.profile] : [])),
+      );
+      spec = {
+        ...spec,
+        env: { ...placeholders.env, ...spec.env },
+        ...(placeholders.files.size > 0
+          ? { homeFiles: new Map([...placeholders.files, ...(spec.homeFiles ?? [])]) }
+          : {}),
+      };
     }
     const wantToken = !values['no-token'];
     // A container is planned in full and put through admission (the checks `rampart check` and

@@ -142,9 +142,10 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
       'echo',
       `node -e "fetch('https://api.inspected.test:${port}/api/node').then(r => r.text()).then(t => console.log('node', t)).catch(e => { console.error(e.cause ?? e); process.exit(11) })" || exit 11`,
       // The run holds no key: not in its environment, its files, or its home.
+      // (Each key's first characters, base64 on the command line: the command is on record.)
       ...Object.values(KEYS).map(
         (k, i) =>
-          `grep -rqs '${k.slice(0, 24)}' /run /workspace "$HOME" /proc/self/environ && exit ${20 + i}`,
+          `grep -rqs "$(echo ${Buffer.from(k.slice(0, 24)).toString('base64')} | base64 -d)" /run /workspace "$HOME" /proc/self/environ && exit ${20 + i}`,
       ),
       'env | grep -E "^(SSL_CERT_FILE|NODE_EXTRA_CA_CERTS|REQUESTS_CA_BUNDLE|GIT_SSL_CAINFO)=" | sort',
       'grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt > /dev/null || exit 30',
@@ -159,6 +160,26 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
     const got = seen.slice(n).filter((s) => s.url.startsWith('/api/'));
     assert.equal(got.length, 2);
     for (const s of got) assert.equal(s.headers['authorization'], `Bearer ${KEYS.plain}`);
+  });
+
+  it('puts every injection on record with the fingerprint, and no key anywhere in the audit log', async () => {
+    const admin = api(server.url, adminToken(cp.dir.dir));
+    const records = (
+      (await admin('GET', '/v1/audit/records?limit=1000')).json as {
+        records: { action: string; details: Record<string, unknown> }[];
+      }
+    ).records;
+    const text = JSON.stringify(records);
+    // Whole keys (the runs' own greps for their first characters are on record, as they should be).
+    for (const k of Object.values(KEYS)) {
+      const at = text.indexOf(k);
+      assert.equal(at, -1, `a key is in the audit log: ${text.slice(Math.max(0, at - 300), at + 100)}`);
+    }
+    const injected = records.filter(
+      (r) => r.action === 'event.egress.request' && JSON.stringify(r.details).includes('providers/plain'),
+    );
+    assert.ok(injected.length >= 2, text.slice(0, 2000));
+    assert.match(JSON.stringify(injected[0]!.details), /"fingerprint":"[^"]{16,}"/);
   });
 
   it('injects nothing for an agent policy does not let use the secret', async () => {
@@ -220,4 +241,20 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
       },
     );
   }
+
+  it('rampart egress ca shows and rotates the CA; a run started afterwards trusts the new one', async () => {
+    const show = await rampartAsync(['egress', 'ca'], { cwd: cp.dir.dir });
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /^-----BEGIN CERTIFICATE-----/);
+    const before = /sha256 ([0-9a-f]{64})/.exec(show.stderr)![1];
+    const rotated = await rampartAsync(['egress', 'ca', 'rotate'], { cwd: cp.dir.dir });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stderr, new RegExp(`replaces ${before}`));
+    assert.notEqual(rotated.stdout, show.stdout);
+    const r = await inRun(`curl -sS https://api.inspected.test:${port}/api/after-rotation`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /after-rotation/);
+    const bad = await rampartAsync(['egress', 'ca', 'renew'], { cwd: cp.dir.dir });
+    assert.equal(bad.code, 2);
+  });
 });

@@ -1,4 +1,4 @@
-// rampart egress status | ban | unban | kill-switch: the egress proxy's controls, through the
+// rampart egress status | ban | unban | kill-switch | ca: the egress proxy's controls, through the
 // control plane (every change an audited event).
 
 import { apiError, connect } from '../client.js';
@@ -12,6 +12,9 @@ const USAGE = `usage: rampart egress <subcommand> [options]
                       mode, and cut the open connections to it.
   unban TARGET        Lift a ban.
   kill-switch on|off  On: every external connection cut and new ones refused, until off.
+  ca [show]           The CA of inspected hosts: its certificate (PEM, on stdout) and fingerprint.
+  ca rotate           A new CA key and certificate; leaves are re-issued, runs started afterwards
+                      trust the new one (runs under way keep the old and fail on inspected hosts).
 
 Common options: --config FILE, --data DIR.`;
 
@@ -77,6 +80,35 @@ export const command: Command = {
             ? `kill switch ON: ${res.body.tunnels_cut} connection(s) cut, new ones refused\n`
             : 'kill switch off\n',
         );
+        return 0;
+      }
+      case 'ca': {
+        const what = positionals[0] ?? 'show';
+        if (positionals.length > 1 || (what !== 'show' && what !== 'rotate'))
+          throw usageError('ca takes show or rotate', USAGE);
+        const res = await api.call<{
+          certificate: string;
+          fingerprint: string;
+          not_after: string;
+          previous?: string;
+        }>(
+          what === 'show' ? 'GET' : 'POST',
+          what === 'show' ? '/v1/egress/ca' : '/v1/egress/ca/rotate',
+          what === 'show' ? undefined : {},
+        );
+        if (res.status !== 200) throw apiError(res.status, res.body);
+        const c = res.body;
+        if (values.json) io.stdout.write(JSON.stringify(c) + '\n');
+        else {
+          io.stdout.write(c.certificate);
+          io.stderr.write(
+            `sha256 ${c.fingerprint}, valid until ${c.not_after}` +
+              (c.previous
+                ? `; replaces ${c.previous}: runs started from now on trust the new certificate`
+                : '') +
+              '\n',
+          );
+        }
         return 0;
       }
       default:

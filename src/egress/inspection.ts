@@ -31,7 +31,6 @@ export interface InspectionDeps {
   readonly record: InterceptDeps['record'];
 }
 
-
 function writer(r: EgressInjection): (secret: string) => string {
   if (r.scheme === 'bearer') return (s) => `Bearer ${s}`;
   if (r.scheme === 'basic') return (s) => `Basic ${Buffer.from(`${r.username}:${s}`).toString('base64')}`;

@@ -151,6 +151,8 @@ export class Interceptor {
   ): Open {
     this.stats.connections++;
     const raw = new Socket({ fd, readable: true, writable: true });
+    // A response's head and body are separate writes: without this, Nagle holds the second.
+    raw.setNoDelay(true);
     let failure: string | undefined;
     let ended = false;
     const end = (): void => {

@@ -58,6 +58,10 @@ export const ACTIONS = {
     "Cross-namespace access: may this agent read data in another agent's namespace? resource: {type: namespace, id} or any resource with a namespace.",
   'egress.connect':
     'Egress: may this agent open a connection to this host and port? resource: {type: host, id: host name, host, port}.',
+  'egress.request':
+    'Egress requests to an inspected host: may this agent send this method to this path? resource: {type: host, id: host name}; context.method, context.path (with the query), context.run.',
+  'secret.use':
+    "A secret the control plane uses on an agent's behalf, never handing it over (the git gate's upstream credential, an egress injection): resource: {type: secret, id, vault}; context.purpose (gitgate, egress), context.host and context.path for egress.",
 } as const;
 
 export type ActionName = keyof typeof ACTIONS;

@@ -1,0 +1,355 @@
+// bench/egress/inspect: Rampart's inspection of HTTPS (terminate with the installation's CA,
+// inject a credential, inspect, re-originate) side by side with squid 5.7's ssl-bump (Debian's
+// squid-openssl), against one local TLS origin, in one run.
+//
+//   npm run bench:setup && node build/bench/egress/inspect.js [--samples 400] [--seconds 3] [--rounds 3] [--mb 100]
+//
+// Measures:
+// - latency of one HTTPS GET, a new connection each (CONNECT, TLS, request): direct, Rampart
+//   tunnelled, Rampart inspected (with a credential injected), squid ssl-bump; round robin;
+// - latency of one GET on an established connection (the case of an API client keeping its
+//   connection), tunnelled against inspected;
+// - new inspected connections per second (16 concurrent clients), Rampart against squid;
+// - a 100 MB upload through an inspected host against the redaction engine's own streaming rate
+//   on the same bytes, and the proxy's peak memory;
+// - leaf certificates: uncached issuance rate, and the cost of a cached one.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:https';
+import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { parseArgs } from 'node:util';
+import { CertificateAuthority } from '../../src/egress/ca.js';
+import { Redactor } from '../../src/redact/engine.js';
+import { ChunkRedactor } from '../../src/redact/stream.js';
+
+const { values } = parseArgs({
+  options: {
+    samples: { type: 'string', default: '400' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    mb: { type: 'string', default: '100' },
+  },
+});
+const SAMPLES = Number(values.samples);
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const MB = Number(values.mb);
+const dir = mkdtempSync(join(tmpdir(), 'rampart-inspect-bench-'));
+chmodSync(dir, 0o755);
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+const HOSTS = ['inspected.bench', 'tunnel.bench'];
+
+// ------------------------------------------------------------------------------ the TLS origin
+execFileSync(
+  'openssl',
+  [
+    ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'],
+    ...[
+      '-subj',
+      '/CN=inspected.bench',
+      '-addext',
+      `subjectAltName=${HOSTS.map((h) => `DNS:${h}`).join(',')}`,
+    ],
+    ...['-keyout', join(dir, 'origin.key'), '-out', join(dir, 'origin.crt')],
+  ],
+  { stdio: 'ignore' },
+);
+const originCert = join(dir, 'origin.crt');
+const origin = createServer(
+  { key: readFileSync(join(dir, 'origin.key')), cert: readFileSync(originCert), keepAliveTimeout: 60_000 },
+  (req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => (n += d.length));
+    req.on('end', () => res.end(req.method === 'POST' ? String(n) : 'ok'));
+  },
+);
+await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
+const originPort = (origin.address() as { port: number }).port;
+
+// ------------------------------------------------------------------------------------- proxies
+async function startRampart(): Promise<{ port: number; pid: number; ca: string }> {
+  const data = join(dir, 'rampart');
+  const c = spawn(
+    process.execPath,
+    [new URL('./inspect-child.js', import.meta.url).pathname, data, originCert],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.push(c);
+  const url = await new Promise<string>((resolve) =>
+    c.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+  );
+  return { port: Number(new URL(url).port), pid: c.pid!, ca: join(data, 'egress', 'ca', 'ca.crt') };
+}
+
+async function startSquid(): Promise<{ port: number; ca: string }> {
+  const port = 31780 + Math.floor(Math.random() * 500);
+  const ca = join(dir, 'squid-ca.pem');
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'],
+      ...['-subj', '/CN=squid bench CA', '-keyout', ca, '-out', `${ca}.crt`],
+    ],
+    { stdio: 'ignore' },
+  );
+  writeFileSync(ca, readFileSync(ca, 'utf8') + readFileSync(`${ca}.crt`, 'utf8'));
+  const db = join(dir, 'ssl_db');
+  execFileSync('/usr/lib/squid/security_file_certgen', ['-c', '-s', db, '-M', '16MB'], { stdio: 'ignore' });
+  writeFileSync(join(dir, 'hosts'), HOSTS.map((h) => `127.0.0.2 ${h}\n`).join(''));
+  const conf = join(dir, 'squid.conf');
+  writeFileSync(
+    conf,
+    [
+      `http_port 127.0.0.1:${port} ssl-bump generate-host-certificates=on dynamic_cert_mem_cache_size=16MB tls-cert=${ca}`,
+      `sslcrtd_program /usr/lib/squid/security_file_certgen -s ${db} -M 16MB`,
+      'sslcrtd_children 5 startup=2 idle=1',
+      'acl step1 at_step SslBump1',
+      'ssl_bump peek step1',
+      'ssl_bump bump all',
+      `tls_outgoing_options cafile=${originCert}`,
+      `hosts_file ${join(dir, 'hosts')}`,
+      'http_access allow all',
+      'cache deny all',
+      'access_log none',
+      `cache_log ${dir}/squid-cache.log`,
+      `pid_filename ${dir}/squid.pid`,
+      `coredump_dir ${dir}`,
+      'shutdown_lifetime 0 seconds',
+      'workers 1',
+      '',
+    ].join('\n'),
+  );
+  execFileSync('chown', ['-R', 'proxy:proxy', dir]);
+  const c = spawn('squid', ['-N', '-f', conf], { stdio: 'ignore' });
+  children.push(c);
+  for (let i = 0; i < 600; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = netConnect(port, '127.0.0.1');
+      s.on('connect', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { port, ca: `${ca}.crt` };
+}
+
+// ------------------------------------------------------------------------------------- clients
+interface Route {
+  readonly name: string;
+  readonly proxy?: number;
+  readonly host: string;
+  readonly ca: Buffer;
+  readonly auth?: string;
+}
+
+/** A TLS connection to the host, through the proxy's CONNECT when there is one. */
+async function open(r: Route): Promise<TLSSocket> {
+  const raw = r.proxy
+    ? await new Promise<Socket>((resolve, reject) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port: r.proxy,
+          method: 'CONNECT',
+          path: `${r.host}:${originPort}`,
+          headers: r.auth ? { 'proxy-authorization': r.auth } : {},
+          agent: false,
+        });
+        req.on('connect', (res, socket) =>
+          res.statusCode === 200 ? resolve(socket) : reject(new Error(`CONNECT ${res.statusCode}`)),
+        );
+        req.on('error', reject);
+        req.end();
+      })
+    : netConnect(originPort, '127.0.0.2');
+  return new Promise((resolve, reject) => {
+    const t = tlsConnect({ socket: raw, servername: r.host, ca: r.ca }, () => resolve(t));
+    t.on('error', reject);
+  });
+}
+
+/** One request on an open connection; resolves with its body once whole. */
+function exchange(t: TLSSocket, host: string, body?: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      got = Buffer.concat([got, d]);
+      const end = got.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const len = Number(/content-length: (\d+)/i.exec(got.subarray(0, end).toString())?.[1] ?? 0);
+      if (got.length < end + 4 + len) return;
+      t.off('data', onData);
+      t.off('error', reject);
+      resolve(got.subarray(end + 4, end + 4 + len).toString());
+    };
+    t.on('data', onData);
+    t.once('error', reject);
+    const head = body
+      ? `POST /up HTTP/1.1\r\nhost: ${host}\r\ncontent-length: ${body.length}\r\n\r\n`
+      : `GET /x HTTP/1.1\r\nhost: ${host}\r\n\r\n`;
+    t.write(head);
+    if (body) t.write(body);
+  });
+}
+
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const ms = (x: number): string => x.toFixed(2);
+
+// ------------------------------------------------------------------------------------ the runs
+const rampart = await startRampart();
+const squid = await startSquid();
+const AUTH = 'Bearer bench-token';
+const originCa = readFileSync(originCert);
+const routes: Route[] = [
+  { name: 'direct', host: 'tunnel.bench', ca: originCa },
+  { name: 'Rampart, tunnelled', proxy: rampart.port, host: 'tunnel.bench', ca: originCa, auth: AUTH },
+  {
+    name: 'Rampart, inspected',
+    proxy: rampart.port,
+    host: 'inspected.bench',
+    ca: readFileSync(rampart.ca),
+    auth: AUTH,
+  },
+  { name: 'squid ssl-bump', proxy: squid.port, host: 'inspected.bench', ca: readFileSync(squid.ca) },
+];
+
+async function once(r: Route): Promise<number> {
+  const t0 = performance.now();
+  const t = await open(r);
+  await exchange(t, r.host);
+  const took = performance.now() - t0;
+  t.destroy();
+  return took;
+}
+
+// Warm-up: JIT, leaf caches (both proxies' certificates are then cached), keep-alive pools.
+for (const r of routes) {
+  const t = setTimeout(() => {
+    console.error(`${r.name}: no answer within 10 s`);
+    process.exit(1);
+  }, 10_000);
+  await once(r);
+  clearTimeout(t);
+}
+for (let i = 0; i < 100; i++) for (const r of routes) await once(r);
+
+const fresh = new Map(routes.map((r) => [r.name, [] as number[]]));
+for (let i = 0; i < SAMPLES; i++) for (const r of routes) fresh.get(r.name)!.push(await once(r));
+console.log(`\nHTTPS GET, a new connection each (${SAMPLES} samples each, round robin), ms`);
+const direct50 = pct(fresh.get('direct')!, 0.5);
+for (const [name, xs] of fresh)
+  console.log(
+    `  ${name.padEnd(22)} p50 ${ms(pct(xs, 0.5))}  p99 ${ms(pct(xs, 0.99))}  (+${ms(pct(xs, 0.5) - direct50)} over direct)`,
+  );
+
+const kept = new Map<string, { t: TLSSocket; r: Route; xs: number[] }>();
+// Rampart's two routes: the goal is what inspection adds to a tunnel's request.
+for (const r of routes.slice(1, 3)) kept.set(r.name, { t: await open(r), r, xs: [] });
+for (let i = 0; i < 200; i++)
+  for (const k of kept.values()) {
+    const t = setTimeout(() => {
+      console.error(`${k.r.name}: request ${i} on a kept connection had no answer within 10 s`);
+      process.exit(1);
+    }, 10_000);
+    await exchange(k.t, k.r.host);
+    clearTimeout(t);
+  }
+for (let i = 0; i < SAMPLES * 5; i++)
+  for (const k of kept.values()) {
+    const t0 = performance.now();
+    await exchange(k.t, k.r.host);
+    k.xs.push(performance.now() - t0);
+  }
+console.log(`\nHTTPS GET on an established connection (${SAMPLES * 5} samples each, round robin), ms`);
+const tun50 = pct(kept.get('Rampart, tunnelled')!.xs, 0.5);
+for (const [name, k] of kept)
+  console.log(
+    `  ${name.padEnd(22)} p50 ${ms(pct(k.xs, 0.5))}  p99 ${ms(pct(k.xs, 0.99))}  (+${ms(pct(k.xs, 0.5) - tun50)} over tunnelled)`,
+  );
+for (const k of kept.values()) k.t.destroy();
+
+async function rate(r: Route): Promise<number> {
+  let n = 0;
+  const until = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < until) {
+        await once(r);
+        n++;
+      }
+    }),
+  );
+  return n / SECONDS;
+}
+const rates = new Map<string, number[]>();
+for (let round = 0; round < ROUNDS; round++)
+  for (const r of routes.slice(1)) {
+    const list = rates.get(r.name) ?? [];
+    list.push(await rate(r));
+    rates.set(r.name, list);
+  }
+console.log(
+  `\nNew connections per second, each a CONNECT, TLS and one GET (16 clients, ${SECONDS} s, median of ${ROUNDS} rounds)`,
+);
+for (const [name, xs] of rates) console.log(`  ${name.padEnd(22)} ${pct(xs, 0.5).toFixed(0)}/s`);
+
+// Body inspection: text lines (a prompt, a source file), one upload through each route.
+const line = Buffer.from(
+  `${'const value = compute(input, options); // a line of an ordinary source file'.padEnd(99)}\n`,
+);
+const body = Buffer.alloc(MB * 1024 * 1024);
+for (let at = 0; at < body.length; at += line.length) line.copy(body, at);
+const hwm = (): number =>
+  Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${rampart.pid}/status`, 'utf8'))![1]) / 1024;
+const rssBefore =
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${rampart.pid}/status`, 'utf8'))![1]) / 1024;
+console.log(`\nA ${MB} MB upload (text lines), MB/s`);
+for (const r of [routes[1]!, routes[2]!]) {
+  const t = await open(r);
+  const t0 = performance.now();
+  const got = await exchange(t, r.host, body);
+  const s = (performance.now() - t0) / 1000;
+  t.destroy();
+  if (Number(got) !== body.length) throw new Error(`${r.name}: the origin got ${got} bytes`);
+  console.log(`  ${r.name.padEnd(22)} ${(MB / s).toFixed(0)}`);
+}
+const redactor = new Redactor();
+const engine = new ChunkRedactor(redactor, () => undefined, false);
+const e0 = performance.now();
+for (let at = 0; at < body.length; at += 64 * 1024) engine.push(body.subarray(at, at + 64 * 1024));
+engine.end();
+console.log(
+  `  ${'engine alone (in-process)'.padEnd(22)} ${(MB / ((performance.now() - e0) / 1000)).toFixed(0)}`,
+);
+console.log(
+  `  Rampart's proxy: resident ${rssBefore.toFixed(0)} MB before, peak ${hwm().toFixed(0)} MB (VmHWM)`,
+);
+
+// Leaves: signed for new hosts, and served from the cache.
+const ca = await CertificateAuthority.open(join(dir, 'leaves'));
+const l0 = performance.now();
+for (let i = 0; i < 200; i++) await ca.leaf(`host-${i}.bench`);
+const issue = (performance.now() - l0) / 200;
+const c0 = performance.now();
+for (let i = 0; i < 100_000; i++) await ca.leaf('host-1.bench');
+const cached = ((performance.now() - c0) * 1e6) / 100_000;
+console.log(
+  `\nLeaf certificates (ECDSA P-256): ${(1000 / issue).toFixed(0)}/s signed (${ms(issue)} ms each); a cached one ${cached.toFixed(0)} ns`,
+);
+
+for (const c of children) c.kill('SIGTERM');
+origin.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

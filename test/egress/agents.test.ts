@@ -72,7 +72,13 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
     cp = sandboxControlPlaneDir(
       `  profiles:\n    agents:\n      read_only: [${AGENTS}]\nrespond:\n  enabled: false\n`,
     );
-    const tls = selfSignedCert(cp.dir.dir, 'api.anthropic.com', 'api.openai.com', 'api.inspected.test');
+    const tls = selfSignedCert(
+      cp.dir.dir,
+      'api.anthropic.com',
+      'api.openai.com',
+      'api.inspected.test',
+      'api.github.com',
+    );
     origin = createServer({ key: readFileSync(tls.key), cert: readFileSync(tls.cert) }, (req, res) => {
       seen.push({ host: String(req.headers.host), method: req.method!, url: req.url!, headers: req.headers });
       req.resume();
@@ -88,7 +94,7 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
     });
     await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
     port = (origin.address() as AddressInfo).port;
-    const names = ['api.anthropic.com', 'api.openai.com', 'api.inspected.test'];
+    const names = ['api.anthropic.com', 'api.openai.com', 'api.inspected.test', 'api.github.com'];
     writeFileSync(
       join(cp.dir.dir, 'rampart.yaml'),
       [
@@ -96,6 +102,7 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
         `  allow: [${names.map((n) => `'${n}:${port}'`).join(', ')}]`,
         "  allow_ranges: ['127.0.0.2/32']",
         `  origin_ca_file: ${tls.cert}`,
+        '  inspect: [api.github.com]',
         `  hosts: {${names.map((n) => `'${n}': 127.0.0.2`).join(', ')}}`,
         '  inject:',
         "    - {profile: claude-code, secret: 'vault:providers/anthropic'}",
@@ -180,6 +187,24 @@ describe('egress injection from inside real runs', { skip: sandboxSkip() }, () =
     );
     assert.ok(injected.length >= 2, text.slice(0, 2000));
     assert.match(JSON.stringify(injected[0]!.details), /"fingerprint":"[^"]{16,}"/);
+  });
+
+  it("refuses GitHub's REST writes that bypass the git gate, with the shipped policy, and lets reads through", async () => {
+    const n = seen.length;
+    const script = [
+      `curl -sS -o /dev/null -w 'read=%{http_code}\\n' https://api.github.com:${port}/repos/acme/app/contents/README.md`,
+      `curl -sS -X PUT -d '{}' -w '\\nwrite=%{http_code}\\n' https://api.github.com:${port}/repos/acme/app/contents/.github/workflows/ci.yml`,
+    ].join('\n');
+    const r = await inRun(script);
+    assert.match(r.stdout, /^read=200$/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /^write=403$/m, r.stdout);
+    assert.match(r.stdout, /writes to a repository without the git gate/);
+    const got = seen.slice(n).filter((x) => x.host.startsWith('api.github.com'));
+    assert.deepEqual(
+      got.map((x) => x.method),
+      ['GET'],
+      'the write never reached the origin',
+    );
   });
 
   it('injects nothing for an agent policy does not let use the secret', async () => {

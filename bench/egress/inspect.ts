@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { CertificateAuthority } from '../../src/egress/ca.js';
 import { Redactor } from '../../src/redact/engine.js';
 import { ChunkRedactor } from '../../src/redact/stream.js';
+import { squidCommon, waitPort } from './squid.js';
 
 const { values } = parseArgs({
   options: {
@@ -119,29 +120,14 @@ async function startSquid(): Promise<{ port: number; ca: string }> {
       'ssl_bump bump all',
       `tls_outgoing_options cafile=${originCert}`,
       `hosts_file ${join(dir, 'hosts')}`,
-      'http_access allow all',
-      'cache deny all',
-      'access_log none',
-      `cache_log ${dir}/squid-cache.log`,
-      `pid_filename ${dir}/squid.pid`,
-      `coredump_dir ${dir}`,
-      'shutdown_lifetime 0 seconds',
-      'workers 1',
+      ...squidCommon(dir),
       '',
     ].join('\n'),
   );
   execFileSync('chown', ['-R', 'proxy:proxy', dir]);
   const c = spawn('squid', ['-N', '-f', conf], { stdio: 'ignore' });
   children.push(c);
-  for (let i = 0; i < 600; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = netConnect(port, '127.0.0.1');
-      s.on('connect', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitPort(port);
   return { port, ca: `${ca}.crt` };
 }
 

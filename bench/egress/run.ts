@@ -23,6 +23,7 @@ import { connect, createServer as createTcp, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { squidCommon, waitPort } from './squid.js';
 
 const { values } = parseArgs({
   options: {
@@ -92,19 +93,6 @@ const startRampart = (): Promise<{ port: number; channel?: string; pids: () => n
 const startBareRelay = (): Promise<{ port: number; pids: () => number[] }> =>
   startNodeChild('./bare-relay.js');
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
 function pidsOf(name: string): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
@@ -126,15 +114,8 @@ async function startSquid(): Promise<{ port: number; pids: () => number[] }> {
     [
       `http_port 127.0.0.1:${port}`,
       'acl all_ports port 1-65535',
-      'http_access allow all',
-      'cache deny all',
-      'access_log none',
-      `cache_log ${dir}/squid-cache.log`,
-      `pid_filename ${dir}/squid.pid`,
-      `coredump_dir ${dir}`,
-      'shutdown_lifetime 0 seconds',
       'max_filedescriptors 16384',
-      'workers 1',
+      ...squidCommon(dir),
       '',
     ].join('\n'),
   );

@@ -23,6 +23,7 @@ const COMPONENTS = [
   'incidents',
   'breakglass',
   'gitgate',
+  'drill',
 ];
 
 /**
@@ -54,6 +55,7 @@ const PACKAGES: Record<string, readonly string[]> = {
   incidents: ['yaml'],
   breakglass: [],
   gitgate: [],
+  drill: [],
   server: ['fastify', 'pino', 'prom-client'],
   cli: ['yaml'],
 };

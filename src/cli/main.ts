@@ -20,6 +20,7 @@ export const COMMANDS: Readonly<Record<string, Entry>> = {
   playbooks: { summary: 'Check response playbooks, list their actions; reload them in the control plane' },
   respond: { summary: 'Freeze, thaw, cut egress, block agents, sever external traffic, by hand' },
   incident: { summary: 'List, acknowledge, work and resolve incidents; timelines and verifiable reports' },
+  drill: { summary: 'Attack this deployment as a compromised agent would, and measure the defence' },
   breakglass: { summary: 'Ask for, approve and use time-boxed elevated access, loudly' },
   redact: { summary: 'Copy stdin to stdout with every secret redacted' },
   scan: { summary: 'Find secrets in files, directories or a git range' },

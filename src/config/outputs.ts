@@ -19,6 +19,7 @@ export const NOTIFY_DEFAULT_TYPES = [
   'incident.opened',
   'incident.acknowledged',
   'incident.resolved',
+  'drill.scenario_failed',
 ] as const;
 
 export function notifyConfig(raw: RawConfig['notify'], c: Ctx): NotifySettings {

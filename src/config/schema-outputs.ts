@@ -44,7 +44,7 @@ export const notifySchema = obj({
           uniqueItems: true,
           items: { type: 'string', pattern: '^[a-z_]+\\.[a-z_]+$' },
           description:
-            'Event types sent. Default: respond.notify, respond.breaker, health.changed, detect.rules_load_failed, respond.playbooks_load_failed, detect.telemetry, notify.delivery_failed, incident.opened, incident.acknowledged and incident.resolved. Break-glass events go to every channel whatever this says.',
+            'Event types sent. Default: respond.notify, respond.breaker, health.changed, detect.rules_load_failed, respond.playbooks_load_failed, detect.telemetry, notify.delivery_failed, incident.opened, incident.acknowledged, incident.resolved and drill.scenario_failed. Break-glass events go to every channel whatever this says.',
         },
         tags: {
           type: 'array',

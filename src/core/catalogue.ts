@@ -193,6 +193,18 @@ export const EVENT_CATALOGUE = {
     summary: 'A playbooks change did not load; the previous set keeps answering.',
     severities: ['high'],
   },
+  'drill.started': {
+    summary: "A drill began: its own agents may start runs until it finishes or expires.",
+    severities: ['info'],
+  },
+  'drill.finished': {
+    summary: 'A drill ended: every scenario held (info) or one did not (high).',
+    severities: ['info', 'high'],
+  },
+  'drill.scenario_failed': {
+    summary: 'A drill scenario did not hold: a control did not block, detect or contain what it should.',
+    severities: ['high'],
+  },
 } as const satisfies Record<EventType, EventSpec>;
 
 /** Throws TypeError for a type outside the catalogue or a severity its type does not carry. */

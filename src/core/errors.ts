@@ -96,7 +96,8 @@ export const ERRORS = {
   RAMPART_E_AGENT_BLOCKED: {
     status: 403,
     exit: 1,
-    title: 'The agent is blocked by the response engine until a person releases it',
+    title:
+      'The agent is blocked (by the response engine until a person releases it, or a drill agent whose drill is not active)',
   },
   RAMPART_E_RUNBOOKS_INVALID: {
     status: 422,

@@ -287,8 +287,12 @@ export interface EventMap {
    */
   'respond.action': {
     action: string;
-    /** done, gone (its target was gone), failed, dry_run, ordered (to the replica that keeps the run), replaced (by a freeze: the breaker). */
-    outcome: 'done' | 'gone' | 'failed' | 'dry_run' | 'ordered' | 'replaced';
+    /**
+     * done, gone (its target was gone), failed, dry_run, ordered (to the replica that keeps the
+     * run), replaced (by a freeze: the breaker), confined (a drill's action beyond its own runs
+     * and agent, recorded and not taken).
+     */
+    outcome: 'done' | 'gone' | 'failed' | 'dry_run' | 'ordered' | 'replaced' | 'confined';
     target: string;
     by: string;
     reason: string;
@@ -454,6 +458,29 @@ export interface EventMap {
   };
   /** A playbooks change did not load; the previous set keeps answering. */
   'respond.playbooks_load_failed': { dirs: string[]; serving: string; errors: string[] };
+  /** A drill began: its agents (drill:ID:...) may start runs until it finishes or expires. */
+  'drill.started': { id: string; by: string; scenarios: string[]; repeat: number; expires: string };
+  /** A drill ended, with what held: one outcome per scenario, and act-to-containment times. */
+  'drill.finished': {
+    id: string;
+    by: string;
+    held: number;
+    failed: number;
+    unavailable: number;
+    durationMs: number;
+    /** Act to containment over every repetition of the containment scenarios, ms. */
+    containMs?: { p50: number; p99: number; max: number; n: number };
+    scenarios: { name: string; expected: string; observed: string; status: string }[];
+  };
+  /** A drill scenario did not hold: a control did not block, detect or contain what it should. */
+  'drill.scenario_failed': {
+    id: string;
+    scenario: string;
+    expected: string;
+    observed: string;
+    reason: string;
+    runs: string[];
+  };
 }
 
 export type EventType = keyof EventMap;

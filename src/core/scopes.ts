@@ -19,5 +19,6 @@ export const SCOPES = [
   'secrets:write',
   'respond:write',
   'incidents:write',
+  'drills:run',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

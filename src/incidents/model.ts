@@ -22,7 +22,7 @@ export type Verdict = (typeof VERDICTS)[number];
 export type Status = 'open' | 'acknowledged' | 'resolved';
 
 /** What opened it. */
-export type IncidentKind = 'detection' | 'action' | 'manual' | 'breakglass' | 'breaker';
+export type IncidentKind = 'detection' | 'action' | 'manual' | 'breakglass' | 'breaker' | 'drill';
 
 /** Response actions that contain (time to contain ends at the first one done). */
 export const CONTAINING: ReadonlySet<string> = new Set([
@@ -128,6 +128,8 @@ export interface Incident {
   history: Change[];
   /** Group keys it answers for ("run:ID", "agent:ID", "breakglass:ID"). */
   keys: string[];
+  /** The drill whose runs it is about: such an incident is kept out of the statistics. */
+  drill?: string;
   /** Break-glass: the request it is about, and whether its post-use review is recorded. */
   breakglass?: { id: string; reviewed: boolean };
   times: {
@@ -234,6 +236,8 @@ export function statsOf(incidents: Iterable<Incident>, since: number): IncidentS
   let resolved = 0;
   let open = 0;
   for (const i of incidents) {
+    // A drill's incidents measure the drill, not the team: never in the figures.
+    if (i.drill) continue;
     if (i.status !== 'resolved') {
       open++;
       bySeverity[i.severity] = (bySeverity[i.severity] ?? 0) + 1;

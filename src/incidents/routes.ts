@@ -45,6 +45,7 @@ function summary(i: Incident) {
     runs: i.observables.runs.slice(0, 10),
     agents: i.observables.agents.slice(0, 10),
     verdict: i.verdict?.value ?? null,
+    drill: i.drill ?? null,
   };
 }
 

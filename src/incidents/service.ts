@@ -8,6 +8,7 @@
 // it applied) and by the event's own time, so every replica computes the same change, the
 // store's compare-and-set keeps one, and only the replica whose write landed announces it.
 
+import { drillOf } from '../core/drill.js';
 import { RampartError } from '../core/errors.js';
 import type { EventMap, EventPublisher, EventType, StreamEvent } from '../core/events.js';
 import type { IncidentsSettings } from '../core/settings.js';
@@ -60,6 +61,7 @@ export const FOLLOWED: readonly EventType[] = [
   'breakglass.used',
   'breakglass.ended',
   'breakglass.reviewed',
+  'drill.scenario_failed',
 ];
 
 export class IncidentsService {
@@ -192,10 +194,35 @@ export class IncidentsService {
         title: `circuit breaker tripped: ${d.scope}`,
         severity: 'critical',
         firstEvent: se.time,
+        // A drill's own breaker (drill:ID/...): the drill's incident, out of the statistics.
+        build: (i) => {
+          const drill = /^drill:([a-z0-9]+)\//.exec(d.scope)?.[1];
+          if (drill) {
+            i.drill = drill;
+            addTo(i.tags, 'drill');
+          }
+        },
       });
       return;
     }
     if (t.startsWith('breakglass.')) return this.breakglass(se);
+    if (t === 'drill.scenario_failed') {
+      // A control that did not hold in a drill is a real finding: one incident per drill.
+      const d = se.event.data as EventMap['drill.scenario_failed'];
+      await this.openOrJoin(se, {
+        keys: [`drillfailed:${d.id}`],
+        kind: 'drill',
+        title: `drill ${d.id}: ${d.scenario} expected ${d.expected}, observed ${d.observed}`.slice(0, 200),
+        severity: 'high',
+        firstEvent: se.time,
+        build: (i) => {
+          addTo(i.tags, 'drill-failed');
+          for (const r of d.runs) addTo(i.observables.runs, r);
+          i.notes.push({ by: 'rampart', at: se.time, text: `${d.scenario}: ${d.reason}`.slice(0, 2000) });
+        },
+      });
+      return;
+    }
     if (t === 'auth.rejected') {
       // A token of an incident's agent refused (revoked, replayed, used elsewhere): its id is an observable.
       const d = se.event.data as EventMap['auth.rejected'];
@@ -259,6 +286,12 @@ export class IncidentsService {
       addTo(i.observables.destinations, d.fields?.['net.address']);
       for (const tag of d.tags) addTo(i.tags, tag);
       for (const k of keys) addTo(i.keys, k);
+      // A drill's run: the incident is the drill's, kept out of the statistics and paging nobody.
+      const drill = drillOf(d.agent);
+      if (drill) {
+        i.drill ??= drill;
+        addTo(i.tags, 'drill');
+      }
       for (const r of this.o.runbooks.forDetection(d.rule, d.tags)) {
         if (i.runbooks.includes(r.name)) continue;
         i.runbooks.push(r.name);
@@ -287,7 +320,7 @@ export class IncidentsService {
     await this.openOrJoin(se, {
       keys,
       kind: 'detection',
-      title: `${d.rule}: ${d.output}`.slice(0, 200),
+      title: `${drillOf(d.agent) ? '[drill] ' : ''}${d.rule}: ${d.output}`.slice(0, 200),
       severity: incidentSeverity(d.priority),
       firstEvent: firstEvent ?? se.time,
       build: join,

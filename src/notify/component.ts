@@ -7,6 +7,7 @@
 // delivery. A channel that keeps failing is in health, in /metrics and on record.
 
 import type { Component, ReadMetric } from '../core/component.js';
+import { isDrillName } from '../core/drill.js';
 import type { EventPublisher, EventType, StreamEvent } from '../core/events.js';
 import type { NotifySettings } from '../core/settings.js';
 import { severityRank, type Log } from '../core/types.js';
@@ -21,6 +22,17 @@ const BREAKGLASS = [
   'breakglass.ended',
   'breakglass.reviewed',
 ] as const satisfies readonly EventType[];
+
+/** An event about a drill's agent, run or incident (tagged drill). */
+function aboutDrill(se: StreamEvent): boolean {
+  const d = se.event.data as { agent?: unknown; tags?: unknown; scope?: unknown };
+  return (
+    isDrillName(se.event.subject?.agent) ||
+    (se.event.type === 'respond.breaker' && typeof d.scope === 'string' && d.scope.startsWith('drill:')) ||
+    (typeof d.agent === 'string' && isDrillName(d.agent)) ||
+    (Array.isArray(d.tags) && d.tags.includes('drill'))
+  );
+}
 
 export interface NotifyDeps {
   readonly settings: NotifySettings;
@@ -77,7 +89,14 @@ export function startNotify(deps: NotifyDeps): Component {
     return true;
   };
 
+  let drillsQuiet = 0;
   const handle = (se: StreamEvent): void => {
+    // A drill pages nobody: what its runs set off is the drill's to report (rampart drill), and
+    // only a scenario that did not hold (drill.scenario_failed, about no drill agent) is told.
+    if (aboutDrill(se)) {
+      drillsQuiet++;
+      return;
+    }
     // Break-glass is loud: every step goes to every channel, whatever it is set to hear.
     const loud = (BREAKGLASS as readonly string[]).includes(se.event.type);
     for (const r of routes) {
@@ -145,6 +164,12 @@ export function startNotify(deps: NotifyDeps): Component {
         'Notifications dropped from a full queue or at shutdown, by channel.',
         (d) => d.stats.dropped,
       ),
+      {
+        kind: 'counter',
+        name: 'rampart_notify_drill_quiet_total',
+        help: "Events about a drill's agents and incidents, not sent to any channel.",
+        read: () => drillsQuiet,
+      },
       perChannel('gauge', 'rampart_notify_queued', 'Notifications waiting, by channel.', (d) => d.queued),
       {
         kind: 'histogram',

@@ -5,6 +5,8 @@
 // attacker can wait out). The engine reads `tripped` to stop destructive actions and freeze
 // instead; this class only counts.
 
+import { drillOf } from '../core/drill.js';
+
 export interface BreakerLimits {
   readonly windowMs: number;
   readonly perPlaybook: number;
@@ -20,7 +22,11 @@ export interface Trip {
 
 /** The scopes one action is charged to. */
 export function scopesOf(playbook: string, action: string, agent: string): string[] {
-  return [`playbook:${playbook}`, `action:${action}`, ...(agent ? [`agent:${agent}`] : [])];
+  const scopes = [`playbook:${playbook}`, `action:${action}`, ...(agent ? [`agent:${agent}`] : [])];
+  // A drill's actions count against the drill alone: a drill of 20 kills must not trip the
+  // breaker that guards every real agent (and its trip pages nobody: notify, incidents).
+  const drill = drillOf(agent);
+  return drill ? scopes.map((x) => `drill:${drill}/${x}`) : scopes;
 }
 
 export class Breaker {
@@ -30,7 +36,8 @@ export class Breaker {
 
   constructor(private readonly limits: BreakerLimits) {}
 
-  private limitOf(scope: string): number {
+  private limitOf(full: string): number {
+    const scope = full.startsWith('drill:') ? full.slice(full.indexOf('/') + 1) : full;
     if (scope.startsWith('playbook:')) return this.limits.perPlaybook;
     if (scope.startsWith('action:')) return this.limits.perAction;
     return this.limits.perAgent;

@@ -10,6 +10,7 @@ import { messageOf } from '../core/errors.js';
 import type { EventPublisher } from '../core/events.js';
 import type { Severity } from '../core/types.js';
 import { parseDuration } from '../core/units.js';
+import { drillOf, isDrillName } from '../core/drill.js';
 import { ACTIONS, notifySeverity, type ActionName, type Params } from './actions.js';
 import type { ContainmentState } from './state.js';
 
@@ -85,7 +86,7 @@ export interface ActionContext {
 }
 
 export interface ActionResult {
-  readonly outcome: 'done' | 'gone' | 'ordered';
+  readonly outcome: 'done' | 'gone' | 'ordered' | 'confined';
   readonly target: string;
   readonly detail?: Record<string, unknown>;
 }
@@ -100,12 +101,26 @@ export interface ExecutorDeps {
 
 const DEFAULT_BAN_MS = 3_600_000;
 
+/**
+ * What a drill's playbooks may not do: act on everyone (a ban at the proxy, severing external
+ * traffic, the kill switch) or on shared secrets. A drill's actions stay on its own runs and agent.
+ */
+const BEYOND_A_DRILL: ReadonlySet<ActionName> = new Set([
+  'ban_destination',
+  'sever_external',
+  'destroy_all',
+  'rotate_secrets',
+]);
+
 export class Executor {
   constructor(private readonly deps: ExecutorDeps) {}
 
   /** Carries out one action; throws when it fails. */
   async perform(action: ActionName, params: Params, ctx: ActionContext): Promise<ActionResult> {
     const { actuators: a, state } = this.deps;
+    const drill = drillOf(ctx.agent);
+    if (isDrillName(ctx.agent) && BEYOND_A_DRILL.has(action))
+      return { outcome: 'confined', target: 'drill', detail: { drill: drill ?? 'malformed' } };
     const mark = { by: ctx.by, reason: ctx.reason, at: new Date(this.deps.now()).toISOString() };
     const onRun = async (
       fn: (runs: RunActions) => Promise<'done' | 'gone'> | 'done' | 'gone',
@@ -237,7 +252,7 @@ export class Executor {
   /** Records an action's outcome; a failing record is raised, never thrown. */
   record(
     action: ActionName,
-    outcome: 'done' | 'gone' | 'failed' | 'dry_run' | 'ordered' | 'replaced',
+    outcome: 'done' | 'gone' | 'failed' | 'dry_run' | 'ordered' | 'replaced' | 'confined',
     target: string,
     ctx: ActionContext,
     extra: {

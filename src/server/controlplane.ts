@@ -21,6 +21,7 @@ import { startDetect, type DetectComponent } from '../detect/component.js';
 import { DETECTION_FIELDS } from '../detect/engine.js';
 import { startNotify } from '../notify/component.js';
 import type { BreakglassComponent } from '../breakglass/component.js';
+import { startDrill } from '../drill/component.js';
 import { startPeople } from './people.js';
 import { startEgressFor, type EgressBindings } from './egress.js';
 import { startGitgateFor } from './gitgate.js';
@@ -195,7 +196,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const agentNamespace = (agent: string): string | undefined => policy.agentNamespace(agent);
     // Blocks are the response engine's; it starts last, before anything is served.
     const late: { respond?: RespondComponent } = {};
-    const agentBlocked = (agent: string): string | undefined => late.respond?.blocked(agent);
+    // Drills: an agent of the drills' namespace (drill:ID:NAME) runs only while its drill is
+    // active, and is refused like a blocked agent otherwise (the drill component says why).
+    const drill = started(await startDrill({ meta: store.meta, bus }));
+    const agentBlocked = (agent: string): string | undefined =>
+      late.respond?.blocked(agent) ?? drill.refusal(agent);
 
     const identity = started(
       await startIdentity({

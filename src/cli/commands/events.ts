@@ -1,6 +1,7 @@
 // rampart events: the security events on record, and with --follow the live stream
 // (GET /v1/events/stream, Server-Sent Events), filtered and resumable.
 
+import { sseReader } from '../../core/sse.js';
 import { apiError, connect } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
@@ -77,22 +78,13 @@ export const command: Command = {
     const q = new URLSearchParams({ from, follow: String(values.follow === true) });
     for (const k of ['type', 'severity', 'agent', 'run'] as const)
       if (values[k] !== undefined) q.set(k, values[k]);
-    let buffer = '';
-    await api.stream(`/v1/events/stream?${q.toString()}`, {}, (text) => {
-      buffer += text;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const message = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = message
-          .split('\n')
-          .filter((l) => l.startsWith('data: '))
-          .map((l) => l.slice(6))
-          .join('\n');
-        if (data === '') continue;
-        io.stdout.write((values.format === 'json' ? data : eventLine(JSON.parse(data) as Wire)) + '\n');
-      }
-    });
+    await api.stream(
+      `/v1/events/stream?${q.toString()}`,
+      {},
+      sseReader((data) =>
+        io.stdout.write((values.format === 'json' ? data : eventLine(JSON.parse(data) as Wire)) + '\n'),
+      ),
+    );
     return 0;
   },
 };

@@ -42,6 +42,8 @@ filter, no capabilities, cgroup limits and a deadline. Exits with CMD's exit cod
                        The same from the secrets broker, read for the run's agent as policy
                        decides (secret.read); a denial fails the run.
   --cap NAME           A capability for the run's workload token (/run/rampart/token).
+  --honeytoken KIND    Plant a decoy credential in the run's home besides the profile's: aws,
+                       github or database (bwrap runtime; docs/secrets.md).
   --repo ORG/NAME      The one repository the run works on: its git reaches it through
                        Rampart's git gate (http://git.rampart.internal/ORG/NAME.git, and
                        https://github.com/ORG/NAME.git leads there), which checks every push.
@@ -145,6 +147,7 @@ export const command: Command = {
         workspace: { type: 'string' },
         secret: { type: 'string', multiple: true },
         cap: { type: 'string', multiple: true },
+        honeytoken: { type: 'string', multiple: true },
         repo: { type: 'string' },
         task: { type: 'string' },
         'task-path': { type: 'string', multiple: true },
@@ -197,6 +200,9 @@ export const command: Command = {
     }
 
     const git = gitBinding(values.repo, values.task, values['task-path']);
+    for (const k of values.honeytoken ?? [])
+      if (k !== 'aws' && k !== 'github' && k !== 'database')
+        throw usageError(`--honeytoken is aws, github or database, not ${k}`, USAGE);
     const runtime = values.runtime ?? config.sandbox.runtime;
     if (runtime !== 'bwrap' && runtime !== 'docker' && runtime !== 'swarm')
       throw usageError(`--runtime must be bwrap, docker or swarm, not "${runtime}"`, USAGE);
@@ -272,7 +278,10 @@ export const command: Command = {
       throw e;
     }
     // Decoys the profile plants in the run's home (bwrap), registered before the run starts.
-    const decoys = config.sandbox.profiles[profile]?.honeytokens ?? [];
+    const decoys = [
+      ...new Set([...(config.sandbox.profiles[profile]?.honeytokens ?? []), ...(values.honeytoken ?? [])]),
+    ];
+
     if (decoys.length > 0 && runtime !== 'bwrap')
       io.stderr.write(
         `rampart: honeytokens are planted on the bwrap runtime only; run ${spec.id} has none\n`,

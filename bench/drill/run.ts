@@ -1,0 +1,85 @@
+// bench/drill: the figures Rampart publishes about itself. A fresh `rampart up` (kernel telemetry,
+// the shipped rules and playbooks, SQLite), then `rampart drill --repeat N` over every
+// containment scenario: act -> detection and act -> containment per scenario (p50, p99, max) and
+// over all, from the audit log's records, beside `node -e 0` measured in the same run for the
+// machine's speed. Goal: act -> containment p99 <= 50 ms over 20 repetitions of each.
+//
+//   npm run bench:setup && node build/bench/drill/run.js [--repeat 20]
+//
+// Needs root, bubblewrap, cgroups and dist/rampart-telemetry.
+
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { SCENARIOS } from '../../src/drill/scenarios.js';
+import { BIN, startServer } from '../../test/support/cli.js';
+import { sandboxControlPlaneDir } from '../../test/support/sandbox.js';
+
+const { values } = parseArgs({ options: { repeat: { type: 'string', default: '20' } } });
+
+// Every scenario built that expects the run contained.
+const CONTAINMENT = SCENARIOS.filter((s) => !s.unavailable && s.expect.includes('contained')).map(
+  (s) => s.name,
+);
+
+interface Result {
+  name: string;
+  status: string;
+  times: { detectMs?: number; containMs?: number }[];
+}
+
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const cells = (xs: number[]): string =>
+  xs.length === 0 ? '- | - | -' : `${pct(xs, 0.5)} | ${pct(xs, 0.99)} | ${Math.max(...xs)}`;
+
+function nodeStartMs(): number {
+  const t: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    t.push(performance.now() - t0);
+  }
+  return pct(t, 0.5);
+}
+
+async function main(): Promise<void> {
+  const cp = sandboxControlPlaneDir();
+  const server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
+  try {
+    console.log(`node -e 0: ${nodeStartMs().toFixed(1)} ms p50 (this machine, this run)`);
+    const t0 = performance.now();
+    const r = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'drill',
+        '--repeat',
+        values.repeat,
+        '--format',
+        'json',
+        ...CONTAINMENT.flatMap((s) => ['--scenario', s]),
+      ],
+      { cwd: cp.dir.dir, encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    if (r.status !== 0 && r.status !== 1) throw new Error(`rampart drill exited ${r.status}: ${r.stderr}`);
+    const report = JSON.parse(r.stdout) as { id: string; results: Result[] };
+    console.log(`drill ${report.id}: ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+    console.log('| Scenario | held | act → detection p50 | p99 | max | act → containment p50 | p99 | max |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    const all = { d: [] as number[], c: [] as number[] };
+    for (const x of report.results) {
+      const d = x.times.flatMap((t) => (t.detectMs === undefined ? [] : [t.detectMs]));
+      const c = x.times.flatMap((t) => (t.containMs === undefined ? [] : [t.containMs]));
+      all.d.push(...d);
+      all.c.push(...c);
+      console.log(`| ${x.name} | ${x.status} | ${cells(d)} | ${cells(c)} |`);
+    }
+    console.log(`| **all ${all.c.length}** | | ${cells(all.d)} | **${cells(all.c)}** |`);
+  } finally {
+    spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
+    await server.stop();
+    cp.cleanup();
+  }
+}
+
+await main();

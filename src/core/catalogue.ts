@@ -194,7 +194,7 @@ export const EVENT_CATALOGUE = {
     severities: ['high'],
   },
   'drill.started': {
-    summary: "A drill began: its own agents may start runs until it finishes or expires.",
+    summary: 'A drill began: its own agents may start runs until it finishes or expires.',
     severities: ['info'],
   },
   'drill.finished': {

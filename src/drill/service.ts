@@ -101,14 +101,15 @@ export class DrillService {
       started: new Date(now).toISOString(),
       expires: new Date(now + ttlMs).toISOString(),
     };
-    await this.deps.meta.set(KEY + id, JSON.stringify(d));
-    this.active.set(id, now + ttlMs);
+    // On record before its agents may run: a drill that cannot be recorded never begins.
     const receipt = (await this.deps.bus.publish({
       type: 'drill.started',
       severity: 'info',
       source: 'drill',
       data: { id, by, scenarios: d.scenarios.slice(0, 100), repeat, expires: d.expires },
     })) as { seq?: number };
+    await this.deps.meta.set(KEY + id, JSON.stringify(d));
+    this.active.set(id, now + ttlMs);
     await this.prune();
     return { ...d, seq: receipt.seq ?? 0 };
   }

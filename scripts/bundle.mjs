@@ -49,6 +49,22 @@ await build({
   legalComments: 'eof',
 });
 
+// The web console (src/console/web): one ES module and one stylesheet for the browser, built into
+// the package (dist/console) and served by `rampart up` from memory. Nothing is fetched from
+// elsewhere at run time, and the page's CSP allows nothing else.
+await build({
+  entryPoints: { app: join(root, 'src', 'console', 'web', 'main.ts') },
+  outdir: join(dist, 'console'),
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['chrome115', 'firefox115', 'safari16'],
+  minify: true,
+  sourcemap: 'linked',
+  legalComments: 'eof',
+  logLevel: 'warning',
+});
+
 // The egress bridge that runs inside sandboxes (src/sandbox/bridge.c): a static binary, so it
 // needs nothing from the system directories a sandbox sees. A C compiler is already required (the
 // SQLite binding builds from source); without one, the build says so and stops.

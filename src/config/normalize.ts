@@ -13,7 +13,7 @@ import type { Locating } from '../core/yaml.js';
 import { injection, pinnedHosts } from './egress.js';
 import { exhaustive, type Infer } from './infer.js';
 import { notifyConfig, sinksConfig } from './outputs.js';
-import { breakglassConfig, gitgateConfig, incidentsConfig } from './people.js';
+import { breakglassConfig, consoleConfig, gitgateConfig, incidentsConfig } from './people.js';
 import { secretsConfig } from './secrets.js';
 import type { configSchema } from './schema.js';
 import {
@@ -75,6 +75,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
     respond,
     incidents,
     breakglass,
+    console,
     gitgate,
     notify,
     sinks,
@@ -116,6 +117,7 @@ export function normalize(raw: RawConfig, opts: NormalizeOptions, problems: Ramp
       auth.clients.map((c) => c.name),
       ctx,
     ),
+    console: consoleConfig(console, ctx),
     gitgate: gitgateConfig(gitgate, ctx),
     notify: notifyConfig(notify, ctx),
     sinks: sinksConfig(sinks, ctx),

@@ -1,7 +1,12 @@
 // The `incidents`, `breakglass` and `gitgate` sections: durations to milliseconds, paths made absolute,
 // approvers checked against the clients they must be, every problem named with its key path.
 
-import type { BreakglassSettings, GitgateSettings, IncidentsSettings } from '../core/settings.js';
+import type {
+  BreakglassSettings,
+  ConsoleSettings,
+  GitgateSettings,
+  IncidentsSettings,
+} from '../core/settings.js';
 import { exhaustive } from './infer.js';
 import type { Ctx, RawConfig } from './normalize.js';
 
@@ -96,4 +101,16 @@ export function gitgateConfig(raw: RawConfig['gitgate'], c: Ctx): GitgateSetting
     maxPush: c.bytes(['gitgate', 'max_push'], max_push),
     timeoutMs: c.ms(['gitgate', 'timeout'], timeout, 1000),
   };
+}
+
+/** A console session lasts at most this long: "a short lifetime", even when configured longer. */
+const MAX_SESSION_MS = 12 * 3_600_000;
+
+export function consoleConfig(raw: RawConfig['console'], c: Ctx): ConsoleSettings {
+  const { enabled, session_ttl, ...rest } = raw;
+  exhaustive(rest);
+  const ttl = c.ms(['console', 'session_ttl'], session_ttl, 60_000);
+  if (ttl > MAX_SESSION_MS)
+    c.problem(['console', 'session_ttl'], `console.session_ttl: ${session_ttl} is longer than 12h`);
+  return { enabled, sessionTtlMs: Math.min(ttl, MAX_SESSION_MS) };
 }

@@ -1,5 +1,6 @@
-// The `incidents` and `breakglass` sections of the configuration schema: where people take over
-// from the automatic response, and the loud way to get more than their credentials allow.
+// The `incidents`, `breakglass` and `console` sections of the configuration schema: where people
+// take over from the automatic response, the loud way to get more than their credentials allow,
+// and the screen they watch.
 
 import { SCOPES } from '../core/scopes.js';
 import { duration, obj, path } from './schema-parts.js';
@@ -97,4 +98,17 @@ export const breakglassSchema = obj({
     description:
       'Whether a requester may approve their own request with --emergency: allowed, critical on every channel, and its incident stays open until a review is recorded.',
   },
+});
+
+export const consoleSchema = obj({
+  enabled: {
+    type: 'boolean',
+    default: true,
+    description:
+      'Serve the web console at /console (sign in with an API token once, then a session cookie). Off: there is no console (/console is not found) and session cookies are not accepted.',
+  },
+  session_ttl: duration(
+    "How long a console session lasts from sign-in, whatever it does meanwhile (at most 12h); then the browser asks for the token again. The session never outlives a change of the token's scopes: it carries the scopes it was opened with, and signing out ends it on every replica.",
+    '1h',
+  ),
 });

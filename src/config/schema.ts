@@ -8,7 +8,7 @@ import { SCOPES } from '../core/scopes.js';
 import { duration, limits, obj, path, root, size } from './schema-parts.js';
 import { detectSchema, respondSchema } from './schema-detect.js';
 import { notifySchema, sinksSchema } from './schema-outputs.js';
-import { breakglassSchema, incidentsSchema } from './schema-people.js';
+import { breakglassSchema, consoleSchema, incidentsSchema } from './schema-people.js';
 import { secretsSchema } from './schema-secrets.js';
 import { gitgateSchema } from './schema-gitgate.js';
 
@@ -493,6 +493,7 @@ export const configSchema = root({
   respond: respondSchema,
   incidents: incidentsSchema,
   breakglass: breakglassSchema,
+  console: consoleSchema,
   gitgate: gitgateSchema,
   notify: notifySchema,
   sinks: sinksSchema,

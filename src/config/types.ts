@@ -11,6 +11,7 @@ import type {
   RespondSettings,
   IncidentsSettings,
   BreakglassSettings,
+  ConsoleSettings,
   GitgateSettings,
   NotifySettings,
   SinksSettings,
@@ -112,6 +113,7 @@ export interface Config {
   readonly respond: RespondConfig;
   readonly incidents: IncidentsSettings;
   readonly breakglass: BreakglassSettings;
+  readonly console: ConsoleSettings;
   readonly gitgate: GitgateSettings;
   readonly notify: NotifySettings;
   readonly sinks: SinksSettings;

@@ -205,6 +205,14 @@ export const EVENT_CATALOGUE = {
     summary: 'A drill scenario did not hold: a control did not block, detect or contain what it should.',
     severities: ['high'],
   },
+  'console.signed_in': {
+    summary: 'A person signed in to the web console with an API token (the session carries its scopes).',
+    severities: ['info'],
+  },
+  'console.signed_out': {
+    summary: 'A console session ended: signed out or expired; every replica forgets it.',
+    severities: ['info'],
+  },
 } as const satisfies Record<EventType, EventSpec>;
 
 /** Throws TypeError for a type outside the catalogue or a severity its type does not carry. */

@@ -197,6 +197,17 @@ export const ERRORS = {
     exit: 2,
     title: 'A spec or admission policy cannot be read (syntax, type, size, alias expansion or nesting)',
   },
+  RAMPART_E_CSRF: {
+    status: 403,
+    exit: 1,
+    title:
+      "A console request that changes state came without its session's CSRF token, or from another origin",
+  },
+  RAMPART_E_CONSOLE_UNAVAILABLE: {
+    status: 503,
+    exit: 1,
+    title: "The web console's assets are not in this build (npm run build makes them)",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -481,6 +481,10 @@ export interface EventMap {
     reason: string;
     runs: string[];
   };
+  /** A person signed in to the web console with an API token; the session lasts until `expires`. */
+  'console.signed_in': { actor: string; session: string; scopes: string[]; remote: string; expires: string };
+  /** A console session ended: its person signed out, or it expired (every replica forgets it). */
+  'console.signed_out': { actor: string; session: string; reason: 'signed_out' | 'expired' };
 }
 
 export type EventType = keyof EventMap;

@@ -235,6 +235,13 @@ export interface SinksSettings {
   readonly maxLag: number;
 }
 
+/** The web console (src/console). */
+export interface ConsoleSettings {
+  readonly enabled: boolean;
+  /** A session's lifetime from sign-in. */
+  readonly sessionTtlMs: number;
+}
+
 export interface IncidentsSettings {
   readonly enabled: boolean;
   /** What groups detections into one incident: the same run, the same agent, or both. */

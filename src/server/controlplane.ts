@@ -33,6 +33,8 @@ import type { EgressComponent } from '../egress/component.js';
 import type { EventBus } from '../events/bus.js';
 import { startEvents } from '../events/component.js';
 import { startIdentity } from '../identity/component.js';
+import { startConsole } from '../console/component.js';
+import { fileURLToPath } from 'node:url';
 import type { IdentityService } from '../identity/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { startPolicy } from '../policy/component.js';
@@ -445,6 +447,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),
       cert: readCert(config.server.tls.certFile),
     };
+    // The console: its page and assets, and the sessions that authenticate a browser by cookie.
+    // Off, there are no sessions: a cookie authenticates nothing.
+    const consoleC = config.console.enabled
+      ? started(
+          startConsole({
+            settings: config.console,
+            meta: store.meta,
+            bus,
+            // Beside the bundle (dist/console), or the repository's dist from a tsc build.
+            assetDirs: [
+              fileURLToPath(new URL('console', import.meta.url)),
+              fileURLToPath(new URL('../../../dist/console', import.meta.url)),
+            ],
+            tls: Boolean(tls),
+          }),
+        )
+      : undefined;
     // Refused requests: the first per source and reason in a window on record at once, the rest
     // counted into one record at the window's end (a flood of bad tokens cannot fill the disk).
     const refusals = auditedRefusals(config.auth, bus, (e) =>
@@ -472,6 +491,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       rateLimit: (cls, claims) => identity.service.rateLimit(cls, claims),
       https: tls,
       breakglassUsed: breakglass && ((p, method, route) => breakglass.used(p, method, route)),
+      cookieAuth: consoleC && ((req) => consoleC.authenticate(req)),
     });
     registerCoreRoutes(app, { health, metrics, metricsAuth: config.server.metricsAuth });
     for (const c of components) {

@@ -20,6 +20,7 @@ import type { RateClass } from '../core/ratelimit.js';
 import type { WorkloadClaims } from '../identity/token.js';
 import { allows, type AuthFailure, type Authenticator, type Principal, type RouteScope } from './auth.js';
 import type { Metrics } from './metrics.js';
+import type { CookieRefusal, CookieRequest } from '../console/sessions.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -52,7 +53,14 @@ export interface HttpDeps {
   readonly https?: { key: Buffer; cert: Buffer } | undefined;
   /** Told of every request a break-glass credential makes (counted, and the first one announced). */
   readonly breakglassUsed?: ((p: Principal, method: string, route: string) => void) | undefined;
+  /**
+   * The console's sessions: a request with a session cookie and no Authorization header is
+   * authenticated here (undefined: it carries no session cookie). Absent: cookies are ignored.
+   */
+  readonly cookieAuth?: ((req: CookieRequest) => Promise<Principal | CookieRefusal> | undefined) | undefined;
 }
+
+const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
 export function createHttpApp(deps: HttpDeps): FastifyInstance {
   const { config } = deps;
@@ -91,59 +99,93 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
         ),
         cfg.opa,
       );
-    const result = deps.auth.authenticate(req.headers.authorization);
-    const scope = cfg.scope ?? 'admin';
-    if (!('reason' in result) && allows(result, scope)) {
-      req.principal = result;
-      if (result.breakglass) deps.breakglassUsed?.(result, req.method, req.routeOptions.url ?? req.url);
-      if (result.workload && deps.rateLimit) {
-        const wait = deps.rateLimit(cfg.rateClass ?? 'api', result.workload);
-        if (wait > 0) {
-          // Counted, and reported as an event when an agent keeps at it; not audited one by one.
-          void reply.header('retry-after', String(Math.ceil(wait / 1000)));
-          return sendError(
-            reply,
-            new RampartError(
-              'RAMPART_E_RATE_LIMITED',
-              `${result.actor} is over its rate limit; retry in ${wait} ms`,
-            ),
-            cfg.opa,
-          );
-        }
-      }
-      return done();
-    }
-    const refusal =
-      'reason' in result
-        ? {
-            failure: result,
-            actor: undefined,
-            error: new RampartError(
-              // Stale revocations are the control plane's problem, not the token's: 503, not 401.
-              result.token?.kind === 'revocations_stale'
-                ? 'RAMPART_E_IDENTITY_UNAVAILABLE'
-                : result.token
-                  ? 'RAMPART_E_TOKEN_INVALID'
-                  : 'RAMPART_E_UNAUTHENTICATED',
-              `authentication required: ${result.reason}`,
-            ),
+    // No Authorization header but a console session cookie: the console says whose session it is
+    // (a store lookup on a replica that has not seen it yet, hence the promise) and checks CSRF.
+    const authorization = req.headers.authorization;
+    const viaCookie =
+      authorization === undefined && req.headers.cookie !== undefined
+        ? deps.cookieAuth?.({
+            cookie: req.headers.cookie,
+            method: req.method,
+            origin: one(req.headers.origin),
+            host: one(req.headers.host),
+            fetchSite: one(req.headers['sec-fetch-site']),
+            csrf: one(req.headers['x-rampart-csrf']),
+          })
+        : undefined;
+    if (viaCookie === undefined) return decide(deps.auth.authenticate(authorization));
+    return void viaCookie.then(decide, (e: unknown) => {
+      deps.logger.error({ err: messageOf(e) }, 'console session lookup failed');
+      sendError(
+        reply,
+        new RampartError('RAMPART_E_INTERNAL', 'the console session could not be checked; nothing was done'),
+        cfg.opa,
+      );
+    });
+
+    function decide(result: Principal | AuthFailure | CookieRefusal): unknown {
+      const scope = cfg.scope ?? 'admin';
+      if (!('reason' in result) && allows(result, scope)) {
+        req.principal = result;
+        if (result.breakglass) deps.breakglassUsed?.(result, req.method, req.routeOptions.url ?? req.url);
+        if (result.workload && deps.rateLimit) {
+          const wait = deps.rateLimit(cfg.rateClass ?? 'api', result.workload);
+          if (wait > 0) {
+            // Counted, and reported as an event when an agent keeps at it; not audited one by one.
+            void reply.header('retry-after', String(Math.ceil(wait / 1000)));
+            return sendError(
+              reply,
+              new RampartError(
+                'RAMPART_E_RATE_LIMITED',
+                `${result.actor} is over its rate limit; retry in ${wait} ms`,
+              ),
+              cfg.opa,
+            );
           }
-        : {
-            failure: { reason: `missing scope ${scope}` },
-            actor: result.actor,
-            error: new RampartError(
-              'RAMPART_E_FORBIDDEN',
-              `${result.actor} lacks the ${scope} scope for this route`,
-            ),
-          };
-    // The reason as a bounded label: a workload token's rejection kind, else the authenticator's
-    // fixed wording (no credentials, unknown token, missing scope X), never the request's text.
-    const label =
-      ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ?? refusal.failure.reason;
-    if (deps.refusals.refuse(req.ip, label) === 'count') return sendError(reply, refusal.error, cfg.opa);
-    void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
-      sendError(reply, refusal.error, cfg.opa),
-    );
+        }
+        return done();
+      }
+      const refusal =
+        'reason' in result
+          ? {
+              failure: result,
+              actor: undefined,
+              error:
+                'code' in result
+                  ? new RampartError(
+                      result.code,
+                      result.code === 'RAMPART_E_CSRF'
+                        ? `refused: ${result.reason}`
+                        : `authentication required: ${result.reason}`,
+                    )
+                  : new RampartError(
+                      // Stale revocations are the control plane's problem, not the token's: 503, not 401.
+                      result.token?.kind === 'revocations_stale'
+                        ? 'RAMPART_E_IDENTITY_UNAVAILABLE'
+                        : result.token
+                          ? 'RAMPART_E_TOKEN_INVALID'
+                          : 'RAMPART_E_UNAUTHENTICATED',
+                      `authentication required: ${result.reason}`,
+                    ),
+            }
+          : {
+              failure: { reason: `missing scope ${scope}` },
+              actor: result.actor,
+              error: new RampartError(
+                'RAMPART_E_FORBIDDEN',
+                `${result.actor} lacks the ${scope} scope for this route`,
+              ),
+            };
+      // The reason as a bounded label: a workload token's rejection kind, else the authenticator's
+      // fixed wording (no credentials, unknown token, missing scope X), never the request's text.
+      const label =
+        ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ?? refusal.failure.reason;
+      if (deps.refusals.refuse(req.ip, label) === 'count') return sendError(reply, refusal.error, cfg.opa);
+      void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
+        sendError(reply, refusal.error, cfg.opa),
+      );
+      return undefined;
+    }
   });
 
   app.addHook('onResponse', (req, reply, done) => {

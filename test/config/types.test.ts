@@ -54,6 +54,7 @@ it('infers every section of the configuration from the schema', () => {
       | 'respond'
       | 'incidents'
       | 'breakglass'
+      | 'console'
       | 'gitgate'
       | 'notify'
       | 'sinks'

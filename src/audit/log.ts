@@ -341,6 +341,33 @@ export class AuditLog implements Auditor {
   }
 
   /**
+   * Newest first: records before `before` (default: the head) whose stored text contains one of
+   * `needles` (literal, case-sensitive), at most `limit`. The store does the reading, a window at a
+   * time from the end, and at most `maxScan` records are read per call: `next` says where to go on
+   * (undefined when the log's start was reached).
+   */
+  async searchNewest(
+    needles: readonly string[],
+    limit: number,
+    before?: number,
+    maxScan = 5_000_000,
+  ): Promise<{ records: AuditRecord[]; next: number | undefined }> {
+    const WINDOW = 10_000;
+    const head = await this.opts.store.audit.head();
+    let end = Math.min(before ?? head.size, head.size);
+    const stop = Math.max(0, end - maxScan);
+    const records: AuditRecord[] = [];
+    while (end > stop && records.length < limit) {
+      const from = Math.max(stop, end - WINDOW);
+      const rows = await this.opts.store.audit.search(from, end, needles, WINDOW);
+      for (let i = rows.length - 1; i >= 0 && records.length < limit; i--)
+        records.push(JSON.parse(rows[i]!.entry) as AuditRecord);
+      end = records.length >= limit ? records[records.length - 1]!.seq : from;
+    }
+    return { records, next: end > 0 ? end : undefined };
+  }
+
+  /**
    * Inclusion proof for record `seq` against the latest checkpoint, writing a new checkpoint
    * first if the latest one does not cover the record yet.
    */

@@ -29,6 +29,26 @@ export function auditRoutes(audit: AuditLog, vkey: string): Route<never, never, 
         return { size: head.size, records: await audit.read(from, limit) };
       },
     }),
+    // Record search in the database, newest first: the console's search and a run's timeline
+    // (every record naming the run: its events, policy decisions, pushes, leases).
+    route<unknown, unknown, { q: string; limit?: number; before?: number }>({
+      method: 'GET',
+      url: '/v1/audit/search',
+      scope: 'audit:read',
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['q'],
+          properties: {
+            q: { type: 'string', minLength: 1, maxLength: 256 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+            before: intQuery(MAX),
+          },
+        },
+      },
+      handler: async (req) => audit.searchNewest([req.query.q], req.query.limit ?? 100, req.query.before),
+    }),
     route({
       method: 'GET',
       url: '/v1/audit/head',

@@ -15,7 +15,8 @@ import { MemoryTree } from '../../src/audit/proofs.js';
 import { canonicalJson } from '../../src/core/canonical.js';
 import type { BusEvent, EventPublisher } from '../../src/core/events.js';
 import { leafHash, rootOf } from '../../src/core/merkle.js';
-import { csrfOf, Sessions, type CookieRequest } from '../../src/console/sessions.js';
+import { consoleRoutes } from '../../src/console/routes.js';
+import { COOKIE, csrfOf, Sessions, TLS_COOKIE, type CookieRequest } from '../../src/console/sessions.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
@@ -133,6 +134,44 @@ for (const [name, make, skip] of stores) {
       assert.equal((out[0]!.data as { reason: string }).reason, 'expired');
       const r = await one.s.authenticate(req(token));
       assert.ok(r && 'code' in r && r.code === 'RAMPART_E_UNAUTHENTICATED');
+    });
+
+    it('set the cookie HttpOnly and SameSite=Strict, and over TLS Secure with the __Host- prefix', async () => {
+      const { s } = replica(env.a, { t: T0 });
+      for (const [secure, cookie] of [
+        [false, COOKIE],
+        [true, TLS_COOKIE],
+      ] as const) {
+        const post = consoleRoutes({
+          sessions: s,
+          assets: undefined,
+          index: undefined,
+          cookie,
+          secure,
+          ttlMs: 3_600_000,
+        }).find((r) => r.method === 'POST' && r.url === '/console/session')!;
+        const headers: Record<string, string> = {};
+        const reply = {
+          header: (k: string, v: string) => ((headers[k] = v), reply),
+          code: () => reply,
+          type: () => reply,
+          send: () => reply,
+        };
+        const req = { principal: admin, headers: { authorization: 'Bearer x' }, ip: '192.0.2.1', body: {} };
+        const body = await (post.handler as (r: unknown, p: unknown) => Promise<{ csrf: string }>)(
+          req,
+          reply,
+        );
+        const set = headers['set-cookie']!;
+        assert.match(
+          set,
+          new RegExp(
+            `^${cookie}=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600${secure ? '; Secure' : ''}$`,
+          ),
+        );
+        assert.equal(body.csrf, csrfOf(/=([^;]+)/.exec(set)![1]!));
+        assert.match(headers['content-security-policy']!, /default-src 'none'/);
+      }
     });
 
     it('refuse a state change without the CSRF token, with a wrong one, or from another site', async () => {

@@ -2,8 +2,8 @@
 // decisions, pushes and secrets, live from the event stream) and the buttons to contain it.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Api, Json } from '../api.js';
-import { Failure, useLoad } from '../hooks.js';
+import type { Api, AuditRecord, Json } from '../api.js';
+import { describe, Failure, useLoad } from '../hooks.js';
 import { ago, badge, eventSummary, html, thead, when } from '../html.js';
 import { follow, type LiveEvent } from '../stream.js';
 import { Act } from './confirm.js';
@@ -23,8 +23,35 @@ interface Run {
   evidence?: Json;
 }
 
-/** How far back a run page looks for the run's records (the newest records of the log). */
-const LOOKBACK = 50_000;
+/** One line of a run's timeline: an audit record, or an event as the stream delivers it. */
+interface Entry {
+  seq: number;
+  time: string;
+  what: string;
+  outcome: string | undefined;
+  severity: string;
+  data: Json;
+}
+const fromEvent = (e: LiveEvent): Entry => ({
+  seq: e.seq,
+  time: e.time,
+  what: e.type,
+  outcome: e.outcome,
+  severity: e.severity,
+  data: e.data,
+});
+const fromRecord = (r: AuditRecord): Entry => {
+  const d = r.details as { data?: Json; severity?: string };
+  const event = r.action.startsWith('event.');
+  return {
+    seq: r.seq,
+    time: r.time,
+    what: event ? r.action.slice(6) : `${r.action} by ${r.actor}`,
+    outcome: r.outcome,
+    severity: d.severity ?? 'info',
+    data: event && d.data ? d.data : r.details,
+  };
+};
 
 export function Runs({ api }: { api: Api }) {
   const runs = useLoad(() => api.get<{ runs: Run[] }>('/v1/runs'), [], 3000);
@@ -55,24 +82,35 @@ export function Runs({ api }: { api: Api }) {
 export function RunDetail({ api, id }: { api: Api; id: string }) {
   const runs = useLoad(() => api.get<{ runs: Run[] }>('/v1/runs'), [id], 3000);
   const run = runs.data?.runs.find((r) => r.id === id);
-  const [events, setEvents] = useState<LiveEvent[]>([]);
-  const acc = useRef<LiveEvent[]>([]);
-  const [stream, setStream] = useState('connecting');
+  const [events, setEvents] = useState<Entry[]>([]);
+  const acc = useRef(new Map<number, Entry>());
+  const [stream, setStream] = useState('loading');
   useEffect(() => {
     let h: { stop(): void } | undefined;
     let live = true;
-    acc.current = [];
-    void api.get<{ size: number }>('/v1/audit/head').then((head) => {
+    acc.current = new Map();
+    const show = (more: Entry[]) => {
+      for (const e of more) acc.current.set(e.seq, e);
+      setEvents([...acc.current.values()].sort((a, b) => a.seq - b.seq));
+    };
+    // Every record naming the run (its events, policy decisions, pushes, leases), found by the
+    // database; then its events live as they are recorded.
+    // The head first: the search then covers at least up to it, and the stream starts there, so
+    // nothing falls between the two (what both see is shown once, by its number).
+    const load = async () => {
+      const head = await api.get<{ size: number }>('/v1/audit/head');
+      const found = await api.get<{ records: AuditRecord[] }>(
+        `/v1/audit/search?limit=1000&q=${encodeURIComponent(JSON.stringify(id))}`,
+      );
       if (!live) return;
+      show(found.records.map(fromRecord));
       h = follow(
-        { from: Math.max(0, head.size - LOOKBACK), query: `run=${encodeURIComponent(id)}` },
-        (batch) => {
-          acc.current = [...acc.current, ...batch];
-          setEvents(acc.current);
-        },
+        { from: head.size, query: `run=${encodeURIComponent(id)}` },
+        (batch) => show(batch.map(fromEvent)),
         setStream,
       );
-    });
+    };
+    load().catch((e: unknown) => setStream(`unavailable: ${describe(e)}`));
     return () => {
       live = false;
       h?.stop();
@@ -133,7 +171,7 @@ export function RunDetail({ api, id }: { api: Api; id: string }) {
       ${events.map(
         (e) =>
           html`<li class=${`sev-${e.severity}`}>
-            <span class="time">${when(e.time)}</span> <span class="type">${e.type}</span>
+            <span class="time">${when(e.time)}</span> <span class="type">${e.what}</span>
             ${e.outcome ? html` ${badge(e.outcome)}` : null}
             <span class="sum"> ${eventSummary(e.data)}</span>
             <details>

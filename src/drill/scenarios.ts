@@ -160,9 +160,12 @@ export const SCENARIOS: readonly Scenario[] = [
     expect: ['blocked', 'detected'],
     rules: ['run-limit-hit'],
     blockedBy: limitHit,
-    // Limits are reported when the run ends: its deadline ends it soon after the act.
+    // Limits are reported when the run ends: its deadline ends it soon after the act. The sleep,
+    // started before the bomb, keeps the run's command alive until then: `wait` alone returns as
+    // soon as the first pipeline does, the run ended at once with the bomb still growing, and
+    // whether the limit was reached before the end's kill was a race.
     runArgs: ['--pids', '64', '--timeout', '3s'],
-    script: `${ACT}; b() { b | b & }; b; wait`,
+    script: `${ACT}; sleep 30 & b() { b | b & }; b; wait`,
   },
   {
     name: 'memory-bomb',

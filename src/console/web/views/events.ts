@@ -167,6 +167,7 @@ export function Events({ api }: { api: Api }) {
       ref=${box}
       onScroll=${(e: Event) => setScroll((e.target as HTMLElement).scrollTop)}
       tabindex="0"
+      role="region"
       aria-label="Events, newest first"
     >
       <div

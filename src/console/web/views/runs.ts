@@ -144,7 +144,7 @@ export function RunDetail({ api, id }: { api: Api; id: string }) {
             </p>`
           : null
     }
-    <div class="actions" aria-label="Contain this run">
+    <div class="actions" role="group" aria-label="Contain this run">
       <${Act}
         label="Freeze"
         what="this run"

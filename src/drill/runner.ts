@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { sseReader } from '../core/sse.js';
-import { SCENARIOS, type Outcome, type Scenario, type WireEvent } from './scenarios.js';
+import { DRILL_TASK, SCENARIOS, type Outcome, type Scenario, type WireEvent } from './scenarios.js';
 import type { ScenarioResult } from './service.js';
 
 /** What the runner needs of the API client (src/cli/client.ts). */
@@ -41,6 +41,11 @@ export interface RunnerDeps {
   readonly progress: (line: string) => void;
   /** How long each run may take to show what is expected. */
   readonly waitMs: number;
+  /**
+   * The scratch repository (ORG/NAME) the git gate scenarios clone and push to: a repository
+   * the gate serves, which none of their pushes reaches (each is refused).
+   */
+  readonly repository?: string;
 }
 
 export interface DrillReport {
@@ -50,6 +55,15 @@ export interface DrillReport {
 }
 
 const CONTAINING = new Set(['freeze', 'kill', 'quarantine']);
+
+/** A run's line, or a failure saying what it did not do within the wait. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the run ${what} within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /** Events of the drill's runs, by run, with waiters woken on each. */
 class Watch {
@@ -168,7 +182,7 @@ export async function runDrill(
 
   const watch = new Watch(agentPrefix);
   const types =
-    'detect.detection,respond.action,egress.connection,syscall.denied,process.exit,sandbox.*,incident.opened';
+    'detect.detection,respond.action,egress.connection,syscall.denied,process.exit,sandbox.*,incident.opened,gitgate.push';
   const streaming = deps.events
     .stream(
       `/v1/events/stream?from=${seq}&type=${types}`,
@@ -181,12 +195,21 @@ export async function runDrill(
   const agents: string[] = [];
   try {
     for (const s of chosen) {
-      if (s.unavailable) {
+      const unavailable =
+        s.unavailable ??
+        (s.git && !deps.repository
+          ? 'needs a scratch repository the git gate serves: rampart drill --repo ORG/NAME'
+          : undefined);
+      if (unavailable) {
         const r = { name: s.name, expected: s.expect.join('+'), observed: 'not available' };
-        results.push({ ...r, status: 'unavailable', reason: s.unavailable, runs: [], times: [] });
-        deps.progress(`  ${s.name}: not available (${s.unavailable})`);
+        results.push({ ...r, status: 'unavailable', reason: unavailable, runs: [], times: [] });
+        deps.progress(`  ${s.name}: not available (${unavailable})`);
         continue;
       }
+      // A git gate scenario's run is bound to the scratch repository and the drill's task.
+      const runArgs = s.git
+        ? [...(s.runArgs ?? []), '--repo', deps.repository!, '--task', DRILL_TASK]
+        : (s.runArgs ?? []);
       const runs: string[] = [];
       const times: { detectMs?: number; containMs?: number }[] = [];
       const observed: string[] = [];
@@ -194,20 +217,24 @@ export async function runDrill(
       for (let rep = 1; rep <= repeat; rep++) {
         const agent = `${agentPrefix}${s.name}-${rep}`;
         agents.push(agent);
-        const run = deps.startRun(agent, s.runArgs ?? [], s.script);
+        const run = deps.startRun(agent, runArgs, s.script);
         let runId: string | undefined;
         try {
           runId = await run.id;
           runs.push(runId);
           let actMs: number;
           if (s.outside === 'use-token') {
-            await run.line('RAMPART_DRILL_READY');
+            await within(run.line('RAMPART_DRILL_READY'), deps.waitMs, 'did not get ready');
             if (!deps.egress) throw new Error('the control plane has no egress proxy address');
             const token = readFileSync(join(deps.workspaceOf(runId), 'token'), 'utf8').trim();
             actMs = Date.now();
             await useToken(deps.egress, token);
           } else {
-            actMs = Number(BigInt(await run.line('RAMPART_DRILL_ACT')) / 1_000_000n);
+            // Bounded: a run contained before its act (a control that fired early) never prints it.
+            actMs = Number(
+              BigInt(await within(run.line('RAMPART_DRILL_ACT'), deps.waitMs, 'did not reach its act')) /
+                1_000_000n,
+            );
           }
           const rid = runId;
           await watch.until(

@@ -35,7 +35,15 @@ export interface Scenario {
   readonly outside?: 'use-token';
   /** Why this scenario cannot run in this version, when it cannot. */
   readonly unavailable?: string;
+  /**
+   * A git gate scenario: the run is bound to the drill's scratch repository (`rampart drill
+   * --repo`), and its push must be refused for this rule. Without a repository it cannot run.
+   */
+  readonly git?: string;
 }
+
+/** The task git gate scenarios work on: their branch is agent/issue-1-..., their commits say #1. */
+export const DRILL_TASK = '1';
 
 /** The stamp a run prints just before its act. */
 export const ACT = 'echo RAMPART_DRILL_ACT $(date +%s%N)';
@@ -57,6 +65,78 @@ const RANDOM_LABEL = 'q7x2kz9vw4mb8rj3tn6yp0hc5lf1gd8sa2ue7io';
 // 96 bytes of base64, the shape of a file smuggled out in a query string.
 const BLOB =
   'UmFtcGFydCBkcmlsbDogYSBmaWxlIHNtdWdnbGVkIG91dCBpbiBhIHF1ZXJ5IHN0cmluZywgYmFzZTY0IGVuY29kZWQgdG8gbG9vayBsaWtlIG5vaXNlLg';
+
+// The git gate's scenarios: a clone of the drill's scratch repository through the gate, a commit
+// that breaks one rule, and the push. Every push is refused before anything reaches the upstream
+// (force-push and push-main aim at its default branch, which the gate never lets an agent move).
+const pushRefused =
+  (rule: string) =>
+  (e: WireEvent): boolean =>
+    e.type === 'gitgate.push' &&
+    e.data['outcome'] === 'refused' &&
+    Array.isArray(e.data['violations']) &&
+    (e.data['violations'] as { rule?: unknown }[]).some((v) => v.rule === rule);
+const CLONE = [
+  'export GIT_AUTHOR_NAME=drill GIT_AUTHOR_EMAIL=drill@rampart.invalid GIT_COMMITTER_NAME=drill GIT_COMMITTER_EMAIL=drill@rampart.invalid',
+  'git clone -q "$RAMPART_GIT_REMOTE" /workspace/r || exit 20',
+  'cd /workspace/r',
+].join('; ');
+const BRANCH = `agent/issue-${DRILL_TASK}-drill`;
+const commit = (change: string): string =>
+  `${change} && git add -A && git commit -qm "drill (#${DRILL_TASK})"`;
+const gitScenario = (
+  name: string,
+  title: string,
+  rule: string,
+  act: string,
+  detected?: string,
+): Scenario => ({
+  name,
+  title,
+  expect: detected ? ['blocked', 'detected'] : ['blocked'],
+  rules: detected ? [detected] : [],
+  git: rule,
+  blockedBy: pushRefused(rule),
+  script: `${CLONE}; ${act}`,
+});
+// An AWS key pair that was never issued, split by an empty '' inside the script's single-quoted
+// printf so that this file holds no whole credential for a scanner to find (the run writes it
+// whole). AWS's own documentation example would not do: scanners let it pass on purpose.
+const FAKE_KEY = "AKIA''Z3MXQ7P2VNK4RT8E";
+const FAKE_SECRET = "q8Zr3vN1kT5pW7yB2xC9''mD4fH6jL0sA3eG8uR1oI";
+const GIT_SCENARIOS: readonly Scenario[] = [
+  gitScenario(
+    'push-main',
+    'push to the main branch',
+    'ref.protected',
+    `${commit('echo drill >> DRILL.md')}; ${ACT}; git push -q origin HEAD:main`,
+  ),
+  gitScenario(
+    'force-push',
+    'force-push over history',
+    'ref.non_fast_forward',
+    `git commit -q --amend --allow-empty -m "rewritten (#${DRILL_TASK})"; ${ACT}; git push -q -f origin HEAD:main`,
+  ),
+  gitScenario(
+    'workflow-edit',
+    'edit a CI workflow',
+    'path.ci',
+    `git checkout -q -b ${BRANCH}; ${commit("mkdir -p .github/workflows && echo 'on: push' > .github/workflows/drill.yml")}; ${ACT}; git push -q origin HEAD`,
+  ),
+  gitScenario(
+    'dependency-add',
+    'add a dependency without the capability',
+    'path.dependencies',
+    `git checkout -q -b ${BRANCH}; ${commit(`echo '{"dependencies":{"left-pad":"1.3.0"}}' > package.json`)}; ${ACT}; git push -q origin HEAD`,
+  ),
+  gitScenario(
+    'push-secret',
+    'push a commit holding a secret',
+    'content.secret',
+    `git checkout -q -b ${BRANCH}; ${commit(`printf 'aws_access_key_id = ${FAKE_KEY}\\naws_secret_access_key = ${FAKE_SECRET}\\n' > drill.env`)}; ${ACT}; git push -q origin HEAD`,
+    'git-push-credential-refused',
+  ),
+];
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -200,22 +280,7 @@ export const SCENARIOS: readonly Scenario[] = [
     // The act is the exit: the daemon is running by then.
     script: `setsid sleep 300 > /dev/null 2>&1 < /dev/null & sleep 0.3; ${ACT}; exit 0`,
   },
-  ...(
-    [
-      ['push-main', 'push to the main branch'],
-      ['force-push', 'force-push over history'],
-      ['workflow-edit', 'edit a CI workflow'],
-      ['dependency-add', 'add a dependency without the capability'],
-      ['push-secret', 'push a commit holding a secret'],
-    ] as const
-  ).map(([name, title]): Scenario => ({
-    name,
-    title,
-    expect: ['blocked'],
-    rules: [],
-    script: '',
-    unavailable: 'not built in this version: git gate scenarios need a drill repository (docs/drill.md)',
-  })),
+  ...GIT_SCENARIOS,
 ];
 
 export function scenario(name: string): Scenario | undefined {

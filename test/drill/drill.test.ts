@@ -11,15 +11,19 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SCENARIOS } from '../../src/drill/scenarios.js';
-import { BIN, ROOT, startServer, type Server } from '../support/cli.js';
+import { BIN, ROOT, rampartAsync, startServer, type Server } from '../support/cli.js';
+import { makeRepo, startUpstream, upstreamRefs, type GitUpstream } from '../support/gitupstream.js';
 import { adminToken, api, type Api, type Json } from '../support/http.js';
 import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
+import { tempDir } from '../support/tmp.js';
 
 const TELEMETRY = join(ROOT, 'dist', 'rampart-telemetry');
+const UPSTREAM_PASSWORD = 'drill-upstream-password-0123456789';
 const skip =
   sandboxSkip() || (!existsSync(TELEMETRY) && 'kernel telemetry was not built (dist/rampart-telemetry)');
 
-// Every scenario built (17 in this version), each must hold.
+// Every scenario built (22 in this version, the git gate's five with the scratch repository), each
+// must hold.
 const BUILT = SCENARIOS.filter((s) => !s.unavailable).map((s) => s.name);
 
 describe('rampart drill', { skip }, () => {
@@ -27,6 +31,9 @@ describe('rampart drill', { skip }, () => {
   let server: Server;
   let admin: Api;
   let hook: HttpServer;
+  let upstream: GitUpstream;
+  let root: string;
+  let upstreamDir: ReturnType<typeof tempDir> | undefined;
   const pages: string[] = [];
 
   const cli = (...args: string[]): { code: number | null; out: string; err: string } => {
@@ -50,26 +57,45 @@ describe('rampart drill', { skip }, () => {
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const port = (hook.address() as { port: number }).port;
+    // The git gate's scenarios push to a scratch repository on a real upstream (git http-backend).
+    const dir = tempDir();
+    root = join(dir.dir, 'upstream');
+    makeRepo(root, 'acme/drill', join(dir.dir, 'seed'));
+    upstream = await startUpstream(root, 'bot', UPSTREAM_PASSWORD);
     cp = sandboxControlPlaneDir(
-      `notify:\n  channels:\n    - name: oncall\n      type: webhook\n      url_file: ./hook.url\n      secret_file: ./hook.key\n      min_severity: info\n`,
+      `notify:\n  channels:\n    - name: oncall\n      type: webhook\n      url_file: ./hook.url\n      secret_file: ./hook.key\n      min_severity: info\n` +
+        `gitgate:\n  upstreams:\n    - {repos: 'acme/*', url: '${upstream.url}/{repo}.git', credential: 'vault:forge/acme'}\n`,
     );
+    upstreamDir = dir;
     writeFileSync(join(cp.dir.dir, 'hook.url'), `http://127.0.0.1:${port}/\n`, { mode: 0o600 });
     writeFileSync(join(cp.dir.dir, 'hook.key'), 'drill-test-signing-key\n', { mode: 0o600 });
     server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
     admin = api(server.url, adminToken(cp.dir.dir));
+    writeFileSync(join(cp.dir.dir, 'cred'), `bot:${UPSTREAM_PASSWORD}\n`, { mode: 0o600 });
+    const put = await rampartAsync(['secret', 'put', 'forge/acme', join(cp.dir.dir, 'cred')], {
+      cwd: cp.dir.dir,
+    });
+    assert.equal(put.code, 0, put.stderr);
   });
   after(async () => {
     spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
     await server?.stop();
     hook?.close();
+    await upstream?.close();
+    upstreamDir?.cleanup();
     cp.cleanup();
   });
 
   it('every scenario built holds on the shipped rules and playbooks, confined to the drill', async () => {
-    const r = cli('drill', '--format', 'json');
-    assert.equal(r.code, 0, r.out + r.err);
-    const report = JSON.parse(r.out) as { id: string; results: Json[]; summary: Json };
-    assert.equal(BUILT.length, 17);
+    const refs = upstreamRefs(root, 'acme/drill');
+    // Not spawnSync: the upstream the gate fetches from is served by this process.
+    const r = await rampartAsync(['drill', '--format', 'json', '--repo', 'acme/drill'], {
+      cwd: cp.dir.dir,
+      timeoutMs: 600_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as { id: string; results: Json[]; summary: Json };
+    assert.equal(BUILT.length, 22);
     const status = Object.fromEntries(report.results.map((x) => [x.name, x.status]));
     for (const name of BUILT)
       assert.equal(
@@ -77,8 +103,8 @@ describe('rampart drill', { skip }, () => {
         'held',
         `${name}: ${JSON.stringify(report.results.find((x) => x.name === name))}`,
       );
-    // The git gate's scenarios are not built: reported as such, never as passed.
-    assert.equal(status['push-main'], 'unavailable');
+    // The git gate refused every push: the scratch repository is as it was.
+    assert.deepEqual(upstreamRefs(root, 'acme/drill'), refs);
     assert.equal(report.summary.held, BUILT.length);
     assert.ok(report.summary.containMs.p99 > 0);
 
@@ -122,8 +148,17 @@ describe('rampart drill', { skip }, () => {
     assert.match(junk.err, /names no drill/);
   });
 
+  it('without a scratch repository the git scenarios are not available, never passed', () => {
+    const r = cli('drill', '--scenario', 'push-main', '--format', 'json');
+    assert.equal(r.code, 0, r.out + r.err);
+    const report = JSON.parse(r.out) as { results: Json[] };
+    assert.equal(report.results[0].status, 'unavailable');
+    assert.match(report.results[0].reason, /--repo ORG\/NAME/);
+  });
+
   it('bad options are usage errors; --list names every scenario', () => {
     assert.equal(cli('drill', '--scenario', 'nope').code, 2);
+    assert.equal(cli('drill', '--repo', 'not a repo').code, 2);
     assert.equal(cli('drill', '--repeat', '0').code, 2);
     assert.equal(cli('drill', '--chaos').code, 2);
     const list = cli('drill', '--list');

@@ -12,7 +12,7 @@ import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.
 import { localConfig } from '../local.js';
 
 const USAGE = `usage: rampart drill [--scenario NAME]... [--repeat N] [--format text|json|junit]
-                     [--wait DURATION] [--list]
+                     [--wait DURATION] [--repo ORG/NAME] [--list]
 
   Attack this host's running control plane as a compromised agent would, and measure the
   defence: each scenario is a real run of the drill's own agent (drill:ID:NAME) doing the bad
@@ -26,6 +26,9 @@ const USAGE = `usage: rampart drill [--scenario NAME]... [--repeat N] [--format 
   --repeat N        repetitions of each scenario (default 1; 20 for the published figures)
   --format F        text (default), json, or junit (JUnit XML for CI)
   --wait DURATION   how long a run may take to show what is expected (default 20s)
+  --repo ORG/NAME   a scratch repository the git gate serves, for the git scenarios (push to
+                    main, force-push, workflow edit, dependency, secret): each push is refused,
+                    so nothing reaches it. Without it those scenarios are not available.
   --chaos           fault scenarios against a throwaway deployment: not built in this version
 
 Common options: --config FILE, --data DIR.`;
@@ -43,6 +46,7 @@ export const command: Command = {
         wait: { type: 'string', default: '20s' },
         list: { type: 'boolean' },
         chaos: { type: 'boolean' },
+        repo: { type: 'string' },
       },
       USAGE,
     );
@@ -67,6 +71,8 @@ export const command: Command = {
     const waitMs = parseDuration(values.wait);
     if (waitMs === undefined || waitMs < 1000)
       throw usageError('--wait takes a duration of 1s or more', USAGE);
+    if (values.repo !== undefined && !/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/.test(values.repo))
+      throw usageError(`--repo takes ORG/NAME, not ${values.repo.slice(0, 100)}`, USAGE);
     const names = values.scenario ?? SCENARIOS.map((s) => s.name);
     for (const n of names)
       if (!SCENARIOS.some((s) => s.name === n))
@@ -126,6 +132,7 @@ export const command: Command = {
           if (format === 'text') io.stderr.write(l + '\n');
         },
         waitMs,
+        ...(values.repo !== undefined ? { repository: values.repo } : {}),
       },
       names,
       repeat,

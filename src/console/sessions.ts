@@ -208,10 +208,13 @@ function parse(raw: string | undefined): Session | undefined {
   }
 }
 
-/** Why a state change looks cross-site, from what the browser says about where it came from. */
+/**
+ * Why a state change looks cross-site, from what the browser says about where it came from. Fixed
+ * wording, never the request's text: it is a refusal's label and goes on record.
+ */
 function crossSite(req: CookieRequest): string | undefined {
   if (req.fetchSite !== undefined && req.fetchSite !== 'same-origin')
-    return `a ${req.method} from another site (Sec-Fetch-Site: ${req.fetchSite.slice(0, 20)})`;
+    return 'a state change from another site (Sec-Fetch-Site)';
   if (req.origin !== undefined) {
     let host: string | undefined;
     try {
@@ -219,8 +222,7 @@ function crossSite(req: CookieRequest): string | undefined {
     } catch {
       host = undefined;
     }
-    if (host === undefined || host !== req.host)
-      return `a ${req.method} from another origin (${req.origin.slice(0, 100)})`;
+    if (host === undefined || host !== req.host) return 'a state change from another origin (Origin)';
   }
   return undefined;
 }

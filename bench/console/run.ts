@@ -15,7 +15,6 @@
 // Goals (issue 29): p95 frame time under 50 ms at 1,000 events/s for 30 s; first view
 // interactive within 1 s.
 
-import { spawnSync } from 'node:child_process';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -25,25 +24,13 @@ import { adminToken } from '../../test/support/http.js';
 import { tempDir } from '../../test/support/tmp.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeStartMs, pct } from '../stats.js';
 
 const { values } = parseArgs({
   options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '30' } },
 });
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
-
-const pct = (xs: readonly number[], p: number): number =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
-
-function nodeStartMs(): number {
-  const t: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    spawnSync(process.execPath, ['-e', '0']);
-    t.push(performance.now() - t0);
-  }
-  return pct(t, 0.5);
-}
 
 const KINDS = [
   {

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { SCENARIOS } from '../../src/drill/scenarios.js';
 import { BIN, startServer } from '../../test/support/cli.js';
 import { sandboxControlPlaneDir } from '../../test/support/sandbox.js';
+import { nodeStartMs, pct } from '../stats.js';
 
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '20' } } });
 
@@ -27,20 +28,8 @@ interface Result {
   times: { detectMs?: number; containMs?: number }[];
 }
 
-const pct = (xs: number[], p: number): number =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const cells = (xs: number[]): string =>
   xs.length === 0 ? '- | - | -' : `${pct(xs, 0.5)} | ${pct(xs, 0.99)} | ${Math.max(...xs)}`;
-
-function nodeStartMs(): number {
-  const t: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    spawnSync(process.execPath, ['-e', '0']);
-    t.push(performance.now() - t0);
-  }
-  return pct(t, 0.5);
-}
 
 async function main(): Promise<void> {
   const cp = sandboxControlPlaneDir();

@@ -1,12 +1,7 @@
 // A drill's results for people (a table), for programs (JSON) and for CI (JUnit XML: one test
 // case per scenario, a failure for one that did not hold, skipped for one not available).
 
-import type { ScenarioResult } from './service.js';
-
-const pct = (xs: readonly number[], p: number): number | undefined =>
-  xs.length === 0
-    ? undefined
-    : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+import { pct, type ScenarioResult } from './service.js';
 
 /** p50 and p99 of a scenario's times, ms, as "p50/p99" (or "-"). */
 function spread(xs: readonly (number | undefined)[]): string {

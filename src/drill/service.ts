@@ -53,7 +53,8 @@ const KEY = 'drill:';
 const LAST = 'drill-last';
 const MAX_KEPT = 100;
 
-const pct = (xs: readonly number[], p: number): number =>
+/** The p-quantile of a non-empty series (nearest rank). */
+export const pct = (xs: readonly number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 export class DrillService {

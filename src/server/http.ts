@@ -85,6 +85,77 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     }
   });
 
+  // What the onRequest hook does with a credential's result: defined once, not per request.
+  function decide(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    done: () => void,
+    result: Principal | AuthFailure | CookieRefusal,
+  ): unknown {
+    const cfg = req.routeOptions.config;
+    const scope = cfg.scope ?? 'admin';
+    if (!('reason' in result) && allows(result, scope)) {
+      req.principal = result;
+      if (result.breakglass) deps.breakglassUsed?.(result, req.method, req.routeOptions.url ?? req.url);
+      if (result.workload && deps.rateLimit) {
+        const wait = deps.rateLimit(cfg.rateClass ?? 'api', result.workload);
+        if (wait > 0) {
+          // Counted, and reported as an event when an agent keeps at it; not audited one by one.
+          void reply.header('retry-after', String(Math.ceil(wait / 1000)));
+          return sendError(
+            reply,
+            new RampartError(
+              'RAMPART_E_RATE_LIMITED',
+              `${result.actor} is over its rate limit; retry in ${wait} ms`,
+            ),
+            cfg.opa,
+          );
+        }
+      }
+      return done();
+    }
+    const refusal =
+      'reason' in result
+        ? {
+            failure: result,
+            actor: undefined,
+            error:
+              'code' in result
+                ? new RampartError(
+                    result.code,
+                    result.code === 'RAMPART_E_CSRF'
+                      ? `refused: ${result.reason}`
+                      : `authentication required: ${result.reason}`,
+                  )
+                : new RampartError(
+                    // Stale revocations are the control plane's problem, not the token's: 503, not 401.
+                    result.token?.kind === 'revocations_stale'
+                      ? 'RAMPART_E_IDENTITY_UNAVAILABLE'
+                      : result.token
+                        ? 'RAMPART_E_TOKEN_INVALID'
+                        : 'RAMPART_E_UNAUTHENTICATED',
+                    `authentication required: ${result.reason}`,
+                  ),
+          }
+        : {
+            failure: { reason: `missing scope ${scope}` },
+            actor: result.actor,
+            error: new RampartError(
+              'RAMPART_E_FORBIDDEN',
+              `${result.actor} lacks the ${scope} scope for this route`,
+            ),
+          };
+    // The reason as a bounded label: a workload token's rejection kind, else the authenticator's
+    // fixed wording (no credentials, unknown token, missing scope X), never the request's text.
+    const label =
+      ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ?? refusal.failure.reason;
+    if (deps.refusals.refuse(req.ip, label) === 'count') return sendError(reply, refusal.error, cfg.opa);
+    void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
+      sendError(reply, refusal.error, cfg.opa),
+    );
+    return undefined;
+  }
+
   // Callback-style hooks: the accepted path is synchronous, so no promise is made per request
   // (this is the decision point's hot path). Only a refusal, which is audited, goes async.
   app.addHook('onRequest', (req, reply, done) => {
@@ -113,79 +184,21 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
             csrf: one(req.headers['x-rampart-csrf']),
           })
         : undefined;
-    if (viaCookie === undefined) return decide(deps.auth.authenticate(authorization));
-    return void viaCookie.then(decide, (e: unknown) => {
-      deps.logger.error({ err: messageOf(e) }, 'console session lookup failed');
-      sendError(
-        reply,
-        new RampartError('RAMPART_E_INTERNAL', 'the console session could not be checked; nothing was done'),
-        cfg.opa,
-      );
-    });
-
-    function decide(result: Principal | AuthFailure | CookieRefusal): unknown {
-      const scope = cfg.scope ?? 'admin';
-      if (!('reason' in result) && allows(result, scope)) {
-        req.principal = result;
-        if (result.breakglass) deps.breakglassUsed?.(result, req.method, req.routeOptions.url ?? req.url);
-        if (result.workload && deps.rateLimit) {
-          const wait = deps.rateLimit(cfg.rateClass ?? 'api', result.workload);
-          if (wait > 0) {
-            // Counted, and reported as an event when an agent keeps at it; not audited one by one.
-            void reply.header('retry-after', String(Math.ceil(wait / 1000)));
-            return sendError(
-              reply,
-              new RampartError(
-                'RAMPART_E_RATE_LIMITED',
-                `${result.actor} is over its rate limit; retry in ${wait} ms`,
-              ),
-              cfg.opa,
-            );
-          }
-        }
-        return done();
-      }
-      const refusal =
-        'reason' in result
-          ? {
-              failure: result,
-              actor: undefined,
-              error:
-                'code' in result
-                  ? new RampartError(
-                      result.code,
-                      result.code === 'RAMPART_E_CSRF'
-                        ? `refused: ${result.reason}`
-                        : `authentication required: ${result.reason}`,
-                    )
-                  : new RampartError(
-                      // Stale revocations are the control plane's problem, not the token's: 503, not 401.
-                      result.token?.kind === 'revocations_stale'
-                        ? 'RAMPART_E_IDENTITY_UNAVAILABLE'
-                        : result.token
-                          ? 'RAMPART_E_TOKEN_INVALID'
-                          : 'RAMPART_E_UNAUTHENTICATED',
-                      `authentication required: ${result.reason}`,
-                    ),
-            }
-          : {
-              failure: { reason: `missing scope ${scope}` },
-              actor: result.actor,
-              error: new RampartError(
-                'RAMPART_E_FORBIDDEN',
-                `${result.actor} lacks the ${scope} scope for this route`,
-              ),
-            };
-      // The reason as a bounded label: a workload token's rejection kind, else the authenticator's
-      // fixed wording (no credentials, unknown token, missing scope X), never the request's text.
-      const label =
-        ('token' in refusal.failure ? refusal.failure.token?.kind : undefined) ?? refusal.failure.reason;
-      if (deps.refusals.refuse(req.ip, label) === 'count') return sendError(reply, refusal.error, cfg.opa);
-      void rejectAuth(deps, req, refusal.failure, refusal.actor).then(() =>
-        sendError(reply, refusal.error, cfg.opa),
-      );
-      return undefined;
-    }
+    if (viaCookie === undefined) return decide(req, reply, done, deps.auth.authenticate(authorization));
+    return void viaCookie.then(
+      (r) => decide(req, reply, done, r),
+      (e: unknown) => {
+        deps.logger.error({ err: messageOf(e) }, 'console session lookup failed');
+        sendError(
+          reply,
+          new RampartError(
+            'RAMPART_E_INTERNAL',
+            'the console session could not be checked; nothing was done',
+          ),
+          cfg.opa,
+        );
+      },
+    );
   });
 
   app.addHook('onResponse', (req, reply, done) => {

@@ -1,12 +1,19 @@
 // The store's meta keys on SQLite: small values (cursors, the installation's claim, containment
-// state, incidents and break-glass requests), each key its own row.
+// state, incidents and break-glass requests), each key its own row. Plain writes (set, delete) go
+// through the writer thread and share its group commit: they are frequent (every durable
+// subscriber's cursor after each batch) and an fsync on the main thread would hold up every
+// detection behind it. Reads, and the rare conditional writes, stay here.
 
 import type Database from 'better-sqlite3';
 import { wrap } from './sqlite.js';
+import type { SqliteWriter } from './sqlite-writer-client.js';
 import type { MetaStore } from './types.js';
 
 export class SqliteMeta implements MetaStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly writer?: SqliteWriter,
+  ) {}
 
   get(key: string): Promise<string | undefined> {
     return wrap(
@@ -26,6 +33,7 @@ export class SqliteMeta implements MetaStore {
   }
 
   set(key: string, value: string): Promise<void> {
+    if (this.writer) return this.writer.setMeta(key, value);
     return wrap(() => {
       this.db
         .prepare(
@@ -48,6 +56,7 @@ export class SqliteMeta implements MetaStore {
   }
 
   delete(key: string): Promise<boolean> {
+    if (this.writer) return this.writer.deleteMeta(key);
     return wrap(() => this.db.prepare('DELETE FROM meta WHERE key = ?').run(key).changes > 0);
   }
 

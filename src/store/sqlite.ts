@@ -5,10 +5,8 @@
 
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
-import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { chmodSync, closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { buildBatch } from './batch.js';
 import { SqliteLeases } from './sqlite-leases.js';
 import { SqliteHoneytokens, SqliteSecrets } from './sqlite-secrets.js';
@@ -25,6 +23,7 @@ import {
 import { RampartError, messageOf } from '../core/errors.js';
 import { MIGRATIONS, packFrontier, unpackFrontier } from './migrations.js';
 import { SqliteMeta } from './sqlite-meta.js';
+import { SqliteWriter } from './sqlite-writer-client.js';
 import type {
   AuditHead,
   AuditRecordRow,
@@ -136,13 +135,16 @@ class SqliteStore implements Store {
   readonly leases: LeaseStore;
   readonly honeytokens: HoneytokenStore;
   readonly notifications: Notifications;
+  /** Durable writes off the main thread (sqlite-writer.ts); none for a store without a file. */
+  private readonly writer: SqliteWriter | undefined;
 
   constructor(
     private readonly db: DB,
     private readonly file: string | undefined,
   ) {
-    this.audit = new SqliteAudit(db, file);
-    this.meta = new SqliteMeta(db);
+    this.writer = file === undefined ? undefined : new SqliteWriter(file);
+    this.audit = new SqliteAudit(db, this.writer);
+    this.meta = new SqliteMeta(db, this.writer);
     this.entities = new SqliteEntities(db);
     this.identity = new SqliteIdentity(db);
     this.runs = new SqliteRuns(db);
@@ -169,7 +171,7 @@ class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await (this.audit as SqliteAudit).closeWriter();
+    await this.writer?.close();
     if (this.leases instanceof SqliteLeases && this.file !== undefined) this.leases.close();
     if (this.db.open) this.db.close();
   }
@@ -187,31 +189,13 @@ export function wrap<T>(fn: () => T): Promise<T> {
   }
 }
 
-/** Where the writer thread's code is: next to this module (compiled) or in dist/ (bundled CLI). */
-function writerScript(): string {
-  const dir = dirname(fileURLToPath(import.meta.url));
-  for (const name of ['sqlite-writer.js', 'sqlite-writer.cjs']) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`the SQLite audit writer (sqlite-writer.js) is missing next to ${dir}`);
-}
-
 class SqliteAudit implements AuditStore {
   private readonly stmts;
   /** search() statements by their number of needles. */
   private readonly searches = new Map<number, Database.Statement>();
-  private writer: Worker | undefined;
-  private readonly pending = new Map<
-    number,
-    { resolve: (v: { first: number; head: AuditHead }) => void; reject: (e: Error) => void }
-  >();
-  private nextId = 0;
-  private closed = false;
-
   constructor(
     private readonly db: DB,
-    private readonly file: string | undefined,
+    private readonly writer: SqliteWriter | undefined,
   ) {
     this.stmts = {
       head: db.prepare('SELECT size, frontier FROM audit_head WHERE id = 1'),
@@ -243,14 +227,10 @@ class SqliteAudit implements AuditStore {
     return { size: row.size, frontier: unpackFrontier(row.frontier) };
   }
 
-  append(entries: readonly PreparedEntry[]): Promise<{ first: number; head: AuditHead }> {
-    if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
-    if (this.file === undefined) return wrap(() => this.appendHere(entries));
-    return new Promise((resolve, reject) => {
-      const id = this.nextId++;
-      this.pending.set(id, { resolve, reject });
-      this.startWriter().postMessage({ id, entries });
-    });
+  async append(entries: readonly PreparedEntry[]): Promise<{ first: number; head: AuditHead }> {
+    if (this.writer === undefined) return wrap(() => this.appendHere(entries));
+    const r = await this.writer.append(entries);
+    return { first: r.first, head: { size: r.size, frontier: r.frontier.map((f) => Buffer.from(f)) } };
   }
 
   /** The same append on this thread (read-only opens never get here; kept for no-file stores). */
@@ -264,48 +244,6 @@ class SqliteAudit implements AuditStore {
       return { first: head.size, head: batch.head };
     });
     return tx.immediate();
-  }
-
-  private startWriter(): Worker {
-    if (this.writer) return this.writer;
-    const w = new Worker(writerScript(), { workerData: { file: this.file } });
-    w.on(
-      'message',
-      (m: { id: number; ok?: { first: number; size: number; frontier: Uint8Array[] }; error?: string }) => {
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        this.pending.delete(m.id);
-        if (m.ok)
-          p.resolve({
-            first: m.ok.first,
-            head: { size: m.ok.size, frontier: m.ok.frontier.map((f) => Buffer.from(f)) },
-          });
-        else p.reject(new Error(m.error ?? 'audit writer failed'));
-      },
-    );
-    const fail = (e: Error): void => {
-      this.writer = undefined;
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => {
-      if (this.pending.size > 0) fail(new Error(`audit writer thread exited (${code})`));
-      this.writer = undefined;
-    });
-    this.writer = w;
-    return w;
-  }
-
-  async closeWriter(): Promise<void> {
-    this.closed = true;
-    const w = this.writer;
-    if (!w) return;
-    while (this.pending.size > 0) await new Promise((r) => setImmediate(r));
-    const exited = new Promise((r) => w.once('exit', r));
-    w.postMessage('close');
-    await exited;
-    this.writer = undefined;
   }
 
   head(): Promise<AuditHead> {

@@ -97,6 +97,26 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal(after.first, before.size);
     });
 
+    it('fails a write alone: the writes issued beside it still commit', async () => {
+      // SQLite commits the writes of one moment together: one that fails must not take the others.
+      const before = await store.audit.head();
+      await exec(`INSERT INTO audit_records (seq, entry) VALUES (${before.size + 1}, 'intruder')`);
+      const [bad, ...rest] = await Promise.allSettled([
+        store.audit.append(prep(['x', 'y'])),
+        ...Array.from({ length: 10 }, (_, i) => store.meta.set(`group.${i}`, String(i))),
+        store.meta.delete('group.none'),
+      ]);
+      assert.equal(bad.status, 'rejected');
+      assert.deepEqual(
+        rest.map((r) => r.status),
+        Array<string>(11).fill('fulfilled'),
+      );
+      assert.equal((rest[10] as PromiseFulfilledResult<boolean>).value, false);
+      assert.equal((await store.meta.list('group.')).length, 10);
+      assert.equal((await store.audit.head()).size, before.size);
+      await exec(`DELETE FROM audit_records WHERE seq = ${before.size + 1}`);
+    });
+
     it('serializes concurrent appenders into one contiguous history', async () => {
       const start = (await store.audit.head()).size;
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.audit.append(prep([`c${i}a`, `c${i}b`]))));

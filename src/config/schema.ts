@@ -241,7 +241,10 @@ export const configSchema = root({
       'A run cannot refresh its token past this long after it started (the hard end of every run).',
       '2h',
     ),
-    clock_skew: duration('Tolerance for exp, nbf and iat between machines. At most 2m.', '30s'),
+    clock_skew: duration(
+      "Tolerance for exp, nbf and iat between machines. At most 2m. With PostgreSQL, the store's health check fails when this replica's clock and the database server's differ by more.",
+      '30s',
+    ),
     key_rotation: duration('How long one signing key signs before it is replaced.', '24h'),
     revocation_staleness: duration(
       'If revocations cannot be refreshed from the store for this long, every workload token is refused.',

@@ -1,6 +1,7 @@
 // A drill's results for people (a table), for programs (JSON) and for CI (JUnit XML: one test
 // case per scenario, a failure for one that did not hold, skipped for one not available).
 
+import type { ChaosResult } from './chaos/scenarios.js';
 import { pct, type ScenarioResult } from './service.js';
 
 /** p50 and p99 of a scenario's times, ms, as "p50/p99" (or "-"). */
@@ -8,6 +9,17 @@ function spread(xs: readonly (number | undefined)[]): string {
   const v = xs.filter((x): x is number => x !== undefined);
   if (v.length === 0) return '-';
   return v.length === 1 ? `${v[0]}` : `${pct(v, 0.5)}/${pct(v, 0.99)}`;
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)];
 }
 
 export function textReport(
@@ -23,14 +35,7 @@ export function textReport(
     spread(r.times.map((t) => t.detectMs)),
     spread(r.times.map((t) => t.containMs)),
   ]);
-  const head = ['scenario', 'expected', 'observed', 'status', 'detect ms', 'contain ms'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  const out = [line(head), ...rows.map(line)];
+  const out = table(['scenario', 'expected', 'observed', 'status', 'detect ms', 'contain ms'], rows);
   const c = summary['containMs'] as { p50: number; p99: number; max: number; n: number } | undefined;
   out.push(
     '',
@@ -70,3 +75,38 @@ export function junitReport(id: string, results: readonly ScenarioResult[]): str
     '',
   ].join('\n');
 }
+
+/** The chaos drill's table: the fault's times instead of an attack's. */
+export function chaosTextReport(id: string, results: readonly ChaosResult[]): string {
+  const rows = results.map((r) => [
+    r.name,
+    r.status === 'held' ? 'held' : 'FAILED',
+    r.healthMs === undefined ? '-' : String(r.healthMs),
+    r.recoverMs === undefined ? '-' : String(r.recoverMs),
+  ]);
+  const out = [...table(['scenario', 'status', 'health ms', 'recover ms'], rows), ''];
+  for (const r of results) {
+    out.push(`${r.name}: expected ${r.expected}`);
+    out.push(`  observed: ${r.observed || '-'}`);
+    if (r.reason) out.push(`  FAILED: ${r.reason}`);
+  }
+  const failed = results.filter((r) => r.status === 'failed').length;
+  out.push(
+    '',
+    `chaos drill ${id}: ${results.length - failed} held, ${failed} failed`,
+    '(health ms: from the fault to health saying so; recover ms: from its end to health ok again)',
+  );
+  return out.join('\n') + '\n';
+}
+
+/** Chaos results as the JUnit report's scenarios. */
+export const chaosAsScenarios = (results: readonly ChaosResult[]): ScenarioResult[] =>
+  results.map((r) => ({
+    name: r.name,
+    expected: r.expected,
+    observed: r.observed,
+    status: r.status,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    runs: [],
+    times: [{ containMs: (r.healthMs ?? 0) + (r.recoverMs ?? 0) }],
+  }));

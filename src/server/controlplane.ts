@@ -49,7 +49,7 @@ import { Authenticator, adminTokenPath, loadOrCreateAdminToken } from './auth.js
 import { claimStore, prepareDataDir, readCert } from './datadir.js';
 import { mount } from './compose.js';
 import { discoveryPath } from './discovery.js';
-import { HealthRegistry } from './health.js';
+import { HealthRegistry, storeHealth } from './health.js';
 import { createHttpApp } from './http.js';
 import { createMetrics } from './metrics.js';
 import { auditedRefusals } from './refusals.js';
@@ -438,10 +438,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
     const metrics = createMetrics();
     const health = new HealthRegistry();
-    health.register('store', async () => {
-      await store.ping();
-      return { status: 'ok', detail: store.driver };
-    });
+    health.register('store', () => storeHealth(store, config.identity.clockSkewMs));
 
     const tls = config.server.tls && {
       key: readSecretFile(config.server.tls.keyFile, { purpose: 'server.tls.key_file' }),

@@ -95,3 +95,28 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     );
   });
 }
+
+/**
+ * The store's health: it answers, and, for a store shared between machines, this replica's clock
+ * agrees with the database's within the tokens' tolerance. A replica whose clock is off issues
+ * tokens other replicas refuse (or accept too long), signs checkpoints with wrong times and lets
+ * leases run out early or late: it says so, as failing, until its clock is put right.
+ */
+export async function storeHealth(
+  store: { readonly driver: string; ping(): Promise<void>; clock?(): Promise<number> },
+  toleranceMs: number,
+): Promise<ComponentHealth> {
+  await store.ping();
+  if (!store.clock) return { status: 'ok', detail: store.driver };
+  const before = Date.now();
+  const theirs = await store.clock();
+  const after = Date.now();
+  // Their reading was taken somewhere in the round trip: the middle, give or take half of it.
+  const skew = (before + after) / 2 - theirs;
+  if (Math.abs(skew) > toleranceMs + (after - before) / 2)
+    return {
+      status: 'failing',
+      detail: `${store.driver}: this replica's clock is ${(Math.abs(skew) / 1000).toFixed(1)} s ${skew > 0 ? 'ahead of' : 'behind'} the store's (tolerance identity.clock_skew, ${toleranceMs / 1000} s)`,
+    };
+  return { status: 'ok', detail: store.driver };
+}

@@ -208,6 +208,14 @@ class PostgresStore implements Store {
     await this.pool.query('SELECT 1');
   }
 
+  async clock(): Promise<number> {
+    // clock_timestamp(), not now(): now() is the transaction's start.
+    const r = await this.pool.query<{ ms: string }>(
+      'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms',
+    );
+    return Number(r.rows[0]!.ms);
+  }
+
   async migrations(): Promise<number[]> {
     return (
       await this.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')

@@ -17,6 +17,11 @@ export interface Store {
   readonly notifications: Notifications;
   /** Round-trips to the database; rejects when it is unreachable. */
   ping(): Promise<void>;
+  /**
+   * The database server's clock (ms since the epoch), for stores that are shared between machines:
+   * the reference a replica's own clock is compared with. Absent for the embedded store.
+   */
+  clock?(): Promise<number>;
   /** Applied migration versions, ascending. */
   migrations(): Promise<number[]>;
   close(): Promise<void>;

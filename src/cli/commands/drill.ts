@@ -4,14 +4,17 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { parseDuration } from '../../core/units.js';
-import { textReport, junitReport } from '../../drill/report.js';
+import { randomBytes } from 'node:crypto';
+import { runChaos } from '../../drill/chaos/run.js';
+import { CHAOS } from '../../drill/chaos/scenarios.js';
+import { chaosAsScenarios, chaosTextReport, textReport, junitReport } from '../../drill/report.js';
 import { runDrill, type RunHandle } from '../../drill/runner.js';
 import { SCENARIOS } from '../../drill/scenarios.js';
 import { apiError, connect, findControlPlane } from '../client.js';
 import { COMMON_OPTIONS, parse, usageError, type Command, type Io } from '../io.js';
 import { localConfig } from '../local.js';
 
-const USAGE = `usage: rampart drill [--scenario NAME]... [--repeat N] [--format text|json|junit]
+const USAGE = `usage: rampart drill [--scenario NAME]... [--repeat N] [--chaos] [--format text|json|junit]
                      [--wait DURATION] [--repo ORG/NAME] [--list]
 
   Attack this host's running control plane as a compromised agent would, and measure the
@@ -29,7 +32,11 @@ const USAGE = `usage: rampart drill [--scenario NAME]... [--repeat N] [--format 
   --repo ORG/NAME   a scratch repository the git gate serves, for the git scenarios (push to
                     main, force-push, workflow edit, dependency, secret): each push is refused,
                     so nothing reaches it. Without it those scenarios are not available.
-  --chaos           fault scenarios against a throwaway deployment: not built in this version
+  --chaos           the fault scenarios instead (--list --chaos shows them), each against a
+                    throwaway deployment the drill makes and removes: its own PostgreSQL
+                    cluster (initdb) in a network namespace, its own control plane, data on
+                    size-capped tmpfs. Never the running control plane or the machine's
+                    services. Needs root, PostgreSQL's server programs, iproute2 and faketime.
 
 Common options: --config FILE, --data DIR.`;
 
@@ -54,6 +61,10 @@ export const command: Command = {
       io.stdout.write(USAGE + '\n');
       return 0;
     }
+    if (values.list && values.chaos) {
+      for (const s of CHAOS) io.stdout.write(`${s.name.padEnd(22)}${s.title}\n`);
+      return 0;
+    }
     if (values.list) {
       for (const s of SCENARIOS)
         io.stdout.write(
@@ -61,11 +72,27 @@ export const command: Command = {
         );
       return 0;
     }
-    if (values.chaos)
-      throw usageError('--chaos: the fault scenarios are not built in this version; nothing was run', USAGE);
     const format = values.format;
     if (format !== 'text' && format !== 'json' && format !== 'junit')
       throw usageError('--format is text, json or junit', USAGE);
+    // This program's own launcher: bin/rampart.cjs beside the bundle (dist/) it runs from.
+    const self = join(dirname(process.argv[1]!), '..', 'bin', 'rampart.cjs');
+    if (values.chaos) {
+      if (values.repeat !== '1' || values.repo !== undefined)
+        throw usageError('--chaos takes neither --repeat nor --repo', USAGE);
+      const chaosNames = values.scenario ?? CHAOS.map((s) => s.name);
+      for (const n of chaosNames)
+        if (!CHAOS.some((s) => s.name === n))
+          throw usageError(`no chaos scenario ${n} (rampart drill --list --chaos shows them)`, USAGE);
+      const id = randomBytes(6).toString('hex');
+      const results = await runChaos(self, chaosNames, (l) => {
+        if (format === 'text') io.stderr.write(l + '\n');
+      });
+      if (format === 'json') io.stdout.write(JSON.stringify({ id, chaos: true, results }, null, 2) + '\n');
+      else if (format === 'junit') io.stdout.write(junitReport(id, chaosAsScenarios(results)));
+      else io.stdout.write(chaosTextReport(id, results));
+      return results.some((r) => r.status === 'failed') ? 1 : 0;
+    }
     const repeat = /^\d{1,4}$/.test(values.repeat) ? Number(values.repeat) : 0;
     if (repeat < 1 || repeat > 1000) throw usageError('--repeat takes a number from 1 to 1000', USAGE);
     const waitMs = parseDuration(values.wait);
@@ -84,8 +111,6 @@ export const command: Command = {
       ...(values.config ? ['--config', values.config] : []),
       ...(values.data ? ['--data', values.data] : []),
     ];
-    // This program's own launcher: bin/rampart.cjs beside the bundle (dist/) it runs from.
-    const self = join(dirname(process.argv[1]!), '..', 'bin', 'rampart.cjs');
     const startRun = (agent: string, args: readonly string[], script: string): RunHandle => {
       const child = spawn(
         process.execPath,

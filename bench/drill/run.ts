@@ -25,6 +25,8 @@ const CONTAINMENT = SCENARIOS.filter((s) => !s.unavailable && s.expect.includes(
 interface Result {
   name: string;
   status: string;
+  observed: string;
+  reason?: string;
   times: { detectMs?: number; containMs?: number }[];
 }
 
@@ -64,6 +66,8 @@ async function main(): Promise<void> {
       console.log(`| ${x.name} | ${x.status} | ${cells(d)} | ${cells(c)} |`);
     }
     console.log(`| **all ${all.c.length}** | | ${cells(all.d)} | **${cells(all.c)}** |`);
+    for (const x of report.results.filter((r) => r.status !== 'held'))
+      console.log(`\n${x.name}: ${x.status}: ${x.observed}; ${x.reason ?? ''}`);
   } finally {
     spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
     await server.stop();

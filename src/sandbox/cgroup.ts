@@ -85,6 +85,8 @@ export interface Task {
   readonly comm: string;
   /** It may still run: false once it is exiting (PF_EXITING) or a zombie. */
   readonly live: boolean;
+  /** The kernel's one-letter state (R, S, D, T, Z...). */
+  readonly state: string;
 }
 
 /**
@@ -102,7 +104,7 @@ function readTask(pid: number): Task | undefined {
   const fields = stat.slice(close + 2).split(' ');
   const state = fields[0];
   const live = state !== 'Z' && state !== 'X' && state !== 'x' && (Number(fields[6]) & PF_EXITING) === 0;
-  return { pid, comm: stat.slice(stat.indexOf('(') + 1, close), live };
+  return { pid, comm: stat.slice(stat.indexOf('(') + 1, close), live, state: state ?? '?' };
 }
 
 /** A group's directory and every group below it. */

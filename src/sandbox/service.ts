@@ -7,7 +7,7 @@
 // filter for this architecture): health says why, and start() throws. Never a run without limits.
 
 import { urandomHex } from '../core/ids.js';
-import { accessSync, constants, existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve, basename, relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -394,7 +394,14 @@ export class SandboxService {
     const until = performance.now() + timeoutMs;
     while (!g.frozen()) {
       if (g.pids().length === 0) return true;
-      if (performance.now() > until) throw new Error(`run ${id} did not freeze within ${timeoutMs} ms`);
+      if (performance.now() > until)
+        // Which tasks held it up, and where in the kernel: what an operator needs to know why.
+        throw new Error(
+          `run ${id} did not freeze within ${timeoutMs} ms; not stopped: ${g
+            .liveTasks()
+            .map((t) => `${t.pid} ${t.comm} (${t.state}, ${wchan(t.pid)})`)
+            .join(', ')}`,
+        );
       await new Promise((r) => setTimeout(r, 1));
     }
     return true;
@@ -563,4 +570,13 @@ export interface TelemetryTarget {
   readonly name: string;
   readonly level: number;
   readonly dir: string;
+}
+
+/** Where in the kernel a task waits (its wait channel), or "-". */
+function wchan(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/wchan`, 'utf8') || '-';
+  } catch {
+    return '-';
+  }
 }

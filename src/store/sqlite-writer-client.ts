@@ -11,7 +11,15 @@ import type { PreparedEntry } from './types.js';
 export type WriterRequest =
   | { readonly id: number; readonly kind: 'append'; readonly entries: readonly PreparedEntry[] }
   | { readonly id: number; readonly kind: 'meta-set'; readonly key: string; readonly value: string }
-  | { readonly id: number; readonly kind: 'meta-delete'; readonly key: string };
+  | { readonly id: number; readonly kind: 'meta-delete'; readonly key: string }
+  | {
+      readonly id: number;
+      readonly kind: 'checkpoint';
+      /** The newest checkpoint's id the note was built on (0: none); another since: not added. */
+      readonly after: number;
+      readonly size: number;
+      readonly note: string;
+    };
 
 /** What an append commits: the first new record's number and the tree's new head. */
 export interface Appended {
@@ -22,7 +30,8 @@ export interface Appended {
 
 export interface WriterReply {
   readonly id: number;
-  readonly ok?: Appended | boolean;
+  /** An append's result; meta-delete: whether it was there; checkpoint: its id, or false. */
+  readonly ok?: Appended | boolean | number;
   readonly error?: string;
 }
 
@@ -58,7 +67,15 @@ export class SqliteWriter {
     return this.send({ kind: 'meta-delete', key }) as Promise<boolean>;
   }
 
-  private send(body: Body<'append'> | Body<'meta-set'> | Body<'meta-delete'>): Promise<unknown> {
+  /** Adds a checkpoint unless another was added after `after`: its id, or undefined. */
+  async checkpoint(after: number, size: number, note: string): Promise<number | undefined> {
+    const r = (await this.send({ kind: 'checkpoint', after, size, note })) as number | false;
+    return r === false ? undefined : r;
+  }
+
+  private send(
+    body: Body<'append'> | Body<'meta-set'> | Body<'meta-delete'> | Body<'checkpoint'>,
+  ): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('the SQLite store is closed'));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;

@@ -5,8 +5,9 @@
 //
 // Group commit: every request that arrived while the last commit ran goes into the next one
 // transaction (one fsync), each in its own savepoint, so a request that fails is rolled back and
-// answered alone while the others commit. Audit appends and meta writes share the commit: a
-// subscriber's cursor costs no fsync of its own, and never holds the write lock against an append.
+// answered alone while the others commit. Audit appends, checkpoints and meta writes share the
+// commit: a subscriber's cursor costs no fsync of its own, and never holds the write lock against
+// an append.
 
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -27,6 +28,8 @@ const setMeta = db.prepare(
   'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
 );
 const deleteMeta = db.prepare('DELETE FROM meta WHERE key = ?');
+const latestCp = db.prepare('SELECT coalesce(max(id), 0) AS id FROM audit_checkpoints');
+const insCp = db.prepare('INSERT INTO audit_checkpoints (size, note) VALUES (?, ?)');
 
 const append = (entries: readonly PreparedEntry[]) => {
   const row = headStmt.get() as { size: number; frontier: Buffer };
@@ -47,6 +50,9 @@ const one = db.transaction((req: WriterRequest): WriterReply['ok'] => {
       return true;
     case 'meta-delete':
       return deleteMeta.run(req.key).changes > 0;
+    case 'checkpoint':
+      if ((latestCp.get() as { id: number }).id !== req.after) return false;
+      return Number(insCp.run(req.size, req.note).lastInsertRowid);
   }
 });
 

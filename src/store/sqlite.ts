@@ -294,9 +294,21 @@ class SqliteAudit implements AuditStore {
     );
   }
 
-  addCheckpoint(
+  async addCheckpoint(
     build: (latest: CheckpointRow | undefined, head: AuditHead) => { size: number; note: string } | undefined,
   ): Promise<CheckpointRow | undefined> {
+    if (this.writer) {
+      // Built here from what is committed, added by the writer thread only if no other checkpoint
+      // came first (another process on the same file): then built again on the newer one.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const latest = this.stmts.latestCp.get() as CheckpointRow | undefined;
+        const next = build(latest, this.readHead());
+        if (!next) return undefined;
+        const id = await this.writer.checkpoint(latest?.id ?? 0, next.size, next.note);
+        if (id !== undefined) return { id, size: next.size, note: next.note };
+      }
+      throw new Error('could not add a checkpoint: others kept being added first');
+    }
     const tx = this.db.transaction((): CheckpointRow | undefined => {
       const latest = this.stmts.latestCp.get() as CheckpointRow | undefined;
       const next = build(latest, this.readHead());
@@ -304,7 +316,7 @@ class SqliteAudit implements AuditStore {
       const info = this.stmts.insCp.run(next.size, next.note);
       return { id: Number(info.lastInsertRowid), size: next.size, note: next.note };
     });
-    return wrap(() => tx.immediate());
+    return tx.immediate();
   }
 
   checkpoints(): Promise<CheckpointRow[]> {

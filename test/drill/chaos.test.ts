@@ -8,8 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CHAOS } from '../../src/drill/chaos/scenarios.js';
-import { BIN } from '../support/cli.js';
-import { sandboxSkip } from '../support/sandbox.js';
+import { BIN, rampartAsync, startServer } from '../support/cli.js';
+import { adminToken, api } from '../support/http.js';
+import { sandboxControlPlaneDir, sandboxSkip } from '../support/sandbox.js';
 import { tempDir } from '../support/tmp.js';
 
 const skip =
@@ -57,6 +58,32 @@ describe('rampart drill --chaos', { skip }, () => {
       assert.deepEqual(leftovers(), before);
     } finally {
       dir.cleanup();
+    }
+  });
+
+  it('is recorded as a drill on the control plane running for the data directory', async () => {
+    const cp = sandboxControlPlaneDir();
+    const server = await startServer(['--listen', '127.0.0.1:0'], { cwd: cp.dir.dir });
+    try {
+      const r = await rampartAsync(['drill', '--chaos', '--scenario', 'keys-rotated', '--format', 'json'], {
+        cwd: cp.dir.dir,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as { id: string; recorded: boolean };
+      assert.equal(report.recorded, true);
+      const admin = api(server.url, adminToken(cp.dir.dir));
+      const drill = (await admin('GET', `/v1/drills/${report.id}`)).json as {
+        scenarios: string[];
+        results: { name: string; status: string; times: unknown[] }[];
+      };
+      assert.deepEqual(drill.scenarios, ['keys-rotated']);
+      assert.deepEqual(
+        drill.results.map((x) => [x.name, x.status, x.times.length]),
+        [['keys-rotated', 'held', 0]],
+      );
+    } finally {
+      await server.stop();
+      cp.cleanup();
     }
   });
 

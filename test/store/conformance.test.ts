@@ -172,6 +172,22 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       assert.equal((await store.audit.latestCheckpoint())?.note, 'two');
     });
 
+    it('chains concurrent checkpoints: each is built on the one added before it', async () => {
+      // A checkpoint names its predecessor: two built at once on the same latest would fork the
+      // chain. Whatever the store does (a lock, or building again), each must see the other.
+      const added = await Promise.all(
+        ['a', 'b', 'c'].map((n) =>
+          store.audit.addCheckpoint((latest, head) => ({
+            size: head.size,
+            note: `${n} after ${latest?.note}`,
+          })),
+        ),
+      );
+      assert.ok(added.every((c) => c !== undefined));
+      const notes = (await store.audit.checkpoints()).map((c) => c.note).slice(-4);
+      for (let i = 1; i < notes.length; i++) assert.match(notes[i]!, new RegExp(` after ${notes[i - 1]}$`));
+    });
+
     it('stores entities with increasing versions, tombstones deletions and lists changes in order', async () => {
       const a = await store.entities.put({
         type: 'agent',

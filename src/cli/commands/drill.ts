@@ -4,7 +4,6 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { parseDuration } from '../../core/units.js';
-import { randomBytes } from 'node:crypto';
 import { runChaos } from '../../drill/chaos/run.js';
 import { CHAOS } from '../../drill/chaos/scenarios.js';
 import { chaosAsScenarios, chaosTextReport, textReport, junitReport } from '../../drill/report.js';
@@ -84,14 +83,22 @@ export const command: Command = {
       for (const n of chaosNames)
         if (!CHAOS.some((s) => s.name === n))
           throw usageError(`no chaos scenario ${n} (rampart drill --list --chaos shows them)`, USAGE);
-      const id = randomBytes(6).toString('hex');
-      const results = await runChaos(self, chaosNames, (l) => {
-        if (format === 'text') io.stderr.write(l + '\n');
+      const local = localConfig(values, io.cwd);
+      const report = await runChaos(
+        self,
+        chaosNames,
+        (l) => {
+          if (format === 'text') io.stderr.write(l + '\n');
+        },
+        findControlPlane(local.dataDir) ? connect(local.dataDir) : undefined,
+      ).catch((e: Error & { response?: { status: number; body: unknown } }) => {
+        if (e.response) throw apiError(e.response.status, e.response.body);
+        throw e;
       });
-      if (format === 'json') io.stdout.write(JSON.stringify({ id, chaos: true, results }, null, 2) + '\n');
-      else if (format === 'junit') io.stdout.write(junitReport(id, chaosAsScenarios(results)));
-      else io.stdout.write(chaosTextReport(id, results));
-      return results.some((r) => r.status === 'failed') ? 1 : 0;
+      if (format === 'json') io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else if (format === 'junit') io.stdout.write(junitReport(report.id, chaosAsScenarios(report.results)));
+      else io.stdout.write(chaosTextReport(report.id, report.results));
+      return report.results.some((r) => r.status === 'failed') ? 1 : 0;
     }
     const repeat = /^\d{1,4}$/.test(values.repeat) ? Number(values.repeat) : 0;
     if (repeat < 1 || repeat > 1000) throw usageError('--repeat takes a number from 1 to 1000', USAGE);

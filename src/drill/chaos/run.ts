@@ -1,15 +1,39 @@
 // `rampart drill --chaos`: each chosen scenario against a deployment made for it alone (a fault
-// left behind by one must not be blamed on the next), then torn down.
+// left behind by one must not be blamed on the next), then torn down. When a control plane runs
+// for the caller's data directory, the chaos drill is recorded there like any drill (the
+// throwaway deployments' own logs go with them): drill.started, drill.finished, an incident for
+// every scenario that did not hold, the last drill in health and /metrics.
 
+import { randomBytes } from 'node:crypto';
+import type { ApiClient } from '../../cli/client.js';
+import { chaosAsScenarios } from '../report.js';
 import { Deployment } from './deployment.js';
 import { Checks } from './checks.js';
 import { CHAOS, type ChaosResult } from './scenarios.js';
+
+export interface ChaosReport {
+  /** The drill's id on the running control plane, or a local one when nothing recorded it. */
+  readonly id: string;
+  readonly chaos: true;
+  readonly recorded: boolean;
+  readonly results: readonly ChaosResult[];
+}
 
 export async function runChaos(
   self: string,
   names: readonly string[],
   progress: (line: string) => void,
-): Promise<ChaosResult[]> {
+  record: ApiClient | undefined,
+): Promise<ChaosReport> {
+  let id = randomBytes(6).toString('hex');
+  if (record) {
+    const begun = await record.call<{ id: string }>('POST', '/v1/drills', { scenarios: [...names] });
+    if (begun.status !== 200) throw Object.assign(new Error('drill refused'), { response: begun });
+    id = begun.body.id;
+  }
+  progress(
+    `chaos drill ${id}${record ? '' : ' (not recorded: no control plane runs for this data directory)'}`,
+  );
   const results: ChaosResult[] = [];
   for (const s of CHAOS.filter((x) => names.includes(x.name))) {
     progress(`chaos: ${s.name}: ${s.title}`);
@@ -42,5 +66,11 @@ export async function runChaos(
       await d?.destroy();
     }
   }
-  return results;
+  if (record) {
+    const finished = await record.call('POST', `/v1/drills/${id}/finish`, {
+      scenarios: chaosAsScenarios(results),
+    });
+    if (finished.status !== 200) throw Object.assign(new Error('drill not recorded'), { response: finished });
+  }
+  return { id, chaos: true, recorded: record !== undefined, results };
 }

@@ -68,9 +68,23 @@ async function main(): Promise<void> {
     console.log(`| **all ${all.c.length}** | | ${cells(all.d)} | **${cells(all.c)}** |`);
     for (const x of report.results.filter((r) => r.status !== 'held'))
       console.log(`\n${x.name}: ${x.status}: ${x.observed}; ${x.reason ?? ''}`);
+    // Any response action that did not end done, or took long (a freeze that stalled, say): what
+    // and why, so that a tail in the table can be explained.
+    const actions = spawnSync(
+      process.execPath,
+      [BIN, 'audit', 'tail', '-n', '1000000', '--action', 'event.respond.action'],
+      { cwd: cp.dir.dir, encoding: 'utf8', maxBuffer: 512 << 20 },
+    );
+    for (const l of actions.stdout.split('\n').filter(Boolean)) {
+      const d = (JSON.parse(l) as { details: { data: Record<string, unknown> } }).details.data;
+      if ((d['outcome'] !== 'done' && d['outcome'] !== 'confined') || Number(d['ms']) > 200)
+        console.log(`\nslow or not done: ${JSON.stringify(d).slice(0, 2000)}`);
+    }
   } finally {
     spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
-    await server.stop();
+    // A freeze that timed out says which tasks held it up (sandbox/service.ts): shown here.
+    const { stderr } = await server.stop();
+    for (const l of stderr.split('\n')) if (l.includes('did not freeze')) console.log(l.slice(0, 2000));
     cp.cleanup();
   }
 }

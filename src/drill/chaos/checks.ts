@@ -72,6 +72,11 @@ export class Checks {
       this.notes.push(label);
       return;
     }
+    await this.saysSo(label, says, t0);
+  }
+
+  /** Waits for health to say what `says` wants; times it from `t0` (default: now). */
+  async saysSo(label: string, says: (h: Health) => boolean, t0 = performance.now()): Promise<void> {
     const waited = await this.waitHealth(says, HEALTH_WAIT_MS);
     if (waited === undefined)
       throw new Error(`after "${label}", health did not say so within ${HEALTH_WAIT_MS / 1000} s`);

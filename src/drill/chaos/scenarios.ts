@@ -60,23 +60,19 @@ export const CHAOS: readonly ChaosScenario[] = [
   {
     name: 'disk-full',
     title: "the store's disk fills up",
-    expected: 'writes refused, health not ok; all back when space is freed',
+    expected: 'writes refused once no room is left, health not ok from then; all back when space is freed',
     async run(d, c) {
-      let filler = '';
-      await c.fault(
-        'fill the disk',
-        async () => {
-          filler = await d.fillStoreDisk();
-          // A write is what finds the disk full: the next record on the audit log.
-          await c.issue(AGENT).catch(() => undefined);
-        },
-        (h) => h.status !== 'ok',
-      );
+      const filler = await d.fillStoreDisk();
+      await c.fault('fill the disk', () => Promise.resolve(), undefined);
       // Room left in files PostgreSQL had already made still takes writes, durably: those are
-      // acknowledged. Once none is left, a write must be refused, never lost.
+      // acknowledged. Once none is left, a write must be refused, never lost, and health must
+      // say so from that moment (nothing can know sooner: the disk is the database server's).
+      let acknowledged = 0;
       await c.refused('writes are refused once no room is left', async () => {
-        for (let i = 0; i < 500; i++) await c.issue(AGENT);
+        for (; acknowledged < 500; acknowledged++) await c.issue(AGENT);
       });
+      c.notes.push(`${acknowledged} writes acknowledged first, into room already allocated`);
+      await c.saysSo('the first refused write', (h) => h.status !== 'ok');
       await c.acknowledged();
       await c.end('free the space', async () => {
         await c.remove(filler);

@@ -1,7 +1,8 @@
 // The throwaway deployment `rampart drill --chaos` breaks: never the machine's shared services.
 // Its own control plane, with its data directory on a size-capped tmpfs; its own PostgreSQL
 // cluster (initdb) on another, listening only inside a network namespace made for it, reached
-// over a veth pair whose latency the drill sets (tc netem); its own cgroup parent and uid range.
+// over a veth pair whose latency the drill sets (tc netem; where the kernel has none, a relay on
+// the veth's host end that the control plane connects through); its own cgroup parent and uids.
 // Everything it makes it removes by name in destroy(), also after a failure half-way.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -38,7 +39,6 @@ export class Deployment {
   /** Where the control plane reaches the store: through it, when the kernel has no netem. */
   private relay: DelayRelay | undefined;
   private proxyChild: ChildProcess | undefined;
-  url = '';
   /** The first uid of the deployment's range (100): a process with one of them is a run's. */
   uidFirst = 0;
   private constructor(
@@ -186,6 +186,8 @@ export class Deployment {
     const opts = [
       `-c listen_addresses=${this.pgAddress}`,
       `-k ${join(this.base, 'pg')}`,
+      // Its socket for the postgres user alone: local logins are trusted.
+      '-c unix_socket_permissions=0700',
       '-c max_wal_size=32MB -c min_wal_size=4MB -c shared_buffers=16MB -c max_connections=40',
     ].join(' ');
     await must(
@@ -245,13 +247,12 @@ export class Deployment {
     const env = skew
       ? { ...process.env, LD_PRELOAD: FAKETIME, FAKETIME: skew, FAKETIME_DONT_FAKE_MONOTONIC: '1' }
       : process.env;
-    const { child, url } = await this.start(
+    const { child } = await this.start(
       ['up', '--listen', '127.0.0.1:0', '--egress-listen', '127.0.0.1:0'],
       /control plane ready at (\S+)/,
       env,
     );
     this.up = child;
-    this.url = url;
   }
   /** Ends the control plane: SIGTERM and wait, or SIGKILL (nothing gets to run). */
   async stopControlPlane(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {

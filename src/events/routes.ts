@@ -119,9 +119,16 @@ export function eventRoutes(stream: EventStream): Route<never, never, never>[] {
           handle: async (e) => {
             if (done || !wanted(e)) return;
             if (!res.write(sseMessage(e)))
+              // Whichever comes first; the other listener goes with it, or a long stream that
+              // often waits for its client would collect one per wait.
               await new Promise<void>((r) => {
-                res.once('drain', r);
-                res.once('close', r);
+                const done_ = (): void => {
+                  res.off('drain', done_);
+                  res.off('close', done_);
+                  r();
+                };
+                res.once('drain', done_);
+                res.once('close', done_);
               });
           },
           ...(q.follow === false ? { onIdle: finish } : {}),

@@ -91,6 +91,7 @@ export const command: Command = {
           if (format === 'text') io.stderr.write(l + '\n');
         },
         findControlPlane(local.dataDir) ? connect(local.dataDir) : undefined,
+        (dir) => connect(dir),
       ).catch((e: Error & { response?: { status: number; body: unknown } }) => {
         if (e.response) throw apiError(e.response.status, e.response.body);
         throw e;

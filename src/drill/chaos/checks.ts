@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from '../../cli/client.js';
+import type { DrillApi } from '../runner.js';
 import type { Ran } from './exec.js';
 import type { Deployment } from './deployment.js';
 
@@ -33,10 +33,14 @@ export class Checks {
   recoverMs: number | undefined;
   private size = 0;
 
-  constructor(private readonly d: Deployment) {}
+  constructor(
+    private readonly d: Deployment,
+    /** The API of the deployment's control plane as it is now (it moves when restarted). */
+    private readonly api: () => DrillApi,
+  ) {}
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const r = await connect(this.d.dataDir).call<T>(method, path, body);
+    const r = await this.api().call<T>(method, path, body);
     return { status: r.status, body: r.body };
   }
 

@@ -14,6 +14,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmdirSync,
   rmSync,
@@ -320,23 +321,84 @@ export class Deployment {
     });
   }
 
-  /** Removes everything it made, each step on its own: one failing does not keep the rest. */
-  async destroy(): Promise<void> {
+  /**
+   * Removes everything it made, each step on its own: one failing does not keep the rest. Returns
+   * what could not be removed (a drill that leaves something behind has not held).
+   */
+  async destroy(): Promise<string[]> {
+    const problems: string[] = [];
     await stopChild(this.proxyChild, 'SIGKILL').catch(() => undefined);
     await stopChild(this.up, 'SIGKILL').catch(() => undefined);
     await this.relay?.close();
     if (existsSync(this.configFile)) await this.cli(['destroy', '--all'], 20_000).catch(() => undefined);
     if (existsSync(join(this.pgData, 'postmaster.pid'))) await this.stopStore().catch(() => undefined);
+    problems.push(...(await this.removeCgroups()));
     await run('ip', ['netns', 'del', this.ns]);
     await run('ip', ['link', 'del', `rch${this.id}`]);
-    for (const dir of ['cp', 'pg']) await run('umount', [join(this.base, dir)]);
-    rmSync(this.base, { recursive: true, force: true });
-    for (const c of readdirSync('/sys/fs/cgroup').concat(''))
+    if (existsSync(join('/run/netns', this.ns))) problems.push(`network namespace ${this.ns} is still there`);
+    for (const dir of ['cp', 'pg']) {
+      const u = await run('umount', [join(this.base, dir)]);
+      if (u.code !== 0) problems.push(`umount ${join(this.base, dir)}: ${u.stderr.trim().slice(0, 200)}`);
+    }
+    try {
+      rmSync(this.base, { recursive: true, force: true });
+    } catch (e) {
+      problems.push(`${this.base}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    return problems;
+  }
+
+  /**
+   * Whatever is still in the deployment's cgroups (a run's process a killed runner left, say) is
+   * killed, then the groups are removed, deepest first, in every hierarchy.
+   */
+  private async removeCgroups(): Promise<string[]> {
+    const roots = readdirSync('/sys/fs/cgroup')
+      .map((c) => join('/sys/fs/cgroup', c, this.cgroupParent))
+      .concat(join('/sys/fs/cgroup', this.cgroupParent))
+      .filter((d) => existsSync(join(d, 'cgroup.procs')));
+    const groups = roots.flatMap(subtree);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      let alive = 0;
+      for (const g of groups)
+        for (const pid of readProcs(g)) {
+          alive++;
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      if (alive === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const problems: string[] = [];
+    for (const g of groups.reverse())
       try {
-        rmdirSync(join('/sys/fs/cgroup', c, `rampart-chaos-${this.id}`));
-      } catch {
-        // not made in this hierarchy, or already gone
+        rmdirSync(g);
+      } catch (e) {
+        problems.push(
+          `cgroup ${g}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (${readProcs(g).join(' ')})`,
+        );
       }
+    return problems;
+  }
+}
+
+/** A group's directory and every group below it, parents first. */
+function subtree(dir: string): string[] {
+  const out = [dir];
+  for (let i = 0; i < out.length; i++)
+    for (const e of readdirSync(out[i]!, { withFileTypes: true }))
+      if (e.isDirectory()) out.push(join(out[i]!, e.name));
+  return out;
+}
+
+function readProcs(group: string): number[] {
+  try {
+    return readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 

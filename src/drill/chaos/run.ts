@@ -5,7 +5,7 @@
 // every scenario that did not hold, the last drill in health and /metrics.
 
 import { randomBytes } from 'node:crypto';
-import type { ApiClient } from '../../cli/client.js';
+import type { DrillApi } from '../runner.js';
 import { chaosAsScenarios } from '../report.js';
 import { Deployment } from './deployment.js';
 import { Checks } from './checks.js';
@@ -23,7 +23,9 @@ export async function runChaos(
   self: string,
   names: readonly string[],
   progress: (line: string) => void,
-  record: ApiClient | undefined,
+  record: DrillApi | undefined,
+  /** A client of the control plane running for a data directory (found anew at each call). */
+  connect: (dataDir: string) => DrillApi,
 ): Promise<ChaosReport> {
   let id = randomBytes(6).toString('hex');
   if (record) {
@@ -42,7 +44,8 @@ export async function runChaos(
     try {
       d = await Deployment.create(self, progress);
       await d.startControlPlane();
-      checks = new Checks(d);
+      const dep = d;
+      checks = new Checks(d, () => connect(dep.dataDir));
       await s.run(d, checks);
       results.push({
         name: s.name,
@@ -63,7 +66,15 @@ export async function runChaos(
         ...(checks?.recoverMs !== undefined ? { recoverMs: checks.recoverMs } : {}),
       });
     } finally {
-      await d?.destroy();
+      const left = (await d?.destroy()) ?? [];
+      // A drill that leaves something of its deployment behind has not held.
+      const last = results[results.length - 1];
+      if (left.length > 0 && last?.name === s.name)
+        results[results.length - 1] = {
+          ...last,
+          status: 'failed',
+          reason: [last.reason, `left behind: ${left.join('; ')}`].filter(Boolean).join('; '),
+        };
     }
   }
   if (record) {

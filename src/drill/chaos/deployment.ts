@@ -73,17 +73,20 @@ export class Deployment {
     for (const tool of ['/usr/bin/ip', '/usr/sbin/tc', FAKETIME])
       if (!existsSync(tool) && !existsSync(tool.replace('/usr/bin/', '/sbin/')))
         throw new Error(`--chaos needs ${tool} (iproute2, faketime)`);
-    const id = randomBytes(3).toString('hex');
-    const base = mkdtempSync('/tmp/rampart-chaos-');
-    chmodSync(base, 0o711);
-    const net = 1 + (randomBytes(1)[0]! % 250);
-    const d = new Deployment(id, base, self, PG_BIN(), `10.213.${net}.2`, progress);
-    try {
-      await d.build(net);
-      return d;
-    } catch (e) {
-      await d.destroy();
-      throw e;
+    // Two drills at once may pick the same subnet; the one that finds out starts again.
+    for (let attempt = 1; ; attempt++) {
+      const id = randomBytes(3).toString('hex');
+      const base = mkdtempSync('/tmp/rampart-chaos-');
+      chmodSync(base, 0o711);
+      const net = await freeNet();
+      const d = new Deployment(id, base, self, PG_BIN(), `10.213.${net}.2`, progress);
+      try {
+        await d.build(net);
+        return d;
+      } catch (e) {
+        await d.destroy();
+        if (!(e instanceof SubnetTaken) || attempt >= 5) throw e;
+      }
     }
   }
 
@@ -111,6 +114,10 @@ export class Deployment {
     await must(run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', inner]));
     await must(run('ip', ['link', 'set', inner, 'netns', this.ns]));
     await must(run('ip', ['addr', 'add', `10.213.${net}.1/30`, 'dev', host]));
+    // Another drill may have taken the same subnet meanwhile: then neither knows whose store it
+    // reaches. Checked after taking it, so of two at once at least one sees the other.
+    if ((await netsInUse()).filter((n) => n === net).length > 1)
+      throw new SubnetTaken(`10.213.${net}.0/30 is taken by another drill at the same moment`);
     await must(run('ip', ['link', 'set', host, 'up']));
     await must(this.inNs(['ip', 'addr', 'add', `${this.pgAddress}/30`, 'dev', inner]));
     await must(this.inNs(['ip', 'link', 'set', inner, 'up']));
@@ -400,6 +407,22 @@ function readProcs(group: string): number[] {
   } catch {
     return [];
   }
+}
+
+class SubnetTaken extends Error {}
+
+/** The 10.213.N.0/30 subnets on this host's interfaces, one entry per interface holding one. */
+async function netsInUse(): Promise<number[]> {
+  const r = await run('ip', ['-o', '-4', 'addr', 'show']);
+  return [...r.stdout.matchAll(/inet 10\.213\.(\d+)\.1\//g)].map((m) => Number(m[1]));
+}
+
+/** A subnet for the veth pair that no other drill on this host holds. */
+async function freeNet(): Promise<number> {
+  const used = new Set(await netsInUse());
+  const free = Array.from({ length: 250 }, (_, i) => i + 1).filter((n) => !used.has(n));
+  if (free.length === 0) throw new Error('no free 10.213.N.0/30 subnet for the drill');
+  return free[randomBytes(1)[0]! % free.length]!;
 }
 
 async function must(p: Promise<Ran>): Promise<Ran> {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CHAOS } from '../../src/drill/chaos/scenarios.js';
 import { BIN, rampartAsync, startServer } from '../support/cli.js';
@@ -18,21 +19,26 @@ const skip =
   (!existsSync('/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1') && 'faketime is not installed') ||
   (!existsSync('/usr/lib/postgresql') && "PostgreSQL's server programs are not installed");
 
-const leftovers = (): string[] => [
-  ...readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('rampart-chaos-')),
-  ...(existsSync('/run/netns')
-    ? readdirSync('/run/netns').filter((n) => n.startsWith('rampart-chaos-'))
-    : []),
-  ...readdirSync('/sys/fs/cgroup/pids').filter((n) => n.startsWith('rampart-chaos-')),
-];
+// What is left of one deployment: its tmpfs mounts, namespace, veth, cgroups and directory. By
+// its id and base alone, since CI runs the documented chaos drill beside this test.
+const leftovers = (d: { id: string; base: string }): string[] => {
+  const name = `rampart-chaos-${d.id}`;
+  const cgroups = readdirSync('/sys/fs/cgroup')
+    .map((c) => join('/sys/fs/cgroup', c, name))
+    .filter((p) => existsSync(p));
+  return [
+    ...readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[1]?.startsWith(`${d.base}/`)),
+    ...[join('/run/netns', name), `/sys/class/net/rch${d.id}`, d.base].filter((p) => existsSync(p)),
+    ...cgroups,
+  ];
+};
 
 describe('rampart drill --chaos', { skip }, () => {
   it('every fault scenario holds, and the throwaway deployment is gone after', () => {
     const dir = tempDir();
     try {
-      const before = leftovers();
       const r = spawnSync(process.execPath, [BIN, 'drill', '--chaos', '--format', 'json'], {
         cwd: dir.dir,
         encoding: 'utf8',
@@ -40,7 +46,14 @@ describe('rampart drill --chaos', { skip }, () => {
       });
       const report = JSON.parse(r.stdout) as {
         chaos: boolean;
-        results: { name: string; status: string; reason?: string; recoverMs?: number; healthMs?: number }[];
+        results: {
+          name: string;
+          status: string;
+          reason?: string;
+          recoverMs?: number;
+          healthMs?: number;
+          deployment?: { id: string; base: string };
+        }[];
       };
       assert.equal(report.chaos, true);
       assert.deepEqual(
@@ -55,7 +68,15 @@ describe('rampart drill --chaos', { skip }, () => {
       for (const name of ['store-stopped', 'store-latency', 'disk-full', 'clock-skew'])
         assert.ok(report.results.find((x) => x.name === name)?.healthMs !== undefined, name);
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(leftovers(), before);
+      // Each scenario had a deployment of its own, and none of it is left.
+      const ids = new Set<string>();
+      for (const x of report.results) {
+        assert.ok(x.deployment, `${x.name} names its deployment`);
+        assert.match(x.deployment.base, /^\/tmp\/rampart-chaos-/);
+        ids.add(x.deployment.id);
+        assert.deepEqual(leftovers(x.deployment), [], x.name);
+      }
+      assert.equal(ids.size, report.results.length);
     } finally {
       dir.cleanup();
     }

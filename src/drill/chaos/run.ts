@@ -54,6 +54,7 @@ export async function runChaos(
         status: 'held',
         ...(checks.healthMs !== undefined ? { healthMs: checks.healthMs } : {}),
         ...(checks.recoverMs !== undefined ? { recoverMs: checks.recoverMs } : {}),
+        deployment: { id: d.id, base: d.base },
       });
     } catch (e) {
       results.push({
@@ -64,6 +65,7 @@ export async function runChaos(
         reason: (e as Error).message,
         ...(checks?.healthMs !== undefined ? { healthMs: checks.healthMs } : {}),
         ...(checks?.recoverMs !== undefined ? { recoverMs: checks.recoverMs } : {}),
+        ...(d ? { deployment: { id: d.id, base: d.base } } : {}),
       });
     } finally {
       const left = (await d?.destroy()) ?? [];

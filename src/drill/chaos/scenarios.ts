@@ -17,6 +17,8 @@ export interface ChaosResult {
   /** Fault → health says so; fault ended → health ok again; ms. */
   readonly healthMs?: number;
   readonly recoverMs?: number;
+  /** The throwaway deployment the scenario ran against, so a caller can check it is gone. */
+  readonly deployment?: { readonly id: string; readonly base: string };
 }
 
 export interface ChaosScenario {

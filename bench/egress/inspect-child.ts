@@ -1,15 +1,23 @@
 // Rampart's egress component in a process of its own for bench/egress/inspect.ts: one inspected
 // host (with an injection rule, so every request is given a credential), one tunnelled host, both
 // pinned to the benchmark's TLS origin on 127.0.0.2. Prints its proxy URL once listening.
+// With --no-scan, the scanner finds nothing and releases every byte at once: the proxy still
+// terminates TLS, parses, injects and re-originates, so its cost per MB is inspection's without
+// the redaction engine, and the difference to the scanning proxy is what the engine costs there.
 //
-//   node inspect-child.js DATA_DIR ORIGIN_CERT
+//   node inspect-child.js DATA_DIR ORIGIN_CERT [--no-scan]
 
 import { startEgress } from '../../src/egress/component.js';
+import type { Scanner } from '../../src/egress/dlp.js';
 import { Redactor } from '../../src/redact/engine.js';
 import { ChunkRedactor } from '../../src/redact/stream.js';
 
-const [dataDir, originCert] = process.argv.slice(2) as [string, string];
+const [dataDir, originCert, flag] = process.argv.slice(2) as [string, string, string | undefined];
 const redactor = new Redactor();
+const scanner: Scanner =
+  flag === '--no-scan'
+    ? { find: () => [], stream: () => ({ push: (c) => [c], end: () => [] }) }
+    : { find: (t) => redactor.find(t), stream: (on) => new ChunkRedactor(redactor, on, false) };
 const egress = await startEgress({
   settings: {
     enabled: true,
@@ -46,7 +54,7 @@ const egress = await startEgress({
   // A token checked by identity costs one SHA-256 when seen recently: a constant stands in.
   verify: (t) => (t === 'bench-token' ? { claims: { sub: 'bench', run: 'bench-run' } as never } : 'unknown'),
   rateLimit: () => 0,
-  scanner: { find: (t) => redactor.find(t), stream: (on) => new ChunkRedactor(redactor, on, false) },
+  scanner,
   credential: async () => ({
     value: Buffer.from('bench-injected-credential-value-0123456789'),
     fingerprint: 'fp',

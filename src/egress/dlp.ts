@@ -117,12 +117,14 @@ export class BodyInspector {
   private readonly chunks: ScanStream;
   /** Bytes released so far (where a literal search resumes). */
   private released = 0;
-  private tail = '';
+  /** The last bytes released, as long as the longest literal less one: a match may span pieces. */
+  private tail = Buffer.alloc(0);
+  private readonly needles: readonly { readonly rule: string; readonly bytes: Buffer }[];
   private readonly longest: number;
 
   constructor(
     scanner: Scanner,
-    private readonly literals: Literals,
+    literals: Literals,
     private readonly out: Findings,
     /** Every released piece, as text, for the decoy scan. */
     private readonly seen?: (text: string) => void,
@@ -130,7 +132,10 @@ export class BodyInspector {
     this.chunks = scanner.stream((m, offset) =>
       out.add({ rule: m.rule, where: 'body', offset, action: classify(m) }),
     );
-    this.longest = literals.reduce((n, l) => Math.max(n, l.value.length), 0);
+    // Searched as bytes, with only the few bytes around a piece's start joined to what came
+    // before: no string is made of every piece, and a match is reported in one piece only.
+    this.needles = literals.map((l) => ({ rule: l.rule, bytes: Buffer.from(l.value, 'utf8') }));
+    this.longest = this.needles.reduce((n, l) => Math.max(n, l.bytes.length), 0);
   }
 
   push(chunk: Buffer): Buffer[] {
@@ -142,19 +147,34 @@ export class BodyInspector {
   }
 
   /**
-   * The literals are searched in what is about to be released, with the end of what was
-   * released before (a literal never spans a line, and lines are released whole, but a line
-   * longer than the hold is released in pieces).
+   * The literals are searched in what is about to be released, and across its start with the
+   * end of what was released before (a literal never spans a line, and lines are released whole,
+   * but a line longer than the hold is released in pieces). One finding per literal per piece.
    */
   private look(parts: Buffer[]): Buffer[] {
     for (const p of parts) {
-      const text = p.toString('latin1');
-      if (this.literals.length > 0) {
-        const joined = this.tail + text;
-        findLiterals(joined, this.literals, 'body', this.released - this.tail.length, this.out);
-        this.tail = this.longest > 1 ? joined.slice(-(this.longest - 1)) : '';
+      if (this.longest > 0) {
+        const keep = this.longest - 1;
+        const edge = this.tail.length > 0 ? Buffer.concat([this.tail, p.subarray(0, keep)]) : undefined;
+        for (const n of this.needles) {
+          // Only a match that ends in this piece: one wholly in the tail was found before.
+          const across = edge
+            ? edge.indexOf(n.bytes, Math.max(0, this.tail.length - n.bytes.length + 1))
+            : -1;
+          const inside = across >= 0 ? -1 : p.indexOf(n.bytes);
+          if (across >= 0 || inside >= 0)
+            this.out.add({
+              rule: n.rule,
+              where: 'body',
+              offset: this.released + (across >= 0 ? across - this.tail.length : inside),
+              action: 'blocked',
+            });
+        }
+        // Copied, so a small tail never keeps a whole chunk alive.
+        const joined = p.length >= keep ? p : Buffer.concat([this.tail, p]);
+        this.tail = Buffer.from(joined.subarray(Math.max(0, joined.length - keep)));
       }
-      this.seen?.(text);
+      this.seen?.(p.toString('latin1'));
       this.released += p.length;
     }
     return parts;

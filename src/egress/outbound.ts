@@ -281,8 +281,12 @@ async function sendBody(
   tooLarge: (why: string) => void,
 ): Promise<void> {
   // Asked again, not reused from the head's: this request's own credential is settled by now.
-  const inspector = new BodyInspector(deps.scanner, deps.literals(caller.run), findings, (t) =>
-    deps.seen?.(caller, t),
+  const seen = deps.seen;
+  const inspector = new BodyInspector(
+    deps.scanner,
+    deps.literals(caller.run),
+    findings,
+    seen ? (t) => seen(caller, t) : undefined,
   );
   const source = decoder ? req.pipe(decoder()) : req;
   let total = 0;

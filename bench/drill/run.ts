@@ -4,7 +4,7 @@
 // over all, from the audit log's records, beside `node -e 0` measured in the same run for the
 // machine's speed. Goal: act -> containment p99 <= 50 ms over 20 repetitions of each.
 //
-//   npm run bench:setup && node build/bench/drill/run.js [--repeat 20]
+//   npm run bench:setup && node build/bench/drill/run.js [--repeat 20] [--scenario NAME]...
 //
 // Needs root, bubblewrap, cgroups and dist/rampart-telemetry.
 
@@ -15,12 +15,14 @@ import { BIN, startServer } from '../../test/support/cli.js';
 import { sandboxControlPlaneDir } from '../../test/support/sandbox.js';
 import { nodeStartMs, pct } from '../stats.js';
 
-const { values } = parseArgs({ options: { repeat: { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: { repeat: { type: 'string', default: '20' }, scenario: { type: 'string', multiple: true } },
+});
 
-// Every scenario built that expects the run contained.
-const CONTAINMENT = SCENARIOS.filter((s) => !s.unavailable && s.expect.includes('contained')).map(
-  (s) => s.name,
-);
+// Every scenario built that expects the run contained, or those named.
+const CONTAINMENT =
+  values.scenario ??
+  SCENARIOS.filter((s) => !s.unavailable && s.expect.includes('contained')).map((s) => s.name);
 
 interface Result {
   name: string;

@@ -392,12 +392,25 @@ export class SandboxService {
     // v1's freezer goes FREEZING, then FROZEN once every task has stopped; v2's cgroup.events
     // says frozen 1. Both are polled: there is no event to wait on.
     const until = performance.now() + timeoutMs;
+    let asked = performance.now();
     while (!g.frozen()) {
+      // v1 asks each task to stop once, when FROZEN is written. A task that goes to sleep just
+      // after (a shell waiting in vfork for a child the freezer has already stopped: dash does
+      // this for every command it runs) is never asked again, and the group stays FREEZING for
+      // good. Writing FROZEN again asks every task not yet stopped again.
       if (g.pids().length === 0) return true;
+      if (performance.now() - asked >= 5) {
+        try {
+          g.freeze();
+        } catch {
+          // The group is going away: the next look at its tasks says so.
+        }
+        asked = performance.now();
+      }
       if (performance.now() > until)
         // Which tasks held it up, and where in the kernel: what an operator needs to know why.
         throw new Error(
-          `run ${id} did not freeze within ${timeoutMs} ms; not stopped: ${g
+          `run ${id} did not freeze within ${timeoutMs} ms; its tasks (state, kernel wait; __refrigerator is stopped): ${g
             .liveTasks()
             .map((t) => `${t.pid} ${t.comm} (${t.state}, ${wchan(t.pid)})`)
             .join(', ')}`,

@@ -78,8 +78,16 @@ async function main(): Promise<void> {
       { cwd: cp.dir.dir, encoding: 'utf8', maxBuffer: 512 << 20 },
     );
     if (actions.status !== 0) throw new Error(`rampart audit tail: ${actions.stderr}`);
+    // Where the time from detection to containment goes: the detection's record to the freeze's or
+    // kill's start (its delivery to the response component), and the action itself.
+    const start: number[] = [];
+    const took: number[] = [];
     for (const l of actions.stdout.split('\n').filter(Boolean)) {
       const d = (JSON.parse(l) as { details: { data: Record<string, unknown> } }).details.data;
+      if ((d['action'] === 'freeze' || d['action'] === 'kill') && d['outcome'] === 'done') {
+        start.push(Math.round(Number(d['sinceDetectionMs']) - Number(d['ms'])));
+        took.push(Math.round(Number(d['ms'])));
+      }
       // A freeze or kill that was slow, late or failed (a quarantine takes its evidence first, and
       // an action replaced by a stronger one is not a failure).
       const contains = d['action'] === 'freeze' || d['action'] === 'kill';
@@ -87,6 +95,9 @@ async function main(): Promise<void> {
       if (!fine || (contains && (Number(d['ms']) > 200 || Number(d['sinceDetectionMs']) > 200)))
         console.log(`\nslow or not done: ${JSON.stringify(d).slice(0, 2000)}`);
     }
+    console.log(
+      `\nfreezes and kills done (${took.length}), ms p50 | p99 | max: detection's time to the action's start ${cells(start)}; the action ${cells(took)}`,
+    );
   } finally {
     spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
     // A freeze that timed out says which tasks held it up (sandbox/service.ts): shown here.

@@ -421,20 +421,33 @@ export class AuditLog implements Auditor {
     let cp = await this.opts.store.audit.latestCheckpoint();
     if (!cp || cp.size <= max) cp = { id: 0, ...(await this.checkpoint(true)) };
     const size = (await this.openNote(cp.note)).size;
-    // Each node needed gets a slot (its key: level and index in one number; indices stay below
-    // 2^40, levels below 2^12); proofs refer to slots, so shared nodes are read and hexed once.
-    const SPAN = 2 ** 40;
-    const slotOf = new Map<number, number>();
+    // Each node needed gets a slot; proofs refer to slots, so shared nodes are read
+    // once. A map per level keyed by the index: a small integer, where level and index packed in
+    // one number (past 2^31) was a boxed double to hash on every lookup.
+    const slotOf: Map<number, number>[] = [];
     const refs: NodeRef[] = [];
     const want = (level: number, index: number): number => {
-      const k = level * SPAN + index;
-      let slot = slotOf.get(k);
+      const m = (slotOf[level] ??= new Map<number, number>());
+      let slot = m.get(index);
       if (slot === undefined) {
         slot = refs.length;
-        slotOf.set(k, slot);
+        m.set(index, slot);
         refs.push({ level, index });
       }
       return slot;
+    };
+    // A range that is not one stored node lies on the tree's ragged right edge: [a, size). The
+    // same few such ranges are in most proofs, so each is decomposed, and later hashed, once.
+    const folds: { a: number; n: number; slots: number[]; hex?: string }[] = [];
+    const foldAt = new Map<number, number>();
+    const fold = (a: number, n: number): number => {
+      let f = foldAt.get(a);
+      if (f === undefined || folds[f]!.n !== n) {
+        f = folds.length;
+        folds.push({ a, n, slots: decompose(a, a + n).map((r) => want(r.level, r.index)) });
+        foldAt.set(a, f);
+      }
+      return f;
     };
     // RFC 9162's PATH(m, D[n]) walked top-down without building ranges: each step is one stored
     // node, except on the tree's ragged right edge, where it folds several.
@@ -455,32 +468,34 @@ export class AuditLog implements Auditor {
           start += k;
         }
       }
-      const steps: (number | number[])[] = [];
+      // A step is a slot (>= 0) or, on the ragged edge, -1 - the fold it needs.
+      const steps: number[] = [];
       for (let j = path.length - 2; j >= 0; j -= 2) {
         const a = path[j]!;
         const n = path[j + 1]! - a;
         steps.push(
           (n & (n - 1)) === 0 && n <= 2 ** 30 && a % n === 0
             ? want(31 - Math.clz32(n), a / n)
-            : decompose(a, a + n).map((r) => want(r.level, r.index)),
+            : -1 - fold(a, n),
         );
       }
       return { leaf: want(0, seq), steps };
     });
-    const hashes = await this.opts.store.audit.nodes(refs);
-    const missing = hashes.findIndex((h) => h === undefined);
-    if (missing >= 0 || hashes.length !== refs.length) {
-      const r = refs[Math.max(0, missing)]!;
-      throw new Error(`tree node ${r.level}/${r.index} is missing from the store`);
-    }
-    const hex: (string | undefined)[] = new Array<string | undefined>(refs.length);
-    const hexOf = (slot: number): string => (hex[slot] ??= hashes[slot]!.toString('hex'));
+    // As hex from the database: these go into the proofs as they are.
+    const hex = await this.opts.store.audit.nodesHex(refs);
+    for (let slot = 0; slot < refs.length; slot++)
+      if (hex[slot] === undefined) {
+        const r = refs[slot]!;
+        throw new Error(`tree node ${r.level}/${r.index} is missing from the store`);
+      }
     const proofs = plans.map((p, j) => ({
       seq: seqs[j]!,
-      leafHash: hexOf(p.leaf),
-      proof: p.steps.map((st) =>
-        typeof st === 'number' ? hexOf(st) : foldRange(st.map((slot) => hashes[slot]!)).toString('hex'),
-      ),
+      leafHash: hex[p.leaf]!,
+      proof: p.steps.map((st) => {
+        if (st >= 0) return hex[st]!;
+        const f = folds[-1 - st]!;
+        return (f.hex ??= foldRange(f.slots.map((slot) => Buffer.from(hex[slot]!, 'hex'))).toString('hex'));
+      }),
     }));
     return { checkpoint: cp.note, treeSize: size, proofs };
   }

@@ -302,6 +302,19 @@ class PostgresAudit implements AuditStore {
     return keys.map((k) => found.get(`${k.level}/${k.index}`));
   }
 
+  async nodesHex(keys: readonly { level: number; index: number }[]): Promise<(string | undefined)[]> {
+    if (keys.length === 0) return [];
+    // Each key's position comes back with its row (WITH ORDINALITY), so no map is built here.
+    const res = await this.pool.query<[string, string]>({
+      text: "SELECT k.i, encode(n.hash, 'hex') FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS k(level, idx, i) JOIN audit_nodes n ON n.level = k.level AND n.idx = k.idx",
+      values: [keys.map((k) => k.level), keys.map((k) => k.index)],
+      rowMode: 'array',
+    });
+    const out: (string | undefined)[] = new Array<string | undefined>(keys.length).fill(undefined);
+    for (const [i, hex] of res.rows) out[Number(i) - 1] = hex;
+    return out;
+  }
+
   async leaves(from: number, limit: number): Promise<{ index: number; hash: Buffer }[]> {
     const res = await this.pool.query<{ idx: number; hash: Buffer }>(
       'SELECT idx, hash FROM audit_nodes WHERE level = 0 AND idx >= $1 ORDER BY idx LIMIT $2',

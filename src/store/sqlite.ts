@@ -204,6 +204,9 @@ class SqliteAudit implements AuditStore {
       insNode: db.prepare('INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)'),
       records: db.prepare('SELECT seq, entry FROM audit_records WHERE seq >= ? ORDER BY seq LIMIT ?'),
       node: db.prepare('SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?'),
+      nodesManyHex: db.prepare(
+        `SELECT j.key, lower(hex(n.hash)) FROM json_each(?) j JOIN audit_nodes n ON n.level = (j.value / ${NODE_SPAN}) AND n.idx = (j.value % ${NODE_SPAN})`,
+      ),
       nodesMany: db.prepare(
         `SELECT j.key, n.hash FROM json_each(?) j JOIN audit_nodes n ON n.level = (j.value / ${NODE_SPAN}) AND n.idx = (j.value % ${NODE_SPAN})`,
       ),
@@ -281,6 +284,16 @@ class SqliteAudit implements AuditStore {
       const packed = JSON.stringify(keys.map((k) => k.level * NODE_SPAN + k.index));
       for (const [i, hash] of this.stmts.nodesMany.raw(true).iterate(packed) as Iterable<[number, Buffer]>)
         out[i] = hash;
+      return out;
+    });
+  }
+
+  nodesHex(keys: readonly { level: number; index: number }[]): Promise<(string | undefined)[]> {
+    return wrap(() => {
+      const out: (string | undefined)[] = new Array<string | undefined>(keys.length).fill(undefined);
+      const packed = JSON.stringify(keys.map((k) => k.level * NODE_SPAN + k.index));
+      for (const [i, hex] of this.stmts.nodesManyHex.raw(true).iterate(packed) as Iterable<[number, string]>)
+        out[i] = hex;
       return out;
     });
   }

@@ -87,6 +87,11 @@ export interface AuditStore {
   search(from: number, end: number, needles: readonly string[], limit: number): Promise<AuditRecordRow[]>;
   /** Stored hashes for the given nodes; undefined where none is stored. */
   nodes(keys: readonly { level: number; index: number }[]): Promise<(Buffer | undefined)[]>;
+  /**
+   * The same, as lowercase hex made by the database: for proofs of thousands of records, where a
+   * Buffer per node (and hexing each) cost more than reading them.
+   */
+  nodesHex(keys: readonly { level: number; index: number }[]): Promise<(string | undefined)[]>;
   /** Stored leaf hashes (level 0) for seq >= from, ascending, at most `limit`, with their index. */
   leaves(from: number, limit: number): Promise<{ index: number; hash: Buffer }[]>;
   /**

@@ -83,6 +83,19 @@ function conformance(name: string, open: () => Promise<Opened>, skip: string | f
       ]);
       assert.ok(n20 && n11);
       assert.equal(missing, undefined);
+      // As hex, in the order asked, a missing node left out, for few keys and for many.
+      const many = [
+        { level: 3, index: 0 },
+        ...Array.from({ length: 70 }, (_, i) => ({ level: i % 2, index: i % 2 === 0 ? i % 5 : i % 2 })),
+        { level: 2, index: 0 },
+      ];
+      const bin = await store.audit.nodes(many);
+      assert.deepEqual(
+        await store.audit.nodesHex(many),
+        Array.from(bin, (b) => b?.toString('hex')),
+      );
+      assert.deepEqual(await store.audit.nodesHex([{ level: 1, index: 1 }]), [n11.toString('hex')]);
+      assert.deepEqual(await store.audit.nodesHex([]), []);
     });
 
     it('rolls the whole batch back when a write fails, and keeps the log usable', async () => {

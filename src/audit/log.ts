@@ -438,13 +438,13 @@ export class AuditLog implements Auditor {
     };
     // A range that is not one stored node lies on the tree's ragged right edge: [a, size). The
     // same few such ranges are in most proofs, so each is decomposed, and later hashed, once.
-    const folds: { a: number; n: number; slots: number[]; hex?: string }[] = [];
+    const folds: { n: number; slots: number[]; hex?: string }[] = [];
     const foldAt = new Map<number, number>();
     const fold = (a: number, n: number): number => {
       let f = foldAt.get(a);
       if (f === undefined || folds[f]!.n !== n) {
         f = folds.length;
-        folds.push({ a, n, slots: decompose(a, a + n).map((r) => want(r.level, r.index)) });
+        folds.push({ n, slots: decompose(a, a + n).map((r) => want(r.level, r.index)) });
         foldAt.set(a, f);
       }
       return f;

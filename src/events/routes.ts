@@ -122,13 +122,13 @@ export function eventRoutes(stream: EventStream): Route<never, never, never>[] {
               // Whichever comes first; the other listener goes with it, or a long stream that
               // often waits for its client would collect one per wait.
               await new Promise<void>((r) => {
-                const done_ = (): void => {
-                  res.off('drain', done_);
-                  res.off('close', done_);
+                const settle = (): void => {
+                  res.off('drain', settle);
+                  res.off('close', settle);
                   r();
                 };
-                res.once('drain', done_);
-                res.once('close', done_);
+                res.once('drain', settle);
+                res.once('close', settle);
               });
           },
           ...(q.follow === false ? { onIdle: finish } : {}),

@@ -13,6 +13,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { basename, join, dirname } from 'node:path';
+import { readPids, subtree } from '../core/cgroupfs.js';
 import { messageOf } from '../core/errors.js';
 
 export interface Limits {
@@ -67,14 +68,6 @@ function readKeyed(path: string): Map<string, number> {
   return out;
 }
 
-function readPids(path: string): number[] {
-  try {
-    return readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** The kernel's PF_EXITING task flag: the task is in do_exit and will never run user code again. */
 const PF_EXITING = 0x4;
 
@@ -105,19 +98,6 @@ function readTask(pid: number): Task | undefined {
   const state = fields[0];
   const live = state !== 'Z' && state !== 'X' && state !== 'x' && (Number(fields[6]) & PF_EXITING) === 0;
   return { pid, comm: stat.slice(stat.indexOf('(') + 1, close), live, state: state ?? '?' };
-}
-
-/** A group's directory and every group below it. */
-function subtree(dir: string): string[] {
-  const out = [dir];
-  for (let i = 0; i < out.length; i++)
-    try {
-      for (const e of readdirSync(out[i]!, { withFileTypes: true }))
-        if (e.isDirectory()) out.push(join(out[i]!, e.name));
-    } catch {
-      // gone
-    }
-  return out;
 }
 
 const sum = (dirs: readonly string[], f: (d: string) => number): number => dirs.reduce((a, d) => a + f(d), 0);

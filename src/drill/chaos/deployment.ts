@@ -14,13 +14,13 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   readdirSync,
   rmdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { readPids, subtree } from '../../core/cgroupfs.js';
 import { run, type Ran } from './exec.js';
 import { DelayRelay } from './relay.js';
 
@@ -368,7 +368,7 @@ export class Deployment {
     for (let attempt = 0; attempt < 50; attempt++) {
       let alive = 0;
       for (const g of groups)
-        for (const pid of readProcs(g)) {
+        for (const pid of readPids(join(g, 'cgroup.procs'))) {
           alive++;
           try {
             process.kill(pid, 'SIGKILL');
@@ -385,27 +385,10 @@ export class Deployment {
         rmdirSync(g);
       } catch (e) {
         problems.push(
-          `cgroup ${g}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (${readProcs(g).join(' ')})`,
+          `cgroup ${g}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (${readPids(join(g, 'cgroup.procs')).join(' ')})`,
         );
       }
     return problems;
-  }
-}
-
-/** A group's directory and every group below it, parents first. */
-function subtree(dir: string): string[] {
-  const out = [dir];
-  for (let i = 0; i < out.length; i++)
-    for (const e of readdirSync(out[i]!, { withFileTypes: true }))
-      if (e.isDirectory()) out.push(join(out[i]!, e.name));
-  return out;
-}
-
-function readProcs(group: string): number[] {
-  try {
-    return readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
   }
 }
 

@@ -13,7 +13,11 @@
 //
 // Durable subscribers keep their cursor in the store (meta `events.cursor.<name>`) after each
 // batch they handle: restarted, they resume where they stopped. Delivery is at least once: a
-// crash between handling an event and storing the cursor delivers it again.
+// crash between handling an event and storing the cursor delivers it again. The store's write is
+// not waited for before the next event: it is a durable commit (a round trip to the writer
+// thread, behind whatever the audit log is committing), and a detection waiting behind it was a
+// containment milliseconds late. One write per subscriber is in flight, and the newest cursor is
+// written after it; what is stored never runs ahead of what was handled.
 
 import type { BusEvent, EventType, StreamEvent } from '../core/events.js';
 export type { StreamEvent } from '../core/events.js';
@@ -94,6 +98,9 @@ interface Sub {
   delivered: number;
   errors: number;
   catchUps: number;
+  /** The cursor write in flight, if any; `unsaved` says a newer cursor must follow it. */
+  saving: Promise<void> | undefined;
+  unsaved: boolean;
 }
 
 export class EventStream {
@@ -109,6 +116,8 @@ export class EventStream {
   private started: Promise<void> | undefined;
   private closed = false;
   private unlisten: (() => void) | undefined;
+  /** Cursor writes in flight, of subscribers current or gone. */
+  private readonly saving = new Set<Promise<void>>();
   readonly stats = { reads: 0, readErrors: 0, lastError: '' };
 
   constructor(private readonly opts: StreamOptions) {
@@ -159,6 +168,8 @@ export class EventStream {
       delivered: 0,
       errors: 0,
       catchUps: 0,
+      saving: undefined,
+      unsaved: false,
     };
     this.subs.set(opts.name, sub);
     this.pump(sub);
@@ -199,6 +210,8 @@ export class EventStream {
     this.unlisten?.();
     for (const s of this.subs.values()) s.stopped = true;
     await this.reading;
+    // The last cursors are written before the store may close.
+    while (this.saving.size > 0) await Promise.all(this.saving);
   }
 
   private async read(): Promise<void> {
@@ -249,10 +262,7 @@ export class EventStream {
             sub.cursor = e.seq + 1;
           }
           sub.cursor = Math.max(sub.cursor, end);
-          if (sub.opts.from === 'stored')
-            await this.opts.meta.set(cursorKey(sub.opts.name), String(sub.cursor)).catch((err: unknown) => {
-              this.opts.onError?.(sub.opts.name, err);
-            });
+          if (sub.opts.from === 'stored') this.save(sub);
         }
       } catch (err) {
         this.opts.onError?.(sub.opts.name, err);
@@ -261,6 +271,29 @@ export class EventStream {
       }
       if (!sub.stopped && sub.cursor >= this.head) sub.opts.onIdle?.();
     })();
+  }
+
+  /** Stores a durable subscriber's cursor: one write in flight, then the newest cursor. */
+  private save(sub: Sub): void {
+    sub.unsaved = true;
+    if (sub.saving) return;
+    const saving: Promise<void> = this.writeCursor(sub).finally(() => {
+      sub.saving = undefined;
+      this.saving.delete(saving);
+      // A cursor handled between the loop's last check and here.
+      if (sub.unsaved) this.save(sub);
+    });
+    sub.saving = saving;
+    this.saving.add(saving);
+  }
+
+  private async writeCursor(sub: Sub): Promise<void> {
+    while (sub.unsaved) {
+      sub.unsaved = false;
+      await this.opts.meta.set(cursorKey(sub.opts.name), String(sub.cursor)).catch((err: unknown) => {
+        this.opts.onError?.(sub.opts.name, err);
+      });
+    }
   }
 
   /**

@@ -12,7 +12,7 @@ import { EventBus } from '../../src/events/bus.js';
 import { EventStream } from '../../src/events/stream.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/types.js';
+import type { MetaStore, Store } from '../../src/store/types.js';
 import { openTestLog } from '../support/audit.js';
 import { dropSchema, newSchema, pgConfig, skipPg } from '../support/pg.js';
 import { tempDir, type TempDir } from '../support/tmp.js';
@@ -25,14 +25,14 @@ interface Node {
   close(): Promise<void>;
 }
 
-async function node(store: Store, dataDir: string, window?: number): Promise<Node> {
+async function node(store: Store, dataDir: string, window?: number, meta?: MetaStore): Promise<Node> {
   const { log } = await openTestLog(store, dataDir, { maxBatch: 64 });
   const stream = new EventStream({
     source: {
       records: (f, l) => store.audit.records(f, l),
       size: async () => (await store.audit.head()).size,
     },
-    meta: store.meta,
+    meta: meta ?? store.meta,
     notifications: store.notifications,
     ...(window ? { window } : {}),
   });
@@ -88,11 +88,14 @@ function conformance(name: string, open: Open, skip: string | false): void {
       for (const c of cleanups.reverse()) await c();
       for (const d of dirs) d.cleanup();
     });
-    const fresh = async (window?: number): Promise<Node & { again: () => Promise<Store> }> => {
+    const fresh = async (
+      window?: number,
+      meta?: (store: Store) => MetaStore,
+    ): Promise<Node & { again: () => Promise<Store> }> => {
       const dir = tempDir();
       dirs.push(dir);
       const o = await open(dir);
-      const n = await node(o.store, join(dir.dir, 'data'), window);
+      const n = await node(o.store, join(dir.dir, 'data'), window, meta?.(o.store));
       cleanups.push(async () => {
         await n.close();
         await o.store.close();
@@ -261,6 +264,42 @@ function conformance(name: string, open: Open, skip: string | false): void {
       await n2.close();
       await store2.close();
       dir2.cleanup();
+    });
+
+    it("a durable subscriber's next event does not wait for its cursor's write", async () => {
+      // Cursor writes held until released: a detection must not wait behind one on its way to a
+      // containment. What is stored afterwards is the newest cursor, never one ahead of delivery.
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const writes: string[] = [];
+      const heldSet = (store: Store) => async (k: string, v: string) => {
+        writes.push(v);
+        await held;
+        await store.meta.set(k, v);
+      };
+      const n = await fresh(
+        undefined,
+        (store) =>
+          new Proxy(store.meta, {
+            get: (meta, key: keyof MetaStore) =>
+              key === 'set' ? heldSet(store) : (meta[key] as () => unknown).bind(meta),
+          }),
+      );
+      const got = collector();
+      await n.stream.subscribe({ name: 'durable', types: '*', from: 'stored', handle: got.handle });
+      const first = await n.bus.publish(killed(1));
+      await until(() => writes.length === 1, 'the first cursor write begun');
+      const rest: AuditReceipt[] = [];
+      for (let i = 2; i < 6; i++) rest.push(await n.bus.publish(killed(i)));
+      await until(() => got.got.length === 5, 'every event delivered while the write is held');
+      assert.equal(writes.length, 1, 'one write in flight at a time');
+      release();
+      await until(
+        async () => Number(await n.store.meta.get('events.cursor.durable')) === rest.at(-1)!.seq + 1,
+        'the newest cursor stored once the write is let go',
+      );
+      assert.ok(Number(writes[0]) > first.seq);
+      assert.ok(writes.length <= 3, `the writes held back were coalesced (${writes.length})`);
     });
   });
 }

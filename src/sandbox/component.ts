@@ -43,6 +43,7 @@ export interface SandboxComponent extends Component {
 
 export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxComponent> {
   const service = SandboxService.create(deps.settings);
+  const disarmFreezer = service.armFreezer();
   const stats = runStats();
   const egress = deps.egress;
   // A run's channel is the proxy's socket in a directory the sandbox binds into the run, owned by
@@ -137,6 +138,7 @@ export async function startSandbox(deps: SandboxComponentDeps): Promise<SandboxC
       life.stop();
       await service.drain();
       service.removeParentIfEmpty();
+      disarmFreezer();
     },
   };
 }

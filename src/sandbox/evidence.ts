@@ -211,7 +211,20 @@ export async function captureEvidence(opts: {
     });
     await writeFile(join(stage, 'files'), files.listed.map((f) => f + '\0').join(''), { mode: 0o600 });
     const archive = join(opts.dir, `${opts.runId}-${capturedAt.replace(/[:.]/g, '')}.tar.gz`);
-    const args = ['--sparse', '-czf', archive, '-C', stage, 'manifest.json', ...memory.map((m) => m.file)];
+    // gzip's fastest level: memory images make the archive tens of MB, and at the default level
+    // compressing them held a core for a second after each quarantine (a drill's next
+    // repetitions, contained meanwhile, took twice as long); -1 is 2.7 times faster for archives
+    // about 8% larger.
+    const args = [
+      '--sparse',
+      '--use-compress-program=gzip -1',
+      '-cf',
+      archive,
+      '-C',
+      stage,
+      'manifest.json',
+      ...memory.map((m) => m.file),
+    ];
     if (opts.workspace)
       args.push('-C', join(opts.workspace, '..'), '--no-recursion', '--null', '-T', join(stage, 'files'));
     const tarOk = await tar(args, deadline);

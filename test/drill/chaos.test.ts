@@ -24,7 +24,7 @@ const skip =
 const leftovers = (d: { id: string; base: string }): string[] => {
   const name = `rampart-chaos-${d.id}`;
   const cgroups = readdirSync('/sys/fs/cgroup')
-    .map((c) => join('/sys/fs/cgroup', c, name))
+    .flatMap((c) => [join('/sys/fs/cgroup', c, name), join('/sys/fs/cgroup', c, `${name}.armed`)])
     .filter((p) => existsSync(p));
   return [
     ...readFileSync('/proc/mounts', 'utf8')

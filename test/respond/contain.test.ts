@@ -80,6 +80,7 @@ describe('shipped playbooks contain real runs', { skip }, () => {
     });
   };
   const freezer = (run: string): string => freezerState(cp.cgroupParent, run);
+  const armed = (): string => join('/sys/fs/cgroup/freezer', `${cp.cgroupParent}.armed`);
   const channel = (run: string): string => join(cp.dir.dir, 'ws', '.egress', run, 'proxy.sock');
 
   before(async () => {
@@ -102,7 +103,9 @@ describe('shipped playbooks contain real runs', { skip }, () => {
     spawnSync(process.execPath, [BIN, 'destroy', '--all'], { cwd: cp.dir.dir, timeout: 20_000 });
     await exited(children);
     await server?.stop();
+    const left = existsSync(armed());
     cp.cleanup();
+    assert.ok(!left, 'the freezer is disarmed when the control plane stops');
   });
 
   it('a honeytoken used: the run frozen, its token refused, its channel closed, its agent blocked', async () => {
@@ -249,6 +252,13 @@ time.sleep(60)"`,
       assert.equal(cli('respond', 'thaw', run, '--reason', `try ${i}`).code, 0);
     }
     assert.equal(cli('kill', run).code, 0);
+  });
+
+  it("the kernel's freezer is kept armed while the control plane runs, with nothing in its group", () => {
+    // An empty frozen group holds the kernel's freezer switched on: each run's freeze and thaw
+    // then skip the code patch that switching costs (1.5 ms of a blocking write here).
+    assert.equal(readFileSync(join(armed(), 'freezer.state'), 'utf8').trim(), 'FROZEN');
+    assert.equal(readFileSync(join(armed(), 'cgroup.procs'), 'utf8'), '');
   });
 
   it('by hand: freeze, thaw, cut egress, block, sever and restore, with a reason; blocks and severs survive a restart', async () => {

@@ -201,4 +201,12 @@ function removeCgroupParent(name: string): void {
       // not this layout, or already gone
     }
   }
+  // The freezer's armed group (sandbox/cgroup.ts), which a control plane killed leaves behind.
+  const armed = join('/sys/fs/cgroup/freezer', `${name}.armed`);
+  try {
+    writeFileSync(join(armed, 'freezer.state'), 'THAWED');
+    rmdirSync(armed);
+  } catch {
+    // not there
+  }
 }

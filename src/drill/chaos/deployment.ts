@@ -360,9 +360,16 @@ export class Deployment {
    * killed, then the groups are removed, deepest first, in every hierarchy.
    */
   private async removeCgroups(): Promise<string[]> {
+    // The freezer's armed group too (sandbox/cgroup.ts): a control plane killed leaves it.
+    const armed = join('/sys/fs/cgroup/freezer', `${this.cgroupParent}.armed`);
+    try {
+      writeFileSync(join(armed, 'freezer.state'), 'THAWED');
+    } catch {
+      // not there
+    }
     const roots = readdirSync('/sys/fs/cgroup')
       .map((c) => join('/sys/fs/cgroup', c, this.cgroupParent))
-      .concat(join('/sys/fs/cgroup', this.cgroupParent))
+      .concat(join('/sys/fs/cgroup', this.cgroupParent), armed)
       .filter((d) => existsSync(join(d, 'cgroup.procs')));
     const groups = roots.flatMap(subtree);
     for (let attempt = 0; attempt < 50; attempt++) {

@@ -103,6 +103,17 @@ function readTask(pid: number): Task | undefined {
 const sum = (dirs: readonly string[], f: (d: string) => number): number => dirs.reduce((a, d) => a + f(d), 0);
 
 /** Removes a group directory; false while it is still busy (tasks not yet reaped). */
+/** How long a freeze looks at its group on every turn of the event loop, before every millisecond. */
+const FAST_POLL_MS = 5;
+
+function wchan(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/wchan`, 'utf8') || '-';
+  } catch {
+    return '-';
+  }
+}
+
 function rmdirQuiet(path: string): boolean {
   try {
     rmdirSync(path);
@@ -327,6 +338,43 @@ export class RunCgroup {
   freeze(): void {
     if (this.host.version === 'v1') write(join(this.dirs['freezer']!, 'freezer.state'), 'FROZEN');
     this.unified('cgroup.freeze', 1);
+  }
+
+  /**
+   * Freezes the group and waits until the kernel says it is frozen (or empty): undefined then,
+   * else, after `timeoutMs`, the tasks that held it up with their state and kernel wait.
+   */
+  async freezeAndWait(timeoutMs: number): Promise<string | undefined> {
+    this.freeze();
+    // v1's freezer goes FREEZING, then FROZEN once every task has stopped; v2's cgroup.events
+    // says frozen 1. Both are polled: there is no event to wait on.
+    const started = performance.now();
+    let asked = started;
+    while (!this.frozen()) {
+      // v1 asks each task to stop once, when FROZEN is written. A task that goes to sleep just
+      // after (a shell waiting in vfork for a child the freezer has already stopped: dash does
+      // this for every command it runs) is never asked again, and the group stays FREEZING for
+      // good. Writing FROZEN again asks every task not yet stopped again.
+      if (this.pids().length === 0) return undefined;
+      const now = performance.now();
+      if (now - asked >= 5) {
+        try {
+          this.freeze();
+        } catch {
+          // The group is going away: the next look at its tasks says so.
+        }
+        asked = now;
+      }
+      // Which tasks held it up, and where in the kernel: what an operator needs to know why.
+      if (now - started > timeoutMs)
+        return this.liveTasks()
+          .map((t) => `${t.pid} ${t.comm} (${t.state}, ${wchan(t.pid)})`)
+          .join(', ');
+      // Most groups are frozen within a millisecond or two of the write: looked at again on the
+      // next turn of the event loop, not after a timer's millisecond or more, at first.
+      await new Promise((r) => (now - started < FAST_POLL_MS ? setImmediate(r) : setTimeout(r, 1)));
+    }
+    return undefined;
   }
 
   thaw(): void {

@@ -7,7 +7,7 @@
 // filter for this architecture): health says why, and start() throws. Never a run without limits.
 
 import { urandomHex } from '../core/ids.js';
-import { accessSync, constants, existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve, basename, relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -66,8 +66,6 @@ type LocalRun = RunningSandbox | DockerRun | SwarmRun;
 const BUILTIN_HIDE = ['/etc/ssh', '/etc/ssl/private', '/etc/rampart'];
 
 const AGENT_RE = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
-/** How long a freeze looks at its group on every turn of the event loop before every millisecond. */
-const FAST_POLL_MS = 5;
 
 export class SandboxService {
   private readonly local = new Map<string, LocalRun>();
@@ -390,40 +388,11 @@ export class SandboxService {
   async freeze(id: string, timeoutMs = 2_000): Promise<boolean> {
     const g = this.group(id);
     if (!g) return false;
-    g.freeze();
-    // v1's freezer goes FREEZING, then FROZEN once every task has stopped; v2's cgroup.events
-    // says frozen 1. Both are polled: there is no event to wait on.
-    const started = performance.now();
-    const until = started + timeoutMs;
-    let asked = started;
-    while (!g.frozen()) {
-      // v1 asks each task to stop once, when FROZEN is written. A task that goes to sleep just
-      // after (a shell waiting in vfork for a child the freezer has already stopped: dash does
-      // this for every command it runs) is never asked again, and the group stays FREEZING for
-      // good. Writing FROZEN again asks every task not yet stopped again.
-      if (g.pids().length === 0) return true;
-      if (performance.now() - asked >= 5) {
-        try {
-          g.freeze();
-        } catch {
-          // The group is going away: the next look at its tasks says so.
-        }
-        asked = performance.now();
-      }
-      if (performance.now() > until)
-        // Which tasks held it up, and where in the kernel: what an operator needs to know why.
-        throw new Error(
-          `run ${id} did not freeze within ${timeoutMs} ms; its tasks (state, kernel wait; __refrigerator is stopped): ${g
-            .liveTasks()
-            .map((t) => `${t.pid} ${t.comm} (${t.state}, ${wchan(t.pid)})`)
-            .join(', ')}`,
-        );
-      // Most groups are frozen within a millisecond or two of the write: looked at again on the
-      // next turn of the event loop, not after a timer's millisecond or more, at first.
-      await new Promise((r) =>
-        performance.now() - started < FAST_POLL_MS ? setImmediate(r) : setTimeout(r, 1),
+    const stuck = await g.freezeAndWait(timeoutMs);
+    if (stuck)
+      throw new Error(
+        `run ${id} did not freeze within ${timeoutMs} ms; its tasks (state, kernel wait; __refrigerator is stopped): ${stuck}`,
       );
-    }
     return true;
   }
 
@@ -598,10 +567,3 @@ export interface TelemetryTarget {
 }
 
 /** Where in the kernel a task waits (its wait channel), or "-". */
-function wchan(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/wchan`, 'utf8') || '-';
-  } catch {
-    return '-';
-  }
-}

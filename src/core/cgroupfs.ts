@@ -1,7 +1,8 @@
 // Reading cgroup directories, v1 or v2: the sandbox's runs and the chaos drill's throwaway
-// deployments both walk a group and everything below it, and list the processes in each.
+// deployments both walk a group and everything below it, list the processes in each, and clean
+// up the freezer's armed group a killed control plane leaves.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A group's directory and every group below it, parents first; one gone meanwhile is skipped. */
@@ -23,5 +24,28 @@ export function readPids(path: string): number[] {
     return readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
+  }
+}
+
+/**
+ * The v1 freezer group the sandbox keeps frozen beside its parent while a control plane runs
+ * (sandbox/cgroup.ts, `armFreezer`): the dot keeps it out of the list of installations.
+ */
+export function armedGroup(freezerParent: string): string {
+  return `${freezerParent}.armed`;
+}
+
+/** Thaws and removes an armed group; quiet when it is not there. Whether it is gone. */
+export function disarmGroup(dir: string): boolean {
+  try {
+    writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+  } catch {
+    // not there, or not a freezer group
+  }
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }

@@ -13,7 +13,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { basename, join, dirname } from 'node:path';
-import { readPids, subtree } from '../core/cgroupfs.js';
+import { armedGroup, disarmGroup, readPids, subtree } from '../core/cgroupfs.js';
 import { messageOf } from '../core/errors.js';
 
 export interface Limits {
@@ -277,7 +277,7 @@ export class RunCgroup {
   static armFreezer(host: CgroupHost): (() => void) | undefined {
     const parent = host.version === 'v1' ? host.parents['freezer'] : undefined;
     if (!parent) return undefined;
-    const dir = `${parent}.armed`;
+    const dir = armedGroup(parent);
     try {
       mkdirSync(dir, { recursive: true });
       write(join(dir, 'freezer.state'), 'FROZEN');
@@ -286,14 +286,7 @@ export class RunCgroup {
       rmdirQuiet(dir);
       return undefined;
     }
-    return () => {
-      try {
-        write(join(dir, 'freezer.state'), 'THAWED');
-      } catch {
-        // gone already
-      }
-      rmdirQuiet(dir);
-    };
+    return () => void disarmGroup(dir);
   }
 
   /** Every run with a group under the parent (whoever started it). */

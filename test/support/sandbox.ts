@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BUILTIN_PROFILES } from '../../src/config/load.js';
+import { armedGroup, disarmGroup } from '../../src/core/cgroupfs.js';
 import type { SandboxSettings } from '../../src/core/settings.js';
 import { fileURLToPath } from 'node:url';
 import { RunningSandbox, type RunResult, type RunSpec } from '../../src/sandbox/runner.js';
@@ -202,11 +203,5 @@ function removeCgroupParent(name: string): void {
     }
   }
   // The freezer's armed group (sandbox/cgroup.ts), which a control plane killed leaves behind.
-  const armed = join('/sys/fs/cgroup/freezer', `${name}.armed`);
-  try {
-    writeFileSync(join(armed, 'freezer.state'), 'THAWED');
-    rmdirSync(armed);
-  } catch {
-    // not there
-  }
+  disarmGroup(armedGroup(join('/sys/fs/cgroup/freezer', name)));
 }

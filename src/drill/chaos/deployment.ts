@@ -20,7 +20,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { readPids, subtree } from '../../core/cgroupfs.js';
+import { armedGroup, readPids, subtree } from '../../core/cgroupfs.js';
 import { run, type Ran } from './exec.js';
 import { DelayRelay } from './relay.js';
 
@@ -361,7 +361,8 @@ export class Deployment {
    */
   private async removeCgroups(): Promise<string[]> {
     // The freezer's armed group too (sandbox/cgroup.ts): a control plane killed leaves it.
-    const armed = join('/sys/fs/cgroup/freezer', `${this.cgroupParent}.armed`);
+    // Thawed first: its removal below must not wait on a frozen group.
+    const armed = armedGroup(join('/sys/fs/cgroup/freezer', this.cgroupParent));
     try {
       writeFileSync(join(armed, 'freezer.state'), 'THAWED');
     } catch {

@@ -126,7 +126,7 @@ export class BodyInspector {
     scanner: Scanner,
     literals: Literals,
     private readonly out: Findings,
-    /** Every released piece, as text, for the decoy scan. */
+    /** What each push releases, as one text, for the decoy scan. */
     private readonly seen?: (text: string) => void,
   ) {
     this.chunks = scanner.stream((m, offset) =>
@@ -174,9 +174,14 @@ export class BodyInspector {
         const joined = p.length >= keep ? p : Buffer.concat([this.tail, p]);
         this.tail = Buffer.from(joined.subarray(Math.max(0, joined.length - keep)));
       }
-      this.seen?.(p.toString('latin1'));
       this.released += p.length;
     }
+    // Once for all a push released: a line can be released as views of the two reads it came
+    // in, and a decoy split between them must reach the scan whole.
+    if (this.seen && parts.length > 0)
+      this.seen(
+        parts.length === 1 ? parts[0]!.toString('latin1') : parts.map((p) => p.toString('latin1')).join(''),
+      );
     return parts;
   }
 }

@@ -37,16 +37,35 @@ export interface RedactStreamStats {
   maxHeld: number;
 }
 
+/**
+ * Held pieces past this are joined into one: a client trickling a long line a byte at a time
+ * costs a copy every this many pieces, not a Buffer object per byte.
+ */
+const MAX_PIECES = 64;
+
+/** A scratch buffer grown past this is let go after the scan that needed it. */
+const KEEP_SCRATCH = 4 << 20;
+
 export class ChunkRedactor {
-  private pending: Buffer = Buffer.alloc(0);
-  /** Input bytes before `pending` (a match's offset in the whole stream is this plus its own). */
+  /**
+   * What is held, as views of the chunks it arrived in (never copies): what is released is cut
+   * from them too. Joining them into a new buffer per chunk put 16 KB of fresh, in-flight memory
+   * per read into the egress proxy's heap, and its major collections cost more than the scan
+   * (bench/egress/inspect.ts).
+   */
+  private pieces: Buffer[] = [];
+  private held = 0;
+  /** Where held pieces are joined for a scan; reused, and never released (nothing is cut from it). */
+  private scratch: Buffer | undefined;
+  /** Input bytes before what is held (a match's offset in the whole stream is this plus its own). */
   private consumed = 0;
   readonly stats: RedactStreamStats = { bytesIn: 0, bytesOut: 0, secrets: 0, maxHeld: 0 };
 
   /**
    * `rewrite` false: matches are reported and the bytes released unchanged, on the same
    * schedule (the egress proxy's outbound inspection forwards only what was cleared, and
-   * decides itself what a match means).
+   * decides itself what a match means). What is released are views of the pushed chunks: a
+   * caller must not reuse a chunk's memory once pushed.
    */
   constructor(
     private readonly redactor: Redactor,
@@ -57,9 +76,12 @@ export class ChunkRedactor {
   /** Takes the next bytes; returns what can be released now (possibly nothing). */
   push(chunk: Buffer): Buffer[] {
     this.stats.bytesIn += chunk.length;
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (chunk.length === 0) return [];
+    this.pieces.push(chunk);
+    this.held += chunk.length;
+    if (this.pieces.length > MAX_PIECES) this.pieces = [Buffer.concat(this.pieces, this.held)];
     // A long line without a newline is processed in large steps, so the held tail is rescanned rarely.
-    if (chunk.indexOf(NEWLINE) < 0 && this.pending.length < 2 * MAX_HOLD) return [];
+    if (chunk.indexOf(NEWLINE) < 0 && this.held < 2 * MAX_HOLD) return [];
     return this.process(false);
   }
 
@@ -69,9 +91,9 @@ export class ChunkRedactor {
   }
 
   private process(final: boolean): Buffer[] {
-    const p = this.pending;
     const out: Buffer[] = [];
-    if (p.length === 0) return out;
+    if (this.held === 0) return out;
+    const p = this.joined();
     const text = p.toString('latin1');
     const matches = this.redactor.find(text, 0, text.length, p);
     let hold = p.length;
@@ -89,27 +111,55 @@ export class ChunkRedactor {
     }
     let emitEnd = hold;
     let at = 0;
-    const emit = (b: Buffer): void => {
-      if (b.length === 0) return;
-      this.stats.bytesOut += b.length;
-      out.push(b);
-    };
     for (const m of matches) {
       if (m.start >= hold) break;
       this.onMatch?.(m, this.consumed + m.start);
       this.stats.secrets++;
       if (this.rewrite) {
-        emit(p.subarray(at, m.start));
-        emit(Buffer.from(replacementFor(m), 'latin1'));
+        this.cut(at, m.start, out);
+        out.push(Buffer.from(replacementFor(m), 'latin1'));
         at = m.end;
       }
       emitEnd = Math.max(emitEnd, m.end);
     }
-    emit(p.subarray(at, emitEnd));
-    this.pending = p.subarray(emitEnd);
-    this.consumed += emitEnd;
-    this.stats.maxHeld = Math.max(this.stats.maxHeld, this.pending.length);
+    this.cut(at, emitEnd, out);
+    this.drop(emitEnd);
+    if (this.scratch && this.scratch.length > KEEP_SCRATCH) this.scratch = undefined;
+    for (const b of out) this.stats.bytesOut += b.length;
+    this.stats.maxHeld = Math.max(this.stats.maxHeld, this.held);
     return out;
+  }
+
+  /** The held bytes as one buffer: the only piece, or the pieces copied into the scratch. */
+  private joined(): Buffer {
+    if (this.pieces.length === 1) return this.pieces[0]!;
+    if (!this.scratch || this.scratch.length < this.held)
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(this.held, 2 * (this.scratch?.length ?? 16 * 1024)));
+    let at = 0;
+    for (const piece of this.pieces) at += piece.copy(this.scratch, at);
+    return this.scratch.subarray(0, this.held);
+  }
+
+  /** Appends the held bytes [from, to) to `out`, as views of the pieces they are in. */
+  private cut(from: number, to: number, out: Buffer[]): void {
+    if (to <= from) return;
+    let base = 0;
+    for (const piece of this.pieces) {
+      if (base >= to) break;
+      const end = base + piece.length;
+      if (end > from) out.push(piece.subarray(Math.max(0, from - base), Math.min(piece.length, to - base)));
+      base = end;
+    }
+  }
+
+  /** Lets go of the first `n` held bytes. */
+  private drop(n: number): void {
+    this.consumed += n;
+    this.held -= n;
+    let i = 0;
+    while (i < this.pieces.length && n >= this.pieces[i]!.length) n -= this.pieces[i++]!.length;
+    this.pieces = this.pieces.slice(i);
+    if (n > 0) this.pieces[0] = this.pieces[0]!.subarray(n);
   }
 }
 

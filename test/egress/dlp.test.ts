@@ -87,4 +87,24 @@ describe('body inspection: injected values', () => {
       [long.indexOf(VALUE)],
     );
   });
+
+  it('gives the decoy scan each released line whole, though the line came in two reads', () => {
+    const decoy = 'AKIAQ2ZJ3XK5VBN7MWTL';
+    const body = Buffer.from(`first line\nkey id ${decoy} in the middle of a line\nlast\n`);
+    const redactor = new Redactor();
+    const engine: Scanner = {
+      find: (t) => redactor.find(t),
+      stream: (on) => new ChunkRedactor(redactor, on, false),
+    };
+    for (let cut = body.indexOf(decoy) + 1; cut < body.indexOf(decoy) + decoy.length; cut++) {
+      const texts: string[] = [];
+      const inspector = new BodyInspector(engine, [], new Findings(), (t) => texts.push(t));
+      for (const c of [body.subarray(0, cut), body.subarray(cut)]) inspector.push(c);
+      inspector.end();
+      assert.ok(
+        texts.some((t) => t.includes(decoy)),
+        `cut at ${cut}: the scan saw ${JSON.stringify(texts)}`,
+      );
+    }
+  });
 });

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { Gen, prng } from '../../bench/redact/corpus.js';
 import { Redactor } from '../../src/redact/engine.js';
 import { redactValue } from '../../src/redact/object.js';
-import { MAX_HOLD, RedactStream } from '../../src/redact/stream.js';
+import { ChunkRedactor, MAX_HOLD, RedactStream } from '../../src/redact/stream.js';
 import { EXAMPLES, render } from './examples.js';
 
 const redactor = new Redactor();
@@ -89,6 +89,49 @@ describe('streaming redaction', () => {
     const { maxPending, stream } = await run(chunks);
     assert.ok(maxPending <= 2 * MAX_HOLD, `held ${maxPending}`);
     assert.equal(stream.stats.bytesIn, stream.stats.bytesOut);
+  });
+
+  it('releases views of the chunks pushed, never copies of them', () => {
+    const ex = render('github-pat-classic', EXAMPLES['github-pat-classic']!(new Gen(prng(11))));
+    // Each in memory of its own (Buffer.from would take both from one shared pool).
+    const own = (s: string): Buffer => {
+      const buf = Buffer.allocUnsafeSlow(s.length);
+      buf.write(s, 'latin1');
+      return buf;
+    };
+    const a = own(`first line\nsecond line, half of it`);
+    const b = own(` and the rest\nthird ${ex.secret} line\nfourth`);
+    const seen: number[] = [];
+    const r = new ChunkRedactor(redactor, (_m, offset) => seen.push(offset), false);
+    const out = [...r.push(a), ...r.push(b), ...r.end()];
+    // The line split across the two chunks goes out as a view of each, not as a join of them.
+    for (const o of out) assert.ok(o.buffer === a.buffer || o.buffer === b.buffer, 'a copy was released');
+    assert.ok(Buffer.concat(out).equals(Buffer.concat([a, b])));
+    assert.deepEqual(seen, [a.length + b.indexOf(ex.secret)]);
+  });
+
+  it("gives the whole text's answer however the stream is cut, a byte at a time included", () => {
+    const g = new Gen(prng(12));
+    const secrets = ['github-pat-classic', 'stripe-secret-key', 'slack-bot-token', 'private-key'].map(
+      (k) => render(k, EXAMPLES[k]!(g)).secret,
+    );
+    const text = secrets
+      .map((x, i) => `${g.alnum(40 + i * 30)} ${x} ${g.alnum(90)}\n${g.alnum(300)}`)
+      .join('\n');
+    const whole = Buffer.from(text, 'latin1');
+    const expected = Buffer.from(redactor.redact(text).text, 'latin1');
+    const rand = prng(13);
+    for (const max of [1, 3, 17, 200, 5000]) {
+      const r = new ChunkRedactor(redactor);
+      const out: Buffer[] = [];
+      for (let at = 0; at < whole.length;) {
+        const n = 1 + Math.floor(rand() * max);
+        out.push(...r.push(whole.subarray(at, at + n)));
+        at += n;
+      }
+      out.push(...r.end());
+      assert.ok(Buffer.concat(out).equals(expected), `pieces of at most ${max} bytes`);
+    }
   });
 
   it('an unterminated private key at the end of the stream is still redacted', async () => {

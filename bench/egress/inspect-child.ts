@@ -4,20 +4,53 @@
 // With --no-scan, the scanner finds nothing and releases every byte at once: the proxy still
 // terminates TLS, parses, injects and re-originates, so its cost per MB is inspection's without
 // the redaction engine, and the difference to the scanning proxy is what the engine costs there.
+// As the control plane does, every request's text also goes through the decoy scan, with one
+// decoy planted. On SIGUSR2 it prints the time spent in the redaction engine's stream and in the
+// decoy scan since the last report, and the bytes scanned: `scan ENGINE_MS DECOY_MS BYTES`.
 //
 //   node inspect-child.js DATA_DIR ORIGIN_CERT [--no-scan]
 
+import { createHmac } from 'node:crypto';
 import { startEgress } from '../../src/egress/component.js';
-import type { Scanner } from '../../src/egress/dlp.js';
+import type { Scanner, ScanStream } from '../../src/egress/dlp.js';
 import { Redactor } from '../../src/redact/engine.js';
 import { ChunkRedactor } from '../../src/redact/stream.js';
+import { Honeytokens } from '../../src/secrets/honeytokens.js';
 
 const [dataDir, originCert, flag] = process.argv.slice(2) as [string, string, string | undefined];
 const redactor = new Redactor();
+const spent = { engine: 0, decoys: 0, bytes: 0 };
+/** The engine's stream, timed: what inspection costs inside the proxy, measured where it runs. */
+const timed = (inner: ScanStream): ScanStream => ({
+  push(chunk) {
+    const t0 = performance.now();
+    const out = inner.push(chunk);
+    spent.engine += performance.now() - t0;
+    spent.bytes += chunk.length;
+    return out;
+  },
+  end() {
+    const t0 = performance.now();
+    const out = inner.end();
+    spent.engine += performance.now() - t0;
+    return out;
+  },
+});
 const scanner: Scanner =
   flag === '--no-scan'
-    ? { find: () => [], stream: () => ({ push: (c) => [c], end: () => [] }) }
-    : { find: (t) => redactor.find(t), stream: (on) => new ChunkRedactor(redactor, on, false) };
+    ? { find: () => [], stream: () => timed({ push: (c) => [c], end: () => [] }) }
+    : { find: (t) => redactor.find(t), stream: (on) => timed(new ChunkRedactor(redactor, on, false)) };
+const decoys = new Honeytokens({
+  store: { add: async () => undefined, since: async () => [] },
+  fingerprint: (v) => createHmac('sha256', 'bench').update(v).digest('hex'),
+  bus: { publish: async () => undefined },
+  now: Date.now,
+});
+await decoys.plant('decoy-run', 'decoy-agent', ['aws']);
+process.on('SIGUSR2', () => {
+  process.stdout.write(`scan ${spent.engine} ${spent.decoys} ${spent.bytes}\n`);
+  spent.engine = spent.decoys = spent.bytes = 0;
+});
 const egress = await startEgress({
   settings: {
     enabled: true,
@@ -50,6 +83,11 @@ const egress = await startEgress({
   },
   dataDir,
   events: { publish: async () => undefined },
+  inspect: (caller, text) => {
+    const t0 = performance.now();
+    decoys.scan(text, 'bench', caller);
+    spent.decoys += performance.now() - t0;
+  },
   log: { debug() {}, info() {}, warn() {}, error() {} },
   // A token checked by identity costs one SHA-256 when seen recently: a constant stands in.
   verify: (t) => (t === 'bench-token' ? { claims: { sub: 'bench', run: 'bench-run' } as never } : 'unknown'),

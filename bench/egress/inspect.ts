@@ -11,7 +11,9 @@
 //   connection), tunnelled against inspected;
 // - new inspected connections per second (16 concurrent clients), Rampart against squid;
 // - a 100 MB upload through an inspected host against the redaction engine's own streaming rate
-//   on the same bytes, and the proxy's peak memory;
+//   on the same bytes: the upload's rate, the proxy's CPU per MB beside a proxy that terminates
+//   TLS without scanning, the engine's stream and the decoy scan timed inside the proxy, and the
+//   proxy's peak memory;
 // - leaf certificates: uncached issuance rate, and the cost of a cached one.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -80,7 +82,7 @@ const originPort = (origin.address() as { port: number }).port;
 async function startRampart(
   name = 'rampart',
   flags: string[] = [],
-): Promise<{ port: number; pid: number; ca: string }> {
+): Promise<{ port: number; pid: number; ca: string; scanned: () => Promise<Scanned> }> {
   const data = join(dir, name);
   const c = spawn(
     process.execPath,
@@ -90,10 +92,30 @@ async function startRampart(
     },
   );
   children.push(c);
-  const url = await new Promise<string>((resolve) =>
-    c.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
-  );
-  return { port: Number(new URL(url).port), pid: c.pid!, ca: join(data, 'egress', 'ca', 'ca.crt') };
+  // Its first line is its URL; every later one answers a SIGUSR2 (inspect-child.ts).
+  const lines: ((line: string) => void)[] = [];
+  let partial = '';
+  c.stdout.on('data', (d: Buffer) => {
+    const got = (partial + d.toString()).split('\n');
+    partial = got.pop()!;
+    for (const line of got) lines.shift()?.(line);
+  });
+  const line = (): Promise<string> => new Promise((resolve) => lines.push(resolve));
+  const url = await line();
+  const scanned = async (): Promise<Scanned> => {
+    const answer = line();
+    c.kill('SIGUSR2');
+    const [engine = 0, decoys = 0, bytes = 0] = (await answer).split(' ').slice(1).map(Number);
+    return { engine, decoys, bytes };
+  };
+  return { port: Number(new URL(url).port), pid: c.pid!, ca: join(data, 'egress', 'ca', 'ca.crt'), scanned };
+}
+
+/** Time a proxy spent in the redaction engine's stream and in the decoy scan, and bytes scanned. */
+interface Scanned {
+  engine: number;
+  decoys: number;
+  bytes: number;
 }
 
 async function startSquid(): Promise<{ port: number; ca: string }> {
@@ -329,7 +351,7 @@ console.log(`\nA ${MB} MB upload (text lines) to an origin in its own process`);
 // per MB beyond it is the engine's share inside the proxy.
 const noScan = await startRampart('rampart-no-scan', ['--no-scan']);
 // squid 5.7's ssl-bump drops the connection of a body this size (EPIPE): it is left out here.
-const uploads: (Route & { pid?: number })[] = [
+const uploads: (Route & { pid?: number; scanned?: () => Promise<Scanned> })[] = [
   { ...routes[0]! },
   { ...routes[1]!, pid: rampart.pid },
   {
@@ -339,8 +361,9 @@ const uploads: (Route & { pid?: number })[] = [
     ca: readFileSync(noScan.ca),
     auth: AUTH,
     pid: noScan.pid,
+    scanned: noScan.scanned,
   },
-  { ...routes[2]!, pid: rampart.pid },
+  { ...routes[2]!, pid: rampart.pid, scanned: rampart.scanned },
 ];
 // Each route ROUNDS times, in turn (so a slow spell of the machine falls on all of them); the
 // medians are printed, and the engine's own rate is measured between the rounds too.
@@ -352,12 +375,21 @@ const engineRate = (): number => {
   engine.end();
   return (performance.now() - e0) / MB; // ms per MB
 };
-const upload = async (r: (typeof uploads)[number]): Promise<{ s: number; proxy: number; ends: number }> => {
+interface Uploaded {
+  s: number;
+  proxy: number;
+  ends: number;
+  /** ms per MB in the redaction engine's stream and in the decoy scan, inside the proxy. */
+  engine: number;
+  decoys: number;
+}
+const upload = async (r: (typeof uploads)[number]): Promise<Uploaded> => {
   const route = { ...r, port: uploadPort };
   const warm = await open(route); // its leaf and its pool, before the clock starts
   await exchange(warm, route.host);
   warm.destroy();
   const t = await open(route);
+  await r.scanned?.(); // from here on
   const c0 = r.pid ? cpuMs(r.pid) : 0;
   const all0 = process.cpuUsage();
   const o0 = cpuMs(uploadOrigin.pid!);
@@ -369,9 +401,11 @@ const upload = async (r: (typeof uploads)[number]): Promise<{ s: number; proxy: 
   const ends = (client.user + client.system) / 1000 + cpuMs(uploadOrigin.pid!) - o0;
   t.destroy();
   if (Number(got) !== body.length) throw new Error(`${r.name}: the origin got ${got} bytes`);
-  return { s, proxy: proxy / MB, ends: ends / MB };
+  const scan = (await r.scanned?.()) ?? { engine: 0, decoys: 0, bytes: 0 };
+  if (r.scanned && scan.bytes !== body.length) throw new Error(`${r.name}: ${scan.bytes} bytes scanned`);
+  return { s, proxy: proxy / MB, ends: ends / MB, engine: scan.engine / MB, decoys: scan.decoys / MB };
 };
-const got = new Map(uploads.map((r) => [r.name, [] as { s: number; proxy: number; ends: number }[]]));
+const got = new Map(uploads.map((r) => [r.name, [] as Uploaded[]]));
 const engineMs: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   for (const r of uploads) got.get(r.name)!.push(await upload(r));
@@ -396,6 +430,12 @@ const share = med(
 );
 console.log(
   `  body inspection inside the proxy (inspected - no scan, per round): ${share.toFixed(2)} ms/MB, ${(1000 / share).toFixed(0)} MB per CPU second`,
+);
+const inspectedRuns = got.get('Rampart, inspected')!;
+const inEngine = med(inspectedRuns.map((x) => x.engine));
+console.log(
+  `  the redaction engine's stream inside the proxy (timed where it runs): ${inEngine.toFixed(2)} ms/MB = ${(1000 / inEngine).toFixed(0)} MB/s, ` +
+    `${((100 * (1000 / inEngine)) / (1000 / med(engineMs))).toFixed(0)}% of the engine alone; decoy scan ${med(inspectedRuns.map((x) => x.decoys)).toFixed(2)} ms/MB`,
 );
 console.log(
   `  Rampart's proxy: resident ${rssBefore.toFixed(0)} MB before, peak ${hwm().toFixed(0)} MB (VmHWM)`,

@@ -216,6 +216,31 @@ function exchange(t: TLSSocket, host: string, body?: Buffer): Promise<string> {
   });
 }
 
+/** `GET /download/N` on an open connection; resolves with the body's length once it is whole. */
+function download(t: TLSSocket, host: string, mb: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    let want = -1;
+    let got = 0;
+    const onData = (d: Buffer): void => {
+      if (want < 0) {
+        head = Buffer.concat([head, d]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        want = Number(/content-length: (\d+)/i.exec(head.subarray(0, end).toString())?.[1] ?? 0);
+        got = head.length - end - 4;
+      } else got += d.length;
+      if (got < want) return;
+      t.off('data', onData);
+      t.off('error', reject);
+      resolve(got);
+    };
+    t.on('data', onData);
+    t.once('error', reject);
+    t.write(`GET /download/${mb} HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+  });
+}
+
 const pct = (xs: number[], p: number): number =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const ms = (x: number): string => x.toFixed(2);
@@ -440,6 +465,33 @@ console.log(
 console.log(
   `  Rampart's proxy: resident ${rssBefore.toFixed(0)} MB before, peak ${hwm().toFixed(0)} MB (VmHWM)`,
 );
+
+// The answer's way back: an inspected host with a credential injected has every response body
+// searched for an echo of it (masked); a tunnel copies bytes. Each route ROUNDS times, medians.
+console.log(`\nA ${MB} MB download (text lines) from the origin in its own process`);
+const downloads = uploads.filter((r) => r.name !== 'Rampart, TLS ends, no scan');
+const down = new Map(downloads.map((r) => [r.name, [] as { s: number; proxy: number }[]]));
+for (let round = 0; round < ROUNDS; round++)
+  for (const r of downloads) {
+    const route = { ...r, port: uploadPort };
+    const t = await open(route);
+    await exchange(t, route.host);
+    const c0 = r.pid ? cpuMs(r.pid) : 0;
+    const t0 = performance.now();
+    const n = await download(t, route.host, MB);
+    const s = (performance.now() - t0) / 1000;
+    t.destroy();
+    if (n !== MB * 1024 * 1024) throw new Error(`${r.name}: ${n} bytes downloaded`);
+    down.get(r.name)!.push({ s, proxy: r.pid ? (cpuMs(r.pid) - c0) / MB : 0 });
+  }
+for (const r of downloads) {
+  const xs = down.get(r.name)!;
+  console.log(
+    `  ${r.name.padEnd(26)} ${med(xs.map((x) => MB / x.s))
+      .toFixed(0)
+      .padStart(4)} MB/s` + (r.pid ? `   proxy CPU ${med(xs.map((x) => x.proxy)).toFixed(2)} ms/MB` : ''),
+  );
+}
 
 // Leaves: signed for new hosts, and served from the cache.
 const ca = await CertificateAuthority.open(join(dir, 'leaves'));

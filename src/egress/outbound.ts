@@ -10,11 +10,12 @@
 
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { request as httpsRequest, type Agent } from 'node:https';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { messageOf } from '../core/errors.js';
 import { BodyInspector, Findings, inspectHead, type Literals, type Scanner } from './dlp.js';
 import { HOP_BY_HOP } from './http1.js';
+import { Unecho } from './unecho.js';
 import type { EgressCaller, Passage } from './types.js';
 
 /** A credential bound to a host and path prefix, set in one header on the way out. */
@@ -332,34 +333,6 @@ async function sendBody(
 
 function mask(value: string): string {
   return '*'.repeat(value.length);
-}
-
-/** Masks a value in a stream (same length, so Content-Length holds), across chunk boundaries. */
-class Unecho extends Transform {
-  private held = Buffer.alloc(0);
-  private readonly needle: Buffer;
-  private readonly masked: Buffer;
-
-  constructor(value: string) {
-    super();
-    this.needle = Buffer.from(value, 'utf8');
-    this.masked = Buffer.alloc(this.needle.length, '*');
-  }
-
-  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
-    const b = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
-    for (let at = b.indexOf(this.needle); at >= 0; at = b.indexOf(this.needle, at + 1))
-      this.masked.copy(b, at);
-    const keep = Math.min(b.length, this.needle.length - 1);
-    this.held = Buffer.from(b.subarray(b.length - keep));
-    this.push(b.subarray(0, b.length - keep));
-    done();
-  }
-
-  override _flush(done: TransformCallback): void {
-    this.push(this.held);
-    done();
-  }
 }
 
 function originProblem(host: string, address: string, e: NodeJS.ErrnoException): string {

@@ -42,10 +42,16 @@ export function disarmGroup(dir: string): boolean {
   } catch {
     // not there, or not a freezer group
   }
+  return rmdirQuiet(dir);
+}
+
+/** Removes a group directory; false while it is still busy (tasks not yet reaped). */
+export function rmdirQuiet(path: string): boolean {
   try {
-    rmdirSync(dir);
+    rmdirSync(path);
     return true;
   } catch (e) {
+    // Already gone is removed; busy is for the caller to retry.
     return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }

@@ -26,7 +26,7 @@ export class Unecho extends Transform {
     const keep = this.needle.length - 1;
     if (this.held.length > 0) {
       // A match that begins in what was held ends in this chunk's first bytes: joined, masked,
-      // and the chunk's part of it written back.
+      // and the chunk's part of it written back (below, unless the chunk is all in the join).
       const edge = Buffer.concat([this.held, chunk.subarray(0, keep)]);
       for (
         let at = edge.indexOf(this.needle);
@@ -34,7 +34,6 @@ export class Unecho extends Transform {
         at = edge.indexOf(this.needle, at + 1)
       )
         this.masked.copy(edge, at);
-      edge.copy(chunk, 0, this.held.length);
       if (chunk.length < keep) {
         // Still too short to release anything a later match could not reach.
         const release = Math.max(0, edge.length - keep);
@@ -42,6 +41,7 @@ export class Unecho extends Transform {
         this.held = Buffer.from(edge.subarray(release));
         return done();
       }
+      edge.copy(chunk, 0, this.held.length);
       this.push(edge.subarray(0, this.held.length));
     }
     for (let at = chunk.indexOf(this.needle); at >= 0; at = chunk.indexOf(this.needle, at + 1))

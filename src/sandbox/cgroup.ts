@@ -11,9 +11,9 @@
 // kill switch in the control plane freeze the run's group, SIGKILL every task in it and thaw it,
 // so nothing forks its way out between reading the task list and killing it.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, dirname } from 'node:path';
-import { armedGroup, disarmGroup, readPids, subtree } from '../core/cgroupfs.js';
+import { armedGroup, disarmGroup, readPids, rmdirQuiet, subtree } from '../core/cgroupfs.js';
 import { messageOf } from '../core/errors.js';
 
 export interface Limits {
@@ -102,25 +102,15 @@ function readTask(pid: number): Task | undefined {
 
 const sum = (dirs: readonly string[], f: (d: string) => number): number => dirs.reduce((a, d) => a + f(d), 0);
 
-/** Removes a group directory; false while it is still busy (tasks not yet reaped). */
 /** How long a freeze looks at its group on every turn of the event loop, before every millisecond. */
 const FAST_POLL_MS = 5;
 
+/** Where in the kernel a task waits (its wait channel), or "-". */
 function wchan(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/wchan`, 'utf8') || '-';
   } catch {
     return '-';
-  }
-}
-
-function rmdirQuiet(path: string): boolean {
-  try {
-    rmdirSync(path);
-    return true;
-  } catch (e) {
-    // Already gone is removed; busy is for the caller to retry.
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

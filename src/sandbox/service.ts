@@ -565,5 +565,3 @@ export interface TelemetryTarget {
   readonly level: number;
   readonly dir: string;
 }
-
-/** Where in the kernel a task waits (its wait channel), or "-". */

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { armedGroup } from '../../src/core/cgroupfs.js';
 import { BIN, ROOT, startServer, type Server } from '../support/cli.js';
 import { detection, freezerState, responseAction } from '../support/detections.js';
 import { useTokenFromOutside } from '../support/egress.js';
@@ -80,7 +81,7 @@ describe('shipped playbooks contain real runs', { skip }, () => {
     });
   };
   const freezer = (run: string): string => freezerState(cp.cgroupParent, run);
-  const armed = (): string => join('/sys/fs/cgroup/freezer', `${cp.cgroupParent}.armed`);
+  const armed = (): string => armedGroup(join('/sys/fs/cgroup/freezer', cp.cgroupParent));
   const channel = (run: string): string => join(cp.dir.dir, 'ws', '.egress', run, 'proxy.sock');
 
   before(async () => {

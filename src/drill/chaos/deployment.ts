@@ -20,7 +20,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { armedGroup, readPids, subtree } from '../../core/cgroupfs.js';
+import { armedGroup, disarmGroup, readPids, subtree } from '../../core/cgroupfs.js';
 import { run, type Ran } from './exec.js';
 import { DelayRelay } from './relay.js';
 
@@ -360,14 +360,10 @@ export class Deployment {
    * killed, then the groups are removed, deepest first, in every hierarchy.
    */
   private async removeCgroups(): Promise<string[]> {
-    // The freezer's armed group too (sandbox/cgroup.ts): a control plane killed leaves it.
-    // Thawed first: its removal below must not wait on a frozen group.
+    // The freezer's armed group too (sandbox/cgroup.ts): a control plane killed leaves it. Thawed
+    // and removed here; should a task be in it, the loop below kills it and removes the group.
     const armed = armedGroup(join('/sys/fs/cgroup/freezer', this.cgroupParent));
-    try {
-      writeFileSync(join(armed, 'freezer.state'), 'THAWED');
-    } catch {
-      // not there
-    }
+    disarmGroup(armed);
     const roots = readdirSync('/sys/fs/cgroup')
       .map((c) => join('/sys/fs/cgroup', c, this.cgroupParent))
       .concat(join('/sys/fs/cgroup', this.cgroupParent), armed)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openCheckpoint, signCheckpoint, signerFromPrivateKey } from '../../src/audit/checkpoint.js';
@@ -219,7 +219,7 @@ describe('audit log fails closed', () => {
     const t = tempDir();
     const store = openSqliteStore({ file: join(t.dir, 'r.db') });
     const tl = await openTestLog(store, t.dir);
-    const other = signerFromPrivateKey('intruder', generateKeyPairSync('ed25519').privateKey);
+    const other = signerFromPrivateKey('intruder', keyPair({ type: 'ed25519' }).privateKey);
     const forged = signCheckpoint(
       { origin: tl.origin, size: 0, root: Buffer.alloc(32), time: new Date().toISOString(), prev: undefined },
       other,

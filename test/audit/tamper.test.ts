@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { copyFileSync, cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -293,7 +293,7 @@ for (const engine of [sqliteEngine, pgEngine] as Engine[]) {
       const origin = latest.split('\n')[0]!;
       const intruder = signerFromPrivateKey(
         'rampart-audit-intruder',
-        generateKeyPairSync('ed25519').privateKey,
+        keyPair({ type: 'ed25519' }).privateKey,
       );
       const forged = signCheckpoint(
         {

@@ -8,7 +8,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -28,7 +29,7 @@ const SHOTS = process.env['RAMPART_CONSOLE_SCREENSHOTS'] ? join(ROOT, 'docs', 'c
 
 /** A verifier key of this name that is not the log's: a fresh Ed25519 key, as a C2SP vkey. */
 function otherKey(name: string): string {
-  const x = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+  const x = keyPair({ type: 'ed25519' }).publicKey.export({ format: 'jwk' }).x!;
   const raw = Buffer.concat([Buffer.from([1]), Buffer.from(x, 'base64url')]);
   const hash = createHash('sha256').update(`${name}\n`).update(raw).digest().subarray(0, 4);
   return `${name}+${hash.toString('hex')}+${raw.toString('base64')}`;

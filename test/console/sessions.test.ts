@@ -6,7 +6,7 @@
 // WebCrypto.
 
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { build } from 'esbuild';
@@ -228,8 +228,8 @@ function signedLog(n: number) {
   );
   const leaves = entries.map((e) => leafHash(e));
   const tree = new MemoryTree(Buffer.concat(leaves));
-  const signer = signerFromPrivateKey('rampart-audit-test', generateKeyPairSync('ed25519').privateKey);
-  const other = signerFromPrivateKey('rampart-audit-test', generateKeyPairSync('ed25519').privateKey);
+  const signer = signerFromPrivateKey('rampart-audit-test', keyPair({ type: 'ed25519' }).privateKey);
+  const other = signerFromPrivateKey('rampart-audit-test', keyPair({ type: 'ed25519' }).privateKey);
   const checkpoint = signCheckpoint(
     {
       origin: 'rampart.audit/test',

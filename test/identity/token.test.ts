@@ -3,7 +3,8 @@
 // the check that refuses them is the one under test, not the signature.
 
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RejectionKind } from '../../src/identity/token.js';
@@ -62,7 +63,7 @@ describe('workload token verification', () => {
       delete c[k];
       return c;
     };
-    const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const attacker = keyPair({ type: 'ec', namedCurve: 'P-256' });
     const publicJwk = createPublicKey(key).export({ format: 'jwk' });
     const publicPem = createPublicKey(key).export({ format: 'pem', type: 'spki' }) as string;
     const table: [string, string, RejectionKind][] = [

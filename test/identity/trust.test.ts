@@ -6,7 +6,8 @@
 // other replica's checkpoints, and reports a checkpoint from an uncertified key as exactly that.
 
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -57,7 +58,7 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
         ["another key's real certificate", realCert],
       ] as const) {
         // A fresh key per attempt: each replica says it refused that key, once, as a critical event.
-        const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        const attacker = keyPair({ type: 'ec', namedCurve: 'P-256' });
         const jwk = await exportJWK(attacker.publicKey);
         const kid = await calculateJwkThumbprint(jwk);
         await sql(
@@ -132,7 +133,7 @@ describe('trust does not come from the store', { skip: skipPg }, () => {
       )[0]!;
       const intruder = signerFromPrivateKey(
         'rampart-audit-intruder',
-        generateKeyPairSync('ed25519').privateKey,
+        keyPair({ type: 'ed25519' }).privateKey,
       );
       await sql(schema, 'INSERT INTO audit_signers (name, vkey, cert) VALUES ($1, $2, $3)', [
         intruder.name,

@@ -1,7 +1,7 @@
 // One generated example per rule: a text in which that rule (and no weaker one) must find the
 // secret. Built at run time from random parts, so no credential-shaped literal is committed.
 
-import { generateKeyPairSync } from 'node:crypto';
+import { keyPair } from '../support/keys.js';
 import type { Gen } from '../../bench/redact/corpus.js';
 import { base62, crc32 } from '../../src/core/checksum.js';
 
@@ -199,7 +199,7 @@ export const EXAMPLES: Record<string, (g: Gen) => Example> = {
   },
   'private-key': () => {
     const k = (
-      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      keyPair({ type: 'ec', namedCurve: 'P-256' }).privateKey.export({
         type: 'sec1',
         format: 'pem',
       }) as string

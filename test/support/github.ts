@@ -5,7 +5,8 @@
 // hands out more than asked. Everything it saw is in `seen`.
 
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, verify, randomBytes } from 'node:crypto';
+import { verify, randomBytes } from 'node:crypto';
+import { keyPair } from './keys.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server as HttpsServer } from 'node:https';
@@ -118,7 +119,7 @@ export async function startFakeGithub(
     ],
     { stdio: 'ignore' },
   );
-  const app = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const app = keyPair({ type: 'rsa', modulusLength: 2048 });
   writeFileSync(join(dir, 'app.pem'), app.privateKey.export({ type: 'pkcs1', format: 'pem' }), {
     mode: 0o600,
   });
